@@ -1,0 +1,84 @@
+/* rollbot — Slack Web API client (MIT licence, see LICENSE).
+ *
+ * Every HTTPS call rollbot makes to Slack (chat.*, reactions.*, auth.test,
+ * apps.connections.open, files.*, response_url posts) goes through here:
+ * libcurl's multi interface on the libuv loop (c-models.md §3.3), never a
+ * blocking call. Errors are Slack's: HTTP 200 with ok:false. The client
+ * retries what is worth retrying (429 after Retry-After; 5xx, timeouts and
+ * transport errors with exponential backoff) and reports everything else
+ * once. Tokens only ever travel in the Authorization header and are never
+ * logged.
+ */
+#ifndef API_H
+#define API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "../commands/rb.h"
+
+enum {
+	API_ESHUTDOWN = -50, /* the client was freed before the call finished */
+	API_EBUSY = -51,     /* too many calls in flight (API_MAX_INFLIGHT queued) */
+};
+
+#define API_MAX_ATTEMPTS 5 /* first try + 4 retries */
+
+struct api; /* opaque */
+
+/* What a finished call hands its callback. Everything is borrowed: valid
+ * only during the callback. */
+struct api_result {
+	bool ok;            /* HTTP 200 and "ok":true */
+	const char *error;  /* Slack's error code ("not_in_channel"), or for
+			       transport failures "http_500", "timeout",
+			       "ratelimited", "transport: <curl text>",
+			       "shutdown"; NULL when ok */
+	long http_status;   /* 0 when no response */
+	json_t *body;       /* the parsed JSON response, or NULL */
+	const char *raw;    /* the raw response body ("" when none) */
+	int attempts;       /* how many tries it took */
+};
+
+typedef void (*api_cb)(void *arg, const struct api_result *res);
+
+struct api_options {
+	const char *base_url;   /* "https://slack.com/api/" (trailing slash optional) */
+	const char *bot_token;  /* xoxb-… */
+	const char *app_token;  /* xapp-… (only for apps.connections.open) */
+	long timeout_ms;        /* per attempt; default 10000 */
+	long retry_base_ms;     /* first backoff; default 1000, doubles, capped at 30 s */
+	long max_retry_after_ms; /* ceiling on a 429's Retry-After; default 60000 */
+	const char *ca_file;    /* extra CA file for tests, or NULL */
+};
+
+/* Creates a client on `loop`. Strings are copied. Never fails (aborts on
+ * exhaustion); returns a new client, free with api_free. */
+struct api *api_new(uv_loop_t *loop, const struct api_options *opt);
+
+/* Cancels every call in flight (their callbacks run with error "shutdown",
+ * synchronously, before this returns), closes the loop handles and frees the
+ * client once they are closed. Accepts NULL. The loop must run afterwards
+ * for the handles to close. */
+void api_free(struct api *api);
+
+/* Calls Web API `method` with `args` (stolen: a new reference is consumed,
+ * even on error). chat.* and files.completeUploadExternal are sent as JSON
+ * (application/json; charset=utf-8); every other method as a form body,
+ * complex values JSON-encoded. apps.connections.open uses the app token,
+ * everything else the bot token. Returns 0 and calls cb exactly once later,
+ * or a negative code and never calls cb. */
+int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg) RB_MUSTCHECK;
+
+/* POSTs `body` (copied, `len` bytes) with `content_type` to an absolute
+ * URL with no token: response_url replies and the file-upload step. The
+ * result's `ok` is true for any 2xx status (body may be NULL if not JSON).
+ * Same callback contract as api_call. */
+int api_post_url(struct api *api, const char *url, const char *content_type,
+		 const char *body, size_t len, api_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Calls in flight or waiting for a retry. */
+int api_pending(const struct api *api);
+
+#endif

@@ -1,0 +1,29 @@
+/* rollbot — the daemon's shell (MIT licence, see LICENSE).
+ *
+ * Wires the adapters (Socket Mode, Web API, PostgreSQL) to the decisions
+ * in commands/: turns envelopes into commands and events, hands events to
+ * inc_step(), and carries out the actions it returns. It decides nothing
+ * that commands/ could decide.
+ */
+#ifndef APP_H
+#define APP_H
+
+#include "config.h"
+
+struct app_options {
+	const struct config *cfg; /* borrowed; outlives the run */
+	const char *api_url;      /* SLACK_API_URL or https://slack.com/api/ */
+	const char *app_token;    /* xapp-… */
+	const char *bot_token;    /* xoxb-… */
+	const char *database_url;
+	const char *ca_file;      /* extra CA (tests), or NULL */
+	int sm_ping_s;            /* 0 = default */
+	int sm_dead_s;
+};
+
+/* Runs the bot until SIGTERM/SIGINT (exit code 0 after draining) or a
+ * fatal error (non-zero). Templates must load; migrations must already be
+ * applied. */
+int app_run(const struct app_options *opt);
+
+#endif

@@ -1,0 +1,121 @@
+/* rollbot — the configuration file (MIT licence, see LICENSE).
+ *
+ * rollbot.yaml, read with libyaml into plain structs, checked completely at
+ * load (unknown keys, wrong types, missing method parameters), with errors
+ * that name the file, line and column. Secrets never live here: tokens and
+ * the database URL come from the environment (see main.c).
+ *
+ * Example:
+ *
+ *   incidents_channels: [C05K8Q2V7XM]      # channel IDs that accept /rollback
+ *   default_severity: P1
+ *   update_interval: 10m                   # durations: 90s, 10m, 1h, or ms: 1500ms
+ *   templates_dir: /etc/rollbot/templates  # optional overrides of templates/NAME.mustache
+ *   http_listen: 127.0.0.1:8080            # optional /health /ready /metrics
+ *   approval:
+ *     approvers: [U03ASM1TH7Q]             # Slack user IDs
+ *     approver_group: S05RLMGRS1           # optional user group ID
+ *     required: 1                          # approvals needed
+ *     allow_self_approval: false
+ *     timeout: 15m
+ *     skip_for: [P0]                       # severities that need no approval
+ *   services:
+ *     payments-api:
+ *       method: kubectl                    # kubectl helm bluegreen flag canary recreate docker lambda script
+ *       namespace: payments
+ *       deployment: payments-api
+ *       timeout: 5m
+ *       affected: "checkout and card payments"
+ *       health_url: https://payments.example.com/health
+ *       version_url: https://payments.example.com/version
+ *       approval: { approvers: [U01…], required: 2 }   # optional per-service override
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../commands/plan.h"
+#include "../commands/rb.h"
+
+enum {
+	CONFIG_EIO = -40,     /* file cannot be read */
+	CONFIG_ESYNTAX = -41, /* not YAML */
+	CONFIG_EINVALID = -42, /* YAML, but not a valid rollbot configuration */
+};
+
+struct config_approval {
+	char **approvers; /* Slack user IDs (U…/W…), n_approvers of them */
+	size_t n_approvers;
+	char *approver_group; /* user group ID (S…) or NULL */
+	int required;         /* approvals needed, >= 1 (default 1) */
+	bool allow_self_approval;
+	int64_t timeout_ms;   /* default 15 minutes */
+	bool skip[4];         /* skip[P0..P3]: severities that need no approval */
+};
+
+/* One method parameter from the service block, e.g. namespace=payments. */
+struct config_param {
+	char *key;
+	char *value;
+};
+
+struct config_service {
+	char *name;
+	enum plan_method method;
+	struct config_param *params; /* method keys only (see plan_method_info) */
+	size_t n_params;
+	int64_t timeout_ms;  /* the backend's timeout; default 5 minutes */
+	char *affected;      /* who is hurt when it breaks; NULL = not configured */
+	char *eta;           /* overrides the method's ETA; NULL = method default */
+	char *health_url;    /* NULL when not configured */
+	char *version_url;
+	bool has_approval;   /* a per-service approval block overrides the global one */
+	struct config_approval approval;
+	int line;            /* where the block starts, for messages */
+};
+
+struct config {
+	char *path;
+	char **channels; /* incidents channel IDs (C…/G…) */
+	size_t n_channels;
+	int default_severity; /* enum cmd_severity value, default P1 */
+	int64_t update_interval_ms; /* default 10 minutes */
+	char *templates_dir;  /* NULL = built-in templates only */
+	char *http_listen;    /* "host:port" or NULL */
+	struct config_approval approval;
+	struct config_service *services;
+	size_t n_services;
+};
+
+/* Reads and validates the file at `path`. Returns 0 and a new config in
+ * *out (free with config_free), or a negative CONFIG_E* code with
+ * "FILE:LINE:COL: message" in err (RB_ERR_LEN bytes) and *out NULL. */
+int config_load(const char *path, struct config **out, char *err, size_t errlen) RB_MUSTCHECK;
+
+/* The same from a string in memory; `name` stands for the file in messages. */
+int config_parse(const char *yaml, size_t len, const char *name,
+		 struct config **out, char *err, size_t errlen) RB_MUSTCHECK;
+
+void config_free(struct config *cfg);
+
+/* Borrowed pointer to the named service, or NULL. */
+const struct config_service *config_service(const struct config *cfg, const char *name);
+
+/* Borrowed value of a method parameter, or NULL when not set. */
+const char *config_param(const struct config_service *svc, const char *key);
+
+/* The approval policy in force for a service (its own, or the global one). */
+const struct config_approval *config_approval_for(const struct config *cfg,
+						  const struct config_service *svc);
+
+/* True when `channel` is one of the incidents channels. */
+bool config_is_incident_channel(const struct config *cfg, const char *channel);
+
+/* Parses "90s", "10m", "1h", "1500ms" or a bare number of seconds into
+ * milliseconds. Returns 0 or RB_EINVAL. */
+int config_duration_ms(const char *s, int64_t *out) RB_MUSTCHECK;
+
+#endif

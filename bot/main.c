@@ -1,0 +1,221 @@
+/* rollbot — command line (MIT licence, see LICENSE).
+ *
+ *   rollbot run --config FILE [--log-level LEVEL]
+ *   rollbot migrate
+ *   rollbot check-config FILE
+ *   rollbot --help | --version
+ *
+ * Reads the secrets from the environment, checks everything it can before
+ * it starts (configuration, templates, tokens' shapes, the database and its
+ * migrations) and stops with a message naming what is wrong. Only here does
+ * rollbot exit non-zero on its own.
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../commands/plan.h"
+#include "app.h"
+#include "config.h"
+#include "embedded.h"
+#include "log.h"
+#include "store.h"
+#include "tmpl.h"
+
+#define ROLLBOT_VERSION "0.1.0"
+
+static const char usage[] =
+	"rollbot " ROLLBOT_VERSION ": emergency release rollbacks from Slack\n"
+	"\n"
+	"Usage:\n"
+	"  rollbot run --config FILE [--log-level error|warn|info|debug]\n"
+	"      Connect to Slack over Socket Mode and serve /rollback. Applies pending\n"
+	"      database migrations first. Stops cleanly on SIGTERM.\n"
+	"  rollbot migrate\n"
+	"      Apply pending database migrations and exit.\n"
+	"  rollbot check-config FILE\n"
+	"      Validate a configuration file (and its templates) and exit.\n"
+	"  rollbot --help | --version\n"
+	"\n"
+	"Environment:\n"
+	"  SLACK_APP_TOKEN   app-level token (xapp-…, scope connections:write)\n"
+	"  SLACK_BOT_TOKEN   bot token (xoxb-…)\n"
+	"  DATABASE_URL      PostgreSQL connection string (postgresql://…)\n"
+	"  SLACK_API_URL     Web API base (default https://slack.com/api/)\n"
+	"  SLACK_CA_FILE     extra CA certificate file for TLS (optional)\n";
+
+static int env_int(const char *name)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return 0;
+	n = strtol(v, &end, 10);
+	return (*end || n < 0 || n > 3600) ? 0 : (int)n;
+}
+
+/* Returns the variable's value, or NULL after printing what is wrong. */
+static const char *need_env(const char *name, const char *prefix, const char *what)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v) {
+		fprintf(stderr, "rollbot: %s is not set: it must hold %s.\n", name, what);
+		return NULL;
+	}
+	if (prefix && strncmp(v, prefix, strlen(prefix))) {
+		fprintf(stderr, "rollbot: %s does not start with %s: it must hold %s.\n", name,
+			prefix, what);
+		return NULL;
+	}
+	return v;
+}
+
+static int migrations(const char *dburl, bool quiet)
+{
+	struct store_migration m[32];
+	size_t n = 0;
+	int applied = 0;
+	char err[RB_ERR_LEN];
+
+	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
+		if (strcmp(rb_embedded[i].dir, "sql"))
+			continue;
+		m[n].name = rb_embedded[i].name;
+		m[n].sql = rb_embedded[i].data;
+		n++;
+	}
+	if (store_migrate(dburl, m, n, &applied, err, sizeof err)) {
+		fprintf(stderr, "rollbot: database: %s\n", err);
+		return 1;
+	}
+	if (!quiet || applied)
+		log_info("database: %d migration(s) applied, %zu known", applied, n);
+	return 0;
+}
+
+static int cmd_check_config(const char *path)
+{
+	struct config *cfg;
+	struct tmpl_set *ts;
+	char err[RB_ERR_LEN];
+
+	if (config_load(path, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (tmpl_load(cfg->templates_dir, &ts, err, sizeof err)) {
+		fprintf(stderr, "%s: %s\n", path, err);
+		config_free(cfg);
+		return 1;
+	}
+	printf("%s: ok: %zu service(s), %zu incidents channel(s)\n", path, cfg->n_services,
+	       cfg->n_channels);
+	for (size_t i = 0; i < cfg->n_services; i++)
+		printf("  %-24s %s\n", cfg->services[i].name,
+		       plan_method_info(cfg->services[i].method)->name);
+	tmpl_free(ts);
+	config_free(cfg);
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	const char *config_path = NULL, *app_token, *bot_token, *dburl, *api_url;
+	struct app_options opt = { 0 };
+	struct config *cfg;
+	char err[RB_ERR_LEN];
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (!strcmp(argv[i], "--log-level") && i + 1 < argc) {
+			enum log_level lvl;
+			if (log_level_from_name(argv[++i], &lvl)) {
+				fprintf(stderr, "rollbot: --log-level must be error, warn, info or "
+						"debug\n");
+				return 2;
+			}
+			log_set_level(lvl);
+		} else {
+			fprintf(stderr, "rollbot: unexpected argument %s\n\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	if (!config_path) {
+		fprintf(stderr, "rollbot: run needs --config FILE\n\n%s", usage);
+		return 2;
+	}
+	app_token = need_env("SLACK_APP_TOKEN", "xapp-",
+			     "the app-level token (xapp-…) with the connections:write scope");
+	bot_token = need_env("SLACK_BOT_TOKEN", "xoxb-", "the bot token (xoxb-…)");
+	dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
+	if (!app_token || !bot_token || !dburl)
+		return 2;
+	api_url = getenv("SLACK_API_URL");
+	if (!api_url || !*api_url)
+		api_url = "https://slack.com/api/";
+	if (config_load(config_path, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	if (migrations(dburl, true)) {
+		config_free(cfg);
+		return 1;
+	}
+	opt.cfg = cfg;
+	opt.api_url = api_url;
+	opt.app_token = app_token;
+	opt.bot_token = bot_token;
+	opt.database_url = dburl;
+	opt.ca_file = getenv("SLACK_CA_FILE");
+	opt.sm_ping_s = env_int("ROLLBOT_SM_PING_S");
+	opt.sm_dead_s = env_int("ROLLBOT_SM_DEAD_S");
+	rc = app_run(&opt);
+	config_free(cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("rollbot %s\n", ROLLBOT_VERSION);
+		return 0;
+	}
+	/* libcurl and OpenSSL may write to a socket the peer closed. */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		fprintf(stderr, "rollbot: libcurl failed to initialise\n");
+		return 1;
+	}
+	if (!strcmp(argv[1], "run")) {
+		rc = cmd_run(argc - 2, argv + 2);
+	} else if (!strcmp(argv[1], "migrate")) {
+		const char *dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
+		rc = dburl ? migrations(dburl, false) : 2;
+	} else if (!strcmp(argv[1], "check-config")) {
+		if (argc != 3) {
+			fprintf(stderr, "rollbot: check-config needs exactly one FILE\n");
+			rc = 2;
+		} else {
+			rc = cmd_check_config(argv[2]);
+		}
+	} else {
+		fprintf(stderr, "rollbot: unknown command %s\n\n%s", argv[1], usage);
+		rc = 2;
+	}
+	curl_global_cleanup();
+	return rc;
+}

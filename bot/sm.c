@@ -1,0 +1,755 @@
+/* rollbot — Slack Socket Mode client (MIT licence, see LICENSE).
+ *
+ * DESIGN
+ *
+ * One `struct sm` owns the libwebsockets context (on the shared libuv
+ * loop) and a short list of `struct sm_conn`, one per websocket; during a
+ * refresh two are alive, never more. A connection goes through:
+ *
+ *   OPENING (apps.connections.open in flight; only one at a time)
+ *   → RESOLVING (uv_getaddrinfo: lws 4.1 would resolve synchronously)
+ *   → CONNECTING (lws handshake) → WAITING_HELLO → LIVE
+ *   → DRAINING (Slack asked us to leave, or a newer socket is live)
+ *   → gone (CLIENT_CLOSED or CONNECTION_ERROR; freed right there)
+ *
+ * Acks: an envelope is parsed in CLIENT_RECEIVE, its ack (with the payload
+ * the shell computes without I/O) is queued at once and written at the
+ * next WRITEABLE; only after that write is the envelope handed to the shell
+ * to act on. If the socket dies with acks still queued, the envelopes are
+ * dispatched anyway (Slack may redeliver events; the shell's dedupe catches
+ * the copy).
+ *
+ * Reconnects: exponential backoff 1 s … 60 s with ±20 % jitter; the
+ * counter resets only after a socket has been live for a minute, so a
+ * server that accepts and drops at once does not keep us on the shortest
+ * delay. A refresh opens the replacement immediately. too_many_websockets
+ * waits at least 30 s, link_disabled five minutes.
+ */
+#include "sm.h"
+
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum conn_state { C_RESOLVING, C_CONNECTING, C_WAITING_HELLO, C_LIVE, C_DRAINING };
+
+static const char *const conn_state_names[] = { "resolving", "connecting", "waiting_hello",
+						"live", "draining" };
+
+struct sm_out {
+	struct sm_out *next;
+	json_t *env; /* envelope to dispatch once written (a reference), or NULL */
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE headroom + payload */
+};
+
+struct sm_conn {
+	struct sm *sm;
+	struct sm_conn *next;
+	struct lws *wsi;
+	unsigned id;
+	enum conn_state state;
+	bool close_requested; /* close once the out-queue is empty */
+	bool resolving;       /* getaddrinfo in flight: free when it returns */
+	bool dead;            /* gone while resolving or connecting: free later */
+	bool in_connect;      /* inside lws_client_connect_via_info() */
+	int64_t live_since_ms;
+	uv_getaddrinfo_t gai;
+	char url[2048];  /* lws_parse_uri cuts this up in place */
+	char path[2048];
+	char host[256];
+	char addr[64];
+	int port;
+	bool tls;
+	struct rb_buf rx;
+	struct sm_out *out_head, *out_tail;
+};
+
+struct sm {
+	uv_loop_t *loop;
+	struct api *api;
+	struct sm_callbacks cb;
+	void *cb_arg;
+	struct lws_context *ctx;
+	lws_retry_bo_t retry_policy;
+	char ca_file[512];
+	int hello_timeout_s;
+
+	struct sm_conn *conns;
+	unsigned next_id;
+	bool opening; /* apps.connections.open in flight */
+	int retry_count;
+	uv_timer_t retry_timer;
+	uv_timer_t stop_timer;
+	int handles_open;
+
+	bool started;
+	bool stopping;
+	bool stopped;
+	void (*done)(void *);
+	void *done_arg;
+	struct sm_stats stats;
+};
+
+static void open_connection(struct sm *sm);
+static void maybe_finish_stop(struct sm *sm);
+
+static int64_t now_ms(const struct sm *sm)
+{
+	return (int64_t)uv_now(sm->loop);
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	if (level & LLL_ERR)
+		log_error("lws: %s", line);
+	else
+		log_warn("lws: %s", line);
+}
+
+/* ---- reconnect scheduling ---- */
+
+static void retry_cb(uv_timer_t *t)
+{
+	struct sm *sm = t->data;
+
+	open_connection(sm);
+}
+
+/* Schedules the next connection attempt after the backoff for the current
+ * failure count, but no sooner than `min_ms`. */
+static void schedule_retry(struct sm *sm, uint64_t min_ms)
+{
+	uint64_t delay = 1000;
+
+	if (sm->stopping)
+		return;
+	for (int i = 0; i < sm->retry_count && delay < 60000; i++)
+		delay *= 2;
+	if (delay > 60000)
+		delay = 60000;
+	/* ±20 % jitter, so that replicas do not reconnect in step. */
+	delay = delay * (80 + (uint64_t)(rand() % 41)) / 100;
+	if (delay < min_ms)
+		delay = min_ms;
+	sm->retry_count++;
+	log_info("socket_mode: reconnecting in %llu ms (attempt %d)", (unsigned long long)delay,
+		 sm->retry_count);
+	uv_timer_start(&sm->retry_timer, retry_cb, delay, 0);
+}
+
+/* True when a socket is live or on its way, so no new one is needed. */
+static bool have_usable_conn(const struct sm *sm)
+{
+	if (sm->opening)
+		return true;
+	for (const struct sm_conn *c = sm->conns; c; c = c->next)
+		if (c->state != C_DRAINING && !c->close_requested)
+			return true;
+	return false;
+}
+
+/* ---- connection objects ---- */
+
+static void out_push(struct sm_conn *c, const char *text, size_t len, json_t *env)
+{
+	struct sm_out *m = rb_malloc(sizeof *m + LWS_PRE + len);
+
+	m->next = NULL;
+	m->env = env;
+	m->len = len;
+	memcpy(m->buf + LWS_PRE, text, len);
+	if (c->out_tail)
+		c->out_tail->next = m;
+	else
+		c->out_head = m;
+	c->out_tail = m;
+}
+
+static struct sm_out *out_pop(struct sm_conn *c)
+{
+	struct sm_out *m = c->out_head;
+
+	if (m) {
+		c->out_head = m->next;
+		if (!c->out_head)
+			c->out_tail = NULL;
+	}
+	return m;
+}
+
+static void conn_unlink(struct sm_conn *c)
+{
+	struct sm_conn **pp = &c->sm->conns;
+
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+}
+
+/* The connection is gone (closed, failed, or never made it). Envelopes whose
+ * acks were still queued are acted on anyway; then the object is freed and,
+ * if that left the bot with no usable socket, a reconnect is scheduled. */
+static void conn_gone(struct sm_conn *c, const char *why)
+{
+	struct sm *sm = c->sm;
+	struct sm_out *m;
+	bool was_live = c->live_since_ms > 0;
+
+	log_info("socket_mode: conn=%u closed state=%s reason=%s", c->id,
+		 conn_state_names[c->state], why);
+	sm->stats.disconnects++;
+	c->wsi = NULL;
+	conn_unlink(c);
+	while ((m = out_pop(c))) {
+		if (m->env) {
+			log_warn("socket_mode: conn=%u closed before an ack was written; acting on "
+				 "the envelope anyway",
+				 c->id);
+			sm->cb.dispatch(sm->cb_arg, m->env);
+			json_decref(m->env);
+		}
+		free(m);
+	}
+	rb_buf_free(&c->rx);
+	if (was_live && now_ms(sm) - c->live_since_ms >= 60000)
+		sm->retry_count = 0;
+	if (c->resolving || c->in_connect)
+		c->dead = true; /* freed when getaddrinfo or the connect call returns */
+	else
+		free(c);
+	if (sm->stopping) {
+		maybe_finish_stop(sm);
+		return;
+	}
+	if (!have_usable_conn(sm) && !uv_is_active((uv_handle_t *)&sm->retry_timer))
+		schedule_retry(sm, 0);
+}
+
+/* Asks lws to close `c` once its queued acks are out. */
+static void conn_close(struct sm_conn *c)
+{
+	if (c->close_requested)
+		return;
+	c->close_requested = true;
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+/* ---- receiving ---- */
+
+static void on_hello(struct sm_conn *c, json_t *msg)
+{
+	struct sm *sm = c->sm;
+	json_t *ci = json_object_get(msg, "connection_info");
+	json_t *di = json_object_get(msg, "debug_info");
+	int ours = 0;
+
+	c->state = C_LIVE;
+	c->live_since_ms = now_ms(sm);
+	lws_set_timer_usecs(c->wsi, -1);
+	sm->stats.connects++;
+	for (struct sm_conn *o = sm->conns; o; o = o->next)
+		ours++;
+	log_info("socket_mode: conn=%u hello app_id=%s host=%s num_connections=%lld", c->id,
+		 json_string_value(json_object_get(ci, "app_id")) ?: "?",
+		 json_string_value(json_object_get(di, "host")) ?: "?",
+		 (long long)json_integer_value(json_object_get(msg, "num_connections")));
+	if (json_integer_value(json_object_get(msg, "num_connections")) > ours)
+		log_warn("socket_mode: Slack counts %lld sockets for this app but this process "
+			 "holds %d: another process with the same app token receives some "
+			 "commands",
+			 (long long)json_integer_value(json_object_get(msg, "num_connections")),
+			 ours);
+	/* Make-before-break: the replacement is live, so older sockets go. */
+	for (struct sm_conn *o = sm->conns; o; o = o->next) {
+		if (o != c && (o->state == C_DRAINING || o->state == C_LIVE)) {
+			o->state = C_DRAINING;
+			conn_close(o);
+		}
+	}
+}
+
+static void on_disconnect(struct sm_conn *c, json_t *msg)
+{
+	struct sm *sm = c->sm;
+	const char *reason = json_string_value(json_object_get(msg, "reason")) ?: "";
+
+	log_info("socket_mode: conn=%u disconnect reason=%s", c->id, reason);
+	if (!strcmp(reason, "link_disabled")) {
+		log_error("socket_mode: Slack says Socket Mode is disabled for this app; turn it "
+			  "on in the app settings. Retrying in 5 minutes.");
+		c->state = C_DRAINING;
+		conn_close(c);
+		uv_timer_stop(&sm->retry_timer);
+		schedule_retry(sm, 300000);
+		return;
+	}
+	if (!strcmp(reason, "too_many_websockets")) {
+		log_error("socket_mode: Slack refused the socket: the app already has 10 open. "
+			  "Check for other processes using the same app token.");
+		c->state = C_DRAINING;
+		conn_close(c);
+		uv_timer_stop(&sm->retry_timer);
+		schedule_retry(sm, 30000);
+		return;
+	}
+	/* warning, refresh_requested and anything unknown: replace the socket
+	 * now, keep reading and acking on this one until the new one is live
+	 * or Slack closes this one. */
+	c->state = C_DRAINING;
+	if (!have_usable_conn(sm)) {
+		uv_timer_stop(&sm->retry_timer);
+		open_connection(sm);
+	}
+}
+
+static void on_envelope(struct sm_conn *c, json_t *msg)
+{
+	struct sm *sm = c->sm;
+	json_t *payload = sm->cb.ack_payload(sm->cb_arg, msg);
+	json_t *ack = json_object();
+	char *text;
+	size_t len;
+
+	sm->stats.envelopes++;
+	json_object_set(ack, "envelope_id", json_object_get(msg, "envelope_id"));
+	if (payload)
+		json_object_set_new(ack, "payload", payload);
+	text = json_dumps(ack, JSON_COMPACT);
+	len = strlen(text);
+	if (len >= RB_ACK_MAX) {
+		/* Slack silently drops acks of 20 KB or more: send a plain one. */
+		log_warn("socket_mode: ack payload of %zu bytes is too large; sending a plain ack",
+			 len);
+		free(text);
+		json_object_del(ack, "payload");
+		text = json_dumps(ack, JSON_COMPACT);
+		len = strlen(text);
+	}
+	json_decref(ack);
+	json_incref(msg);
+	out_push(c, text, len, msg);
+	free(text);
+	lws_callback_on_writable(c->wsi);
+}
+
+static void on_message(struct sm_conn *c, const char *data, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(data, len, 0, &jerr);
+	const char *type;
+
+	if (!json_is_object(msg)) {
+		log_warn("socket_mode: conn=%u ignoring a frame that is not a JSON object (%s)",
+			 c->id, jerr.text);
+		json_decref(msg);
+		return;
+	}
+	lws_validity_confirmed(c->wsi);
+	type = json_string_value(json_object_get(msg, "type")) ?: "";
+	if (json_is_string(json_object_get(msg, "envelope_id")))
+		on_envelope(c, msg);
+	else if (!strcmp(type, "hello"))
+		on_hello(c, msg);
+	else if (!strcmp(type, "disconnect"))
+		on_disconnect(c, msg);
+	else
+		log_debug("socket_mode: conn=%u ignoring message type=%s", c->id, type);
+	json_decref(msg);
+}
+
+/* ---- the lws protocol callback ---- */
+
+static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		       size_t len)
+{
+	struct sm_conn *c = user;
+	struct sm_out *m;
+
+	if (c && reason != LWS_CALLBACK_CLIENT_CONNECTION_ERROR && reason != LWS_CALLBACK_CLIENT_CLOSED)
+		c->wsi = wsi;
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (!c)
+			break;
+		log_warn("socket_mode: conn=%u connection failed: %s", c->id,
+			 in ? (const char *)in : "unknown error");
+		conn_gone(c, "connection_error");
+		break;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (!c)
+			break;
+		c->state = C_WAITING_HELLO;
+		lws_set_timer_usecs(wsi, (lws_usec_t)c->sm->hello_timeout_s * LWS_USEC_PER_SEC);
+		log_debug("socket_mode: conn=%u upgraded, waiting for hello", c->id);
+		break;
+	case LWS_CALLBACK_TIMER:
+		if (c && c->state == C_WAITING_HELLO) {
+			log_warn("socket_mode: conn=%u no hello after %d s; replacing it", c->id,
+				 c->sm->hello_timeout_s);
+			return -1;
+		}
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (!c)
+			break;
+		if (lws_is_first_fragment(wsi))
+			rb_buf_reset(&c->rx);
+		if (rb_buf_append(&c->rx, in, len)) {
+			log_error("socket_mode: conn=%u message over %u bytes; dropping the socket",
+				  c->id, RB_WS_MSG_MAX);
+			return -1;
+		}
+		if (!lws_is_final_fragment(wsi))
+			break;
+		on_message(c, c->rx.data, c->rx.len);
+		rb_buf_reset(&c->rx);
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (!c)
+			break;
+		m = out_pop(c);
+		if (!m) {
+			if (c->close_requested) {
+				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+				return -1;
+			}
+			break;
+		}
+		if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
+			log_warn("socket_mode: conn=%u write failed", c->id);
+			/* Put it back so conn_gone dispatches it. */
+			m->next = c->out_head;
+			c->out_head = m;
+			if (!c->out_tail)
+				c->out_tail = m;
+			return -1;
+		}
+		c->sm->stats.acks++;
+		if (m->env) {
+			c->sm->cb.dispatch(c->sm->cb_arg, m->env);
+			json_decref(m->env);
+		}
+		free(m);
+		if (c->out_head || c->close_requested)
+			lws_callback_on_writable(wsi);
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (!c)
+			break;
+		log_info("socket_mode: conn=%u Slack closed the socket (code %u)", c->id,
+			 len >= 2 ? ((unsigned)((unsigned char *)in)[0] << 8) |
+					    ((unsigned char *)in)[1]
+				  : 0u);
+		break;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (c)
+			conn_gone(c, "closed");
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols sm_protocols[] = {
+	{ "slack-sm", sm_callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+/* ---- opening a connection ---- */
+
+static void lws_connect(struct sm_conn *c)
+{
+	struct lws_client_connect_info i;
+	struct lws *wsi;
+
+	memset(&i, 0, sizeof i);
+	i.context = c->sm->ctx;
+	i.address = c->addr;
+	i.port = c->port;
+	i.path = c->path;
+	i.host = c->host; /* Host header, SNI and certificate name */
+	i.origin = c->host;
+	i.ssl_connection = c->tls ? LCCSCF_USE_SSL : 0;
+	i.protocol = NULL;
+	i.local_protocol_name = "slack-sm";
+	i.userdata = c;
+	i.retry_and_idle_policy = &c->sm->retry_policy;
+	c->state = C_CONNECTING;
+	/* lws may report a failure through the callback before this returns;
+	 * conn_gone then leaves the freeing to us. */
+	c->in_connect = true;
+	wsi = lws_client_connect_via_info(&i);
+	c->in_connect = false;
+	if (c->dead) {
+		free(c);
+		return;
+	}
+	if (!wsi) {
+		log_warn("socket_mode: conn=%u could not start the connection", c->id);
+		conn_gone(c, "connect_failed");
+		return;
+	}
+	c->wsi = wsi;
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct sm_conn *c = req->data;
+
+	c->resolving = false;
+	if (c->dead) {
+		uv_freeaddrinfo(res);
+		free(c);
+		return;
+	}
+	if (status || !res) {
+		log_warn("socket_mode: conn=%u cannot resolve %s: %s", c->id, c->host,
+			 uv_strerror(status));
+		uv_freeaddrinfo(res);
+		conn_gone(c, "dns");
+		return;
+	}
+	if (uv_ip4_name((struct sockaddr_in *)res->ai_addr, c->addr, sizeof c->addr)) {
+		uv_freeaddrinfo(res);
+		conn_gone(c, "dns");
+		return;
+	}
+	uv_freeaddrinfo(res);
+	lws_connect(c);
+}
+
+/* Takes the URL apps.connections.open returned (opaque: only cut into the
+ * parts lws needs), resolves the host off the loop, then connects. */
+static void start_conn(struct sm *sm, const char *url)
+{
+	struct sm_conn *c = rb_calloc(1, sizeof *c);
+	const char *prot, *ads, *path;
+	struct addrinfo hints;
+	struct in_addr ip;
+	int rc;
+
+	c->sm = sm;
+	c->id = ++sm->next_id;
+	rb_buf_init(&c->rx, RB_WS_MSG_MAX);
+	if (rb_strlcpy(c->url, url, sizeof c->url) ||
+	    lws_parse_uri(c->url, &prot, &ads, &c->port, &path) ||
+	    (strcmp(prot, "wss") && strcmp(prot, "ws"))) {
+		log_error("socket_mode: apps.connections.open returned a URL I cannot use");
+		free(c);
+		schedule_retry(sm, 0);
+		return;
+	}
+	c->tls = !strcmp(prot, "wss");
+	/* lws_parse_uri drops the leading '/' of the path; the query stays. */
+	snprintf(c->path, sizeof c->path, "/%s", path[0] == '/' ? path + 1 : path);
+	(void)rb_strlcpy(c->host, ads, sizeof c->host);
+	c->next = sm->conns;
+	sm->conns = c;
+	c->state = C_RESOLVING;
+	if (inet_pton(AF_INET, c->host, &ip) == 1) {
+		(void)rb_strlcpy(c->addr, c->host, sizeof c->addr);
+		lws_connect(c);
+		return;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	c->gai.data = c;
+	c->resolving = true;
+	rc = uv_getaddrinfo(sm->loop, &c->gai, gai_cb, c->host, NULL, &hints);
+	if (rc) {
+		c->resolving = false;
+		log_warn("socket_mode: cannot start resolving %s: %s", c->host, uv_strerror(rc));
+		conn_gone(c, "dns");
+	}
+}
+
+static bool unrecoverable(const char *error)
+{
+	static const char *const fatal[] = { "not_authed",	       "invalid_auth",
+					     "account_inactive",       "token_revoked",
+					     "user_removed_from_team", "team_disabled",
+					     "not_allowed_token_type" };
+
+	for (size_t i = 0; i < RB_ARRAY_LEN(fatal); i++)
+		if (error && !strcmp(error, fatal[i]))
+			return true;
+	return false;
+}
+
+static void open_cb(void *arg, const struct api_result *res)
+{
+	struct sm *sm = arg;
+	const char *url;
+
+	sm->opening = false;
+	if (sm->stopping)
+		return;
+	if (!res->ok) {
+		if (unrecoverable(res->error)) {
+			log_error("socket_mode: Slack refused the app token (SLACK_APP_TOKEN): %s. "
+				  "It must be an app-level token (xapp-…) with connections:write.",
+				  res->error);
+			if (sm->cb.fatal) {
+				sm->cb.fatal(sm->cb_arg, res->error);
+				return;
+			}
+			schedule_retry(sm, 300000);
+			return;
+		}
+		log_warn("socket_mode: apps.connections.open failed: %s", res->error);
+		schedule_retry(sm, 0);
+		return;
+	}
+	url = json_string_value(json_object_get(res->body, "url"));
+	if (!url) {
+		log_warn("socket_mode: apps.connections.open returned no url");
+		schedule_retry(sm, 0);
+		return;
+	}
+	start_conn(sm, url);
+}
+
+static void open_connection(struct sm *sm)
+{
+	int rc;
+
+	if (sm->stopping || sm->opening)
+		return;
+	sm->opening = true;
+	rc = api_call(sm->api, "apps.connections.open", json_object(), open_cb, sm);
+	if (rc) {
+		sm->opening = false;
+		log_warn("socket_mode: cannot call apps.connections.open (%d)", rc);
+		schedule_retry(sm, 0);
+	}
+}
+
+/* ---- life cycle ---- */
+
+struct sm *sm_new(uv_loop_t *loop, struct api *api, const struct sm_options *opt,
+		  const struct sm_callbacks *cb, void *cb_arg)
+{
+	struct sm *sm = rb_calloc(1, sizeof *sm);
+	struct lws_context_creation_info info;
+	void *loops[1] = { loop };
+
+	sm->loop = loop;
+	sm->api = api;
+	sm->cb = *cb;
+	sm->cb_arg = cb_arg;
+	sm->hello_timeout_s = opt->hello_timeout_s > 0 ? opt->hello_timeout_s : 10;
+	sm->retry_policy.secs_since_valid_ping = (uint16_t)(opt->ping_s > 0 ? opt->ping_s : 10);
+	sm->retry_policy.secs_since_valid_hangup = (uint16_t)(opt->dead_s > 0 ? opt->dead_s : 30);
+	sm->retry_policy.conceal_count = LWS_RETRY_CONCEAL_ALWAYS;
+	sm->retry_policy.jitter_percent = 20;
+	if (opt->ca_file)
+		(void)rb_strlcpy(sm->ca_file, opt->ca_file, sizeof sm->ca_file);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	memset(&info, 0, sizeof info);
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = sm_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBUV;
+	info.foreign_loops = loops;
+	info.fd_limit_per_thread = 64;
+	info.client_ssl_ca_filepath = sm->ca_file[0] ? sm->ca_file : NULL;
+	info.user = sm;
+	sm->ctx = lws_create_context(&info);
+	if (!sm->ctx) {
+		log_error("socket_mode: cannot create the libwebsockets context on the libuv loop "
+			  "(is the libwebsockets-evlib-uv package installed?)");
+		free(sm);
+		return NULL;
+	}
+	uv_timer_init(loop, &sm->retry_timer);
+	sm->retry_timer.data = sm;
+	uv_timer_init(loop, &sm->stop_timer);
+	sm->stop_timer.data = sm;
+	sm->handles_open = 2;
+	return sm;
+}
+
+void sm_start(struct sm *sm)
+{
+	sm->started = true;
+	open_connection(sm);
+}
+
+static void handle_closed_cb(uv_handle_t *h)
+{
+	struct sm *sm = h->data;
+
+	if (--sm->handles_open == 0 && sm->done) {
+		void (*done)(void *) = sm->done;
+		sm->done = NULL;
+		done(sm->done_arg);
+	}
+}
+
+static void maybe_finish_stop(struct sm *sm)
+{
+	if (!sm->stopping || sm->stopped || sm->conns)
+		return;
+	sm->stopped = true;
+	lws_context_destroy(sm->ctx);
+	sm->ctx = NULL;
+	uv_close((uv_handle_t *)&sm->retry_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&sm->stop_timer, handle_closed_cb);
+}
+
+static void stop_timeout_cb(uv_timer_t *t)
+{
+	struct sm *sm = t->data;
+
+	/* Slack often never finishes the close handshake: cut the sockets. */
+	for (struct sm_conn *c = sm->conns; c; c = c->next) {
+		if (c->wsi)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+	}
+}
+
+void sm_stop(struct sm *sm, void (*done)(void *arg), void *arg)
+{
+	sm->stopping = true;
+	sm->done = done;
+	sm->done_arg = arg;
+	uv_timer_stop(&sm->retry_timer);
+	for (struct sm_conn *c = sm->conns, *next; c; c = next) {
+		next = c->next;
+		c->state = C_DRAINING;
+		if (c->wsi)
+			conn_close(c);
+		else
+			conn_gone(c, "stopping"); /* still resolving or connecting */
+	}
+	uv_timer_start(&sm->stop_timer, stop_timeout_cb, 1000, 0);
+	maybe_finish_stop(sm);
+}
+
+void sm_free(struct sm *sm)
+{
+	if (!sm)
+		return;
+	RB_ASSERT(!sm->conns);
+	free(sm);
+}
+
+bool sm_connected(const struct sm *sm)
+{
+	for (const struct sm_conn *c = sm->conns; c; c = c->next)
+		if (c->state == C_LIVE || (c->state == C_DRAINING && c->live_since_ms))
+			return true;
+	return false;
+}
+
+void sm_get_stats(const struct sm *sm, struct sm_stats *out)
+{
+	*out = sm->stats;
+}

@@ -1,0 +1,78 @@
+/* rollbot — the /rollback grammar (MIT licence, see LICENSE).
+ *
+ *   /rollback SERVICE [--to REVISION] [--severity P0|P1|P2|P3]
+ *             [--reason "free text"] [--dry-run]
+ *   /rollback help
+ *
+ * cmd_parse turns the text Slack sends (after "/rollback ") into a typed
+ * command, or into one clear, specific error for the person who typed it.
+ * Pure: no I/O; the known services are passed in.
+ */
+#ifndef PARSE_H
+#define PARSE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "plan.h"
+#include "rb.h"
+
+#define CMD_SERVICE_MAX 64
+#define CMD_TARGET_MAX 65
+#define CMD_REASON_CHARS 500 /* the limit people are told, in characters */
+#define CMD_REASON_MAX (CMD_REASON_CHARS * 4 + 1) /* 500 UTF-8 characters + NUL */
+
+enum cmd_kind {
+	CMD_HELP,
+	CMD_ROLLBACK,
+};
+
+enum cmd_severity {
+	CMD_SEV_UNSET = -1,
+	CMD_SEV_P0 = 0,
+	CMD_SEV_P1,
+	CMD_SEV_P2,
+	CMD_SEV_P3,
+};
+
+/* One service rollbot knows, as the parser needs it. */
+struct cmd_service {
+	const char *name;
+	enum plan_target target; /* what --to accepts for this service's method */
+	enum plan_method method; /* for messages: why --to does not apply */
+};
+
+struct cmd {
+	enum cmd_kind kind;
+	char service[CMD_SERVICE_MAX];
+	char target[CMD_TARGET_MAX]; /* "" when --to was not given */
+	enum cmd_severity severity;  /* CMD_SEV_UNSET when --severity was not given */
+	char reason[CMD_REASON_MAX]; /* "" when --reason was not given; decoded */
+	bool dry_run;
+};
+
+enum {
+	CMD_ESYNTAX = -30, /* quotes, unknown option, missing value, stray word */
+	CMD_EUNKNOWN = -31, /* service not in the configuration */
+	CMD_EVALUE = -32,  /* a value that is not what it should be */
+};
+
+/* Parses `text` (the slash command's text, still Slack-escaped: &amp; &lt;
+ * &gt; are decoded here; smart quotes count as quotes). Returns 0 and fills
+ * *out, or a negative CMD_E* code with a one-line, user-facing message in err
+ * (errlen bytes; RB_ERR_LEN is not enough for the services list: use
+ * CMD_ERR_LEN). */
+#define CMD_ERR_LEN 1024
+int cmd_parse(const char *text, const struct cmd_service *services,
+	      size_t n_services, struct cmd *out, char *err, size_t errlen) RB_MUSTCHECK;
+
+/* "P0".."P3" for a severity, "" for CMD_SEV_UNSET. */
+const char *cmd_severity_name(enum cmd_severity s);
+
+/* Parses "P0".."P3" (case-insensitive). Returns 0 or RB_EINVAL. */
+int cmd_severity_from_name(const char *s, enum cmd_severity *out);
+
+/* The usage text shown for `/rollback help` and after syntax errors. */
+const char *cmd_usage(void);
+
+#endif

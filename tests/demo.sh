@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# rollbot — `make demo`: a scripted incident against the local fake Slack and
+# a throwaway PostgreSQL, printed as the conversation a person would see in
+# Slack. No Slack account, no network: everything listens on 127.0.0.1 or a
+# Unix socket, and everything is removed at the end.
+set -euo pipefail
+
+BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+CONFIG=tests/scenarios/rollbot.yaml
+REQUESTER=U02JD0E4512
+CHANNEL=C05K8Q2V7XM
+
+work=$(mktemp -d /tmp/rollbot-demo.XXXXXX)
+chmod 755 "$work"
+bot_pid=""
+fake_pid=""
+pg_started=""
+
+cleanup() {
+	[ -n "$bot_pid" ] && kill -TERM "$bot_pid" 2>/dev/null && wait "$bot_pid" 2>/dev/null
+	[ -n "$fake_pid" ] && kill -TERM "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
+	[ -n "$pg_started" ] && tests/pg.sh stop "$work/pg" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+bold=$(printf '\033[1m'); dim=$(printf '\033[2m'); off=$(printf '\033[0m')
+if [ ! -t 1 ]; then bold=""; dim=""; off=""; fi
+
+say() { printf '%s\n' "$*"; }
+api() { curl -fsS "http://127.0.0.1:$port$1" "${@:2}"; }
+
+say "${dim}Starting a throwaway PostgreSQL, the local fake Slack and rollbot…${off}"
+mkdir -p "$work/pg"
+DATABASE_URL=$(tests/pg.sh start "$work/pg")
+pg_started=1
+"$BUILD/fake_slack" --port 0 --port-file "$work/port" 2>"$work/fake.log" &
+fake_pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+port=$(cat "$work/port")
+
+SLACK_APP_TOKEN=xapp-1-demo SLACK_BOT_TOKEN=xoxb-demo DATABASE_URL="$DATABASE_URL" \
+	SLACK_API_URL="http://127.0.0.1:$port/api/" \
+	"$BUILD/rollbot" run --config "$CONFIG" 2>"$work/bot.log" &
+bot_pid=$!
+for _ in $(seq 200); do
+	[ "$(api /_fake/state | jq .hello_sent)" -ge 1 ] 2>/dev/null && break
+	sleep 0.05
+done
+say "${dim}rollbot is connected over Socket Mode (fake Slack on 127.0.0.1:$port).${off}"
+say ""
+
+seen=0
+# Prints the messages rollbot posted since the last call, as Slack shows them.
+show_posts() {
+	local calls
+	for _ in $(seq 60); do
+		calls=$(api "/_fake/calls?since=$seen")
+		[ "$(jq '[.calls[] | select(.method=="chat.postMessage")] | length' <<<"$calls")" -ge "${1:-0}" ] && break
+		sleep 0.1
+	done
+	jq -r --arg b "$bold" --arg o "$off" '.calls[]
+		| select(.method=="chat.postMessage")
+		| "\($b)rollbot\($o) in #incidents\(if .args.thread_ts then " (thread)" else "" end):\n"
+		  + (.args.text | split("\n") | map("  │ " + .) | join("\n")) + "\n"' <<<"$calls"
+	seen=$(jq '[.calls[].seq] | max // '"$seen" <<<"$calls")
+}
+
+# Types a slash command as jane.doe and prints rollbot's private answer.
+type_cmd() {
+	local text=$1 channel=${2:-$CHANNEL} env ack
+	say "${bold}jane.doe${off} in #incidents: /rollback $text"
+	env=$(api /_fake/envelope -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg t "$text" --arg u "$REQUESTER" --arg c "$channel" '{slash:$t,user:$u,channel:$c}')" |
+		jq -r .envelope_id)
+	for _ in $(seq 100); do
+		ack=$(api /_fake/acks | jq -c --arg e "$env" '.acks[] | select(.envelope_id==$e)')
+		[ -n "$ack" ] && break
+		sleep 0.05
+	done
+	say "${bold}rollbot${off} ${dim}(only visible to you, acked in $(jq -r '.latency_us/1000' <<<"$ack") ms)${off}:"
+	jq -r '.payload.text // "(no answer)"' <<<"$ack" | sed 's/^/  │ /'
+	say ""
+}
+
+say "${dim}── 03:12 — the on-call engineer asks for help ──${off}"
+type_cmd "help"
+say "${dim}── a typo in the service name ──${off}"
+type_cmd "paymnts-api --to 41"
+say "${dim}── something that looks like a shell trick ──${off}"
+type_cmd 'payments-api --to "41; rm -rf /"'
+say "${dim}── a dry run first: nothing is recorded ──${off}"
+type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6%" --dry-run'
+say "${dim}── the real thing ──${off}"
+type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6% since the 03:05 deploy"'
+show_posts 1
+
+say "${dim}── what PostgreSQL recorded ──${off}"
+psql "$DATABASE_URL" -X -q -P pager=off -c \
+	"SELECT id, service, state, severity, target, requested_by, announcement_ts FROM incidents ORDER BY id" \
+	-c "SELECT id, coalesce(incident_id, '-') AS incident, actor, kind, detail->>'error' AS error FROM audit_log ORDER BY id"
+
+kill -TERM "$bot_pid"
+wait "$bot_pid" && status=0 || status=$?
+bot_pid=""
+say "${dim}rollbot stopped on SIGTERM with exit status $status.${off}"
