@@ -60,7 +60,8 @@ struct api *api_new(uv_loop_t *loop, const struct api_options *opt);
 /* Cancels every call in flight (their callbacks run with error "shutdown",
  * synchronously, before this returns), closes the loop handles and frees the
  * client once they are closed. Accepts NULL. The loop must run afterwards
- * for the handles to close. */
+ * for the handles to close. May be called from inside an api_cb; api_call
+ * from a callback is fine too (it returns API_ESHUTDOWN once freed). */
 void api_free(struct api *api);
 
 /* Calls Web API `method` with `args` (stolen: a new reference is consumed,

@@ -707,8 +707,6 @@ static void finish_stop(struct app *app)
 {
 	api_free(app->api);
 	app->api = NULL;
-	sm_free(app->sm);
-	app->sm = NULL;
 	store_free(app->store);
 	app->store = NULL;
 	uv_close((uv_handle_t *)&app->drain_timer, close_cb);
@@ -785,6 +783,7 @@ int app_run(const struct app_options *opt)
 	app->services = rb_calloc(app->cfg->n_services, sizeof *app->services);
 	for (size_t i = 0; i < app->cfg->n_services; i++) {
 		app->services[i].name = app->cfg->services[i].name;
+		app->services[i].method = app->cfg->services[i].method;
 		app->services[i].target = plan_method_info(app->cfg->services[i].method)->target;
 	}
 	app->dd = dd_new(DEDUPE_TTL_MS, DEDUPE_MAX);
@@ -826,6 +825,8 @@ int app_run(const struct app_options *opt)
 			 app->cfg->n_services, app->cfg->n_channels);
 	}
 	uv_run(&app->loop, UV_RUN_DEFAULT);
+	sm_free(app->sm);
+	uv_run(&app->loop, UV_RUN_DEFAULT); /* whatever the last teardown closed */
 	rc = uv_loop_close(&app->loop);
 	if (rc)
 		log_error("event loop closed with live handles (%s): a bug", uv_strerror(rc));

@@ -378,6 +378,8 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			break;
 		log_warn("socket_mode: conn=%u connection failed: %s", c->id,
 			 in ? (const char *)in : "unknown error");
+		/* lws calls back once more while it frees the wsi: detach first. */
+		lws_set_wsi_user(wsi, NULL);
 		conn_gone(c, "connection_error");
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -447,13 +449,15 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 				  : 0u);
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (c)
+		if (c) {
+			lws_set_wsi_user(wsi, NULL);
 			conn_gone(c, "closed");
+		}
 		break;
 	default:
 		break;
 	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return lws_callback_http_dummy(wsi, reason, NULL, in, len);
 }
 
 static const struct lws_protocols sm_protocols[] = {
@@ -698,6 +702,11 @@ static void maybe_finish_stop(struct sm *sm)
 	if (!sm->stopping || sm->stopped || sm->conns)
 		return;
 	sm->stopped = true;
+	/* On a foreign loop this starts a teardown that finishes on the loop.
+	 * Calling it a second time after the loop has run dry, as the lws
+	 * maintainers suggest for later versions, frees an SSL_CTX twice in
+	 * 4.1.6; what 4.1.6 leaves behind is OpenSSL's trust store, once per
+	 * process (tests/lsan.supp). */
 	lws_context_destroy(sm->ctx);
 	sm->ctx = NULL;
 	uv_close((uv_handle_t *)&sm->retry_timer, handle_closed_cb);

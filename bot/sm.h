@@ -56,9 +56,10 @@ void sm_start(struct sm *sm);
  * then libwebsockets is torn down and `done` is called once. */
 void sm_stop(struct sm *sm, void (*done)(void *arg), void *arg);
 
-/* Frees the client after sm_stop's `done` and after api_free() of its api
- * (an apps.connections.open in flight calls back into the client until
- * then). Accepts NULL. */
+/* Frees the client after sm_stop's `done`, after api_free() of its api (an
+ * apps.connections.open in flight calls back into the client until then)
+ * and after the loop has run dry: libwebsockets finishes its teardown on a
+ * foreign loop only then. Accepts NULL. */
 void sm_free(struct sm *sm);
 
 /* True while at least one socket has said hello. */

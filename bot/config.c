@@ -1,0 +1,1303 @@
+/* rollbot — the configuration file (MIT licence, see LICENSE).
+ *
+ * This file owns reading rollbot.yaml into struct config and checking it
+ * completely before the bot starts: a mistake in the file should stop
+ * `rollbot check-config` with the line that is wrong, not surface at 3 a.m.
+ * when someone types /rollback. Every message reads "FILE:LINE:COL: …".
+ *
+ * How. libyaml's event parser builds a small tree of our own (struct node)
+ * with the position of every value; the tree is then walked by hand, one
+ * function per block. Building our own tree, rather than using libyaml's
+ * document loader, lets us refuse anchors and aliases where they appear
+ * (the loader resolves them silently, so one edited anchor could change
+ * several services' settings at once) and bound the nesting depth. Keys are
+ * checked before values: duplicates and unknown keys first, with the list
+ * of known keys, so a typo is reported as a typo.
+ *
+ * Method parameters are checked against plan_method_info(): a missing
+ * required key and a key the method does not take are both errors. Their
+ * values end up in an argv, so they are held to a strict character set
+ * (see check_param); the few that are URLs, paths, a JSON patch or script
+ * arguments get checks of their own. bluegreen's optional selector_key and
+ * colour are filled in with their defaults (version, blue), so the plan
+ * never needs to know them.
+ *
+ * Memory: everything hangs off struct config and is freed by config_free,
+ * which accepts a half-built config, so every error path is "free and
+ * return". The node tree is always freed before returning.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#include "../commands/parse.h"
+
+#define CONFIG_FILE_MAX	 (1u << 20) /* a config file larger than 1 MiB is a mistake */
+#define MAX_DEPTH	 16	    /* deeper nesting than this is never a rollbot.yaml */
+#define CLIP_CHARS	 40	    /* how much of a bad value a message repeats */
+#define MAX_DURATION_MS	 (7LL * 24 * 3600 * 1000)
+#define MAX_REQUIRED	 100
+#define MAX_PARAM_LEN	 253 /* a DNS name; longer than any Kubernetes name */
+#define MAX_PATCH_LEN	 8192
+#define MAX_AFFECTED_LEN 200
+#define MAX_ETA_LEN	 64
+#define MAX_ID_LEN	 32
+
+#define EXAMPLE_HINT "see examples/rollbot.yaml"
+
+enum node_kind {
+	NODE_SCALAR,
+	NODE_SEQ,
+	NODE_MAP
+};
+
+/* One YAML value. A mapping's kids are key, value, key, value, … */
+struct node {
+	enum node_kind kind;
+	int line, col; /* 1-based */
+	char *str;     /* scalar text, NUL-terminated; may hold NULs from "\0" */
+	size_t len;
+	bool plain; /* unquoted scalar: only these can be null (``, ~, null) */
+	struct node **kids;
+	size_t n_kids;
+	size_t cap;
+};
+
+struct ctx {
+	const char *name; /* the file, for messages */
+	char *err;
+	size_t errlen;
+};
+
+static const char *const top_keys[] = { "incidents_channels", "default_severity",
+					"update_interval",    "templates_dir",
+					"http_listen",	      "approval",
+					"services",	      NULL };
+static const char *const approval_keys[] = { "approvers", "approver_group",
+					     "required",  "allow_self_approval",
+					     "timeout",	  "skip_for",
+					     NULL };
+/* Keys every service takes, whatever its method. */
+static const char *const service_keys[] = { "method",	  "timeout",	 "affected", "eta",
+					    "health_url", "version_url", "approval", NULL };
+
+/* ---- messages ------------------------------------------------------- */
+
+/* Copies at most CLIP_CHARS characters of s into buf for a message, with
+ * control characters shown as '?' and "…" when cut. Returns buf. */
+static const char *clip(const char *s, char *buf, size_t size)
+{
+	size_t o = 0, chars = 0;
+
+	for (size_t i = 0; s[i] && o + 8 < size; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if ((ch & 0xC0) != 0x80 && chars++ == CLIP_CHARS) {
+			memcpy(buf + o, "…", 3);
+			o += 3;
+			break;
+		}
+		buf[o++] = ch < 0x20 || ch == 0x7F ? '?' : (char)ch;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Writes "FILE:LINE:COL: message" (position of n, or 1:1) and returns
+ * CONFIG_EINVALID, so callers can `return fail(…)`. */
+static int fail(struct ctx *c, const struct node *n, const char *fmt, ...) RB_PRINTF(3, 4);
+
+static int fail(struct ctx *c, const struct node *n, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (c->err && c->errlen)
+		snprintf(c->err, c->errlen, "%s:%d:%d: %s", c->name, n ? n->line : 1,
+			 n ? n->col : 1, msg);
+	return CONFIG_EINVALID;
+}
+
+/* "a, b, c" from a NULL-terminated list, into buf. */
+static const char *join(const char *const *list, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; list[i]; i++) {
+		int n = snprintf(buf + o, size - o, "%s%s", i ? ", " : "", list[i]);
+		if (n < 0 || (size_t)n >= size - o)
+			break;
+		o += (size_t)n;
+	}
+	return buf;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(list[i], s))
+			return true;
+	return false;
+}
+
+/* ---- the YAML tree -------------------------------------------------- */
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	for (size_t i = 0; i < n->n_kids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->str);
+	free(n);
+}
+
+static struct node *node_new(enum node_kind kind, const yaml_mark_t *mark)
+{
+	struct node *n = rb_calloc(1, sizeof *n);
+
+	n->kind = kind;
+	n->line = (int)mark->line + 1;
+	n->col = (int)mark->column + 1;
+	return n;
+}
+
+static void node_add(struct node *parent, struct node *kid)
+{
+	if (parent->n_kids == parent->cap) {
+		parent->cap = parent->cap ? parent->cap * 2 : 8;
+		parent->kids = rb_realloc(parent->kids, parent->cap * sizeof *parent->kids);
+	}
+	parent->kids[parent->n_kids++] = kid;
+}
+
+static int yaml_fail(struct ctx *c, const yaml_parser_t *p)
+{
+	if (c->err && c->errlen)
+		snprintf(c->err, c->errlen, "%s:%zu:%zu: not valid YAML: %s%s%s", c->name,
+			 p->problem_mark.line + 1, p->problem_mark.column + 1,
+			 p->problem ? p->problem : "parse error", p->context ? " " : "",
+			 p->context ? p->context : "");
+	return CONFIG_ESYNTAX;
+}
+
+/* Reads the next event; CONFIG_ESYNTAX with the message on a YAML error. */
+static int next_event(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev)
+{
+	if (!yaml_parser_parse(p, ev))
+		return yaml_fail(c, p);
+	return 0;
+}
+
+static int refuse_anchor(struct ctx *c, const yaml_event_t *ev, const yaml_char_t *anchor)
+{
+	struct node at = { .line = (int)ev->start_mark.line + 1,
+			   .col = (int)ev->start_mark.column + 1 };
+	char b[64];
+
+	return fail(c, &at, "YAML anchors (&%s) are not supported: write the value out in full",
+		    clip((const char *)anchor, b, sizeof b));
+}
+
+/* Builds the node that starts with event *ev (which this takes over and
+ * deletes), reading the events of its children. */
+static int build(struct ctx *c, yaml_parser_t *p, yaml_event_t *ev, int depth, struct node **out)
+{
+	struct node *n = NULL;
+	yaml_event_type_t end;
+	int rc = 0;
+	char b[64];
+
+	*out = NULL;
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		if (ev->data.scalar.anchor) {
+			rc = refuse_anchor(c, ev, ev->data.scalar.anchor);
+			break;
+		}
+		n = node_new(NODE_SCALAR, &ev->start_mark);
+		n->len = ev->data.scalar.length;
+		n->str = rb_strndup((const char *)ev->data.scalar.value, n->len);
+		n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+		break;
+	case YAML_ALIAS_EVENT: {
+		struct node at = { .line = (int)ev->start_mark.line + 1,
+				   .col = (int)ev->start_mark.column + 1 };
+		rc = fail(c, &at,
+			  "YAML aliases (*%s) are not supported: write the value out in full",
+			  clip((const char *)ev->data.alias.anchor, b, sizeof b));
+		break;
+	}
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT: {
+		bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+		const yaml_char_t *anchor =
+			seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
+
+		if (anchor) {
+			rc = refuse_anchor(c, ev, anchor);
+			break;
+		}
+		if (depth >= MAX_DEPTH) {
+			struct node at = { .line = (int)ev->start_mark.line + 1,
+					   .col = (int)ev->start_mark.column + 1 };
+			rc = fail(c, &at, "nested too deeply (more than %d levels)", MAX_DEPTH);
+			break;
+		}
+		n = node_new(seq ? NODE_SEQ : NODE_MAP, &ev->start_mark);
+		end = seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT;
+		for (;;) {
+			yaml_event_t kid_ev;
+			struct node *kid;
+
+			rc = next_event(c, p, &kid_ev);
+			if (rc < 0)
+				break;
+			if (kid_ev.type == end) {
+				yaml_event_delete(&kid_ev);
+				break;
+			}
+			rc = build(c, p, &kid_ev, depth + 1, &kid);
+			if (rc < 0)
+				break;
+			node_add(n, kid);
+		}
+		break;
+	}
+	default:
+		/* The parser only hands out node events here; anything else is a
+		 * libyaml contract break. */
+		RB_ASSERT(!"unexpected YAML event");
+	}
+	yaml_event_delete(ev);
+	if (rc < 0) {
+		node_free(n);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+/* Parses the whole stream into one document's root node (NULL for an
+ * empty file). */
+static int load_tree(struct ctx *c, const char *yaml, size_t len, struct node **root)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int rc;
+
+	*root = NULL;
+	if (!yaml_parser_initialize(&p)) {
+		snprintf(c->err, c->errlen, "%s: cannot start the YAML parser", c->name);
+		return CONFIG_ESYNTAX;
+	}
+	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
+
+	rc = next_event(c, &p, &ev); /* STREAM-START */
+	if (rc == 0) {
+		yaml_event_delete(&ev);
+		rc = next_event(c, &p, &ev);
+	}
+	if (rc == 0 && ev.type == YAML_DOCUMENT_START_EVENT) {
+		yaml_event_delete(&ev);
+		rc = next_event(c, &p, &ev);
+		if (rc == 0)
+			rc = build(c, &p, &ev, 0, root);
+		if (rc == 0)
+			rc = next_event(c, &p, &ev); /* DOCUMENT-END */
+		if (rc == 0) {
+			yaml_event_delete(&ev);
+			rc = next_event(c, &p, &ev);
+		}
+		if (rc == 0 && ev.type == YAML_DOCUMENT_START_EVENT) {
+			struct node at = { .line = (int)ev.start_mark.line + 1,
+					   .col = (int)ev.start_mark.column + 1 };
+			yaml_event_delete(&ev);
+			rc = fail(c, &at, "a second YAML document: rollbot.yaml holds exactly one");
+		}
+	}
+	if (rc == 0)
+		yaml_event_delete(&ev);
+	yaml_parser_delete(&p);
+	if (rc < 0) {
+		node_free(*root);
+		*root = NULL;
+	}
+	return rc;
+}
+
+/* ---- values --------------------------------------------------------- */
+
+static const char *kind_name(const struct node *n)
+{
+	return n->kind == NODE_SEQ ? "a list" : n->kind == NODE_MAP ? "a mapping" : "a value";
+}
+
+static bool is_null(const struct node *n)
+{
+	return n->kind == NODE_SCALAR && n->plain &&
+	       (n->len == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+		!strcmp(n->str, "Null") || !strcmp(n->str, "NULL"));
+}
+
+/* The text of a scalar that must have a value: no null, no empty string,
+ * no NUL byte, no control characters unless `multiline` (then newlines and
+ * tabs pass). The pointer is borrowed from the tree. */
+static int scalar(struct ctx *c, const struct node *n, const char *key, bool multiline,
+		  const char **out)
+{
+	if (n->kind != NODE_SCALAR)
+		return fail(c, n, "`%s` must be a single value, not %s", key, kind_name(n));
+	if (is_null(n) || n->len == 0)
+		return fail(c, n, "`%s` has no value", key);
+	if (strlen(n->str) != n->len)
+		return fail(c, n, "`%s` contains a NUL character", key);
+	for (size_t i = 0; i < n->len; i++) {
+		unsigned char ch = (unsigned char)n->str[i];
+		if ((ch < 0x20 || ch == 0x7F) && !(multiline && (ch == '\n' || ch == '\t')))
+			return fail(c, n, "`%s` contains a control character (0x%02X)", key, ch);
+	}
+	*out = n->str;
+	return 0;
+}
+
+static size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+static int string_dup(struct ctx *c, const struct node *n, const char *key, size_t max, char **out)
+{
+	const char *s;
+	int rc = scalar(c, n, key, false, &s);
+
+	if (rc < 0)
+		return rc;
+	if (max && utf8_chars(s) > max)
+		return fail(c, n, "`%s` is longer than %zu characters", key, max);
+	free(*out);
+	*out = rb_strdup(s);
+	return 0;
+}
+
+static int duration(struct ctx *c, const struct node *n, const char *key, int64_t *out)
+{
+	const char *s;
+	char b[64];
+	int64_t ms;
+	int rc = scalar(c, n, key, false, &s);
+
+	if (rc < 0)
+		return rc;
+	if (config_duration_ms(s, &ms) != 0)
+		return fail(c, n, "`%s` must be a duration such as 90s, 10m or 1h, not `%s`", key,
+			    clip(s, b, sizeof b));
+	if (ms <= 0 || ms > MAX_DURATION_MS)
+		return fail(c, n, "`%s` must be more than 0 and at most 7 days", key);
+	*out = ms;
+	return 0;
+}
+
+static int boolean(struct ctx *c, const struct node *n, const char *key, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", NULL };
+	static const char *const no[] = { "false", "no", "off", NULL };
+	const char *s;
+	char b[64];
+	int rc = scalar(c, n, key, false, &s);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; yes[i]; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return fail(c, n, "`%s` must be true or false, not `%s`", key, clip(s, b, sizeof b));
+}
+
+static int severity(struct ctx *c, const struct node *n, const char *key, enum cmd_severity *out)
+{
+	const char *s;
+	char b[64];
+	int rc = scalar(c, n, key, false, &s);
+
+	if (rc < 0)
+		return rc;
+	if (cmd_severity_from_name(s, out) != 0)
+		return fail(c, n, "`%s` must be P0, P1, P2 or P3, not `%s`", key,
+			    clip(s, b, sizeof b));
+	return 0;
+}
+
+/* True for a Slack ID: the prefix letter, then upper-case letters and
+ * digits, 3 to MAX_ID_LEN characters in all. */
+static bool slack_id(const char *s, const char *prefixes)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n > MAX_ID_LEN || !strchr(prefixes, s[0]))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+enum id_kind {
+	ID_CHANNEL,
+	ID_USER,
+	ID_GROUP
+};
+
+static int slack_id_check(struct ctx *c, const struct node *n, const char *s, enum id_kind k)
+{
+	char b[64];
+
+	switch (k) {
+	case ID_CHANNEL:
+		if (slack_id(s, "CG"))
+			return 0;
+		return fail(c, n,
+			    "`%s` is not a Slack channel ID (C… or G…, upper-case letters and "
+			    "digits, e.g. C05K8Q2V7XM): use the channel's ID, not its name",
+			    clip(s, b, sizeof b));
+	case ID_USER:
+		if (slack_id(s, "UW"))
+			return 0;
+		return fail(c, n,
+			    "`%s` is not a Slack user ID (U… or W…, upper-case letters and "
+			    "digits, e.g. U03ASM1TH7Q)",
+			    clip(s, b, sizeof b));
+	case ID_GROUP:
+		if (slack_id(s, "S"))
+			return 0;
+		return fail(c, n,
+			    "`%s` is not a Slack user group ID (S…, upper-case letters and "
+			    "digits, e.g. S05RLMGRS1)",
+			    clip(s, b, sizeof b));
+	}
+	return CONFIG_EINVALID;
+}
+
+/* A list of Slack IDs; a single value counts as a list of one. Replaces
+ * *list. Empty lists are allowed here; callers decide if that is fine. */
+static int id_list(struct ctx *c, const struct node *n, const char *key, enum id_kind k,
+		   char ***list, size_t *count)
+{
+	const struct node *const *items = (const struct node *const *)&n;
+	size_t n_items = 1;
+	char **out;
+	int rc;
+
+	if (n->kind == NODE_MAP)
+		return fail(c, n, "`%s` must be a list of IDs, not a mapping", key);
+	if (n->kind == NODE_SEQ) {
+		items = (const struct node *const *)n->kids;
+		n_items = n->n_kids;
+	}
+	out = rb_calloc(n_items, sizeof *out);
+	for (size_t i = 0; i < n_items; i++) {
+		const char *s;
+
+		rc = scalar(c, items[i], key, false, &s);
+		if (rc == 0)
+			rc = slack_id_check(c, items[i], s, k);
+		for (size_t j = 0; rc == 0 && j < i; j++)
+			if (!strcmp(out[j], s))
+				rc = fail(c, items[i], "`%s` lists %s twice", key, s);
+		if (rc < 0) {
+			for (size_t j = 0; j < i; j++)
+				free(out[j]);
+			free(out);
+			return rc;
+		}
+		out[i] = rb_strdup(s);
+	}
+	for (size_t j = 0; j < *count; j++)
+		free((*list)[j]);
+	free(*list);
+	*list = out;
+	*count = n_items;
+	return 0;
+}
+
+/* ---- mappings ------------------------------------------------------- */
+
+/* Checks a mapping's keys: scalars, no duplicates, and (when `known` is
+ * given) only known ones. `where` finishes "unknown key `x` …" and
+ * "duplicate key `x` …": "in approval", "at the top level". */
+static int check_keys(struct ctx *c, const struct node *map, const char *const *known,
+		      const char *where)
+{
+	char b[64], list[512];
+
+	for (size_t i = 0; i < map->n_kids; i += 2) {
+		const struct node *k = map->kids[i];
+
+		if (k->kind != NODE_SCALAR || is_null(k) || strlen(k->str) != k->len)
+			return fail(c, k, "keys must be plain names, not %s",
+				    k->kind == NODE_SCALAR ? "empty" : kind_name(k));
+		for (size_t j = 0; j < i; j += 2) {
+			if (!strcmp(map->kids[j]->str, k->str))
+				return fail(c, k, "duplicate key `%s` %s (first at line %d)",
+					    clip(k->str, b, sizeof b), where, map->kids[j]->line);
+		}
+		if (known && !in_list(known, k->str))
+			return fail(c, k, "unknown key `%s` %s (known: %s)",
+				    clip(k->str, b, sizeof b), where,
+				    join(known, list, sizeof list));
+	}
+	return 0;
+}
+
+/* The value under `key` in a mapping whose keys have been checked, or NULL. */
+static const struct node *lookup(const struct node *map, const char *key)
+{
+	for (size_t i = 0; i < map->n_kids; i += 2)
+		if (!strcmp(map->kids[i]->str, key))
+			return map->kids[i + 1];
+	return NULL;
+}
+
+static int need_map(struct ctx *c, const struct node *n, const char *what)
+{
+	if (n->kind != NODE_MAP)
+		return fail(c, n, "`%s` must be a mapping of settings, not %s", what,
+			    is_null(n) ? "empty" : kind_name(n));
+	return 0;
+}
+
+/* ---- approval ------------------------------------------------------- */
+
+static void approval_clear(struct config_approval *a)
+{
+	for (size_t i = 0; i < a->n_approvers; i++)
+		free(a->approvers[i]);
+	free(a->approvers);
+	free(a->approver_group);
+	memset(a, 0, sizeof *a);
+}
+
+static void approval_copy(struct config_approval *dst, const struct config_approval *src)
+{
+	*dst = *src;
+	dst->approvers = rb_calloc(src->n_approvers, sizeof *dst->approvers);
+	for (size_t i = 0; i < src->n_approvers; i++)
+		dst->approvers[i] = rb_strdup(src->approvers[i]);
+	dst->approver_group = src->approver_group ? rb_strdup(src->approver_group) : NULL;
+}
+
+/* Reads an approval block over *a, which holds the defaults (the built-in
+ * ones, or the global policy for a service's override): keys given here
+ * replace those values, the rest stay. Then checks the result. `label`
+ * names the block in messages: "approval", "approval of service x". */
+static int parse_approval(struct ctx *c, const struct node *n, const char *label,
+			  struct config_approval *a)
+{
+	const struct node *v, *req_node = n;
+	const char *s;
+	char b[64], where[160];
+	int rc;
+
+	snprintf(where, sizeof where, "in %s", label);
+	rc = need_map(c, n, "approval");
+	if (rc == 0)
+		rc = check_keys(c, n, approval_keys, where);
+	if (rc < 0)
+		return rc;
+
+	v = lookup(n, "approvers");
+	if (v) {
+		rc = id_list(c, v, "approvers", ID_USER, &a->approvers, &a->n_approvers);
+		if (rc < 0)
+			return rc;
+	}
+	v = lookup(n, "approver_group");
+	if (v) {
+		rc = scalar(c, v, "approver_group", false, &s);
+		if (rc == 0)
+			rc = slack_id_check(c, v, s, ID_GROUP);
+		if (rc < 0)
+			return rc;
+		free(a->approver_group);
+		a->approver_group = rb_strdup(s);
+	}
+	v = lookup(n, "required");
+	if (v) {
+		char *end;
+		long r;
+
+		rc = scalar(c, v, "required", false, &s);
+		if (rc < 0)
+			return rc;
+		errno = 0;
+		r = strtol(s, &end, 10);
+		if (*end || s[0] < '0' || s[0] > '9' || errno || r < 1 || r > MAX_REQUIRED)
+			return fail(c, v,
+				    "`required` must be a whole number from 1 to %d, not `%s`",
+				    MAX_REQUIRED, clip(s, b, sizeof b));
+		a->required = (int)r;
+		req_node = v;
+	}
+	v = lookup(n, "allow_self_approval");
+	if (v) {
+		rc = boolean(c, v, "allow_self_approval", &a->allow_self_approval);
+		if (rc < 0)
+			return rc;
+	}
+	v = lookup(n, "timeout");
+	if (v) {
+		rc = duration(c, v, "timeout", &a->timeout_ms);
+		if (rc < 0)
+			return rc;
+	}
+	v = lookup(n, "skip_for");
+	if (v) {
+		const struct node *const *items = (const struct node *const *)&v;
+		size_t n_items = 1;
+
+		if (v->kind == NODE_MAP)
+			return fail(c, v, "`skip_for` must be a list of severities, e.g. [P0]");
+		if (v->kind == NODE_SEQ) {
+			items = (const struct node *const *)v->kids;
+			n_items = v->n_kids;
+		}
+		memset(a->skip, 0, sizeof a->skip);
+		for (size_t i = 0; i < n_items; i++) {
+			enum cmd_severity sev;
+
+			rc = severity(c, items[i], "skip_for", &sev);
+			if (rc < 0)
+				return rc;
+			a->skip[sev] = true;
+		}
+	}
+
+	if (a->n_approvers == 0 && !a->approver_group)
+		return fail(c, n,
+			    "%s lists neither `approvers` nor `approver_group`: nobody could "
+			    "approve a rollback",
+			    label);
+	if (!a->approver_group && (size_t)a->required > a->n_approvers)
+		return fail(c, req_node,
+			    "%s: `required` is %d but only %zu approver%s listed (and no "
+			    "approver_group)",
+			    label, a->required, a->n_approvers,
+			    a->n_approvers == 1 ? " is" : "s are");
+	return 0;
+}
+
+/* ---- services ------------------------------------------------------- */
+
+/* Characters a method parameter may hold: enough for Kubernetes names,
+ * kube contexts (arn:aws:eks:…:cluster/x, user@cluster), image references
+ * (registry:5000/team/app@sha256:…) and Lambda ARNs, and nothing a shell
+ * or an option parser would read specially. */
+static bool safe_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       strchr("._-/:@+,", ch) != NULL;
+}
+
+#define SAFE_CHARS "letters, digits and . _ - / : @ + ,"
+
+/* An http(s) URL with a host and only characters that need no quoting. */
+static bool url_ok(const char *s)
+{
+	const char *host;
+
+	if (!strncmp(s, "https://", 8))
+		host = s + 8;
+	else if (!strncmp(s, "http://", 7))
+		host = s + 7;
+	else
+		return false;
+	if (!*host || *host == '/' || *host == ':')
+		return false;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch <= 0x20 || ch >= 0x7F || strchr("\"<>\\^`{|}", ch))
+			return false;
+	}
+	return true;
+}
+
+static int check_url(struct ctx *c, const struct node *n, const char *key, const char *s)
+{
+	char b[64];
+
+	if (!url_ok(s))
+		return fail(c, n, "`%s` must be an http:// or https:// URL, not `%s`", key,
+			    clip(s, b, sizeof b));
+	return 0;
+}
+
+static int check_path(struct ctx *c, const struct node *n, const char *key, const char *s)
+{
+	char b[64];
+
+	if (s[0] != '/')
+		return fail(c, n, "`%s` must be an absolute path (starting with /), not `%s`", key,
+			    clip(s, b, sizeof b));
+	if (strstr(s, ".."))
+		return fail(c, n, "`%s` must not contain `..`", key);
+	for (const char *p = s; *p; p++)
+		if (!safe_char(*p))
+			return fail(c, n,
+				    "`%s` value `%s` is not safe in a command line: use %s only",
+				    key, clip(s, b, sizeof b), SAFE_CHARS);
+	return 0;
+}
+
+/* Script arguments: words separated by spaces, each split into its own
+ * argv element. No quoting exists (there is no shell), so quotes and shell
+ * characters are refused rather than passed on confusingly; '=' and a
+ * leading '-' are fine, they are the script's own options. */
+static int check_args(struct ctx *c, const struct node *n, const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (*p != ' ' && *p != '=' && !safe_char(*p))
+			return fail(c, n,
+				    "`args` may only hold words of %s and = separated by spaces: "
+				    "rollbot runs the script without a shell, so quotes and shell "
+				    "characters would not work",
+				    SAFE_CHARS);
+	return 0;
+}
+
+/* A JSON patch for kubectl patch -p: one argv element, so any JSON is
+ * safe; we only check it looks like a JSON object or array. */
+static int check_patch(struct ctx *c, const struct node *n, const char *s)
+{
+	size_t len = strlen(s);
+	size_t a = strspn(s, " \t\n");
+	size_t z = len;
+
+	while (z > a && strchr(" \t\n", s[z - 1]))
+		z--;
+	if (len > MAX_PATCH_LEN)
+		return fail(c, n, "`patch` is longer than %d characters", MAX_PATCH_LEN);
+	if (z - a < 2 || !((s[a] == '{' && s[z - 1] == '}') || (s[a] == '[' && s[z - 1] == ']')))
+		return fail(c, n,
+			    "`patch` must be a JSON object or array, e.g. "
+			    "'[{\"op\":\"remove\",\"path\":\"/spec/rules/0\"}]'");
+	return 0;
+}
+
+/* Checks one method parameter's value for an argv; see the file comment. */
+static int check_param(struct ctx *c, const struct node *n, const char *key, const char *s)
+{
+	char b[64];
+
+	if (!strcmp(key, "url"))
+		return check_url(c, n, key, s);
+	if (!strcmp(key, "path"))
+		return check_path(c, n, key, s);
+	if (!strcmp(key, "manifest")) {
+		if (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8))
+			return check_url(c, n, key, s);
+		if (s[0] != '/')
+			return fail(c, n,
+				    "`manifest` must be an absolute path (/…) or an http(s) URL, "
+				    "not `%s`",
+				    clip(s, b, sizeof b));
+		return check_path(c, n, key, s);
+	}
+	if (!strcmp(key, "patch"))
+		return check_patch(c, n, s);
+	if (!strcmp(key, "args"))
+		return check_args(c, n, s);
+	if (strlen(s) > MAX_PARAM_LEN)
+		return fail(c, n, "`%s` is longer than %d characters", key, MAX_PARAM_LEN);
+	if (s[0] == '-')
+		return fail(c, n,
+			    "`%s` value `%s` must not start with '-': a command would read it "
+			    "as an option",
+			    key, clip(s, b, sizeof b));
+	for (const char *p = s; *p; p++)
+		if (!safe_char(*p))
+			return fail(c, n,
+				    "`%s` value `%s` is not safe in a command line: use %s only",
+				    key, clip(s, b, sizeof b), SAFE_CHARS);
+	return 0;
+}
+
+static bool service_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 63 || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9')))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      strchr("._-", s[i])))
+			return false;
+	return true;
+}
+
+static void param_add(struct config_service *svc, const char *key, const char *value)
+{
+	struct config_param *p = &svc->params[svc->n_params++];
+
+	p->key = rb_strdup(key);
+	p->value = rb_strdup(value);
+}
+
+/* The method's keys and the common ones, for "valid: …" messages. */
+static const char *valid_keys(const struct plan_method_info *mi, char *buf, size_t size)
+{
+	size_t o = 0;
+	const char *const *lists[] = { mi->required, mi->optional, service_keys };
+
+	buf[0] = '\0';
+	for (size_t l = 0; l < RB_ARRAY_LEN(lists); l++) {
+		for (size_t i = 0; lists[l][i]; i++) {
+			int n = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", lists[l][i]);
+			if (n < 0 || (size_t)n >= size - o)
+				return buf;
+			o += (size_t)n;
+		}
+	}
+	return buf;
+}
+
+/* Reads one service block into svc (zeroed, owned by the config). */
+static int parse_service(struct ctx *c, const struct node *key, const struct node *n,
+			 const struct config_approval *global, struct config_service *svc)
+{
+	const struct plan_method_info *mi;
+	const struct node *v;
+	char b[64], list[512], where[128];
+	const char *s;
+	int rc;
+
+	svc->timeout_ms = 5 * 60 * 1000;
+	svc->line = key->line;
+	if (n->kind != NODE_MAP)
+		return fail(c, n,
+			    "service %s must be a mapping of settings (method, namespace, …), "
+			    "not %s",
+			    svc->name, is_null(n) ? "empty" : kind_name(n));
+	snprintf(where, sizeof where, "in service %s", svc->name);
+	rc = check_keys(c, n, NULL, where);
+	if (rc < 0)
+		return rc;
+
+	v = lookup(n, "method");
+	if (!v) {
+		const char *names[PLAN_METHOD_COUNT + 1];
+		for (size_t i = 0; i < PLAN_METHOD_COUNT; i++)
+			names[i] = plan_method_info((enum plan_method)i)->name;
+		names[PLAN_METHOD_COUNT] = NULL;
+		return fail(c, key, "service %s has no `method` (one of: %s)", svc->name,
+			    join(names, list, sizeof list));
+	}
+	rc = scalar(c, v, "method", false, &s);
+	if (rc < 0)
+		return rc;
+	if (plan_method_from_name(s, &svc->method) != 0) {
+		const char *names[PLAN_METHOD_COUNT + 1];
+		for (size_t i = 0; i < PLAN_METHOD_COUNT; i++)
+			names[i] = plan_method_info((enum plan_method)i)->name;
+		names[PLAN_METHOD_COUNT] = NULL;
+		return fail(c, v, "unknown method `%s` in service %s (methods: %s)",
+			    clip(s, b, sizeof b), svc->name, join(names, list, sizeof list));
+	}
+	mi = plan_method_info(svc->method);
+	/* Room for every pair, plus bluegreen's two defaults. */
+	svc->params = rb_calloc(n->n_kids / 2 + 2, sizeof *svc->params);
+
+	for (size_t i = 0; i < n->n_kids; i += 2) {
+		const char *k = n->kids[i]->str;
+		v = n->kids[i + 1];
+
+		if (!strcmp(k, "method")) {
+			continue;
+		} else if (!strcmp(k, "timeout")) {
+			rc = duration(c, v, k, &svc->timeout_ms);
+		} else if (!strcmp(k, "affected")) {
+			rc = string_dup(c, v, k, MAX_AFFECTED_LEN, &svc->affected);
+		} else if (!strcmp(k, "eta")) {
+			rc = string_dup(c, v, k, MAX_ETA_LEN, &svc->eta);
+		} else if (!strcmp(k, "health_url") || !strcmp(k, "version_url")) {
+			char **dst = k[0] == 'h' ? &svc->health_url : &svc->version_url;
+			rc = scalar(c, v, k, false, &s);
+			if (rc == 0)
+				rc = check_url(c, v, k, s);
+			if (rc == 0)
+				rc = string_dup(c, v, k, 0, dst);
+		} else if (!strcmp(k, "approval")) {
+			char awhere[160];
+			snprintf(awhere, sizeof awhere, "approval of service %s", svc->name);
+			approval_copy(&svc->approval, global);
+			svc->has_approval = true;
+			rc = parse_approval(c, v, awhere, &svc->approval);
+		} else if (in_list(mi->required, k) || in_list(mi->optional, k)) {
+			rc = scalar(c, v, k, !strcmp(k, "patch"), &s);
+			if (rc == 0)
+				rc = check_param(c, v, k, s);
+			if (rc == 0)
+				param_add(svc, k, s);
+		} else {
+			return fail(c, n->kids[i],
+				    "key `%s` is not valid for method %s in service %s (valid: %s)",
+				    clip(k, b, sizeof b), mi->name, svc->name,
+				    valid_keys(mi, list, sizeof list));
+		}
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; mi->required[i]; i++)
+		if (!config_param(svc, mi->required[i]))
+			return fail(c, key, "service %s (method %s) needs `%s`", svc->name,
+				    mi->name, mi->required[i]);
+
+	if (svc->method == PLAN_CANARY) {
+		if (config_param(svc, "patch") && config_param(svc, "manifest"))
+			return fail(c, key, "service %s: give `manifest` or `patch`, not both",
+				    svc->name);
+		if (!!config_param(svc, "patch") != !!config_param(svc, "ingress"))
+			return fail(c, key,
+				    "service %s: `patch` and `ingress` go together (the patch is "
+				    "applied to that ingress)",
+				    svc->name);
+	}
+	if (svc->method == PLAN_BLUEGREEN) {
+		if (!config_param(svc, "selector_key"))
+			param_add(svc, "selector_key", "version");
+		if (!config_param(svc, "colour"))
+			param_add(svc, "colour", "blue");
+	}
+	return 0;
+}
+
+static int parse_services(struct ctx *c, const struct node *n, struct config *cfg)
+{
+	char b[64];
+	int rc;
+
+	if (n->kind != NODE_MAP || n->n_kids == 0)
+		return fail(c, n, "`services` must map each service name to its settings; %s",
+			    EXAMPLE_HINT);
+	for (size_t i = 0; i < n->n_kids; i += 2) {
+		const struct node *k = n->kids[i];
+
+		if (k->kind != NODE_SCALAR || is_null(k))
+			return fail(c, k, "service names must be plain names, not %s",
+				    k->kind == NODE_SCALAR ? "empty" : kind_name(k));
+		if (!service_name_ok(k->str) || strlen(k->str) != k->len)
+			return fail(
+				c, k,
+				"service name `%s` must be lower-case letters, digits, '.', '_' "
+				"or '-', starting with a letter or digit, at most 63 characters",
+				clip(k->str, b, sizeof b));
+		if (!strcmp(k->str, "help"))
+			return fail(c, k,
+				    "`help` cannot be a service name: /rollback help shows the "
+				    "usage");
+		for (size_t j = 0; j < i; j += 2)
+			if (!strcmp(n->kids[j]->str, k->str))
+				return fail(c, k, "duplicate service `%s` (first at line %d)",
+					    k->str, n->kids[j]->line);
+	}
+	cfg->services = rb_calloc(n->n_kids / 2, sizeof *cfg->services);
+	for (size_t i = 0; i < n->n_kids; i += 2) {
+		struct config_service *svc = &cfg->services[cfg->n_services++];
+
+		svc->name = rb_strdup(n->kids[i]->str);
+		rc = parse_service(c, n->kids[i], n->kids[i + 1], &cfg->approval, svc);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- the top level -------------------------------------------------- */
+
+static bool listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon[1] < '0' || colon[1] > '9')
+		return false;
+	for (const char *p = s; p < colon; p++)
+		if (!safe_char(*p) && *p != '[' && *p != ']')
+			return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return !*end && !errno && port >= 1 && port <= 65535;
+}
+
+static int parse_top(struct ctx *c, const struct node *root, struct config *cfg)
+{
+	const struct node *v;
+	const char *s;
+	char b[64];
+	int rc;
+
+	if (root->kind != NODE_MAP)
+		return fail(c, root, "the top level must be a mapping of settings; %s",
+			    EXAMPLE_HINT);
+	rc = check_keys(c, root, top_keys, "at the top level");
+	if (rc < 0)
+		return rc;
+
+	v = lookup(root, "incidents_channels");
+	if (!v)
+		return fail(c, root,
+			    "missing `incidents_channels`: the channel IDs where /rollback "
+			    "may be used");
+	rc = id_list(c, v, "incidents_channels", ID_CHANNEL, &cfg->channels, &cfg->n_channels);
+	if (rc < 0)
+		return rc;
+	if (cfg->n_channels == 0)
+		return fail(c, v, "`incidents_channels` is empty: list at least one channel ID");
+
+	v = lookup(root, "default_severity");
+	if (v) {
+		enum cmd_severity sev;
+		rc = severity(c, v, "default_severity", &sev);
+		if (rc < 0)
+			return rc;
+		cfg->default_severity = sev;
+	}
+	v = lookup(root, "update_interval");
+	if (v) {
+		rc = duration(c, v, "update_interval", &cfg->update_interval_ms);
+		if (rc < 0)
+			return rc;
+	}
+	v = lookup(root, "templates_dir");
+	if (v) {
+		rc = string_dup(c, v, "templates_dir", 0, &cfg->templates_dir);
+		if (rc < 0)
+			return rc;
+	}
+	v = lookup(root, "http_listen");
+	if (v) {
+		rc = scalar(c, v, "http_listen", false, &s);
+		if (rc < 0)
+			return rc;
+		if (!listen_ok(s))
+			return fail(c, v,
+				    "`http_listen` must be HOST:PORT, e.g. 127.0.0.1:8080, not "
+				    "`%s`",
+				    clip(s, b, sizeof b));
+		cfg->http_listen = rb_strdup(s);
+	}
+	v = lookup(root, "approval");
+	if (!v)
+		return fail(c, root,
+			    "missing `approval`: say who may approve a rollback "
+			    "(approvers or approver_group)");
+	rc = parse_approval(c, v, "approval", &cfg->approval);
+	if (rc < 0)
+		return rc;
+
+	v = lookup(root, "services");
+	if (!v)
+		return fail(c, root,
+			    "missing `services`: name at least one service rollbot may roll "
+			    "back");
+	return parse_services(c, v, cfg);
+}
+
+/* Parses and checks a configuration held in memory; see config.h. `name`
+ * is copied into cfg->path and used in messages. On error *out is NULL and
+ * nothing is left allocated. */
+int config_parse(const char *yaml, size_t len, const char *name, struct config **out, char *err,
+		 size_t errlen)
+{
+	struct ctx c = { name ? name : "rollbot.yaml", err, errlen };
+	struct node *root = NULL;
+	struct config *cfg;
+	int rc;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (len > CONFIG_FILE_MAX) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: larger than 1 MiB; is this the right file?",
+				 c.name);
+		return CONFIG_EINVALID;
+	}
+	rc = load_tree(&c, yaml, len, &root);
+	if (rc < 0)
+		return rc;
+	if (!root || is_null(root)) {
+		node_free(root);
+		return fail(&c, NULL, "the file is empty; %s for a complete configuration",
+			    EXAMPLE_HINT);
+	}
+
+	cfg = rb_calloc(1, sizeof *cfg);
+	cfg->path = rb_strdup(c.name);
+	cfg->default_severity = CMD_SEV_P1;
+	cfg->update_interval_ms = 10 * 60 * 1000;
+	cfg->approval.required = 1;
+	cfg->approval.timeout_ms = 15 * 60 * 1000;
+	rc = parse_top(&c, root, cfg);
+	node_free(root);
+	if (rc < 0) {
+		config_free(cfg);
+		return rc;
+	}
+	*out = cfg;
+	return 0;
+}
+
+/* Reads the file at `path` (at most 1 MiB) and parses it with
+ * config_parse. Returns CONFIG_EIO with "PATH: cannot read: reason" when
+ * the file cannot be read. */
+int config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+	FILE *f;
+	char *buf;
+	size_t len;
+	int rc, saved;
+
+	*out = NULL;
+	f = fopen(path, "rb");
+	if (!f) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return CONFIG_EIO;
+	}
+	buf = rb_malloc(CONFIG_FILE_MAX + 1);
+	len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
+	saved = ferror(f) ? errno : 0;
+	fclose(f);
+	if (saved) {
+		free(buf);
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(saved));
+		return CONFIG_EIO;
+	}
+	rc = config_parse(buf, len, path, out, err, errlen);
+	free(buf);
+	return rc;
+}
+
+/* Frees a configuration and everything it holds; NULL is fine. */
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		struct config_service *svc = &cfg->services[i];
+		for (size_t j = 0; j < svc->n_params; j++) {
+			free(svc->params[j].key);
+			free(svc->params[j].value);
+		}
+		free(svc->params);
+		free(svc->name);
+		free(svc->affected);
+		free(svc->eta);
+		free(svc->health_url);
+		free(svc->version_url);
+		approval_clear(&svc->approval);
+	}
+	free(cfg->services);
+	for (size_t i = 0; i < cfg->n_channels; i++)
+		free(cfg->channels[i]);
+	free(cfg->channels);
+	free(cfg->templates_dir);
+	free(cfg->http_listen);
+	approval_clear(&cfg->approval);
+	free(cfg->path);
+	free(cfg);
+}
+
+/* Borrowed pointer to the service called `name` (exact match), or NULL. */
+const struct config_service *config_service(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return &cfg->services[i];
+	return NULL;
+}
+
+/* Borrowed value of method parameter `key`, or NULL. bluegreen's
+ * selector_key and colour always have a value (their defaults). */
+const char *config_param(const struct config_service *svc, const char *key)
+{
+	for (size_t i = 0; i < svc->n_params; i++)
+		if (!strcmp(svc->params[i].key, key))
+			return svc->params[i].value;
+	return NULL;
+}
+
+/* The service's own approval policy when it has one, else the global one.
+ * A service's block starts from the global policy, so it is complete. */
+const struct config_approval *config_approval_for(const struct config *cfg,
+						  const struct config_service *svc)
+{
+	return svc && svc->has_approval ? &svc->approval : &cfg->approval;
+}
+
+bool config_is_incident_channel(const struct config *cfg, const char *channel)
+{
+	if (!channel)
+		return false;
+	for (size_t i = 0; i < cfg->n_channels; i++)
+		if (!strcmp(cfg->channels[i], channel))
+			return true;
+	return false;
+}
+
+/* Parses "1500ms", "90s", "10m", "1h" or bare seconds ("600") into
+ * milliseconds. Digits then an optional unit, nothing else: no sign, no
+ * spaces, no fractions. Returns 0, or RB_EINVAL for anything else or a
+ * value that would overflow. */
+int config_duration_ms(const char *s, int64_t *out)
+{
+	int64_t v = 0, mult;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return RB_EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		int d = *p - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return RB_EINVAL;
+		v = v * 10 + d;
+	}
+	if (!strcmp(p, "ms"))
+		mult = 1;
+	else if (!*p || !strcmp(p, "s"))
+		mult = 1000;
+	else if (!strcmp(p, "m"))
+		mult = 60 * 1000;
+	else if (!strcmp(p, "h"))
+		mult = 3600 * 1000;
+	else
+		return RB_EINVAL;
+	if (v > INT64_MAX / mult)
+		return RB_EINVAL;
+	*out = v * mult;
+	return 0;
+}

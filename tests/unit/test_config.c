@@ -1,0 +1,1173 @@
+/* rollbot — unit tests of bot/config.c (MIT licence, see LICENSE).
+ *
+ * Most tests parse a YAML string with config_parse and assert either the
+ * structs or the exact "FILE:LINE:COL: message". Two read files: the
+ * shipped examples/rollbot.yaml (run from the repository root) and a
+ * temporary file. Under ASan, LeakSanitizer checks every error path frees
+ * what it built.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bot/config.h"
+#include "commands/parse.h"
+
+/* A valid file the error tests change one line of. */
+#define HEAD                                  \
+	"incidents_channels: [C05K8Q2V7XM]\n" \
+	"approval:\n"                         \
+	"  approvers: [U03ASM1TH7Q]\n"
+#define SERVICES                    \
+	"services:\n"               \
+	"  payments-api:\n"         \
+	"    method: kubectl\n"     \
+	"    namespace: payments\n" \
+	"    deployment: payments-api\n"
+#define MINIMAL HEAD SERVICES
+
+static struct config *load_ok(const char *yaml)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	int rc = config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err);
+
+	if (rc != 0)
+		fail_msg("config_parse = %d: %s", rc, err);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+static void load_err(const char *yaml, int want_rc, const char *want)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = (struct config *)1;
+	int rc = config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err);
+
+	assert_int_equal(rc, want_rc);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+}
+
+#define INVALID(yaml, msg) load_err(yaml, CONFIG_EINVALID, msg)
+
+/* A service block after HEAD: service `svc`, starting at line 5. */
+#define SERVICE(body) HEAD "services:\n  svc:\n" body
+
+/* ---- the example and the defaults ----------------------------------- */
+
+static void test_example_loads(void **state)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	(void)state;
+
+	if (config_load("examples/rollbot.yaml", &cfg, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->path, "examples/rollbot.yaml");
+	assert_int_equal(cfg->n_channels, 1);
+	assert_string_equal(cfg->channels[0], "C05K8Q2V7XM");
+	assert_int_equal(cfg->default_severity, CMD_SEV_P1);
+	assert_int_equal(cfg->update_interval_ms, 10 * 60 * 1000);
+	assert_null(cfg->templates_dir);
+	assert_string_equal(cfg->http_listen, "127.0.0.1:8080");
+	assert_int_equal(cfg->approval.n_approvers, 2);
+	assert_string_equal(cfg->approval.approvers[0], "U03ASM1TH7Q");
+	assert_string_equal(cfg->approval.approvers[1], "U04BJ0NES2R");
+	assert_string_equal(cfg->approval.approver_group, "S05RLMGRS1");
+	assert_int_equal(cfg->approval.required, 1);
+	assert_false(cfg->approval.allow_self_approval);
+	assert_int_equal(cfg->approval.timeout_ms, 15 * 60 * 1000);
+	assert_true(cfg->approval.skip[CMD_SEV_P0]);
+	assert_false(cfg->approval.skip[CMD_SEV_P1]);
+	config_free(cfg);
+}
+
+static void test_example_has_one_service_per_method(void **state)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	bool seen[PLAN_METHOD_COUNT] = { false };
+	(void)state;
+
+	if (config_load("examples/rollbot.yaml", &cfg, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(cfg->n_services, PLAN_METHOD_COUNT);
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		assert_false(seen[cfg->services[i].method]);
+		seen[cfg->services[i].method] = true;
+	}
+	config_free(cfg);
+}
+
+static void test_example_service_details(void **state)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	const struct config_service *pay, *search, *ledger;
+	(void)state;
+
+	if (config_load("examples/rollbot.yaml", &cfg, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	pay = config_service(cfg, "payments-api");
+	assert_non_null(pay);
+	assert_int_equal(pay->method, PLAN_KUBECTL);
+	assert_string_equal(config_param(pay, "namespace"), "payments");
+	assert_string_equal(config_param(pay, "deployment"), "payments-api");
+	assert_string_equal(config_param(pay, "container"), "api");
+	assert_int_equal(pay->timeout_ms, 20 * 60 * 1000);
+	assert_string_equal(pay->affected, "checkout and card payments");
+	assert_string_equal(pay->health_url, "https://payments.example.com/health");
+	assert_true(pay->has_approval);
+	assert_int_equal(config_approval_for(cfg, pay)->required, 2);
+
+	search = config_service(cfg, "search");
+	assert_int_equal(search->method, PLAN_BLUEGREEN);
+	assert_false(search->has_approval);
+	assert_ptr_equal(config_approval_for(cfg, search), &cfg->approval);
+
+	ledger = config_service(cfg, "ledger");
+	assert_int_equal(ledger->method, PLAN_SCRIPT);
+	assert_string_equal(config_param(ledger, "path"), "/opt/rollbot/scripts/ledger-rollback");
+	assert_string_equal(config_param(ledger, "args"), "--environment=production --verbose");
+	assert_string_equal(ledger->eta, "about 3 minutes");
+	config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+	struct config *cfg = load_ok(MINIMAL);
+	const struct config_service *svc = &cfg->services[0];
+	(void)state;
+
+	assert_string_equal(cfg->path, "t.yaml");
+	assert_int_equal(cfg->default_severity, CMD_SEV_P1);
+	assert_int_equal(cfg->update_interval_ms, 600000);
+	assert_null(cfg->templates_dir);
+	assert_null(cfg->http_listen);
+	assert_int_equal(cfg->approval.required, 1);
+	assert_int_equal(cfg->approval.timeout_ms, 900000);
+	assert_false(cfg->approval.allow_self_approval);
+	assert_null(cfg->approval.approver_group);
+	for (int i = 0; i < 4; i++)
+		assert_false(cfg->approval.skip[i]);
+	assert_int_equal(cfg->n_services, 1);
+	assert_string_equal(svc->name, "payments-api");
+	assert_int_equal(svc->timeout_ms, 300000);
+	assert_null(svc->affected);
+	assert_null(svc->eta);
+	assert_null(svc->health_url);
+	assert_null(svc->version_url);
+	assert_false(svc->has_approval);
+	assert_int_equal(svc->line, 5);
+	assert_int_equal(svc->n_params, 2);
+	config_free(cfg);
+}
+
+static void test_all_top_level_settings(void **state)
+{
+	struct config *cfg = load_ok("incidents_channels: [C05K8Q2V7XM, G01PRIV4TE]\n"
+				     "default_severity: p2\n"
+				     "update_interval: 90\n"
+				     "templates_dir: /etc/rollbot/templates\n"
+				     "http_listen: \"[::1]:9090\"\n"
+				     "approval:\n"
+				     "  approver_group: S05RLMGRS1\n"
+				     "  required: 3\n"
+				     "  allow_self_approval: yes\n"
+				     "  timeout: 1h\n"
+				     "  skip_for: [P0, P1]\n" SERVICES);
+	(void)state;
+
+	assert_int_equal(cfg->n_channels, 2);
+	assert_string_equal(cfg->channels[1], "G01PRIV4TE");
+	assert_int_equal(cfg->default_severity, CMD_SEV_P2);
+	assert_int_equal(cfg->update_interval_ms, 90000);
+	assert_string_equal(cfg->templates_dir, "/etc/rollbot/templates");
+	assert_string_equal(cfg->http_listen, "[::1]:9090");
+	assert_int_equal(cfg->approval.n_approvers, 0);
+	assert_int_equal(cfg->approval.required, 3);
+	assert_true(cfg->approval.allow_self_approval);
+	assert_int_equal(cfg->approval.timeout_ms, 3600000);
+	assert_true(cfg->approval.skip[0] && cfg->approval.skip[1]);
+	assert_false(cfg->approval.skip[2] || cfg->approval.skip[3]);
+	config_free(cfg);
+}
+
+static void test_single_channel_without_list(void **state)
+{
+	struct config *cfg = load_ok("incidents_channels: C05K8Q2V7XM\n"
+				     "approval:\n"
+				     "  approvers: U03ASM1TH7Q\n" SERVICES);
+	(void)state;
+	assert_int_equal(cfg->n_channels, 1);
+	assert_int_equal(cfg->approval.n_approvers, 1);
+	config_free(cfg);
+}
+
+static void test_service_lookup(void **state)
+{
+	struct config *cfg = load_ok(MINIMAL);
+	(void)state;
+	assert_ptr_equal(config_service(cfg, "payments-api"), &cfg->services[0]);
+	assert_null(config_service(cfg, "Payments-API"));
+	assert_null(config_service(cfg, "search"));
+	config_free(cfg);
+}
+
+static void test_param_lookup(void **state)
+{
+	struct config *cfg = load_ok(MINIMAL);
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "namespace"), "payments");
+	assert_null(config_param(&cfg->services[0], "container"));
+	assert_null(config_param(&cfg->services[0], "method"));
+	config_free(cfg);
+}
+
+static void test_incident_channel(void **state)
+{
+	struct config *cfg = load_ok(MINIMAL);
+	(void)state;
+	assert_true(config_is_incident_channel(cfg, "C05K8Q2V7XM"));
+	assert_false(config_is_incident_channel(cfg, "C000000000"));
+	assert_false(config_is_incident_channel(cfg, NULL));
+	config_free(cfg);
+}
+
+static void test_service_approval_inherits_global(void **state)
+{
+	struct config *cfg = load_ok("incidents_channels: [C05K8Q2V7XM]\n"
+				     "approval:\n"
+				     "  approvers: [U03ASM1TH7Q, U04BJ0NES2R]\n"
+				     "  timeout: 5m\n"
+				     "  skip_for: [P0]\n"
+				     "services:\n"
+				     "  payments-api:\n"
+				     "    method: kubectl\n"
+				     "    namespace: payments\n"
+				     "    deployment: payments-api\n"
+				     "    approval:\n"
+				     "      required: 2\n");
+	const struct config_approval *a = config_approval_for(cfg, &cfg->services[0]);
+	(void)state;
+
+	assert_ptr_equal(a, &cfg->services[0].approval);
+	assert_int_equal(a->required, 2);
+	assert_int_equal(a->n_approvers, 2);
+	assert_string_equal(a->approvers[1], "U04BJ0NES2R");
+	assert_int_equal(a->timeout_ms, 300000);
+	assert_true(a->skip[0]);
+	assert_int_equal(cfg->approval.required, 1);
+	config_free(cfg);
+}
+
+static void test_service_approval_replaces_approvers(void **state)
+{
+	struct config *cfg = load_ok("incidents_channels: [C05K8Q2V7XM]\n"
+				     "approval:\n"
+				     "  approvers: [U03ASM1TH7Q]\n"
+				     "services:\n"
+				     "  payments-api:\n"
+				     "    approval: { approvers: [W01ENTERPR1], skip_for: [] }\n"
+				     "    method: kubectl\n"
+				     "    namespace: payments\n"
+				     "    deployment: payments-api\n");
+	const struct config_approval *a = config_approval_for(cfg, &cfg->services[0]);
+	(void)state;
+
+	assert_int_equal(a->n_approvers, 1);
+	assert_string_equal(a->approvers[0], "W01ENTERPR1");
+	assert_string_equal(cfg->approval.approvers[0], "U03ASM1TH7Q");
+	config_free(cfg);
+}
+
+static void test_bluegreen_defaults_are_filled_in(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: bluegreen\n"
+					     "    namespace: search\n"
+					     "    service: search\n"));
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "selector_key"), "version");
+	assert_string_equal(config_param(&cfg->services[0], "colour"), "blue");
+	config_free(cfg);
+}
+
+static void test_bluegreen_configured_colour_is_kept(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: bluegreen\n"
+					     "    namespace: search\n"
+					     "    service: search\n"
+					     "    colour: green\n"));
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "colour"), "green");
+	config_free(cfg);
+}
+
+static void test_config_free_accepts_null(void **state)
+{
+	(void)state;
+	config_free(NULL);
+}
+
+/* ---- durations ------------------------------------------------------ */
+
+static int64_t dur(const char *s)
+{
+	int64_t ms = -1;
+
+	assert_int_equal(config_duration_ms(s, &ms), 0);
+	return ms;
+}
+
+static void test_duration_units(void **state)
+{
+	(void)state;
+	assert_int_equal(dur("1500ms"), 1500);
+	assert_int_equal(dur("90s"), 90000);
+	assert_int_equal(dur("10m"), 600000);
+	assert_int_equal(dur("1h"), 3600000);
+}
+
+static void test_duration_bare_number_is_seconds(void **state)
+{
+	(void)state;
+	assert_int_equal(dur("600"), 600000);
+	assert_int_equal(dur("0"), 0);
+}
+
+static void test_duration_rejects_malformed(void **state)
+{
+	static const char *const bad[] = { "",	   "10x",  "-5s",  "+5s",   "1.5m",
+					   " 10m", "10m ", "10 m", "m",	    "10M",
+					   "1d",   "10mm", "0x10", "1h30m", NULL };
+	int64_t ms = 7;
+	(void)state;
+	for (size_t i = 0; bad[i]; i++)
+		assert_int_equal(config_duration_ms(bad[i], &ms), RB_EINVAL);
+	assert_int_equal(config_duration_ms(NULL, &ms), RB_EINVAL);
+	assert_int_equal(ms, 7);
+}
+
+static void test_duration_rejects_overflow(void **state)
+{
+	int64_t ms;
+	(void)state;
+	assert_int_equal(config_duration_ms("9223372036854775807h", &ms), RB_EINVAL);
+	assert_int_equal(config_duration_ms("99999999999999999999", &ms), RB_EINVAL);
+	assert_int_equal(config_duration_ms("9223372036854775808ms", &ms), RB_EINVAL);
+	assert_int_equal(config_duration_ms("9223372036854775807ms", &ms), 0);
+	assert_int_equal(ms, INT64_MAX);
+}
+
+/* ---- files ---------------------------------------------------------- */
+
+static void test_load_from_file(void **state)
+{
+	char path[] = "/tmp/rollbot-test-XXXXXX";
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	int fd = mkstemp(path);
+	(void)state;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, MINIMAL, strlen(MINIMAL)), (ssize_t)strlen(MINIMAL));
+	close(fd);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), 0);
+	assert_string_equal(cfg->path, path);
+	config_free(cfg);
+	unlink(path);
+}
+
+static void test_load_error_names_file_and_line(void **state)
+{
+	static const char yaml[] = HEAD "services: {}\n";
+	char path[] = "/tmp/rollbot-test-XXXXXX";
+	char err[RB_ERR_LEN], want[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	int fd = mkstemp(path);
+	(void)state;
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+	close(fd);
+	assert_int_equal(config_load(path, &cfg, err, sizeof err), CONFIG_EINVALID);
+	assert_null(cfg);
+	snprintf(want, sizeof want,
+		 "%s:4:11: `services` must map each service name to its settings; see "
+		 "examples/rollbot.yaml",
+		 path);
+	assert_string_equal(err, want);
+	unlink(path);
+}
+
+static void test_load_missing_file(void **state)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = (struct config *)1;
+	(void)state;
+	assert_int_equal(config_load("/nonexistent/rollbot.yaml", &cfg, err, sizeof err),
+			 CONFIG_EIO);
+	assert_null(cfg);
+	assert_string_equal(err,
+			    "/nonexistent/rollbot.yaml: cannot read: No such file or directory");
+}
+
+/* ---- YAML-level errors ---------------------------------------------- */
+
+static void test_not_yaml(void **state)
+{
+	(void)state;
+	load_err("incidents_channels: \"C05K8Q2V7XM\n", CONFIG_ESYNTAX,
+		 "t.yaml:2:1: not valid YAML: found unexpected end of stream while scanning a "
+		 "quoted scalar");
+}
+
+static void test_empty_file(void **state)
+{
+	(void)state;
+	INVALID("# nothing but a comment\n",
+		"t.yaml:1:1: the file is empty; see examples/rollbot.yaml for a complete "
+		"configuration");
+}
+
+static void test_top_level_list(void **state)
+{
+	(void)state;
+	INVALID("- a\n- b\n",
+		"t.yaml:1:1: the top level must be a mapping of settings; see examples/rollbot.yaml");
+}
+
+static void test_second_document(void **state)
+{
+	(void)state;
+	INVALID(MINIMAL "---\nfoo: 1\n",
+		"t.yaml:9:1: a second YAML document: rollbot.yaml holds exactly one");
+}
+
+static void test_anchor_refused(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\n"
+		"approval: &policy\n"
+		"  approvers: [U03ASM1TH7Q]\n" SERVICES,
+		"t.yaml:2:11: YAML anchors (&policy) are not supported: write the value out in full");
+}
+
+static void test_alias_refused(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n"
+		     "  payments-api:\n"
+		     "    method: kubectl\n"
+		     "    namespace: payments\n"
+		     "    deployment: payments-api\n"
+		     "    approval: *policy\n",
+		"t.yaml:9:15: YAML aliases (*policy) are not supported: write the value out in "
+		"full");
+}
+
+static void test_nesting_too_deep(void **state)
+{
+	(void)state;
+	INVALID("a: [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]\n",
+		"t.yaml:1:19: nested too deeply (more than 16 levels)");
+}
+
+static void test_key_that_is_a_list(void **state)
+{
+	(void)state;
+	INVALID("? [a, b]\n: 1\n", "t.yaml:1:3: keys must be plain names, not a list");
+}
+
+/* ---- top level ------------------------------------------------------ */
+
+static void test_unknown_top_level_key(void **state)
+{
+	(void)state;
+	INVALID(MINIMAL "update_intervall: 5m\n",
+		"t.yaml:9:1: unknown key `update_intervall` at the top level (known: "
+		"incidents_channels, default_severity, update_interval, templates_dir, http_listen, "
+		"approval, services)");
+}
+
+static void test_duplicate_top_level_key(void **state)
+{
+	(void)state;
+	INVALID(MINIMAL "approval:\n  approvers: [U04BJ0NES2R]\n",
+		"t.yaml:9:1: duplicate key `approval` at the top level (first at line 2)");
+}
+
+static void test_missing_channels(void **state)
+{
+	(void)state;
+	INVALID("approval:\n  approvers: [U03ASM1TH7Q]\n" SERVICES,
+		"t.yaml:1:1: missing `incidents_channels`: the channel IDs where /rollback may be "
+		"used");
+}
+
+static void test_empty_channels(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: []\napproval:\n  approvers: [U03ASM1TH7Q]\n" SERVICES,
+		"t.yaml:1:21: `incidents_channels` is empty: list at least one channel ID");
+}
+
+static void test_channel_name_instead_of_id(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [\"#incidents\"]\napproval:\n  approvers: [U1]\n" SERVICES,
+		"t.yaml:1:22: `#incidents` is not a Slack channel ID (C… or G…, upper-case letters "
+		"and digits, e.g. C05K8Q2V7XM): use the channel's ID, not its name");
+}
+
+static void test_channel_id_lower_case(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [c05k8q2v7xm]\napproval:\n  approvers: [U1]\n" SERVICES,
+		"t.yaml:1:22: `c05k8q2v7xm` is not a Slack channel ID (C… or G…, upper-case "
+		"letters and digits, e.g. C05K8Q2V7XM): use the channel's ID, not its name");
+}
+
+static void test_channel_listed_twice(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM, C05K8Q2V7XM]\n"
+		"approval:\n  approvers: [U03ASM1TH7Q]\n" SERVICES,
+		"t.yaml:1:35: `incidents_channels` lists C05K8Q2V7XM twice");
+}
+
+static void test_channels_as_mapping(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: {a: C05K8Q2V7XM}\napproval:\n  approvers: [U1]\n" SERVICES,
+		"t.yaml:1:21: `incidents_channels` must be a list of IDs, not a mapping");
+}
+
+static void test_default_severity_out_of_range(void **state)
+{
+	(void)state;
+	INVALID("default_severity: P9\n" MINIMAL,
+		"t.yaml:1:19: `default_severity` must be P0, P1, P2 or P3, not `P9`");
+}
+
+static void test_update_interval_not_a_duration(void **state)
+{
+	(void)state;
+	INVALID("update_interval: ten minutes\n" MINIMAL,
+		"t.yaml:1:18: `update_interval` must be a duration such as 90s, 10m or 1h, not "
+		"`ten minutes`");
+}
+
+static void test_update_interval_zero(void **state)
+{
+	(void)state;
+	INVALID("update_interval: 0s\n" MINIMAL,
+		"t.yaml:1:18: `update_interval` must be more than 0 and at most 7 days");
+}
+
+static void test_update_interval_wrong_type(void **state)
+{
+	(void)state;
+	INVALID("update_interval: [10m]\n" MINIMAL,
+		"t.yaml:1:18: `update_interval` must be a single value, not a list");
+}
+
+static void test_http_listen_without_port(void **state)
+{
+	(void)state;
+	INVALID("http_listen: localhost\n" MINIMAL,
+		"t.yaml:1:14: `http_listen` must be HOST:PORT, e.g. 127.0.0.1:8080, not `localhost`");
+}
+
+static void test_templates_dir_without_value(void **state)
+{
+	(void)state;
+	INVALID("templates_dir:\n" MINIMAL, "t.yaml:1:15: `templates_dir` has no value");
+}
+
+/* ---- approval ------------------------------------------------------- */
+
+static void test_unknown_approval_key(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\n"
+		"approval:\n"
+		"  approvers: [U03ASM1TH7Q]\n"
+		"  aprovers: [U04BJ0NES2R]\n" SERVICES,
+		"t.yaml:4:3: unknown key `aprovers` in approval (known: approvers, approver_group, "
+		"required, allow_self_approval, timeout, skip_for)");
+}
+
+static void test_missing_approval(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\n" SERVICES,
+		"t.yaml:1:1: missing `approval`: say who may approve a rollback (approvers or "
+		"approver_group)");
+}
+
+static void test_approval_not_a_mapping(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\napproval: U03ASM1TH7Q\n" SERVICES,
+		"t.yaml:2:11: `approval` must be a mapping of settings, not a value");
+}
+
+static void test_approval_without_approvers(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\napproval:\n  required: 1\n" SERVICES,
+		"t.yaml:3:3: approval lists neither `approvers` nor `approver_group`: nobody could "
+		"approve a rollback");
+}
+
+static void test_approver_name_instead_of_id(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\napproval:\n  approvers: [jane.doe]\n" SERVICES,
+		"t.yaml:3:15: `jane.doe` is not a Slack user ID (U… or W…, upper-case letters and "
+		"digits, e.g. U03ASM1TH7Q)");
+}
+
+static void test_approver_group_bad_id(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  approver_group: \"@release-managers\"\n" SERVICES,
+		"t.yaml:4:19: `@release-managers` is not a Slack user group ID (S…, upper-case "
+		"letters and digits, e.g. S05RLMGRS1)");
+}
+
+static void test_required_zero(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  required: 0\n" SERVICES,
+		"t.yaml:4:13: `required` must be a whole number from 1 to 100, not `0`");
+}
+
+static void test_required_not_a_number(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  required: two\n" SERVICES,
+		"t.yaml:4:13: `required` must be a whole number from 1 to 100, not `two`");
+}
+
+static void test_required_more_than_approvers(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  required: 2\n" SERVICES,
+		"t.yaml:4:13: approval: `required` is 2 but only 1 approver is listed (and no "
+		"approver_group)");
+}
+
+static void test_required_more_than_approvers_with_group(void **state)
+{
+	struct config *cfg = load_ok(HEAD "  approver_group: S05RLMGRS1\n  required: 2\n" SERVICES);
+	(void)state;
+	assert_int_equal(cfg->approval.required, 2);
+	config_free(cfg);
+}
+
+static void test_approver_listed_twice(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\n"
+		"approval:\n"
+		"  approvers: [U03ASM1TH7Q, U03ASM1TH7Q]\n"
+		"  required: 2\n" SERVICES,
+		"t.yaml:3:28: `approvers` lists U03ASM1TH7Q twice");
+}
+
+static void test_allow_self_approval_not_boolean(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  allow_self_approval: maybe\n" SERVICES,
+		"t.yaml:4:24: `allow_self_approval` must be true or false, not `maybe`");
+}
+
+static void test_approval_timeout_in_words(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  timeout: 15 minutes\n" SERVICES,
+		"t.yaml:4:12: `timeout` must be a duration such as 90s, 10m or 1h, not `15 minutes`");
+}
+
+static void test_skip_for_bad_severity(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  skip_for: [P0, critical]\n" SERVICES,
+		"t.yaml:4:18: `skip_for` must be P0, P1, P2 or P3, not `critical`");
+}
+
+static void test_service_approval_unknown_key(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: api\n"
+			"    approval: { requires: 2 }\n"),
+		"t.yaml:9:17: unknown key `requires` in approval of service svc (known: approvers, "
+		"approver_group, required, allow_self_approval, timeout, skip_for)");
+}
+
+static void test_service_approval_required_more_than_inherited_approvers(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: api\n"
+			"    approval:\n"
+			"      required: 2\n"),
+		"t.yaml:10:17: approval of service svc: `required` is 2 but only 1 approver is "
+		"listed (and no approver_group)");
+}
+
+/* ---- services ------------------------------------------------------- */
+
+static void test_missing_services(void **state)
+{
+	(void)state;
+	INVALID(HEAD, "t.yaml:1:1: missing `services`: name at least one service rollbot may roll "
+		      "back");
+}
+
+static void test_services_empty(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n",
+		"t.yaml:4:10: `services` must map each service name to its settings; see "
+		"examples/rollbot.yaml");
+}
+
+static void test_service_not_a_mapping(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n  svc: kubectl\n",
+		"t.yaml:5:8: service svc must be a mapping of settings (method, namespace, …), not a "
+		"value");
+}
+
+static void test_duplicate_service(void **state)
+{
+	(void)state;
+	INVALID(MINIMAL "  payments-api:\n    method: flag\n",
+		"t.yaml:9:3: duplicate service `payments-api` (first at line 5)");
+}
+
+static void test_service_name_upper_case(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n  Payments:\n    method: flag\n",
+		"t.yaml:5:3: service name `Payments` must be lower-case letters, digits, '.', '_' "
+		"or '-', starting with a letter or digit, at most 63 characters");
+}
+
+static void test_service_name_with_shell_character(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n  \"pay;rm\":\n    method: flag\n",
+		"t.yaml:5:3: service name `pay;rm` must be lower-case letters, digits, '.', '_' or "
+		"'-', starting with a letter or digit, at most 63 characters");
+}
+
+static void test_service_named_help(void **state)
+{
+	(void)state;
+	INVALID(HEAD "services:\n  help:\n    method: flag\n",
+		"t.yaml:5:3: `help` cannot be a service name: /rollback help shows the usage");
+}
+
+static void test_service_without_method(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    namespace: payments\n"),
+		"t.yaml:5:3: service svc has no `method` (one of: kubectl, helm, bluegreen, flag, "
+		"canary, recreate, docker, lambda, script)");
+}
+
+static void test_service_unknown_method(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubect1\n"),
+		"t.yaml:6:13: unknown method `kubect1` in service svc (methods: kubectl, helm, "
+		"bluegreen, flag, canary, recreate, docker, lambda, script)");
+}
+
+static void test_service_missing_required_key(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"),
+		"t.yaml:5:3: service svc (method kubectl) needs `deployment`");
+}
+
+static void test_service_key_not_valid_for_method(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    release: payments\n"),
+		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
+		"namespace, deployment, container, context, method, timeout, affected, eta, "
+		"health_url, version_url, approval)");
+}
+
+static void test_service_duplicate_key(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    namespace: search\n"),
+		"t.yaml:8:5: duplicate key `namespace` in service svc (first at line 7)");
+}
+
+static void test_param_without_value(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace:\n"
+			"    deployment: api\n"),
+		"t.yaml:7:15: `namespace` has no value");
+}
+
+static void test_param_with_nul(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: \"pay\\0ments\"\n"
+			"    deployment: api\n"),
+		"t.yaml:7:16: `namespace` contains a NUL character");
+}
+
+static void test_param_with_newline(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: \"pay\\nments\"\n"
+			"    deployment: api\n"),
+		"t.yaml:7:16: `namespace` contains a control character (0x0A)");
+}
+
+static void test_param_with_space(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: pay ments\n"
+			"    deployment: api\n"),
+		"t.yaml:7:16: `namespace` value `pay ments` is not safe in a command line: use "
+		"letters, digits and . _ - / : @ + , only");
+}
+
+static void test_param_with_shell_character(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: \"api;rm -rf /\"\n"),
+		"t.yaml:8:17: `deployment` value `api;rm -rf /` is not safe in a command line: use "
+		"letters, digits and . _ - / : @ + , only");
+}
+
+static void test_param_with_command_substitution(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: lambda\n"
+			"    function: $(id)\n"
+			"    alias: production\n"),
+		"t.yaml:7:15: `function` value `$(id)` is not safe in a command line: use letters, "
+		"digits and . _ - / : @ + , only");
+}
+
+static void test_param_with_leading_dash(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: --all\n"),
+		"t.yaml:8:17: `deployment` value `--all` must not start with '-': a command would "
+		"read it as an option");
+}
+
+static void test_param_with_lookalike_character(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: docker\n"
+			"    service: p\xd0\xb0yments\n"),
+		"t.yaml:7:14: `service` value `p\xd0\xb0yments` is not safe in a command line: use "
+		"letters, digits and . _ - / : @ + , only");
+}
+
+static void test_flag_url_not_http(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: ftp://flags.example.com/admin\n"
+			"    flag: oauth\n"),
+		"t.yaml:7:10: `url` must be an http:// or https:// URL, not "
+		"`ftp://flags.example.com/admin`");
+}
+
+static void test_flag_url_with_space(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: https://flags.example.com/a b\n"
+			"    flag: oauth\n"),
+		"t.yaml:7:10: `url` must be an http:// or https:// URL, not "
+		"`https://flags.example.com/a b`");
+}
+
+static void test_script_path_relative(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: script\n"
+			"    path: scripts/rollback.sh\n"),
+		"t.yaml:7:11: `path` must be an absolute path (starting with /), not "
+		"`scripts/rollback.sh`");
+}
+
+static void test_script_path_with_dot_dot(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: script\n"
+			"    path: /opt/rollbot/../../bin/sh\n"),
+		"t.yaml:7:11: `path` must not contain `..`");
+}
+
+static void test_script_args_with_shell_characters(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: script\n"
+			"    path: /opt/rollback\n"
+			"    args: --env prod; rm -rf /\n"),
+		"t.yaml:8:11: `args` may only hold words of letters, digits and . _ - / : @ + , "
+		"and = separated by spaces: rollbot runs the script without a shell, so quotes and "
+		"shell characters would not work");
+}
+
+static void test_recreate_manifest_relative(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: recreate\n"
+			"    namespace: reports\n"
+			"    deployment: reports\n"
+			"    manifest: k8s/previous.yaml\n"),
+		"t.yaml:9:15: `manifest` must be an absolute path (/…) or an http(s) URL, not "
+		"`k8s/previous.yaml`");
+}
+
+static void test_recreate_manifest_url(void **state)
+{
+	struct config *cfg =
+		load_ok(SERVICE("    method: recreate\n"
+				"    namespace: reports\n"
+				"    deployment: reports\n"
+				"    manifest: https://git.example.com/raw/prev.yaml\n"));
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "manifest"),
+			    "https://git.example.com/raw/prev.yaml");
+	config_free(cfg);
+}
+
+static void test_canary_patch_not_json(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    ingress: recs-canary\n"
+			"    patch: canary-weight=0\n"),
+		"t.yaml:10:12: `patch` must be a JSON object or array, e.g. "
+		"'[{\"op\":\"remove\",\"path\":\"/spec/rules/0\"}]'");
+}
+
+static void test_canary_patch_without_ingress(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    patch: '{\"spec\":{}}'\n"),
+		"t.yaml:5:3: service svc: `patch` and `ingress` go together (the patch is applied "
+		"to that ingress)");
+}
+
+static void test_canary_manifest_and_patch(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    ingress: recs-canary\n"
+			"    manifest: /etc/rollbot/canary-0.yaml\n"
+			"    patch: '{\"spec\":{}}'\n"),
+		"t.yaml:5:3: service svc: give `manifest` or `patch`, not both");
+}
+
+static void test_canary_multiline_patch(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: canary\n"
+					     "    namespace: recs\n"
+					     "    canary_deployment: recs-canary\n"
+					     "    ingress: recs-canary\n"
+					     "    patch: |\n"
+					     "      [{\"op\": \"remove\",\n"
+					     "        \"path\": \"/spec/rules/0\"}]\n"));
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "patch"),
+			    "[{\"op\": \"remove\",\n  \"path\": \"/spec/rules/0\"}]\n");
+	config_free(cfg);
+}
+
+static void test_health_url_not_http(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: https://flags.example.com/admin\n"
+			"    flag: oauth\n"
+			"    health_url: payments.example.com/health\n"),
+		"t.yaml:9:17: `health_url` must be an http:// or https:// URL, not "
+		"`payments.example.com/health`");
+}
+
+static void test_service_timeout_not_duration(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: docker\n"
+			"    service: web\n"
+			"    timeout: soon\n"),
+		"t.yaml:8:14: `timeout` must be a duration such as 90s, 10m or 1h, not `soon`");
+}
+
+static void test_affected_too_long(void **state)
+{
+	char yaml[1024], long_text[202];
+	(void)state;
+	memset(long_text, 'x', 201);
+	long_text[201] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE("    method: docker\n"
+			 "    service: web\n"
+			 "    affected: %s\n"),
+		 long_text);
+	INVALID(yaml, "t.yaml:8:15: `affected` is longer than 200 characters");
+}
+
+static void test_long_value_is_clipped_in_message(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: docker\n"
+			"    service: web;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"),
+		"t.yaml:7:14: `service` value `web;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…` is not "
+		"safe in a command line: use letters, digits and . _ - / : @ + , only");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_example_loads),
+		cmocka_unit_test(test_example_has_one_service_per_method),
+		cmocka_unit_test(test_example_service_details),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_all_top_level_settings),
+		cmocka_unit_test(test_single_channel_without_list),
+		cmocka_unit_test(test_service_lookup),
+		cmocka_unit_test(test_param_lookup),
+		cmocka_unit_test(test_incident_channel),
+		cmocka_unit_test(test_service_approval_inherits_global),
+		cmocka_unit_test(test_service_approval_replaces_approvers),
+		cmocka_unit_test(test_bluegreen_defaults_are_filled_in),
+		cmocka_unit_test(test_bluegreen_configured_colour_is_kept),
+		cmocka_unit_test(test_config_free_accepts_null),
+		cmocka_unit_test(test_duration_units),
+		cmocka_unit_test(test_duration_bare_number_is_seconds),
+		cmocka_unit_test(test_duration_rejects_malformed),
+		cmocka_unit_test(test_duration_rejects_overflow),
+		cmocka_unit_test(test_load_from_file),
+		cmocka_unit_test(test_load_error_names_file_and_line),
+		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_not_yaml),
+		cmocka_unit_test(test_empty_file),
+		cmocka_unit_test(test_top_level_list),
+		cmocka_unit_test(test_second_document),
+		cmocka_unit_test(test_anchor_refused),
+		cmocka_unit_test(test_alias_refused),
+		cmocka_unit_test(test_nesting_too_deep),
+		cmocka_unit_test(test_key_that_is_a_list),
+		cmocka_unit_test(test_unknown_top_level_key),
+		cmocka_unit_test(test_duplicate_top_level_key),
+		cmocka_unit_test(test_missing_channels),
+		cmocka_unit_test(test_empty_channels),
+		cmocka_unit_test(test_channel_name_instead_of_id),
+		cmocka_unit_test(test_channel_id_lower_case),
+		cmocka_unit_test(test_channel_listed_twice),
+		cmocka_unit_test(test_channels_as_mapping),
+		cmocka_unit_test(test_default_severity_out_of_range),
+		cmocka_unit_test(test_update_interval_not_a_duration),
+		cmocka_unit_test(test_update_interval_zero),
+		cmocka_unit_test(test_update_interval_wrong_type),
+		cmocka_unit_test(test_http_listen_without_port),
+		cmocka_unit_test(test_templates_dir_without_value),
+		cmocka_unit_test(test_unknown_approval_key),
+		cmocka_unit_test(test_missing_approval),
+		cmocka_unit_test(test_approval_not_a_mapping),
+		cmocka_unit_test(test_approval_without_approvers),
+		cmocka_unit_test(test_approver_name_instead_of_id),
+		cmocka_unit_test(test_approver_group_bad_id),
+		cmocka_unit_test(test_required_zero),
+		cmocka_unit_test(test_required_not_a_number),
+		cmocka_unit_test(test_required_more_than_approvers),
+		cmocka_unit_test(test_required_more_than_approvers_with_group),
+		cmocka_unit_test(test_approver_listed_twice),
+		cmocka_unit_test(test_allow_self_approval_not_boolean),
+		cmocka_unit_test(test_approval_timeout_in_words),
+		cmocka_unit_test(test_skip_for_bad_severity),
+		cmocka_unit_test(test_service_approval_unknown_key),
+		cmocka_unit_test(test_service_approval_required_more_than_inherited_approvers),
+		cmocka_unit_test(test_missing_services),
+		cmocka_unit_test(test_services_empty),
+		cmocka_unit_test(test_service_not_a_mapping),
+		cmocka_unit_test(test_duplicate_service),
+		cmocka_unit_test(test_service_name_upper_case),
+		cmocka_unit_test(test_service_name_with_shell_character),
+		cmocka_unit_test(test_service_named_help),
+		cmocka_unit_test(test_service_without_method),
+		cmocka_unit_test(test_service_unknown_method),
+		cmocka_unit_test(test_service_missing_required_key),
+		cmocka_unit_test(test_service_key_not_valid_for_method),
+		cmocka_unit_test(test_service_duplicate_key),
+		cmocka_unit_test(test_param_without_value),
+		cmocka_unit_test(test_param_with_nul),
+		cmocka_unit_test(test_param_with_newline),
+		cmocka_unit_test(test_param_with_space),
+		cmocka_unit_test(test_param_with_shell_character),
+		cmocka_unit_test(test_param_with_command_substitution),
+		cmocka_unit_test(test_param_with_leading_dash),
+		cmocka_unit_test(test_param_with_lookalike_character),
+		cmocka_unit_test(test_flag_url_not_http),
+		cmocka_unit_test(test_flag_url_with_space),
+		cmocka_unit_test(test_script_path_relative),
+		cmocka_unit_test(test_script_path_with_dot_dot),
+		cmocka_unit_test(test_script_args_with_shell_characters),
+		cmocka_unit_test(test_recreate_manifest_relative),
+		cmocka_unit_test(test_recreate_manifest_url),
+		cmocka_unit_test(test_canary_patch_not_json),
+		cmocka_unit_test(test_canary_patch_without_ingress),
+		cmocka_unit_test(test_canary_manifest_and_patch),
+		cmocka_unit_test(test_canary_multiline_patch),
+		cmocka_unit_test(test_health_url_not_http),
+		cmocka_unit_test(test_service_timeout_not_duration),
+		cmocka_unit_test(test_affected_too_long),
+		cmocka_unit_test(test_long_value_is_clipped_in_message),
+	};
+	int failed = cmocka_run_group_tests_name("config", tests, NULL, NULL);
+
+	return failed ? 1 : 0;
+}
