@@ -1,0 +1,2594 @@
+/* rollbot — the scenario harness (MIT licence, see LICENSE).
+ *
+ * Runs the scenarios in tests/scenarios/NNN-name.json (their format is in
+ * tests/scenarios/README.md) against the real bot, the fake Slack
+ * (tests/fake_slack.c) and a real, throwaway PostgreSQL (tests/pg.sh).
+ *
+ * One PostgreSQL cluster serves the whole run. Each scenario gets a fresh
+ * database, a fresh fake Slack, a fresh bot and a temporary folder that
+ * holds both processes' stderr (kept when the scenario fails, removed
+ * when it passes). The steps are run in order; expectations poll the fake's
+ * control API, the database or the bot's log until they hold or their time
+ * is up. Whatever happens, the bot is then stopped with SIGTERM (it must
+ * exit 0), the fake too, and the bot's log is searched for sanitizer
+ * reports and error lines the scenario did not expect.
+ *
+ * Blocking is fine here: one scenario at a time, libcurl easy, libpq
+ * blocking, short sleeps between polls. Children run in process groups of
+ * their own so that a Ctrl-C reaches only the harness, which then stops them
+ * and the cluster in order; a second Ctrl-C kills them at once, a third
+ * exits at once.
+ *
+ * The last line printed is "harness: N passed, M failed"; the exit status
+ * is 1 when a scenario failed.
+ */
+#include "commands/rb.h"
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <limits.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define DEFAULT_CONFIG "tests/scenarios/rollbot.yaml"
+#define DEFAULT_PG_SCRIPT "tests/pg.sh"
+#define SCENARIO_DIR "tests/scenarios"
+#define STUB_DIR "tests/stubs"
+
+#define DEFAULT_WITHIN_MS 5000
+#define DEFAULT_FOR_MS 1000
+#define DEFAULT_EXIT_WAIT_MS 10000
+#define DEFAULT_TIMEOUT_S 60
+#define HELLO_WAIT_MS 20000  /* start-up includes migrations, and ASan is slow */
+#define STOP_WAIT_MS 10000   /* SIGTERM → exit, as the brief for the bot says */
+#define PORT_WAIT_MS 10000
+#define POLL_MS 50
+#define HTTP_TIMEOUT_MS 10000
+#define HTTP_MAX (64u << 20) /* /_fake/calls of a long scenario with uploads */
+#define LOG_MAX (64u << 20)
+#define SCRIPT_WAIT_MS 120000 /* initdb on a busy machine */
+#define TAIL_CALLS 30
+#define TAIL_LOG_LINES 40
+#define SHOW_MAX 600 /* characters of one value in a one-line message */
+
+#define USER_REQUESTER "U02JD0E4512"
+#define USER_APPROVER "U03ASM1TH7Q"
+#define CHANNEL "C05K8Q2V7XM"
+
+/* Signals: counted by the handler, acted on by the run loop (see the file
+ * header). The process groups of the live children are kept here so that a
+ * second signal can kill them from the handler. */
+enum { SLOT_BOT, SLOT_FAKE, SLOT_SCRIPT, SLOT_COUNT };
+static volatile sig_atomic_t g_signals;
+static volatile sig_atomic_t g_pgids[SLOT_COUNT];
+
+static void on_signal_cb(int sig)
+{
+	(void)sig;
+	g_signals++;
+	if (g_signals == 2) {
+		for (int i = 0; i < SLOT_COUNT; i++)
+			if (g_pgids[i] > 0)
+				kill(-(pid_t)g_pgids[i], SIGKILL);
+	} else if (g_signals >= 3) {
+		_exit(130);
+	}
+}
+
+/* One run of the harness: options and the shared PostgreSQL cluster. */
+struct harness {
+	const char *build;
+	const char *filter;
+	const char *pg_script;
+	char *pg_dir;   /* the cluster's folder */
+	bool pg_owned;  /* we started it (else --pg-dir named a running one) */
+	bool keep;      /* keep every scenario's folder */
+	bool verbose;
+	int n_pass;
+	int n_fail;
+};
+
+/* A child process: the bot or the fake. */
+struct proc {
+	const char *what; /* for messages */
+	int slot;         /* index into g_pgids */
+	pid_t pid;        /* 0 until started */
+	bool running;
+	int status;       /* wait status, once it has exited */
+};
+
+/* One scenario being run. */
+struct scenario {
+	struct harness *h;
+	const char *path;
+	char *id;        /* the file name without ".json" */
+	json_t *doc;     /* the parsed file */
+	int index;
+	char tmp[64];    /* the scenario's folder */
+	char *fake_log;
+	char *bot_log;
+	char *db_url;
+	PGconn *pg;
+	CURL *curl;
+	int port;
+	char base[64];   /* "http://127.0.0.1:PORT" */
+	struct proc fake;
+	struct proc bot;
+	bool bot_should_run; /* started and not stopped, killed or expected to exit */
+	json_t *vars;        /* results saved with "as" */
+	json_t *calls;       /* every call fetched from the fake so far, in order */
+	json_int_t calls_seen; /* highest seq in calls */
+	json_int_t cursor;     /* seq of the last call an expect_call consumed */
+	json_t *log_expected;  /* regexes of expect_log steps that held */
+	int64_t t0;
+	int64_t deadline;      /* the scenario's timeout, monotonic ms */
+	int timeout_s;
+	int step;              /* index of the step running, -1 outside steps */
+	/* The first failure; later ones are only counted. */
+	bool failed;
+	char *why;
+	int fail_step;
+	json_t *fail_expected;
+	json_t *fail_actual;
+	struct rb_buf detail; /* extra lines for the report */
+};
+
+/* What a sanitizer report in a child's stderr contains. */
+static const char *const sanitizer_marks[] = { "AddressSanitizer", "LeakSanitizer",
+						 "runtime error:" };
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void nap(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The string at key k of object o, or def. */
+static const char *jstr(const json_t *o, const char *k, const char *def)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? v : def;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+
+	return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* Appending to message buffers: their ceilings are far above any message,
+ * and a message cut short is still a message, so errors are dropped here. */
+static void msg_append(struct rb_buf *b, const void *p, size_t n)
+{
+	if (rb_buf_append(b, p, n) != RB_OK)
+		return;
+}
+
+static void msg_puts(struct rb_buf *b, const char *s)
+{
+	msg_append(b, s, strlen(s));
+}
+
+static void msg_printf(struct rb_buf *b, const char *fmt, ...) RB_PRINTF(2, 3);
+static void msg_printf(struct rb_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = rb_buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	if (rc != RB_OK)
+		return;
+}
+
+/* "exit 0", "exit 1", "signal 11 (Segmentation fault)". */
+static void status_str(int st, char *buf, size_t len)
+{
+	if (WIFEXITED(st))
+		snprintf(buf, len, "exit %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(buf, len, "signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+	else
+		snprintf(buf, len, "wait status %d", st);
+}
+
+/* Compact JSON of v for a one-line message, cut at SHOW_MAX characters;
+ * "nothing" for NULL. Appends to b. */
+static void show(struct rb_buf *b, const json_t *v)
+{
+	char *s;
+	size_t n;
+
+	if (!v) {
+		msg_puts(b, "nothing");
+		return;
+	}
+	s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	if (!s) {
+		msg_puts(b, "?");
+		return;
+	}
+	n = strlen(s);
+	if (n > SHOW_MAX)
+		msg_printf(b, "%.*s…(%zu more)", SHOW_MAX, s, n - SHOW_MAX);
+	else
+		msg_puts(b, s);
+	free(s);
+}
+
+/* Reads a whole file into a new string (free with free()), or NULL. */
+static char *slurp(const char *path, size_t max)
+{
+	struct rb_buf b;
+	char chunk[65536];
+	size_t n;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return NULL;
+	rb_buf_init(&b, max);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+		if (rb_buf_append(&b, chunk, n) != RB_OK)
+			break; /* keep what fitted: a log this big is a failure anyway */
+	}
+	fclose(f);
+	return rb_buf_steal(&b);
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_rf(const char *dir)
+{
+	nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- failure records -------------------------------------------------- */
+
+/* Records the scenario's failure (the first one wins) and returns -1. */
+static int failf(struct scenario *s, const char *fmt, ...) RB_PRINTF(2, 3);
+static int failf(struct scenario *s, const char *fmt, ...)
+{
+	va_list ap;
+	struct rb_buf b;
+
+	if (s->failed)
+		return -1;
+	rb_buf_init(&b, 1u << 20);
+	va_start(ap, fmt);
+	if (rb_buf_vprintf(&b, fmt, ap) != RB_OK)
+		rb_buf_reset(&b); /* only past 1 MiB: the reason is then lost */
+	va_end(ap);
+	s->failed = true;
+	s->why = rb_buf_steal(&b);
+	s->fail_step = s->step;
+	return -1;
+}
+
+/* Attaches what was expected and what was found to the failure just
+ * recorded. Takes new references to both (either may be NULL). */
+static void fail_values(struct scenario *s, const json_t *expected, const json_t *actual)
+{
+	if (!s->fail_expected && expected)
+		s->fail_expected = json_deep_copy(expected);
+	if (!s->fail_actual && actual)
+		s->fail_actual = json_deep_copy(actual);
+}
+
+/* ---- child processes -------------------------------------------------- */
+
+/* Starts argv[0] (a path) with envp, stdin from /dev/null and stdout +
+ * stderr appended to log_path, in a process group of its own. */
+static int proc_spawn(struct proc *p, char *const argv[], char *const envp[],
+		      const char *log_path, char *err, size_t errlen)
+{
+	int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	pid_t pid;
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", log_path, strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execve(argv[0], argv, envp);
+		dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid); /* both sides, so no signal can race the child's own call */
+	close(fd);
+	p->pid = pid;
+	p->running = true;
+	p->status = 0;
+	g_pgids[p->slot] = pid;
+	return 0;
+}
+
+/* Notices an exit without waiting. Returns true while the child runs. */
+static bool proc_poll(struct proc *p)
+{
+	int st;
+
+	if (!p->running)
+		return false;
+	if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+		p->running = false;
+		p->status = st;
+		g_pgids[p->slot] = 0;
+		/* Whatever it left in its group goes with it. */
+		kill(-p->pid, SIGKILL);
+	}
+	return p->running;
+}
+
+/* Waits up to ms for the child to exit. Returns true when it has. */
+static bool proc_wait(struct proc *p, int ms)
+{
+	int64_t until = now_ms() + ms;
+
+	while (proc_poll(p)) {
+		if (now_ms() >= until)
+			return false;
+		nap(10);
+	}
+	return true;
+}
+
+/* Sends sig and waits up to ms; past that the whole group is killed.
+ * Returns true when it exited in time. */
+static bool proc_stop(struct proc *p, int sig, int ms)
+{
+	if (!proc_poll(p))
+		return true;
+	kill(p->pid, sig);
+	if (proc_wait(p, ms))
+		return true;
+	kill(-p->pid, SIGKILL);
+	proc_wait(p, 5000);
+	return false;
+}
+
+/* Runs `bash script args…` in its own group with stdout to an unlinked
+ * temporary file (not a pipe: a postmaster started by the script may keep
+ * its stdout open for ever) and waits for it; a pending signal cuts the wait
+ * short unless the call is part of the clean-up (cleanup). Returns 0 and
+ * the last non-empty line of its stdout in *out (free with free(); NULL
+ * when it printed nothing), or -1 with a message in err. */
+static int run_script(const char *const argv[], bool cleanup, char **out, char *err,
+		      size_t errlen)
+{
+	char path[] = "/tmp/rollbot-harness-out.XXXXXX";
+	int fd = mkstemp(path);
+	struct proc p = { .what = argv[1], .slot = SLOT_SCRIPT };
+	char *text, *line, *end;
+	struct rb_buf b;
+	char chunk[4096];
+	ssize_t n;
+	int64_t until = now_ms() + SCRIPT_WAIT_MS;
+	pid_t pid;
+
+	*out = NULL;
+	if (fd < 0) {
+		snprintf(err, errlen, "mkstemp: %s", strerror(errno));
+		return -1;
+	}
+	unlink(path);
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(fd, 1);
+		execvp(argv[0], (char *const *)argv);
+		dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	p.pid = pid;
+	p.running = true;
+	g_pgids[SLOT_SCRIPT] = pid;
+	while (proc_poll(&p)) {
+		if (now_ms() >= until || (g_signals && !cleanup)) {
+			proc_stop(&p, SIGTERM, 2000);
+			snprintf(err, errlen, "%s %s: %s", argv[1], argv[2],
+				 g_signals ? "interrupted" : "timed out");
+			close(fd);
+			return -1;
+		}
+		nap(20);
+	}
+	rb_buf_init(&b, 1u << 20);
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (rb_buf_append(&b, chunk, (size_t)n) != RB_OK)
+			break;
+	close(fd);
+	text = rb_buf_steal(&b);
+	if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
+		char st[64];
+
+		status_str(p.status, st, sizeof st);
+		snprintf(err, errlen, "%s %s failed (%s)", argv[1], argv[2], st);
+		free(text);
+		return -1;
+	}
+	/* The last non-empty line, trimmed. */
+	end = text + strlen(text);
+	while (end > text && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	*end = '\0';
+	line = strrchr(text, '\n');
+	line = line ? line + 1 : text;
+	*out = *line ? rb_strdup(line) : NULL;
+	free(text);
+	return 0;
+}
+
+/* ---- environment for the bot ------------------------------------------ */
+
+struct env {
+	char **v; /* NULL-terminated, each entry owned */
+	size_t n;
+};
+
+static void env_init(struct env *e)
+{
+	size_t n = 0;
+
+	while (environ[n])
+		n++;
+	e->v = rb_calloc(n + 1, sizeof *e->v);
+	for (size_t i = 0; i < n; i++)
+		e->v[i] = rb_strdup(environ[i]);
+	e->n = n;
+}
+
+/* Sets k=val, or removes k when val is NULL. */
+static void env_set(struct env *e, const char *k, const char *val)
+{
+	size_t kl = strlen(k);
+
+	for (size_t i = 0; i < e->n; i++) {
+		if (!strncmp(e->v[i], k, kl) && e->v[i][kl] == '=') {
+			free(e->v[i]);
+			if (val) {
+				e->v[i] = rb_asprintf("%s=%s", k, val);
+			} else {
+				e->v[i] = e->v[e->n - 1];
+				e->v[--e->n] = NULL;
+			}
+			return;
+		}
+	}
+	if (!val)
+		return;
+	e->v = rb_realloc(e->v, (e->n + 2) * sizeof *e->v);
+	e->v[e->n++] = rb_asprintf("%s=%s", k, val);
+	e->v[e->n] = NULL;
+}
+
+static const char *env_get(const struct env *e, const char *k)
+{
+	size_t kl = strlen(k);
+
+	for (size_t i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], k, kl) && e->v[i][kl] == '=')
+			return e->v[i] + kl + 1;
+	return NULL;
+}
+
+static void env_free(struct env *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+	e->v = NULL;
+	e->n = 0;
+}
+
+/* ---- HTTP to the fake's control API ----------------------------------- */
+
+static size_t write_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct rb_buf *b = ud;
+
+	if (rb_buf_append(b, p, size * n) != RB_OK)
+		return 0;
+	return size * n;
+}
+
+/* Calls the fake: verb "GET" or "POST", path like "/_fake/state", body a
+ * JSON value or NULL. Returns 0 with the HTTP status and the parsed answer
+ * (new reference, NULL when the body is not JSON), or -1 when the call
+ * itself failed, with a message in err. */
+static int fake_http(struct scenario *s, const char *verb, const char *path, const json_t *body,
+		     long *status, json_t **out, char *err, size_t errlen)
+{
+	struct rb_buf resp;
+	struct curl_slist *hdrs = NULL;
+	char *url = rb_asprintf("%s%s", s->base, path);
+	char *text = NULL;
+	CURLcode cc;
+
+	*out = NULL;
+	*status = 0;
+	if (!s->curl)
+		s->curl = curl_easy_init();
+	if (!s->curl) {
+		snprintf(err, errlen, "curl_easy_init failed");
+		free(url);
+		return -1;
+	}
+	curl_easy_reset(s->curl);
+	rb_buf_init(&resp, HTTP_MAX);
+	curl_easy_setopt(s->curl, CURLOPT_URL, url);
+	curl_easy_setopt(s->curl, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, &resp);
+	if (!strcmp(verb, "POST")) {
+		text = body ? json_dumps(body, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json; charset=utf-8");
+		curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, hdrs);
+		curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, text ? text : "{}");
+	} else if (strcmp(verb, "GET")) {
+		curl_easy_setopt(s->curl, CURLOPT_CUSTOMREQUEST, verb);
+	}
+	cc = curl_easy_perform(s->curl);
+	curl_slist_free_all(hdrs);
+	free(text);
+	if (cc != CURLE_OK) {
+		snprintf(err, errlen, "%s %s: %s", verb, url, curl_easy_strerror(cc));
+		rb_buf_free(&resp);
+		free(url);
+		return -1;
+	}
+	free(url);
+	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, status);
+	*out = json_loadb(rb_buf_str(&resp), resp.len, JSON_DECODE_ANY, NULL);
+	rb_buf_free(&resp);
+	return 0;
+}
+
+/* GET or POST that must answer HTTP 200 with JSON. Returns the answer (new
+ * reference) or NULL after recording the failure. */
+static json_t *fake_get(struct scenario *s, const char *verb, const char *path, const json_t *body)
+{
+	char err[512];
+	long status;
+	json_t *out;
+
+	if (fake_http(s, verb, path, body, &status, &out, err, sizeof err)) {
+		char st[64] = "";
+
+		if (!proc_poll(&s->fake)) {
+			status_str(s->fake.status, st, sizeof st);
+			failf(s, "fake_slack exited (%s); %s", st, err);
+		} else {
+			failf(s, "fake_slack: %s", err);
+		}
+		return NULL;
+	}
+	if (status != 200 || !out) {
+		failf(s, "fake_slack: %s %s answered HTTP %ld%s", verb, path, status,
+		      out ? "" : " with a body that is not JSON");
+		fail_values(s, body, out);
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Fetches the calls recorded since the last fetch into s->calls. */
+static int calls_refresh(struct scenario *s)
+{
+	char path[64];
+	json_t *r, *arr, *c;
+	size_t i;
+
+	snprintf(path, sizeof path, "/_fake/calls?since=%lld", (long long)s->calls_seen);
+	r = fake_get(s, "GET", path, NULL);
+	if (!r)
+		return -1;
+	arr = json_object_get(r, "calls");
+	if (!json_is_array(arr)) {
+		failf(s, "fake_slack: /_fake/calls has no \"calls\" array");
+		fail_values(s, NULL, r);
+		json_decref(r);
+		return -1;
+	}
+	/* Keep only seqs not seen yet, whether `since` is inclusive or not. */
+	json_array_foreach(arr, i, c) {
+		json_int_t seq = json_integer_value(json_object_get(c, "seq"));
+
+		if (seq > s->calls_seen) {
+			json_array_append(s->calls, c);
+			s->calls_seen = seq;
+		}
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* ---- variables: ${NAME.path} ------------------------------------------ */
+
+/* The value of one ${…} expression, or NULL when it names nothing. New
+ * reference. */
+static json_t *var_value(struct scenario *s, const char *expr)
+{
+	char *copy = rb_strdup(expr);
+	char *seg, *next, *dot;
+	json_t *cur = NULL;
+	char year[16];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	dot = strchr(copy, '.');
+	if (dot)
+		*dot = '\0';
+	gmtime_r(&t, &tm);
+	snprintf(year, sizeof year, "%04d", tm.tm_year + 1900);
+	if (!dot) {
+		const char *v = NULL;
+		char port[16];
+
+		snprintf(port, sizeof port, "%d", s->port);
+		if (!strcmp(copy, "year"))
+			v = year;
+		else if (!strcmp(copy, "user_requester"))
+			v = USER_REQUESTER;
+		else if (!strcmp(copy, "user_approver"))
+			v = USER_APPROVER;
+		else if (!strcmp(copy, "channel"))
+			v = CHANNEL;
+		else if (!strcmp(copy, "port"))
+			v = port;
+		else if (!strcmp(copy, "fake_url"))
+			v = s->base;
+		else if (!strcmp(copy, "tmp"))
+			v = s->tmp;
+		else if (!strcmp(copy, "build"))
+			v = s->h->build;
+		if (v) {
+			free(copy);
+			return json_string(v);
+		}
+	} else if (!strcmp(copy, "env")) {
+		const char *v = getenv(dot + 1);
+
+		free(copy);
+		return v ? json_string(v) : NULL;
+	}
+	cur = json_object_get(s->vars, copy);
+	for (seg = dot ? dot + 1 : NULL; cur && seg; seg = next) {
+		next = strchr(seg, '.');
+		if (next)
+			*next++ = '\0';
+		if (json_is_array(cur)) {
+			char *e;
+			long k = strtol(seg, &e, 10);
+
+			cur = (*e || e == seg || k < 0) ? NULL : json_array_get(cur, (size_t)k);
+		} else {
+			cur = json_object_get(cur, seg);
+		}
+	}
+	free(copy);
+	return cur ? json_incref(cur) : NULL;
+}
+
+/* Appends the text of a scalar (a string as is, a number or boolean as
+ * written in JSON). Returns false for null, objects and arrays. */
+static bool scalar_text(struct rb_buf *b, const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return rb_buf_append(b, json_string_value(v), json_string_length(v)) == RB_OK;
+	case JSON_INTEGER:
+		return rb_buf_printf(b, "%lld", (long long)json_integer_value(v)) == RB_OK;
+	case JSON_REAL:
+		return rb_buf_printf(b, "%.17g", json_real_value(v)) == RB_OK;
+	case JSON_TRUE:
+		return rb_buf_puts(b, "true") == RB_OK;
+	case JSON_FALSE:
+		return rb_buf_puts(b, "false") == RB_OK;
+	default:
+		return false;
+	}
+}
+
+/* Expands ${…} in one string. A string that is exactly one ${…} becomes
+ * that value whatever its type; elsewhere values are spliced in as text
+ * (objects as compact JSON). "$${" stands for a literal "${". Returns a
+ * new reference, or NULL after recording the failure. */
+static json_t *expand_string(struct scenario *s, const char *in)
+{
+	const char *p = in, *open, *close;
+	struct rb_buf b;
+	size_t inlen = strlen(in);
+
+	if (inlen > 3 && !strncmp(in, "${", 2) && in[inlen - 1] == '}' &&
+	    !memchr(in + 2, '}', inlen - 3) && !strstr(in + 2, "${")) {
+		char *name = rb_strndup(in + 2, inlen - 3);
+		json_t *v = var_value(s, name);
+
+		if (!v)
+			failf(s, "unknown variable ${%s}", name);
+		free(name);
+		return v;
+	}
+	rb_buf_init(&b, HTTP_MAX);
+	while ((open = strstr(p, "${"))) {
+		if (open > p && open[-1] == '$') {
+			msg_append(&b, p, (size_t)(open - 1 - p));
+			msg_puts(&b, "${");
+			p = open + 2;
+			continue;
+		}
+		close = strchr(open + 2, '}');
+		if (!close) {
+			rb_buf_free(&b);
+			failf(s, "unterminated ${ in \"%s\"", in);
+			return NULL;
+		}
+		msg_append(&b, p, (size_t)(open - p));
+		{
+			char *name = rb_strndup(open + 2, (size_t)(close - open - 2));
+			json_t *v = var_value(s, name);
+
+			if (!v) {
+				failf(s, "unknown variable ${%s}", name);
+				free(name);
+				rb_buf_free(&b);
+				return NULL;
+			}
+			if (!scalar_text(&b, v)) {
+				char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+				msg_puts(&b, d ? d : "null");
+				free(d);
+			}
+			json_decref(v);
+			free(name);
+		}
+		p = close + 1;
+	}
+	msg_puts(&b, p);
+	{
+		json_t *r = json_stringn(rb_buf_str(&b), b.len);
+
+		rb_buf_free(&b);
+		return r;
+	}
+}
+
+/* A deep copy of v with every string expanded. New reference or NULL. */
+static json_t *expand(struct scenario *s, const json_t *v)
+{
+	json_t *out, *x, *e;
+	const char *k;
+	size_t i;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		return expand_string(s, json_string_value(v));
+	case JSON_OBJECT:
+		out = json_object();
+		json_object_foreach((json_t *)v, k, x) {
+			e = expand(s, x);
+			if (!e) {
+				json_decref(out);
+				return NULL;
+			}
+			json_object_set_new(out, k, e);
+		}
+		return out;
+	case JSON_ARRAY:
+		out = json_array();
+		json_array_foreach(v, i, x) {
+			e = expand(s, x);
+			if (!e) {
+				json_decref(out);
+				return NULL;
+			}
+			json_array_append_new(out, e);
+		}
+		return out;
+	default:
+		return json_deep_copy(v);
+	}
+}
+
+/* ---- matchers --------------------------------------------------------- */
+
+/* Where the matcher is and why it stopped matching. */
+struct mctx {
+	char path[512];
+	size_t plen;
+	struct rb_buf *why; /* the first mismatch, "at $.args.text: …" */
+};
+
+static const char *const special_keys[] = { "~", "re", "absent", "exact", "any" };
+
+/* The special key of {"~":…}, {"re":…}, {"absent":…}, {"exact":…},
+ * {"any":…}, or NULL for an ordinary object. */
+static const char *special_key(const json_t *m)
+{
+	const char *k;
+
+	if (!json_is_object(m) || json_object_size(m) != 1)
+		return NULL;
+	k = json_object_iter_key(json_object_iter((json_t *)m));
+	for (size_t i = 0; i < RB_ARRAY_LEN(special_keys); i++)
+		if (!strcmp(k, special_keys[i]))
+			return k;
+	return NULL;
+}
+
+static bool mismatch(struct mctx *c, const char *what, const json_t *m, const json_t *a)
+{
+	if (c->why && !c->why->len) {
+		msg_printf(c->why, "at %s: %s", c->path, what);
+		if (m) {
+			msg_puts(c->why, ", expected ");
+			show(c->why, m);
+		}
+		msg_puts(c->why, ", got ");
+		show(c->why, a);
+	}
+	return false;
+}
+
+static size_t path_push(struct mctx *c, const char *fmt, ...) RB_PRINTF(2, 3);
+static size_t path_push(struct mctx *c, const char *fmt, ...)
+{
+	size_t old = c->plen;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n
+							       : sizeof c->path - 1;
+	return old;
+}
+
+static void path_pop(struct mctx *c, size_t old)
+{
+	c->plen = old;
+	c->path[old] = '\0';
+}
+
+/* Does a regex (POSIX ERE) match the text? Compile errors are mismatches
+ * that say so. */
+static bool rx_match(struct mctx *c, const char *re, const char *text, const json_t *m,
+		     const json_t *a)
+{
+	regex_t rx;
+	int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB);
+	bool ok;
+
+	if (rc) {
+		char msg[256], what[400];
+
+		regerror(rc, &rx, msg, sizeof msg);
+		snprintf(what, sizeof what, "bad regex /%s/: %s", re, msg);
+		return mismatch(c, what, NULL, a);
+	}
+	ok = regexec(&rx, text, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return ok ? true : mismatch(c, "no match", m, a);
+}
+
+/* Does actual a (NULL = the key is absent) satisfy matcher m? Objects are
+ * subsets, arrays element-wise with the same length, scalars equal (numbers
+ * by value), plus the special objects documented in the README. */
+static bool match(const json_t *m, const json_t *a, struct mctx *c)
+{
+	const char *sk = special_key(m);
+
+	if (sk) {
+		const json_t *arg = json_object_get(m, sk);
+
+		if (!strcmp(sk, "absent")) {
+			bool want_absent = json_is_true(arg);
+
+			if ((a == NULL) == want_absent)
+				return true;
+			return mismatch(c, want_absent ? "expected no such key" : "missing key",
+					NULL, a);
+		}
+		if (!a)
+			return mismatch(c, "missing key", m, NULL);
+		if (!strcmp(sk, "exact"))
+			return json_equal((json_t *)arg, (json_t *)a) ? true
+								       : mismatch(c, "not equal", arg, a);
+		if (!strcmp(sk, "any")) {
+			size_t i;
+			const json_t *x;
+
+			if (!json_is_array(a))
+				return mismatch(c, "not an array", m, a);
+			json_array_foreach(a, i, x) {
+				struct mctx sub = *c;
+
+				sub.why = NULL;
+				if (match(arg, x, &sub))
+					return true;
+			}
+			return mismatch(c, "no element matches", arg, a);
+		}
+		/* "~" and "re" look at the text of a scalar. */
+		{
+			struct rb_buf t;
+			bool ok;
+
+			rb_buf_init(&t, HTTP_MAX);
+			if (!json_is_string(arg)) {
+				rb_buf_free(&t);
+				return mismatch(c, "matcher argument is not a string", m, a);
+			}
+			if (!scalar_text(&t, a)) {
+				rb_buf_free(&t);
+				return mismatch(c, "not a string", m, a);
+			}
+			if (!strcmp(sk, "~"))
+				ok = strstr(rb_buf_str(&t), json_string_value(arg)) != NULL ||
+				     mismatch(c, "substring not found", m, a);
+			else
+				ok = rx_match(c, json_string_value(arg), rb_buf_str(&t), m, a);
+			rb_buf_free(&t);
+			return ok;
+		}
+	}
+	if (!a)
+		return mismatch(c, "missing key", m, NULL);
+	switch (json_typeof(m)) {
+	case JSON_OBJECT: {
+		const char *k;
+		const json_t *v;
+
+		if (!json_is_object(a))
+			return mismatch(c, "not an object", m, a);
+		json_object_foreach((json_t *)m, k, v) {
+			size_t old = path_push(c, ".%s", k);
+
+			if (!match(v, json_object_get(a, k), c))
+				return false;
+			path_pop(c, old);
+		}
+		return true;
+	}
+	case JSON_ARRAY: {
+		size_t i;
+		const json_t *v;
+
+		if (!json_is_array(a))
+			return mismatch(c, "not an array", m, a);
+		if (json_array_size(a) != json_array_size(m)) {
+			char what[96];
+
+			snprintf(what, sizeof what, "%zu elements instead of %zu",
+				 json_array_size(a), json_array_size(m));
+			return mismatch(c, what, m, a);
+		}
+		json_array_foreach(m, i, v) {
+			size_t old = path_push(c, "[%zu]", i);
+
+			if (!match(v, json_array_get(a, i), c))
+				return false;
+			path_pop(c, old);
+		}
+		return true;
+	}
+	case JSON_INTEGER:
+	case JSON_REAL:
+		if (json_is_number(a) && json_number_value(m) == json_number_value(a))
+			return true;
+		return mismatch(c, "not equal", m, a);
+	default:
+		return json_equal((json_t *)m, (json_t *)a) ? true : mismatch(c, "not equal", m, a);
+	}
+}
+
+/* match() from the top, with the reason in why (may be NULL). */
+static bool match_top(const json_t *m, const json_t *a, struct rb_buf *why)
+{
+	struct mctx c = { .path = "$", .plen = 1, .why = why };
+
+	return match(m, a, &c);
+}
+
+/* ---- the steps -------------------------------------------------------- */
+
+/* The time a polling step may take: its within_ms, but never past the
+ * scenario's timeout. */
+static int64_t step_until(struct scenario *s, const json_t *step, int def_ms)
+{
+	const json_t *w = json_object_get(step, "within_ms");
+	int64_t ms = json_is_integer(w) ? json_integer_value(w) : def_ms;
+	int64_t until = now_ms() + ms;
+
+	return until < s->deadline ? until : s->deadline;
+}
+
+/* A hint for exit messages: does the bot's stderr hold a sanitizer report? */
+static const char *sanitizer_hint(const struct scenario *s)
+{
+	char *text = slurp(s->bot_log, LOG_MAX);
+	bool found = false;
+
+	for (size_t i = 0; text && i < RB_ARRAY_LEN(sanitizer_marks); i++)
+		found = found || strstr(text, sanitizer_marks[i]);
+	free(text);
+	return found ? "; its stderr holds a sanitizer report" : "";
+}
+
+/* Between polls: fails on a signal, the scenario's timeout, an unexpected
+ * exit of the bot (unless bot_may_exit) or of the fake. */
+static int check_abort(struct scenario *s, bool bot_may_exit)
+{
+	char st[64];
+
+	if (g_signals)
+		return failf(s, "interrupted");
+	if (now_ms() >= s->deadline)
+		return failf(s, "scenario timed out after %d s", s->timeout_s);
+	if (!bot_may_exit && s->bot_should_run && !proc_poll(&s->bot)) {
+		status_str(s->bot.status, st, sizeof st);
+		return failf(s, "the bot exited unexpectedly (%s)%s", st, sanitizer_hint(s));
+	}
+	if (!proc_poll(&s->fake)) {
+		status_str(s->fake.status, st, sizeof st);
+		return failf(s, "fake_slack exited unexpectedly (%s)", st);
+	}
+	return 0;
+}
+
+/* "…within N ms" or, when the scenario's timeout cut it short, that. */
+static const char *late(struct scenario *s, int64_t until)
+{
+	return until >= s->deadline ? " (the scenario's timeout_s was reached)" : "";
+}
+
+static json_int_t hello_count(struct scenario *s, bool *ok)
+{
+	json_t *st = fake_get(s, "GET", "/_fake/state", NULL);
+	json_int_t n;
+
+	*ok = st != NULL;
+	if (!st)
+		return 0;
+	n = json_integer_value(json_object_get(st, "hello_sent"));
+	json_decref(st);
+	return n;
+}
+
+/* Starts the bot; with wait, until the fake has sent it a new hello. */
+static int bot_start(struct scenario *s, bool wait)
+{
+	struct env e;
+	char err[512];
+	char *api = rb_asprintf("%s/api/", s->base);
+	const char *config = json_string_value(json_object_get(s->doc, "config"));
+	char *bin = rb_asprintf("%s/rollbot", s->h->build);
+	char *argv[] = { bin, "run", "--config", NULL, NULL };
+	const json_t *envj = json_object_get(s->doc, "env");
+	json_int_t before = 0;
+	int64_t until;
+	bool ok = true;
+	int rc = 0;
+
+	if (s->bot_should_run && proc_poll(&s->bot)) {
+		free(api);
+		free(bin);
+		return failf(s, "the bot is already running");
+	}
+	argv[3] = (char *)(config ? config : DEFAULT_CONFIG);
+	if (wait)
+		before = hello_count(s, &ok);
+	if (!ok) {
+		free(api);
+		free(bin);
+		return -1;
+	}
+	env_init(&e);
+	env_set(&e, "SLACK_APP_TOKEN", "xapp-1-test");
+	env_set(&e, "SLACK_BOT_TOKEN", "xoxb-test");
+	env_set(&e, "DATABASE_URL", s->db_url);
+	env_set(&e, "SLACK_API_URL", api);
+	env_set(&e, "ROLLBOT_TEST_DIR", s->tmp);
+	/* Nothing the bot sends to 127.0.0.1 may go through a proxy. */
+	env_set(&e, "NO_PROXY", "127.0.0.1,localhost");
+	env_set(&e, "no_proxy", "127.0.0.1,localhost");
+	/* Stub backends first on PATH (DESIGN.md, Testing). */
+	{
+		char cwd[PATH_MAX];
+		struct stat sb;
+
+		if (!stat(STUB_DIR, &sb) && S_ISDIR(sb.st_mode) && getcwd(cwd, sizeof cwd)) {
+			const char *path = env_get(&e, "PATH");
+			char *np = rb_asprintf("%s/%s:%s", cwd, STUB_DIR,
+					       path ? path : "/usr/bin:/bin");
+
+			env_set(&e, "PATH", np);
+			free(np);
+		}
+	}
+	if (json_is_object(envj)) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach((json_t *)envj, k, v) {
+			json_t *x = json_is_null(v) ? NULL : expand(s, v);
+
+			if (!json_is_null(v) && !json_is_string(x)) {
+				json_decref(x);
+				env_free(&e);
+				free(api);
+				free(bin);
+				return failf(s, "env %s: not a string (null unsets)", k);
+			}
+			env_set(&e, k, x ? json_string_value(x) : NULL);
+			json_decref(x);
+		}
+	}
+	if (proc_spawn(&s->bot, argv, e.v, s->bot_log, err, sizeof err))
+		rc = failf(s, "cannot start the bot: %s", err);
+	env_free(&e);
+	free(api);
+	free(bin);
+	if (rc)
+		return rc;
+	s->bot_should_run = true;
+	if (!wait)
+		return 0;
+	until = now_ms() + HELLO_WAIT_MS;
+	if (until > s->deadline)
+		until = s->deadline;
+	for (;;) {
+		json_int_t n = hello_count(s, &ok);
+
+		if (!ok)
+			return -1;
+		if (n > before)
+			return 0;
+		if (!proc_poll(&s->bot)) {
+			char st[64];
+
+			status_str(s->bot.status, st, sizeof st);
+			return failf(s, "the bot exited (%s) before it got a Socket Mode hello%s", st,
+				     sanitizer_hint(s));
+		}
+		if (now_ms() >= until)
+			return failf(s, "the bot got no Socket Mode hello within %d ms%s",
+				     HELLO_WAIT_MS, late(s, until));
+		if (check_abort(s, false))
+			return -1;
+		nap(POLL_MS);
+	}
+}
+
+/* SIGTERM, then the exit status must be 0 within STOP_WAIT_MS. */
+static int bot_stop(struct scenario *s)
+{
+	char st[64];
+
+	s->bot_should_run = false;
+	if (!s->bot.pid)
+		return 0;
+	if (!proc_poll(&s->bot)) {
+		status_str(s->bot.status, st, sizeof st);
+		return failf(s, "the bot had already exited (%s) when it was to be stopped", st);
+	}
+	if (!proc_stop(&s->bot, SIGTERM, STOP_WAIT_MS))
+		return failf(s, "the bot did not exit within %d ms of SIGTERM (killed)",
+			     STOP_WAIT_MS);
+	if (!WIFEXITED(s->bot.status) || WEXITSTATUS(s->bot.status) != 0) {
+		status_str(s->bot.status, st, sizeof st);
+		return failf(s, "the bot ended with %s after SIGTERM, expected exit 0%s", st,
+			     sanitizer_hint(s));
+	}
+	return 0;
+}
+
+static int step_send(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	json_t *r;
+	const char *id;
+
+	(void)step;
+	if (!json_is_object(arg))
+		return failf(s, "send: expects an object (an envelope request)");
+	r = fake_get(s, "POST", "/_fake/envelope", arg);
+	if (!r)
+		return -1;
+	id = json_string_value(json_object_get(r, "envelope_id"));
+	if (!json_is_true(json_object_get(r, "ok")) || !id) {
+		failf(s, "send: the fake did not accept the envelope");
+		fail_values(s, arg, r);
+		json_decref(r);
+		return -1;
+	}
+	*res = json_string(id);
+	json_decref(r);
+	return 0;
+}
+
+static int step_fake(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const char *path = json_string_value(json_object_get(arg, "path"));
+	const char *verb = json_string_value(json_object_get(arg, "method"));
+	const json_t *body = json_object_get(arg, "body");
+	const json_t *want = json_object_get(arg, "expect");
+	char err[512];
+	long status;
+	json_t *r;
+	struct rb_buf why;
+
+	(void)step;
+	if (!path)
+		return failf(s, "fake: needs \"path\"");
+	if (!verb)
+		verb = "POST";
+	if (fake_http(s, verb, path, body, &status, &r, err, sizeof err))
+		return failf(s, "fake_slack: %s", err);
+	if (!want) {
+		if (status != 200 || !json_is_true(json_object_get(r, "ok"))) {
+			failf(s, "fake: %s %s answered HTTP %ld without ok:true", verb, path, status);
+			fail_values(s, body, r);
+			json_decref(r);
+			return -1;
+		}
+	} else {
+		rb_buf_init(&why, 1u << 20);
+		if (!match_top(want, r, &why)) {
+			failf(s, "fake: %s %s: the answer does not match: %s", verb, path,
+			      rb_buf_str(&why));
+			fail_values(s, want, r);
+			rb_buf_free(&why);
+			json_decref(r);
+			return -1;
+		}
+		rb_buf_free(&why);
+	}
+	/* A reset forgets the calls: start counting from scratch too. */
+	if (!strncmp(path, "/_fake/reset", 12)) {
+		json_array_clear(s->calls);
+		s->calls_seen = 0;
+		s->cursor = 0;
+	}
+	*res = r ? r : json_null();
+	return 0;
+}
+
+static int step_expect_ack(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const char *name = json_string_value(json_object_get(arg, "envelope"));
+	const json_t *saved, *want = json_object_get(arg, "payload");
+	const json_t *lat = json_object_get(arg, "max_latency_ms");
+	const char *id;
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+
+	if (!name)
+		return failf(s, "expect_ack: needs \"envelope\" (a name saved by send)");
+	saved = json_object_get(s->vars, name);
+	id = json_is_string(saved) ? json_string_value(saved) : name;
+	for (;;) {
+		json_t *r = fake_get(s, "GET", "/_fake/acks", NULL);
+		json_t *acks, *a;
+		size_t i;
+
+		if (!r)
+			return -1;
+		acks = json_object_get(r, "acks");
+		json_array_foreach(acks, i, a) {
+			const json_t *got;
+			struct rb_buf why;
+
+			if (strcmp(id, jstr(a, "envelope_id", "")))
+				continue;
+			got = json_object_get(a, "payload");
+			if (!got)
+				got = json_null();
+			rb_buf_init(&why, 1u << 20);
+			if (json_object_get(arg, "payload") && !match_top(want, got, &why)) {
+				failf(s, "expect_ack: the ack's payload does not match: %s",
+				      rb_buf_str(&why));
+				fail_values(s, want, got);
+				rb_buf_free(&why);
+				json_decref(r);
+				return -1;
+			}
+			rb_buf_free(&why);
+			if (json_is_integer(lat) &&
+			    json_integer_value(json_object_get(a, "latency_us")) >
+				    json_integer_value(lat) * 1000) {
+				failf(s, "expect_ack: acked after %lld µs, more than %lld ms",
+				      (long long)json_integer_value(json_object_get(a, "latency_us")),
+				      (long long)json_integer_value(lat));
+				fail_values(s, NULL, a);
+				json_decref(r);
+				return -1;
+			}
+			*res = json_incref(a);
+			json_decref(r);
+			return 0;
+		}
+		if (now_ms() >= until) {
+			failf(s, "expect_ack: envelope %s was not acked in time%s", id, late(s, until));
+			fail_values(s, want, r);
+			json_decref(r);
+			return -1;
+		}
+		json_decref(r);
+		if (check_abort(s, false))
+			return -1;
+		nap(POLL_MS);
+	}
+}
+
+/* The matcher a call is compared with: the step's object less its own
+ * options. New reference. */
+static json_t *call_matcher(const json_t *arg)
+{
+	json_t *m = json_deep_copy(arg);
+
+	json_object_del(m, "count");
+	json_object_del(m, "for_ms");
+	return m;
+}
+
+/* Lists, for the report, why the new calls of the wanted method did not
+ * match (at most 8). */
+static void explain_calls(struct scenario *s, const json_t *m)
+{
+	const json_t *method = json_object_get(m, "method");
+	size_t i, shown = 0;
+	json_t *c;
+
+	json_array_foreach(s->calls, i, c) {
+		struct rb_buf why;
+
+		if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
+			continue;
+		if (method && !match_top(method, json_object_get(c, "method"), NULL))
+			continue;
+		if (shown++ == 8) {
+			msg_puts(&s->detail, "  (more calls not shown)\n");
+			break;
+		}
+		rb_buf_init(&why, 1u << 20);
+		match_top(m, c, &why);
+		msg_printf(&s->detail, "  call #%lld %s: %s\n",
+				    (long long)json_integer_value(json_object_get(c, "seq")),
+				    jstr(c, "method", "?"), rb_buf_str(&why));
+		rb_buf_free(&why);
+	}
+	if (!shown)
+		msg_printf(&s->detail, "  no new call of that method after call #%lld\n",
+				    (long long)s->cursor);
+}
+
+static int step_expect_call(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const json_t *cnt = json_object_get(arg, "count");
+	json_t *m;
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	json_int_t want = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
+
+	if (!json_is_object(arg) || !json_is_string(json_object_get(arg, "method")))
+		return failf(s, "expect_call: needs an object with \"method\"");
+	m = call_matcher(arg);
+	for (;;) {
+		json_t *found = json_array(), *c;
+		size_t i;
+
+		if (calls_refresh(s)) {
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		json_array_foreach(s->calls, i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
+				continue;
+			if (match_top(m, c, NULL)) {
+				json_array_append(found, c);
+				if (want < 0)
+					break;
+			}
+		}
+		if (want < 0 && json_array_size(found)) {
+			c = json_array_get(found, 0);
+			s->cursor = json_integer_value(json_object_get(c, "seq"));
+			*res = json_incref(c);
+			json_decref(found);
+			json_decref(m);
+			return 0;
+		}
+		if (want >= 0 && (json_int_t)json_array_size(found) > want) {
+			failf(s, "expect_call: %zu matching calls, expected exactly %lld",
+			      json_array_size(found), (long long)want);
+			fail_values(s, m, found);
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		if (now_ms() >= until) {
+			if (want >= 0 && (json_int_t)json_array_size(found) == want) {
+				if (want > 0)
+					s->cursor = json_integer_value(json_object_get(
+						json_array_get(found, (size_t)want - 1), "seq"));
+				*res = found;
+				json_decref(m);
+				return 0;
+			}
+			if (want >= 0)
+				failf(s, "expect_call: %zu matching calls, expected exactly %lld%s",
+				      json_array_size(found), (long long)want, late(s, until));
+			else
+				failf(s, "expect_call: no matching %s call%s",
+				      json_string_value(json_object_get(m, "method")), late(s, until));
+			fail_values(s, m, want >= 0 ? found : NULL);
+			if (want < 0)
+				explain_calls(s, m);
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		json_decref(found);
+		if (check_abort(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		nap(POLL_MS);
+	}
+}
+
+static int step_expect_no_call(struct scenario *s, const json_t *arg, const json_t *step,
+			       json_t **res)
+{
+	const json_t *f = json_object_get(step, "for_ms");
+	json_t *m;
+	int64_t until;
+
+	(void)res;
+	if (!f)
+		f = json_object_get(arg, "for_ms");
+	until = now_ms() + (json_is_integer(f) ? json_integer_value(f) : DEFAULT_FOR_MS);
+	if (until > s->deadline)
+		until = s->deadline;
+	if (!json_is_object(arg))
+		return failf(s, "expect_no_call: needs an object");
+	m = call_matcher(arg);
+	for (;;) {
+		json_t *c;
+		size_t i;
+
+		if (calls_refresh(s)) {
+			json_decref(m);
+			return -1;
+		}
+		json_array_foreach(s->calls, i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
+				continue;
+			if (match_top(m, c, NULL)) {
+				failf(s, "expect_no_call: an unexpected call was made");
+				fail_values(s, m, c);
+				json_decref(m);
+				return -1;
+			}
+		}
+		if (now_ms() >= until)
+			break;
+		if (check_abort(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		nap(POLL_MS);
+	}
+	json_decref(m);
+	return 0;
+}
+
+static int step_expect_state(struct scenario *s, const json_t *arg, const json_t *step,
+			     json_t **res)
+{
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+
+	for (;;) {
+		json_t *st = fake_get(s, "GET", "/_fake/state", NULL);
+		struct rb_buf why;
+
+		if (!st)
+			return -1;
+		rb_buf_init(&why, 1u << 20);
+		if (match_top(arg, st, &why)) {
+			rb_buf_free(&why);
+			*res = st;
+			return 0;
+		}
+		if (now_ms() >= until) {
+			failf(s, "expect_state: %s%s", rb_buf_str(&why), late(s, until));
+			fail_values(s, arg, st);
+			rb_buf_free(&why);
+			json_decref(st);
+			return -1;
+		}
+		rb_buf_free(&why);
+		json_decref(st);
+		if (check_abort(s, false))
+			return -1;
+		nap(POLL_MS);
+	}
+}
+
+static void quiet_notice_cb(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+/* The expected rows with every scalar turned into the text PostgreSQL
+ * prints (numbers as written, true/false as t/f); null and the special
+ * matcher objects stay. New reference. */
+static json_t *rows_matcher(const json_t *v)
+{
+	json_t *out, *x;
+	size_t i;
+	struct rb_buf b;
+
+	if (special_key(v))
+		return json_deep_copy(v);
+	switch (json_typeof(v)) {
+	case JSON_ARRAY:
+		out = json_array();
+		json_array_foreach(v, i, x)
+			json_array_append_new(out, rows_matcher(x));
+		return out;
+	case JSON_TRUE:
+		return json_string("t");
+	case JSON_FALSE:
+		return json_string("f");
+	case JSON_INTEGER:
+	case JSON_REAL:
+		rb_buf_init(&b, 64);
+		(void)scalar_text(&b, v);
+		out = json_string(rb_buf_str(&b));
+		rb_buf_free(&b);
+		return out;
+	default:
+		return json_deep_copy(v);
+	}
+}
+
+static int pg_connect(struct scenario *s, struct rb_buf *err)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "options", NULL };
+	const char *vals[] = { s->db_url, "5", "-c statement_timeout=10000", NULL };
+
+	if (s->pg && PQstatus(s->pg) == CONNECTION_OK)
+		return 0;
+	PQfinish(s->pg);
+	s->pg = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(s->pg) != CONNECTION_OK) {
+		rb_buf_reset(err);
+		msg_printf(err, "connect: %s", PQerrorMessage(s->pg));
+		return -1;
+	}
+	PQsetNoticeProcessor(s->pg, quiet_notice_cb, NULL);
+	return 0;
+}
+
+static int step_expect_rows(struct scenario *s, const json_t *arg, const json_t *step,
+			    json_t **res)
+{
+	const char *sql = json_string_value(json_object_get(arg, "sql"));
+	const json_t *rows = json_object_get(arg, "rows");
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	json_t *want, *got = NULL;
+	struct rb_buf err, why;
+
+	if (!sql || !json_is_array(rows))
+		return failf(s, "expect_rows: needs \"sql\" and \"rows\"");
+	want = rows_matcher(rows);
+	rb_buf_init(&err, 1u << 20);
+	rb_buf_init(&why, 1u << 20);
+	for (;;) {
+		json_decref(got);
+		got = NULL;
+		rb_buf_reset(&why);
+		if (!pg_connect(s, &err)) {
+			PGresult *r = PQexec(s->pg, sql);
+
+			if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+				int nr = PQntuples(r), nc = PQnfields(r);
+
+				rb_buf_reset(&err);
+				got = json_array();
+				for (int i = 0; i < nr; i++) {
+					json_t *row = json_array();
+
+					for (int j = 0; j < nc; j++)
+						json_array_append_new(
+							row, PQgetisnull(r, i, j)
+								     ? json_null()
+								     : json_string(PQgetvalue(r, i, j)));
+					json_array_append_new(got, row);
+				}
+			} else {
+				rb_buf_reset(&err);
+				msg_printf(&err, "%s", PQresultErrorMessage(r));
+			}
+			PQclear(r);
+		}
+		if (got && match_top(want, got, &why)) {
+			*res = got;
+			json_decref(want);
+			rb_buf_free(&err);
+			rb_buf_free(&why);
+			return 0;
+		}
+		if (now_ms() >= until) {
+			if (got)
+				failf(s, "expect_rows: %s%s", rb_buf_str(&why), late(s, until));
+			else
+				failf(s, "expect_rows: the query failed: %s%s", rb_buf_str(&err),
+				      late(s, until));
+			fail_values(s, want, got);
+			break;
+		}
+		if (check_abort(s, false))
+			break;
+		nap(100);
+	}
+	json_decref(got);
+	json_decref(want);
+	rb_buf_free(&err);
+	rb_buf_free(&why);
+	return -1;
+}
+
+static int step_sleep(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	int64_t until;
+
+	(void)step;
+	(void)res;
+	if (!json_is_integer(arg))
+		return failf(s, "sleep_ms: needs a number");
+	until = now_ms() + json_integer_value(arg);
+	while (now_ms() < until) {
+		if (check_abort(s, false))
+			return -1;
+		nap(POLL_MS);
+	}
+	return 0;
+}
+
+static int step_bot(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const char *what = json_string_value(arg);
+	bool wait = !json_is_false(json_object_get(step, "wait"));
+
+	(void)res;
+	if (!what)
+		return failf(s, "bot: needs \"start\", \"stop\", \"kill\" or \"restart\"");
+	if (!strcmp(what, "start"))
+		return bot_start(s, wait);
+	if (!strcmp(what, "stop"))
+		return bot_stop(s);
+	if (!strcmp(what, "restart"))
+		return bot_stop(s) ? -1 : bot_start(s, wait);
+	if (!strcmp(what, "kill")) {
+		s->bot_should_run = false;
+		if (s->bot.pid && proc_poll(&s->bot)) {
+			kill(-s->bot.pid, SIGKILL);
+			if (!proc_wait(&s->bot, 5000))
+				return failf(s, "the bot did not die of SIGKILL");
+		}
+		return 0;
+	}
+	return failf(s, "bot: unknown action \"%s\"", what);
+}
+
+static int step_expect_exit(struct scenario *s, const json_t *arg, const json_t *step,
+			    json_t **res)
+{
+	int64_t until = step_until(s, step, DEFAULT_EXIT_WAIT_MS);
+	char st[64];
+
+	(void)res;
+	if (!json_is_integer(arg))
+		return failf(s, "expect_exit: needs the exit status, a number");
+	if (!s->bot.pid)
+		return failf(s, "expect_exit: the bot was never started");
+	while (proc_poll(&s->bot)) {
+		if (now_ms() >= until)
+			return failf(s, "expect_exit: the bot is still running%s", late(s, until));
+		if (check_abort(s, true))
+			return -1;
+		nap(POLL_MS);
+	}
+	s->bot_should_run = false;
+	status_str(s->bot.status, st, sizeof st);
+	if (!WIFEXITED(s->bot.status) || WEXITSTATUS(s->bot.status) != json_integer_value(arg))
+		return failf(s, "expect_exit: the bot ended with %s, expected exit %lld", st,
+			     (long long)json_integer_value(arg));
+	return 0;
+}
+
+/* Does any line of text match the regex? Returns 1, 0, or -1 for a bad
+ * regex (message in err). */
+static int log_search(const char *text, const char *re, char *err, size_t errlen)
+{
+	regex_t rx;
+	int rc = regcomp(&rx, re, REG_EXTENDED | REG_NOSUB | REG_NEWLINE);
+
+	if (rc) {
+		regerror(rc, &rx, err, errlen);
+		return -1;
+	}
+	rc = regexec(&rx, text, 0, NULL, 0) == 0;
+	regfree(&rx);
+	return rc;
+}
+
+static int step_expect_log(struct scenario *s, const json_t *arg, const json_t *step,
+			   json_t **res)
+{
+	const char *re = json_string_value(json_object_get(arg, "re"));
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	char err[256];
+
+	(void)res;
+	if (!re)
+		return failf(s, "expect_log: needs \"re\"");
+	for (;;) {
+		char *text = slurp(s->bot_log, LOG_MAX);
+		int rc = log_search(text ? text : "", re, err, sizeof err);
+
+		free(text);
+		if (rc < 0)
+			return failf(s, "expect_log: bad regex /%s/: %s", re, err);
+		if (rc) {
+			json_array_append_new(s->log_expected, json_string(re));
+			return 0;
+		}
+		if (now_ms() >= until)
+			return failf(s, "expect_log: no line of the bot's log matches /%s/%s", re,
+				     late(s, until));
+		if (check_abort(s, true))
+			return -1;
+		nap(POLL_MS);
+	}
+}
+
+static int step_expect_no_log(struct scenario *s, const json_t *arg, const json_t *step,
+			      json_t **res)
+{
+	const char *re = json_string_value(json_object_get(arg, "re"));
+	char err[256];
+	char *text;
+	int rc;
+
+	(void)step;
+	(void)res;
+	if (!re)
+		return failf(s, "expect_no_log: needs \"re\"");
+	text = slurp(s->bot_log, LOG_MAX);
+	rc = log_search(text ? text : "", re, err, sizeof err);
+	free(text);
+	if (rc < 0)
+		return failf(s, "expect_no_log: bad regex /%s/: %s", re, err);
+	if (rc)
+		return failf(s, "expect_no_log: a line of the bot's log matches /%s/", re);
+	return 0;
+}
+
+struct action {
+	const char *name;
+	int (*run)(struct scenario *s, const json_t *arg, const json_t *step, json_t **res);
+};
+
+static const struct action actions[] = {
+	{ "send", step_send },
+	{ "fake", step_fake },
+	{ "expect_ack", step_expect_ack },
+	{ "expect_call", step_expect_call },
+	{ "expect_no_call", step_expect_no_call },
+	{ "expect_rows", step_expect_rows },
+	{ "expect_state", step_expect_state },
+	{ "sleep_ms", step_sleep },
+	{ "bot", step_bot },
+	{ "expect_exit", step_expect_exit },
+	{ "expect_log", step_expect_log },
+	{ "expect_no_log", step_expect_no_log },
+};
+
+static const char *const step_options[] = { "as", "within_ms", "note", "for_ms", "wait" };
+
+static const char *const scenario_keys[] = {
+	"name", "note", "config", "env", "fake_args", "autostart", "steps", "allow_errors",
+	"timeout_s",
+};
+
+static const struct action *find_action(const char *k)
+{
+	for (size_t i = 0; i < RB_ARRAY_LEN(actions); i++)
+		if (!strcmp(k, actions[i].name))
+			return &actions[i];
+	return NULL;
+}
+
+static bool is_option(const char *k)
+{
+	for (size_t i = 0; i < RB_ARRAY_LEN(step_options); i++)
+		if (!strcmp(k, step_options[i]))
+			return true;
+	return false;
+}
+
+/* Checks the file's shape before anything is started, so that a typo is
+ * reported as such rather than as a strange failure. */
+static int validate(struct scenario *s)
+{
+	const char *k;
+	json_t *v, *steps = json_object_get(s->doc, "steps");
+	size_t i;
+
+	if (!json_is_object(s->doc))
+		return failf(s, "the scenario is not a JSON object");
+	json_object_foreach(s->doc, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < RB_ARRAY_LEN(scenario_keys); j++)
+			known = known || !strcmp(k, scenario_keys[j]);
+		if (!known)
+			return failf(s, "unknown scenario key \"%s\"", k);
+	}
+	if (!json_is_array(steps))
+		return failf(s, "\"steps\" must be an array");
+	if (json_object_get(s->doc, "config") && !json_is_string(json_object_get(s->doc, "config")))
+		return failf(s, "\"config\" must be a file name");
+	if (json_object_get(s->doc, "env") && !json_is_object(json_object_get(s->doc, "env")))
+		return failf(s, "\"env\" must be an object");
+	v = json_object_get(s->doc, "fake_args");
+	if (v && !json_is_array(v))
+		return failf(s, "\"fake_args\" must be an array of strings");
+	v = json_object_get(s->doc, "allow_errors");
+	if (v && !json_is_array(v))
+		return failf(s, "\"allow_errors\" must be an array of regexes");
+	json_array_foreach(steps, i, v) {
+		const char *sk;
+		json_t *x;
+		int n = 0;
+
+		if (!json_is_object(v))
+			return failf(s, "step %zu is not an object", i + 1);
+		json_object_foreach(v, sk, x) {
+			if (find_action(sk))
+				n++;
+			else if (!is_option(sk))
+				return failf(s, "step %zu: unknown key \"%s\"", i + 1, sk);
+		}
+		if (n != 1)
+			return failf(s, "step %zu: needs exactly one action", i + 1);
+		x = json_object_get(v, "as");
+		if (x && !json_is_string(x))
+			return failf(s, "step %zu: \"as\" must be a name", i + 1);
+	}
+	return 0;
+}
+
+/* ---- one scenario ----------------------------------------------------- */
+
+static int start_fake(struct scenario *s)
+{
+	char *bin = rb_asprintf("%s/fake_slack", s->h->build);
+	char *portfile = rb_asprintf("%s/port", s->tmp);
+	const json_t *extra = json_object_get(s->doc, "fake_args");
+	size_t n = json_array_size(extra), i;
+	char **argv = rb_calloc(n + 6, sizeof *argv);
+	json_t **held = rb_calloc(n + 1, sizeof *held);
+	char err[512];
+	int64_t until = now_ms() + PORT_WAIT_MS;
+	int rc = 0;
+
+	argv[0] = bin;
+	argv[1] = "--port";
+	argv[2] = "0";
+	argv[3] = "--port-file";
+	argv[4] = portfile;
+	for (i = 0; i < n; i++) {
+		held[i] = expand(s, json_array_get(extra, i));
+		if (!json_is_string(held[i])) {
+			rc = failf(s, "fake_args: every element must be a string");
+			goto out;
+		}
+		argv[5 + i] = (char *)json_string_value(held[i]);
+	}
+	if (proc_spawn(&s->fake, argv, environ, s->fake_log, err, sizeof err)) {
+		rc = failf(s, "cannot start fake_slack: %s", err);
+		goto out;
+	}
+	for (;;) {
+		char *text = slurp(portfile, 64);
+		long port = text ? strtol(text, NULL, 10) : 0;
+		bool nl = text && strchr(text, '\n');
+
+		free(text);
+		if (nl && port > 0 && port < 65536) {
+			s->port = (int)port;
+			snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->port);
+			break;
+		}
+		if (!proc_poll(&s->fake)) {
+			status_str(s->fake.status, err, sizeof err);
+			rc = failf(s, "fake_slack exited (%s) before writing its port", err);
+			break;
+		}
+		if (now_ms() >= until || g_signals) {
+			rc = failf(s, "fake_slack wrote no port file within %d ms", PORT_WAIT_MS);
+			break;
+		}
+		nap(20);
+	}
+out:
+	for (i = 0; i < n; i++)
+		json_decref(held[i]);
+	free(held);
+	free(argv);
+	free(portfile);
+	free(bin);
+	return rc;
+}
+
+static void run_steps(struct scenario *s)
+{
+	const json_t *steps = json_object_get(s->doc, "steps");
+	const json_t *step;
+	size_t i;
+
+	json_array_foreach(steps, i, step) {
+		const char *k;
+		const json_t *x = NULL, *what = NULL;
+		const struct action *act = NULL;
+		json_t *arg = NULL, *res = NULL;
+		int64_t t = now_ms();
+		int rc;
+
+		s->step = (int)i;
+		if (check_abort(s, false))
+			return;
+		json_object_foreach((json_t *)step, k, x) {
+			if (find_action(k)) {
+				act = find_action(k);
+				what = x;
+			}
+		}
+		arg = act ? expand(s, what) : NULL; /* validate() made sure of act */
+		if (!arg)
+			return;
+		rc = act->run(s, arg, step, &res);
+		json_decref(arg);
+		if (s->h->verbose)
+			printf("     step %zu %s: %s (%.2f s)\n", i + 1, act->name, rc ? "failed" : "ok",
+			       (double)(now_ms() - t) / 1000.0);
+		if (rc) {
+			json_decref(res);
+			return;
+		}
+		x = json_object_get(step, "as");
+		if (x && res)
+			json_object_set(s->vars, json_string_value(x), res);
+		json_decref(res);
+	}
+	s->step = -1;
+}
+
+/* Sanitizer reports fail whatever the scenario says; level=error lines fail
+ * unless allow_errors or a passed expect_log names them. */
+static void scan_bot_log(struct scenario *s)
+{
+	const json_t *allow = json_object_get(s->doc, "allow_errors");
+	char *text = slurp(s->bot_log, LOG_MAX);
+	char *line, *next;
+
+	for (line = text; line && *line; line = next) {
+		bool allowed = false;
+		const json_t *re;
+		size_t i;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		else
+			next = line + strlen(line);
+		for (i = 0; i < RB_ARRAY_LEN(sanitizer_marks); i++) {
+			if (strstr(line, sanitizer_marks[i])) {
+				failf(s, "sanitizer report in the bot's stderr: %s", line);
+				goto out;
+			}
+		}
+		if (!strstr(line, "level=error"))
+			continue;
+		json_array_foreach(allow, i, re) {
+			char err[256];
+
+			allowed = allowed || (json_is_string(re) &&
+					      log_search(line, json_string_value(re), err,
+							 sizeof err) == 1);
+		}
+		json_array_foreach(s->log_expected, i, re) {
+			char err[256];
+
+			allowed = allowed ||
+				  log_search(line, json_string_value(re), err, sizeof err) == 1;
+		}
+		if (!allowed) {
+			failf(s, "unexpected error line in the bot's log: %s", line);
+			goto out;
+		}
+	}
+out:
+	free(text);
+}
+
+/* The fake is ours too: a sanitizer report there fails the scenario. */
+static void scan_fake_log(struct scenario *s)
+{
+	char *text = slurp(s->fake_log, LOG_MAX);
+	char *line, *next;
+
+	for (size_t i = 0; text && i < RB_ARRAY_LEN(sanitizer_marks); i++) {
+		line = strstr(text, sanitizer_marks[i]);
+		if (line) {
+			next = strchr(line, '\n');
+			if (next)
+				*next = '\0';
+			failf(s, "sanitizer report in fake_slack's stderr: %s", line);
+			break;
+		}
+	}
+	free(text);
+}
+
+/* Where the first sanitizer report in text starts (the start of its line),
+ * or NULL. */
+static char *sanitizer_report(char *text)
+{
+	char *first = NULL;
+
+	for (size_t i = 0; text && i < RB_ARRAY_LEN(sanitizer_marks); i++) {
+		char *p = strstr(text, sanitizer_marks[i]);
+
+		if (p && (!first || p < first))
+			first = p;
+	}
+	while (first && first > text && first[-1] != '\n')
+		first--;
+	return first;
+}
+
+/* Prints the last `lines` lines of text (modified), indented. */
+static void print_tail(char *text, int lines)
+{
+	char *p;
+	int n = 0;
+
+	if (!text || !*text) {
+		printf("    (empty)\n");
+		return;
+	}
+	p = text + strlen(text);
+	if (p > text && p[-1] == '\n')
+		*--p = '\0';
+	while (p > text) {
+		if (p[-1] == '\n' && ++n == lines)
+			break;
+		p--;
+	}
+	for (char *line = p, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		printf("    | %s\n", line);
+	}
+}
+
+/* The bot's stderr for the report: its last lines, or, when it holds a
+ * sanitizer report, the lines before the report and the report itself up to
+ * ASan's shadow-byte dump (which would push the stack out of view). */
+static void print_bot_log(const char *path)
+{
+	char *text = slurp(path, LOG_MAX);
+	char *rep = sanitizer_report(text);
+	int n = 0;
+
+	if (!rep) {
+		printf("  the bot's stderr, last %d lines (%s):\n", TAIL_LOG_LINES, path);
+		print_tail(text, TAIL_LOG_LINES);
+		free(text);
+		return;
+	}
+	if (rep > text) {
+		rep[-1] = '\0';
+		printf("  the bot's stderr before its sanitizer report, last %d lines (%s):\n",
+		       TAIL_LOG_LINES, path);
+		print_tail(text, TAIL_LOG_LINES);
+	}
+	printf("  the sanitizer report:\n");
+	for (char *line = rep, *next; line && *line && n < 60; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (strstr(line, "Shadow bytes around"))
+			break;
+		printf("    | %s\n", line);
+		n++;
+	}
+	free(text);
+}
+
+static void print_pretty(const char *label, const json_t *v)
+{
+	char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_INDENT(2));
+
+	printf("  %s:\n", label);
+	for (char *line = d, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		printf("    %s\n", line);
+	}
+	free(d);
+}
+
+static void report_failure(struct scenario *s)
+{
+	const json_t *steps = json_object_get(s->doc, "steps");
+	size_t n = json_array_size(s->calls), i;
+
+	printf("FAIL %s: %s\n", s->id, s->why);
+	if (s->fail_step >= 0 && json_is_array(steps)) {
+		const json_t *step = json_array_get(steps, (size_t)s->fail_step);
+		struct rb_buf b;
+
+		rb_buf_init(&b, 1u << 20);
+		show(&b, step);
+		printf("  at step %d: %s\n", s->fail_step + 1, rb_buf_str(&b));
+		rb_buf_free(&b);
+		if (json_is_string(json_object_get(step, "note")))
+			printf("  note: %s\n", json_string_value(json_object_get(step, "note")));
+	}
+	if (s->detail.len)
+		printf("%s", rb_buf_str(&s->detail));
+	if (s->fail_expected)
+		print_pretty("expected", s->fail_expected);
+	if (s->fail_actual)
+		print_pretty("actual", s->fail_actual);
+	if (s->fake.pid && !n)
+		printf("  the fake recorded no calls\n");
+	else if (n)
+		printf("  last calls recorded by the fake (%zu in all):\n", n);
+	for (i = n > TAIL_CALLS ? n - TAIL_CALLS : 0; i < n; i++) {
+		const json_t *c = json_array_get(s->calls, i);
+		struct rb_buf b;
+
+		rb_buf_init(&b, 1u << 20);
+		show(&b, json_object_get(c, "args"));
+		printf("    #%lld %s %s -> ",
+		       (long long)json_integer_value(json_object_get(c, "seq")),
+		       jstr(c, "method", "?"), rb_buf_str(&b));
+		rb_buf_reset(&b);
+		show(&b, json_object_get(c, "response"));
+		printf("%s\n", rb_buf_str(&b));
+		rb_buf_free(&b);
+	}
+	if (s->bot_log)
+		print_bot_log(s->bot_log);
+	if (s->fake_log)
+		printf("  fake_slack's stderr: %s\n", s->fake_log);
+}
+
+static char *scenario_id(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	if (ends_with(base, ".json"))
+		n -= 5;
+	return rb_strndup(base, n);
+}
+
+/* A database name from the scenario's id: rb_<index>_<id>, lower case,
+ * [a-z0-9_] only, at most 63 bytes. */
+static char *db_name(const struct scenario *s)
+{
+	char *n = rb_asprintf("rb_%d_%s", s->index, s->id);
+
+	for (char *p = n; *p; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+		else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')))
+			*p = '_';
+	}
+	if (strlen(n) > 63)
+		n[63] = '\0';
+	return n;
+}
+
+static bool run_scenario(struct harness *h, const char *path, int index)
+{
+	struct scenario s = { .h = h, .path = path, .index = index, .step = -1, .fail_step = -1 };
+	json_error_t jerr;
+	const json_t *to;
+	bool ok;
+
+	s.fake.what = "fake_slack";
+	s.fake.slot = SLOT_FAKE;
+	s.bot.what = "bot";
+	s.bot.slot = SLOT_BOT;
+	s.id = scenario_id(path);
+	s.vars = json_object();
+	s.calls = json_array();
+	s.log_expected = json_array();
+	rb_buf_init(&s.detail, 1u << 20);
+	s.t0 = now_ms();
+	s.timeout_s = DEFAULT_TIMEOUT_S;
+	s.deadline = s.t0 + (int64_t)s.timeout_s * 1000;
+
+	s.doc = json_load_file(path, 0, &jerr);
+	if (!s.doc) {
+		failf(&s, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+		goto report;
+	}
+	if (validate(&s))
+		goto report;
+	to = json_object_get(s.doc, "timeout_s");
+	if (json_is_integer(to) && json_integer_value(to) > 0) {
+		s.timeout_s = (int)json_integer_value(to);
+		s.deadline = s.t0 + (int64_t)s.timeout_s * 1000;
+	}
+	{
+		const char *cfg = json_string_value(json_object_get(s.doc, "config"));
+
+		if (access(cfg ? cfg : DEFAULT_CONFIG, R_OK)) {
+			failf(&s, "config %s: %s", cfg ? cfg : DEFAULT_CONFIG, strerror(errno));
+			goto report;
+		}
+	}
+	snprintf(s.tmp, sizeof s.tmp, "/tmp/rollbot-scn.XXXXXX");
+	if (!mkdtemp(s.tmp)) {
+		failf(&s, "mkdtemp: %s", strerror(errno));
+		s.tmp[0] = '\0';
+		goto report;
+	}
+	s.fake_log = rb_asprintf("%s/fake_slack.log", s.tmp);
+	s.bot_log = rb_asprintf("%s/bot.log", s.tmp);
+	{
+		char *name = db_name(&s);
+		const char *argv[] = { "bash", h->pg_script, "createdb", h->pg_dir, name, NULL };
+		char err[512];
+
+		if (run_script(argv, false, &s.db_url, err, sizeof err))
+			failf(&s, "cannot create the database %s: %s", name, err);
+		else if (!s.db_url)
+			failf(&s, "%s createdb printed no URL", h->pg_script);
+		free(name);
+	}
+	if (!s.failed && !start_fake(&s) &&
+	    !json_is_false(json_object_get(s.doc, "autostart")))
+		bot_start(&s, true);
+	if (!s.failed)
+		run_steps(&s);
+
+	/* Teardown, whatever happened. */
+	s.step = s.failed ? s.step : -1;
+	if (s.fake.running)
+		(void)calls_refresh(&s);
+	if (s.bot_should_run) {
+		if (s.failed)
+			proc_stop(&s.bot, SIGTERM, STOP_WAIT_MS);
+		else
+			bot_stop(&s);
+	} else if (s.bot.pid) {
+		proc_stop(&s.bot, SIGKILL, 5000);
+	}
+	s.bot_should_run = false;
+	if (s.bot_log)
+		scan_bot_log(&s);
+	if (s.fake.pid) {
+		if (!proc_stop(&s.fake, SIGTERM, 5000)) {
+			failf(&s, "fake_slack did not exit within 5 s of SIGTERM");
+		} else if (!WIFEXITED(s.fake.status) || WEXITSTATUS(s.fake.status)) {
+			char st[64];
+
+			status_str(s.fake.status, st, sizeof st);
+			failf(&s, "fake_slack ended with %s", st);
+		}
+	}
+	if (s.fake_log)
+		scan_fake_log(&s);
+
+report:
+	ok = !s.failed;
+	if (ok)
+		printf("ok   %s (%.1f s)\n", s.id, (double)(now_ms() - s.t0) / 1000.0);
+	else
+		report_failure(&s);
+	if (s.tmp[0]) {
+		if (ok && !h->keep)
+			rm_rf(s.tmp);
+		else
+			printf("  files kept in %s\n", s.tmp);
+	}
+	fflush(stdout);
+
+	PQfinish(s.pg);
+	if (s.curl)
+		curl_easy_cleanup(s.curl);
+	json_decref(s.doc);
+	json_decref(s.vars);
+	json_decref(s.calls);
+	json_decref(s.log_expected);
+	json_decref(s.fail_expected);
+	json_decref(s.fail_actual);
+	rb_buf_free(&s.detail);
+	free(s.why);
+	free(s.id);
+	free(s.db_url);
+	free(s.fake_log);
+	free(s.bot_log);
+	return ok;
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The scenario files, sorted by name. Returns a NULL-terminated array of
+ * new strings (free each and the array), and their number in *n. */
+static char **list_scenarios(size_t *n)
+{
+	DIR *d = opendir(SCENARIO_DIR);
+	struct dirent *e;
+	char **v = rb_calloc(1, sizeof *v);
+
+	*n = 0;
+	if (!d)
+		return v;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || !ends_with(e->d_name, ".json"))
+			continue;
+		v = rb_realloc(v, (*n + 2) * sizeof *v);
+		v[(*n)++] = rb_asprintf("%s/%s", SCENARIO_DIR, e->d_name);
+		v[*n] = NULL;
+	}
+	closedir(d);
+	qsort(v, *n, sizeof *v, cmp_str);
+	return v;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: harness [--build DIR] [--filter SUBSTR] [--pg-dir DIR] [--pg-script FILE]\n"
+		"               [--keep] [-v] [scenario.json ...]\n"
+		"Runs the scenarios (default: %s/*.json, by name) against DIR/rollbot\n"
+		"(default DIR: build), DIR/fake_slack and a throwaway PostgreSQL. Run it from\n"
+		"the top of the repository. --pg-dir uses a cluster already started with\n"
+		"`tests/pg.sh start DIR` instead of starting one; --keep keeps every scenario's\n"
+		"folder; -v prints each step. See %s/README.md.\n",
+		SCENARIO_DIR, SCENARIO_DIR);
+}
+
+static bool pg_start(struct harness *h)
+{
+	char tmpl[] = "/tmp/rollbot-pg.XXXXXX";
+	const char *argv[] = { "bash", h->pg_script, "start", NULL, NULL };
+	char err[512];
+	char *url = NULL;
+
+	if (!mkdtemp(tmpl)) {
+		printf("harness: mkdtemp: %s\n", strerror(errno));
+		return false;
+	}
+	/* The cluster runs as an unprivileged user who must reach the folder. */
+	chmod(tmpl, 0755);
+	h->pg_dir = rb_strdup(tmpl);
+	h->pg_owned = true;
+	argv[3] = h->pg_dir;
+	if (run_script(argv, false, &url, err, sizeof err)) {
+		printf("harness: cannot start PostgreSQL: %s\n", err);
+		return false;
+	}
+	free(url);
+	return true;
+}
+
+static void pg_stop(struct harness *h)
+{
+	const char *argv[] = { "bash", h->pg_script, "stop", h->pg_dir, NULL };
+	char err[512];
+	char *out = NULL;
+
+	if (!h->pg_owned || !h->pg_dir)
+		return;
+	if (run_script(argv, true, &out, err, sizeof err))
+		printf("harness: stopping PostgreSQL: %s\n", err);
+	free(out);
+	rm_rf(h->pg_dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct harness h = { .build = "build", .pg_script = DEFAULT_PG_SCRIPT };
+	char **files = NULL;
+	size_t n_files = 0, i;
+	bool given = false;
+	struct sigaction sa;
+	char *bin;
+
+	for (int a = 1; a < argc; a++) {
+		const char *o = argv[a];
+
+		if (!strcmp(o, "--build") && a + 1 < argc) {
+			h.build = argv[++a];
+		} else if (!strcmp(o, "--filter") && a + 1 < argc) {
+			h.filter = argv[++a];
+		} else if (!strcmp(o, "--pg-dir") && a + 1 < argc) {
+			h.pg_dir = rb_strdup(argv[++a]);
+		} else if (!strcmp(o, "--pg-script") && a + 1 < argc) {
+			h.pg_script = argv[++a];
+		} else if (!strcmp(o, "--keep")) {
+			h.keep = true;
+		} else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
+			h.verbose = true;
+		} else if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+			usage(stdout);
+			free(h.pg_dir);
+			return 0;
+		} else if (o[0] == '-') {
+			usage(stderr);
+			free(h.pg_dir);
+			return 2;
+		} else {
+			files = rb_realloc(files, (n_files + 2) * sizeof *files);
+			files[n_files++] = rb_strdup(o);
+			files[n_files] = NULL;
+			given = true;
+		}
+	}
+	if (!given) {
+		free(files);
+		files = list_scenarios(&n_files);
+	}
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal_cb;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	/* Missing programs fail every scenario at once, with one clear reason. */
+	for (i = 0; i < 2; i++) {
+		bin = rb_asprintf("%s/%s", h.build, i ? "fake_slack" : "rollbot");
+		if (access(bin, X_OK)) {
+			printf("harness: %s: %s (build it first)\n", bin, strerror(errno));
+			h.n_fail = (int)n_files;
+			free(bin);
+			goto done;
+		}
+		free(bin);
+	}
+	if (!h.pg_dir && n_files && !pg_start(&h)) {
+		h.n_fail = (int)n_files;
+		goto done;
+	}
+	for (i = 0; i < n_files; i++) {
+		if (h.filter && !strstr(files[i], h.filter))
+			continue;
+		if (g_signals) {
+			printf("harness: interrupted\n");
+			break;
+		}
+		if (run_scenario(&h, files[i], (int)i + 1))
+			h.n_pass++;
+		else
+			h.n_fail++;
+	}
+done:
+	pg_stop(&h);
+	curl_global_cleanup();
+	for (i = 0; i < n_files; i++)
+		free(files[i]);
+	free(files);
+	free(h.pg_dir);
+	printf("harness: %d passed, %d failed\n", h.n_pass, h.n_fail);
+	if (g_signals)
+		return 130;
+	return h.n_fail ? 1 : 0;
+}
