@@ -31,7 +31,9 @@
  * A command is popped only when the server has answered it. If the
  * connection breaks first, the head stays where it is and is sent again,
  * with the rest, after reconnecting: callers make their commands idempotent
- * (dedupe keys, ON CONFLICT), and the audit log must not lose rows.
+ * (dedupe keys, ON CONFLICT), and the audit log must not lose rows. The one
+ * exception is a command that was in flight each of MAX_LOST times a
+ * connection broke: it is taken to be the cause and fails.
  *
  * Lifetime: every open loop handle or request holds the store; store_free()
  * fails the queue, closes them, and the last close callback frees the
@@ -59,6 +61,10 @@
  * the next reconnect starts again from the shortest delay. */
 #define STABLE_MS  5000
 #define MAX_PARAMS 65535 /* the protocol's limit */
+/* A command in flight on this many connections that all broke is taken to
+ * be what breaks them (it kills its backend, or crashes the server) and
+ * fails, so that it cannot hold up the queue behind it for ever. */
+#define MAX_LOST 5
 /* pg_advisory_xact_lock key for migrations: "rollbot" in ASCII. */
 #define MIGRATE_LOCK_SQL "SELECT pg_advisory_xact_lock(32210658810556276)"
 
@@ -74,6 +80,7 @@ struct store_cmd {
 	char *sql;
 	char **params; /* nparams strings, NULL for SQL NULL */
 	int nparams;
+	int lost; /* connections that broke while it was in flight */
 	store_cb cb;
 	void *arg;
 };
@@ -527,21 +534,31 @@ static void conn_start(struct store *st)
 /* ---- connected: sending and receiving ---------------------------------- */
 
 /* The connection broke: keep every command (the head will be sent again)
- * and reconnect after the backoff. */
+ * and reconnect after the backoff; only a command that was in flight on
+ * MAX_LOST broken connections fails, with STORE_EQUERY. */
 static void conn_lost(struct store *st, const char *libpq_msg)
 {
 	char why[RB_ERR_LEN];
+	bool poison = false;
 
 	scrub(why, sizeof why, libpq_msg, st->password, st->conninfo);
 	if (st->res) {
 		PQclear(st->res);
 		st->res = NULL;
 	}
+	if (st->inflight)
+		poison = ++st->head->lost >= MAX_LOST;
 	st->inflight = false;
 	if (st->answered || uv_now(st->loop) - st->connected_at >= STABLE_MS)
 		st->backoff_ms = BACKOFF_MIN_MS;
 	st->attempts = 0;
 	retry_later(st, "connection lost", why);
+	/* Last, as the callback may free the store. */
+	if (poison) {
+		log_error("store: giving up on a command after %d broken connections", MAX_LOST);
+		finish(pop(st), STORE_EQUERY, NULL,
+		       "the connection broke every time this command was sent");
+	}
 }
 
 /* Pushes libpq's output buffer out; waits for writable while bytes remain.
@@ -756,6 +773,8 @@ void store_free(struct store *st)
 	if (!st || st->closing)
 		return;
 	st->closing = true;
+	if (st->pending)
+		log_warn("store: shutting down with commands not done pending=%d", st->pending);
 	poll_drop(st);
 	if (st->dns) {
 		uv_cancel((uv_req_t *)st->dns);

@@ -57,28 +57,28 @@
 #include <libwebsockets.h>
 
 /* The identity the fake answers with (../shared/slack-samples/). */
-#define FS_TEAM_ID "T06QX1H2K8Z"
-#define FS_TEAM_DOMAIN "acme-eng"
-#define FS_APP_ID "A07RLBK0T2X"
-#define FS_BOT_USER "U07RLB0T9QK"
-#define FS_BOT_ID "B07RLB0T5JN"
-#define FS_CHANNEL "C05K8Q2V7XM"
+#define FS_TEAM_ID	"T06QX1H2K8Z"
+#define FS_TEAM_DOMAIN	"acme-eng"
+#define FS_APP_ID	"A07RLBK0T2X"
+#define FS_BOT_USER	"U07RLB0T9QK"
+#define FS_BOT_ID	"B07RLB0T5JN"
+#define FS_CHANNEL	"C05K8Q2V7XM"
 #define FS_CHANNEL_NAME "incidents"
 #define FS_DEFAULT_USER "U02JD0E4512"
 #define FS_VERIFY_TOKEN "bHKJ2n9AW6Ju3MjciOHfbA1b"
-#define FS_HOST "applink-fake"
+#define FS_HOST		"applink-fake"
 
 /* Ceilings on what outside input can make the fake hold. */
-#define FS_API_BODY_MAX (1u << 20)
-#define FS_UPLOAD_BODY_MAX (8u << 20)
-#define FS_CONTROL_BODY_MAX (16u << 20)
-#define FS_ACK_TOO_BIG 20480       /* Slack ignores acks of this size or more */
-#define FS_HTTP_CHUNK 32768        /* body bytes per HTTP_WRITEABLE */
-#define FS_RETRIES 3               /* events_api redeliveries */
-#define FS_RESPONSE_URL_USES 5     /* a response_url works five times */
-#define FS_BATCH_MAX 100000
-#define FS_JSON_FLAGS (JSON_COMPACT | JSON_ESCAPE_SLASH)
-#define FS_JSON_CT "application/json; charset=utf-8"
+#define FS_API_BODY_MAX	     (1u << 20)
+#define FS_UPLOAD_BODY_MAX   (8u << 20)
+#define FS_CONTROL_BODY_MAX  (16u << 20)
+#define FS_ACK_TOO_BIG	     20480 /* Slack ignores acks of this size or more */
+#define FS_HTTP_CHUNK	     32768 /* body bytes per HTTP_WRITEABLE */
+#define FS_RETRIES	     3	   /* events_api redeliveries */
+#define FS_RESPONSE_URL_USES 5	   /* a response_url works five times */
+#define FS_BATCH_MAX	     100000
+#define FS_JSON_FLAGS	     (JSON_COMPACT | JSON_ESCAPE_SLASH)
+#define FS_JSON_CT	     "application/json; charset=utf-8"
 
 /* ---------------------------------------------------------------------- */
 /* Types                                                                  */
@@ -89,7 +89,7 @@ struct fake;
 enum dstate {
 	D_WAITING,   /* a redelivery waiting for its retry delay */
 	D_QUEUED,    /* in the fake's queue or a socket's queue, not written */
-	D_SENT,      /* written, no ack yet, deadline armed (if any) */
+	D_SENT,	     /* written, no ack yet, deadline armed (if any) */
 	D_ACKED,     /* acked in time */
 	D_TIMED_OUT, /* slash_commands: not acked in time (operation_timeout) */
 	D_RETRIED,   /* events_api: not acked in time, redelivered */
@@ -102,8 +102,8 @@ struct delivery {
 	struct fake *fk;
 	char id[64];
 	char type[32];
-	char *event_id;      /* owned; NULL when the payload has none */
-	json_t *env;         /* owned */
+	char *event_id;	     /* owned; NULL when the payload has none */
+	json_t *env;	     /* owned */
 	unsigned char *wire; /* owned: LWS_PRE headroom, then len bytes */
 	size_t len;
 	int attempt; /* retry_attempt */
@@ -113,17 +113,25 @@ struct delivery {
 	lws_sorted_usec_list_t sul; /* retry delay, then ack deadline */
 };
 
-enum fr_kind { FR_TEXT, FR_BINARY, FR_ENVELOPE };
-enum fr_after { AF_NONE, AF_HELLO, AF_CLOSE };
+enum fr_kind {
+	FR_TEXT,
+	FR_BINARY,
+	FR_ENVELOPE
+};
+enum fr_after {
+	AF_NONE,
+	AF_HELLO,
+	AF_CLOSE
+};
 
 /* One websocket message waiting to be written. */
 struct frame {
 	struct frame *next;
 	enum fr_kind kind;
-	enum fr_after after;   /* what writing it means for the socket */
-	struct delivery *d;    /* FR_ENVELOPE: borrowed from fake.deliveries */
+	enum fr_after after; /* what writing it means for the socket */
+	struct delivery *d;  /* FR_ENVELOPE: borrowed from fake.deliveries */
 	size_t len;
-	unsigned char *buf;    /* owned, LWS_PRE + len; NULL for FR_ENVELOPE */
+	unsigned char *buf; /* owned, LWS_PRE + len; NULL for FR_ENVELOPE */
 };
 
 struct fqueue {
@@ -131,7 +139,11 @@ struct fqueue {
 	size_t n;
 };
 
-enum close_mode { CM_NONE, CM_FRAME, CM_DROP };
+enum close_mode {
+	CM_NONE,
+	CM_FRAME,
+	CM_DROP
+};
 
 /* One Socket Mode websocket. */
 struct sm_conn {
@@ -139,12 +151,12 @@ struct sm_conn {
 	struct fake *fk;
 	struct lws *wsi;
 	int id;
-	bool refused;    /* over the socket cap: too_many_websockets, then closed */
+	bool refused; /* over the socket cap: too_many_websockets, then closed */
 	bool hello_sent;
-	bool draining;   /* told to disconnect: no more envelopes */
+	bool draining; /* told to disconnect: no more envelopes */
 	bool silenced;
 	bool ping_due;
-	bool closing;    /* a close frame goes out at the next WRITEABLE */
+	bool closing; /* a close frame goes out at the next WRITEABLE */
 	bool dropped;
 	bool debug_reconnects;
 	int life_stage;
@@ -160,19 +172,19 @@ struct sm_conn {
 
 /* Knobs set by --ping-ms and POST /_fake/config. */
 struct fake_cfg {
-	int retry_after_ms;      /* events_api ack deadline; 0 = never redeliver */
+	int retry_after_ms; /* events_api ack deadline; 0 = never redeliver */
 	int retry_delays_ms[FS_RETRIES];
-	int slash_timeout_ms;    /* slash_commands ack deadline; 0 = none */
+	int slash_timeout_ms; /* slash_commands ack deadline; 0 = none */
 	bool hello;
-	char dbh_reason[64];     /* disconnect_before_hello; "" = off */
-	int dbh_count;           /* sockets it still applies to; < 0 = all */
+	char dbh_reason[64]; /* disconnect_before_hello; "" = off */
+	int dbh_count;	     /* sockets it still applies to; < 0 = all */
 	int close_after_ms;
 	int max_sockets;
-	int lifetime_ms;         /* scheduled refresh; 0 = none */
-	int debug_lifetime_ms;   /* lifetime with debug_reconnects=true */
-	int warning_ms;          /* disconnect/warning this long before the end */
+	int lifetime_ms;       /* scheduled refresh; 0 = none */
+	int debug_lifetime_ms; /* lifetime with debug_reconnects=true */
+	int warning_ms;	       /* disconnect/warning this long before the end */
 	enum close_mode refresh_close;
-	int post_rate_per_s;     /* chat.postMessage per channel; 0 = unlimited */
+	int post_rate_per_s; /* chat.postMessage per channel; 0 = unlimited */
 	int post_burst;
 	int ping_ms;
 };
@@ -181,15 +193,26 @@ struct fake_cfg {
 struct fail_rule {
 	struct fail_rule *next;
 	char method[64]; /* "" = any recorded call */
-	int status;      /* 0 = the normal answer (delay only) */
+	int status;	 /* 0 = the normal answer (delay only) */
 	int retry_after;
 	char error[64];
-	int count;       /* < 0 = until cleared */
+	int count; /* < 0 = until cleared */
 	int delay_ms;
 };
 
-enum rq_phase { RQ_IDLE, RQ_BODY, RQ_WAIT, RQ_READY };
-enum rq_kind { RK_API, RK_UPLOAD, RK_RESPONSE_URL, RK_CONTROL, RK_OTHER };
+enum rq_phase {
+	RQ_IDLE,
+	RQ_BODY,
+	RQ_WAIT,
+	RQ_READY
+};
+enum rq_kind {
+	RK_API,
+	RK_UPLOAD,
+	RK_RESPONSE_URL,
+	RK_CONTROL,
+	RK_OTHER
+};
 
 /* One HTTP request and its answer; lives in the per-session data and is
  * cleared between keep-alive transactions. */
@@ -230,9 +253,9 @@ struct fake {
 	json_t *acks, *op_timeouts, *exhausted, *protocol_errors;
 	/* Slack's memory */
 	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions":{}} */
-	json_t *users;         /* id → overrides */
+	json_t *users;	       /* id → overrides */
 	json_t *channels;      /* id → overrides */
-	json_t *files;         /* id → {"filename","length","bytes","completed"} */
+	json_t *files;	       /* id → {"filename","length","bytes","completed"} */
 	json_t *tickets;       /* ticket → true once used */
 	json_t *response_urls; /* path → uses */
 	json_t *buckets;       /* channel → [tokens, last_us] */
@@ -314,10 +337,9 @@ static void uuid4(char out[37])
 	rnd(b, sizeof b);
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-		 b[11], b[12], b[13], b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+		 b[13], b[14], b[15]);
 }
 
 static void hex_rand(char *out, size_t nhex)
@@ -392,6 +414,15 @@ static int jint(const json_t *o, const char *k, long long *out)
 		return -1;
 	*out = n;
 	return 0;
+}
+
+/* A JSON string for text that came off the wire: lws decodes %XX, so it
+ * may not be UTF-8, which jansson refuses. Never returns NULL. */
+static json_t *wire_str(const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+
+	return v ? v : json_string("(not utf-8)");
 }
 
 static json_t *api_err(const char *error)
@@ -532,26 +563,25 @@ static int close_mode_parse(const char *s, enum close_mode *out)
 /* Records                                                                */
 
 /* Appends one call to the record. args is stolen, response borrowed. */
-static void record_call(struct fake *fk, const char *method, const char *ctype,
-			const char *auth, json_t *args, int status, json_t *response,
-			const char *url)
+static void record_call(struct fake *fk, const char *method, const char *ctype, const char *auth,
+			json_t *args, int status, json_t *response, const char *url)
 {
 	json_t *c = json_object();
 	const char *err = json_is_object(response) ? js(response, "error") : NULL;
 
 	json_object_set_new(c, "seq", json_integer(++fk->call_seq));
 	json_object_set_new(c, "t_us", json_integer(mono_us()));
-	json_object_set_new(c, "method", json_string(method));
-	json_object_set_new(c, "content_type", json_string(ctype ? ctype : ""));
+	json_object_set_new(c, "method", wire_str(method));
+	json_object_set_new(c, "content_type", wire_str(ctype));
 	json_object_set_new(c, "auth", json_string(auth));
 	json_object_set_new(c, "args", args ? args : json_object());
 	json_object_set_new(c, "status", json_integer(status));
 	json_object_set_new(c, "response", response ? json_incref(response) : json_null());
 	if (url)
-		json_object_set_new(c, "url", json_string(url));
+		json_object_set_new(c, "url", wire_str(url));
 	json_array_append_new(fk->calls, c);
-	note("call seq=%lld method=%s auth=%s status=%d%s%s", (long long)fk->call_seq,
-	     method, auth, status, err ? " error=" : "", err ? err : "");
+	note("call seq=%lld method=%s auth=%s status=%d%s%s", (long long)fk->call_seq, method, auth,
+	     status, err ? " error=" : "", err ? err : "");
 }
 
 static void proto_error(struct fake *fk, int sock, const char *error, const char *envelope_id,
@@ -697,7 +727,7 @@ static struct sm_conn *next_conn(struct fake *fk)
 {
 	struct sm_conn *after = NULL, *first = NULL;
 
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		if (eligible(c)) {
 			if (!first)
@@ -705,12 +735,23 @@ static struct sm_conn *next_conn(struct fake *fk)
 			if (!after && c->id > fk->rr_last)
 				after = c;
 		}
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	if (!after)
 		after = first;
 	if (after)
 		fk->rr_last = after->id;
 	return after;
+}
+
+static bool any_eligible(struct fake *fk)
+{
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+		if (eligible(lws_container_of(p, struct sm_conn, node)))
+			return true;
+	}
+	lws_end_foreach_dll(p);
+	return false;
 }
 
 /* Hands the fake's queued envelopes, in order, to the eligible sockets. */
@@ -728,11 +769,12 @@ static void route(struct fake *fk)
 
 static struct sm_conn *conn_by_id(struct fake *fk, int id)
 {
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		if (c->id == id)
 			return c;
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	return NULL;
 }
 
@@ -777,11 +819,12 @@ static void redeliver(struct fake *fk, struct delivery *d)
 	json_object_set_new(env, "retry_reason", json_string("timeout"));
 	r = delivery_new(fk, env);
 	d->state = D_RETRIED;
-	note("redeliver envelope=%s as %s retry_attempt=%d in %d ms", d->id, r->id,
-	     r->attempt, delay);
+	note("redeliver envelope=%s as %s retry_attempt=%d in %d ms", d->id, r->id, r->attempt,
+	     delay);
 	if (delay > 0) {
 		r->state = D_WAITING;
-		lws_sul_schedule(fk->ctx, 0, &r->sul, release_cb, (lws_usec_t)delay * LWS_US_PER_MS);
+		lws_sul_schedule(fk->ctx, 0, &r->sul, release_cb,
+				 (lws_usec_t)delay * LWS_US_PER_MS);
 	} else {
 		submit(fk, r, 0);
 	}
@@ -816,7 +859,8 @@ static void arm_ack_deadline(struct fake *fk, struct delivery *d)
 	else if (!strcmp(d->type, "slash_commands"))
 		ms = fk->cfg.slash_timeout_ms;
 	if (ms > 0)
-		lws_sul_schedule(fk->ctx, 0, &d->sul, ack_deadline_cb, (lws_usec_t)ms * LWS_US_PER_MS);
+		lws_sul_schedule(fk->ctx, 0, &d->sul, ack_deadline_cb,
+				 (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -826,11 +870,12 @@ static unsigned count_live(struct fake *fk)
 {
 	unsigned n = 0;
 
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		if (!c->refused)
 			n++;
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	return n;
 }
 
@@ -971,8 +1016,7 @@ static bool peer_gone(struct sm_conn *c)
 	pf.fd = lws_get_socket_fd(c->wsi);
 	pf.events = POLLRDHUP;
 	pf.revents = 0;
-	return pf.fd >= 0 && poll(&pf, 1, 0) > 0 &&
-	       (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
+	return pf.fd >= 0 && poll(&pf, 1, 0) > 0 && (pf.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 /* Every 100 ms while any socket is silenced, close those whose peer left.
@@ -983,7 +1027,7 @@ static void rdhup_cb(lws_sorted_usec_list_t *sul)
 	struct fake *fk = lws_container_of(sul, struct fake, rdhup_sul);
 	bool any = false;
 
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 
 		if (c->silenced && !c->dropped) {
@@ -991,11 +1035,11 @@ static void rdhup_cb(lws_sorted_usec_list_t *sul)
 			if (peer_gone(c)) {
 				note("socket %d: peer went away while silenced", c->id);
 				c->dropped = true;
-				lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK,
-						LWS_TO_KILL_ASYNC);
+				lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 			}
 		}
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	if (any)
 		lws_sul_schedule(fk->ctx, 0, &fk->rdhup_sul, rdhup_cb, 100 * LWS_US_PER_MS);
 }
@@ -1183,13 +1227,13 @@ static void handle_ack(struct fake *fk, struct sm_conn *c)
 		lws_sul_cancel(&d->sul);
 		d->state = D_ACKED;
 	}
-	rec = json_pack("{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:O?, s:i, s:i, s:b}", "envelope_id",
-			d->id, "type", d->type, "event_id",
-			d->event_id ? json_string(d->event_id) : json_null(), "retry_attempt",
-			d->attempt, "sent_us", (json_int_t)d->sent_us, "acked_us",
-			(json_int_t)d->acked_us, "latency_us", (json_int_t)(d->acked_us - d->sent_us),
-			"payload", json_object_get(j, "payload"), "socket", d->socket, "ack_socket",
-			c->id, "late", late);
+	rec = json_pack(
+		"{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:O?, s:i, s:i, s:b}", "envelope_id", d->id,
+		"type", d->type, "event_id", d->event_id ? json_string(d->event_id) : json_null(),
+		"retry_attempt", d->attempt, "sent_us", (json_int_t)d->sent_us, "acked_us",
+		(json_int_t)d->acked_us, "latency_us", (json_int_t)(d->acked_us - d->sent_us),
+		"payload", json_object_get(j, "payload"), "socket", d->socket, "ack_socket", c->id,
+		"late", late);
 	json_array_append_new(fk->acks, rec);
 out:
 	json_decref(j);
@@ -1238,8 +1282,8 @@ static void conn_closed(struct fake *fk, struct pss *pss)
 	fq_prepend(&fk->pending, &back);
 	rb_buf_free(&c->rx);
 	if (!fk->shutting_down)
-		note("socket %d closed (pings=%u pongs=%u frames_in=%u)", c->id, c->pings,
-		     c->pongs, c->frames_in);
+		note("socket %d closed (pings=%u pongs=%u frames_in=%u)", c->id, c->pings, c->pongs,
+		     c->frames_in);
 	free(c);
 	route(fk);
 }
@@ -1290,8 +1334,12 @@ static int confirm_upgrade(struct fake *fk, struct lws *wsi, const char *proto)
 /* ---------------------------------------------------------------------- */
 /* Envelopes built for the control API                                    */
 
-static const char *channel_name(const char *ch)
+static const char *channel_name(struct fake *fk, const char *ch)
 {
+	const char *name = js(json_object_get(fk->channels, ch), "name");
+
+	if (name)
+		return name;
 	if (ch[0] == 'D')
 		return "directmessage";
 	if (ch[0] == 'G')
@@ -1353,11 +1401,11 @@ static json_t *build_slash(struct fake *fk, const json_t *rq)
 	env = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
 			" s:s}, s:s, s:b}",
 			"envelope_id", id, "payload", "token", FS_VERIFY_TOKEN, "team_id",
-			FS_TEAM_ID, "team_domain", FS_TEAM_DOMAIN, "channel_id", ch,
-			"channel_name", channel_name(ch), "user_id", user, "user_name", uname,
-			"command", cmd, "text", text, "api_app_id", FS_APP_ID,
-			"is_enterprise_install", "false", "response_url", rurl, "trigger_id",
-			trig, "type", "slash_commands", "accepts_response_payload", 1);
+			FS_TEAM_ID, "team_domain", FS_TEAM_DOMAIN, "channel_id", ch, "channel_name",
+			channel_name(fk, ch), "user_id", user, "user_name", uname, "command", cmd,
+			"text", text, "api_app_id", FS_APP_ID, "is_enterprise_install", "false",
+			"response_url", rurl, "trigger_id", trig, "type", "slash_commands",
+			"accepts_response_payload", 1);
 	free(rurl);
 	free(uname);
 	return env;
@@ -1387,11 +1435,11 @@ static json_t *build_reaction(struct fake *fk, const json_t *rq)
 		item_user = js(m, "user") ? js(m, "user") : FS_BOT_USER;
 	}
 	return events_envelope(
-		fk, json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "type",
-			      jbool(rq, "removed", false) ? "reaction_removed" : "reaction_added",
-			      "user", user, "reaction", js(rq, "reaction"), "item", "type",
-			      "message", "channel", ch, "ts", ts, "item_user", item_user,
-			      "event_ts", now));
+		fk,
+		json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}", "type",
+			  jbool(rq, "removed", false) ? "reaction_removed" : "reaction_added",
+			  "user", user, "reaction", js(rq, "reaction"), "item", "type", "message",
+			  "channel", ch, "ts", ts, "item_user", item_user, "event_ts", now));
 }
 
 static json_t *build_message(struct fake *fk, const json_t *rq)
@@ -1405,7 +1453,9 @@ static json_t *build_message(struct fake *fk, const json_t *rq)
 	ev = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "type", "message", "text",
 		       js(rq, "message"), "user", user, "ts", js(rq, "ts") ? js(rq, "ts") : ts,
 		       "team", FS_TEAM_ID, "channel", ch, "event_ts", ts, "channel_type",
-		       ch[0] == 'D' ? "im" : ch[0] == 'G' ? "group" : "channel");
+		       ch[0] == 'D' ? "im" :
+		       ch[0] == 'G' ? "group" :
+				      "channel");
 	if (js(rq, "thread_ts"))
 		json_object_set_new(ev, "thread_ts", json_string(js(rq, "thread_ts")));
 	return events_envelope(fk, ev);
@@ -1425,9 +1475,8 @@ static void register_message(struct fake *fk, const json_t *env)
 	key = msg_key(ch, ts);
 	if (!json_object_get(fk->messages, key))
 		json_object_set_new(fk->messages, key,
-				    json_pack("{s:s, s:s, s:{}}", "user", user ? user : "",
-					      "text", js(ev, "text") ? js(ev, "text") : "",
-					      "reactions"));
+				    json_pack("{s:s, s:s, s:{}}", "user", user ? user : "", "text",
+					      js(ev, "text") ? js(ev, "text") : "", "reactions"));
 	free(key);
 }
 
@@ -1511,8 +1560,8 @@ static json_t *bot_profile(void)
 			 "app_id", FS_APP_ID, "name", "rollbot", "icons", "image_36",
 			 "https://a.slack-edge.com/80588/img/plugins/app/bot_36.png", "image_48",
 			 "https://a.slack-edge.com/80588/img/plugins/app/bot_48.png", "image_72",
-			 "https://a.slack-edge.com/80588/img/plugins/app/service_72.png",
-			 "deleted", 0, "updated", 1780000000, "team_id", FS_TEAM_ID);
+			 "https://a.slack-edge.com/80588/img/plugins/app/service_72.png", "deleted",
+			 0, "updated", 1780000000, "team_id", FS_TEAM_ID);
 }
 
 static const char *auth_error(const char *kind, const char *want)
@@ -1625,9 +1674,9 @@ static json_t *m_auth_test(struct fake *fk, json_t *args, const char *auth, stru
 
 static json_t *default_blocks(const char *text)
 {
-	return json_pack("[{s:s, s:s, s:[{s:s, s:[{s:s, s:s}]}]}]", "type", "rich_text",
-			 "block_id", "fake0", "elements", "type", "rich_text_section", "elements",
-			 "type", "text", "text", text);
+	return json_pack("[{s:s, s:s, s:[{s:s, s:[{s:s, s:s}]}]}]", "type", "rich_text", "block_id",
+			 "fake0", "elements", "type", "rich_text_section", "elements", "type",
+			 "text", "text", text);
 }
 
 static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
@@ -1640,7 +1689,8 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 	char ts[32], *key;
 
 	(void)auth;
-	if ((e = channel_error(fk, ch)) != NULL)
+	e = channel_error(fk, ch);
+	if (e)
 		return api_err(e);
 	blocks = arg_blocks(args, "blocks", &bad);
 	if (bad)
@@ -1672,9 +1722,9 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 		parent = json_object_get(fk->messages, key);
 		free(key);
 		json_object_set_new(msg, "thread_ts", json_string(thread_ts));
-		json_object_set_new(msg, "parent_user_id",
-				    json_string(js(parent, "user") ? js(parent, "user")
-								   : FS_BOT_USER));
+		json_object_set_new(
+			msg, "parent_user_id",
+			json_string(js(parent, "user") ? js(parent, "user") : FS_BOT_USER));
 	}
 	key = msg_key(ch, ts);
 	json_object_set_new(fk->messages, key,
@@ -1712,8 +1762,8 @@ static json_t *m_update(struct fake *fk, json_t *args, const char *auth, struct 
 	if (text)
 		json_object_set_new(m, "text", json_string(text));
 	new_ts(fk, ets);
-	msg = json_pack("{s:s, s:s, s:s, s:s, s:s}", "bot_id", FS_BOT_ID, "type", "message",
-			"text", js(m, "text"), "user", FS_BOT_USER, "app_id", FS_APP_ID);
+	msg = json_pack("{s:s, s:s, s:s, s:s, s:s}", "bot_id", FS_BOT_ID, "type", "message", "text",
+			js(m, "text"), "user", FS_BOT_USER, "app_id", FS_APP_ID);
 	if (blocks)
 		json_object_set_new(msg, "blocks", blocks);
 	json_object_set_new(msg, "team", json_string(FS_TEAM_ID));
@@ -1723,8 +1773,7 @@ static json_t *m_update(struct fake *fk, json_t *args, const char *auth, struct 
 			 js(m, "text"), "message", msg);
 }
 
-static json_t *m_post_ephemeral(struct fake *fk, json_t *args, const char *auth,
-				struct api_out *o)
+static json_t *m_post_ephemeral(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
 {
 	const char *ch = js(args, "channel"), *user = js(args, "user"), *text = js(args, "text");
 	const char *e;
@@ -1734,7 +1783,8 @@ static json_t *m_post_ephemeral(struct fake *fk, json_t *args, const char *auth,
 
 	(void)auth;
 	(void)o;
-	if ((e = channel_error(fk, ch)) != NULL)
+	e = channel_error(fk, ch);
+	if (e)
 		return api_err(e);
 	if (!user || (user[0] != 'U' && user[0] != 'W'))
 		return api_err("user_not_found");
@@ -1796,9 +1846,9 @@ static json_t *m_reactions_remove(struct fake *fk, json_t *args, const char *aut
 /* Profile fields a /_fake/user override may set; others go top-level. */
 static bool profile_key(const char *k)
 {
-	static const char *const keys[] = { "display_name", "real_name", "email", "title",
-					    "status_text", "status_emoji", "first_name",
-					    "last_name", "phone" };
+	static const char *const keys[] = { "display_name", "real_name",   "email",
+					    "title",	    "status_text", "status_emoji",
+					    "first_name",   "last_name",   "phone" };
 	size_t i;
 
 	for (i = 0; i < RB_ARRAY_LEN(keys); i++)
@@ -1824,17 +1874,18 @@ static json_t *m_users_info(struct fake *fk, json_t *args, const char *auth, str
 	low = lower_dup(id);
 	profile = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "title", "", "phone", "",
 			    "real_name", low, "real_name_normalized", low, "display_name", low,
-			    "display_name_normalized", low, "status_text", "", "team",
-			    FS_TEAM_ID);
+			    "display_name_normalized", low, "status_text", "", "team", FS_TEAM_ID);
 	user = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:i, s:o, s:b, s:b, s:b, s:b, "
 			 "s:b, s:i}",
-			 "id", id, "team_id", FS_TEAM_ID, "name", low, "deleted", 0,
-			 "real_name", low, "tz", "Europe/Berlin", "tz_label",
-			 "Central European Summer Time", "tz_offset", 7200, "profile", profile,
-			 "is_admin", 0, "is_owner", 0, "is_bot", !strcmp(id, FS_BOT_USER),
-			 "is_restricted", 0, "is_ultra_restricted", 0, "updated", 1779000000);
+			 "id", id, "team_id", FS_TEAM_ID, "name", low, "deleted", 0, "real_name",
+			 low, "tz", "Europe/Berlin", "tz_label", "Central European Summer Time",
+			 "tz_offset", 7200, "profile", profile, "is_admin", 0, "is_owner", 0,
+			 "is_bot", !strcmp(id, FS_BOT_USER), "is_restricted", 0,
+			 "is_ultra_restricted", 0, "updated", 1779000000);
 	free(low);
-	json_object_foreach(ov, k, v) {
+	json_object_foreach (ov, k, v) {
+		if (!strcmp(k, "missing"))
+			continue; /* a real for loop: continue is safe here */
 		if (!strcmp(k, "profile") && json_is_object(v))
 			json_object_update(profile, v);
 		else if (profile_key(k))
@@ -1880,8 +1931,7 @@ static json_t *m_conversations_info(struct fake *fk, json_t *args, const char *a
 	return json_pack("{s:b, s:o}", "ok", 1, "channel", ch);
 }
 
-static json_t *m_get_upload_url(struct fake *fk, json_t *args, const char *auth,
-				struct api_out *o)
+static json_t *m_get_upload_url(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
 {
 	const char *fname = js(args, "filename");
 	long long length;
@@ -1902,8 +1952,7 @@ static json_t *m_get_upload_url(struct fake *fk, json_t *args, const char *auth,
 	return r;
 }
 
-static json_t *m_complete_upload(struct fake *fk, json_t *args, const char *auth,
-				 struct api_out *o)
+static json_t *m_complete_upload(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
 {
 	json_t *files = json_object_get(args, "files"), *parsed = NULL, *out, *f, *rec;
 	size_t i;
@@ -1918,7 +1967,7 @@ static json_t *m_complete_upload(struct fake *fk, json_t *args, const char *auth
 		return api_err("invalid_arguments");
 	}
 	out = json_array();
-	json_array_foreach(files, i, f) {
+	json_array_foreach (files, i, f) {
 		id = js(f, "id");
 		rec = id ? json_object_get(fk->files, id) : NULL;
 		if (!rec) {
@@ -1981,7 +2030,7 @@ static bool fail_take(struct fake *fk, const char *method, struct fail_rule *hit
 /* The answer a failure rule imposes, or NULL when it only delays. */
 static json_t *fail_answer(const struct fail_rule *r, int *status, int *retry_after)
 {
-	if (!r->status && !r->error[0])
+	if (!r->error[0] && (!r->status || r->status == 200))
 		return NULL;
 	*status = r->status ? r->status : 200;
 	if (*status == 429) {
@@ -2049,7 +2098,8 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 
 		if (strcmp(api_methods[i].name, method))
 			continue;
-		if ((e = auth_error(auth, api_methods[i].token)) != NULL)
+		e = auth_error(auth, api_methods[i].token);
+		if (e)
 			resp = api_err(e);
 		else
 			resp = api_methods[i].fn(fk, args, auth, &o);
@@ -2097,12 +2147,14 @@ static int multipart_part(const char *ctype, const char *body, size_t len, const
 	snprintf(delim, sizeof delim, "\r\n--%.*s", (int)bl, b);
 	dl = strlen(delim);
 	/* The first delimiter may sit at the very start, without the CRLF. */
-	if (len >= dl - 2 && !memcmp(body, delim + 2, dl - 2))
+	if (len >= dl - 2 && !memcmp(body, delim + 2, dl - 2)) {
 		p = body + dl - 2;
-	else if ((p = memmem(body, len, delim, dl)) != NULL)
+	} else {
+		p = memmem(body, len, delim, dl);
+		if (!p)
+			return -1;
 		p += dl;
-	else
-		return -1;
+	}
 	while (p < end) {
 		const char *hdr_end, *next, *fn;
 		size_t hl;
@@ -2184,7 +2236,9 @@ static int upload_call(struct fake *fk, struct http_req *rq)
 	if (ctype_is(rq->ctype, "multipart/form-data") &&
 	    multipart_part(rq->ctype, data, n, &data, &n, fname, sizeof fname))
 		status = 400;
-	args = json_pack("{s:s, s:I}", "file_id", id, "bytes", (json_int_t)n);
+	args = json_object();
+	json_object_set_new(args, "file_id", wire_str(id));
+	json_object_set_new(args, "bytes", json_integer((json_int_t)n));
 	bodyj = json_stringn(data, n);
 	if (bodyj) {
 		json_object_set_new(args, "body", bodyj);
@@ -2199,7 +2253,8 @@ static int upload_call(struct fake *fk, struct http_req *rq)
 	if (file) {
 		jint(file, "length", &expected);
 		json_object_set_new(args, "length_expected", json_integer(expected));
-		json_object_set_new(args, "length_mismatch", json_boolean(expected != (long long)n));
+		json_object_set_new(args, "length_mismatch",
+				    json_boolean(expected != (long long)n));
 	}
 	if (fail_take(fk, "upload", &hit)) {
 		delay = hit.delay_ms;
@@ -2260,8 +2315,8 @@ static int response_url_call(struct fake *fk, struct http_req *rq)
 		uses = json_object_get(fk->response_urls, rq->path);
 		n = uses ? json_integer_value(uses) : 0;
 		json_object_set_new(fk->response_urls, rq->path, json_integer(n + 1));
-		resp = n >= FS_RESPONSE_URL_USES ? api_err("used_too_many_times")
-						 : json_pack("{s:b}", "ok", 1);
+		resp = n >= FS_RESPONSE_URL_USES ? api_err("used_too_many_times") :
+						   json_pack("{s:b}", "ok", 1);
 	}
 	record_call(fk, "response_url", rq->ctype, rq->auth, args, status, resp, rq->path);
 	rq->status = status;
@@ -2294,9 +2349,10 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 
 	jint(body, "socket", &sock);
 	if (json_is_array(list)) {
-		json_array_foreach(list, i, e) {
-			if (!json_is_object(e) ||
-			    !(r = envelope_from_request(fk, e, err, sizeof err))) {
+		json_array_foreach (list, i, e) {
+			r = json_is_object(e) ? envelope_from_request(fk, e, err, sizeof err) :
+						NULL;
+			if (!r) {
 				json_decref(envs);
 				return ctl_bad(status, json_is_object(e) ? err : "bad envelope");
 			}
@@ -2320,21 +2376,22 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 			json_decref(one);
 		}
 	} else {
-		if (!(r = envelope_from_request(fk, body, err, sizeof err))) {
+		r = envelope_from_request(fk, body, err, sizeof err);
+		if (!r) {
 			json_decref(envs);
 			return ctl_bad(status, err);
 		}
 		json_array_append_new(envs, r);
 	}
 	ids = json_array();
-	json_array_foreach(envs, i, e) {
+	json_array_foreach (envs, i, e) {
 		struct delivery *d = delivery_new(fk, json_incref(e));
 		json_array_append_new(ids, json_string(d->id));
 		submit(fk, d, (int)sock);
 	}
 	json_decref(envs);
 	note("envelopes queued=%zu (sockets eligible now: %s)", json_array_size(ids),
-	     next_conn(fk) ? "yes" : "no");
+	     any_eligible(fk) ? "yes" : "no");
 	if (json_is_array(list) || json_is_object(batch))
 		return json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
 				 (json_int_t)json_array_size(ids), "envelope_ids", ids);
@@ -2351,10 +2408,10 @@ static json_t *ctl_calls(struct fake *fk, json_t *query)
 	size_t i;
 
 	jint(query, "since", &since);
-	json_array_foreach(fk->calls, i, c) {
+	json_array_foreach (fk->calls, i, c) {
 		if (json_integer_value(json_object_get(c, "seq")) <= since)
 			continue;
-		if (method && strcmp(method, js(c, "method")))
+		if (method && strcmp(method, js(c, "method") ? js(c, "method") : ""))
 			continue;
 		json_array_append(out, c);
 	}
@@ -2366,13 +2423,14 @@ static json_t *ctl_acks(struct fake *fk)
 {
 	json_t *unacked = json_array(), *queued = json_array();
 
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->deliveries)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->deliveries)) {
 		struct delivery *d = lws_container_of(p, struct delivery, node);
 		if (d->state == D_QUEUED || d->state == D_WAITING)
 			json_array_append_new(queued, json_string(d->id));
 		else if (!d->acked_us)
 			json_array_append_new(unacked, json_string(d->id));
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	return json_pack("{s:b, s:O, s:o, s:O, s:O, s:O, s:o}", "ok", 1, "acks", fk->acks,
 			 "unacked", unacked, "operation_timeouts", fk->op_timeouts, "exhausted",
 			 fk->exhausted, "protocol_errors", fk->protocol_errors, "queued", queued);
@@ -2383,25 +2441,26 @@ static json_t *ctl_state(struct fake *fk)
 	json_t *socks = json_array();
 	unsigned open = 0;
 
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		open++;
 		json_array_append_new(
-			socks, json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}",
-					 "id", c->id, "hello", c->hello_sent, "refused",
-					 c->refused, "draining", c->draining, "silenced",
-					 c->silenced, "debug_reconnects", c->debug_reconnects,
-					 "queued", (json_int_t)c->out.n, "pings", (int)c->pings,
-					 "pongs", (int)c->pongs, "frames_in", (int)c->frames_in,
-					 "opened_us", (json_int_t)c->opened_us));
-	} lws_end_foreach_dll(p);
+			socks,
+			json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}", "id",
+				  c->id, "hello", c->hello_sent, "refused", c->refused, "draining",
+				  c->draining, "silenced", c->silenced, "debug_reconnects",
+				  c->debug_reconnects, "queued", (json_int_t)c->out.n, "pings",
+				  (int)c->pings, "pongs", (int)c->pongs, "frames_in",
+				  (int)c->frames_in, "opened_us", (json_int_t)c->opened_us));
+	}
+	lws_end_foreach_dll(p);
 	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}", "ok", 1,
 			 "sockets_open", (int)open, "sockets_total", (int)fk->sockets_total,
 			 "hello_sent", (int)fk->hello_count, "connections_opened",
 			 (int)fk->connections_opened, "tickets_issued", (int)fk->tickets_issued,
 			 "queued", (int)fk->unsent, "max_open_at_once", (int)fk->max_open,
-			 "upgrades_refused", (int)fk->upgrades_refused, "calls",
-			 (int)fk->call_seq, "sockets", socks);
+			 "upgrades_refused", (int)fk->upgrades_refused, "calls", (int)fk->call_seq,
+			 "sockets", socks);
 }
 
 /* The sockets a control call aims at: "socket":N, or every open one. */
@@ -2411,11 +2470,12 @@ static int target_sockets(struct fake *fk, json_t *body, struct sm_conn **out, i
 	int n = 0;
 
 	jint(body, "socket", &want);
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		if (n < max && !c->dropped && !c->closing && (!want || c->id == want))
 			out[n++] = c;
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	return n;
 }
 
@@ -2506,8 +2566,8 @@ static json_t *ctl_fail(struct fake *fk, json_t *body, int *status)
 		r->count = (int)v;
 	if (!jint(body, "delay_ms", &v))
 		r->delay_ms = (int)v;
-	if ((!r->status && !r->error[0] && r->delay_ms <= 0) || r->count == 0 ||
-	    (r->status && (r->status < 200 || r->status > 599))) {
+	if ((!r->error[0] && (!r->status || r->status == 200) && r->delay_ms <= 0) ||
+	    r->count == 0 || (r->status && (r->status < 200 || r->status > 599))) {
 		free(r);
 		return ctl_bad(status, "need status (200-599), error or delay_ms, and count != 0");
 	}
@@ -2542,7 +2602,7 @@ static json_t *ctl_config(struct fake *fk, json_t *body, int *status)
 	long long n;
 	char err[128];
 
-	json_object_foreach(body, k, v) {
+	json_object_foreach (body, k, v) {
 		int *ip = NULL;
 		long long lo = 0;
 
@@ -2575,9 +2635,10 @@ static json_t *ctl_config(struct fake *fk, json_t *body, int *status)
 
 			if (!json_is_array(v) || json_array_size(v) != FS_RETRIES)
 				return ctl_bad(status, "retry_delays_ms must be 3 integers");
-			json_array_foreach(v, i, x) {
+			json_array_foreach (v, i, x) {
 				if (!json_is_integer(x) || json_integer_value(x) < 0)
-					return ctl_bad(status, "retry_delays_ms must be 3 integers");
+					return ctl_bad(status,
+						       "retry_delays_ms must be 3 integers");
 				c.retry_delays_ms[i] = (int)json_integer_value(x);
 			}
 			continue;
@@ -2636,10 +2697,11 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 	fk->tickets_issued = fk->upgrades_refused = 0;
 	fk->max_open = count_live(fk);
 	/* Envelopes not written yet are forgotten too, wherever they wait. */
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		reclaim_envelopes(fk, c);
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	while ((f = fq_pop(&fk->pending)) != NULL)
 		frame_free(f);
 	fk->unsent = 0;
@@ -2996,8 +3058,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (pss->conn)
 			note("socket %d: client sent a close frame (code %d)", pss->conn->id,
-			     len >= 2 ? (((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1])
-				      : 0);
+			     len >= 2 ? (((unsigned char *)in)[0] << 8 | ((unsigned char *)in)[1]) :
+					0);
 		return 0;
 	case LWS_CALLBACK_CLOSED:
 		conn_closed(fk, pss);
@@ -3174,9 +3236,13 @@ bad:
 		usage(stderr);
 		return 2;
 	}
-	if (log_path && !(log_sink = fopen(log_path, "a"))) {
-		fprintf(stderr, "fake_slack: cannot open %s: %s\n", log_path, strerror(errno));
-		return 1;
+	if (log_path) {
+		log_sink = fopen(log_path, "a");
+		if (!log_sink) {
+			fprintf(stderr, "fake_slack: cannot open %s: %s\n", log_path,
+				strerror(errno));
+			return 1;
+		}
 	}
 	setvbuf(log_sink, NULL, _IOLBF, 0);
 
@@ -3227,9 +3293,10 @@ bad:
 	note("shutting down");
 	fk->shutting_down = true;
 	lws_sul_cancel(&fk->rdhup_sul);
-	lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&fk->deliveries)) {
+	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->deliveries)) {
 		lws_sul_cancel(&lws_container_of(p, struct delivery, node)->sul);
-	} lws_end_foreach_dll(p);
+	}
+	lws_end_foreach_dll(p);
 	lws_context_destroy(fk->ctx);
 	fake_free(fk);
 	free(fk);

@@ -16,8 +16,8 @@
  * Blocking is fine here: one scenario at a time, libcurl easy, libpq
  * blocking, short sleeps between polls. Children run in process groups of
  * their own so that a Ctrl-C reaches only the harness, which then stops them
- * and the cluster in order; a second Ctrl-C kills them at once, a third
- * exits at once.
+ * and the cluster in order; a second Ctrl-C (a second or more later) kills
+ * them at once, a third exits at once.
  *
  * The last line printed is "harness: N passed, M failed"; the exit status
  * is 1 when a scenario failed.
@@ -46,41 +46,59 @@
 
 extern char **environ;
 
-#define DEFAULT_CONFIG "tests/scenarios/rollbot.yaml"
+#define DEFAULT_CONFIG	  "tests/scenarios/rollbot.yaml"
 #define DEFAULT_PG_SCRIPT "tests/pg.sh"
-#define SCENARIO_DIR "tests/scenarios"
-#define STUB_DIR "tests/stubs"
+#define SCENARIO_DIR	  "tests/scenarios"
+#define STUB_DIR	  "tests/stubs"
 
-#define DEFAULT_WITHIN_MS 5000
-#define DEFAULT_FOR_MS 1000
+#define DEFAULT_WITHIN_MS    5000
+#define DEFAULT_FOR_MS	     1000
 #define DEFAULT_EXIT_WAIT_MS 10000
-#define DEFAULT_TIMEOUT_S 60
-#define HELLO_WAIT_MS 20000  /* start-up includes migrations, and ASan is slow */
-#define STOP_WAIT_MS 10000   /* SIGTERM → exit, as the brief for the bot says */
-#define PORT_WAIT_MS 10000
-#define POLL_MS 50
-#define HTTP_TIMEOUT_MS 10000
-#define HTTP_MAX (64u << 20) /* /_fake/calls of a long scenario with uploads */
-#define LOG_MAX (64u << 20)
-#define SCRIPT_WAIT_MS 120000 /* initdb on a busy machine */
-#define TAIL_CALLS 30
-#define TAIL_LOG_LINES 40
-#define SHOW_MAX 600 /* characters of one value in a one-line message */
+#define DEFAULT_TIMEOUT_S    60
+#define HELLO_WAIT_MS	     20000 /* start-up includes migrations, and ASan is slow */
+#define STOP_WAIT_MS	     10000 /* SIGTERM → exit, as the brief for the bot says */
+#define PORT_WAIT_MS	     10000
+#define POLL_MS		     50
+#define HTTP_TIMEOUT_MS	     10000
+#define HTTP_MAX	     (64u << 20) /* /_fake/calls of a long scenario with uploads */
+#define LOG_MAX		     (64u << 20)
+#define SCRIPT_WAIT_MS	     120000 /* initdb on a busy machine */
+#define TAIL_CALLS	     30
+#define TAIL_LOG_LINES	     40
+#define SHOW_MAX	     600 /* characters of one value in a one-line message */
 
 #define USER_REQUESTER "U02JD0E4512"
-#define USER_APPROVER "U03ASM1TH7Q"
-#define CHANNEL "C05K8Q2V7XM"
+#define USER_APPROVER  "U03ASM1TH7Q"
+#define CHANNEL	       "C05K8Q2V7XM"
 
 /* Signals: counted by the handler, acted on by the run loop (see the file
  * header). The process groups of the live children are kept here so that a
  * second signal can kill them from the handler. */
-enum { SLOT_BOT, SLOT_FAKE, SLOT_SCRIPT, SLOT_COUNT };
+enum {
+	SLOT_BOT,
+	SLOT_FAKE,
+	SLOT_SCRIPT,
+	SLOT_COUNT
+};
 static volatile sig_atomic_t g_signals;
 static volatile sig_atomic_t g_pgids[SLOT_COUNT];
 
 static void on_signal_cb(int sig)
 {
+	static struct timespec first;
+	struct timespec now;
+
 	(void)sig;
+	/* One Ctrl-C may arrive twice: from the terminal and forwarded by a
+	 * `timeout` above us. Only a signal a second after the first counts
+	 * as the second. (clock_gettime is async-signal-safe.) */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (g_signals == 0)
+		first = now;
+	else if (now.tv_sec - first.tv_sec < 2 &&
+		 (now.tv_sec - first.tv_sec) * 1000000000L + now.tv_nsec - first.tv_nsec <
+			 1000000000L)
+		return;
 	g_signals++;
 	if (g_signals == 2) {
 		for (int i = 0; i < SLOT_COUNT; i++)
@@ -96,9 +114,9 @@ struct harness {
 	const char *build;
 	const char *filter;
 	const char *pg_script;
-	char *pg_dir;   /* the cluster's folder */
-	bool pg_owned;  /* we started it (else --pg-dir named a running one) */
-	bool keep;      /* keep every scenario's folder */
+	char *pg_dir;  /* the cluster's folder */
+	bool pg_owned; /* we started it (else --pg-dir named a running one) */
+	bool keep;     /* keep every scenario's folder */
 	bool verbose;
 	int n_pass;
 	int n_fail;
@@ -107,39 +125,39 @@ struct harness {
 /* A child process: the bot or the fake. */
 struct proc {
 	const char *what; /* for messages */
-	int slot;         /* index into g_pgids */
-	pid_t pid;        /* 0 until started */
+	int slot;	  /* index into g_pgids */
+	pid_t pid;	  /* 0 until started */
 	bool running;
-	int status;       /* wait status, once it has exited */
+	int status; /* wait status, once it has exited */
 };
 
 /* One scenario being run. */
 struct scenario {
 	struct harness *h;
 	const char *path;
-	char *id;        /* the file name without ".json" */
-	json_t *doc;     /* the parsed file */
+	char *id;    /* the file name without ".json" */
+	json_t *doc; /* the parsed file */
 	int index;
-	char tmp[64];    /* the scenario's folder */
+	char tmp[64]; /* the scenario's folder */
 	char *fake_log;
 	char *bot_log;
 	char *db_url;
 	PGconn *pg;
 	CURL *curl;
 	int port;
-	char base[64];   /* "http://127.0.0.1:PORT" */
+	char base[64]; /* "http://127.0.0.1:PORT" */
 	struct proc fake;
 	struct proc bot;
-	bool bot_should_run; /* started and not stopped, killed or expected to exit */
-	json_t *vars;        /* results saved with "as" */
-	json_t *calls;       /* every call fetched from the fake so far, in order */
+	bool bot_should_run;   /* started and not stopped, killed or expected to exit */
+	json_t *vars;	       /* results saved with "as" */
+	json_t *calls;	       /* every call fetched from the fake so far, in order */
 	json_int_t calls_seen; /* highest seq in calls */
 	json_int_t cursor;     /* seq of the last call an expect_call consumed */
 	json_t *log_expected;  /* regexes of expect_log steps that held */
 	int64_t t0;
-	int64_t deadline;      /* the scenario's timeout, monotonic ms */
+	int64_t deadline; /* the scenario's timeout, monotonic ms */
 	int timeout_s;
-	int step;              /* index of the step running, -1 outside steps */
+	int step; /* index of the step running, -1 outside steps */
 	/* The first failure; later ones are only counted. */
 	bool failed;
 	char *why;
@@ -151,7 +169,7 @@ struct scenario {
 
 /* What a sanitizer report in a child's stderr contains. */
 static const char *const sanitizer_marks[] = { "AddressSanitizer", "LeakSanitizer",
-						 "runtime error:" };
+					       "runtime error:" };
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -315,8 +333,8 @@ static void fail_values(struct scenario *s, const json_t *expected, const json_t
 
 /* Starts argv[0] (a path) with envp, stdin from /dev/null and stdout +
  * stderr appended to log_path, in a process group of its own. */
-static int proc_spawn(struct proc *p, char *const argv[], char *const envp[],
-		      const char *log_path, char *err, size_t errlen)
+static int proc_spawn(struct proc *p, char *const argv[], char *const envp[], const char *log_path,
+		      char *err, size_t errlen)
 {
 	int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	pid_t pid;
@@ -409,8 +427,7 @@ static bool proc_stop(struct proc *p, int sig, int ms)
  * short unless the call is part of the clean-up (cleanup). Returns 0 and
  * the last non-empty line of its stdout in *out (free with free(); NULL
  * when it printed nothing), or -1 with a message in err. */
-static int run_script(const char *const argv[], bool cleanup, char **out, char *err,
-		      size_t errlen)
+static int run_script(const char *const argv[], bool cleanup, char **out, char *err, size_t errlen)
 {
 	char path[] = "/tmp/rollbot-harness-out.XXXXXX";
 	int fd = mkstemp(path);
@@ -668,7 +685,7 @@ static int calls_refresh(struct scenario *s)
 		return -1;
 	}
 	/* Keep only seqs not seen yet, whether `since` is inclusive or not. */
-	json_array_foreach(arr, i, c) {
+	json_array_foreach (arr, i, c) {
 		json_int_t seq = json_integer_value(json_object_get(c, "seq"));
 
 		if (seq > s->calls_seen) {
@@ -681,6 +698,11 @@ static int calls_refresh(struct scenario *s)
 }
 
 /* ---- variables: ${NAME.path} ------------------------------------------ */
+
+static const char *const builtin_vars[] = {
+	"year", "user_requester", "user_approver", "channel", "port", "fake_url",
+	"tmp",	"build",	  "env",
+};
 
 /* The value of one ${…} expression, or NULL when it names nothing. New
  * reference. */
@@ -844,7 +866,7 @@ static json_t *expand(struct scenario *s, const json_t *v)
 		return expand_string(s, json_string_value(v));
 	case JSON_OBJECT:
 		out = json_object();
-		json_object_foreach((json_t *)v, k, x) {
+		json_object_foreach ((json_t *)v, k, x) {
 			e = expand(s, x);
 			if (!e) {
 				json_decref(out);
@@ -855,7 +877,7 @@ static json_t *expand(struct scenario *s, const json_t *v)
 		return out;
 	case JSON_ARRAY:
 		out = json_array();
-		json_array_foreach(v, i, x) {
+		json_array_foreach (v, i, x) {
 			e = expand(s, x);
 			if (!e) {
 				json_decref(out);
@@ -920,8 +942,8 @@ static size_t path_push(struct mctx *c, const char *fmt, ...)
 	n = vsnprintf(c->path + c->plen, sizeof c->path - c->plen, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n
-							       : sizeof c->path - 1;
+		c->plen = c->plen + (size_t)n < sizeof c->path ? c->plen + (size_t)n :
+								 sizeof c->path - 1;
 	return old;
 }
 
@@ -973,15 +995,16 @@ static bool match(const json_t *m, const json_t *a, struct mctx *c)
 		if (!a)
 			return mismatch(c, "missing key", m, NULL);
 		if (!strcmp(sk, "exact"))
-			return json_equal((json_t *)arg, (json_t *)a) ? true
-								       : mismatch(c, "not equal", arg, a);
+			return json_equal((json_t *)arg, (json_t *)a) ?
+				       true :
+				       mismatch(c, "not equal", arg, a);
 		if (!strcmp(sk, "any")) {
 			size_t i;
 			const json_t *x;
 
 			if (!json_is_array(a))
 				return mismatch(c, "not an array", m, a);
-			json_array_foreach(a, i, x) {
+			json_array_foreach (a, i, x) {
 				struct mctx sub = *c;
 
 				sub.why = NULL;
@@ -1022,7 +1045,7 @@ static bool match(const json_t *m, const json_t *a, struct mctx *c)
 
 		if (!json_is_object(a))
 			return mismatch(c, "not an object", m, a);
-		json_object_foreach((json_t *)m, k, v) {
+		json_object_foreach ((json_t *)m, k, v) {
 			size_t old = path_push(c, ".%s", k);
 
 			if (!match(v, json_object_get(a, k), c))
@@ -1044,7 +1067,7 @@ static bool match(const json_t *m, const json_t *a, struct mctx *c)
 				 json_array_size(a), json_array_size(m));
 			return mismatch(c, what, m, a);
 		}
-		json_array_foreach(m, i, v) {
+		json_array_foreach (m, i, v) {
 			size_t old = path_push(c, "[%zu]", i);
 
 			if (!match(v, json_array_get(a, i), c))
@@ -1191,7 +1214,7 @@ static int bot_start(struct scenario *s, bool wait)
 		const char *k;
 		json_t *v;
 
-		json_object_foreach((json_t *)envj, k, v) {
+		json_object_foreach ((json_t *)envj, k, v) {
 			json_t *x = json_is_null(v) ? NULL : expand(s, v);
 
 			if (!json_is_null(v) && !json_is_string(x)) {
@@ -1229,8 +1252,8 @@ static int bot_start(struct scenario *s, bool wait)
 			char st[64];
 
 			status_str(s->bot.status, st, sizeof st);
-			return failf(s, "the bot exited (%s) before it got a Socket Mode hello%s", st,
-				     sanitizer_hint(s));
+			return failf(s, "the bot exited (%s) before it got a Socket Mode hello%s",
+				     st, sanitizer_hint(s));
 		}
 		if (now_ms() >= until)
 			return failf(s, "the bot got no Socket Mode hello within %d ms%s",
@@ -1307,7 +1330,8 @@ static int step_fake(struct scenario *s, const json_t *arg, const json_t *step, 
 		return failf(s, "fake_slack: %s", err);
 	if (!want) {
 		if (status != 200 || !json_is_true(json_object_get(r, "ok"))) {
-			failf(s, "fake: %s %s answered HTTP %ld without ok:true", verb, path, status);
+			failf(s, "fake: %s %s answered HTTP %ld without ok:true", verb, path,
+			      status);
 			fail_values(s, body, r);
 			json_decref(r);
 			return -1;
@@ -1354,7 +1378,7 @@ static int step_expect_ack(struct scenario *s, const json_t *arg, const json_t *
 		if (!r)
 			return -1;
 		acks = json_object_get(r, "acks");
-		json_array_foreach(acks, i, a) {
+		json_array_foreach (acks, i, a) {
 			const json_t *got;
 			struct rb_buf why;
 
@@ -1377,7 +1401,8 @@ static int step_expect_ack(struct scenario *s, const json_t *arg, const json_t *
 			    json_integer_value(json_object_get(a, "latency_us")) >
 				    json_integer_value(lat) * 1000) {
 				failf(s, "expect_ack: acked after %lld µs, more than %lld ms",
-				      (long long)json_integer_value(json_object_get(a, "latency_us")),
+				      (long long)json_integer_value(
+					      json_object_get(a, "latency_us")),
 				      (long long)json_integer_value(lat));
 				fail_values(s, NULL, a);
 				json_decref(r);
@@ -1388,7 +1413,8 @@ static int step_expect_ack(struct scenario *s, const json_t *arg, const json_t *
 			return 0;
 		}
 		if (now_ms() >= until) {
-			failf(s, "expect_ack: envelope %s was not acked in time%s", id, late(s, until));
+			failf(s, "expect_ack: envelope %s was not acked in time%s", id,
+			      late(s, until));
 			fail_values(s, want, r);
 			json_decref(r);
 			return -1;
@@ -1419,7 +1445,7 @@ static void explain_calls(struct scenario *s, const json_t *m)
 	size_t i, shown = 0;
 	json_t *c;
 
-	json_array_foreach(s->calls, i, c) {
+	json_array_foreach (s->calls, i, c) {
 		struct rb_buf why;
 
 		if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
@@ -1433,13 +1459,13 @@ static void explain_calls(struct scenario *s, const json_t *m)
 		rb_buf_init(&why, 1u << 20);
 		match_top(m, c, &why);
 		msg_printf(&s->detail, "  call #%lld %s: %s\n",
-				    (long long)json_integer_value(json_object_get(c, "seq")),
-				    jstr(c, "method", "?"), rb_buf_str(&why));
+			   (long long)json_integer_value(json_object_get(c, "seq")),
+			   jstr(c, "method", "?"), rb_buf_str(&why));
 		rb_buf_free(&why);
 	}
 	if (!shown)
 		msg_printf(&s->detail, "  no new call of that method after call #%lld\n",
-				    (long long)s->cursor);
+			   (long long)s->cursor);
 }
 
 static int step_expect_call(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
@@ -1449,7 +1475,7 @@ static int step_expect_call(struct scenario *s, const json_t *arg, const json_t 
 	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
 	json_int_t want = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
 
-	if (!json_is_object(arg) || !json_is_string(json_object_get(arg, "method")))
+	if (!json_is_object(arg) || !json_object_get(arg, "method"))
 		return failf(s, "expect_call: needs an object with \"method\"");
 	m = call_matcher(arg);
 	for (;;) {
@@ -1461,7 +1487,7 @@ static int step_expect_call(struct scenario *s, const json_t *arg, const json_t 
 			json_decref(m);
 			return -1;
 		}
-		json_array_foreach(s->calls, i, c) {
+		json_array_foreach (s->calls, i, c) {
 			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
 				continue;
 			if (match_top(m, c, NULL)) {
@@ -1500,7 +1526,7 @@ static int step_expect_call(struct scenario *s, const json_t *arg, const json_t 
 				      json_array_size(found), (long long)want, late(s, until));
 			else
 				failf(s, "expect_call: no matching %s call%s",
-				      json_string_value(json_object_get(m, "method")), late(s, until));
+				      jstr(m, "method", "(method matcher)"), late(s, until));
 			fail_values(s, m, want >= 0 ? found : NULL);
 			if (want < 0)
 				explain_calls(s, m);
@@ -1541,7 +1567,7 @@ static int step_expect_no_call(struct scenario *s, const json_t *arg, const json
 			json_decref(m);
 			return -1;
 		}
-		json_array_foreach(s->calls, i, c) {
+		json_array_foreach (s->calls, i, c) {
 			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
 				continue;
 			if (match_top(m, c, NULL)) {
@@ -1615,7 +1641,7 @@ static json_t *rows_matcher(const json_t *v)
 	switch (json_typeof(v)) {
 	case JSON_ARRAY:
 		out = json_array();
-		json_array_foreach(v, i, x)
+		json_array_foreach (v, i, x)
 			json_array_append_new(out, rows_matcher(x));
 		return out;
 	case JSON_TRUE:
@@ -1652,8 +1678,7 @@ static int pg_connect(struct scenario *s, struct rb_buf *err)
 	return 0;
 }
 
-static int step_expect_rows(struct scenario *s, const json_t *arg, const json_t *step,
-			    json_t **res)
+static int step_expect_rows(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	const char *sql = json_string_value(json_object_get(arg, "sql"));
 	const json_t *rows = json_object_get(arg, "rows");
@@ -1683,9 +1708,10 @@ static int step_expect_rows(struct scenario *s, const json_t *arg, const json_t 
 
 					for (int j = 0; j < nc; j++)
 						json_array_append_new(
-							row, PQgetisnull(r, i, j)
-								     ? json_null()
-								     : json_string(PQgetvalue(r, i, j)));
+							row,
+							PQgetisnull(r, i, j) ?
+								json_null() :
+								json_string(PQgetvalue(r, i, j)));
 					json_array_append_new(got, row);
 				}
 			} else {
@@ -1764,8 +1790,7 @@ static int step_bot(struct scenario *s, const json_t *arg, const json_t *step, j
 	return failf(s, "bot: unknown action \"%s\"", what);
 }
 
-static int step_expect_exit(struct scenario *s, const json_t *arg, const json_t *step,
-			    json_t **res)
+static int step_expect_exit(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	int64_t until = step_until(s, step, DEFAULT_EXIT_WAIT_MS);
 	char st[64];
@@ -1806,8 +1831,7 @@ static int log_search(const char *text, const char *re, char *err, size_t errlen
 	return rc;
 }
 
-static int step_expect_log(struct scenario *s, const json_t *arg, const json_t *step,
-			   json_t **res)
+static int step_expect_log(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	const char *re = json_string_value(json_object_get(arg, "re"));
 	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
@@ -1881,8 +1905,8 @@ static const struct action actions[] = {
 static const char *const step_options[] = { "as", "within_ms", "note", "for_ms", "wait" };
 
 static const char *const scenario_keys[] = {
-	"name", "note", "config", "env", "fake_args", "autostart", "steps", "allow_errors",
-	"timeout_s",
+	"name",	     "note",  "config",	      "env",	   "fake_args",
+	"autostart", "steps", "allow_errors", "timeout_s",
 };
 
 static const struct action *find_action(const char *k)
@@ -1911,7 +1935,7 @@ static int validate(struct scenario *s)
 
 	if (!json_is_object(s->doc))
 		return failf(s, "the scenario is not a JSON object");
-	json_object_foreach(s->doc, k, v) {
+	json_object_foreach (s->doc, k, v) {
 		bool known = false;
 
 		for (size_t j = 0; j < RB_ARRAY_LEN(scenario_keys); j++)
@@ -1931,14 +1955,14 @@ static int validate(struct scenario *s)
 	v = json_object_get(s->doc, "allow_errors");
 	if (v && !json_is_array(v))
 		return failf(s, "\"allow_errors\" must be an array of regexes");
-	json_array_foreach(steps, i, v) {
+	json_array_foreach (steps, i, v) {
 		const char *sk;
 		json_t *x;
 		int n = 0;
 
 		if (!json_is_object(v))
 			return failf(s, "step %zu is not an object", i + 1);
-		json_object_foreach(v, sk, x) {
+		json_object_foreach (v, sk, x) {
 			if (find_action(sk))
 				n++;
 			else if (!is_option(sk))
@@ -1949,6 +1973,12 @@ static int validate(struct scenario *s)
 		x = json_object_get(v, "as");
 		if (x && !json_is_string(x))
 			return failf(s, "step %zu: \"as\" must be a name", i + 1);
+		for (size_t j = 0; x && j < RB_ARRAY_LEN(builtin_vars); j++)
+			if (!strcmp(json_string_value(x), builtin_vars[j]))
+				return failf(s, "step %zu: \"as\": %s is a built-in variable",
+					     i + 1, builtin_vars[j]);
+		if (x && strchr(json_string_value(x), '.'))
+			return failf(s, "step %zu: \"as\": a name cannot contain '.'", i + 1);
 	}
 	return 0;
 }
@@ -2022,7 +2052,7 @@ static void run_steps(struct scenario *s)
 	const json_t *step;
 	size_t i;
 
-	json_array_foreach(steps, i, step) {
+	json_array_foreach (steps, i, step) {
 		const char *k;
 		const json_t *x = NULL, *what = NULL;
 		const struct action *act = NULL;
@@ -2033,7 +2063,7 @@ static void run_steps(struct scenario *s)
 		s->step = (int)i;
 		if (check_abort(s, false))
 			return;
-		json_object_foreach((json_t *)step, k, x) {
+		json_object_foreach ((json_t *)step, k, x) {
 			if (find_action(k)) {
 				act = find_action(k);
 				what = x;
@@ -2045,8 +2075,8 @@ static void run_steps(struct scenario *s)
 		rc = act->run(s, arg, step, &res);
 		json_decref(arg);
 		if (s->h->verbose)
-			printf("     step %zu %s: %s (%.2f s)\n", i + 1, act->name, rc ? "failed" : "ok",
-			       (double)(now_ms() - t) / 1000.0);
+			printf("     step %zu %s: %s (%.2f s)\n", i + 1, act->name,
+			       rc ? "failed" : "ok", (double)(now_ms() - t) / 1000.0);
 		if (rc) {
 			json_decref(res);
 			return;
@@ -2085,14 +2115,14 @@ static void scan_bot_log(struct scenario *s)
 		}
 		if (!strstr(line, "level=error"))
 			continue;
-		json_array_foreach(allow, i, re) {
+		json_array_foreach (allow, i, re) {
 			char err[256];
 
-			allowed = allowed || (json_is_string(re) &&
-					      log_search(line, json_string_value(re), err,
-							 sizeof err) == 1);
+			allowed = allowed ||
+				  (json_is_string(re) &&
+				   log_search(line, json_string_value(re), err, sizeof err) == 1);
 		}
-		json_array_foreach(s->log_expected, i, re) {
+		json_array_foreach (s->log_expected, i, re) {
 			char err[256];
 
 			allowed = allowed ||
@@ -2352,8 +2382,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 			failf(&s, "%s createdb printed no URL", h->pg_script);
 		free(name);
 	}
-	if (!s.failed && !start_fake(&s) &&
-	    !json_is_false(json_object_get(s.doc, "autostart")))
+	if (!s.failed && !start_fake(&s) && !json_is_false(json_object_get(s.doc, "autostart")))
 		bot_start(&s, true);
 	if (!s.failed)
 		run_steps(&s);
@@ -2503,7 +2532,7 @@ int main(int argc, char **argv)
 {
 	struct harness h = { .build = "build", .pg_script = DEFAULT_PG_SCRIPT };
 	char **files = NULL;
-	size_t n_files = 0, i;
+	size_t n_files = 0, n_sel = 0, i;
 	bool given = false;
 	struct sigaction sa;
 	char *bin;
@@ -2542,6 +2571,16 @@ int main(int argc, char **argv)
 		free(files);
 		files = list_scenarios(&n_files);
 	}
+	/* Keep the selected ones only. */
+	for (i = 0; i < n_files; i++) {
+		if (h.filter && !strstr(files[i], h.filter)) {
+			free(files[i]);
+			files[i] = NULL;
+		} else {
+			files[n_sel++] = files[i];
+		}
+	}
+	n_files = n_sel;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal_cb;
@@ -2569,8 +2608,6 @@ int main(int argc, char **argv)
 		goto done;
 	}
 	for (i = 0; i < n_files; i++) {
-		if (h.filter && !strstr(files[i], h.filter))
-			continue;
 		if (g_signals) {
 			printf("harness: interrupted\n");
 			break;

@@ -13,7 +13,7 @@
 # a clean summary (a sanitizer report at exit). The very last line is
 # `N passed, M failed` over everything; the exit status is 0 only when
 # nothing failed and something passed. The cluster is stopped and removed
-# whatever happens.
+# whatever happens. ROLLBOT_UNIT_TIMEOUT overrides the 120 s.
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -27,7 +27,7 @@ for arg in "$@"; do
 	case $arg in
 	--unit-only) unit_only=1 ;;
 	-h | --help)
-		sed -n '2,16s/^# \{0,1\}//p' "$0"
+		sed -n '2,17s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	-*)
@@ -55,6 +55,8 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# timeout runs in --foreground mode so that a Ctrl-C reaches the test being
+# run too (the harness then stops the bot, the fake and its databases first).
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM HUP
 
 # Sanitizers: leaks are failures, and UBSan stops at the first report with
@@ -97,7 +99,7 @@ run_unit() {
 	name=$(basename "$bin")
 	out="$work/$name.out"
 	url=$(new_db "$name")
-	DATABASE_URL="$url" timeout -k 5 "$UNIT_TIMEOUT" "$bin" >"$out" 2>&1
+	DATABASE_URL="$url" timeout --foreground -k 5 "$UNIT_TIMEOUT" "$bin" >"$out" 2>&1
 	rc=$?
 	cat "$out"
 	p=$(count_lines PASSED "$out")
@@ -125,7 +127,7 @@ run_harness() {
 	local b=$1 out="$work/harness.$2.out" rc line p f
 	local args=(--build "$b")
 	[ "$pg_up" = 1 ] && args+=(--pg-dir "$pgdir")
-	timeout -k 10 "$HARNESS_TIMEOUT" "$b/harness" "${args[@]}" 2>&1 | tee "$out"
+	timeout --foreground -k 10 "$HARNESS_TIMEOUT" "$b/harness" "${args[@]}" 2>&1 | tee -i "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^harness: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
 	if [ -z "$line" ]; then

@@ -748,6 +748,30 @@ static void reconnect_after_idle_connection_is_killed(void **state)
 	close_loop(f);
 }
 
+/* A command that kills its own backend would otherwise be re-sent for ever
+ * and hold up everything queued behind it. */
+static void command_that_breaks_the_connection_fails_in_the_end(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = store_new(&f->loop, f->conninfo);
+	struct rec poison = { 0 }, next = { 0 };
+	int done = 0;
+
+	poison.counter = next.counter = &done;
+	assert_int_equal(store_query(st, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL,
+				     rec_cb, &poison),
+			 0);
+	assert_int_equal(store_query(st, "SELECT 'next'", 0, NULL, rec_cb, &next), 0);
+	run_until(&f->loop, &done, 2, WAIT_MS);
+	assert_int_equal(done, 2);
+	assert_int_equal(poison.err, STORE_EQUERY);
+	assert_non_null(strstr(poison.errmsg, "connection broke"));
+	assert_int_equal(next.err, 0);
+	assert_string_equal(next.value, "next");
+	store_free(st);
+	close_loop(f);
+}
+
 static void connects_once_the_database_exists(void **state)
 {
 	struct fx *f = *state;
@@ -927,6 +951,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(reconnect_resends_inflight_and_queued,
 						fx_setup_migrated, fx_teardown),
 		cmocka_unit_test_setup_teardown(reconnect_after_idle_connection_is_killed,
+						fx_setup_migrated, fx_teardown),
+		cmocka_unit_test_setup_teardown(command_that_breaks_the_connection_fails_in_the_end,
 						fx_setup_migrated, fx_teardown),
 		cmocka_unit_test_setup_teardown(connects_once_the_database_exists, fx_setup,
 						fx_teardown),
