@@ -699,11 +699,6 @@ static int calls_refresh(struct scenario *s)
 
 /* ---- variables: ${NAME.path} ------------------------------------------ */
 
-static const char *const builtin_vars[] = {
-	"year", "user_requester", "user_approver", "channel", "port", "fake_url",
-	"tmp",	"build",	  "env",
-};
-
 /* The value of one ${…} expression, or NULL when it names nothing. New
  * reference. */
 static json_t *var_value(struct scenario *s, const char *expr)
@@ -1973,10 +1968,6 @@ static int validate(struct scenario *s)
 		x = json_object_get(v, "as");
 		if (x && !json_is_string(x))
 			return failf(s, "step %zu: \"as\" must be a name", i + 1);
-		for (size_t j = 0; x && j < RB_ARRAY_LEN(builtin_vars); j++)
-			if (!strcmp(json_string_value(x), builtin_vars[j]))
-				return failf(s, "step %zu: \"as\": %s is a built-in variable",
-					     i + 1, builtin_vars[j]);
 		if (x && strchr(json_string_value(x), '.'))
 			return failf(s, "step %zu: \"as\": a name cannot contain '.'", i + 1);
 	}
@@ -2306,11 +2297,14 @@ static char *scenario_id(const char *path)
 	return rb_strndup(base, n);
 }
 
-/* A database name from the scenario's id: rb_<index>_<id>, lower case,
- * [a-z0-9_] only, at most 63 bytes. */
+/* A database name from the build folder and the scenario's id:
+ * rb_<build>_<index>_<id>, lower case, [a-z0-9_] only, at most 63 bytes.
+ * The build folder is in it because one cluster may serve the runs of
+ * several builds (build, build-asan). */
 static char *db_name(const struct scenario *s)
 {
-	char *n = rb_asprintf("rb_%d_%s", s->index, s->id);
+	const char *slash = strrchr(s->h->build, '/');
+	char *n = rb_asprintf("rb_%s_%d_%s", slash ? slash + 1 : s->h->build, s->index, s->id);
 
 	for (char *p = n; *p; p++) {
 		if (*p >= 'A' && *p <= 'Z')

@@ -44,7 +44,6 @@ failed=0
 pgdir=""
 pg_up=0
 work=$(mktemp -d /tmp/rollbot-run.XXXXXX) || exit 2
-db_seq=0
 
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
@@ -83,8 +82,8 @@ start_pg() {
 # Prints a fresh database's URL, or nothing.
 new_db() {
 	[ "$pg_up" = 1 ] || return 0
-	db_seq=$((db_seq + 1))
-	bash tests/pg.sh createdb "$pgdir" "unit_${db_seq}_$(tr -c 'a-z0-9_\n' '_' <<<"$1")" | tail -n 1
+	# Called in $( ), so no counter survives: the name says build and binary.
+	bash tests/pg.sh createdb "$pgdir" "unit_$(tr -c 'a-z0-9_\n' '_' <<<"$1")" | tail -n 1
 }
 
 # Sums cmocka's "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s), listed
@@ -98,7 +97,7 @@ run_unit() {
 	local bin=$1 name out rc p f summary url
 	name=$(basename "$bin")
 	out="$work/$name.out"
-	url=$(new_db "$name")
+	url=$(new_db "$bin")
 	DATABASE_URL="$url" timeout --foreground -k 5 "$UNIT_TIMEOUT" "$bin" >"$out" 2>&1
 	rc=$?
 	cat "$out"
