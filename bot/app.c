@@ -74,10 +74,11 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts);
 static void begin_stop(struct app *app, int exit_code);
 
 static const char *const severity_labels[] = {
-	"P0: complete outage, immediate rollback",
-	"P1: major errors, rollback within 15 minutes",
-	"P2: minor errors, rollback if it escalates",
-	"P3: cosmetic, fix forward",
+	/* The decision matrix of runbook 003. */
+	"complete outage, immediate rollback",
+	"major errors, rollback within 15 minutes",
+	"minor errors, rollback if it escalates",
+	"cosmetic, fix forward",
 };
 
 static int64_t now_ms(struct app *app)

@@ -47,7 +47,7 @@ static const char *const script_opt[] = { "args", NULL };
  * immediate but the CLI round trip and verification take a minute. The
  * `default_target` phrases read after "goes back to". */
 static const struct plan_method_info methods[PLAN_METHOD_COUNT] = {
-	[PLAN_KUBECTL] = { "kubectl", "Rolling rollback (kubectl)", PLAN_TARGET_REVISION,
+	[PLAN_KUBECTL] = { "kubectl", "Kubernetes rolling rollback", PLAN_TARGET_REVISION,
 			   "10-20 minutes", "the previous revision", kubectl_req, kubectl_opt },
 	[PLAN_HELM] = { "helm", "Helm rollback", PLAN_TARGET_REVISION, "10-20 minutes",
 			"the previous release revision", helm_req, helm_opt },

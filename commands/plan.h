@@ -32,7 +32,7 @@ enum plan_target {
 
 struct plan_method_info {
 	const char *name;          /* as written in the config: "kubectl" */
-	const char *title;         /* for people: "Rolling rollback (kubectl)" */
+	const char *title;         /* for people: "Kubernetes rolling rollback" */
 	enum plan_target target;   /* what --to accepts */
 	const char *eta;           /* from the runbooks: "10-20 minutes" */
 	const char *default_target; /* what a rollback without --to goes to, for people */
