@@ -45,9 +45,10 @@
 
 struct app_inc {
 	struct app *app;
-	struct app_inc *next;
+	struct app_inc *next, *prev; /* app->incidents, unordered */
 	struct incident inc;
-	int pending; /* posts and saves in flight */
+	int pending;   /* posts and saves in flight */
+	char reason[]; /* inc.reason points here */
 };
 
 struct app {
@@ -155,7 +156,7 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	inc->method = svc->method;
 	inc->severity = effective_severity(app, cmd->severity);
 	(void)rb_strlcpy(inc->target, cmd->target, sizeof inc->target);
-	(void)rb_strlcpy(inc->reason, cmd->reason, sizeof inc->reason);
+	inc->reason = cmd->reason; /* borrowed: callers that keep inc copy it */
 	(void)rb_strlcpy(inc->requested_by, jstr(payload, "user_id"), sizeof inc->requested_by);
 	(void)rb_strlcpy(inc->channel, jstr(payload, "channel_id"), sizeof inc->channel);
 	(void)rb_strlcpy(inc->response_url, jstr(payload, "response_url"),
@@ -330,11 +331,16 @@ static void audit(struct app *app, const char *incident, const char *actor, cons
 
 static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 {
-	struct app_inc *ai = rb_calloc(1, sizeof *ai);
+	size_t len = strlen(inc->reason);
+	struct app_inc *ai = rb_calloc(1, sizeof *ai + len + 1);
 
 	ai->app = app;
 	ai->inc = *inc;
+	memcpy(ai->reason, inc->reason, len + 1);
+	ai->inc.reason = ai->reason;
 	ai->next = app->incidents;
+	if (ai->next)
+		ai->next->prev = ai;
 	app->incidents = ai;
 	return ai;
 }
@@ -342,14 +348,14 @@ static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 /* Drops the in-memory copy once nothing is in flight for it. */
 static void inc_release(struct app_inc *ai)
 {
-	struct app_inc **pp = &ai->app->incidents;
-
 	if (ai->pending > 0)
 		return;
-	while (*pp && *pp != ai)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = ai->next;
+	if (ai->prev)
+		ai->prev->next = ai->next;
+	else
+		ai->app->incidents = ai->next;
+	if (ai->next)
+		ai->next->prev = ai->prev;
 	free(ai);
 }
 
@@ -528,6 +534,7 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 struct declare_ctx {
 	struct app *app;
 	struct incident inc;
+	char reason[]; /* inc.reason points here */
 };
 
 static void declare_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
@@ -576,7 +583,7 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 	} else if (!strcmp(outcome, "help")) {
 		audit(app, NULL, user, "command_received", detail, NULL);
 	} else if (!strcmp(outcome, "accepted")) {
-		struct declare_ctx *dc = rb_malloc(sizeof *dc);
+		struct declare_ctx *dc;
 		const char *trigger = jstr(payload, "trigger_id");
 		char *key = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
 		struct cmd cmd;
@@ -588,13 +595,15 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		if (cmd_parse(jstr(payload, "text"), app->services, app->cfg->n_services, &cmd, err,
 			      sizeof err)) {
 			log_error("slash command parsed differently after the ack: %s", err);
-			free(dc);
 			free(key);
 			json_decref(detail);
 			return;
 		}
+		dc = rb_malloc(sizeof *dc + strlen(cmd.reason) + 1);
 		dc->app = app;
 		fill_incident_from_cmd(app, &cmd, payload, &dc->inc);
+		memcpy(dc->reason, cmd.reason, strlen(cmd.reason) + 1);
+		dc->inc.reason = dc->reason;
 		json_object_set_new(detail, "service", json_string(cmd.service));
 		json_object_set_new(detail, "target", json_string(cmd.target));
 		json_object_set_new(detail, "severity",

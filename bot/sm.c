@@ -12,12 +12,14 @@
  *   → DRAINING (Slack asked us to leave, or a newer socket is live)
  *   → gone (CLIENT_CLOSED or CONNECTION_ERROR; freed right there)
  *
- * Acks: an envelope is parsed in CLIENT_RECEIVE, its ack (with the payload
- * the shell computes without I/O) is queued at once and written at the
- * next WRITEABLE; only after that write is the envelope handed to the shell
- * to act on. If the socket dies with acks still queued, the envelopes are
- * dispatched anyway (Slack may redeliver events; the shell's dedupe catches
- * the copy).
+ * Acks: an envelope is parsed in CLIENT_RECEIVE and its ack (with the
+ * payload the shell computes without I/O) is queued at once. The next
+ * WRITEABLE writes every queued ack the socket takes, and only then do the
+ * envelopes move to the ready queue, which an idle handle hands to the
+ * shell a few per loop turn: a burst is acked completely before any of it
+ * is worked on, and envelopes arriving meanwhile are acked first. If the
+ * socket dies with acks still queued, the envelopes are dispatched anyway
+ * (Slack may redeliver events; the shell's dedupe catches the copy).
  *
  * Reconnects: exponential backoff 1 s … 60 s with ±20 % jitter; the
  * counter resets only after a socket has been live for a minute, so a
@@ -83,6 +85,8 @@ struct sm {
 	int retry_count;
 	uv_timer_t retry_timer;
 	uv_timer_t stop_timer;
+	uv_idle_t dispatch_idle; /* runs `ready` while there is any */
+	struct sm_out *ready_head, *ready_tail; /* acked, waiting for dispatch */
 	int handles_open;
 
 	bool started;
@@ -180,6 +184,45 @@ static struct sm_out *out_pop(struct sm_conn *c)
 	return m;
 }
 
+/* Envelopes whose acks are out wait here for the shell, so that a burst is
+ * acked completely before any of it is worked on (DISPATCH_PER_TURN at a
+ * time, then the loop polls again and new envelopes are acked first). */
+#define DISPATCH_PER_TURN 8
+#define WRITES_PER_WRITEABLE 64
+
+static void dispatch_idle_cb(uv_idle_t *h);
+
+static void ready_push(struct sm *sm, struct sm_out *m)
+{
+	m->next = NULL;
+	if (sm->ready_tail)
+		sm->ready_tail->next = m;
+	else
+		sm->ready_head = m;
+	sm->ready_tail = m;
+	if (!uv_is_active((uv_handle_t *)&sm->dispatch_idle))
+		uv_idle_start(&sm->dispatch_idle, dispatch_idle_cb);
+}
+
+static void dispatch_idle_cb(uv_idle_t *h)
+{
+	struct sm *sm = h->data;
+
+	for (int i = 0; i < DISPATCH_PER_TURN && sm->ready_head; i++) {
+		struct sm_out *m = sm->ready_head;
+		sm->ready_head = m->next;
+		if (!sm->ready_head)
+			sm->ready_tail = NULL;
+		sm->cb.dispatch(sm->cb_arg, m->env);
+		json_decref(m->env);
+		free(m);
+	}
+	if (!sm->ready_head) {
+		uv_idle_stop(&sm->dispatch_idle);
+		maybe_finish_stop(sm);
+	}
+}
+
 static void conn_unlink(struct sm_conn *c)
 {
 	struct sm_conn **pp = &c->sm->conns;
@@ -209,10 +252,10 @@ static void conn_gone(struct sm_conn *c, const char *why)
 			log_warn("socket_mode: conn=%u closed before an ack was written; acting on "
 				 "the envelope anyway",
 				 c->id);
-			sm->cb.dispatch(sm->cb_arg, m->env);
-			json_decref(m->env);
+			ready_push(sm, m);
+		} else {
+			free(m);
 		}
-		free(m);
 	}
 	rb_buf_free(&c->rx);
 	if (was_live && now_ms(sm) - c->live_since_ms >= 60000)
@@ -414,29 +457,37 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (!c)
 			break;
-		m = out_pop(c);
-		if (!m) {
+		if (!c->out_head) {
 			if (c->close_requested) {
 				lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 				return -1;
 			}
 			break;
 		}
-		if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len) {
-			log_warn("socket_mode: conn=%u write failed", c->id);
-			/* Put it back so conn_gone dispatches it. */
-			m->next = c->out_head;
-			c->out_head = m;
-			if (!c->out_tail)
-				c->out_tail = m;
-			return -1;
+		/* Several acks per WRITEABLE, each a whole frame, for as long as
+		 * the socket takes them without buffering (lws_send_pipe_choked
+		 * is also true while lws holds unsent bytes): a burst of envelopes
+		 * is acked in one turn of the loop instead of one per turn. */
+		for (int i = 0; i < WRITES_PER_WRITEABLE && c->out_head; i++) {
+			if (i && lws_send_pipe_choked(wsi))
+				break;
+			m = out_pop(c);
+			if (lws_write(wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT) <
+			    (int)m->len) {
+				log_warn("socket_mode: conn=%u write failed", c->id);
+				/* Put it back so conn_gone dispatches it. */
+				m->next = c->out_head;
+				c->out_head = m;
+				if (!c->out_tail)
+					c->out_tail = m;
+				return -1;
+			}
+			c->sm->stats.acks++;
+			if (m->env)
+				ready_push(c->sm, m);
+			else
+				free(m);
 		}
-		c->sm->stats.acks++;
-		if (m->env) {
-			c->sm->cb.dispatch(c->sm->cb_arg, m->env);
-			json_decref(m->env);
-		}
-		free(m);
 		if (c->out_head || c->close_requested)
 			lws_callback_on_writable(wsi);
 		break;
@@ -676,7 +727,9 @@ struct sm *sm_new(uv_loop_t *loop, struct api *api, const struct sm_options *opt
 	sm->retry_timer.data = sm;
 	uv_timer_init(loop, &sm->stop_timer);
 	sm->stop_timer.data = sm;
-	sm->handles_open = 2;
+	uv_idle_init(loop, &sm->dispatch_idle);
+	sm->dispatch_idle.data = sm;
+	sm->handles_open = 3;
 	return sm;
 }
 
@@ -699,7 +752,7 @@ static void handle_closed_cb(uv_handle_t *h)
 
 static void maybe_finish_stop(struct sm *sm)
 {
-	if (!sm->stopping || sm->stopped || sm->conns)
+	if (!sm->stopping || sm->stopped || sm->conns || sm->ready_head)
 		return;
 	sm->stopped = true;
 	/* On a foreign loop this starts a teardown that finishes on the loop.
@@ -711,6 +764,7 @@ static void maybe_finish_stop(struct sm *sm)
 	sm->ctx = NULL;
 	uv_close((uv_handle_t *)&sm->retry_timer, handle_closed_cb);
 	uv_close((uv_handle_t *)&sm->stop_timer, handle_closed_cb);
+	uv_close((uv_handle_t *)&sm->dispatch_idle, handle_closed_cb);
 }
 
 static void stop_timeout_cb(uv_timer_t *t)

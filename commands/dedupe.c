@@ -42,9 +42,9 @@ struct dd_set *dd_new(int64_t ttl_ms, size_t max_keys)
 {
 	struct dd_set *dd = rb_calloc(1, sizeof *dd);
 
-	dd->n_buckets = 1024;
-	while (dd->n_buckets < max_keys && dd->n_buckets < (1u << 20))
-		dd->n_buckets *= 2;
+	/* Start small and double with the load (grow()): a quiet bot keeps a
+	 * few kilobytes, not a table sized for the worst burst. */
+	dd->n_buckets = 256;
 	dd->buckets = rb_calloc(dd->n_buckets, sizeof *dd->buckets);
 	dd->ttl_ms = ttl_ms;
 	dd->max_keys = max_keys ? max_keys : 1;
@@ -77,6 +77,28 @@ void dd_free(struct dd_set *dd)
 	free(dd);
 }
 
+/* Doubles the bucket array once there are more keys than buckets. */
+static void grow(struct dd_set *dd)
+{
+	size_t n = dd->n_buckets * 2;
+	struct dd_entry **b;
+
+	if (dd->count < dd->n_buckets || n > (1u << 22))
+		return;
+	b = rb_calloc(n, sizeof *b);
+	for (size_t i = 0; i < dd->n_buckets; i++) {
+		struct dd_entry *e = dd->buckets[i], *next;
+		for (; e; e = next) {
+			next = e->chain;
+			e->chain = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	}
+	free(dd->buckets);
+	dd->buckets = b;
+	dd->n_buckets = n;
+}
+
 bool dd_seen(struct dd_set *dd, const char *key, int64_t now_ms)
 {
 	uint64_t h = hash_key(key);
@@ -90,6 +112,7 @@ bool dd_seen(struct dd_set *dd, const char *key, int64_t now_ms)
 			return true;
 	if (dd->count >= dd->max_keys)
 		drop_oldest(dd);
+	grow(dd);
 	len = strlen(key);
 	e = rb_malloc(sizeof *e + len + 1);
 	memcpy(e->key, key, len + 1);

@@ -46,7 +46,9 @@ struct incident {
 	enum plan_method method;
 	enum cmd_severity severity;
 	char target[CMD_TARGET_MAX]; /* "" = the method's default target */
-	char reason[CMD_REASON_MAX];
+	const char *reason; /* "" when not given; owned by the shell, which keeps it
+			     * alive as long as the incident (free text is kept out
+			     * of the struct so that queued work stays small) */
 	char requested_by[INC_SLACK_ID_MAX];
 	char channel[INC_SLACK_ID_MAX];
 	char response_url[256]; /* the slash command's, for replies to the requester */

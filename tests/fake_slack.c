@@ -2343,7 +2343,7 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 {
 	json_t *envs = json_array(), *ids, *list = json_object_get(body, "envelopes");
 	json_t *batch = json_object_get(body, "slash_batch"), *e, *r;
-	long long count = 1, sock = 0;
+	long long count = 1, sock = 0, interval_us = 0;
 	char err[160];
 	size_t i;
 
@@ -2364,6 +2364,11 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 			return ctl_bad(status, "slash_batch needs text");
 		}
 		jint(batch, "count", &count);
+		jint(batch, "interval_us", &interval_us);
+		if (interval_us < 0 || interval_us > 10000000) {
+			json_decref(envs);
+			return ctl_bad(status, "slash_batch interval_us must be 0-10000000");
+		}
 		if (count < 1 || count > FS_BATCH_MAX) {
 			json_decref(envs);
 			return ctl_bad(status, "slash_batch count must be 1-100000");
@@ -2387,6 +2392,13 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 	json_array_foreach (envs, i, e) {
 		struct delivery *d = delivery_new(fk, json_incref(e));
 		json_array_append_new(ids, json_string(d->id));
+		if (interval_us > 0 && i > 0) {
+			/* Paced: a steady rate, as the benchmark's latency phase wants. */
+			d->state = D_WAITING;
+			lws_sul_schedule(fk->ctx, 0, &d->sul, release_cb,
+					 (lws_usec_t)interval_us * (lws_usec_t)i);
+			continue;
+		}
 		submit(fk, d, (int)sock);
 	}
 	json_decref(envs);

@@ -15,6 +15,7 @@ static struct incident declared(void)
 	struct incident inc;
 
 	memset(&inc, 0, sizeof inc);
+	inc.reason = "checkout 5xx at 6%";
 	(void)rb_strlcpy(inc.id, "INC-2026-0001", sizeof inc.id);
 	inc.state = INC_DECLARED;
 	(void)rb_strlcpy(inc.service, "payments-api", sizeof inc.service);
