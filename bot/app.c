@@ -577,15 +577,18 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 
 	log_info("slash command user=%s channel=%s outcome=%s", user, jstr(payload, "channel_id"),
 		 outcome);
+	/* Keyed by envelope, so a replay after a lost connection adds no row. */
+	char *key = rb_asprintf("%s:%s", outcome, jstr(env, "envelope_id"));
+
 	if (!strcmp(outcome, "rejected")) {
 		json_object_set_new(detail, "error", json_string(jstr(verdict, "error")));
-		audit(app, NULL, user, "command_rejected", detail, NULL);
+		audit(app, NULL, user, "command_rejected", detail, key);
 	} else if (!strcmp(outcome, "help")) {
-		audit(app, NULL, user, "command_received", detail, NULL);
+		audit(app, NULL, user, "command_received", detail, key);
 	} else if (!strcmp(outcome, "accepted")) {
 		struct declare_ctx *dc;
 		const char *trigger = jstr(payload, "trigger_id");
-		char *key = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
+		char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
 		struct cmd cmd;
 		char err[CMD_ERR_LEN];
 		char *cmdjson;
@@ -595,6 +598,7 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		if (cmd_parse(jstr(payload, "text"), app->services, app->cfg->n_services, &cmd, err,
 			      sizeof err)) {
 			log_error("slash command parsed differently after the ack: %s", err);
+			free(dkey);
 			free(key);
 			json_decref(detail);
 			return;
@@ -610,7 +614,7 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 				    json_string(cmd_severity_name(dc->inc.severity)));
 		json_object_set_new(detail, "reason", json_string(cmd.reason));
 		cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-		params[0] = key;
+		params[0] = dkey;
 		params[1] = dc->inc.service;
 		params[2] = cmd_severity_name(dc->inc.severity);
 		params[3] = dc->inc.reason;
@@ -626,11 +630,12 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 			free(dc);
 		}
 		free(cmdjson);
-		free(key);
+		free(dkey);
 		json_decref(detail);
 	} else {
 		json_decref(detail); /* dry_run records nothing; duplicates were handled */
 	}
+	free(key);
 }
 
 static void dispatch_cb(void *arg, json_t *env)
@@ -639,10 +644,6 @@ static void dispatch_cb(void *arg, json_t *env)
 	json_t *verdict = json_object_get(env, "_rollbot");
 	const char *type = jstr(env, "type");
 
-	if (app->stopping && !strcmp(type, "slash_commands")) {
-		/* The ack already went out; finishing the work is still right. */
-		log_info("stopping, but acting on a slash command received before");
-	}
 	if (!strcmp(jstr(verdict, "outcome"), "duplicate")) {
 		log_info("envelope %s of type %s is a redelivery; ignored", jstr(env, "envelope_id"),
 			 type);

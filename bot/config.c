@@ -371,16 +371,6 @@ static int scalar(struct ctx *c, const struct node *n, const char *key, bool mul
 	return 0;
 }
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 static int string_dup(struct ctx *c, const struct node *n, const char *key, size_t max, char **out)
 {
 	const char *s;
@@ -388,7 +378,7 @@ static int string_dup(struct ctx *c, const struct node *n, const char *key, size
 
 	if (rc < 0)
 		return rc;
-	if (max && utf8_chars(s) > max)
+	if (max && rb_utf8_chars(s) > max)
 		return fail(c, n, "`%s` is longer than %zu characters", key, max);
 	free(*out);
 	*out = rb_strdup(s);

@@ -316,6 +316,16 @@ static void on_hello(struct sm_conn *c, json_t *msg)
 	}
 }
 
+/* Closes `c` and waits at least `min_ms` before the next connection: for
+ * refusals that an immediate retry would only repeat (a reconnect storm). */
+static void leave_and_wait(struct sm_conn *c, uint64_t min_ms)
+{
+	c->state = C_DRAINING;
+	conn_close(c);
+	uv_timer_stop(&c->sm->retry_timer);
+	schedule_retry(c->sm, min_ms);
+}
+
 static void on_disconnect(struct sm_conn *c, json_t *msg)
 {
 	struct sm *sm = c->sm;
@@ -325,19 +335,13 @@ static void on_disconnect(struct sm_conn *c, json_t *msg)
 	if (!strcmp(reason, "link_disabled")) {
 		log_error("socket_mode: Slack says Socket Mode is disabled for this app; turn it "
 			  "on in the app settings. Retrying in 5 minutes.");
-		c->state = C_DRAINING;
-		conn_close(c);
-		uv_timer_stop(&sm->retry_timer);
-		schedule_retry(sm, 300000);
+		leave_and_wait(c, 300000);
 		return;
 	}
 	if (!strcmp(reason, "too_many_websockets")) {
 		log_error("socket_mode: Slack refused the socket: the app already has 10 open. "
 			  "Check for other processes using the same app token.");
-		c->state = C_DRAINING;
-		conn_close(c);
-		uv_timer_stop(&sm->retry_timer);
-		schedule_retry(sm, 30000);
+		leave_and_wait(c, 30000);
 		return;
 	}
 	/* warning, refresh_requested and anything unknown: replace the socket

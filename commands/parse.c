@@ -162,16 +162,6 @@ static uint32_t cp_at(const char *str, size_t pos, size_t *n)
 	       ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
 }
 
-static size_t utf8_chars(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		if (((unsigned char)*s & 0xC0) != 0x80)
-			n++;
-	return n;
-}
-
 /* Characters that change how text around them displays or is cut into
  * lines: C0 and C1 controls, DEL, the Unicode line and paragraph
  * separators, and the bidirectional embeddings, overrides and isolates
@@ -608,7 +598,7 @@ static int check_target(const struct cmd_service *svc, const char *target, bool 
  * substitution. Copies it into out on success. */
 static int take_reason(const char *r, struct cmd *out, struct msg *m)
 {
-	size_t chars = utf8_chars(r);
+	size_t chars = rb_utf8_chars(r);
 	size_t i = 0, n;
 
 	if (!*r) {
@@ -979,6 +969,6 @@ const char *cmd_usage(void)
 	       "• `--reason`: one line, at most 500 characters; quote it when it has spaces.\n"
 	       "• `--dry-run`: announce what would happen without doing it.\n"
 	       "\n"
-	       "An approver reacts ✅ to go ahead or ❌ to stop. `/rollback help` shows this "
-	       "again.";
+	       "rollbot declares the incident, posts its announcement in this channel and "
+	       "records every step. `/rollback help` shows this again.";
 }

@@ -77,6 +77,16 @@ char *rb_asprintf(const char *fmt, ...)
 	return p;
 }
 
+size_t rb_utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
 int rb_strlcpy(char *dst, const char *src, size_t size)
 {
 	size_t n = strlen(src);

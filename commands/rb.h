@@ -52,6 +52,9 @@ char *rb_strdup(const char *s);
 char *rb_strndup(const char *s, size_t n);
 char *rb_asprintf(const char *fmt, ...) RB_PRINTF(1, 2);
 
+/* Characters (not bytes) in a UTF-8 string: continuation bytes don't count. */
+size_t rb_utf8_chars(const char *s);
+
 /* Bounded string copy: always NUL-terminates, returns RB_ETOOBIG when cut. */
 int rb_strlcpy(char *dst, const char *src, size_t size);
 
