@@ -34,6 +34,7 @@
 #include "../commands/parse.h"
 #include "api.h"
 #include "embedded.h"
+#include "httpd.h"
 #include "log.h"
 #include "sm.h"
 #include "store.h"
@@ -60,6 +61,8 @@ struct app {
 	struct sm *sm;
 	struct tmpl_set *tmpl;
 	struct dd_set *dd;
+	struct httpd *httpd;
+	unsigned long declared; /* incidents declared since start, for /metrics */
 	struct cmd_service *services;
 	struct app_inc *incidents;
 	uv_signal_t sigterm, sigint;
@@ -559,6 +562,7 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 	(void)rb_strlcpy(dc->inc.id, PQgetvalue(res, 0, 0), sizeof dc->inc.id);
 	ai = inc_new(app, &dc->inc);
 	free(dc);
+	app->declared++;
 	ilog_info(&ai->inc, "declared by %s", ai->inc.requested_by);
 	step(ai, &ev);
 	inc_release(ai);
@@ -707,6 +711,58 @@ static void channel_done_cb(void *arg, const struct api_result *res)
 			 jstr(ch, "name"), jstr(ch, "id"));
 }
 
+/* ---- /health, /ready, /metrics ---- */
+
+static int http_cb(void *arg, const char *path, struct rb_buf *body)
+{
+	struct app *app = arg;
+	bool slack = app->sm && sm_connected(app->sm);
+	bool db = app->store && store_connected(app->store);
+	struct sm_stats st = { 0 };
+	int rc;
+
+	if (!strcmp(path, "/health"))
+		return rb_buf_puts(body, "ok\n") ? 500 : 200;
+	if (!strcmp(path, "/ready")) {
+		rc = rb_buf_printf(body, "slack %s\ndatabase %s\n%s",
+				   slack ? "connected" : "NOT connected",
+				   db ? "connected" : "NOT connected",
+				   app->stopping ? "stopping\n" : "");
+		return (slack && db && !app->stopping && !rc) ? 200 : 503;
+	}
+	if (!strcmp(path, "/metrics")) {
+		if (app->sm)
+			sm_get_stats(app->sm, &st);
+		rc = rb_buf_printf(
+			body,
+			"# HELP rollbot_slack_connected 1 while a Socket Mode socket is live.\n"
+			"# TYPE rollbot_slack_connected gauge\nrollbot_slack_connected %d\n"
+			"# HELP rollbot_database_connected 1 while PostgreSQL is connected.\n"
+			"# TYPE rollbot_database_connected gauge\nrollbot_database_connected %d\n"
+			"# HELP rollbot_envelopes_total Socket Mode envelopes received.\n"
+			"# TYPE rollbot_envelopes_total counter\nrollbot_envelopes_total %lu\n"
+			"# HELP rollbot_acks_total Socket Mode acks written.\n"
+			"# TYPE rollbot_acks_total counter\nrollbot_acks_total %lu\n"
+			"# HELP rollbot_slack_connects_total Sockets that said hello.\n"
+			"# TYPE rollbot_slack_connects_total counter\nrollbot_slack_connects_total %lu\n"
+			"# HELP rollbot_slack_disconnects_total Sockets closed, for any reason.\n"
+			"# TYPE rollbot_slack_disconnects_total counter\n"
+			"rollbot_slack_disconnects_total %lu\n"
+			"# HELP rollbot_incidents_declared_total Incidents declared since start.\n"
+			"# TYPE rollbot_incidents_declared_total counter\n"
+			"rollbot_incidents_declared_total %lu\n"
+			"# HELP rollbot_web_api_pending Web API calls in flight or waiting to retry.\n"
+			"# TYPE rollbot_web_api_pending gauge\nrollbot_web_api_pending %d\n"
+			"# HELP rollbot_database_pending Database commands queued or in flight.\n"
+			"# TYPE rollbot_database_pending gauge\nrollbot_database_pending %d\n",
+			slack, db, st.envelopes, st.acks, st.connects, st.disconnects, app->declared,
+			app->api ? api_pending(app->api) : 0,
+			app->store ? store_pending(app->store) : 0);
+		return rc ? 500 : 200;
+	}
+	return rb_buf_puts(body, "not found: try /health, /ready or /metrics\n") ? 500 : 404;
+}
+
 /* ---- shutdown ---- */
 
 static void close_cb(uv_handle_t *h)
@@ -716,6 +772,8 @@ static void close_cb(uv_handle_t *h)
 
 static void finish_stop(struct app *app)
 {
+	httpd_free(app->httpd);
+	app->httpd = NULL;
 	api_free(app->api);
 	app->api = NULL;
 	store_free(app->store);
@@ -821,7 +879,13 @@ int app_run(const struct app_options *opt)
 	uv_signal_start(&app->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&app->sigint, signal_cb, SIGINT);
 
-	if (!app->sm) {
+	if (app->cfg->http_listen) {
+		app->httpd = httpd_new(&app->loop, app->cfg->http_listen, http_cb, app, err,
+				       sizeof err);
+		if (!app->httpd)
+			log_error("%s", err);
+	}
+	if (!app->sm || (app->cfg->http_listen && !app->httpd)) {
 		begin_stop(app, 1);
 	} else {
 		if (api_call(app->api, "auth.test", json_object(), auth_done_cb, app))

@@ -1627,6 +1627,89 @@ static int step_expect_state(struct scenario *s, const json_t *arg, const json_t
 	}
 }
 
+/* GETs an absolute URL (the bot's own /health, /ready, /metrics). Returns
+ * {"status":N,"body":"text"} (new reference), or NULL after failing s. */
+static json_t *get_url(struct scenario *s, const char *url)
+{
+	CURL *c = curl_easy_init();
+	struct rb_buf resp;
+	long status = 0;
+	json_t *out = NULL;
+	CURLcode cc;
+
+	if (!c) {
+		failf(s, "curl_easy_init failed");
+		return NULL;
+	}
+	rb_buf_init(&resp, HTTP_MAX);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)HTTP_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		out = json_pack("{s:I, s:s}", "status", (json_int_t)status, "body",
+				rb_buf_str(&resp));
+	} else {
+		out = json_pack("{s:I, s:s}", "status", (json_int_t)0, "error",
+				curl_easy_strerror(cc));
+	}
+	rb_buf_free(&resp);
+	curl_easy_cleanup(c);
+	return out;
+}
+
+/* {"expect_http": {"url": URL, "status": N, "body": MATCHER}}: polls URL
+ * until the answer matches (a refused connection counts as status 0). */
+static int step_expect_http(struct scenario *s, const json_t *arg, const json_t *step,
+			    json_t **res)
+{
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	const char *url = json_string_value(json_object_get(arg, "url"));
+	json_t *m;
+
+	if (!url) {
+		failf(s, "expect_http needs \"url\"");
+		return -1;
+	}
+	m = json_deep_copy(arg);
+	json_object_del(m, "url");
+	for (;;) {
+		json_t *got = get_url(s, url);
+		struct rb_buf why;
+
+		if (!got) {
+			json_decref(m);
+			return -1;
+		}
+		rb_buf_init(&why, 1u << 20);
+		if (match_top(m, got, &why)) {
+			rb_buf_free(&why);
+			json_decref(m);
+			*res = got;
+			return 0;
+		}
+		if (now_ms() >= until) {
+			failf(s, "expect_http %s: %s%s", url, rb_buf_str(&why), late(s, until));
+			fail_values(s, m, got);
+			rb_buf_free(&why);
+			json_decref(got);
+			json_decref(m);
+			return -1;
+		}
+		rb_buf_free(&why);
+		json_decref(got);
+		if (check_abort(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		nap(POLL_MS);
+	}
+}
+
 static void quiet_notice_cb(void *arg, const char *msg)
 {
 	(void)arg;
@@ -1901,6 +1984,7 @@ static const struct action actions[] = {
 	{ "expect_no_call", step_expect_no_call },
 	{ "expect_rows", step_expect_rows },
 	{ "expect_state", step_expect_state },
+	{ "expect_http", step_expect_http },
 	{ "sleep_ms", step_sleep },
 	{ "bot", step_bot },
 	{ "expect_exit", step_expect_exit },
