@@ -48,8 +48,8 @@ struct app_inc {
 	struct app *app;
 	struct app_inc *next, *prev; /* app->incidents, unordered */
 	struct incident inc;
-	int pending;   /* posts and saves in flight */
-	char reason[]; /* inc.reason points here */
+	int pending;    /* posts and saves in flight */
+	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
 struct app {
@@ -162,8 +162,7 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	inc->reason = cmd->reason; /* borrowed: callers that keep inc copy it */
 	(void)rb_strlcpy(inc->requested_by, jstr(payload, "user_id"), sizeof inc->requested_by);
 	(void)rb_strlcpy(inc->channel, jstr(payload, "channel_id"), sizeof inc->channel);
-	(void)rb_strlcpy(inc->response_url, jstr(payload, "response_url"),
-			 sizeof inc->response_url);
+	inc->response_url = jstr(payload, "response_url"); /* borrowed, as reason */
 	inc->declared_ms = now_ms(app);
 }
 
@@ -332,15 +331,31 @@ static void audit(struct app *app, const char *incident, const char *actor, cons
 	json_decref(detail);
 }
 
+/* The incident's free-text fields live after the struct that holds it, so
+ * one allocation carries it and a copy never points into another's memory. */
+static size_t strings_size(const struct incident *inc)
+{
+	return strlen(inc->reason) + 1 + strlen(inc->response_url) + 1;
+}
+
+/* Copies inc's strings to `to` (strings_size bytes) and points inc at them. */
+static void own_strings(struct incident *inc, char *to)
+{
+	size_t n = strlen(inc->reason) + 1;
+
+	memcpy(to, inc->reason, n);
+	inc->reason = to;
+	memcpy(to + n, inc->response_url, strlen(inc->response_url) + 1);
+	inc->response_url = to + n;
+}
+
 static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 {
-	size_t len = strlen(inc->reason);
-	struct app_inc *ai = rb_calloc(1, sizeof *ai + len + 1);
+	struct app_inc *ai = rb_calloc(1, sizeof *ai + strings_size(inc));
 
 	ai->app = app;
 	ai->inc = *inc;
-	memcpy(ai->reason, inc->reason, len + 1);
-	ai->inc.reason = ai->reason;
+	own_strings(&ai->inc, ai->strings);
 	ai->next = app->incidents;
 	if (ai->next)
 		ai->next->prev = ai;
@@ -537,7 +552,7 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 struct declare_ctx {
 	struct app *app;
 	struct incident inc;
-	char reason[]; /* inc.reason points here */
+	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
 static void declare_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
@@ -607,11 +622,13 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 			json_decref(detail);
 			return;
 		}
-		dc = rb_malloc(sizeof *dc + strlen(cmd.reason) + 1);
+		struct incident inc;
+
+		fill_incident_from_cmd(app, &cmd, payload, &inc);
+		dc = rb_malloc(sizeof *dc + strings_size(&inc));
 		dc->app = app;
-		fill_incident_from_cmd(app, &cmd, payload, &dc->inc);
-		memcpy(dc->reason, cmd.reason, strlen(cmd.reason) + 1);
-		dc->inc.reason = dc->reason;
+		dc->inc = inc;
+		own_strings(&dc->inc, dc->strings);
 		json_object_set_new(detail, "service", json_string(cmd.service));
 		json_object_set_new(detail, "target", json_string(cmd.target));
 		json_object_set_new(detail, "severity",
@@ -713,6 +730,28 @@ static void channel_done_cb(void *arg, const struct api_result *res)
 
 /* ---- /health, /ready, /metrics ---- */
 
+/* The ack-time histogram in Prometheus' cumulative form. */
+static int ack_histogram(struct rb_buf *body, const struct sm_stats *st)
+{
+	unsigned long cum = 0;
+	int rc = rb_buf_puts(body, "# HELP rollbot_ack_seconds Time from an envelope read to its "
+				   "ack written, inside the bot.\n"
+				   "# TYPE rollbot_ack_seconds histogram\n");
+
+	for (int b = 0; b < SM_ACK_BUCKETS && !rc; b++) {
+		cum += st->ack_us_bucket[b];
+		if (b < SM_ACK_BUCKETS - 1)
+			rc = rb_buf_printf(body, "rollbot_ack_seconds_bucket{le=\"%g\"} %lu\n",
+					   sm_ack_bucket_us[b] / 1e6, cum);
+		else
+			rc = rb_buf_printf(body, "rollbot_ack_seconds_bucket{le=\"+Inf\"} %lu\n", cum);
+	}
+	if (!rc)
+		rc = rb_buf_printf(body, "rollbot_ack_seconds_sum %.6f\nrollbot_ack_seconds_count %lu\n",
+				   st->ack_us_sum / 1e6, cum);
+	return rc;
+}
+
 static int http_cb(void *arg, const char *path, struct rb_buf *body)
 {
 	struct app *app = arg;
@@ -758,6 +797,8 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 			slack, db, st.envelopes, st.acks, st.connects, st.disconnects, app->declared,
 			app->api ? api_pending(app->api) : 0,
 			app->store ? store_pending(app->store) : 0);
+		if (!rc)
+			rc = ack_histogram(body, &st);
 		return rc ? 500 : 200;
 	}
 	return rb_buf_puts(body, "not found: try /health, /ready or /metrics\n") ? 500 : 404;

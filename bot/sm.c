@@ -43,6 +43,7 @@ static const char *const conn_state_names[] = { "resolving", "connecting", "wait
 struct sm_out {
 	struct sm_out *next;
 	json_t *env; /* envelope to dispatch once written (a reference), or NULL */
+	uint64_t received_ns; /* uv_hrtime() when the envelope was complete */
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE headroom + payload */
 };
@@ -66,6 +67,7 @@ struct sm_conn {
 	int port;
 	bool tls;
 	struct rb_buf rx;
+	uint64_t rx_done_ns; /* when the message being handled was complete */
 	struct sm_out *out_head, *out_tail;
 };
 
@@ -157,12 +159,27 @@ static bool have_usable_conn(const struct sm *sm)
 
 /* ---- connection objects ---- */
 
+const unsigned sm_ack_bucket_us[SM_ACK_BUCKETS - 1] = { 100, 250, 500, 1000, 2500, 5000, 10000, 25000 };
+
+/* Counts one ack's time inside the bot into the histogram. */
+static void note_ack_time(struct sm *sm, uint64_t received_ns)
+{
+	uint64_t us = (uv_hrtime() - received_ns) / 1000;
+	int b = 0;
+
+	while (b < SM_ACK_BUCKETS - 1 && us > sm_ack_bucket_us[b])
+		b++;
+	sm->stats.ack_us_bucket[b]++;
+	sm->stats.ack_us_sum += us;
+}
+
 static void out_push(struct sm_conn *c, const char *text, size_t len, json_t *env)
 {
 	struct sm_out *m = rb_malloc(sizeof *m + LWS_PRE + len);
 
 	m->next = NULL;
 	m->env = env;
+	m->received_ns = c->rx_done_ns;
 	m->len = len;
 	memcpy(m->buf + LWS_PRE, text, len);
 	if (c->out_tail)
@@ -455,6 +472,7 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		if (!lws_is_final_fragment(wsi))
 			break;
+		c->rx_done_ns = uv_hrtime();
 		on_message(c, c->rx.data, c->rx.len);
 		rb_buf_reset(&c->rx);
 		break;
@@ -487,6 +505,7 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 				return -1;
 			}
 			c->sm->stats.acks++;
+			note_ack_time(c->sm, m->received_ns);
 			if (m->env)
 				ready_push(c->sm, m);
 			else

@@ -66,11 +66,19 @@ void sm_free(struct sm *sm);
 bool sm_connected(const struct sm *sm);
 
 /* Counters for /metrics and the logs. */
+#define SM_ACK_BUCKETS 9
+/* Upper bounds (µs) of the ack-time histogram buckets; the last is +Inf. */
+extern const unsigned sm_ack_bucket_us[SM_ACK_BUCKETS - 1];
+
 struct sm_stats {
 	unsigned long envelopes;
 	unsigned long acks;
 	unsigned long connects;
 	unsigned long disconnects;
+	/* Time from the envelope's last byte read to its ack written, inside
+	 * the bot (the network and Slack's side are not in it). */
+	unsigned long ack_us_bucket[SM_ACK_BUCKETS]; /* not cumulative */
+	unsigned long long ack_us_sum;
 };
 void sm_get_stats(const struct sm *sm, struct sm_stats *out);
 

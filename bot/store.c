@@ -49,6 +49,7 @@
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,14 +76,19 @@ enum store_state {
 	STORE_READY,
 };
 
+/* One allocation per command: the struct, then the parameter pointers,
+ * then the SQL and every parameter's bytes. A busy bot can have thousands
+ * queued behind a slow database, so the copies are packed, not strdup'ed
+ * one by one. */
 struct store_cmd {
 	struct store_cmd *next;
-	char *sql;
-	char **params; /* nparams strings, NULL for SQL NULL */
+	char *sql;     /* points into data */
+	char **params; /* nparams strings (into data), NULL for SQL NULL */
 	int nparams;
 	int lost; /* connections that broke while it was in flight */
 	store_cb cb;
 	void *arg;
+	max_align_t data[];
 };
 
 struct store {
@@ -206,10 +212,6 @@ static void notice_cb(void *arg, const PGresult *res)
 
 static void cmd_free(struct store_cmd *cmd)
 {
-	for (int i = 0; i < cmd->nparams; i++)
-		free(cmd->params[i]);
-	free(cmd->params);
-	free(cmd->sql);
 	free(cmd);
 }
 
@@ -807,12 +809,25 @@ int store_query(struct store *st, const char *sql, int nparams, const char *cons
 		return RB_EINVAL;
 	if (st->closing)
 		return STORE_ESHUTDOWN;
-	cmd = rb_calloc(1, sizeof *cmd);
-	cmd->sql = rb_strdup(sql);
+	{
+		size_t bytes = ((size_t)nparams + 1) * sizeof(char *) + strlen(sql) + 1;
+		char *p;
+
+		for (int i = 0; i < nparams; i++)
+			bytes += params[i] ? strlen(params[i]) + 1 : 0;
+		cmd = rb_calloc(1, sizeof *cmd + bytes);
+		cmd->params = (char **)(void *)cmd->data;
+		p = (char *)(cmd->params + nparams + 1);
+		cmd->sql = p;
+		p = stpcpy(p, sql) + 1;
+		for (int i = 0; i < nparams; i++) {
+			if (!params[i])
+				continue;
+			cmd->params[i] = p;
+			p = stpcpy(p, params[i]) + 1;
+		}
+	}
 	cmd->nparams = nparams;
-	cmd->params = rb_calloc((size_t)nparams + 1, sizeof *cmd->params);
-	for (int i = 0; i < nparams; i++)
-		cmd->params[i] = params[i] ? rb_strdup(params[i]) : NULL;
 	cmd->cb = cb;
 	cmd->arg = arg;
 	if (st->tail)

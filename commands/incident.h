@@ -51,7 +51,8 @@ struct incident {
 			     * of the struct so that queued work stays small) */
 	char requested_by[INC_SLACK_ID_MAX];
 	char channel[INC_SLACK_ID_MAX];
-	char response_url[256]; /* the slash command's, for replies to the requester */
+	const char *response_url; /* the slash command's, for replies to the requester;
+				   * "" when none; owned by the shell like reason */
 	char announcement_ts[INC_SLACK_ID_MAX]; /* "" until posted: the thread parent */
 	int64_t declared_ms;
 };

@@ -43,7 +43,7 @@ fi
 BUILD=$(cd "$1" && pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-CONFIG=tests/scenarios/rollbot.yaml
+CONFIG=tests/scenarios/rollbot-http.yaml # serves /metrics on 127.0.0.1:18089
 TOTAL=2000                # slash envelopes sent
 MODE=${BENCH_MODE:-paced}
 BATCH=${BENCH_BATCH:-100}              # burst: envelopes per POST /_fake/envelope
@@ -304,6 +304,9 @@ while :; do
 done
 # How far behind the database was when the acks were all in: the point of step 2.
 incidents_at_acks=$(sql "SELECT count(*) FROM incidents" 2>/dev/null || echo "?")
+# The bot's own view of the same acks (envelope read → ack written, without
+# the network and without the fake's own scheduling): its /metrics histogram.
+curl -fsS --noproxy '*' http://127.0.0.1:18089/metrics >"$work/metrics" 2>/dev/null || : >"$work/metrics"
 
 # Announcements: fetch the recorded calls incrementally (since=SEQ), keep them
 # in calls.jsonl, count the successful chat.postMessage calls carrying 🚨.
@@ -408,6 +411,14 @@ row "envelopes acked" "$n_acked / $TOTAL (in $(awk -v a="$first_sent" -v b="$las
 row "ack latency p50" "$(ms "$p50")"
 row "ack latency p99" "$(ms "$p99")"
 row "ack latency max" "$(ms "$pmax")"
+row "ack time inside the bot, p99" "$(awk '
+	/^rollbot_ack_seconds_bucket/ { match($0, /le="[^"]*"/); le[n] = substr($0, RSTART + 4, RLENGTH - 5); c[n++] = $2 }
+	/^rollbot_ack_seconds_count/ { total = $2 }
+	END {
+		if (!total) { print "n/a (no /metrics)"; exit }
+		for (i = 0; i < n; i++) if (c[i] >= 0.99 * total) {
+			printf "≤ %s ms (%d of %d acks within 1 ms)", (le[i] == "+Inf" ? "∞" : le[i] * 1000), c[3], total; exit }
+	}' "$work/metrics")"
 row "ack throughput" "$(rate "$n_acked" "$first_sent" "$last_acked") (first sent → last acked)"
 row "incidents in DB once all acked" "$incidents_at_acks / $TOTAL (the DB lags; acks do not wait)"
 row "announcements posted" "$n_ann (${announce_wall:-?}s wall clock$ann_note)"

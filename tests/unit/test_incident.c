@@ -16,6 +16,7 @@ static struct incident declared(void)
 
 	memset(&inc, 0, sizeof inc);
 	inc.reason = "checkout 5xx at 6%";
+	inc.response_url = "";
 	(void)rb_strlcpy(inc.id, "INC-2026-0001", sizeof inc.id);
 	inc.state = INC_DECLARED;
 	(void)rb_strlcpy(inc.service, "payments-api", sizeof inc.service);
