@@ -35,7 +35,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/%)
 EMBED_IN := $(sort $(wildcard sql/*.sql)) $(sort $(wildcard templates/*.mustache))
 
-PROGS := $(BUILD)/rollbot $(BUILD)/fake_slack $(BUILD)/harness
+PROGS := $(BUILD)/rollbot $(BUILD)/fake_slack $(BUILD)/harness $(BUILD)/certs/ca.pem
 
 .PHONY: all test asan demo bench install check-src deps unit clean
 all: $(PROGS) $(UNIT_BIN)
@@ -64,6 +64,10 @@ $(BUILD)/fake_slack: $(BUILD)/obj/tests/fake_slack.o $(BUILD)/obj/commands/rb.o
 
 $(BUILD)/harness: $(BUILD)/obj/tests/harness.o $(BUILD)/obj/commands/rb.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
+
+# A throwaway CA and certificates for the TLS scenarios (wss:// and https://).
+$(BUILD)/certs/ca.pem: tests/certs.sh
+	@tests/certs.sh $(BUILD)/certs
 
 $(BUILD)/test_%: $(BUILD)/obj/tests/unit/test_%.o $(BOT_OBJ) $(CMD_OBJ) $(GEN_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(PKG_LIBS) $(CMOCKA_LIBS) -lm

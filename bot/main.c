@@ -44,7 +44,7 @@ static const char usage[] =
 	"  SLACK_BOT_TOKEN   bot token (xoxb-…)\n"
 	"  DATABASE_URL      PostgreSQL connection string (postgresql://…)\n"
 	"  SLACK_API_URL     Web API base (default https://slack.com/api/)\n"
-	"  SLACK_CA_FILE     extra CA certificate file for TLS (optional)\n";
+	"  SLACK_CA_FILE     CA file to verify Slack's TLS against (tests; optional)\n";
 
 static int env_int(const char *name)
 {

@@ -431,7 +431,11 @@ static void on_message(struct sm_conn *c, const char *data, size_t len)
 static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		       size_t len)
 {
-	struct sm_conn *c = user;
+	/* `user` is ours only on our client connections: lws also calls this
+	 * protocol for the TLS context (user is then the SSL_CTX, for
+	 * OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) and for certificate checks
+	 * (an X509_STORE_CTX). Writing through it there corrupted OpenSSL. */
+	struct sm_conn *c = (user && wsi && lws_wsi_user(wsi) == user) ? user : NULL;
 	struct sm_out *m;
 
 	if (c && reason != LWS_CALLBACK_CLIENT_CONNECTION_ERROR && reason != LWS_CALLBACK_CLIENT_CLOSED)

@@ -8,6 +8,13 @@
  * (/_fake/...). tests/FAKE_SLACK.md is the contract; the behaviour comes from
  * ../shared/slack-protocol.md §8.
  *
+ * With --tls-cert/--tls-key the same port also speaks TLS: a connection
+ * whose first byte is a TLS handshake gets HTTPS and WSS, any other plain
+ * HTTP and WS (lws's ALLOW_NON_SSL_ON_SSL_PORT + ALLOW_HTTP_ON_HTTPS_LISTENER),
+ * so the control API and the port file work as before. The URLs the fake
+ * hands out (connections.open, upload_url, response_url) are then wss:// and
+ * https://, and every recorded call and socket says whether it came over TLS.
+ *
  * DESIGN
  *
  * All state lives in one struct fake, reachable from every callback through
@@ -159,6 +166,7 @@ struct sm_conn {
 	bool closing; /* a close frame goes out at the next WRITEABLE */
 	bool dropped;
 	bool debug_reconnects;
+	bool tls; /* came over TLS (wss://) */
 	int life_stage;
 	enum close_mode close_mode; /* what close_sul does */
 	int64_t opened_us;
@@ -221,6 +229,7 @@ struct http_req {
 	enum rq_kind kind;
 	bool is_post;
 	bool too_big;
+	bool tls; /* came over TLS (https://) */
 	char path[512];
 	char ctype[256];
 	char auth[8];  /* token kind, never the token */
@@ -246,6 +255,8 @@ struct pss {
 struct fake {
 	struct lws_context *ctx;
 	int port;
+	bool tls;	    /* --tls-cert: the URLs handed out are https:// and wss:// */
+	const char *scheme; /* "http" or "https" */
 	struct fake_cfg cfg, cfg_default;
 	/* what the tests read back */
 	json_t *calls;
@@ -563,8 +574,9 @@ static int close_mode_parse(const char *s, enum close_mode *out)
 /* Records                                                                */
 
 /* Appends one call to the record. args is stolen, response borrowed. */
-static void record_call(struct fake *fk, const char *method, const char *ctype, const char *auth,
-			json_t *args, int status, json_t *response, const char *url)
+static void record_call(struct fake *fk, const struct http_req *rq, const char *method,
+			const char *auth, json_t *args, int status, json_t *response,
+			const char *url)
 {
 	json_t *c = json_object();
 	const char *err = json_is_object(response) ? js(response, "error") : NULL;
@@ -572,16 +584,17 @@ static void record_call(struct fake *fk, const char *method, const char *ctype, 
 	json_object_set_new(c, "seq", json_integer(++fk->call_seq));
 	json_object_set_new(c, "t_us", json_integer(mono_us()));
 	json_object_set_new(c, "method", wire_str(method));
-	json_object_set_new(c, "content_type", wire_str(ctype));
+	json_object_set_new(c, "content_type", wire_str(rq->ctype));
 	json_object_set_new(c, "auth", json_string(auth));
+	json_object_set_new(c, "tls", json_boolean(rq->tls));
 	json_object_set_new(c, "args", args ? args : json_object());
 	json_object_set_new(c, "status", json_integer(status));
 	json_object_set_new(c, "response", response ? json_incref(response) : json_null());
 	if (url)
 		json_object_set_new(c, "url", wire_str(url));
 	json_array_append_new(fk->calls, c);
-	note("call seq=%lld method=%s auth=%s status=%d%s%s", (long long)fk->call_seq, method, auth,
-	     status, err ? " error=" : "", err ? err : "");
+	note("call seq=%lld method=%s auth=%s status=%d%s%s%s", (long long)fk->call_seq, method,
+	     auth, status, err ? " error=" : "", err ? err : "", rq->tls ? " tls" : "");
 }
 
 static void proto_error(struct fake *fk, int sock, const char *error, const char *envelope_id,
@@ -1076,6 +1089,7 @@ static void conn_open(struct fake *fk, struct pss *pss, struct lws *wsi)
 	c->wsi = wsi;
 	c->id = ++fk->sock_seq;
 	c->opened_us = mono_us();
+	c->tls = lws_is_ssl(wsi) != 0;
 	rb_buf_init(&c->rx, RB_WS_MSG_MAX);
 	lws_dll2_add_tail(&c->node, &fk->conns);
 	pss->conn = c;
@@ -1095,8 +1109,8 @@ static void conn_open(struct fake *fk, struct pss *pss, struct lws *wsi)
 	}
 	if (live + 1 > fk->max_open)
 		fk->max_open = live + 1;
-	note("socket %d open num_connections=%u%s", c->id, live + 1,
-	     c->debug_reconnects ? " debug_reconnects" : "");
+	note("socket %d open num_connections=%u%s%s", c->id, live + 1,
+	     c->debug_reconnects ? " debug_reconnects" : "", c->tls ? " tls" : "");
 	life = c->debug_reconnects ? fk->cfg.debug_lifetime_ms : fk->cfg.lifetime_ms;
 	if (fk->cfg.dbh_reason[0] && fk->cfg.dbh_count != 0) {
 		conn_disconnect(c, fk->cfg.dbh_reason, CM_FRAME, fk->cfg.close_after_ms);
@@ -1397,7 +1411,7 @@ static json_t *build_slash(struct fake *fk, const json_t *rq)
 	uuid4(id);
 	hex_rand(hex, 32);
 	snprintf(trig, sizeof trig, "%u%09u.6254061872993.%s", 9273645u, n, hex);
-	rurl = rb_asprintf("http://127.0.0.1:%d/commands/%u", fk->port, n);
+	rurl = rb_asprintf("%s://127.0.0.1:%d/commands/%u", fk->scheme, fk->port, n);
 	env = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
 			" s:s}, s:s, s:b}",
 			"envelope_id", id, "payload", "token", FS_VERIFY_TOKEN, "team_id",
@@ -1652,8 +1666,8 @@ static json_t *m_connections_open(struct fake *fk, json_t *args, const char *aut
 	uuid4(ticket);
 	json_object_set_new(fk->tickets, ticket, json_false());
 	fk->tickets_issued++;
-	url = rb_asprintf("ws://127.0.0.1:%d/link/?ticket=%s&app_id=%s", fk->port, ticket,
-			  fk->app_hash);
+	url = rb_asprintf("%s://127.0.0.1:%d/link/?ticket=%s&app_id=%s", fk->tls ? "wss" : "ws",
+			  fk->port, ticket, fk->app_hash);
 	r = json_pack("{s:b, s:s, s:{s:[s], s:[s]}}", "ok", 1, "url", url, "response_metadata",
 		      "scopes", "connections:write", "acceptedScopes", "connections:write");
 	free(url);
@@ -1946,7 +1960,7 @@ static json_t *m_get_upload_url(struct fake *fk, json_t *args, const char *auth,
 	json_object_set_new(fk->files, id,
 			    json_pack("{s:s, s:I, s:n, s:b}", "filename", fname, "length",
 				      (json_int_t)length, "bytes", "completed", 0));
-	url = rb_asprintf("http://127.0.0.1:%d/upload/v1/%s", fk->port, id);
+	url = rb_asprintf("%s://127.0.0.1:%d/upload/v1/%s", fk->scheme, fk->port, id);
 	r = json_pack("{s:b, s:s, s:s}", "ok", 1, "upload_url", url, "file_id", id);
 	free(url);
 	return r;
@@ -2111,7 +2125,7 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 		json_object_set_new(resp, "response_metadata",
 				    json_pack("{s:[s]}", "warnings", warning));
 	}
-	record_call(fk, method, rq->ctype, auth, args, o.status, resp, NULL);
+	record_call(fk, rq, method, auth, args, o.status, resp, NULL);
 	rq->status = o.status;
 	rq->retry_after = o.retry_after;
 	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
@@ -2278,7 +2292,7 @@ static int upload_call(struct fake *fk, struct http_req *rq)
 		resp = json_string(text);
 		rq->resp_ctype = "text/plain; charset=utf-8";
 	}
-	record_call(fk, "upload", rq->ctype, rq->auth, args, status, resp, rq->path);
+	record_call(fk, rq, "upload", rq->auth, args, status, resp, rq->path);
 	json_decref(resp);
 	rq->status = status;
 	rq->retry_after = ra;
@@ -2318,7 +2332,7 @@ static int response_url_call(struct fake *fk, struct http_req *rq)
 		resp = n >= FS_RESPONSE_URL_USES ? api_err("used_too_many_times") :
 						   json_pack("{s:b}", "ok", 1);
 	}
-	record_call(fk, "response_url", rq->ctype, rq->auth, args, status, resp, rq->path);
+	record_call(fk, rq, "response_url", rq->auth, args, status, resp, rq->path);
 	rq->status = status;
 	rq->retry_after = ra;
 	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
@@ -2458,21 +2472,22 @@ static json_t *ctl_state(struct fake *fk)
 		open++;
 		json_array_append_new(
 			socks,
-			json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}", "id",
-				  c->id, "hello", c->hello_sent, "refused", c->refused, "draining",
-				  c->draining, "silenced", c->silenced, "debug_reconnects",
-				  c->debug_reconnects, "queued", (json_int_t)c->out.n, "pings",
-				  (int)c->pings, "pongs", (int)c->pongs, "frames_in",
-				  (int)c->frames_in, "opened_us", (json_int_t)c->opened_us));
+			json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}",
+				  "id", c->id, "hello", c->hello_sent, "refused", c->refused,
+				  "draining", c->draining, "silenced", c->silenced,
+				  "debug_reconnects", c->debug_reconnects, "tls", c->tls, "queued",
+				  (json_int_t)c->out.n, "pings", (int)c->pings, "pongs",
+				  (int)c->pongs, "frames_in", (int)c->frames_in, "opened_us",
+				  (json_int_t)c->opened_us));
 	}
 	lws_end_foreach_dll(p);
-	return json_pack("{s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}", "ok", 1,
-			 "sockets_open", (int)open, "sockets_total", (int)fk->sockets_total,
-			 "hello_sent", (int)fk->hello_count, "connections_opened",
-			 (int)fk->connections_opened, "tickets_issued", (int)fk->tickets_issued,
-			 "queued", (int)fk->unsent, "max_open_at_once", (int)fk->max_open,
-			 "upgrades_refused", (int)fk->upgrades_refused, "calls", (int)fk->call_seq,
-			 "sockets", socks);
+	return json_pack("{s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}", "ok", 1,
+			 "tls", fk->tls, "sockets_open", (int)open, "sockets_total",
+			 (int)fk->sockets_total, "hello_sent", (int)fk->hello_count,
+			 "connections_opened", (int)fk->connections_opened, "tickets_issued",
+			 (int)fk->tickets_issued, "queued", (int)fk->unsent, "max_open_at_once",
+			 (int)fk->max_open, "upgrades_refused", (int)fk->upgrades_refused, "calls",
+			 (int)fk->call_seq, "sockets", socks);
 }
 
 /* The sockets a control call aims at: "socket":N, or every open one. */
@@ -2912,6 +2927,7 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 
 	req_clear(rq);
 	rq->wsi = wsi;
+	rq->tls = lws_is_ssl(wsi) != 0;
 	rq->is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
 	if (!rq->is_post && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
 		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
@@ -3191,7 +3207,9 @@ static void fake_free(struct fake *fk)
 
 static void usage(FILE *f)
 {
-	fputs("usage: fake_slack [--port N] [--port-file FILE] [--ping-ms N] [--log FILE]\n", f);
+	fputs("usage: fake_slack [--port N] [--port-file FILE] [--ping-ms N] [--log FILE]\n"
+	      "                  [--tls-cert FILE --tls-key FILE]\n",
+	      f);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -3213,7 +3231,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct fake *fk;
 	struct lws_vhost *vh;
-	const char *port_file = NULL, *log_path = NULL;
+	const char *port_file = NULL, *log_path = NULL, *tls_cert = NULL, *tls_key = NULL;
 	int port = 0, ping_ms = 10000, i;
 
 	log_sink = stderr;
@@ -3238,6 +3256,10 @@ int main(int argc, char **argv)
 			port_file = v;
 		} else if (!strcmp(a, "--log")) {
 			log_path = v;
+		} else if (!strcmp(a, "--tls-cert")) {
+			tls_cert = v;
+		} else if (!strcmp(a, "--tls-key")) {
+			tls_key = v;
 		} else {
 			goto bad;
 		}
@@ -3245,6 +3267,11 @@ int main(int argc, char **argv)
 		continue;
 bad:
 		fprintf(stderr, "fake_slack: bad argument %s %s\n", a, v);
+		usage(stderr);
+		return 2;
+	}
+	if (!tls_cert != !tls_key) {
+		fputs("fake_slack: --tls-cert and --tls-key go together\n", stderr);
 		usage(stderr);
 		return 2;
 	}
@@ -3267,6 +3294,8 @@ bad:
 
 	fk = rb_calloc(1, sizeof *fk);
 	fake_init(fk, ping_ms);
+	fk->tls = tls_cert != NULL;
+	fk->scheme = fk->tls ? "https" : "http";
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 
 	memset(&info, 0, sizeof info);
@@ -3280,9 +3309,24 @@ bad:
 	info.max_http_header_data = 16384;
 	info.fd_limit_per_thread = 4096;
 	info.retry_and_idle_policy = &no_idle_policy;
+	if (fk->tls) {
+		/* TLS when the client starts with a handshake, plain HTTP/WS
+		 * otherwise (the control API, ws:// tests); HTTP/1.1 only, as
+		 * without TLS (no h2 through ALPN). */
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+				LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+				LWS_SERVER_OPTION_ALLOW_HTTP_ON_HTTPS_LISTENER;
+		info.ssl_cert_filepath = tls_cert;
+		info.ssl_private_key_filepath = tls_key;
+		info.alpn = "http/1.1";
+	}
 	fk->ctx = lws_create_context(&info);
 	if (!fk->ctx) {
-		note("cannot listen on 127.0.0.1:%d", port);
+		if (fk->tls)
+			note("cannot listen on 127.0.0.1:%d with TLS (certificate %s, key %s)",
+			     port, tls_cert, tls_key);
+		else
+			note("cannot listen on 127.0.0.1:%d", port);
 		fake_free(fk);
 		free(fk);
 		return 1;
@@ -3296,7 +3340,7 @@ bad:
 		free(fk);
 		return 1;
 	}
-	note("listening on 127.0.0.1:%d", fk->port);
+	note("listening on 127.0.0.1:%d%s", fk->port, fk->tls ? " (TLS and plain)" : "");
 
 	while (!interrupted)
 		if (lws_service(fk->ctx, 0) < 0)
