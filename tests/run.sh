@@ -144,7 +144,33 @@ run_harness() {
 	failed=$((failed + f))
 }
 
+# Runs a test script whose last line is "LABEL: N passed, M failed" and adds
+# its counts; a script that ends without that line counts as 1 failed.
+run_script() {
+	local label=$1 out="$work/script.$1.out" rc line p f
+	shift
+	timeout --foreground -k 5 300 "$@" 2>&1 | tee -i "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed$" "$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "run.sh: $* exited with status $rc without its summary: counted as 1 failed"
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+	[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
 start_pg || true
+
+if [ -x tests/stubs/selftest.sh ]; then
+	echo
+	echo "=== backend stubs ==="
+	run_script "stubs selftest" tests/stubs/selftest.sh
+fi
 
 i=0
 for b in "${dirs[@]}"; do
@@ -167,6 +193,10 @@ for b in "${dirs[@]}"; do
 	done
 	[ "$n" -gt 0 ] || echo "run.sh: no unit test binaries in $b"
 	[ "$unit_only" = 1 ] && continue
+
+	echo
+	echo "=== $b: command line ==="
+	run_script cli tests/cli.sh "$b"
 
 	echo
 	echo "=== $b: scenarios ==="

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# rollbot — the command line as an operator meets it: every refusal to start
+# names what is wrong (and the line, for the file), and exits non-zero.
+#
+#   tests/cli.sh BUILD_DIR
+#
+# Prints one line per check and `cli: N passed, M failed` last.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+bot="${1:-build}/rollbot"
+passed=0
+failed=0
+tmp=$(mktemp -d /tmp/rollbot-cli.XXXXXX) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+
+# check NAME EXPECTED_STATUS EXPECTED_OUTPUT_SUBSTRING -- COMMAND…
+check() {
+	local name=$1 want_rc=$2 want=$3 out rc
+	shift 4
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" = "$want_rc" ] && [[ $out == *"$want"* ]]; then
+		echo "ok   $name"
+		passed=$((passed + 1))
+	else
+		echo "FAIL $name: exit $rc (wanted $want_rc), output:"
+		while IFS= read -r l; do echo "    | $l"; done <<<"$out"
+		echo "    wanted it to contain: $want"
+		failed=$((failed + 1))
+	fi
+}
+
+good=tests/scenarios/rollbot.yaml
+check "--help prints the usage" 0 "rollbot run --config FILE" -- "$bot" --help
+check "no command prints the usage and fails" 2 "Usage:" -- "$bot"
+check "unknown command" 2 "unknown command bogus" -- "$bot" bogus
+check "run needs --config" 2 "run needs --config FILE" -- \
+	env -u SLACK_APP_TOKEN "$bot" run
+check "missing SLACK_APP_TOKEN is named" 2 "SLACK_APP_TOKEN is not set" -- \
+	env -u SLACK_APP_TOKEN SLACK_BOT_TOKEN=xoxb-1 DATABASE_URL=postgresql:///x "$bot" run --config "$good"
+check "a bot token given as the app token is refused" 2 "SLACK_APP_TOKEN does not start with xapp-" -- \
+	env SLACK_APP_TOKEN=xoxb-1 SLACK_BOT_TOKEN=xoxb-1 DATABASE_URL=postgresql:///x "$bot" run --config "$good"
+check "missing DATABASE_URL is named" 2 "DATABASE_URL is not set" -- \
+	env -u DATABASE_URL SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 "$bot" run --config "$good"
+check "the secrets never appear in the refusal" 2 "SLACK_BOT_TOKEN does not start with xoxb-" -- \
+	env SLACK_APP_TOKEN=xapp-1-SECRETVALUE SLACK_BOT_TOKEN=nope-SECRETVALUE DATABASE_URL=postgresql:///x "$bot" run --config "$good"
+out=$(env SLACK_APP_TOKEN=xapp-1-SECRETVALUE SLACK_BOT_TOKEN=nope-SECRETVALUE DATABASE_URL=postgresql:///x "$bot" run --config "$good" 2>&1)
+if [[ $out == *SECRETVALUE* ]]; then
+	echo "FAIL a token's value was printed: $out"
+	failed=$((failed + 1))
+else
+	echo "ok   no token value in the output"
+	passed=$((passed + 1))
+fi
+check "check-config accepts the example" 0 "ok: " -- "$bot" check-config examples/rollbot.yaml
+printf 'incidents_channels: [C05K8Q2V7XM]\napproval:\n  aprovers: [U03ASM1TH7Q]\n' >"$tmp/typo.yaml"
+check "check-config names the line of a typo" 1 "typo.yaml:3:3: unknown key \`aprovers\`" -- \
+	"$bot" check-config "$tmp/typo.yaml"
+check "check-config of a missing file" 1 "$tmp/none.yaml" -- "$bot" check-config "$tmp/none.yaml"
+check "run with a bad config stops before connecting" 2 "typo.yaml:3:3" -- \
+	env SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 DATABASE_URL=postgresql:///x "$bot" run --config "$tmp/typo.yaml"
+check "a bad --log-level is refused" 2 "--log-level must be" -- \
+	env SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 DATABASE_URL=postgresql:///x "$bot" run --config "$good" --log-level loud
+check "migrate needs DATABASE_URL" 2 "DATABASE_URL is not set" -- env -u DATABASE_URL "$bot" migrate
+check "an unreachable database stops the start, without the URL's password" 1 "database:" -- \
+	env SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 \
+	DATABASE_URL="postgresql://rollbot:hunter2@127.0.0.1:1/rollbot?connect_timeout=2" "$bot" run --config "$good"
+out=$(env DATABASE_URL="postgresql://rollbot:hunter2@127.0.0.1:1/rollbot?connect_timeout=2" "$bot" migrate 2>&1)
+if [[ $out == *hunter2* ]]; then
+	echo "FAIL the database password was printed: $out"
+	failed=$((failed + 1))
+else
+	echo "ok   no database password in the output"
+	passed=$((passed + 1))
+fi
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
