@@ -697,21 +697,11 @@ static void av_pushf(struct argv_b *a, const char *fmt, ...) RB_PRINTF(2, 3);
 
 static void av_pushf(struct argv_b *a, const char *fmt, ...)
 {
-	va_list ap, ap2;
-	char probe[1];
-	char *s;
-	int n;
+	va_list ap;
 
-	RB_ASSERT(fmt); /* tells gcc's -Wformat-truncation it is not NULL */
 	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	n = vsnprintf(probe, sizeof probe, fmt, ap);
+	av_take(a, rb_vasprintf(fmt, ap));
 	va_end(ap);
-	RB_ASSERT(n >= 0);
-	s = rb_malloc((size_t)n + 1);
-	vsnprintf(s, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
-	av_take(a, s);
 }
 
 static void strv_free(char **v)

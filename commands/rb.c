@@ -58,22 +58,31 @@ char *rb_strndup(const char *s, size_t n)
 }
 
 /* Formats into a new string; the caller frees it with free(). */
-char *rb_asprintf(const char *fmt, ...)
+char *rb_vasprintf(const char *fmt, va_list ap)
 {
-	va_list ap, ap2;
+	va_list ap2;
 	char probe[1];
 	int n;
 	char *p;
 
-	RB_ASSERT(fmt);
-	va_start(ap, fmt);
+	RB_ASSERT(fmt); /* tells gcc's -Wformat-truncation it is not NULL */
 	va_copy(ap2, ap);
-	n = vsnprintf(probe, sizeof probe, fmt, ap);
-	va_end(ap);
+	n = vsnprintf(probe, sizeof probe, fmt, ap2);
+	va_end(ap2);
 	RB_ASSERT(n >= 0);
 	p = rb_malloc((size_t)n + 1);
-	vsnprintf(p, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *rb_asprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+
+	va_start(ap, fmt);
+	p = rb_vasprintf(fmt, ap);
+	va_end(ap);
 	return p;
 }
 

@@ -51,6 +51,7 @@ void *rb_realloc(void *p, size_t n);
 char *rb_strdup(const char *s);
 char *rb_strndup(const char *s, size_t n);
 char *rb_asprintf(const char *fmt, ...) RB_PRINTF(1, 2);
+char *rb_vasprintf(const char *fmt, va_list ap);
 
 /* Characters (not bytes) in a UTF-8 string: continuation bytes don't count. */
 size_t rb_utf8_chars(const char *s);

@@ -123,33 +123,18 @@ run_unit() {
 }
 
 run_harness() {
-	local b=$1 out="$work/harness.$2.out" rc line p f
-	local args=(--build "$b")
+	local args=(--build "$1")
 	[ "$pg_up" = 1 ] && args+=(--pg-dir "$pgdir")
-	timeout --foreground -k 10 "$HARNESS_TIMEOUT" "$b/harness" "${args[@]}" 2>&1 | tee -i "$out"
-	rc=${PIPESTATUS[0]}
-	line=$(grep -E '^harness: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
-	if [ -z "$line" ]; then
-		echo "run.sh: $b/harness exited with status $rc without its summary: counted as 1 failed"
-		failed=$((failed + 1))
-		return
-	fi
-	p=$(sed -E 's/^harness: ([0-9]+) passed.*/\1/' <<<"$line")
-	f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
-	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
-		echo "run.sh: $b/harness exited with status $rc after a clean summary (sanitizer report?): counted as 1 failed"
-		f=1
-	fi
-	passed=$((passed + p))
-	failed=$((failed + f))
+	run_script harness "$HARNESS_TIMEOUT" "$1/harness" "${args[@]}"
 }
 
-# Runs a test script whose last line is "LABEL: N passed, M failed" and adds
-# its counts; a script that ends without that line counts as 1 failed.
+# Runs a test program whose last line is "LABEL: N passed, M failed" and
+# adds its counts; one that ends without that line counts as 1 failed, and
+# so does one that exits non-zero after a clean summary (a sanitizer report).
 run_script() {
-	local label=$1 out="$work/script.$1.out" rc line p f
-	shift
-	timeout --foreground -k 5 300 "$@" 2>&1 | tee -i "$out"
+	local label=$1 limit=$2 out="$work/script.$1.$RANDOM.out" rc line p f
+	shift 2
+	timeout --foreground -k 10 "$limit" "$@" 2>&1 | tee -i "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E "^$label: [0-9]+ passed, [0-9]+ failed$" "$out" | tail -n 1)
 	if [ -z "$line" ]; then
@@ -159,7 +144,10 @@ run_script() {
 	fi
 	p=$(sed -E 's/^[^:]+: ([0-9]+) passed.*/\1/' <<<"$line")
 	f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
-	[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "run.sh: $* exited with status $rc after a clean summary (sanitizer report?): counted as 1 failed"
+		f=1
+	fi
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
@@ -169,7 +157,7 @@ start_pg || true
 if [ -x tests/stubs/selftest.sh ]; then
 	echo
 	echo "=== backend stubs ==="
-	run_script "stubs selftest" tests/stubs/selftest.sh
+	run_script "stubs selftest" 300 tests/stubs/selftest.sh
 fi
 
 i=0
@@ -196,7 +184,7 @@ for b in "${dirs[@]}"; do
 
 	echo
 	echo "=== $b: command line ==="
-	run_script cli tests/cli.sh "$b"
+	run_script cli 300 tests/cli.sh "$b"
 
 	echo
 	echo "=== $b: scenarios ==="
