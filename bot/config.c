@@ -14,13 +14,19 @@
  * checked before values: duplicates and unknown keys first, with the list
  * of known keys, so a typo is reported as a typo.
  *
- * Method parameters are checked against plan_method_info(): a missing
- * required key and a key the method does not take are both errors. Their
- * values end up in an argv, so they are held to a strict character set
- * (see check_param); the few that are URLs, paths, a JSON patch or script
- * arguments get checks of their own. bluegreen's optional selector_key and
- * colour are filled in with their defaults (version, blue), so the plan
- * never needs to know them.
+ * Method parameters have one source of truth: plan_build (commands/plan.c),
+ * the last check before execve. This file only checks what plan_build
+ * cannot see: that a parameter is a key of the method (with the list of
+ * valid keys) and a single value without control characters. Then, once a
+ * service block is read, it builds that service's plan as a rollback would
+ * (check_plan) and reports plan_build's refusal, so check-config accepts
+ * exactly what can run at 3 a.m. and the rules cannot drift apart.
+ * bluegreen's optional selector_key and colour are filled in with their
+ * defaults (version, blue), so every reader sees the values in force.
+ *
+ * The optional `db_rollback` (the argv of a down migration, for
+ * --with-db) is not a method parameter: plan_build does not know it, so
+ * it is checked here (parse_db_rollback).
  *
  * Memory: everything hangs off struct config and is freed by config_free,
  * which accepts a half-built config, so every error path is "free and
@@ -43,11 +49,14 @@
 #define CLIP_CHARS	 40	    /* how much of a bad value a message repeats */
 #define MAX_DURATION_MS	 (7LL * 24 * 3600 * 1000)
 #define MAX_REQUIRED	 100
-#define MAX_PARAM_LEN	 253 /* a DNS name; longer than any Kubernetes name */
-#define MAX_PATCH_LEN	 8192
 #define MAX_AFFECTED_LEN 200
 #define MAX_ETA_LEN	 64
 #define MAX_ID_LEN	 32
+#define MAX_DB_ARGS	 32  /* elements of db_rollback */
+#define MAX_DB_ARG_LEN	 256 /* bytes in one element */
+
+#define DEFAULT_SVC_TIMEOUT_MS (5 * 60 * 1000)
+#define DEFAULT_DB_TIMEOUT_MS  (10 * 60 * 1000)
 
 #define EXAMPLE_HINT "see examples/rollbot.yaml"
 
@@ -84,8 +93,10 @@ static const char *const approval_keys[] = { "approvers", "approver_group",
 					     "timeout",	  "skip_for",
 					     NULL };
 /* Keys every service takes, whatever its method. */
-static const char *const service_keys[] = { "method",	  "timeout",	 "affected", "eta",
-					    "health_url", "version_url", "approval", NULL };
+static const char *const service_keys[] = { "method",	"timeout",     "affected",
+					    "eta",	"health_url",  "version_url",
+					    "approval", "db_rollback", "db_rollback_timeout",
+					    NULL };
 
 /* ---- messages ------------------------------------------------------- */
 
@@ -700,19 +711,9 @@ static int parse_approval(struct ctx *c, const struct node *n, const char *label
 
 /* ---- services ------------------------------------------------------- */
 
-/* Characters a method parameter may hold: enough for Kubernetes names,
- * kube contexts (arn:aws:eks:…:cluster/x, user@cluster), image references
- * (registry:5000/team/app@sha256:…) and Lambda ARNs, and nothing a shell
- * or an option parser would read specially. */
-static bool safe_char(char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       strchr("._-/:@+,", ch) != NULL;
-}
-
-#define SAFE_CHARS "letters, digits and . _ - / : @ + ,"
-
-/* An http(s) URL with a host and only characters that need no quoting. */
+/* An http(s) URL with a host and only characters that need no quoting:
+ * health_url and version_url, which the prober fetches. (A method's `url`
+ * is plan_build's to check; see check_plan.) */
 static bool url_ok(const char *s)
 {
 	const char *host;
@@ -743,93 +744,109 @@ static int check_url(struct ctx *c, const struct node *n, const char *key, const
 	return 0;
 }
 
-static int check_path(struct ctx *c, const struct node *n, const char *key, const char *s)
+/* Reads `db_rollback`, the down migration --with-db runs (runbook 000
+ * §3.2, 003 "Database Rollback"), into svc. It is an argv, run with execve
+ * and never through a shell, so it is written as a YAML list, one element
+ * per word: a single string would have to be split, and no split rule
+ * would be the one the operator had in mind. argv[0] is an absolute path,
+ * so what runs does not depend on PATH. Elements are free text otherwise
+ * (a migration tool's options start with '-'), but bounded and without
+ * control characters, which no command line needs and a log line must not
+ * carry. Elements are added to svc as they are read, so config_free frees
+ * a half-read list. */
+static int parse_db_rollback(struct ctx *c, const struct node *n, struct config_service *svc)
 {
-	char b[64];
+	char label[48], b[64];
 
-	if (s[0] != '/')
-		return fail(c, n, "`%s` must be an absolute path (starting with /), not `%s`", key,
-			    clip(s, b, sizeof b));
-	if (strstr(s, ".."))
-		return fail(c, n, "`%s` must not contain `..`", key);
-	for (const char *p = s; *p; p++)
-		if (!safe_char(*p))
-			return fail(c, n,
-				    "`%s` value `%s` is not safe in a command line: use %s only",
-				    key, clip(s, b, sizeof b), SAFE_CHARS);
-	return 0;
-}
-
-/* Script arguments: words separated by spaces, each split into its own
- * argv element. No quoting exists (there is no shell), so quotes and shell
- * characters are refused rather than passed on confusingly; '=' and a
- * leading '-' are fine, they are the script's own options. */
-static int check_args(struct ctx *c, const struct node *n, const char *s)
-{
-	for (const char *p = s; *p; p++)
-		if (*p != ' ' && *p != '=' && !safe_char(*p))
-			return fail(c, n,
-				    "`args` may only hold words of %s and = separated by spaces: "
-				    "rollbot runs the script without a shell, so quotes and shell "
-				    "characters would not work",
-				    SAFE_CHARS);
-	return 0;
-}
-
-/* A JSON patch for kubectl patch -p: one argv element, so any JSON is
- * safe; we only check it looks like a JSON object or array. */
-static int check_patch(struct ctx *c, const struct node *n, const char *s)
-{
-	size_t len = strlen(s);
-	size_t a = strspn(s, " \t\n");
-	size_t z = len;
-
-	while (z > a && strchr(" \t\n", s[z - 1]))
-		z--;
-	if (len > MAX_PATCH_LEN)
-		return fail(c, n, "`patch` is longer than %d characters", MAX_PATCH_LEN);
-	if (z - a < 2 || !((s[a] == '{' && s[z - 1] == '}') || (s[a] == '[' && s[z - 1] == ']')))
+	if (n->kind != NODE_SEQ)
 		return fail(c, n,
-			    "`patch` must be a JSON object or array, e.g. "
-			    "'[{\"op\":\"remove\",\"path\":\"/spec/rules/0\"}]'");
-	return 0;
-}
+			    "`db_rollback` must be a list, one element per word of the command, "
+			    "e.g. [\"/opt/app/bin/migrate\", \"down\"], not %s: rollbot runs it "
+			    "without a shell",
+			    is_null(n) ? "empty" : kind_name(n));
+	if (n->n_kids == 0)
+		return fail(c, n,
+			    "`db_rollback` is empty: give the down-migration command, starting "
+			    "with its absolute path");
+	if (n->n_kids > MAX_DB_ARGS)
+		return fail(c, n->kids[MAX_DB_ARGS], "`db_rollback` has more than %d elements",
+			    MAX_DB_ARGS);
+	svc->db_rollback = rb_calloc(n->n_kids + 1, sizeof *svc->db_rollback);
+	for (size_t i = 0; i < n->n_kids; i++) {
+		const struct node *v = n->kids[i];
+		const char *s;
+		int rc;
 
-/* Checks one method parameter's value for an argv; see the file comment. */
-static int check_param(struct ctx *c, const struct node *n, const char *key, const char *s)
-{
-	char b[64];
-
-	if (!strcmp(key, "url"))
-		return check_url(c, n, key, s);
-	if (!strcmp(key, "path"))
-		return check_path(c, n, key, s);
-	if (!strcmp(key, "manifest")) {
-		if (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8))
-			return check_url(c, n, key, s);
-		if (s[0] != '/')
-			return fail(c, n,
-				    "`manifest` must be an absolute path (/…) or an http(s) URL, "
-				    "not `%s`",
-				    clip(s, b, sizeof b));
-		return check_path(c, n, key, s);
+		snprintf(label, sizeof label, "db_rollback[%zu]", i);
+		rc = scalar(c, v, label, false, &s);
+		if (rc < 0)
+			return rc;
+		if (v->len > MAX_DB_ARG_LEN)
+			return fail(c, v, "`%s` is longer than %d bytes", label, MAX_DB_ARG_LEN);
+		if (i == 0 && s[0] != '/')
+			return fail(
+				c, v,
+				"`db_rollback[0]` must be the command's absolute path (starting "
+				"with /), not `%s`: rollbot does not search PATH",
+				clip(s, b, sizeof b));
+		svc->db_rollback[svc->n_db_rollback++] = rb_strdup(s);
 	}
-	if (!strcmp(key, "patch"))
-		return check_patch(c, n, s);
-	if (!strcmp(key, "args"))
-		return check_args(c, n, s);
-	if (strlen(s) > MAX_PARAM_LEN)
-		return fail(c, n, "`%s` is longer than %d characters", key, MAX_PARAM_LEN);
-	if (s[0] == '-')
-		return fail(c, n,
-			    "`%s` value `%s` must not start with '-': a command would read it "
-			    "as an option",
-			    key, clip(s, b, sizeof b));
-	for (const char *p = s; *p; p++)
-		if (!safe_char(*p))
-			return fail(c, n,
-				    "`%s` value `%s` is not safe in a command line: use %s only",
-				    key, clip(s, b, sizeof b), SAFE_CHARS);
+	return 0;
+}
+
+/* Builds the plan of the service just read, as a rollback would, and
+ * throws it away: plan_build (commands/plan.c) is the one rule for what a
+ * method parameter may hold, and this makes check-config refuse what a
+ * rollback would refuse at 3 a.m. The target is a representative one of
+ * the method's kind ("1" for a revision, "v1" for a version, none for the
+ * rest), except for a docker service without `image`, which can only use
+ * Swarm's --rollback and so is built without one; the incident fields are
+ * plain placeholders. The resolution step (a rollback without --to) is
+ * built too when the method has one. On refusal the message is
+ * "service NAME: " and plan_build's, at the service's name: plan_build
+ * names the key (`url`, `image`, …) but never quotes the value. */
+static int check_plan(struct ctx *c, const struct node *key, const struct config_service *svc)
+{
+	const struct plan_method_info *mi = plan_method_info(svc->method);
+	struct plan_param *params = rb_calloc(svc->n_params, sizeof *params);
+	struct plan_input in = {
+		.service = svc->name,
+		.method = svc->method,
+		.params = params,
+		.n_params = svc->n_params,
+		.target = "",
+		.timeout_ms = svc->timeout_ms,
+		.incident_id = "INC-0000-0000",
+		.severity = "P1",
+		.reason = "check",
+		.requested_by = "U000",
+	};
+	struct plan *p = NULL;
+	struct plan_step *step = NULL;
+	char perr[RB_ERR_LEN];
+	int rc;
+
+	for (size_t i = 0; i < svc->n_params; i++) {
+		params[i].key = svc->params[i].key;
+		params[i].value = svc->params[i].value;
+	}
+	if (mi->target == PLAN_TARGET_REVISION)
+		in.target = "1";
+	else if (mi->target == PLAN_TARGET_VERSION &&
+		 !(svc->method == PLAN_DOCKER && !config_param(svc, "image")))
+		in.target = "v1";
+
+	perr[0] = '\0';
+	rc = plan_build(&in, &p, perr, sizeof perr);
+	plan_free(p);
+	if (rc == 0) {
+		rc = plan_resolve_step(&in, &step, perr, sizeof perr);
+		plan_step_free(step);
+	}
+	free(params);
+	if (rc < 0)
+		return fail(c, key, "service %s: %s", svc->name,
+			    perr[0] ? perr : plan_strerror(rc));
 	return 0;
 }
 
@@ -872,17 +889,20 @@ static const char *valid_keys(const struct plan_method_info *mi, char *buf, size
 	return buf;
 }
 
-/* Reads one service block into svc (zeroed, owned by the config). */
+/* Reads one service block into svc (zeroed, owned by the config), then
+ * builds its plan (check_plan): a missing or malformed method parameter is
+ * plan_build's to report. */
 static int parse_service(struct ctx *c, const struct node *key, const struct node *n,
 			 const struct config_approval *global, struct config_service *svc)
 {
 	const struct plan_method_info *mi;
-	const struct node *v;
+	const struct node *v, *db_timeout = NULL;
 	char b[64], list[512], where[128];
 	const char *s;
 	int rc;
 
-	svc->timeout_ms = 5 * 60 * 1000;
+	svc->timeout_ms = DEFAULT_SVC_TIMEOUT_MS;
+	svc->db_rollback_timeout_ms = DEFAULT_DB_TIMEOUT_MS;
 	svc->line = key->line;
 	if (n->kind != NODE_MAP)
 		return fail(c, n,
@@ -943,10 +963,15 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			approval_copy(&svc->approval, global);
 			svc->has_approval = true;
 			rc = parse_approval(c, v, awhere, &svc->approval);
+		} else if (!strcmp(k, "db_rollback")) {
+			rc = parse_db_rollback(c, v, svc);
+		} else if (!strcmp(k, "db_rollback_timeout")) {
+			rc = duration(c, v, k, &svc->db_rollback_timeout_ms);
+			db_timeout = n->kids[i];
 		} else if (in_list(mi->required, k) || in_list(mi->optional, k)) {
+			/* Only the YAML shape here; the value is check_plan's. A
+			 * JSON patch may span lines. */
 			rc = scalar(c, v, k, !strcmp(k, "patch"), &s);
-			if (rc == 0)
-				rc = check_param(c, v, k, s);
 			if (rc == 0)
 				param_add(svc, k, s);
 		} else {
@@ -958,28 +983,17 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 		if (rc < 0)
 			return rc;
 	}
-	for (size_t i = 0; mi->required[i]; i++)
-		if (!config_param(svc, mi->required[i]))
-			return fail(c, key, "service %s (method %s) needs `%s`", svc->name,
-				    mi->name, mi->required[i]);
-
-	if (svc->method == PLAN_CANARY) {
-		if (config_param(svc, "patch") && config_param(svc, "manifest"))
-			return fail(c, key, "service %s: give `manifest` or `patch`, not both",
-				    svc->name);
-		if (!!config_param(svc, "patch") != !!config_param(svc, "ingress"))
-			return fail(c, key,
-				    "service %s: `patch` and `ingress` go together (the patch is "
-				    "applied to that ingress)",
-				    svc->name);
-	}
+	if (db_timeout && !svc->db_rollback)
+		return fail(c, db_timeout,
+			    "`db_rollback_timeout` is set but service %s has no `db_rollback`",
+			    svc->name);
 	if (svc->method == PLAN_BLUEGREEN) {
 		if (!config_param(svc, "selector_key"))
 			param_add(svc, "selector_key", "version");
 		if (!config_param(svc, "colour"))
 			param_add(svc, "colour", "blue");
 	}
-	return 0;
+	return check_plan(c, key, svc);
 }
 
 static int parse_services(struct ctx *c, const struct node *n, struct config *cfg)
@@ -1024,6 +1038,14 @@ static int parse_services(struct ctx *c, const struct node *n, struct config *cf
 }
 
 /* ---- the top level -------------------------------------------------- */
+
+/* Characters of http_listen's host part (besides IPv6 brackets): names and
+ * addresses, and nothing a resolver or a log line would read specially. */
+static bool safe_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch != '\0' && strchr("._-/:@+,", ch) != NULL);
+}
 
 static bool listen_ok(const char *s)
 {
@@ -1209,6 +1231,9 @@ void config_free(struct config *cfg)
 		free(svc->eta);
 		free(svc->health_url);
 		free(svc->version_url);
+		for (size_t j = 0; j < svc->n_db_rollback; j++)
+			free(svc->db_rollback[j]);
+		free(svc->db_rollback);
 		approval_clear(&svc->approval);
 	}
 	free(cfg->services);

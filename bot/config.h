@@ -29,6 +29,15 @@
  *       health_url: https://payments.example.com/health
  *       version_url: https://payments.example.com/version
  *       approval: { approvers: [U01…], required: 2 }   # optional per-service override
+ *       # optional: the down migration `/rollback payments-api --with-db` runs,
+ *       # an argv (absolute path first), never through a shell. DANGEROUS: data
+ *       # written since the migration may be lost (runbook 000 §3.2).
+ *       db_rollback: ["/opt/payments/bin/migrate", "down", "--to", "0042"]
+ *       db_rollback_timeout: 10m           # optional, default 10m
+ *
+ * Method parameters (namespace, deployment, url, …) are checked by building
+ * the service's plan with plan_build (commands/plan.c) at load: what
+ * check-config accepts is exactly what a rollback can run.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -74,6 +83,12 @@ struct config_service {
 	char *version_url;
 	bool has_approval;   /* a per-service approval block overrides the global one */
 	struct config_approval approval;
+	/* The database rollback for --with-db: the argv of the operator's down
+	 * migration, n_db_rollback strings + NULL, argv[0] an absolute path,
+	 * run with execve (no shell). NULL and 0 when not configured. */
+	char **db_rollback;
+	size_t n_db_rollback;
+	int64_t db_rollback_timeout_ms; /* default 10 minutes */
 	int line;            /* where the block starts, for messages */
 };
 

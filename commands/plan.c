@@ -223,11 +223,11 @@ static const char *clip(const char *s, char *buf, size_t size)
 
 #define MAX_TIMEOUT_MS (7LL * 24 * 3600 * 1000) /* as bot/config.c */
 #define MAX_PARAMS     32
-#define MAX_NAME_LEN   253 /* a DNS name; bot/config.c MAX_PARAM_LEN */
+#define MAX_NAME_LEN   253 /* a DNS name */
 #define MAX_URL_LEN    2048
 #define MAX_PATH_LEN   1024
 #define MAX_ARGS_LEN   1024
-#define MAX_PATCH_LEN  8192 /* bot/config.c MAX_PATCH_LEN */
+#define MAX_PATCH_LEN  8192
 #define MAX_ID_LEN     64
 #define MAX_REASON_LEN 2048 /* CMD_REASON_MAX (500 UTF-8 characters) and some */
 #define MAX_STEPS      4
@@ -302,7 +302,8 @@ static bool label_key_ok(const char *s)
 	       qualified_name_ok(slash + 1, strlen(slash + 1));
 }
 
-/* What bot/config.c allows in a method parameter, tightened: it must start
+/* A plain name parameter (the one rule bot/config.c also applies, since it
+ * validates every service by building its plan): it must start
  * with a letter or digit (so never an option, a path or "." / ".."), and
  * hold no "..". Kube contexts (arn:aws:eks:…:cluster/x, user@cluster),
  * Lambda function names and ARNs, aliases, regions, flag names, Docker
@@ -366,7 +367,7 @@ static bool url_ok(const char *s, bool allow_query)
 	return allow_query || !strpbrk(s, "?#");
 }
 
-/* An absolute path, as bot/config.c check_path: safe characters, no "..". */
+/* An absolute path: safe characters, no "..". */
 static bool path_ok(const char *s)
 {
 	size_t n = strlen(s);
@@ -379,7 +380,7 @@ static bool path_ok(const char *s)
 	return true;
 }
 
-/* Script arguments as bot/config.c check_args: words of safe characters
+/* Script arguments: words of safe characters
  * and '=', separated by spaces. A leading '-' is fine: they are the
  * script's own options, written by the operator. */
 static bool args_ok(const char *s)
@@ -618,8 +619,7 @@ static int check_input(const struct plan_input *in, bool with_target, char *err,
 		kind = param_kind(in->method, k);
 		if (!value_ok(kind, v))
 			return fail(err, errlen, PLAN_EINVAL,
-				    "parameter `%s` of service %s must be %s", k, in->service,
-				    vkind_rule[kind]);
+				    "parameter `%s` must be %s", k, vkind_rule[kind]);
 	}
 	for (size_t i = 0; mi->required[i]; i++)
 		if (!param(in, mi->required[i]))

@@ -1,10 +1,15 @@
 /* rollbot — unit tests of bot/config.c (MIT licence, see LICENSE).
  *
  * Most tests parse a YAML string with config_parse and assert either the
- * structs or the exact "FILE:LINE:COL: message". Two read files: the
- * shipped examples/rollbot.yaml (run from the repository root) and a
- * temporary file. Under ASan, LeakSanitizer checks every error path frees
- * what it built.
+ * structs or the exact "FILE:LINE:COL: message". Some read files: the
+ * shipped examples/rollbot.yaml and the scenario configurations (run from
+ * the repository root) and a temporary file. Under ASan, LeakSanitizer
+ * checks every error path frees what it built.
+ *
+ * Method parameters are checked by plan_build (commands/plan.c), which the
+ * loader calls for every service: those refusals read "service NAME:
+ * <plan_build's message>" at the service's name, and the rules quoted in
+ * them are plan.c's (the *_RULE macros below).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,6 +65,24 @@ static void load_err(const char *yaml, int want_rc, const char *want)
 
 /* A service block after HEAD: service `svc`, starting at line 5. */
 #define SERVICE(body) HEAD "services:\n  svc:\n" body
+
+/* plan.c's rules, as its messages quote them. */
+#define K8S_LABEL_RULE                                                                      \
+	"a Kubernetes name: lowercase letters, digits and '-', starting and ending with a " \
+	"letter or digit, at most 63 characters"
+#define K8S_NAME_RULE                                                                     \
+	"a Kubernetes object name: lowercase letters, digits, '-' and '.', starting and " \
+	"ending with a letter or digit, at most 253 characters"
+#define NAME_RULE                                                                       \
+	"letters, digits and . _ - / : @ + , starting with a letter or digit, without " \
+	"'..', at most 253 characters"
+#define URL_RULE      "an http:// or https:// URL without spaces, credentials, query or fragment"
+#define PATH_RULE     "an absolute path of letters, digits and . _ - / : @ + , without '..'"
+#define MANIFEST_RULE "an absolute path without '..' or an http(s) URL"
+#define JSON_RULE     "a JSON object or array of at most 8192 bytes"
+/* "t.yaml:5:3: service svc: parameter `KEY` must be RULE" */
+#define PARAM_ERR(key, rule) \
+	"t.yaml:5:3: service svc: parameter `" key "` must be " rule
 
 /* ---- the example and the defaults ----------------------------------- */
 
@@ -127,11 +150,18 @@ static void test_example_service_details(void **state)
 	assert_string_equal(pay->health_url, "https://payments.example.com/health");
 	assert_true(pay->has_approval);
 	assert_int_equal(config_approval_for(cfg, pay)->required, 2);
+	assert_int_equal(pay->n_db_rollback, 4);
+	assert_string_equal(pay->db_rollback[0], "/opt/payments/bin/migrate");
+	assert_string_equal(pay->db_rollback[3], "0042");
+	assert_null(pay->db_rollback[4]);
+	assert_int_equal(pay->db_rollback_timeout_ms, 15 * 60 * 1000);
 
 	search = config_service(cfg, "search");
 	assert_int_equal(search->method, PLAN_BLUEGREEN);
 	assert_false(search->has_approval);
 	assert_ptr_equal(config_approval_for(cfg, search), &cfg->approval);
+	assert_null(search->db_rollback);
+	assert_int_equal(search->n_db_rollback, 0);
 
 	ledger = config_service(cfg, "ledger");
 	assert_int_equal(ledger->method, PLAN_SCRIPT);
@@ -139,6 +169,24 @@ static void test_example_service_details(void **state)
 	assert_string_equal(config_param(ledger, "args"), "--environment=production --verbose");
 	assert_string_equal(ledger->eta, "about 3 minutes");
 	config_free(cfg);
+}
+
+/* The files the scenario harness, the demo and the bench run the bot with. */
+static void test_scenario_configs_load(void **state)
+{
+	static const char *const files[] = { "tests/scenarios/rollbot.yaml",
+					     "tests/scenarios/rollbot-http.yaml", NULL };
+	char err[RB_ERR_LEN];
+	(void)state;
+
+	for (size_t i = 0; files[i]; i++) {
+		struct config *cfg = NULL;
+
+		if (config_load(files[i], &cfg, err, sizeof err) != 0)
+			fail_msg("%s", err);
+		assert_int_equal(cfg->n_services, 3);
+		config_free(cfg);
+	}
 }
 
 static void test_defaults(void **state)
@@ -166,6 +214,9 @@ static void test_defaults(void **state)
 	assert_null(svc->health_url);
 	assert_null(svc->version_url);
 	assert_false(svc->has_approval);
+	assert_null(svc->db_rollback);
+	assert_int_equal(svc->n_db_rollback, 0);
+	assert_int_equal(svc->db_rollback_timeout_ms, 600000);
 	assert_int_equal(svc->line, 5);
 	assert_int_equal(svc->n_params, 2);
 	config_free(cfg);
@@ -805,7 +856,7 @@ static void test_service_missing_required_key(void **state)
 	(void)state;
 	INVALID(SERVICE("    method: kubectl\n"
 			"    namespace: payments\n"),
-		"t.yaml:5:3: service svc (method kubectl) needs `deployment`");
+		"t.yaml:5:3: service svc: method kubectl needs parameter `deployment`");
 }
 
 static void test_service_key_not_valid_for_method(void **state)
@@ -816,7 +867,7 @@ static void test_service_key_not_valid_for_method(void **state)
 			"    release: payments\n"),
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
-		"health_url, version_url, approval)");
+		"health_url, version_url, approval, db_rollback, db_rollback_timeout)");
 }
 
 static void test_service_duplicate_key(void **state)
@@ -861,8 +912,7 @@ static void test_param_with_space(void **state)
 	INVALID(SERVICE("    method: kubectl\n"
 			"    namespace: pay ments\n"
 			"    deployment: api\n"),
-		"t.yaml:7:16: `namespace` value `pay ments` is not safe in a command line: use "
-		"letters, digits and . _ - / : @ + , only");
+		PARAM_ERR("namespace", K8S_LABEL_RULE));
 }
 
 static void test_param_with_shell_character(void **state)
@@ -871,8 +921,7 @@ static void test_param_with_shell_character(void **state)
 	INVALID(SERVICE("    method: kubectl\n"
 			"    namespace: payments\n"
 			"    deployment: \"api;rm -rf /\"\n"),
-		"t.yaml:8:17: `deployment` value `api;rm -rf /` is not safe in a command line: use "
-		"letters, digits and . _ - / : @ + , only");
+		PARAM_ERR("deployment", K8S_NAME_RULE));
 }
 
 static void test_param_with_command_substitution(void **state)
@@ -881,8 +930,7 @@ static void test_param_with_command_substitution(void **state)
 	INVALID(SERVICE("    method: lambda\n"
 			"    function: $(id)\n"
 			"    alias: production\n"),
-		"t.yaml:7:15: `function` value `$(id)` is not safe in a command line: use letters, "
-		"digits and . _ - / : @ + , only");
+		PARAM_ERR("function", NAME_RULE));
 }
 
 static void test_param_with_leading_dash(void **state)
@@ -891,8 +939,7 @@ static void test_param_with_leading_dash(void **state)
 	INVALID(SERVICE("    method: kubectl\n"
 			"    namespace: payments\n"
 			"    deployment: --all\n"),
-		"t.yaml:8:17: `deployment` value `--all` must not start with '-': a command would "
-		"read it as an option");
+		PARAM_ERR("deployment", K8S_NAME_RULE));
 }
 
 static void test_param_with_lookalike_character(void **state)
@@ -900,8 +947,7 @@ static void test_param_with_lookalike_character(void **state)
 	(void)state;
 	INVALID(SERVICE("    method: docker\n"
 			"    service: p\xd0\xb0yments\n"),
-		"t.yaml:7:14: `service` value `p\xd0\xb0yments` is not safe in a command line: use "
-		"letters, digits and . _ - / : @ + , only");
+		PARAM_ERR("service", NAME_RULE));
 }
 
 static void test_flag_url_not_http(void **state)
@@ -910,8 +956,7 @@ static void test_flag_url_not_http(void **state)
 	INVALID(SERVICE("    method: flag\n"
 			"    url: ftp://flags.example.com/admin\n"
 			"    flag: oauth\n"),
-		"t.yaml:7:10: `url` must be an http:// or https:// URL, not "
-		"`ftp://flags.example.com/admin`");
+		PARAM_ERR("url", URL_RULE));
 }
 
 static void test_flag_url_with_space(void **state)
@@ -920,8 +965,7 @@ static void test_flag_url_with_space(void **state)
 	INVALID(SERVICE("    method: flag\n"
 			"    url: https://flags.example.com/a b\n"
 			"    flag: oauth\n"),
-		"t.yaml:7:10: `url` must be an http:// or https:// URL, not "
-		"`https://flags.example.com/a b`");
+		PARAM_ERR("url", URL_RULE));
 }
 
 static void test_script_path_relative(void **state)
@@ -929,8 +973,7 @@ static void test_script_path_relative(void **state)
 	(void)state;
 	INVALID(SERVICE("    method: script\n"
 			"    path: scripts/rollback.sh\n"),
-		"t.yaml:7:11: `path` must be an absolute path (starting with /), not "
-		"`scripts/rollback.sh`");
+		PARAM_ERR("path", PATH_RULE));
 }
 
 static void test_script_path_with_dot_dot(void **state)
@@ -938,7 +981,7 @@ static void test_script_path_with_dot_dot(void **state)
 	(void)state;
 	INVALID(SERVICE("    method: script\n"
 			"    path: /opt/rollbot/../../bin/sh\n"),
-		"t.yaml:7:11: `path` must not contain `..`");
+		PARAM_ERR("path", PATH_RULE));
 }
 
 static void test_script_args_with_shell_characters(void **state)
@@ -947,9 +990,8 @@ static void test_script_args_with_shell_characters(void **state)
 	INVALID(SERVICE("    method: script\n"
 			"    path: /opt/rollback\n"
 			"    args: --env prod; rm -rf /\n"),
-		"t.yaml:8:11: `args` may only hold words of letters, digits and . _ - / : @ + , "
-		"and = separated by spaces: rollbot runs the script without a shell, so quotes and "
-		"shell characters would not work");
+		PARAM_ERR("args",
+			  "words of letters, digits and . _ - / : @ + , = separated by spaces"));
 }
 
 static void test_recreate_manifest_relative(void **state)
@@ -959,8 +1001,7 @@ static void test_recreate_manifest_relative(void **state)
 			"    namespace: reports\n"
 			"    deployment: reports\n"
 			"    manifest: k8s/previous.yaml\n"),
-		"t.yaml:9:15: `manifest` must be an absolute path (/…) or an http(s) URL, not "
-		"`k8s/previous.yaml`");
+		PARAM_ERR("manifest", MANIFEST_RULE));
 }
 
 static void test_recreate_manifest_url(void **state)
@@ -984,8 +1025,7 @@ static void test_canary_patch_not_json(void **state)
 			"    canary_deployment: recs-canary\n"
 			"    ingress: recs-canary\n"
 			"    patch: canary-weight=0\n"),
-		"t.yaml:10:12: `patch` must be a JSON object or array, e.g. "
-		"'[{\"op\":\"remove\",\"path\":\"/spec/rules/0\"}]'");
+		PARAM_ERR("patch", JSON_RULE));
 }
 
 static void test_canary_patch_without_ingress(void **state)
@@ -995,8 +1035,7 @@ static void test_canary_patch_without_ingress(void **state)
 			"    namespace: recs\n"
 			"    canary_deployment: recs-canary\n"
 			"    patch: '{\"spec\":{}}'\n"),
-		"t.yaml:5:3: service svc: `patch` and `ingress` go together (the patch is applied "
-		"to that ingress)");
+		"t.yaml:5:3: service svc: canary `patch` and `ingress` go together");
 }
 
 static void test_canary_manifest_and_patch(void **state)
@@ -1008,7 +1047,7 @@ static void test_canary_manifest_and_patch(void **state)
 			"    ingress: recs-canary\n"
 			"    manifest: /etc/rollbot/canary-0.yaml\n"
 			"    patch: '{\"spec\":{}}'\n"),
-		"t.yaml:5:3: service svc: give `manifest` or `patch`, not both");
+		"t.yaml:5:3: service svc: canary takes `manifest` or `patch`, not both");
 }
 
 static void test_canary_multiline_patch(void **state)
@@ -1064,9 +1103,445 @@ static void test_long_value_is_clipped_in_message(void **state)
 {
 	(void)state;
 	INVALID(SERVICE("    method: docker\n"
-			"    service: web;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"),
-		"t.yaml:7:14: `service` value `web;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…` is not "
-		"safe in a command line: use letters, digits and . _ - / : @ + , only");
+			"    service: web\n"
+			"    timeout: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"),
+		"t.yaml:8:14: `timeout` must be a duration such as 90s, 10m or 1h, not "
+		"`aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…`");
+}
+
+/* plan_build's messages never repeat a parameter's value (it may end up in
+ * Slack or a log); the key and the rule are enough to find it. */
+static void test_param_value_is_not_quoted(void **state)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+	static const char yaml[] = SERVICE("    method: docker\n"
+					   "    service: web;SECRETISH\n");
+	(void)state;
+
+	assert_int_equal(config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err),
+			 CONFIG_EINVALID);
+	assert_null(strstr(err, "SECRETISH"));
+	assert_string_equal(err, PARAM_ERR("service", NAME_RULE));
+}
+
+/* ---- what plan_build refuses, check-config now refuses --------------- */
+
+/* Each of these loaded before the loader built the plan, and the rollback
+ * would have failed in plan_build when someone typed /rollback. */
+
+static void test_flag_url_with_credentials(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: https://admin:s3cret@flags.example.com/admin\n"
+			"    flag: oauth\n"),
+		PARAM_ERR("url", URL_RULE));
+}
+
+static void test_flag_url_with_query(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: https://flags.example.com/admin?env=prod\n"
+			"    flag: oauth\n"),
+		PARAM_ERR("url", URL_RULE));
+}
+
+static void test_flag_url_with_fragment(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: flag\n"
+			"    url: https://flags.example.com/admin#flags\n"
+			"    flag: oauth\n"),
+		PARAM_ERR("url", URL_RULE));
+}
+
+static void test_docker_image_with_tag(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: docker\n"
+			"    service: legacy_web\n"
+			"    image: registry.example.com/legacy/web:1.4.2\n"),
+		PARAM_ERR("image",
+			  "an image repository without tag or digest (registry:5000/team/app)"));
+}
+
+static void test_docker_image_with_digest(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: docker\n"
+			"    service: legacy_web\n"
+			"    image: registry.example.com/legacy/web@sha256:0123abcd\n"),
+		PARAM_ERR("image",
+			  "an image repository without tag or digest (registry:5000/team/app)"));
+}
+
+static void test_namespace_upper_case(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: Payments\n"
+			"    deployment: payments-api\n"),
+		PARAM_ERR("namespace", K8S_LABEL_RULE));
+}
+
+static void test_deployment_with_underscore(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: payments_api\n"),
+		PARAM_ERR("deployment", K8S_NAME_RULE));
+}
+
+static void test_ingress_not_a_dns_name(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    ingress: recs-canary.\n"
+			"    patch: '{\"spec\":{}}'\n"),
+		PARAM_ERR("ingress", K8S_NAME_RULE));
+}
+
+/* 54 characters: a Kubernetes name, but longer than Helm allows. */
+static void test_helm_release_too_long(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: helm\n"
+			"    namespace: payments\n"
+			"    release: payments-api-release-with-a-very-long-name-01234567890\n"),
+		PARAM_ERR("release", "a Helm release name: lowercase letters, digits, '-' and '.', "
+				     "at most 53 characters"));
+}
+
+static void test_bluegreen_colour_not_a_label_value(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: bluegreen\n"
+			"    namespace: search\n"
+			"    service: search\n"
+			"    colour: blue_\n"),
+		PARAM_ERR("colour", "a label value: letters, digits, '-', '_' and '.', starting "
+				    "and ending with a letter or digit, at most 63 characters"));
+}
+
+static void test_lambda_alias_with_dot_dot(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: lambda\n"
+			"    function: thumbnailer\n"
+			"    alias: prod..1\n"),
+		PARAM_ERR("alias", NAME_RULE));
+}
+
+static void test_canary_patch_braces_but_not_json(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    ingress: recs-canary\n"
+			"    patch: '{spec: {}}'\n"),
+		PARAM_ERR("patch", JSON_RULE));
+}
+
+static void test_canary_patch_duplicate_keys(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: canary\n"
+			"    namespace: recs\n"
+			"    canary_deployment: recs-canary\n"
+			"    ingress: recs-canary\n"
+			"    patch: '{\"spec\":{},\"spec\":{\"rules\":[]}}'\n"),
+		PARAM_ERR("patch", JSON_RULE));
+}
+
+static void test_recreate_manifest_url_with_credentials(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: recreate\n"
+			"    namespace: reports\n"
+			"    deployment: reports\n"
+			"    manifest: https://bot:token@git.example.com/raw/prev.yaml\n"),
+		PARAM_ERR("manifest", MANIFEST_RULE));
+}
+
+static void test_script_args_only_spaces(void **state)
+{
+	(void)state;
+	INVALID(SERVICE("    method: script\n"
+			"    path: /opt/rollback\n"
+			"    args: '   '\n"),
+		PARAM_ERR("args",
+			  "words of letters, digits and . _ - / : @ + , = separated by spaces"));
+}
+
+/* ---- what plan_build accepts still loads ----------------------------- */
+
+/* docker without `image` only ever runs Swarm's --rollback: built without
+ * a target, it loads (with "v1" plan_build would ask for `image`). */
+static void test_docker_without_image_loads(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: docker\n"
+					     "    service: legacy_web\n"));
+	(void)state;
+	assert_null(config_param(&cfg->services[0], "image"));
+	config_free(cfg);
+}
+
+static void test_docker_image_with_registry_port_loads(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: docker\n"
+					     "    service: legacy_web\n"
+					     "    image: registry.example.com:5000/legacy/web\n"));
+	(void)state;
+	assert_string_equal(config_param(&cfg->services[0], "image"),
+			    "registry.example.com:5000/legacy/web");
+	config_free(cfg);
+}
+
+/* A manifest URL is fetched whole, so a query (a git ref) is fine there. */
+static void test_recreate_manifest_url_with_query_loads(void **state)
+{
+	struct config *cfg =
+		load_ok(SERVICE("    method: recreate\n"
+				"    namespace: reports\n"
+				"    deployment: reports\n"
+				"    manifest: https://git.example.com/raw/prev.yaml?ref=v41\n"));
+	(void)state;
+	config_free(cfg);
+}
+
+static void test_canary_without_routing_loads(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: canary\n"
+					     "    namespace: recs\n"
+					     "    canary_deployment: recs-canary\n"));
+	(void)state;
+	assert_int_equal(cfg->services[0].n_params, 2);
+	config_free(cfg);
+}
+
+static void test_kube_context_arn_loads(void **state)
+{
+	struct config *cfg =
+		load_ok(SERVICE("    method: kubectl\n"
+				"    namespace: payments\n"
+				"    deployment: payments-api\n"
+				"    context: arn:aws:eks:eu-west-1:123456789012:cluster/prod\n"));
+	(void)state;
+	config_free(cfg);
+}
+
+/* plan_build's own timeout bound (1 ms .. 7 days) is the loader's: its
+ * message, which does not name `timeout`, cannot be reached. */
+static void test_service_timeout_bounds(void **state)
+{
+	struct config *cfg = load_ok(SERVICE("    method: kubectl\n"
+					     "    namespace: payments\n"
+					     "    deployment: payments-api\n"
+					     "    timeout: 168h\n"));
+	(void)state;
+	assert_int_equal(cfg->services[0].timeout_ms, 7LL * 24 * 3600 * 1000);
+	config_free(cfg);
+	INVALID(SERVICE("    method: kubectl\n"
+			"    namespace: payments\n"
+			"    deployment: payments-api\n"
+			"    timeout: 169h\n"),
+		"t.yaml:9:14: `timeout` must be more than 0 and at most 7 days");
+}
+
+/* ---- db_rollback ---------------------------------------------------- */
+
+/* A kubectl service at line 5 whose db_rollback value starts at 9:18. */
+#define DB_SERVICE(rest)                    \
+	SERVICE("    method: kubectl\n"     \
+		"    namespace: payments\n" \
+		"    deployment: payments-api\n" rest)
+
+static void test_db_rollback_parsed(void **state)
+{
+	struct config *cfg = load_ok(DB_SERVICE(
+		"    db_rollback: [\"/opt/payments/bin/migrate\", down, --to, \"0042\"]\n"
+		"    db_rollback_timeout: 30m\n"));
+	const struct config_service *svc = &cfg->services[0];
+	(void)state;
+
+	assert_int_equal(svc->n_db_rollback, 4);
+	assert_string_equal(svc->db_rollback[0], "/opt/payments/bin/migrate");
+	assert_string_equal(svc->db_rollback[1], "down");
+	assert_string_equal(svc->db_rollback[2], "--to");
+	assert_string_equal(svc->db_rollback[3], "0042");
+	assert_null(svc->db_rollback[4]);
+	assert_int_equal(svc->db_rollback_timeout_ms, 30 * 60 * 1000);
+	config_free(cfg);
+}
+
+/* A block list works too; the timeout defaults to 10 minutes; elements
+ * are passed as written, spaces and shell characters included (no shell). */
+static void test_db_rollback_block_list(void **state)
+{
+	struct config *cfg = load_ok(DB_SERVICE("    db_rollback:\n"
+						"      - /usr/bin/psql\n"
+						"      - -f\n"
+						"      - /srv/migrations/002 down; $x.sql\n"));
+	const struct config_service *svc = &cfg->services[0];
+	(void)state;
+
+	assert_int_equal(svc->n_db_rollback, 3);
+	assert_string_equal(svc->db_rollback[1], "-f");
+	assert_string_equal(svc->db_rollback[2], "/srv/migrations/002 down; $x.sql");
+	assert_int_equal(svc->db_rollback_timeout_ms, 10 * 60 * 1000);
+	config_free(cfg);
+}
+
+static void test_db_rollback_not_a_list(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: /opt/payments/bin/migrate down --to 0042\n"),
+		"t.yaml:9:18: `db_rollback` must be a list, one element per word of the command, "
+		"e.g. [\"/opt/app/bin/migrate\", \"down\"], not a value: rollbot runs it without a "
+		"shell");
+}
+
+static void test_db_rollback_mapping(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: { cmd: /opt/payments/bin/migrate }\n"),
+		"t.yaml:9:18: `db_rollback` must be a list, one element per word of the command, "
+		"e.g. [\"/opt/app/bin/migrate\", \"down\"], not a mapping: rollbot runs it without "
+		"a shell");
+}
+
+static void test_db_rollback_without_value(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback:\n"),
+		"t.yaml:9:17: `db_rollback` must be a list, one element per word of the command, "
+		"e.g. [\"/opt/app/bin/migrate\", \"down\"], not empty: rollbot runs it without a "
+		"shell");
+}
+
+static void test_db_rollback_empty_list(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: []\n"),
+		"t.yaml:9:18: `db_rollback` is empty: give the down-migration command, starting "
+		"with its absolute path");
+}
+
+static void test_db_rollback_relative_path(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [migrate, down]\n"),
+		"t.yaml:9:19: `db_rollback[0]` must be the command's absolute path (starting with "
+		"/), not `migrate`: rollbot does not search PATH");
+}
+
+static void test_db_rollback_too_many_elements(void **state)
+{
+	char yaml[2048], list[512];
+	size_t o;
+	(void)state;
+
+	o = (size_t)snprintf(list, sizeof list, "[/opt/m");
+	for (int i = 1; i < 33; i++)
+		o += (size_t)snprintf(list + o, sizeof list - o, ", a%d", i);
+	snprintf(list + o, sizeof list - o, "]");
+	snprintf(yaml, sizeof yaml, DB_SERVICE("    db_rollback: %s\n"), list);
+	/* Reported at the 33rd element, a32. */
+	INVALID(yaml, "t.yaml:9:173: `db_rollback` has more than 32 elements");
+}
+
+static void test_db_rollback_32_elements_load(void **state)
+{
+	char yaml[2048], list[512];
+	struct config *cfg;
+	size_t o;
+	(void)state;
+
+	o = (size_t)snprintf(list, sizeof list, "[/opt/m");
+	for (int i = 1; i < 32; i++)
+		o += (size_t)snprintf(list + o, sizeof list - o, ", a%d", i);
+	snprintf(list + o, sizeof list - o, "]");
+	snprintf(yaml, sizeof yaml, DB_SERVICE("    db_rollback: %s\n"), list);
+	cfg = load_ok(yaml);
+	assert_int_equal(cfg->services[0].n_db_rollback, 32);
+	assert_string_equal(cfg->services[0].db_rollback[31], "a31");
+	config_free(cfg);
+}
+
+static void test_db_rollback_element_too_long(void **state)
+{
+	char yaml[2048], word[258];
+	struct config *cfg;
+	(void)state;
+
+	memset(word, 'x', 256);
+	word[256] = '\0';
+	snprintf(yaml, sizeof yaml, DB_SERVICE("    db_rollback: [/opt/m, %s]\n"), word);
+	cfg = load_ok(yaml); /* 256 bytes is the limit */
+	assert_int_equal(strlen(cfg->services[0].db_rollback[1]), 256);
+	config_free(cfg);
+
+	memset(word, 'x', 257);
+	word[257] = '\0';
+	snprintf(yaml, sizeof yaml, DB_SERVICE("    db_rollback: [/opt/m, %s]\n"), word);
+	INVALID(yaml, "t.yaml:9:27: `db_rollback[1]` is longer than 256 bytes");
+}
+
+static void test_db_rollback_control_character(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [/opt/m, down, \"0042\\n\"]\n"),
+		"t.yaml:9:33: `db_rollback[2]` contains a control character (0x0A)");
+}
+
+static void test_db_rollback_escape_character(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [\"/opt/m\\e[31m\", down]\n"),
+		"t.yaml:9:19: `db_rollback[0]` contains a control character (0x1B)");
+}
+
+static void test_db_rollback_nul(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [/opt/m, \"do\\0wn\"]\n"),
+		"t.yaml:9:27: `db_rollback[1]` contains a NUL character");
+}
+
+static void test_db_rollback_nested_list(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [/opt/m, [down]]\n"),
+		"t.yaml:9:27: `db_rollback[1]` must be a single value, not a list");
+}
+
+static void test_db_rollback_empty_element(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [/opt/m, \"\"]\n"),
+		"t.yaml:9:27: `db_rollback[1]` has no value");
+}
+
+static void test_db_rollback_timeout_without_command(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback_timeout: 20m\n"),
+		"t.yaml:9:5: `db_rollback_timeout` is set but service svc has no `db_rollback`");
+}
+
+static void test_db_rollback_timeout_not_a_duration(void **state)
+{
+	(void)state;
+	INVALID(DB_SERVICE("    db_rollback: [/opt/m]\n"
+			   "    db_rollback_timeout: later\n"),
+		"t.yaml:10:26: `db_rollback_timeout` must be a duration such as 90s, 10m or 1h, "
+		"not `later`");
 }
 
 int main(void)
@@ -1075,6 +1550,7 @@ int main(void)
 		cmocka_unit_test(test_example_loads),
 		cmocka_unit_test(test_example_has_one_service_per_method),
 		cmocka_unit_test(test_example_service_details),
+		cmocka_unit_test(test_scenario_configs_load),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_all_top_level_settings),
 		cmocka_unit_test(test_single_channel_without_list),
@@ -1166,6 +1642,45 @@ int main(void)
 		cmocka_unit_test(test_service_timeout_not_duration),
 		cmocka_unit_test(test_affected_too_long),
 		cmocka_unit_test(test_long_value_is_clipped_in_message),
+		cmocka_unit_test(test_param_value_is_not_quoted),
+		cmocka_unit_test(test_flag_url_with_credentials),
+		cmocka_unit_test(test_flag_url_with_query),
+		cmocka_unit_test(test_flag_url_with_fragment),
+		cmocka_unit_test(test_docker_image_with_tag),
+		cmocka_unit_test(test_docker_image_with_digest),
+		cmocka_unit_test(test_namespace_upper_case),
+		cmocka_unit_test(test_deployment_with_underscore),
+		cmocka_unit_test(test_ingress_not_a_dns_name),
+		cmocka_unit_test(test_helm_release_too_long),
+		cmocka_unit_test(test_bluegreen_colour_not_a_label_value),
+		cmocka_unit_test(test_lambda_alias_with_dot_dot),
+		cmocka_unit_test(test_canary_patch_braces_but_not_json),
+		cmocka_unit_test(test_canary_patch_duplicate_keys),
+		cmocka_unit_test(test_recreate_manifest_url_with_credentials),
+		cmocka_unit_test(test_script_args_only_spaces),
+		cmocka_unit_test(test_docker_without_image_loads),
+		cmocka_unit_test(test_docker_image_with_registry_port_loads),
+		cmocka_unit_test(test_recreate_manifest_url_with_query_loads),
+		cmocka_unit_test(test_canary_without_routing_loads),
+		cmocka_unit_test(test_kube_context_arn_loads),
+		cmocka_unit_test(test_service_timeout_bounds),
+		cmocka_unit_test(test_db_rollback_parsed),
+		cmocka_unit_test(test_db_rollback_block_list),
+		cmocka_unit_test(test_db_rollback_not_a_list),
+		cmocka_unit_test(test_db_rollback_mapping),
+		cmocka_unit_test(test_db_rollback_without_value),
+		cmocka_unit_test(test_db_rollback_empty_list),
+		cmocka_unit_test(test_db_rollback_relative_path),
+		cmocka_unit_test(test_db_rollback_too_many_elements),
+		cmocka_unit_test(test_db_rollback_32_elements_load),
+		cmocka_unit_test(test_db_rollback_element_too_long),
+		cmocka_unit_test(test_db_rollback_control_character),
+		cmocka_unit_test(test_db_rollback_escape_character),
+		cmocka_unit_test(test_db_rollback_nul),
+		cmocka_unit_test(test_db_rollback_nested_list),
+		cmocka_unit_test(test_db_rollback_empty_element),
+		cmocka_unit_test(test_db_rollback_timeout_without_command),
+		cmocka_unit_test(test_db_rollback_timeout_not_a_duration),
 	};
 	int failed = cmocka_run_group_tests_name("config", tests, NULL, NULL);
 
