@@ -830,20 +830,19 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
  * itself a credential. Returns 0 and calls cb exactly once later, or
  * API_ESHUTDOWN, API_EBUSY, RB_EINVAL (bad URL or content type) or
  * RB_ETOOBIG (body over RB_HTTP_BODY_MAX), never calling cb then. */
-int api_post_url(struct api *api, const char *url, const char *content_type,
-		 const char *body, size_t len, api_cb cb, void *arg)
+/* Checks an absolute http(s) URL and makes the raw request for it (no
+ * token; ok = 2xx). Returns 0 and *out, or a negative code. */
+static int raw_req(struct api *api, const char *url, api_cb cb, void *arg,
+		   struct api_req **out)
 {
-	struct api_req *req;
 	CURLU *u;
 	char *scheme = NULL, *host = NULL, *label;
 	bool good;
 
 	if (!api || api->closing)
 		return API_ESHUTDOWN;
-	if (!cb || !url || (len && !body) || (content_type && has_crlf(content_type)))
+	if (!cb || !url)
 		return RB_EINVAL;
-	if (len > RB_HTTP_BODY_MAX)
-		return RB_ETOOBIG;
 	if (api->pending >= API_MAX_INFLIGHT)
 		return API_EBUSY;
 	u = curl_url();
@@ -858,14 +857,42 @@ int api_post_url(struct api *api, const char *url, const char *content_type,
 	curl_url_cleanup(u);
 	if (!good)
 		return RB_EINVAL;
-
-	req = req_new(api, url, label, cb, arg);
+	*out = req_new(api, url, label, cb, arg);
 	free(label);
-	req->raw = true;
+	(*out)->raw = true;
+	return 0;
+}
+
+int api_post_url(struct api *api, const char *url, const char *content_type,
+		 const char *body, size_t len, api_cb cb, void *arg)
+{
+	struct api_req *req;
+	int rc;
+
+	if ((len && !body) || (content_type && has_crlf(content_type)))
+		return RB_EINVAL;
+	if (len > RB_HTTP_BODY_MAX)
+		return RB_ETOOBIG;
+	rc = raw_req(api, url, cb, arg, &req);
+	if (rc)
+		return rc;
 	add_header(req, "Content-Type",
 		   content_type && *content_type ? content_type : "application/octet-stream");
 	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE, (long)len);
 	curl_easy_setopt(req->easy, CURLOPT_COPYPOSTFIELDS, len ? body : "");
+	return submit(req);
+}
+
+/* GETs an absolute URL with no token: the flag service's confirmation, and
+ * later the health and version probes. Same callback contract. */
+int api_get_url(struct api *api, const char *url, api_cb cb, void *arg)
+{
+	struct api_req *req;
+	int rc = raw_req(api, url, cb, arg, &req);
+
+	if (rc)
+		return rc;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L);
 	return submit(req);
 }
 

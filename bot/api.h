@@ -79,6 +79,10 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 int api_post_url(struct api *api, const char *url, const char *content_type,
 		 const char *body, size_t len, api_cb cb, void *arg) RB_MUSTCHECK;
 
+/* GETs an absolute http(s) URL with no token; ok = 2xx. Same callback
+ * contract as api_call. */
+int api_get_url(struct api *api, const char *url, api_cb cb, void *arg) RB_MUSTCHECK;
+
 /* Calls in flight or waiting for a retry. */
 int api_pending(const struct api *api);
 

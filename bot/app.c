@@ -32,10 +32,13 @@
 #include "../commands/dedupe.h"
 #include "../commands/incident.h"
 #include "../commands/parse.h"
+#include "../commands/plan.h"
+#include "../commands/policy.h"
 #include "api.h"
 #include "embedded.h"
 #include "httpd.h"
 #include "log.h"
+#include "runner.h"
 #include "sm.h"
 #include "store.h"
 #include "tmpl.h"
@@ -44,11 +47,29 @@
 #define DEDUPE_MAX 100000
 #define DRAIN_MAX_MS 10000
 
+/* The last step that ran, for its message in the thread. */
+struct step_report {
+	char *title;
+	char *command;  /* display form, never executed */
+	char *tail;     /* the end of its output */
+	char *outcome;  /* "exit status 0 in 1.2 s", "timed out after 300 s", … */
+	bool ok;
+};
+
 struct app_inc {
 	struct app *app;
 	struct app_inc *next, *prev; /* app->incidents, unordered */
 	struct incident inc;
-	int pending;    /* posts and saves in flight */
+	int pending;       /* posts, saves, commands and requests in flight */
+	struct plan *plan; /* built when the target is known; owned */
+	struct step_report last;
+	/* An event an action produced synchronously waits here until the
+	 * actions of the current step are all done (one at a time). */
+	bool has_deferred;
+	struct inc_event deferred;
+	char deferred_text[256];
+	char deferred_target[CMD_TARGET_MAX];
+	char problem[256]; /* the last event's error, for the messages about it */
 	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
@@ -67,6 +88,7 @@ struct app {
 	struct app_inc *incidents;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t drain_timer;
+	uv_timer_t approval_timer; /* approval_sweep_cb, every second */
 	int64_t drain_started_ms;
 	bool stopping;
 	bool sm_done;
@@ -210,6 +232,19 @@ static json_t *ephemeral(const char *text)
 	return json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", text ? text : "");
 }
 
+static char *open_incident_text(const char *service, const char *id_state);
+static bool inc_active(const struct incident *inc);
+
+/* The incident of `service` whose rollback is in progress in this process. */
+static const struct app_inc *open_for_service(const struct app *app, const char *service)
+{
+	for (const struct app_inc *ai = app->incidents; ai; ai = ai->next)
+		if (!strcmp(ai->inc.service, service) &&
+		    (ai->inc.state == INC_DECLARED || inc_active(&ai->inc)))
+			return ai;
+	return NULL;
+}
+
 /* Decides what a slash command means, without I/O. Stores the verdict in
  * env["_rollbot"] and returns the ack payload (new reference). */
 static json_t *slash_verdict(struct app *app, json_t *env)
@@ -263,6 +298,13 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 	} else if (cmd.dry_run) {
 		verdict = json_pack("{s:s}", "outcome", "dry_run");
 		text = dry_run_text(app, &cmd, payload);
+		ack = ephemeral(text);
+	} else if (open_for_service(app, cmd.service)) {
+		const struct app_inc *o = open_for_service(app, cmd.service);
+		char id_state[64];
+		snprintf(id_state, sizeof id_state, "%s:%s", o->inc.id, inc_state_name(o->inc.state));
+		text = open_incident_text(cmd.service, id_state);
+		verdict = json_pack("{s:s, s:s}", "outcome", "rejected", "error", text);
 		ack = ephemeral(text);
 	} else {
 		struct incident inc;
@@ -364,10 +406,28 @@ static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 }
 
 /* Drops the in-memory copy once nothing is in flight for it. */
+static bool inc_active(const struct incident *inc)
+{
+	return inc->state == INC_AWAITING_APPROVAL || inc->state == INC_APPROVED ||
+	       inc->state == INC_ROLLING_BACK;
+}
+
+static void report_clear(struct step_report *r)
+{
+	free(r->title);
+	free(r->command);
+	free(r->tail);
+	free(r->outcome);
+	memset(r, 0, sizeof *r);
+}
+
 static void inc_release(struct app_inc *ai)
 {
-	if (ai->pending > 0)
+	/* Waiting for reactions, the timer or a step: it must stay. */
+	if (ai->pending > 0 || ai->has_deferred || inc_active(&ai->inc))
 		return;
+	plan_free(ai->plan);
+	report_clear(&ai->last);
 	if (ai->prev)
 		ai->prev->next = ai->next;
 	else
@@ -377,11 +437,26 @@ static void inc_release(struct app_inc *ai)
 	free(ai);
 }
 
-static void step(struct app_inc *ai, const struct inc_event *ev)
+static void policy_for(const struct app *app, const struct incident *inc, struct pol_policy *p);
+static void flush_deferred(struct app_inc *ai);
+
+/* Hands one event to the state machine, with the policy in force and the
+ * bot's identity, and carries out what it decides. */
+static void step(struct app_inc *ai, const struct inc_event *event)
 {
 	struct inc_actions acts;
 	enum inc_state before = ai->inc.state;
-	int rc = inc_step(&ai->inc, ev, now_ms(ai->app), &ai->inc, &acts);
+	struct pol_policy pol;
+	struct inc_event e = *event;
+	const struct inc_event *ev = &e;
+	int rc;
+
+	policy_for(ai->app, &ai->inc, &pol);
+	e.policy = &pol;
+	e.bot_user = ai->app->bot_user_id;
+	if (e.error && (e.kind == INC_EV_PLAN_FAILED || e.kind == INC_EV_STEP_DONE))
+		(void)rb_strlcpy(ai->problem, e.error, sizeof ai->problem);
+	rc = inc_step(&ai->inc, ev, now_ms(ai->app), &ai->inc, &acts);
 
 	if (rc) {
 		ilog_error(&ai->inc, "event %d refused by the state machine (%d): a bug", ev->kind,
@@ -392,7 +467,118 @@ static void step(struct app_inc *ai, const struct inc_event *ev)
 		ilog_info(&ai->inc, "state %s -> %s", inc_state_name(before),
 			  inc_state_name(ai->inc.state));
 	perform(ai, &acts);
+	flush_deferred(ai);
 }
+
+/* An action that answered at once (a plan built without running anything)
+ * left its event in ai->deferred: handle it now, after the actions that
+ * came before it. */
+static void flush_deferred(struct app_inc *ai)
+{
+	struct inc_event d;
+	char text[sizeof ai->deferred_text], target[sizeof ai->deferred_target];
+
+	if (!ai->has_deferred)
+		return;
+	d = ai->deferred;
+	memcpy(text, ai->deferred_text, sizeof text);
+	memcpy(target, ai->deferred_target, sizeof target);
+	d.error = text;
+	d.target = target;
+	ai->has_deferred = false;
+	step(ai, &d);
+}
+
+/* Keeps `ev` (with copies of its error and target) for step() to handle
+ * once the current actions are done. */
+static void defer(struct app_inc *ai, const struct inc_event *ev)
+{
+	RB_ASSERT(!ai->has_deferred);
+	ai->deferred = *ev;
+	(void)rb_strlcpy(ai->deferred_text, ev->error ? ev->error : "",
+			 sizeof ai->deferred_text);
+	(void)rb_strlcpy(ai->deferred_target, ev->target ? ev->target : "",
+			 sizeof ai->deferred_target);
+	ai->has_deferred = true;
+}
+
+/* ---- approval policy and plans, from the configuration ---- */
+
+static void policy_for(const struct app *app, const struct incident *inc, struct pol_policy *p)
+{
+	const struct config_approval *a =
+		config_approval_for(app->cfg, config_service(app->cfg, inc->service));
+
+	memset(p, 0, sizeof *p);
+	p->approvers = (const char *const *)a->approvers;
+	p->n_approvers = a->n_approvers;
+	/* Members of approver_group would be resolved with
+	 * usergroups.users.list; until then only listed users count. */
+	p->group_id = a->approver_group;
+	p->required = a->required;
+	p->allow_self_approval = a->allow_self_approval;
+	memcpy(p->skip, a->skip, sizeof p->skip);
+	p->timeout_ms = a->timeout_ms;
+}
+
+#define PARAMS_MAX 16
+
+/* Builds the incident's plan for its current target into ai->plan.
+ * Returns 0, or a negative code with the reason in err. */
+static int build_plan(struct app_inc *ai, char *err, size_t errlen)
+{
+	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in = { 0 };
+	struct plan *p;
+	int rc;
+
+	if (!svc) {
+		snprintf(err, errlen, "service %s is no longer in the configuration",
+			 ai->inc.service);
+		return RB_EINVAL;
+	}
+	for (size_t i = 0; i < svc->n_params && i < PARAMS_MAX; i++) {
+		params[i].key = svc->params[i].key;
+		params[i].value = svc->params[i].value;
+	}
+	in.service = svc->name;
+	in.method = svc->method;
+	in.params = params;
+	in.n_params = svc->n_params < PARAMS_MAX ? svc->n_params : PARAMS_MAX;
+	in.target = ai->inc.target;
+	in.timeout_ms = svc->timeout_ms;
+	in.incident_id = ai->inc.id;
+	in.severity = cmd_severity_name(ai->inc.severity);
+	in.reason = ai->inc.reason;
+	in.requested_by = ai->inc.requested_by;
+	rc = plan_build(&in, &p, err, errlen);
+	if (rc)
+		return rc;
+	plan_free(ai->plan);
+	ai->plan = p;
+	return 0;
+}
+
+/* Builds the plan and leaves PLAN_READY (or PLAN_CHECKED) or PLAN_FAILED
+ * for step() to handle. */
+static void plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
+{
+	struct inc_event ev = { .kind = kind };
+	char err[RB_ERR_LEN];
+
+	if (build_plan(ai, err, sizeof err)) {
+		ev.kind = INC_EV_PLAN_FAILED;
+		ev.error = err;
+		defer(ai, &ev);
+		return;
+	}
+	ev.digest = plan_digest(ai->plan);
+	ev.n_steps = (int)ai->plan->n_steps;
+	ev.target = ai->inc.target;
+	defer(ai, &ev);
+}
+
 
 /* ---- carrying out actions ---- */
 
@@ -424,10 +610,79 @@ static void post_done_cb(void *arg, const struct api_result *res)
 	inc_release(ai);
 }
 
+static json_t *json_text(const char *p, size_t len);
+
+/* "<@U1>, <@U2>" for a list of user IDs. */
+static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
+{
+	struct rb_buf b;
+	json_t *j;
+	int rc = 0;
+
+	rb_buf_init(&b, 4096);
+	for (int i = 0; i < n && !rc; i++)
+		rc = rb_buf_printf(&b, "%s<@%s>", i ? (i == n - 1 ? " and " : ", ") : "", ids[i]);
+	j = json_string(rc ? "the approvers" : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return j;
+}
+
+/* What the approval and rollback messages show beyond the incident itself. */
+static void message_data(struct app_inc *ai, json_t *data)
+{
+	struct pol_policy pol;
+	struct pol_request req = { .channel = ai->inc.channel, .ts = ai->inc.approval_ts,
+				   .requester = ai->inc.requested_by,
+				   .bot_user = ai->app->bot_user_id,
+				   .severity = ai->inc.severity, .with_db = ai->inc.with_db };
+	char who[1024], tmo[64];
+	int needed;
+
+	policy_for(ai->app, &ai->inc, &pol);
+	needed = pol_needed(&pol, ai->inc.with_db);
+	if (pol_mentions(&pol, &req, who, sizeof who))
+		(void)rb_strlcpy(who, "the approvers", sizeof who);
+	human_duration(pol.timeout_ms, tmo, sizeof tmo);
+	json_object_set_new(data, "approvers", json_string(who));
+	json_object_set_new(data, "needed", json_integer(needed));
+	json_object_set_new(data, "needed_plural", json_boolean(needed > 1));
+	json_object_set_new(data, "timeout", json_string(tmo));
+	json_object_set_new(data, "approved_by",
+			    mention_list((const char(*)[POL_USER_MAX])ai->inc.pol.approved_by,
+					 ai->inc.pol.n_approved));
+	json_object_set_new(data, "rejected_by",
+			    json_string(ai->inc.pol.rejected_by[0] ? "" : "an approver"));
+	if (ai->inc.pol.rejected_by[0]) {
+		char r[64];
+		snprintf(r, sizeof r, "<@%s>", ai->inc.pol.rejected_by);
+		json_object_set_new(data, "rejected_by", json_string(r));
+	}
+	json_object_set_new(data, "problem", json_string(ai->problem));
+	if (ai->plan) {
+		char *d = plan_describe(ai->plan);
+		json_object_set_new(data, "plan", json_string(d));
+		free(d);
+	}
+	json_object_set_new(data, "n_steps", json_integer(ai->inc.n_steps));
+	json_object_set_new(data, "step_number", json_integer(ai->inc.next_step + 1));
+	if (ai->last.title) {
+		json_object_set_new(data, "step_title", json_string(ai->last.title));
+		json_object_set_new(data, "step_command", json_string(ai->last.command));
+		json_object_set_new(data, "step_outcome", json_string(ai->last.outcome));
+		json_object_set_new(data, "step_ok", json_boolean(ai->last.ok));
+		if (ai->last.tail && ai->last.tail[0])
+			json_object_set_new(data, "step_tail",
+					    json_text(ai->last.tail, strlen(ai->last.tail)));
+	}
+}
+
 static void do_post(struct app_inc *ai, const struct inc_action *a)
 {
 	struct app *app = ai->app;
 	json_t *data = incident_data(app, &ai->inc);
+
+	if (a->msg != INC_MSG_ANNOUNCEMENT)
+		message_data(ai, data);
 	char *text = tmpl_render(app->tmpl, inc_message_name(a->msg), data);
 	struct post_ctx *pc;
 	json_t *args;
@@ -470,13 +725,21 @@ static void save_done_cb(void *arg, int err, const PGresult *res, const char *er
 
 static void do_save(struct app_inc *ai)
 {
-	const char *params[3] = { ai->inc.id, inc_state_name(ai->inc.state),
-				  ai->inc.announcement_ts[0] ? ai->inc.announcement_ts : NULL };
+	char digest[20];
+	const char *params[6] = { ai->inc.id, inc_state_name(ai->inc.state),
+				  ai->inc.announcement_ts[0] ? ai->inc.announcement_ts : NULL,
+				  ai->inc.approval_ts[0] ? ai->inc.approval_ts : NULL,
+				  ai->inc.target, NULL };
 
+	if (ai->inc.plan_digest) {
+		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)ai->inc.plan_digest);
+		params[5] = digest;
+	}
 	if (store_query(ai->app->store,
 			"UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
-			"announcement_ts), updated_at = clock_timestamp() WHERE id = $1",
-			3, params, save_done_cb, ai)) {
+			"announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
+			"updated_at = clock_timestamp() WHERE id = $1",
+			6, params, save_done_cb, ai)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
 	}
@@ -526,6 +789,299 @@ static void do_audit(struct app_inc *ai, const struct inc_action *a)
 	rb_buf_free(&key);
 }
 
+/* ---- approval and the rollback's steps ---- */
+
+static void resolve_done_cb(void *arg, const struct run_result *res)
+{
+	struct app_inc *ai = arg;
+	struct inc_event ev = { .kind = INC_EV_PLAN_FAILED };
+	char target[CMD_TARGET_MAX], err[RB_ERR_LEN];
+
+	ai->pending--;
+	if (!res->spawned) {
+		snprintf(err, sizeof err, "could not run the history command: %s", res->spawn_error);
+		ev.error = err;
+	} else if (res->timed_out || res->exit_status || res->term_signal) {
+		snprintf(err, sizeof err, "the history command failed (%s %d)",
+			 res->timed_out ? "timed out;" : "exit status",
+			 res->timed_out ? 0 : res->exit_status);
+		ev.error = err;
+	} else if (plan_parse_resolve(ai->inc.method, res->output, target, sizeof target, err,
+				      sizeof err)) {
+		ev.error = err;
+	} else {
+		ilog_info(&ai->inc, "target resolved from history: %s", target);
+		(void)rb_strlcpy(ai->inc.target, target, sizeof ai->inc.target);
+		plan_and_defer(ai, INC_EV_PLAN_READY);
+		flush_deferred(ai);
+		inc_release(ai);
+		return;
+	}
+	step(ai, &ev);
+	inc_release(ai);
+}
+
+/* Resolves the target when --to was not given (from the tool's own history,
+ * so a retry never toggles back: the target is explicit from here on), then
+ * builds the plan. */
+static void do_prepare_plan(struct app_inc *ai)
+{
+	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in = { 0 };
+	struct plan_step *rs = NULL;
+	struct run_spec spec = { 0 };
+	char err[RB_ERR_LEN];
+	int rc;
+
+	if (ai->inc.target[0] || !svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE) {
+		plan_and_defer(ai, INC_EV_PLAN_READY);
+		return;
+	}
+	for (size_t i = 0; i < svc->n_params && i < PARAMS_MAX; i++) {
+		params[i].key = svc->params[i].key;
+		params[i].value = svc->params[i].value;
+	}
+	in.service = svc->name;
+	in.method = svc->method;
+	in.params = params;
+	in.n_params = svc->n_params < PARAMS_MAX ? svc->n_params : PARAMS_MAX;
+	in.timeout_ms = svc->timeout_ms;
+	rc = plan_resolve_step(&in, &rs, err, sizeof err);
+	if (rc || !rs) {
+		/* No history to read (docker --rollback): the plan needs no target. */
+		plan_step_free(rs);
+		plan_and_defer(ai, INC_EV_PLAN_READY);
+		return;
+	}
+	spec.argv = (const char *const *)rs->exec.argv;
+	spec.timeout_ms = rs->timeout_ms;
+	rc = run_start(&ai->app->loop, &spec, resolve_done_cb, ai, NULL);
+	plan_step_free(rs);
+	if (rc) {
+		struct inc_event ev = { .kind = INC_EV_PLAN_FAILED, .error = "cannot start the history command" };
+		defer(ai, &ev);
+		return;
+	}
+	ai->pending++;
+}
+
+static void api_logged_cb(void *arg, const struct api_result *res)
+{
+	const char *what = arg;
+
+	if (!res->ok && !(res->error && !strcmp(res->error, "already_reacted")))
+		log_warn("%s failed: %s", what, res->error ? res->error : "?");
+}
+
+static void do_react(struct app_inc *ai, const char *name)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "timestamp",
+				 ai->inc.approval_ts, "name", name);
+
+	if (api_call(ai->app->api, "reactions.add", args, api_logged_cb, "reactions.add"))
+		ilog_warn(&ai->inc, "cannot queue reactions.add");
+}
+
+static void do_notify_user(struct app_inc *ai, const struct inc_action *a)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "user", a->user,
+				 "text", a->text);
+
+	if (ai->inc.announcement_ts[0])
+		json_object_set_new(args, "thread_ts", json_string(ai->inc.announcement_ts));
+	if (api_call(ai->app->api, "chat.postEphemeral", args, api_logged_cb,
+		     "chat.postEphemeral"))
+		ilog_warn(&ai->inc, "cannot queue chat.postEphemeral");
+}
+
+static void step_report(struct app_inc *ai, const struct plan_step *st, const char *command,
+			const char *outcome, const char *tail, bool ok)
+{
+	report_clear(&ai->last);
+	ai->last.title = rb_strdup(st->title);
+	ai->last.command = rb_strdup(command);
+	ai->last.outcome = rb_strdup(outcome);
+	ai->last.tail = rb_strdup(tail);
+	ai->last.ok = ok;
+}
+
+/* A JSON string of `len` bytes of command output: NUL and bytes that are
+ * not valid UTF-8 become '?', so that any output can be audited. */
+static json_t *json_text(const char *p, size_t len)
+{
+	char *out = rb_malloc(len + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)p[i];
+		size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
+					: (c & 0xF8) == 0xF0 ? 4 : 0;
+		bool ok = n > 0 && c != 0 && i + n <= len && !(n == 2 && c < 0xC2);
+
+		for (size_t k = 1; ok && k < n; k++)
+			ok = ((unsigned char)p[i + k] & 0xC0) == 0x80;
+		if (!ok) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, p + i, n);
+		o += n;
+		i += n;
+	}
+	out[o] = '\0';
+	json_t *j = json_stringn(out, o);
+	free(out);
+	return j ? j : json_string("?");
+}
+
+static json_t *argv_json(const struct plan_step *st)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < st->exec.argc; i++)
+		json_array_append_new(a, json_text(st->exec.argv[i], strlen(st->exec.argv[i])));
+	return a;
+}
+
+struct step_ctx {
+	struct app_inc *ai;
+	int index;
+	uint64_t started;
+};
+
+static void exec_done_cb(void *arg, const struct run_result *res)
+{
+	struct step_ctx *sc = arg;
+	struct app_inc *ai = sc->ai;
+	const struct plan_step *st = &ai->plan->steps[sc->index];
+	struct inc_event ev = { .kind = INC_EV_STEP_DONE, .step = sc->index };
+	char outcome[160], status[16], dur[32], *cmd = plan_step_display(st);
+	size_t tail_len;
+	const char *tail = run_tail(res->output, res->output_len, 5, &tail_len);
+	char *tail_copy = rb_strndup(tail, tail_len);
+
+	ai->pending--;
+	ev.ok = res->spawned && !res->timed_out && !res->term_signal && res->exit_status == 0;
+	if (!res->spawned)
+		snprintf(outcome, sizeof outcome, "could not start: %s", res->spawn_error);
+	else if (res->timed_out)
+		snprintf(outcome, sizeof outcome, "timed out after %.1f s and was killed",
+			 (double)res->duration_ms / 1000);
+	else if (res->term_signal)
+		snprintf(outcome, sizeof outcome, "killed by signal %d after %.1f s",
+			 res->term_signal, (double)res->duration_ms / 1000);
+	else
+		snprintf(outcome, sizeof outcome, "exit status %d after %.1f s", res->exit_status,
+			 (double)res->duration_ms / 1000);
+	snprintf(status, sizeof status, "%d", res->spawned ? res->exit_status : -1);
+	snprintf(dur, sizeof dur, "%lld", (long long)res->duration_ms);
+	/* All of it to the audit log: argv, status, duration and the output. */
+	audit(ai->app, ai->inc.id, "rollbot", "command_run",
+	      json_pack("{s:i, s:s, s:o, s:s, s:s, s:b, s:i, s:s, s:o, s:b}", "step", sc->index,
+			"title", st->title, "argv", argv_json(st), "command", cmd, "exit_status",
+			status, "timed_out", res->timed_out, "pgid", res->pgid, "duration_ms", dur,
+			"output", json_text(res->output, res->output_len), "truncated",
+			res->truncated),
+	      NULL);
+	step_report(ai, st, cmd, outcome, tail_copy, ev.ok);
+	ilog_info(&ai->inc, "step %d %s: %s", sc->index, ev.ok ? "done" : "FAILED", outcome);
+	free(cmd);
+	free(tail_copy);
+	free(sc);
+	ev.error = ai->last.outcome;
+	step(ai, &ev);
+	inc_release(ai);
+}
+
+static void http_done_cb(void *arg, const struct api_result *res)
+{
+	struct step_ctx *sc = arg;
+	struct app_inc *ai = sc->ai;
+	const struct plan_step *st = &ai->plan->steps[sc->index];
+	struct inc_event ev = { .kind = INC_EV_STEP_DONE, .step = sc->index };
+	char outcome[160], *cmd = plan_step_display(st);
+
+	ai->pending--;
+	for (size_t i = 0; i < st->http.n_expect; i++)
+		if (res->http_status == st->http.expect[i])
+			ev.ok = true;
+	if (res->http_status)
+		snprintf(outcome, sizeof outcome, "HTTP %ld after %d attempt(s)", res->http_status,
+			 res->attempts);
+	else
+		snprintf(outcome, sizeof outcome, "no answer: %s", res->error ? res->error : "?");
+	audit(ai->app, ai->inc.id, "rollbot", "http_request",
+	      json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:b}", "step", sc->index, "title",
+			st->title, "method", st->http.method, "url", st->http.url, "status",
+			(json_int_t)res->http_status, "response", res->raw ? res->raw : "", "ok",
+			ev.ok),
+	      NULL);
+	step_report(ai, st, cmd, outcome, res->raw ? res->raw : "", ev.ok);
+	free(cmd);
+	free(sc);
+	ev.error = ai->last.outcome;
+	step(ai, &ev);
+	inc_release(ai);
+}
+
+static void do_run_step(struct app_inc *ai, int index)
+{
+	const struct plan_step *st;
+	struct step_ctx *sc;
+	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = index, .ok = false };
+	int rc;
+
+	if (!ai->plan || index < 0 || (size_t)index >= ai->plan->n_steps) {
+		fail.error = "no such step (a bug)";
+		defer(ai, &fail);
+		return;
+	}
+	st = &ai->plan->steps[index];
+	sc = rb_calloc(1, sizeof *sc);
+	sc->ai = ai;
+	sc->index = index;
+	ilog_info(&ai->inc, "step %d: %s", index, st->title);
+	if (st->kind == PLAN_STEP_EXEC) {
+		struct run_spec spec = { .argv = (const char *const *)st->exec.argv,
+					 .env_extra = (const char *const *)st->exec.env,
+					 .timeout_ms = st->timeout_ms };
+		rc = run_start(&ai->app->loop, &spec, exec_done_cb, sc, NULL);
+	} else if (!strcmp(st->http.method, "GET")) {
+		rc = api_get_url(ai->app->api, st->http.url, http_done_cb, sc);
+	} else {
+		const char *body = st->http.body ? st->http.body : "";
+		rc = api_post_url(ai->app->api, st->http.url, "application/json", body, strlen(body),
+				  http_done_cb, sc);
+	}
+	if (rc) {
+		free(sc);
+		fail.error = "could not start the step";
+		defer(ai, &fail);
+		return;
+	}
+	ai->pending++;
+}
+
+/* The approval timer: one sweep a second over the requests waiting, so no
+ * incident owns a loop handle of its own (and a quiet one costs nothing). */
+static void approval_sweep_cb(uv_timer_t *t)
+{
+	struct app *app = t->data;
+	int64_t now = now_ms(app);
+
+	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
+		next = ai->next;
+		if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
+		    now >= ai->inc.approval_deadline_ms) {
+			struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
+			step(ai, &ev);
+			inc_release(ai);
+		}
+	}
+}
+
 static void perform(struct app_inc *ai, const struct inc_actions *acts)
 {
 	for (int i = 0; i < acts->n; i++) {
@@ -543,11 +1099,49 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 		case INC_ACT_NOTIFY_REQUESTER:
 			do_notify(ai, a->text);
 			break;
+		case INC_ACT_NOTIFY_USER:
+			do_notify_user(ai, a);
+			break;
+		case INC_ACT_PREPARE_PLAN:
+			do_prepare_plan(ai);
+			break;
+		case INC_ACT_REACT:
+			do_react(ai, a->reaction);
+			break;
+		case INC_ACT_ARM_TIMER:
+		case INC_ACT_CANCEL_TIMER:
+			/* approval_sweep_cb reads the deadline from the incident. */
+			break;
+		case INC_ACT_CHECK_PLAN:
+			plan_and_defer(ai, INC_EV_PLAN_CHECKED);
+			break;
+		case INC_ACT_RUN_STEP:
+			do_run_step(ai, a->step);
+			break;
 		}
 	}
 }
 
 /* ---- dispatch: after the ack ---- */
+
+/* "payments-api already has a rollback in progress: INC-2026-0001
+ * (awaiting approval)…" from "INC-2026-0001:awaiting_approval". */
+static char *open_incident_text(const char *service, const char *id_state)
+{
+	const char *colon = strrchr(id_state, ':');
+	char id[INC_ID_MAX] = "?", state[32] = "?";
+
+	if (colon) {
+		snprintf(id, sizeof id, "%.*s", (int)(colon - id_state), id_state);
+		(void)rb_strlcpy(state, colon + 1, sizeof state);
+	}
+	for (char *p = state; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	return rb_asprintf("*%s* already has a rollback in progress: %s (%s). rollbot runs one "
+			   "rollback per service at a time; follow that incident's thread.",
+			   service, id, state);
+}
 
 struct declare_ctx {
 	struct app *app;
@@ -571,6 +1165,24 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
 		log_info("slash command for %s was already processed (redelivery); ignored",
 			 dc->inc.service);
+		free(dc);
+		return;
+	}
+	if (!strncmp(PQgetvalue(res, 0, 0), "open:", 5)) {
+		/* One rollback per service at a time: the database had one open
+		 * that the ack path did not know of (another process, a restart). */
+		char *text = open_incident_text(dc->inc.service, PQgetvalue(res, 0, 0) + 5);
+		json_t *body = ephemeral(text);
+		char *b = json_dumps(body, JSON_COMPACT);
+
+		log_info("slash command for %s refused: %s", dc->inc.service, text);
+		if (dc->inc.response_url[0] &&
+		    api_post_url(app->api, dc->inc.response_url, "application/json", b, strlen(b),
+				 notify_done_cb, NULL))
+			log_warn("cannot queue the reply to the requester");
+		free(b);
+		json_decref(body);
+		free(text);
 		free(dc);
 		return;
 	}
@@ -659,6 +1271,30 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 	free(key);
 }
 
+/* A reaction counts only on an approval request rollbot is waiting on;
+ * every other reaction in the channel is none of its business. */
+static void dispatch_reaction(struct app *app, json_t *event, bool added)
+{
+	json_t *item = json_object_get(event, "item");
+	const char *ts = jstr(item, "ts"), *channel = jstr(item, "channel");
+	struct inc_event ev = { .kind = INC_EV_REACTION, .added = added };
+
+	if (strcmp(jstr(item, "type"), "message") || !ts[0])
+		return;
+	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
+		if (strcmp(ai->inc.approval_ts, ts) || strcmp(ai->inc.channel, channel))
+			continue;
+		ev.user = jstr(event, "user");
+		ev.reaction = jstr(event, "reaction");
+		ev.channel = channel;
+		ev.ts = ts;
+		step(ai, &ev);
+		inc_release(ai);
+		return;
+	}
+	log_debug("reaction on %s %s: not an approval request rollbot waits on", channel, ts);
+}
+
 static void dispatch_cb(void *arg, json_t *env)
 {
 	struct app *app = arg;
@@ -674,7 +1310,12 @@ static void dispatch_cb(void *arg, json_t *env)
 		dispatch_slash(app, env, verdict);
 	} else if (!strcmp(type, "events_api")) {
 		json_t *event = json_object_get(json_object_get(env, "payload"), "event");
-		log_debug("event %s ignored (nothing handles it yet)", jstr(event, "type"));
+		const char *etype = jstr(event, "type");
+
+		if (!strcmp(etype, "reaction_added") || !strcmp(etype, "reaction_removed"))
+			dispatch_reaction(app, event, !strcmp(etype, "reaction_added"));
+		else
+			log_debug("event %s ignored", etype[0] ? etype : "(none)");
 	} else {
 		log_debug("envelope type %s acked and ignored", type);
 	}
@@ -820,6 +1461,7 @@ static void finish_stop(struct app *app)
 	store_free(app->store);
 	app->store = NULL;
 	uv_close((uv_handle_t *)&app->drain_timer, close_cb);
+	uv_close((uv_handle_t *)&app->approval_timer, close_cb);
 	uv_close((uv_handle_t *)&app->sigterm, close_cb);
 	uv_close((uv_handle_t *)&app->sigint, close_cb);
 }
@@ -833,8 +1475,13 @@ static void drain_cb(uv_timer_t *t)
 
 	if (!app->sm_done)
 		return;
-	if ((api_n || store_n || app->incidents) &&
-	    now_ms(app) - app->drain_started_ms < DRAIN_MAX_MS)
+	bool busy = false;
+
+	/* Posts, saves and running commands finish; incidents that only wait
+	 * (for a reaction or the timer) do not keep the bot up. */
+	for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
+		busy = busy || ai->pending > 0;
+	if ((api_n || store_n || busy) && now_ms(app) - app->drain_started_ms < DRAIN_MAX_MS)
 		return;
 	if (api_n || store_n)
 		log_warn("stopping with %d Web API call(s) and %d database command(s) unfinished",
@@ -913,6 +1560,9 @@ int app_run(const struct app_options *opt)
 
 	uv_timer_init(&app->loop, &app->drain_timer);
 	app->drain_timer.data = app;
+	uv_timer_init(&app->loop, &app->approval_timer);
+	app->approval_timer.data = app;
+	uv_timer_start(&app->approval_timer, approval_sweep_cb, 1000, 1000);
 	uv_signal_init(&app->loop, &app->sigterm);
 	app->sigterm.data = app;
 	uv_signal_init(&app->loop, &app->sigint);
@@ -950,6 +1600,8 @@ int app_run(const struct app_options *opt)
 	while (app->incidents) {
 		struct app_inc *ai = app->incidents;
 		app->incidents = ai->next;
+		plan_free(ai->plan);
+		report_clear(&ai->last);
 		free(ai);
 	}
 	dd_free(app->dd);

@@ -27,6 +27,15 @@ static const char *const state_names[INC_STATE_COUNT] = {
 
 static const char *const message_names[INC_MSG_COUNT] = {
 	[INC_MSG_ANNOUNCEMENT] = "announcement",
+	[INC_MSG_APPROVAL_REQUEST] = "approval_request",
+	[INC_MSG_APPROVAL_SKIPPED] = "approval_skipped",
+	[INC_MSG_APPROVED] = "approved",
+	[INC_MSG_REJECTED] = "rejected",
+	[INC_MSG_EXPIRED] = "expired",
+	[INC_MSG_PLAN_FAILED] = "plan_failed",
+	[INC_MSG_STEP_RESULT] = "step_result",
+	[INC_MSG_ROLLED_BACK] = "rolled_back",
+	[INC_MSG_ROLLBACK_FAILED] = "rollback_failed",
 };
 
 const char *inc_state_name(enum inc_state s)
@@ -88,6 +97,26 @@ static void audit(struct inc_actions *out, const char *kind, const char *actor, 
 	va_end(ap);
 }
 
+/* The one place a state changes: the new state, its audit row and the
+ * save, always together (curl's mstate(), pgbouncer's change_client_state). */
+static void transition(struct incident *next, enum inc_state to, struct inc_actions *out)
+{
+	enum inc_state from = next->state;
+
+	next->state = to;
+	audit(out, "state_change", "rollbot", "from", inc_state_name(from), "to",
+	      inc_state_name(to), (const char *)NULL);
+	add(out, INC_ACT_SAVE);
+}
+
+static void post(struct inc_actions *out, enum inc_message msg)
+{
+	struct inc_action *a = add(out, INC_ACT_POST);
+
+	a->msg = msg;
+	a->in_thread = msg != INC_MSG_ANNOUNCEMENT;
+}
+
 static int on_declared(const struct incident *cur, struct incident *next, struct inc_actions *out)
 {
 	struct inc_action *a;
@@ -115,6 +144,206 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev,
 	}
 	audit(out, "message_posted", "rollbot", "message", inc_message_name(ev->msg), "channel",
 	      next->channel, "ts", ev->ts, (const char *)NULL);
+	if (ev->msg == INC_MSG_ANNOUNCEMENT && cur->state == INC_DECLARED)
+		add(out, INC_ACT_PREPARE_PLAN);
+	if (ev->msg == INC_MSG_APPROVAL_REQUEST && cur->state == INC_AWAITING_APPROVAL) {
+		struct inc_action *a;
+
+		(void)rb_strlcpy(next->approval_ts, ev->ts, sizeof next->approval_ts);
+		add(out, INC_ACT_SAVE);
+		/* The bot's own ✅ and ❌ make approving one click; pol_react
+		 * never counts them. */
+		a = add(out, INC_ACT_REACT);
+		a->reaction = POL_EMOJI_APPROVE;
+		a = add(out, INC_ACT_REACT);
+		a->reaction = POL_EMOJI_REJECT;
+		a = add(out, INC_ACT_ARM_TIMER);
+		a->at_ms = next->approval_deadline_ms;
+	}
+	return 0;
+}
+
+static void start_steps(struct incident *next, struct inc_actions *out)
+{
+	struct inc_action *a;
+
+	transition(next, INC_ROLLING_BACK, out);
+	next->next_step = 0;
+	a = add(out, INC_ACT_RUN_STEP);
+	a->step = 0;
+}
+
+static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
+			 int64_t now_ms, struct incident *next, struct inc_actions *out)
+{
+	char n[16];
+
+	if (cur->state != INC_DECLARED || !ev->policy || ev->n_steps <= 0 || !ev->target)
+		return INC_EBADEVENT;
+	*next = *cur;
+	(void)rb_strlcpy(next->target, ev->target, sizeof next->target);
+	next->plan_digest = ev->digest;
+	next->n_steps = ev->n_steps;
+	next->next_step = 0;
+	pol_state_init(&next->pol, ev->digest);
+	snprintf(n, sizeof n, "%d", ev->n_steps);
+	audit(out, "plan_ready", "rollbot", "target", next->target, "steps", n,
+	      (const char *)NULL);
+	if (pol_skip_approval(ev->policy, cur->severity, cur->with_db)) {
+		/* "Production down: no discussion needed" (runbook 000). */
+		audit(out, "approval_skipped", "rollbot", "severity",
+		      cmd_severity_name(cur->severity), (const char *)NULL);
+		transition(next, INC_APPROVED, out);
+		post(out, INC_MSG_APPROVAL_SKIPPED);
+		start_steps(next, out);
+		return 0;
+	}
+	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
+	transition(next, INC_AWAITING_APPROVAL, out);
+	post(out, INC_MSG_APPROVAL_REQUEST);
+	return 0;
+}
+
+static int on_plan_failed(const struct incident *cur, const struct inc_event *ev,
+			  struct incident *next, struct inc_actions *out)
+{
+	if (cur->state != INC_DECLARED && cur->state != INC_APPROVED)
+		return INC_EBADEVENT;
+	*next = *cur;
+	audit(out, "plan_failed", "rollbot", "error", ev->error ? ev->error : "unknown",
+	      (const char *)NULL);
+	transition(next, INC_FAILED, out);
+	post(out, INC_MSG_PLAN_FAILED);
+	return 0;
+}
+
+/* What a person who reacted is told privately, when their reaction did not
+ * count and they may not know why. */
+static void explain(const struct incident *cur, const struct inc_event *ev,
+		    enum pol_reason why, struct inc_actions *out)
+{
+	struct inc_action *a;
+	const char *text;
+
+	switch (why) {
+	case POL_IGN_NOT_APPROVER:
+		text = "your reaction does not count: you are not an approver for this service.";
+		break;
+	case POL_IGN_REQUESTER:
+		text = "you asked for this rollback, so your approval does not count: another "
+		       "approver has to react ✅.";
+		break;
+	case POL_IGN_LOOKALIKE:
+		text = "only ✅ approves and ❌ rejects; other emoji do not count.";
+		break;
+	default:
+		return;
+	}
+	a = add(out, INC_ACT_NOTIFY_USER);
+	(void)rb_strlcpy(a->user, ev->user, sizeof a->user);
+	snprintf(a->text, sizeof a->text, "%s: %s", cur->id, text);
+}
+
+static int on_reaction(const struct incident *cur, const struct inc_event *ev,
+		       struct incident *next, struct inc_actions *out)
+{
+	struct pol_request req = { .channel = cur->channel, .ts = cur->approval_ts,
+				   .requester = cur->requested_by, .bot_user = ev->bot_user,
+				   .severity = cur->severity, .with_db = cur->with_db };
+	struct pol_reaction r = { .user = ev->user, .reaction = ev->reaction,
+				  .channel = ev->channel, .ts = ev->ts, .added = ev->added,
+				  .plan_digest = cur->plan_digest };
+	enum pol_reason why;
+
+	if (!ev->policy || !ev->user || !ev->reaction || !cur->approval_ts[0])
+		return INC_EBADEVENT;
+	*next = *cur;
+	why = pol_react(ev->policy, &req, &cur->pol, &r, &next->pol);
+	/* Every decision, counted or not, with who and what. */
+	audit(out, ev->added ? "reaction_added" : "reaction_removed", ev->user, "reaction",
+	      ev->reaction, "decision", pol_reason_name(why), (const char *)NULL);
+	if (cur->state != INC_AWAITING_APPROVAL)
+		return 0;
+	explain(cur, ev, why, out);
+	if (next->pol.verdict == POL_APPROVED) {
+		add(out, INC_ACT_CANCEL_TIMER);
+		transition(next, INC_APPROVED, out);
+		post(out, INC_MSG_APPROVED);
+		/* Just before running: is the plan still the one approved? */
+		add(out, INC_ACT_CHECK_PLAN);
+	} else if (next->pol.verdict == POL_REJECTED) {
+		add(out, INC_ACT_CANCEL_TIMER);
+		transition(next, INC_REJECTED, out);
+		post(out, INC_MSG_REJECTED);
+	}
+	return 0;
+}
+
+static int on_timeout(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
+		      struct incident *next, struct inc_actions *out)
+{
+	(void)ev;
+	*next = *cur;
+	if (cur->state != INC_AWAITING_APPROVAL ||
+	    !pol_expire(&next->pol, now_ms, cur->approval_deadline_ms))
+		return 0; /* a late timer after a decision, or early: nothing to do */
+	transition(next, INC_EXPIRED, out);
+	post(out, INC_MSG_EXPIRED);
+	return 0;
+}
+
+static int on_plan_checked(const struct incident *cur, const struct inc_event *ev,
+			   int64_t now_ms, struct incident *next, struct inc_actions *out)
+{
+	char was[20], now[20];
+
+	if (cur->state != INC_APPROVED || !ev->policy)
+		return INC_EBADEVENT;
+	*next = *cur;
+	if (ev->digest == cur->plan_digest) {
+		start_steps(next, out);
+		return 0;
+	}
+	/* Something changed since the approvers read the plan: their approval
+	 * was for another plan, so it is asked for again. */
+	snprintf(was, sizeof was, "%016llx", (unsigned long long)cur->plan_digest);
+	snprintf(now, sizeof now, "%016llx", (unsigned long long)ev->digest);
+	audit(out, "plan_changed", "rollbot", "approved_digest", was, "digest", now,
+	      (const char *)NULL);
+	next->plan_digest = ev->digest;
+	if (ev->n_steps > 0)
+		next->n_steps = ev->n_steps;
+	(void)pol_rebind(&next->pol, ev->digest);
+	next->approval_ts[0] = '\0';
+	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
+	transition(next, INC_AWAITING_APPROVAL, out);
+	post(out, INC_MSG_APPROVAL_REQUEST);
+	return 0;
+}
+
+static int on_step_done(const struct incident *cur, const struct inc_event *ev,
+			struct incident *next, struct inc_actions *out)
+{
+	struct inc_action *a;
+
+	if (cur->state != INC_ROLLING_BACK || ev->step != cur->next_step)
+		return INC_EBADEVENT;
+	*next = *cur;
+	post(out, INC_MSG_STEP_RESULT);
+	if (!ev->ok) {
+		transition(next, INC_FAILED, out);
+		post(out, INC_MSG_ROLLBACK_FAILED);
+		return 0;
+	}
+	next->next_step = cur->next_step + 1;
+	if (next->next_step < cur->n_steps) {
+		a = add(out, INC_ACT_RUN_STEP);
+		a->step = next->next_step;
+		return 0;
+	}
+	/* The method's own commands are done; verification is next (issue 4). */
+	transition(next, INC_VERIFYING, out);
+	post(out, INC_MSG_ROLLED_BACK);
 	return 0;
 }
 
@@ -126,20 +355,33 @@ static int on_post_failed(const struct incident *cur, const struct inc_event *ev
 	*next = *cur;
 	audit(out, "message_failed", "rollbot", "message", inc_message_name(ev->msg), "channel",
 	      next->channel, "error", ev->error ? ev->error : "unknown", (const char *)NULL);
-	if (ev->msg == INC_MSG_ANNOUNCEMENT) {
+	if (ev->msg == INC_MSG_APPROVAL_REQUEST && cur->state == INC_AWAITING_APPROVAL) {
+		/* Nobody can approve a request that was never shown. */
+		transition(next, INC_FAILED, out);
+		a = add(out, INC_ACT_NOTIFY_REQUESTER);
+		snprintf(a->text, sizeof a->text,
+			 ":warning: %s: Slack refused the approval request (`%s`), so nothing will "
+			 "run. Check rollbot's log, then run /rollback again.",
+			 cur->id, ev->error ? ev->error : "unknown");
+		return 0;
+	}
+	if (ev->msg == INC_MSG_ANNOUNCEMENT && cur->state == INC_DECLARED) {
+		/* Without its announcement there is no thread to approve in: the
+		 * incident ends here, so that it does not hold the service. */
+		transition(next, INC_FAILED, out);
 		a = add(out, INC_ACT_NOTIFY_REQUESTER);
 		/* The text must tell a person at 3 a.m. what to do next. */
 		if (ev->error && !strcmp(ev->error, "not_in_channel"))
 			(void)snprintf(a->text, sizeof a->text,
 				       ":warning: %s is recorded, but I could not post its "
 				       "announcement: I am not a member of <#%s>. Invite me with "
-				       "`/invite @rollbot`.",
+				       "`/invite @rollbot`, then run /rollback again.",
 				       cur->id, cur->channel);
 		else
 			(void)snprintf(a->text, sizeof a->text,
 				       ":warning: %s is recorded, but Slack refused its announcement "
-				       "(`%s`) after several tries. Post it by hand and check rollbot's "
-				       "log.",
+				       "(`%s`) after several tries, so nothing will run. Check rollbot's "
+				       "log, then run /rollback again.",
 				       cur->id, ev->error ? ev->error : "unknown");
 	}
 	return 0;
@@ -151,7 +393,6 @@ int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now
 	struct incident tmp;
 	int rc;
 
-	(void)now_ms;
 	out->n = 0;
 	if ((unsigned)cur->state >= INC_STATE_COUNT || (unsigned)ev->msg >= INC_MSG_COUNT)
 		return INC_EBADEVENT;
@@ -164,6 +405,24 @@ int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now
 		break;
 	case INC_EV_POST_FAILED:
 		rc = on_post_failed(cur, ev, &tmp, out);
+		break;
+	case INC_EV_PLAN_READY:
+		rc = on_plan_ready(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_PLAN_FAILED:
+		rc = on_plan_failed(cur, ev, &tmp, out);
+		break;
+	case INC_EV_REACTION:
+		rc = on_reaction(cur, ev, &tmp, out);
+		break;
+	case INC_EV_APPROVAL_TIMEOUT:
+		rc = on_timeout(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_PLAN_CHECKED:
+		rc = on_plan_checked(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_STEP_DONE:
+		rc = on_step_done(cur, ev, &tmp, out);
 		break;
 	default:
 		rc = INC_EBADEVENT;

@@ -20,6 +20,7 @@
 
 #include "parse.h"
 #include "plan.h"
+#include "policy.h"
 #include "rb.h"
 
 enum inc_state {
@@ -55,11 +56,30 @@ struct incident {
 				   * "" when none; owned by the shell like reason */
 	char announcement_ts[INC_SLACK_ID_MAX]; /* "" until posted: the thread parent */
 	int64_t declared_ms;
+
+	/* The plan, as the shell built it (commands/plan.c): approvals bind to
+	 * its digest, and the steps run in order. */
+	uint64_t plan_digest;
+	int n_steps;
+	int next_step;       /* the step running now, or to run next */
+	bool with_db;        /* a database rollback (two distinct approvers) */
+	char approval_ts[INC_SLACK_ID_MAX]; /* the request whose reactions count */
+	int64_t approval_deadline_ms;
+	struct pol_state pol;
 };
 
 /* The messages rollbot posts; each has a template of the same name. */
 enum inc_message {
 	INC_MSG_ANNOUNCEMENT,
+	INC_MSG_APPROVAL_REQUEST,
+	INC_MSG_APPROVAL_SKIPPED,
+	INC_MSG_APPROVED,
+	INC_MSG_REJECTED,
+	INC_MSG_EXPIRED,
+	INC_MSG_PLAN_FAILED,
+	INC_MSG_STEP_RESULT,
+	INC_MSG_ROLLED_BACK,
+	INC_MSG_ROLLBACK_FAILED,
 	INC_MSG_COUNT
 };
 
@@ -67,23 +87,53 @@ enum inc_event_kind {
 	INC_EV_DECLARED,    /* the incident row exists (store returned its ID) */
 	INC_EV_POSTED,      /* a message was posted: msg, ts */
 	INC_EV_POST_FAILED, /* a message could not be posted after retries: msg, error */
+	INC_EV_PLAN_READY,  /* the plan is built: digest, n_steps, target (resolved) */
+	INC_EV_PLAN_FAILED, /* no plan: error (target not resolvable, a refused value) */
+	INC_EV_REACTION,    /* a reaction_added/removed on a message in the channel */
+	INC_EV_APPROVAL_TIMEOUT, /* the approval timer fired */
+	INC_EV_PLAN_CHECKED, /* just before running: the plan rebuilt has `digest` */
+	INC_EV_STEP_DONE,   /* step `step` finished: ok, error */
 };
 
 struct inc_event {
 	enum inc_event_kind kind;
 	enum inc_message msg;
 	const char *ts;    /* INC_EV_POSTED: the message's ts (borrowed) */
-	const char *error; /* INC_EV_POST_FAILED: Slack's error code (borrowed) */
+	const char *error; /* INC_EV_POST_FAILED: Slack's error code; PLAN_FAILED and
+			    * STEP_DONE: what went wrong, for people (borrowed) */
+	/* INC_EV_PLAN_READY / PLAN_CHECKED */
+	uint64_t digest;
+	int n_steps;
+	const char *target; /* PLAN_READY: the explicit target ("" for NONE methods) */
+	/* INC_EV_REACTION (all borrowed) */
+	const char *user;
+	const char *reaction;
+	const char *channel;
+	bool added;
+	/* INC_EV_STEP_DONE */
+	int step;
+	bool ok;
+	/* PLAN_READY, REACTION, APPROVAL_TIMEOUT: the policy in force and who
+	 * the bot is (borrowed). */
+	const struct pol_policy *policy;
+	const char *bot_user;
 };
 
 enum inc_action_kind {
 	INC_ACT_POST,    /* post `msg` (rendered by the shell) in the channel, or its thread */
 	INC_ACT_AUDIT,   /* append an audit row: audit_kind, actor, detail fields */
-	INC_ACT_SAVE,    /* write the incident's state and announcement ts to the store */
+	INC_ACT_SAVE,    /* write the incident's state and message ts's to the store */
 	INC_ACT_NOTIFY_REQUESTER, /* tell the requester privately: text */
+	INC_ACT_NOTIFY_USER, /* tell `user` privately (chat.postEphemeral): text */
+	INC_ACT_PREPARE_PLAN, /* resolve the target if needed, build the plan → PLAN_READY/FAILED */
+	INC_ACT_REACT,   /* add reaction `reaction` to the approval request */
+	INC_ACT_ARM_TIMER, /* the approval timer, to fire at `at_ms` */
+	INC_ACT_CANCEL_TIMER,
+	INC_ACT_CHECK_PLAN, /* rebuild the plan and report its digest → PLAN_CHECKED */
+	INC_ACT_RUN_STEP, /* run plan step `step` → STEP_DONE */
 };
 
-#define INC_ACTIONS_MAX 8
+#define INC_ACTIONS_MAX 12
 #define INC_TEXT_MAX 256
 
 struct inc_action {
@@ -94,7 +144,11 @@ struct inc_action {
 	const char *actor;        /* INC_ACT_AUDIT: "rollbot" or a Slack user ID (points into next) */
 	const char *keys[4];      /* INC_ACT_AUDIT: detail fields, NULL-terminated */
 	char values[4][INC_TEXT_MAX];
-	char text[INC_TEXT_MAX];  /* INC_ACT_NOTIFY_REQUESTER */
+	char text[INC_TEXT_MAX];  /* INC_ACT_NOTIFY_REQUESTER, INC_ACT_NOTIFY_USER */
+	char user[INC_SLACK_ID_MAX]; /* INC_ACT_NOTIFY_USER */
+	const char *reaction;     /* INC_ACT_REACT: static string */
+	int64_t at_ms;            /* INC_ACT_ARM_TIMER */
+	int step;                 /* INC_ACT_RUN_STEP */
 };
 
 struct inc_actions {

@@ -53,7 +53,8 @@ static void posted_announcement_is_saved_and_audited(void **state)
 	assert_int_equal(inc_step(&cur, &ev, 1000, &next, &out), 0);
 	assert_string_equal(next.announcement_ts, "1781061129.402619");
 	assert_string_equal(cur.announcement_ts, "");
-	assert_int_equal(out.n, 2);
+	assert_int_equal(out.n, 3);
+	assert_int_equal(out.a[2].kind, INC_ACT_PREPARE_PLAN);
 	assert_int_equal(out.a[0].kind, INC_ACT_SAVE);
 	assert_int_equal(out.a[1].kind, INC_ACT_AUDIT);
 	assert_string_equal(out.a[1].audit_kind, "message_posted");
@@ -113,15 +114,18 @@ static void failed_announcement_is_audited_and_requester_told(void **state)
 
 	(void)state;
 	assert_int_equal(inc_step(&cur, &ev, 1000, &next, &out), 0);
-	assert_int_equal(out.n, 2);
+	assert_int_equal(next.state, INC_FAILED);
+	assert_int_equal(out.n, 4);
 	assert_int_equal(out.a[0].kind, INC_ACT_AUDIT);
 	assert_string_equal(out.a[0].audit_kind, "message_failed");
 	assert_string_equal(out.a[0].values[2], "not_in_channel");
-	assert_int_equal(out.a[1].kind, INC_ACT_NOTIFY_REQUESTER);
-	assert_string_equal(out.a[1].text,
+	assert_string_equal(out.a[1].audit_kind, "state_change");
+	assert_int_equal(out.a[2].kind, INC_ACT_SAVE);
+	assert_int_equal(out.a[3].kind, INC_ACT_NOTIFY_REQUESTER);
+	assert_string_equal(out.a[3].text,
 			    ":warning: INC-2026-0001 is recorded, but I could not post its "
 			    "announcement: I am not a member of <#C05K8Q2V7XM>. Invite me with "
-			    "`/invite @rollbot`.");
+			    "`/invite @rollbot`, then run /rollback again.");
 }
 
 static void other_failure_names_the_error(void **state)
@@ -133,7 +137,7 @@ static void other_failure_names_the_error(void **state)
 
 	(void)state;
 	assert_int_equal(inc_step(&cur, &ev, 1000, &next, &out), 0);
-	assert_non_null(strstr(out.a[1].text, "(`http_500`)"));
+	assert_non_null(strstr(out.a[3].text, "(`http_500`)"));
 }
 
 static void unknown_state_is_refused(void **state)
@@ -162,6 +166,345 @@ static void state_names_round_trip(void **state)
 	assert_int_equal(inc_state_from_name("bogus", &s), RB_EINVAL);
 }
 
+/* ---- approval and the rollback's steps ---- */
+
+static const char *const approvers[] = { "U03ASM1TH7Q", "U04BOBBY111" };
+
+static struct pol_policy policy(int required)
+{
+	struct pol_policy p;
+
+	memset(&p, 0, sizeof p);
+	p.approvers = approvers;
+	p.n_approvers = 2;
+	p.required = required;
+	p.timeout_ms = 15 * 60 * 1000;
+	p.skip[CMD_SEV_P0] = true;
+	return p;
+}
+
+/* Runs one event and asserts it was accepted. */
+static void step_ok(struct incident *inc, const struct inc_event *ev, int64_t now,
+		    struct inc_actions *out)
+{
+	assert_int_equal(inc_step(inc, ev, now, inc, out), 0);
+}
+
+static int find(const struct inc_actions *out, enum inc_action_kind kind, int from)
+{
+	for (int i = from; i < out->n; i++)
+		if (out->a[i].kind == kind)
+			return i;
+	return -1;
+}
+
+static const struct inc_action *audit_of(const struct inc_actions *out, const char *kind)
+{
+	for (int i = 0; i < out->n; i++)
+		if (out->a[i].kind == INC_ACT_AUDIT && !strcmp(out->a[i].audit_kind, kind))
+			return &out->a[i];
+	return NULL;
+}
+
+/* An incident whose approval request is posted and waiting. */
+static struct incident awaiting(const struct pol_policy *p, struct inc_actions *out)
+{
+	struct incident inc = declared();
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .digest = 0xabc, .n_steps = 2,
+				   .target = "41", .policy = p };
+	struct inc_event posted = { .kind = INC_EV_POSTED, .msg = INC_MSG_APPROVAL_REQUEST,
+				    .ts = "1781061130.000100" };
+
+	(void)rb_strlcpy(inc.announcement_ts, "1781061129.402619", sizeof inc.announcement_ts);
+	step_ok(&inc, &ready, 1000, out);
+	step_ok(&inc, &posted, 1200, out);
+	return inc;
+}
+
+static struct inc_event reaction(const struct pol_policy *p, const char *user, const char *emoji,
+				 bool added)
+{
+	struct inc_event ev = { .kind = INC_EV_REACTION, .user = user, .reaction = emoji,
+				.channel = "C05K8Q2V7XM", .ts = "1781061130.000100",
+				.added = added, .policy = p, .bot_user = "U07RLB0T9QK" };
+	return ev;
+}
+
+static void plan_ready_posts_the_approval_request(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ev = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 2,
+				.target = "41", .policy = &p };
+	struct inc_actions out;
+	int i;
+
+	(void)state;
+	step_ok(&inc, &ev, 1000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_string_equal(inc.target, "41");
+	assert_int_equal(inc.approval_deadline_ms, 1000 + 15 * 60 * 1000);
+	i = find(&out, INC_ACT_POST, 0);
+	assert_true(i >= 0);
+	assert_int_equal(out.a[i].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_true(out.a[i].in_thread);
+	assert_string_equal(audit_of(&out, "state_change")->values[1], "awaiting_approval");
+	assert_string_equal(audit_of(&out, "plan_ready")->values[0], "41");
+}
+
+static void posted_request_gets_both_reactions_and_the_timer(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	int r1, r2, t;
+
+	(void)state;
+	assert_string_equal(inc.approval_ts, "1781061130.000100");
+	r1 = find(&out, INC_ACT_REACT, 0);
+	r2 = find(&out, INC_ACT_REACT, r1 + 1);
+	t = find(&out, INC_ACT_ARM_TIMER, 0);
+	assert_string_equal(out.a[r1].reaction, "white_check_mark");
+	assert_string_equal(out.a[r2].reaction, "x");
+	assert_int_equal(out.a[t].at_ms, 1000 + 15 * 60 * 1000);
+}
+
+static void approver_check_approves_and_checks_the_plan(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ev = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+
+	(void)state;
+	step_ok(&inc, &ev, 5000, &out);
+	assert_int_equal(inc.state, INC_APPROVED);
+	assert_true(find(&out, INC_ACT_CANCEL_TIMER, 0) >= 0);
+	assert_true(find(&out, INC_ACT_CHECK_PLAN, 0) >= 0);
+	assert_string_equal(audit_of(&out, "reaction_added")->actor, "U03ASM1TH7Q");
+	assert_string_equal(audit_of(&out, "reaction_added")->values[1], "approval_counted");
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVED);
+}
+
+static void same_plan_starts_the_first_step(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event checked = { .kind = INC_EV_PLAN_CHECKED, .digest = 0xabc, .policy = &p };
+	int i;
+
+	(void)state;
+	step_ok(&inc, &ok, 5000, &out);
+	step_ok(&inc, &checked, 5001, &out);
+	assert_int_equal(inc.state, INC_ROLLING_BACK);
+	i = find(&out, INC_ACT_RUN_STEP, 0);
+	assert_int_equal(out.a[i].step, 0);
+}
+
+static void changed_plan_asks_again(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event checked = { .kind = INC_EV_PLAN_CHECKED, .digest = 0xdef, .n_steps = 2,
+				     .policy = &p };
+
+	(void)state;
+	step_ok(&inc, &ok, 5000, &out);
+	step_ok(&inc, &checked, 6000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_int_equal(inc.pol.n_approved, 0);
+	assert_string_equal(inc.approval_ts, "");
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_non_null(audit_of(&out, "plan_changed"));
+}
+
+static void non_approver_is_told_privately_and_nothing_changes(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ev = reaction(&p, "U09NOBODY01", "white_check_mark", true);
+	int i;
+
+	(void)state;
+	step_ok(&inc, &ev, 5000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	i = find(&out, INC_ACT_NOTIFY_USER, 0);
+	assert_string_equal(out.a[i].user, "U09NOBODY01");
+	assert_string_equal(out.a[i].text, "INC-2026-0001: your reaction does not count: you are "
+					   "not an approver for this service.");
+	assert_string_equal(audit_of(&out, "reaction_added")->values[1], "ignored_not_approver");
+}
+
+static void requester_cannot_approve_own_rollback(void **state)
+{
+	struct pol_policy p = policy(1);
+	const char *const self[] = { "U02JD0E4512" };
+	struct inc_actions out;
+	struct incident inc;
+	struct inc_event ev;
+
+	(void)state;
+	p.approvers = self;
+	p.n_approvers = 1;
+	inc = awaiting(&p, &out);
+	ev = reaction(&p, "U02JD0E4512", "white_check_mark", true);
+	step_ok(&inc, &ev, 5000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_true(find(&out, INC_ACT_NOTIFY_USER, 0) >= 0);
+}
+
+static void bots_own_reactions_are_audited_and_ignored(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ev = reaction(&p, "U07RLB0T9QK", "white_check_mark", true);
+
+	(void)state;
+	step_ok(&inc, &ev, 5000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_true(find(&out, INC_ACT_NOTIFY_USER, 0) < 0);
+	assert_string_equal(audit_of(&out, "reaction_added")->values[1], "ignored_bot_reaction");
+}
+
+static void approver_cross_rejects(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ev = reaction(&p, "U04BOBBY111", "x", true);
+
+	(void)state;
+	step_ok(&inc, &ev, 5000, &out);
+	assert_int_equal(inc.state, INC_REJECTED);
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_REJECTED);
+}
+
+static void quorum_of_two_needs_two(void **state)
+{
+	struct pol_policy p = policy(2);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event a = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event b = reaction(&p, "U04BOBBY111", "white_check_mark", true);
+
+	(void)state;
+	step_ok(&inc, &a, 5000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	step_ok(&inc, &b, 6000, &out);
+	assert_int_equal(inc.state, INC_APPROVED);
+}
+
+static void timeout_expires_a_pending_request(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event early = { .kind = INC_EV_APPROVAL_TIMEOUT, .policy = &p };
+
+	(void)state;
+	step_ok(&inc, &early, 1000 + 15 * 60 * 1000 - 1, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_int_equal(out.n, 0);
+	step_ok(&inc, &early, 1000 + 15 * 60 * 1000, &out);
+	assert_int_equal(inc.state, INC_EXPIRED);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_EXPIRED);
+}
+
+static void skipped_severity_runs_at_once(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ev = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 1,
+				.target = "41", .policy = &p };
+	struct inc_actions out;
+
+	(void)state;
+	inc.severity = CMD_SEV_P0;
+	step_ok(&inc, &ev, 1000, &out);
+	assert_int_equal(inc.state, INC_ROLLING_BACK);
+	assert_non_null(audit_of(&out, "approval_skipped"));
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVAL_SKIPPED);
+	assert_int_equal(out.a[find(&out, INC_ACT_RUN_STEP, 0)].step, 0);
+}
+
+static void steps_run_in_order_then_verifying(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 2,
+				   .target = "41", .policy = &p };
+	struct inc_event s0 = { .kind = INC_EV_STEP_DONE, .step = 0, .ok = true };
+	struct inc_event s1 = { .kind = INC_EV_STEP_DONE, .step = 1, .ok = true };
+	struct inc_actions out;
+
+	(void)state;
+	inc.severity = CMD_SEV_P0;
+	step_ok(&inc, &ready, 1000, &out);
+	step_ok(&inc, &s0, 2000, &out);
+	assert_int_equal(out.a[find(&out, INC_ACT_RUN_STEP, 0)].step, 1);
+	assert_int_equal(inc.state, INC_ROLLING_BACK);
+	assert_int_equal(inc_step(&inc, &s0, 2500, &inc, &out), INC_EBADEVENT); /* twice */
+	step_ok(&inc, &s1, 3000, &out);
+	assert_int_equal(inc.state, INC_VERIFYING);
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+}
+
+static void failing_step_fails_the_incident(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 2,
+				   .target = "41", .policy = &p };
+	struct inc_event s0 = { .kind = INC_EV_STEP_DONE, .step = 0, .ok = false,
+				.error = "exit status 1" };
+	struct inc_actions out;
+
+	(void)state;
+	inc.severity = CMD_SEV_P0;
+	step_ok(&inc, &ready, 1000, &out);
+	step_ok(&inc, &s0, 2000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, find(&out, INC_ACT_POST, 0) + 1)].msg,
+			 INC_MSG_ROLLBACK_FAILED);
+}
+
+static void reaction_after_decision_is_audited_only(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event late = reaction(&p, "U04BOBBY111", "x", true);
+
+	(void)state;
+	step_ok(&inc, &ok, 5000, &out);
+	step_ok(&inc, &late, 6000, &out);
+	assert_int_equal(inc.state, INC_APPROVED);
+	assert_int_equal(out.n, 1);
+	assert_string_equal(out.a[0].audit_kind, "reaction_added");
+}
+
+static void plan_failure_fails_with_a_message(void **state)
+{
+	struct incident inc = declared();
+	struct inc_event ev = { .kind = INC_EV_PLAN_FAILED, .error = "nothing to roll back to" };
+	struct inc_actions out;
+
+	(void)state;
+	step_ok(&inc, &ev, 1000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_string_equal(audit_of(&out, "plan_failed")->values[0], "nothing to roll back to");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -174,6 +517,22 @@ int main(void)
 		cmocka_unit_test(other_failure_names_the_error),
 		cmocka_unit_test(unknown_state_is_refused),
 		cmocka_unit_test(state_names_round_trip),
+		cmocka_unit_test(plan_ready_posts_the_approval_request),
+		cmocka_unit_test(posted_request_gets_both_reactions_and_the_timer),
+		cmocka_unit_test(approver_check_approves_and_checks_the_plan),
+		cmocka_unit_test(same_plan_starts_the_first_step),
+		cmocka_unit_test(changed_plan_asks_again),
+		cmocka_unit_test(non_approver_is_told_privately_and_nothing_changes),
+		cmocka_unit_test(requester_cannot_approve_own_rollback),
+		cmocka_unit_test(bots_own_reactions_are_audited_and_ignored),
+		cmocka_unit_test(approver_cross_rejects),
+		cmocka_unit_test(quorum_of_two_needs_two),
+		cmocka_unit_test(timeout_expires_a_pending_request),
+		cmocka_unit_test(skipped_severity_runs_at_once),
+		cmocka_unit_test(steps_run_in_order_then_verifying),
+		cmocka_unit_test(failing_step_fails_the_incident),
+		cmocka_unit_test(reaction_after_decision_is_audited_only),
+		cmocka_unit_test(plan_failure_fails_with_a_message),
 	};
 	return cmocka_run_group_tests_name("incident", tests, NULL, NULL);
 }

@@ -434,10 +434,12 @@ static void migrate_concurrent_runs_apply_once(void **state)
 
 /* ---- sql/001_init.sql -------------------------------------------------- */
 
-static char *declare(PGconn *c, const char *key)
+/* Declares an incident for a service named after the key (one rollback per
+ * service at a time: 002_approval.sql), or for `service` with declare_for. */
+static char *declare_for(PGconn *c, const char *key, const char *service)
 {
 	const char *p[] = { key,
-			    "payments-api",
+			    service,
 			    "P1",
 			    "checkout 5xx at 6%",
 			    "41",
@@ -448,6 +450,38 @@ static char *declare(PGconn *c, const char *key)
 
 	return db_value(c, "SELECT rollbot_declare($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
 			(int)RB_ARRAY_LEN(p), p);
+}
+
+static char *declare(PGconn *c, const char *key)
+{
+	char service[64];
+
+	snprintf(service, sizeof service, "svc-%s", key + (strncmp(key, "slash:", 6) ? 0 : 6));
+	return declare_for(c, key, service);
+}
+
+static void declare_refuses_a_second_rollback_of_the_same_service(void **state)
+{
+	struct fx *f = *state;
+	PGconn *c = db_connect(f->conninfo);
+	char *first = declare_for(c, "slash:one", "payments-api");
+	char *second = declare_for(c, "slash:two", "payments-api");
+	char *open = rb_asprintf("open:%s:declared", first);
+
+	assert_string_equal(second, open);
+	assert_int_equal(db_long(c, "SELECT count(*) FROM incidents WHERE service = 'payments-api'"), 1);
+	assert_int_equal(db_long(c, "SELECT count(*) FROM audit_log WHERE kind = "
+				    "'command_refused_open_incident'"),
+			 1);
+	/* Once the first is over, the service can be rolled back again. */
+	free(db_value(c, "UPDATE incidents SET state = 'verifying' RETURNING id", 0, NULL));
+	free(second);
+	second = declare_for(c, "slash:three", "payments-api");
+	assert_int_equal(strncmp(second, "INC-", 4), 0);
+	free(open);
+	free(first);
+	free(second);
+	PQfinish(c);
 }
 
 static void declare_numbers_incidents_per_year(void **state)
@@ -931,6 +965,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(migrate_concurrent_runs_apply_once, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(declare_numbers_incidents_per_year,
+						fx_setup_migrated, fx_teardown),
+		cmocka_unit_test_setup_teardown(declare_refuses_a_second_rollback_of_the_same_service,
 						fx_setup_migrated, fx_teardown),
 		cmocka_unit_test_setup_teardown(declare_duplicate_key_creates_nothing,
 						fx_setup_migrated, fx_teardown),
