@@ -49,6 +49,7 @@
 
 /* The last step that ran, for its message in the thread. */
 struct step_report {
+	int index;      /* 0-based */
 	char *title;
 	char *command;  /* display form, never executed */
 	char *tail;     /* the end of its output */
@@ -664,8 +665,8 @@ static void message_data(struct app_inc *ai, json_t *data)
 		free(d);
 	}
 	json_object_set_new(data, "n_steps", json_integer(ai->inc.n_steps));
-	json_object_set_new(data, "step_number", json_integer(ai->inc.next_step + 1));
 	if (ai->last.title) {
+		json_object_set_new(data, "step_number", json_integer(ai->last.index + 1));
 		json_object_set_new(data, "step_title", json_string(ai->last.title));
 		json_object_set_new(data, "step_command", json_string(ai->last.command));
 		json_object_set_new(data, "step_outcome", json_string(ai->last.outcome));
@@ -769,24 +770,19 @@ static void do_notify(struct app_inc *ai, const char *text)
 	free(s);
 }
 
+/* The dedupe key names this one row: the store re-sends the same text if
+ * the connection breaks, and the database then keeps a single copy. Two
+ * rows with the same content (two people's identical reactions) stay two. */
 static void do_audit(struct app_inc *ai, const struct inc_action *a)
 {
 	json_t *detail = json_object();
-	struct rb_buf key;
+	char key[160];
 
-	int rc;
-
-	rb_buf_init(&key, 8192);
-	rc = rb_buf_printf(&key, "%s:%s", ai->inc.id, a->audit_kind);
-	for (int i = 0; i < 4 && a->keys[i]; i++) {
+	for (int i = 0; i < 4 && a->keys[i]; i++)
 		json_object_set_new(detail, a->keys[i], json_string(a->values[i]));
-		if (!rc)
-			rc = rb_buf_printf(&key, ":%s", a->values[i]);
-	}
-	/* Without a key the row is still written, only not replay-proof. */
-	audit(ai->app, ai->inc.id, a->actor, a->audit_kind, detail,
-	      rc ? NULL : rb_buf_str(&key));
-	rb_buf_free(&key);
+	snprintf(key, sizeof key, "%s:%s:%s:%llu", ai->inc.id, a->audit_kind, a->actor,
+		 (unsigned long long)uv_hrtime());
+	audit(ai->app, ai->inc.id, a->actor, a->audit_kind, detail, key);
 }
 
 /* ---- approval and the rollback's steps ---- */
@@ -895,14 +891,20 @@ static void do_notify_user(struct app_inc *ai, const struct inc_action *a)
 		ilog_warn(&ai->inc, "cannot queue chat.postEphemeral");
 }
 
-static void step_report(struct app_inc *ai, const struct plan_step *st, const char *command,
+static void step_report(struct app_inc *ai, int index, const char *command,
 			const char *outcome, const char *tail, bool ok)
 {
+	size_t n = strlen(tail);
+
 	report_clear(&ai->last);
-	ai->last.title = rb_strdup(st->title);
+	ai->last.index = index;
+	ai->last.title = rb_strdup(ai->plan->steps[index].title);
 	ai->last.command = rb_strdup(command);
 	ai->last.outcome = rb_strdup(outcome);
-	ai->last.tail = rb_strdup(tail);
+	/* The template closes the code block on its own line. */
+	while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+		n--;
+	ai->last.tail = rb_strndup(tail, n);
 	ai->last.ok = ok;
 }
 
@@ -985,7 +987,7 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 			"output", json_text(res->output, res->output_len), "truncated",
 			res->truncated),
 	      NULL);
-	step_report(ai, st, cmd, outcome, tail_copy, ev.ok);
+	step_report(ai, sc->index, cmd, outcome, tail_copy, ev.ok);
 	ilog_info(&ai->inc, "step %d %s: %s", sc->index, ev.ok ? "done" : "FAILED", outcome);
 	free(cmd);
 	free(tail_copy);
@@ -1018,7 +1020,7 @@ static void http_done_cb(void *arg, const struct api_result *res)
 			(json_int_t)res->http_status, "response", res->raw ? res->raw : "", "ok",
 			ev.ok),
 	      NULL);
-	step_report(ai, st, cmd, outcome, res->raw ? res->raw : "", ev.ok);
+	step_report(ai, sc->index, cmd, outcome, res->raw ? res->raw : "", ev.ok);
 	free(cmd);
 	free(sc);
 	ev.error = ai->last.outcome;

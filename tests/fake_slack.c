@@ -4,7 +4,8 @@
  * One process, one thread, one libwebsockets context with one vhost on
  * 127.0.0.1 and one port for everything: the Web API (/api/<method>), the
  * Socket Mode websocket (/link/), file uploads (/upload/v1/<id>),
- * response_urls (/commands/<n>) and the control API the tests drive it with
+ * response_urls (/commands/<n>), the feature-flag service of the `flag`
+ * rollback method (/flags) and the control API the tests drive it with
  * (/_fake/...). tests/FAKE_SLACK.md is the contract; the behaviour comes from
  * ../shared/slack-protocol.md §8.
  *
@@ -218,6 +219,7 @@ enum rq_kind {
 	RK_API,
 	RK_UPLOAD,
 	RK_RESPONSE_URL,
+	RK_FLAGS,
 	RK_CONTROL,
 	RK_OTHER
 };
@@ -270,6 +272,7 @@ struct fake {
 	json_t *tickets;       /* ticket → true once used */
 	json_t *response_urls; /* path → uses */
 	json_t *buckets;       /* channel → [tokens, last_us] */
+	json_t *flags;	       /* the flag service: name → state ({"flag","enabled",…}) */
 	char app_hash[65];
 	int64_t last_ts_us;
 	unsigned file_seq, event_seq, response_url_seq;
@@ -2343,6 +2346,119 @@ static int response_url_call(struct fake *fk, struct http_req *rq)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The feature-flag service (`flag` rollback method)                      */
+
+/* Stores a flag's state from a JSON body: POST /flags {"flag":NAME,…} or
+ * POST /flags/NAME {…}. The fields are merged into what is stored (so
+ * fields seeded with /_fake/flags stay); "enabled" must be a boolean and
+ * "percentage" a number from 0 to 100 when given. body is borrowed (NULL:
+ * no body or not JSON). Returns the answer (new reference) and sets
+ * *status. */
+static json_t *flag_set(struct fake *fk, const char *name, const json_t *body, int *status)
+{
+	const char *given = js(body, "flag");
+	json_t *v, *cur, *copy;
+
+	if (!json_is_object(body)) {
+		*status = 400;
+		return api_err("invalid_json");
+	}
+	if (*name && given && strcmp(given, name)) {
+		*status = 400;
+		return api_err("flag_mismatch");
+	}
+	if (!*name)
+		name = given ? given : "";
+	if (!*name || (json_object_get(body, "flag") && !given)) {
+		*status = 400;
+		return api_err("missing_flag");
+	}
+	v = json_object_get(body, "enabled");
+	if (v && !json_is_boolean(v)) {
+		*status = 400;
+		return api_err("invalid_enabled");
+	}
+	v = json_object_get(body, "percentage");
+	if (v && (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 100)) {
+		*status = 400;
+		return api_err("invalid_percentage");
+	}
+	cur = json_object_get(fk->flags, name);
+	if (!cur) {
+		cur = json_object();
+		json_object_set_new(fk->flags, name, cur);
+	}
+	copy = json_deep_copy(body);
+	json_object_update(cur, copy);
+	json_decref(copy);
+	json_object_set_new(cur, "flag", wire_str(name));
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* GET /flags/NAME: the stored state, or 404; GET /flags: all of them.
+ * Returns a new reference and sets *status. */
+static json_t *flag_get(struct fake *fk, const char *name, int *status)
+{
+	json_t *list, *v;
+	const char *k;
+
+	if (!*name) {
+		list = json_array();
+		json_object_foreach (fk->flags, k, v)
+			json_array_append(list, v);
+		return json_pack("{s:b, s:o}", "ok", 1, "flags", list);
+	}
+	v = json_object_get(fk->flags, name);
+	if (!v) {
+		*status = 404;
+		return api_err("flag_not_found");
+	}
+	return json_deep_copy(v);
+}
+
+/* /flags and /flags/NAME, GET or POST: the flag service the `flag` method
+ * talks to. Recorded as method "flags" with args {"method","path",
+ * "body"[,"body_raw"][,"query"]}; /_fake/fail rules for "flags" apply.
+ * Returns the delay in ms before the answer may be written. */
+static int flags_call(struct fake *fk, struct http_req *rq)
+{
+	const char *name = rq->path[6] == '/' ? rq->path + 7 : "";
+	json_t *args = json_object(), *body = NULL, *resp = NULL;
+	struct fail_rule hit;
+	int delay = 0, status = 200, ra = -1;
+
+	json_object_set_new(args, "method", json_string(rq->is_post ? "POST" : "GET"));
+	json_object_set_new(args, "path", wire_str(rq->path));
+	if (json_object_size(rq->query))
+		json_object_set(args, "query", rq->query);
+	if (rq->body.len) {
+		body = json_loadb(rq->body.data, rq->body.len, JSON_DECODE_ANY, NULL);
+		if (!body) {
+			json_t *raw = json_stringn(rq->body.data, rq->body.len);
+
+			json_object_set_new(args, "body_raw", raw ? raw : json_null());
+		}
+	}
+	json_object_set_new(args, "body", body ? json_incref(body) : json_null());
+	if (fail_take(fk, "flags", &hit)) {
+		delay = hit.delay_ms;
+		resp = fail_answer(&hit, &status, &ra);
+	}
+	if (!resp)
+		resp = rq->is_post ? flag_set(fk, name, body, &status) :
+				     flag_get(fk, name, &status);
+	json_decref(body);
+	record_call(fk, rq, "flags", rq->auth, args, status, resp, rq->path);
+	rq->status = status;
+	rq->retry_after = ra;
+	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
+	rq->resp_len = strlen(rq->resp);
+	rq->resp_ctype = FS_JSON_CT;
+	json_decref(resp);
+	return delay;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Control API                                                            */
 
 /* Each control handler answers with a new JSON object and an HTTP status
@@ -2707,8 +2823,9 @@ static json_t *ctl_config(struct fake *fk, json_t *body, int *status)
 }
 
 /* Forgets recorded calls, acks, envelopes not sent yet and the counters
- * of /_fake/state (open sockets stay open); with "all":true also Slack's memory (messages, files,
- * users, channels), failure rules and config. */
+ * of /_fake/state (open sockets stay open); with "all":true also Slack's
+ * memory (messages, files, users, channels), the flag service's flags,
+ * failure rules and config. */
 static json_t *ctl_reset(struct fake *fk, json_t *body)
 {
 	bool all = jbool(body, "all", false);
@@ -2747,6 +2864,7 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		json_object_clear(fk->files);
 		json_object_clear(fk->response_urls);
 		json_object_clear(fk->buckets);
+		json_object_clear(fk->flags);
 	}
 	note("reset%s", all ? " all" : "");
 	return json_pack("{s:b}", "ok", 1);
@@ -2770,6 +2888,37 @@ static json_t *ctl_override(json_t *table, json_t *body, int *status)
 	json_object_update(cur, copy);
 	json_decref(copy);
 	return json_pack("{s:b}", "ok", 1);
+}
+
+/* GET /_fake/flags: the flag service's state, unrecorded. POST: set one
+ * flag's fields as if the service had always had them ({"flag":NAME,…}),
+ * delete one ({"flag":NAME,"delete":true}) or all ({"clear":true}). */
+static json_t *ctl_flags(struct fake *fk, json_t *body, bool is_post, int *status)
+{
+	const char *name = js(body, "flag");
+	json_t *cur, *copy;
+
+	if (is_post && jbool(body, "clear", false)) {
+		json_object_clear(fk->flags);
+	} else if (is_post) {
+		if (!name || !*name)
+			return ctl_bad(status, "need flag (a name)");
+		if (jbool(body, "delete", false)) {
+			json_object_del(fk->flags, name);
+		} else {
+			cur = json_object_get(fk->flags, name);
+			if (!cur) {
+				cur = json_object();
+				json_object_set_new(fk->flags, name, cur);
+			}
+			copy = json_deep_copy(body);
+			json_object_del(copy, "delete");
+			json_object_del(copy, "clear");
+			json_object_update(cur, copy);
+			json_decref(copy);
+		}
+	}
+	return json_pack("{s:b, s:O}", "ok", 1, "flags", fk->flags);
 }
 
 /* POST /_fake/raw: any text or binary frame, for fault injection. */
@@ -2819,6 +2968,8 @@ static void control_call(struct fake *fk, struct http_req *rq)
 		resp = ctl_acks(fk);
 	else if (!strcmp(name, "state"))
 		resp = ctl_state(fk);
+	else if (!strcmp(name, "flags"))
+		resp = ctl_flags(fk, body, rq->is_post, &status);
 	else if (!rq->is_post)
 		resp = ctl_bad(&status, "use POST");
 	else if (!strcmp(name, "envelope"))
@@ -2895,6 +3046,8 @@ static int http_run(struct fake *fk, struct http_req *rq)
 		delay = upload_call(fk, rq);
 	} else if (rq->kind == RK_RESPONSE_URL) {
 		delay = response_url_call(fk, rq);
+	} else if (rq->kind == RK_FLAGS) {
+		delay = flags_call(fk, rq);
 	} else if (rq->kind == RK_CONTROL) {
 		control_call(fk, rq);
 	} else {
@@ -2950,6 +3103,8 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		max = FS_UPLOAD_BODY_MAX;
 	} else if (!strncmp(rq->path, "/commands/", 10) && rq->is_post) {
 		rq->kind = RK_RESPONSE_URL;
+	} else if (!strcmp(rq->path, "/flags") || !strncmp(rq->path, "/flags/", 7)) {
+		rq->kind = RK_FLAGS;
 	} else if (!strncmp(rq->path, "/_fake/", 7)) {
 		rq->kind = RK_CONTROL;
 		max = FS_CONTROL_BODY_MAX;
@@ -3166,6 +3321,7 @@ static void fake_init(struct fake *fk, int ping_ms)
 	fk->tickets = json_object();
 	fk->response_urls = json_object();
 	fk->buckets = json_object();
+	fk->flags = json_object();
 	fk->by_id = json_object();
 	hex_rand(fk->app_hash, 64);
 }
@@ -3202,6 +3358,7 @@ static void fake_free(struct fake *fk)
 	json_decref(fk->tickets);
 	json_decref(fk->response_urls);
 	json_decref(fk->buckets);
+	json_decref(fk->flags);
 	json_decref(fk->by_id);
 }
 

@@ -13,6 +13,14 @@
  * exit 0), the fake too, and the bot's log is searched for sanitizer
  * reports and error lines the scenario did not expect.
  *
+ * Backends are the stubs in tests/stubs, first on the bot's PATH: they
+ * append one JSON line per call to the scenario's stub-calls.jsonl (read by
+ * expect_argv, with a cursor of its own) and answer as its stub-rules.json
+ * says (written by stub_rules). The harness is a child subreaper, so the
+ * orphans of a killed backend group come to it and are reaped while it
+ * polls; whatever still runs with the scenario's ROLLBOT_TEST_DIR at the end
+ * is killed.
+ *
  * Blocking is fine here: one scenario at a time, libcurl easy, libpq
  * blocking, short sleeps between polls. Children run in process groups of
  * their own so that a Ctrl-C reaches only the harness, which then stops them
@@ -38,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -50,10 +59,16 @@ extern char **environ;
 #define DEFAULT_PG_SCRIPT "tests/pg.sh"
 #define SCENARIO_DIR	  "tests/scenarios"
 #define STUB_DIR	  "tests/stubs"
+#define STUB_CALLS	  "stub-calls.jsonl" /* in the scenario's folder (tests/stubs/stub) */
+#define STUB_RULES	  "stub-rules.json"
 
 #define DEFAULT_WITHIN_MS    5000
 #define DEFAULT_FOR_MS	     1000
 #define DEFAULT_EXIT_WAIT_MS 10000
+#define DEFAULT_RUN_MS	     10000 /* a run step's timeout */
+#define RUN_GRACE_MS	     1000  /* SIGTERM → SIGKILL for a run step's group */
+#define RUN_OUT_MAX	     (1u << 20)
+#define TAIL_STUB_CALLS	     10
 #define DEFAULT_TIMEOUT_S    60
 #define HELLO_WAIT_MS	     20000 /* start-up includes migrations, and ASan is slow */
 #define STOP_WAIT_MS	     10000 /* SIGTERM → exit, as the brief for the bot says */
@@ -114,7 +129,8 @@ struct harness {
 	const char *build;
 	const char *filter;
 	const char *pg_script;
-	char *pg_dir;  /* the cluster's folder */
+	char repo[PATH_MAX]; /* the top of the repository (the working folder) */
+	char *pg_dir;	     /* the cluster's folder */
 	bool pg_owned; /* we started it (else --pg-dir named a running one) */
 	bool keep;     /* keep every scenario's folder */
 	bool verbose;
@@ -154,6 +170,10 @@ struct scenario {
 	json_int_t calls_seen; /* highest seq in calls */
 	json_int_t cursor;     /* seq of the last call an expect_call consumed */
 	json_t *log_expected;  /* regexes of expect_log steps that held */
+	json_t *stub_calls;    /* records read from stub-calls.jsonl, each with "seq" */
+	long stub_off;	       /* bytes of stub-calls.jsonl read (whole lines only) */
+	json_int_t stub_cursor; /* seq of the last record an expect_argv consumed */
+	char *leftovers;	/* stub processes killed at the end, for a note */
 	int64_t t0;
 	int64_t deadline; /* the scenario's timeout, monotonic ms */
 	int timeout_s;
@@ -736,6 +756,8 @@ static json_t *var_value(struct scenario *s, const char *expr)
 			v = s->tmp;
 		else if (!strcmp(copy, "build"))
 			v = s->h->build;
+		else if (!strcmp(copy, "repo"))
+			v = s->h->repo;
 		if (v) {
 			free(copy);
 			return json_string(v);
@@ -1114,12 +1136,38 @@ static const char *sanitizer_hint(const struct scenario *s)
 	return found ? "; its stderr holds a sanitizer report" : "";
 }
 
+/* Reaps the children the harness did not start itself: as a child
+ * subreaper (see main) it inherits the orphans of the bot's backends, and
+ * until they are reaped their zombies keep their process groups in
+ * existence, which the bot's runner and expect_no_process wait for. The
+ * bot, the fake and a script or run step are left to their own waits. */
+static void reap_orphans(const struct scenario *s)
+{
+	char path[64], *list, *p, *end;
+	int st;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+	list = slurp(path, 1u << 16);
+	for (p = list; p && *p; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v <= 0 || (pid_t)v == s->bot.pid || (pid_t)v == s->fake.pid ||
+		    (pid_t)v == (pid_t)g_pgids[SLOT_SCRIPT])
+			continue;
+		(void)waitpid((pid_t)v, &st, WNOHANG);
+	}
+	free(list);
+}
+
 /* Between polls: fails on a signal, the scenario's timeout, an unexpected
  * exit of the bot (unless bot_may_exit) or of the fake. */
 static int check_abort(struct scenario *s, bool bot_may_exit)
 {
 	char st[64];
 
+	reap_orphans(s);
 	if (g_signals)
 		return failf(s, "interrupted");
 	if (now_ms() >= s->deadline)
@@ -1154,51 +1202,34 @@ static json_int_t hello_count(struct scenario *s, bool *ok)
 	return n;
 }
 
-/* Starts the bot; with wait, until the fake has sent it a new hello. */
-static int bot_start(struct scenario *s, bool wait)
+/* The bot's environment (tests/scenarios/README.md): the harness's own,
+ * the tokens, DATABASE_URL, SLACK_API_URL, ROLLBOT_TEST_DIR, no proxy for
+ * 127.0.0.1, tests/stubs first on PATH, then the scenario's "env". Run
+ * steps get the same. Returns 0 with *e filled (free with env_free), or
+ * -1 after failing s (e is then freed). */
+static int bot_env(struct scenario *s, struct env *e)
 {
-	struct env e;
-	char err[512];
 	char *api = rb_asprintf("%s/api/", s->base);
-	const char *config = json_string_value(json_object_get(s->doc, "config"));
-	char *bin = rb_asprintf("%s/rollbot", s->h->build);
-	char *argv[] = { bin, "run", "--config", NULL, NULL };
 	const json_t *envj = json_object_get(s->doc, "env");
-	json_int_t before = 0;
-	int64_t until;
-	bool ok = true;
-	int rc = 0;
 
-	if (s->bot_should_run && proc_poll(&s->bot)) {
-		free(api);
-		free(bin);
-		return failf(s, "the bot is already running");
-	}
-	argv[3] = (char *)(config ? config : DEFAULT_CONFIG);
-	if (wait)
-		before = hello_count(s, &ok);
-	if (!ok) {
-		free(api);
-		free(bin);
-		return -1;
-	}
-	env_init(&e);
-	env_set(&e, "SLACK_APP_TOKEN", "xapp-1-test");
-	env_set(&e, "SLACK_BOT_TOKEN", "xoxb-test");
-	env_set(&e, "DATABASE_URL", s->db_url);
-	env_set(&e, "SLACK_API_URL", api);
-	env_set(&e, "ROLLBOT_TEST_DIR", s->tmp);
+	env_init(e);
+	env_set(e, "SLACK_APP_TOKEN", "xapp-1-test");
+	env_set(e, "SLACK_BOT_TOKEN", "xoxb-test");
+	env_set(e, "DATABASE_URL", s->db_url);
+	env_set(e, "SLACK_API_URL", api);
+	free(api);
+	env_set(e, "ROLLBOT_TEST_DIR", s->tmp);
 	/* Nothing the bot sends to 127.0.0.1 may go through a proxy. */
-	env_set(&e, "NO_PROXY", "127.0.0.1,localhost");
-	env_set(&e, "no_proxy", "127.0.0.1,localhost");
+	env_set(e, "NO_PROXY", "127.0.0.1,localhost");
+	env_set(e, "no_proxy", "127.0.0.1,localhost");
 	/* The bot's one known library leak (tests/lsan.supp says which and why)
 	 * is suppressed however the harness was started. */
-	if (!env_get(&e, "LSAN_OPTIONS")) {
+	if (!env_get(e, "LSAN_OPTIONS")) {
 		char cwd[PATH_MAX], *lsan;
 
 		if (getcwd(cwd, sizeof cwd)) {
 			lsan = rb_asprintf("suppressions=%s/tests/lsan.supp:print_suppressions=0", cwd);
-			env_set(&e, "LSAN_OPTIONS", lsan);
+			env_set(e, "LSAN_OPTIONS", lsan);
 			free(lsan);
 		}
 	}
@@ -1208,11 +1239,11 @@ static int bot_start(struct scenario *s, bool wait)
 		struct stat sb;
 
 		if (!stat(STUB_DIR, &sb) && S_ISDIR(sb.st_mode) && getcwd(cwd, sizeof cwd)) {
-			const char *path = env_get(&e, "PATH");
+			const char *path = env_get(e, "PATH");
 			char *np = rb_asprintf("%s/%s:%s", cwd, STUB_DIR,
 					       path ? path : "/usr/bin:/bin");
 
-			env_set(&e, "PATH", np);
+			env_set(e, "PATH", np);
 			free(np);
 		}
 	}
@@ -1225,19 +1256,94 @@ static int bot_start(struct scenario *s, bool wait)
 
 			if (!json_is_null(v) && !json_is_string(x)) {
 				json_decref(x);
-				env_free(&e);
-				free(api);
-				free(bin);
+				env_free(e);
 				return failf(s, "env %s: not a string (null unsets)", k);
 			}
-			env_set(&e, k, x ? json_string_value(x) : NULL);
+			env_set(e, k, x ? json_string_value(x) : NULL);
 			json_decref(x);
 		}
 	}
+	return 0;
+}
+
+/* The --config to start the bot with. A name ending in ".in" is a
+ * template: its ${…} are expanded (README, Variables) into a file of the
+ * same name less ".in" in the scenario's folder, before every start (the
+ * fake's port is known by then). Returns a new string, or NULL after
+ * failing s. */
+static char *bot_config(struct scenario *s)
+{
+	const char *config = json_string_value(json_object_get(s->doc, "config"));
+	const char *base;
+	char *text, *out;
+	json_t *x;
+	FILE *f;
+
+	if (!config)
+		config = DEFAULT_CONFIG;
+	if (!ends_with(config, ".in"))
+		return rb_strdup(config);
+	text = slurp(config, 1u << 20);
+	if (!text) {
+		failf(s, "config %s: %s", config, strerror(errno));
+		return NULL;
+	}
+	x = expand_string(s, text);
+	free(text);
+	if (!x) {
+		msg_printf(&s->detail, "  (in the configuration template %s)\n", config);
+		return NULL;
+	}
+	base = strrchr(config, '/');
+	base = base ? base + 1 : config;
+	out = rb_asprintf("%s/%.*s", s->tmp, (int)(strlen(base) - 3), base);
+	f = fopen(out, "w");
+	if (!f ||
+	    fwrite(json_string_value(x), 1, json_string_length(x), f) != json_string_length(x)) {
+		failf(s, "cannot write %s: %s", out, strerror(errno));
+		free(out);
+		out = NULL;
+	}
+	if (f && fclose(f) && out) {
+		failf(s, "cannot write %s: %s", out, strerror(errno));
+		free(out);
+		out = NULL;
+	}
+	json_decref(x);
+	return out;
+}
+
+/* Starts the bot; with wait, until the fake has sent it a new hello. */
+static int bot_start(struct scenario *s, bool wait)
+{
+	struct env e;
+	char err[512];
+	char *config = NULL;
+	char *bin = rb_asprintf("%s/rollbot", s->h->build);
+	char *argv[] = { bin, "run", "--config", NULL, NULL };
+	json_int_t before = 0;
+	int64_t until;
+	bool ok = true;
+	int rc = 0;
+
+	if (s->bot_should_run && proc_poll(&s->bot)) {
+		free(bin);
+		return failf(s, "the bot is already running");
+	}
+	if (wait)
+		before = hello_count(s, &ok);
+	if (ok)
+		config = bot_config(s);
+	if (!config || bot_env(s, &e)) {
+		free(config);
+		free(bin);
+		return -1;
+	}
+	argv[3] = config;
 	if (proc_spawn(&s->bot, argv, e.v, s->bot_log, err, sizeof err))
 		rc = failf(s, "cannot start the bot: %s", err);
 	env_free(&e);
-	free(api);
+	free(config);
 	free(bin);
 	if (rc)
 		return rc;
@@ -1971,6 +2077,732 @@ static int step_expect_no_log(struct scenario *s, const json_t *arg, const json_
 	return 0;
 }
 
+/* ---- stub backends: rules, records, processes ------------------------- */
+
+static const char *const rule_keys[] = { "tool",     "match", "exit",	     "stdout", "stderr",
+					 "sleep_ms", "hang",  "ignore_term", "times",  "note" };
+
+/* A whole number in [lo, hi]? */
+static bool int_in(const json_t *v, json_int_t lo, json_int_t hi)
+{
+	return json_is_integer(v) && json_integer_value(v) >= lo && json_integer_value(v) <= hi;
+}
+
+/* A string without NUL characters (the stub passes them through bash)? */
+static bool plain_string(const json_t *v)
+{
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
+/* Checks one rule of a stub_rules step the way tests/stubs/stub reads it,
+ * so that a typo fails the step instead of a stub in the middle of the
+ * bot's work. Returns 0, or -1 after failing s. */
+static int check_rule(struct scenario *s, size_t i, const json_t *r)
+{
+	const char *k;
+	const json_t *v, *m;
+
+	if (!json_is_object(r))
+		return failf(s, "stub_rules: rule %zu is not an object", i);
+	json_object_foreach ((json_t *)r, k, v) {
+		bool known = false;
+
+		for (size_t j = 0; j < RB_ARRAY_LEN(rule_keys); j++)
+			known = known || !strcmp(k, rule_keys[j]);
+		if (!known)
+			return failf(s, "stub_rules: rule %zu: unknown key \"%s\"", i, k);
+	}
+	v = json_object_get(r, "tool");
+	if (v && !plain_string(v))
+		return failf(s, "stub_rules: rule %zu: tool must be a name (or \"*\")", i);
+	m = json_object_get(r, "match");
+	if (m && !plain_string(m)) {
+		const char *sk = special_key(m);
+
+		v = sk ? json_object_get(m, sk) : NULL;
+		if (!sk || (strcmp(sk, "re") && strcmp(sk, "~")) || !plain_string(v))
+			return failf(
+				s,
+				"stub_rules: rule %zu: match must be a string, {\"re\": ERE} or "
+				"{\"~\": text}",
+				i);
+		if (!strcmp(sk, "re")) {
+			regex_t rx;
+			int rc = regcomp(&rx, json_string_value(v), REG_EXTENDED | REG_NOSUB);
+
+			if (rc) {
+				char msg[256];
+
+				regerror(rc, &rx, msg, sizeof msg);
+				return failf(s, "stub_rules: rule %zu: bad regex /%s/: %s", i,
+					     json_string_value(v), msg);
+			}
+			regfree(&rx);
+		}
+	}
+	json_object_foreach ((json_t *)r, k, v) {
+		const char *what = NULL;
+
+		if (!strcmp(k, "exit") && !int_in(v, 0, 255))
+			what = "an exit status from 0 to 255";
+		else if (!strcmp(k, "sleep_ms") && !int_in(v, 0, 86400000))
+			what = "a number of ms >= 0";
+		else if (!strcmp(k, "times") && !int_in(v, 1, 1000000000))
+			what = "a number >= 1";
+		else if ((!strcmp(k, "stdout") || !strcmp(k, "stderr")) && !plain_string(v))
+			what = "a string (without NUL)";
+		else if ((!strcmp(k, "hang") || !strcmp(k, "ignore_term")) && !json_is_boolean(v))
+			what = "true or false";
+		else if (!strcmp(k, "note") && !json_is_string(v))
+			what = "a string";
+		if (what)
+			return failf(s, "stub_rules: rule %zu: %s must be %s", i, k, what);
+	}
+	return 0;
+}
+
+/* {"stub_rules": [RULE, …]}: writes the scenario's stub-rules.json (temp
+ * file + rename, so a stub never reads half of it; the stubs' "times"
+ * counts start again); null removes it. */
+static int step_stub_rules(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	char *path = rb_asprintf("%s/%s", s->tmp, STUB_RULES);
+	char *tmp = rb_asprintf("%s/.%s.XXXXXX", s->tmp, STUB_RULES);
+	const json_t *r;
+	size_t i;
+	int fd, rc = 0;
+
+	(void)step;
+	(void)res;
+	if (json_is_null(arg)) {
+		if (unlink(path) && errno != ENOENT)
+			rc = failf(s, "stub_rules: cannot remove %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!json_is_array(arg)) {
+		rc = failf(s, "stub_rules: needs an array of rules (or null)");
+		goto out;
+	}
+	json_array_foreach (arg, i, r) {
+		rc = check_rule(s, i, r);
+		if (rc)
+			goto out;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		rc = failf(s, "stub_rules: mkstemp %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (json_dumpfd(arg, fd, JSON_INDENT(2)) || write(fd, "\n", 1) != 1) {
+		rc = failf(s, "stub_rules: cannot write %s: %s", tmp, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		goto out;
+	}
+	close(fd);
+	chmod(tmp, 0644);
+	if (rename(tmp, path)) {
+		rc = failf(s, "stub_rules: rename to %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+/* Reads the records stubs appended to stub-calls.jsonl since the last read
+ * into s->stub_calls, each given "seq" (its line number, from 1). Only
+ * whole lines count: a stub may be writing the last one right now. Returns
+ * 0, or -1 after failing s on a line that is not a JSON object (quiet: -1
+ * without failing, for the teardown). */
+static int stub_refresh(struct scenario *s, bool quiet)
+{
+	char *path = rb_asprintf("%s/%s", s->tmp, STUB_CALLS);
+	FILE *f = fopen(path, "rb");
+	struct rb_buf b;
+	char chunk[65536], *p, *nl, *end;
+	size_t n;
+	int rc = 0;
+
+	free(path);
+	if (!f)
+		return 0; /* no stub has run yet */
+	if (fseek(f, s->stub_off, SEEK_SET)) {
+		fclose(f);
+		return quiet ? -1 : failf(s, "%s: cannot seek: %s", STUB_CALLS, strerror(errno));
+	}
+	rb_buf_init(&b, HTTP_MAX);
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		if (rb_buf_append(&b, chunk, n) != RB_OK)
+			break; /* read the rest next time */
+	fclose(f);
+	p = b.len ? b.data : NULL;
+	end = p ? p + b.len : NULL;
+	while (p && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+		json_error_t jerr;
+		json_t *rec = json_loadb(p, (size_t)(nl - p), 0, &jerr);
+
+		if (!json_is_object(rec)) {
+			json_decref(rec);
+			if (!quiet) {
+				failf(s, "%s line %lld is not a JSON object: %s", STUB_CALLS,
+				      (long long)json_array_size(s->stub_calls) + 1,
+				      rec ? "another JSON value" : jerr.text);
+				msg_printf(&s->detail, "  the line: %.*s\n",
+					   (int)(nl - p > SHOW_MAX ? SHOW_MAX : nl - p), p);
+			}
+			rc = -1;
+			break;
+		}
+		json_object_set_new(rec, "seq",
+				    json_integer((json_int_t)json_array_size(s->stub_calls) + 1));
+		json_array_append_new(s->stub_calls, rec);
+		s->stub_off += (long)(nl - p + 1);
+		p = nl + 1;
+	}
+	rb_buf_free(&b);
+	return rc;
+}
+
+/* Lists, for the report, why the records after the cursor did not match
+ * (those of the wanted tool, at most 8). */
+static void explain_stub_calls(struct scenario *s, const json_t *m)
+{
+	const json_t *tool = json_object_get(m, "tool");
+	size_t i, shown = 0;
+	json_t *c;
+
+	json_array_foreach (s->stub_calls, i, c) {
+		struct rb_buf why;
+
+		if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
+			continue;
+		if (tool && !match_top(tool, json_object_get(c, "tool"), NULL))
+			continue;
+		if (shown++ == 8) {
+			msg_puts(&s->detail, "  (more stub calls not shown)\n");
+			break;
+		}
+		rb_buf_init(&why, 1u << 20);
+		match_top(m, c, &why);
+		msg_printf(&s->detail, "  stub call #%lld %s: %s\n",
+			   (long long)json_integer_value(json_object_get(c, "seq")),
+			   jstr(c, "tool", "?"), rb_buf_str(&why));
+		rb_buf_free(&why);
+	}
+	if (!shown)
+		msg_printf(&s->detail,
+			   "  no stub call of that tool after stub call #%lld (%zu in all)\n",
+			   (long long)s->stub_cursor, json_array_size(s->stub_calls));
+}
+
+/* {"expect_argv": {"tool":…, "argv":[…], …, "count":N}}: like expect_call,
+ * over the stubs' records (stub-calls.jsonl) with a cursor of its own. */
+static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const json_t *cnt = json_object_get(arg, "count");
+	json_t *m;
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	json_int_t want = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
+
+	if (!json_is_object(arg) || !json_object_get(arg, "tool"))
+		return failf(s, "expect_argv: needs an object with \"tool\"");
+	if (cnt && (!json_is_integer(cnt) || want < 0))
+		return failf(s, "expect_argv: count must be a number >= 0");
+	m = call_matcher(arg);
+	for (;;) {
+		json_t *found = json_array(), *c;
+		size_t i;
+
+		if (stub_refresh(s, false)) {
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		json_array_foreach (s->stub_calls, i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
+				continue;
+			if (match_top(m, c, NULL)) {
+				json_array_append(found, c);
+				if (want < 0)
+					break;
+			}
+		}
+		if (want < 0 && json_array_size(found)) {
+			c = json_array_get(found, 0);
+			s->stub_cursor = json_integer_value(json_object_get(c, "seq"));
+			*res = json_incref(c);
+			json_decref(found);
+			json_decref(m);
+			return 0;
+		}
+		if (want >= 0 && (json_int_t)json_array_size(found) > want) {
+			failf(s, "expect_argv: %zu matching stub calls, expected exactly %lld",
+			      json_array_size(found), (long long)want);
+			fail_values(s, m, found);
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		if (now_ms() >= until) {
+			if (want >= 0 && (json_int_t)json_array_size(found) == want) {
+				if (want > 0)
+					s->stub_cursor = json_integer_value(json_object_get(
+						json_array_get(found, (size_t)want - 1), "seq"));
+				*res = found;
+				json_decref(m);
+				return 0;
+			}
+			if (want >= 0)
+				failf(s,
+				      "expect_argv: %zu matching stub calls, expected exactly %lld%s",
+				      json_array_size(found), (long long)want, late(s, until));
+			else
+				failf(s, "expect_argv: no matching %s call%s",
+				      jstr(m, "tool", "(tool matcher)"), late(s, until));
+			fail_values(s, m, want >= 0 ? found : NULL);
+			if (want < 0)
+				explain_stub_calls(s, m);
+			json_decref(found);
+			json_decref(m);
+			return -1;
+		}
+		json_decref(found);
+		if (check_abort(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		nap(POLL_MS);
+	}
+}
+
+/* {"expect_no_argv": M, "for_ms": N}: for N ms no stub record after the
+ * cursor may match (fails at once when one does); the cursor stays. */
+static int step_expect_no_argv(struct scenario *s, const json_t *arg, const json_t *step,
+			       json_t **res)
+{
+	const json_t *f = json_object_get(step, "for_ms");
+	json_t *m;
+	int64_t until;
+
+	(void)res;
+	if (!json_is_object(arg))
+		return failf(s, "expect_no_argv: needs an object");
+	if (!f)
+		f = json_object_get(arg, "for_ms");
+	until = now_ms() + (json_is_integer(f) ? json_integer_value(f) : DEFAULT_FOR_MS);
+	if (until > s->deadline)
+		until = s->deadline;
+	m = call_matcher(arg);
+	for (;;) {
+		json_t *c;
+		size_t i;
+
+		if (stub_refresh(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		json_array_foreach (s->stub_calls, i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
+				continue;
+			if (match_top(m, c, NULL)) {
+				failf(s, "expect_no_argv: a stub was called unexpectedly");
+				fail_values(s, m, c);
+				json_decref(m);
+				return -1;
+			}
+		}
+		if (now_ms() >= until)
+			break;
+		if (check_abort(s, false)) {
+			json_decref(m);
+			return -1;
+		}
+		nap(POLL_MS);
+	}
+	json_decref(m);
+	return 0;
+}
+
+/* One process from /proc/PID/stat: state, parent, group and name. Returns
+ * false when it is gone or unreadable. */
+static bool proc_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, char *comm, size_t len)
+{
+	char path[64], buf[1024], *open, *close;
+	FILE *f;
+	size_t n;
+	int pp = 0, pg = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	open = strchr(buf, '(');
+	close = strrchr(buf, ')');
+	if (!open || !close || close < open || sscanf(close + 1, " %c %d %d", state, &pp, &pg) != 3)
+		return false;
+	snprintf(comm, len, "%.*s", (int)(close - open - 1), open + 1);
+	*ppid = pp;
+	*pgrp = pg;
+	return true;
+}
+
+/* Appends "pid N (comm) state S, parent P" for every process of group
+ * pgid (pid > 0: only that process) to b. Returns how many. */
+static int describe_group(pid_t pgid, pid_t pid, struct rb_buf *b)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d))) {
+		char *end, state, comm[64];
+		long v = strtol(e->d_name, &end, 10);
+		pid_t pp, pg;
+
+		if (*end || v <= 0 || !proc_stat((pid_t)v, &state, &pp, &pg, comm, sizeof comm))
+			continue;
+		if (pid > 0 ? (pid_t)v != pid : pg != pgid)
+			continue;
+		msg_printf(b, "%s%ld (%s) state %c, parent %d", n ? "; " : "", v, comm, state,
+			   (int)pp);
+		n++;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* {"expect_no_process": {"pgid": N}} (or {"pid": N}): polls until
+ * kill(-N, 0) fails with ESRCH: no process of that group is left, zombies
+ * included. Members that became the harness's children (it is a child
+ * subreaper, so orphans of the bot's backends come to it) are reaped on
+ * the way, as the bot would reap its own. */
+static int step_expect_no_process(struct scenario *s, const json_t *arg, const json_t *step,
+				  json_t **res)
+{
+	const json_t *g = json_object_get(arg, "pgid"), *p = json_object_get(arg, "pid");
+	const json_t *v = g ? g : p;
+	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
+	long long id = 0;
+	bool group = g != NULL;
+
+	(void)res;
+	if (!json_is_object(arg) || (g && p) || !v || json_object_size(arg) != 1)
+		return failf(s, "expect_no_process: needs {\"pgid\": N} or {\"pid\": N}");
+	if (json_is_integer(v)) {
+		id = json_integer_value(v);
+	} else if (json_is_string(v)) {
+		char *end;
+
+		errno = 0;
+		id = strtoll(json_string_value(v), &end, 10);
+		if (errno || *end || end == json_string_value(v))
+			id = 0;
+	}
+	/* kill(-1, 0) and kill(0, 0) mean "everyone" and "my group". */
+	if (id <= 1 || id > INT_MAX || (pid_t)id == getpid() || (pid_t)id == getpgrp())
+		return failf(s,
+			     "expect_no_process: %s must be a %s id > 1 that is not the harness's",
+			     group ? "pgid" : "pid", group ? "process group" : "process");
+	for (;;) {
+		int st;
+		bool ours = (pid_t)id == s->bot.pid || (pid_t)id == s->fake.pid;
+
+		if (!ours)
+			while (waitpid(group ? -(pid_t)id : (pid_t)id, &st, WNOHANG) > 0)
+				;
+		if (kill(group ? -(pid_t)id : (pid_t)id, 0) == -1 && errno == ESRCH)
+			return 0;
+		if (now_ms() >= until) {
+			struct rb_buf b;
+
+			rb_buf_init(&b, 1u << 20);
+			describe_group((pid_t)id, group ? 0 : (pid_t)id, &b);
+			failf(s, "expect_no_process: %s %lld still has processes%s: %s",
+			      group ? "process group" : "process", id, late(s, until),
+			      b.len ? rb_buf_str(&b) : "(not in /proc: another pid namespace?)");
+			rb_buf_free(&b);
+			return -1;
+		}
+		if (check_abort(s, false))
+			return -1;
+		nap(POLL_MS);
+	}
+}
+
+/* Reads up to max bytes of an open file from its start into a JSON string
+ * (bytes that are not UTF-8 become '?'). New reference. */
+static json_t *read_output(int fd, size_t max)
+{
+	struct rb_buf b;
+	char chunk[65536];
+	ssize_t n;
+	json_t *v;
+
+	rb_buf_init(&b, max);
+	lseek(fd, 0, SEEK_SET);
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		if (rb_buf_append(&b, chunk, (size_t)n) != RB_OK)
+			break;
+	v = json_stringn(b.len ? b.data : "", b.len);
+	if (!v) {
+		for (size_t i = 0; i < b.len; i++)
+			if ((unsigned char)b.data[i] >= 0x80)
+				b.data[i] = '?';
+		v = json_stringn(b.data, b.len);
+	}
+	rb_buf_free(&b);
+	return v ? v : json_string("");
+}
+
+/* {"run": {"argv": [PROG, ARG…], "timeout_ms": N, "env": {…}, "expect": M}}:
+ * runs a program the way the bot runs a backend: the bot's environment
+ * (stubs first on PATH, ROLLBOT_TEST_DIR) plus env, argv looked up on that
+ * PATH, in a session and process group of its own, stdin /dev/null. At the
+ * timeout its group gets SIGTERM, then SIGKILL RUN_GRACE_MS later. Waits
+ * for the process itself, not for the rest of its group (expect_no_process
+ * is there for that). Saves {"argv","pid","pgid","exit","signal",
+ * "timed_out","ms","stdout","stderr"}; fails only when it cannot start or
+ * M does not match. For testing the test tools themselves: scenarios about
+ * the bot let the bot run its backends. */
+static int step_run(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const json_t *av = json_object_get(arg, "argv"), *to = json_object_get(arg, "timeout_ms");
+	const json_t *envj = json_object_get(arg, "env"), *want = json_object_get(arg, "expect");
+	char out_path[] = "/tmp/rollbot-run-out.XXXXXX", err_path[] = "/tmp/rollbot-run-err.XXXXXX";
+	int64_t t0 = now_ms(), kill_at = 0, until;
+	int out_fd, err_fd, st = 0, rc = 0;
+	bool timed_out = false, exited = false;
+	char **argv;
+	struct env e;
+	json_t *r, *x;
+	const char *k;
+	size_t i, n;
+	pid_t pid;
+
+	(void)step;
+	n = json_array_size(av);
+	if (!json_is_object(arg) || !n || (to && !int_in(to, 1, 86400000)) ||
+	    (envj && !json_is_object(envj)))
+		return failf(s, "run: needs {\"argv\": [PROGRAM, ARG…]} (timeout_ms > 0, env {})");
+	json_array_foreach (av, i, x)
+		if (!plain_string(x) || (i == 0 && !*json_string_value(x)))
+			return failf(s,
+				     "run: argv must hold strings (no NUL), the first not empty");
+	if (bot_env(s, &e))
+		return -1;
+	json_object_foreach ((json_t *)envj, k, x) {
+		if (!json_is_null(x) && !json_is_string(x)) {
+			env_free(&e);
+			return failf(s, "run: env %s: not a string (null unsets)", k);
+		}
+		env_set(&e, k, json_string_value(x));
+	}
+	out_fd = mkstemp(out_path);
+	err_fd = out_fd < 0 ? -1 : mkstemp(err_path);
+	if (out_fd < 0 || err_fd < 0) {
+		rc = failf(s, "run: mkstemp: %s", strerror(errno));
+		if (out_fd >= 0) {
+			close(out_fd);
+			unlink(out_path);
+		}
+		env_free(&e);
+		return rc;
+	}
+	unlink(out_path);
+	unlink(err_path);
+	argv = rb_calloc(n + 1, sizeof *argv);
+	json_array_foreach (av, i, x)
+		argv[i] = (char *)json_string_value(x);
+	pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		sigset_t none;
+
+		setsid();
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGPIPE, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(out_fd, 1);
+		dup2(err_fd, 2);
+		environ = e.v; /* execvp searches this PATH */
+		execvp(argv[0], argv);
+		dprintf(2, "harness: cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	free(argv);
+	env_free(&e);
+	if (pid < 0) {
+		close(out_fd);
+		close(err_fd);
+		return failf(s, "run: fork: %s", strerror(errno));
+	}
+	g_pgids[SLOT_SCRIPT] = pid;
+	until = t0 + (to ? json_integer_value(to) : DEFAULT_RUN_MS);
+	while (!exited) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+
+		if (w == pid) {
+			exited = true;
+			break;
+		}
+		if (w < 0 && errno != EINTR) {
+			rc = failf(s, "run: waitpid: %s", strerror(errno));
+			break;
+		}
+		if (!timed_out && now_ms() >= until) {
+			timed_out = true;
+			kill(-pid, SIGTERM);
+			kill_at = now_ms() + RUN_GRACE_MS;
+		} else if (timed_out && kill_at && now_ms() >= kill_at) {
+			kill(-pid, SIGKILL);
+			kill_at = 0;
+		}
+		if (check_abort(s, false)) {
+			rc = -1;
+			break;
+		}
+		nap(10);
+	}
+	if (!exited) {
+		kill(-pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	}
+	g_pgids[SLOT_SCRIPT] = 0;
+	if (!rc) {
+		r = json_object();
+		json_object_set_new(r, "argv", json_deep_copy(av));
+		json_object_set_new(r, "pid", json_integer(pid));
+		json_object_set_new(r, "pgid", json_integer(pid));
+		json_object_set_new(r, "exit",
+				    WIFEXITED(st) ? json_integer(WEXITSTATUS(st)) : json_null());
+		json_object_set_new(r, "signal",
+				    WIFSIGNALED(st) ? json_integer(WTERMSIG(st)) : json_null());
+		json_object_set_new(r, "timed_out", json_boolean(timed_out));
+		json_object_set_new(r, "ms", json_integer(now_ms() - t0));
+		json_object_set_new(r, "stdout", read_output(out_fd, RUN_OUT_MAX));
+		json_object_set_new(r, "stderr", read_output(err_fd, RUN_OUT_MAX));
+		if (want) {
+			struct rb_buf why;
+
+			rb_buf_init(&why, 1u << 20);
+			if (!match_top(want, r, &why)) {
+				rc = failf(s, "run: the result does not match: %s",
+					   rb_buf_str(&why));
+				fail_values(s, want, r);
+			}
+			rb_buf_free(&why);
+		}
+		if (rc)
+			json_decref(r);
+		else
+			*res = r;
+	}
+	close(out_fd);
+	close(err_fd);
+	return rc;
+}
+
+/* Does process pid have the environment entry `entry` (exactly)? False
+ * when its environment cannot be read (gone, a zombie, another user's). */
+static bool env_has(long pid, const char *entry)
+{
+	char path[64], buf[65536];
+	size_t got, elen = strlen(entry) + 1; /* with its NUL: a whole entry */
+	struct rb_buf all;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%ld/environ", pid);
+	f = fopen(path, "rb");
+	if (!f)
+		return false;
+	rb_buf_init(&all, 1u << 20);
+	while ((got = fread(buf, 1, sizeof buf, f)) > 0)
+		if (rb_buf_append(&all, buf, got) != RB_OK)
+			break;
+	fclose(f);
+	for (size_t off = 0; off < all.len && !found;) {
+		const char *q = all.data + off;
+		size_t left = all.len - off, n = strnlen(q, left);
+
+		found = left >= elen && !memcmp(q, entry, elen);
+		off += n + 1;
+	}
+	rb_buf_free(&all);
+	return found;
+}
+
+/* At the end of a scenario, after the bot and the fake have stopped:
+ * SIGKILL to every process still carrying this scenario's ROLLBOT_TEST_DIR
+ * in its environment (stubs left running by the bot or a run step, and
+ * their children), then reap the ones that came to the harness. A hung
+ * stub must not outlive its test. What was killed goes to s->leftovers,
+ * for a note. Only processes whose environment we may read are seen. */
+static void kill_leftovers(struct scenario *s)
+{
+	char *entry = rb_asprintf("ROLLBOT_TEST_DIR=%s", s->tmp);
+	json_t *killed = json_object(); /* pid → comm */
+	int st;
+
+	for (int round = 0; round < 50; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		int found = 0;
+
+		while (d && (e = readdir(d))) {
+			char *end, state, comm[64], key[24];
+			long v = strtol(e->d_name, &end, 10);
+			pid_t pp, pg;
+
+			if (*end || v <= 0 || (pid_t)v == getpid() ||
+			    ((pid_t)v == s->bot.pid && s->bot.running) ||
+			    ((pid_t)v == s->fake.pid && s->fake.running) || !env_has(v, entry))
+				continue;
+			found++;
+			snprintf(key, sizeof key, "%ld", v);
+			if (!json_object_get(killed, key) &&
+			    proc_stat((pid_t)v, &state, &pp, &pg, comm, sizeof comm))
+				json_object_set_new(killed, key, json_string(comm));
+			kill((pid_t)v, SIGKILL);
+		}
+		if (d)
+			closedir(d);
+		while (waitpid(-1, &st, WNOHANG) > 0)
+			;
+		if (!found)
+			break;
+		nap(20);
+	}
+	if (json_object_size(killed)) {
+		struct rb_buf b;
+		const char *k;
+		json_t *v;
+
+		rb_buf_init(&b, 1u << 16);
+		json_object_foreach (killed, k, v)
+			msg_printf(&b, "%s%s (%s)", b.len ? ", " : "", k, json_string_value(v));
+		s->leftovers =
+			rb_asprintf("killed %zu process%s left running at the end with this "
+				    "scenario's ROLLBOT_TEST_DIR (stubs and their children): %s",
+				    json_object_size(killed),
+				    json_object_size(killed) == 1 ? "" : "es", rb_buf_str(&b));
+		rb_buf_free(&b);
+	}
+	json_decref(killed);
+	free(entry);
+}
+
 struct action {
 	const char *name;
 	int (*run)(struct scenario *s, const json_t *arg, const json_t *step, json_t **res);
@@ -1990,6 +2822,11 @@ static const struct action actions[] = {
 	{ "expect_exit", step_expect_exit },
 	{ "expect_log", step_expect_log },
 	{ "expect_no_log", step_expect_no_log },
+	{ "stub_rules", step_stub_rules },
+	{ "expect_argv", step_expect_argv },
+	{ "expect_no_argv", step_expect_no_argv },
+	{ "expect_no_process", step_expect_no_process },
+	{ "run", step_run },
 };
 
 static const char *const step_options[] = { "as", "within_ms", "note", "for_ms", "wait" };
@@ -2374,6 +3211,24 @@ static void report_failure(struct scenario *s)
 		printf("%s\n", rb_buf_str(&b));
 		rb_buf_free(&b);
 	}
+	n = json_array_size(s->stub_calls);
+	if (n)
+		printf("  last stub calls (%zu in all):\n", n);
+	for (i = n > TAIL_STUB_CALLS ? n - TAIL_STUB_CALLS : 0; i < n; i++) {
+		const json_t *c = json_array_get(s->stub_calls, i);
+		struct rb_buf b;
+
+		rb_buf_init(&b, 1u << 20);
+		show(&b, json_object_get(c, "argv"));
+		printf("    #%lld %s %s (pgid %lld, rule ",
+		       (long long)json_integer_value(json_object_get(c, "seq")),
+		       jstr(c, "tool", "?"), rb_buf_str(&b),
+		       (long long)json_integer_value(json_object_get(c, "pgid")));
+		rb_buf_reset(&b);
+		show(&b, json_object_get(c, "rule"));
+		printf("%s)\n", rb_buf_str(&b));
+		rb_buf_free(&b);
+	}
 	if (s->bot_log)
 		print_bot_log(s->bot_log);
 	if (s->fake_log)
@@ -2427,6 +3282,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 	s.vars = json_object();
 	s.calls = json_array();
 	s.log_expected = json_array();
+	s.stub_calls = json_array();
 	rb_buf_init(&s.detail, 1u << 20);
 	s.t0 = now_ms();
 	s.timeout_s = DEFAULT_TIMEOUT_S;
@@ -2503,6 +3359,10 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 	}
 	if (s.fake_log)
 		scan_fake_log(&s);
+	if (s.tmp[0]) {
+		kill_leftovers(&s);
+		(void)stub_refresh(&s, true);
+	}
 
 report:
 	ok = !s.failed;
@@ -2510,6 +3370,8 @@ report:
 		printf("ok   %s (%.1f s)\n", s.id, (double)(now_ms() - s.t0) / 1000.0);
 	else
 		report_failure(&s);
+	if (s.leftovers)
+		printf("  note: %s\n", s.leftovers);
 	if (s.tmp[0]) {
 		if (ok && !h->keep)
 			rm_rf(s.tmp);
@@ -2525,6 +3387,8 @@ report:
 	json_decref(s.vars);
 	json_decref(s.calls);
 	json_decref(s.log_expected);
+	json_decref(s.stub_calls);
+	free(s.leftovers);
 	json_decref(s.fail_expected);
 	json_decref(s.fail_actual);
 	rb_buf_free(&s.detail);
@@ -2680,6 +3544,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!getcwd(h.repo, sizeof h.repo))
+		rb_strlcpy(h.repo, ".", sizeof h.repo);
+	/* Orphans of the bot's backends (a stub's grandchild whose parent was
+	 * killed) come to the harness rather than to PID 1, which in some
+	 * containers never reaps them: a zombie would keep its process group
+	 * alive for expect_no_process. The harness reaps them (kill_leftovers,
+	 * expect_no_process). */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1L, 0L, 0L, 0L))
+		printf("harness: prctl(PR_SET_CHILD_SUBREAPER): %s\n", strerror(errno));
 
 	/* Missing programs fail every scenario at once, with one clear reason. */
 	for (i = 0; i < 2; i++) {
