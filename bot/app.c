@@ -44,6 +44,7 @@
 #include "tmpl.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
+#define PARAMS_MAX 16 /* method parameters of one service */
 #define DEDUPE_MAX 100000
 #define DRAIN_MAX_MS 10000
 
@@ -189,6 +190,42 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	inc->declared_ms = now_ms(app);
 }
 
+static const struct config_service *plan_input_for(const struct app *app,
+						   const struct incident *inc,
+						   struct plan_param *params,
+						   struct plan_input *in);
+
+/* For the dry run: the exact commands when the target is known, else the
+ * command that will find it. Pure computation, no command is run. */
+static void dry_run_plan(const struct app *app, const struct incident *inc, json_t *data)
+{
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in;
+	const struct config_service *svc = plan_input_for(app, inc, params, &in);
+	struct plan_step *rs = NULL;
+	struct plan *p;
+	char err[RB_ERR_LEN];
+
+	if (!svc)
+		return;
+	if (inc->target[0] || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
+	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
+		if (plan_build(&in, &p, err, sizeof err)) {
+			json_object_set_new(data, "plan_error", json_string(err));
+			return;
+		}
+		char *d = plan_describe(p);
+		json_object_set_new(data, "plan", json_string(d));
+		free(d);
+		plan_free(p);
+		return;
+	}
+	char *d = plan_step_display(rs);
+	json_object_set_new(data, "resolve", json_string(d));
+	free(d);
+	plan_step_free(rs);
+}
+
 static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
 {
 	struct incident inc;
@@ -222,6 +259,7 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 	json_object_set_new(data, "approvals_required", json_integer(pol->required));
 	json_object_set_new(data, "approval_timeout", json_string(tmo));
 	json_object_set_new(data, "approval_skipped", json_boolean(pol->skip[inc.severity]));
+	dry_run_plan(app, &inc, data);
 	text = tmpl_render(app->tmpl, "dry_run", data);
 	json_decref(data);
 	rb_buf_free(&who);
@@ -522,37 +560,50 @@ static void policy_for(const struct app *app, const struct incident *inc, struct
 	p->timeout_ms = a->timeout_ms;
 }
 
-#define PARAMS_MAX 16
+/* The plan's input for `inc`, from its service's configuration; `params`
+ * (PARAMS_MAX entries) holds the method's parameters. Returns the service,
+ * or NULL when it is no longer configured. */
+static const struct config_service *plan_input_for(const struct app *app,
+						   const struct incident *inc,
+						   struct plan_param *params,
+						   struct plan_input *in)
+{
+	const struct config_service *svc = config_service(app->cfg, inc->service);
+
+	memset(in, 0, sizeof *in);
+	if (!svc)
+		return NULL;
+	for (size_t i = 0; i < svc->n_params && i < PARAMS_MAX; i++) {
+		params[i].key = svc->params[i].key;
+		params[i].value = svc->params[i].value;
+	}
+	in->service = svc->name;
+	in->method = svc->method;
+	in->params = params;
+	in->n_params = svc->n_params < PARAMS_MAX ? svc->n_params : PARAMS_MAX;
+	in->target = inc->target;
+	in->timeout_ms = svc->timeout_ms;
+	in->incident_id = inc->id;
+	in->severity = cmd_severity_name(inc->severity);
+	in->reason = inc->reason;
+	in->requested_by = inc->requested_by;
+	return svc;
+}
 
 /* Builds the incident's plan for its current target into ai->plan.
  * Returns 0, or a negative code with the reason in err. */
 static int build_plan(struct app_inc *ai, char *err, size_t errlen)
 {
-	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
 	struct plan_param params[PARAMS_MAX];
-	struct plan_input in = { 0 };
+	struct plan_input in;
 	struct plan *p;
 	int rc;
 
-	if (!svc) {
+	if (!plan_input_for(ai->app, &ai->inc, params, &in)) {
 		snprintf(err, errlen, "service %s is no longer in the configuration",
 			 ai->inc.service);
 		return RB_EINVAL;
 	}
-	for (size_t i = 0; i < svc->n_params && i < PARAMS_MAX; i++) {
-		params[i].key = svc->params[i].key;
-		params[i].value = svc->params[i].value;
-	}
-	in.service = svc->name;
-	in.method = svc->method;
-	in.params = params;
-	in.n_params = svc->n_params < PARAMS_MAX ? svc->n_params : PARAMS_MAX;
-	in.target = ai->inc.target;
-	in.timeout_ms = svc->timeout_ms;
-	in.incident_id = ai->inc.id;
-	in.severity = cmd_severity_name(ai->inc.severity);
-	in.reason = ai->inc.reason;
-	in.requested_by = ai->inc.requested_by;
 	rc = plan_build(&in, &p, err, errlen);
 	if (rc)
 		return rc;
@@ -822,9 +873,9 @@ static void resolve_done_cb(void *arg, const struct run_result *res)
  * builds the plan. */
 static void do_prepare_plan(struct app_inc *ai)
 {
-	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
 	struct plan_param params[PARAMS_MAX];
-	struct plan_input in = { 0 };
+	struct plan_input in;
+	const struct config_service *svc = plan_input_for(ai->app, &ai->inc, params, &in);
 	struct plan_step *rs = NULL;
 	struct run_spec spec = { 0 };
 	char err[RB_ERR_LEN];
@@ -834,15 +885,6 @@ static void do_prepare_plan(struct app_inc *ai)
 		plan_and_defer(ai, INC_EV_PLAN_READY);
 		return;
 	}
-	for (size_t i = 0; i < svc->n_params && i < PARAMS_MAX; i++) {
-		params[i].key = svc->params[i].key;
-		params[i].value = svc->params[i].value;
-	}
-	in.service = svc->name;
-	in.method = svc->method;
-	in.params = params;
-	in.n_params = svc->n_params < PARAMS_MAX ? svc->n_params : PARAMS_MAX;
-	in.timeout_ms = svc->timeout_ms;
 	rc = plan_resolve_step(&in, &rs, err, sizeof err);
 	if (rc || !rs) {
 		/* No history to read (docker --rollback): the plan needs no target. */

@@ -40,8 +40,11 @@ fake_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
 
+# kubectl, helm, … are the test stubs (tests/stubs): they record what they
+# were asked to run and answer like the real tools. Nothing touches a cluster.
 SLACK_APP_TOKEN=xapp-1-demo SLACK_BOT_TOKEN=xoxb-demo DATABASE_URL="$DATABASE_URL" \
 	SLACK_API_URL="http://127.0.0.1:$port/api/" \
+	PATH="$PWD/tests/stubs:$PATH" ROLLBOT_TEST_DIR="$work" \
 	"$BUILD/rollbot" run --config "$CONFIG" 2>"$work/bot.log" &
 bot_pid=$!
 for _ in $(seq 200); do
@@ -94,12 +97,23 @@ say "${dim}── a dry run first: nothing is recorded ──${off}"
 type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6%" --dry-run'
 say "${dim}── the real thing ──${off}"
 type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6% since the 03:05 deploy"'
-show_posts 1
+show_posts 2
+
+approval_ts=$(api "/_fake/calls" | jq -r '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test("Approval needed")))] | last | .response.ts')
+say "${dim}── 03:14 — the release manager, alex.smith, reacts ✅ to the approval request ──${off}"
+api /_fake/envelope -H 'Content-Type: application/json' \
+	-d "$(jq -n --arg ts "$approval_ts" '{reaction:"white_check_mark",user:"U03ASM1TH7Q",channel:"C05K8Q2V7XM",ts:$ts}')" >/dev/null
+show_posts 4
+say "${dim}── what the (stub) kubectl was asked to run, argv as recorded ──${off}"
+jq -r '"  " + .tool + " " + (.argv | map(@json) | join(" "))' "$work/stub-calls.jsonl" 2>/dev/null || true
+say ""
 
 say "${dim}── what PostgreSQL recorded ──${off}"
 psql "$DATABASE_URL" -X -q -P pager=off -c \
-	"SELECT id, service, state, severity, target, requested_by, announcement_ts FROM incidents ORDER BY id" \
-	-c "SELECT id, coalesce(incident_id, '-') AS incident, actor, kind, detail->>'error' AS error FROM audit_log ORDER BY id"
+	"SELECT id, service, state, severity, target, requested_by, approval_ts FROM incidents ORDER BY id" \
+	-c "SELECT id, coalesce(incident_id, '-') AS incident, actor, kind,
+	           coalesce(detail->>'error', detail->>'to', detail->>'decision', detail->>'command', detail->>'message') AS detail
+	    FROM audit_log ORDER BY id"
 
 kill -TERM "$bot_pid"
 wait "$bot_pid" && status=0 || status=$?
