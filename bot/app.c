@@ -160,14 +160,15 @@ static json_t *incident_data(struct app *app, const struct incident *inc)
 
 	target_phrase(inc->method, inc->target, target, sizeof target);
 	human_duration(app->cfg->update_interval_ms, every, sizeof every);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "id",
 			 inc->id, "service", inc->service, "reason",
 			 inc->reason[0] ? inc->reason : "not given yet: reply in this thread",
 			 "severity", cmd_severity_name(inc->severity), "severity_label",
 			 severity_labels[inc->severity], "affected",
 			 svc && svc->affected ? svc->affected : "not assessed yet", "target", target,
 			 "method_title", mi->title, "eta", svc && svc->eta ? svc->eta : mi->eta,
-			 "lead", inc->requested_by, "update_every", every, "channel", inc->channel);
+			 "lead", inc->requested_by, "update_every", every, "channel", inc->channel,
+			 "with_db", inc->with_db);
 }
 
 /* ---- slash commands: the verdict, computed in the ack path ---- */
@@ -188,6 +189,7 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	(void)rb_strlcpy(inc->channel, jstr(payload, "channel_id"), sizeof inc->channel);
 	inc->response_url = jstr(payload, "response_url"); /* borrowed, as reason */
 	inc->declared_ms = now_ms(app);
+	inc->with_db = cmd->with_db;
 }
 
 static const struct config_service *plan_input_for(const struct app *app,
@@ -256,7 +258,8 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 	data = incident_data(app, &inc);
 	json_object_set_new(data, "year", json_integer(tm.tm_year + 1900));
 	json_object_set_new(data, "approvers", json_string(rb_buf_str(&who)));
-	json_object_set_new(data, "approvals_required", json_integer(pol->required));
+	json_object_set_new(data, "approvals_required",
+			    json_integer(inc.with_db && pol->required < 2 ? 2 : pol->required));
 	json_object_set_new(data, "approval_timeout", json_string(tmo));
 	json_object_set_new(data, "approval_skipped", json_boolean(pol->skip[inc.severity]));
 	dry_run_plan(app, &inc, data);
@@ -587,6 +590,10 @@ static const struct config_service *plan_input_for(const struct app *app,
 	in->severity = cmd_severity_name(inc->severity);
 	in->reason = inc->reason;
 	in->requested_by = inc->requested_by;
+	if (inc->with_db && svc->db_rollback) {
+		in->db_argv = (const char *const *)svc->db_rollback;
+		in->db_timeout_ms = svc->db_rollback_timeout_ms;
+	}
 	return svc;
 }
 
@@ -710,6 +717,7 @@ static void message_data(struct app_inc *ai, json_t *data)
 		json_object_set_new(data, "rejected_by", json_string(r));
 	}
 	json_object_set_new(data, "problem", json_string(ai->problem));
+	json_object_set_new(data, "with_db", json_boolean(ai->inc.with_db));
 	if (ai->plan) {
 		char *d = plan_describe(ai->plan);
 		json_object_set_new(data, "plan", json_string(d));
@@ -778,10 +786,10 @@ static void save_done_cb(void *arg, int err, const PGresult *res, const char *er
 static void do_save(struct app_inc *ai)
 {
 	char digest[20];
-	const char *params[6] = { ai->inc.id, inc_state_name(ai->inc.state),
+	const char *params[7] = { ai->inc.id, inc_state_name(ai->inc.state),
 				  ai->inc.announcement_ts[0] ? ai->inc.announcement_ts : NULL,
 				  ai->inc.approval_ts[0] ? ai->inc.approval_ts : NULL,
-				  ai->inc.target, NULL };
+				  ai->inc.target, NULL, ai->inc.with_db ? "true" : "false" };
 
 	if (ai->inc.plan_digest) {
 		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)ai->inc.plan_digest);
@@ -790,8 +798,8 @@ static void do_save(struct app_inc *ai)
 	if (store_query(ai->app->store,
 			"UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
 			"announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
-			"updated_at = clock_timestamp() WHERE id = $1",
-			6, params, save_done_cb, ai)) {
+			"with_db = $7, updated_at = clock_timestamp() WHERE id = $1",
+			7, params, save_done_cb, ai)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
 	}
@@ -1585,6 +1593,7 @@ int app_run(const struct app_options *opt)
 	for (size_t i = 0; i < app->cfg->n_services; i++) {
 		app->services[i].name = app->cfg->services[i].name;
 		app->services[i].method = app->cfg->services[i].method;
+		app->services[i].db_rollback = app->cfg->services[i].db_rollback != NULL;
 		app->services[i].target = plan_method_info(app->cfg->services[i].method)->target;
 	}
 	app->dd = dd_new(DEDUPE_TTL_MS, DEDUPE_MAX);

@@ -52,8 +52,8 @@
 #define TARGET_KEEP 200
 
 #define USAGE_LINE \
-	"Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] [--reason \"…\"] [--dry-run]"
-#define OPTIONS_LINE   "Options: --to, --severity, --reason, --dry-run."
+	"Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] [--reason \"…\"] [--dry-run] [--with-db]"
+#define OPTIONS_LINE   "Options: --to, --severity, --reason, --dry-run, --with-db."
 #define REASON_EXAMPLE "`--reason \"checkout 5xx at 6%\"`"
 #define SHELL_TAIL                                                                               \
 	": rollbot passes the reason to rollback scripts and refuses shell substitution syntax " \
@@ -646,12 +646,13 @@ enum opt {
 	OPT_SEVERITY,
 	OPT_REASON,
 	OPT_DRY_RUN,
+	OPT_WITH_DB,
 	OPT_HELP,
 	OPT_COUNT
 };
 
-static const char *const opt_names[OPT_COUNT] = { "--to", "--severity", "--reason", "--dry-run",
-						  "--help" };
+static const char *const opt_names[OPT_COUNT] = { "--to",      "--severity", "--reason",
+						  "--dry-run", "--with-db",  "--help" };
 
 static int unknown_option(const char *name, struct msg *m)
 {
@@ -793,12 +794,15 @@ static int option(struct parse *p, struct cmd *out, struct msg *m)
 		return unknown_option(p->w.text, m);
 	if (o == OPT_HELP)
 		return 1;
-	if (o == OPT_DRY_RUN) {
+	if (o == OPT_DRY_RUN || o == OPT_WITH_DB) {
 		if (eq) {
-			put(m, "`--dry-run` takes no value.");
+			put(m, "`%s` takes no value.", opt_names[o]);
 			return CMD_ESYNTAX;
 		}
-		out->dry_run = true;
+		if (o == OPT_DRY_RUN)
+			out->dry_run = true;
+		else
+			out->with_db = true;
 		return 0;
 	}
 	if (p->seen[o]) {
@@ -916,6 +920,14 @@ int cmd_parse(const char *text, const struct cmd_service *services, size_t n_ser
 		put(&m, "Which service? " USAGE_LINE);
 		rc = CMD_ESYNTAX;
 	}
+	if (rc == 0 && out->with_db && !p.svc->db_rollback) {
+		/* A database rollback is never improvised: the config names it. */
+		put(&m, "`--with-db`: %s has no `db_rollback` command in rollbot's configuration, so "
+			"rollbot cannot roll its database back. Ask the service's owners, or run "
+			"the down-migration by hand.",
+		    p.svc->name);
+		rc = CMD_EVALUE;
+	}
 	if (rc < 0) {
 		cmd_clear(out, CMD_ROLLBACK);
 		return rc;
@@ -968,6 +980,8 @@ const char *cmd_usage(void)
 	       "*P2* minor errors, *P3* cosmetic. Left out, the configured default applies.\n"
 	       "• `--reason`: one line, at most 500 characters; quote it when it has spaces.\n"
 	       "• `--dry-run`: announce what would happen without doing it.\n"
+	       "• `--with-db`: also run the service's database down-migration (data written "
+	       "since may be lost; needs two approvers).\n"
 	       "\n"
 	       "rollbot declares the incident, posts its announcement in this channel and "
 	       "records every step. `/rollback help` shows this again.";

@@ -1,7 +1,7 @@
 /* rollbot — the /rollback grammar (MIT licence, see LICENSE).
  *
  *   /rollback SERVICE [--to REVISION] [--severity P0|P1|P2|P3]
- *             [--reason "free text"] [--dry-run]
+ *             [--reason "free text"] [--dry-run] [--with-db]
  *   /rollback help
  *
  * cmd_parse turns the text Slack sends (after "/rollback ") into a typed
@@ -40,6 +40,7 @@ struct cmd_service {
 	const char *name;
 	enum plan_target target; /* what --to accepts for this service's method */
 	enum plan_method method; /* for messages: why --to does not apply */
+	bool db_rollback;        /* the service names a db_rollback command */
 };
 
 struct cmd {
@@ -49,6 +50,7 @@ struct cmd {
 	enum cmd_severity severity;  /* CMD_SEV_UNSET when --severity was not given */
 	char reason[CMD_REASON_MAX]; /* "" when --reason was not given; decoded */
 	bool dry_run;
+	bool with_db; /* --with-db: also run the service's database down-migration */
 };
 
 enum {

@@ -230,7 +230,7 @@ static const char *clip(const char *s, char *buf, size_t size)
 #define MAX_PATCH_LEN  8192
 #define MAX_ID_LEN     64
 #define MAX_REASON_LEN 2048 /* CMD_REASON_MAX (500 UTF-8 characters) and some */
-#define MAX_STEPS      4
+#define MAX_STEPS      5 /* the longest method (3) + its check + the database step */
 /* A step whose command has a --timeout of its own (rollout status, helm
  * --wait) is killed this much later than that timeout, so the command's own
  * message ("timed out waiting for the condition") is what people read, not
@@ -1246,6 +1246,28 @@ int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t
 		break;
 	case PLAN_METHOD_COUNT:
 		RB_ASSERT(!"checked by check_input");
+	}
+	if (in->db_argv) {
+		/* Runbook 000 §3.2: only when asked for, after the application
+		 * rollback; argv[0] an absolute path, nothing through a shell. */
+		struct argv_b a = { 0 };
+		size_t n = 0;
+
+		for (; in->db_argv[n]; n++)
+			if (n >= 32 || (n == 0 ? !path_ok(in->db_argv[0]) : !text_ok(in->db_argv[n]))) {
+				plan_free(p);
+				return fail(err, errlen, PLAN_EINVAL,
+					    "the db_rollback command must be an absolute path followed by "
+					    "at most 31 arguments without control characters");
+			}
+		if (!n || in->db_timeout_ms <= 0) {
+			plan_free(p);
+			return fail(err, errlen, PLAN_EINVAL, "the db_rollback command is empty");
+		}
+		for (size_t i = 0; i < n; i++)
+			av_push(&a, in->db_argv[i]);
+		set_exec(next_step(p), PLAN_ROLE_ACTION, in->db_timeout_ms, &a,
+			 rb_strdup("Roll the database back (the service's down-migration)"));
 	}
 	*out = p;
 	return 0;

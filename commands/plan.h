@@ -91,6 +91,11 @@ struct plan_input {
 	const char *severity;
 	const char *reason;
 	const char *requested_by;
+	/* --with-db: the service's database down-migration, run after the
+	 * method's own steps (NULL-terminated argv, NULL = none), and its
+	 * timeout. */
+	const char *const *db_argv;
+	int64_t db_timeout_ms;
 };
 
 enum plan_step_kind {

@@ -7,6 +7,8 @@
 
 ALTER TABLE incidents ADD COLUMN approval_ts text;
 ALTER TABLE incidents ADD COLUMN plan_digest text;
+-- /rollback … --with-db: the service's database down-migration runs too.
+ALTER TABLE incidents ADD COLUMN with_db boolean NOT NULL DEFAULT false;
 
 -- At most one incident per service between declaration and the end of its
 -- rollback commands. `verifying` is not in the list: the rollback has run.

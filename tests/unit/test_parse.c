@@ -18,12 +18,12 @@
 #include "commands/rb.h"
 
 static const struct cmd_service services[] = {
-	{ "payments-api", PLAN_TARGET_REVISION, PLAN_KUBECTL },
-	{ "search", PLAN_TARGET_NONE, PLAN_BLUEGREEN },
-	{ "checkout-flag", PLAN_TARGET_NONE, PLAN_FLAG },
-	{ "legacy-web", PLAN_TARGET_VERSION, PLAN_DOCKER },
-	{ "thumbnailer", PLAN_TARGET_REVISION, PLAN_LAMBDA },
-	{ "ledger", PLAN_TARGET_VERSION, PLAN_SCRIPT },
+	{ "payments-api", PLAN_TARGET_REVISION, PLAN_KUBECTL, true },
+	{ "search", PLAN_TARGET_NONE, PLAN_BLUEGREEN, false },
+	{ "checkout-flag", PLAN_TARGET_NONE, PLAN_FLAG, false },
+	{ "legacy-web", PLAN_TARGET_VERSION, PLAN_DOCKER, false },
+	{ "thumbnailer", PLAN_TARGET_REVISION, PLAN_LAMBDA, false },
+	{ "ledger", PLAN_TARGET_VERSION, PLAN_SCRIPT, false },
 };
 #define N_SERVICES RB_ARRAY_LEN(services)
 #define KNOWN \
@@ -437,7 +437,7 @@ static void test_unknown_option_suggests_near_miss(void **state)
 	parse_err(
 		"payments-api --sevrity P1", CMD_ESYNTAX,
 		"Unknown option `--sevrity`. Did you mean `--severity`? Options: --to, --severity, "
-		"--reason, --dry-run.");
+		"--reason, --dry-run, --with-db.");
 }
 
 static void test_unknown_option_in_upper_case_suggests_lower(void **state)
@@ -446,21 +446,21 @@ static void test_unknown_option_in_upper_case_suggests_lower(void **state)
 	parse_err(
 		"payments-api --TO 41", CMD_ESYNTAX,
 		"Unknown option `--TO`. Did you mean `--to`? Options: --to, --severity, --reason, "
-		"--dry-run.");
+		"--dry-run, --with-db.");
 }
 
 static void test_unknown_option_without_near_miss(void **state)
 {
 	(void)state;
 	parse_err("payments-api --force", CMD_ESYNTAX,
-		  "Unknown option `--force`. Options: --to, --severity, --reason, --dry-run.");
+		  "Unknown option `--force`. Options: --to, --severity, --reason, --dry-run, --with-db.");
 }
 
 static void test_unknown_short_option(void **state)
 {
 	(void)state;
 	parse_err("payments-api -f", CMD_ESYNTAX,
-		  "Unknown option `-f`. Options: --to, --severity, --reason, --dry-run.");
+		  "Unknown option `-f`. Options: --to, --severity, --reason, --dry-run, --with-db.");
 }
 
 static void test_to_needs_value_at_end(void **state)
@@ -595,7 +595,7 @@ static void test_no_service(void **state)
 	(void)state;
 	parse_err("--to 41", CMD_ESYNTAX,
 		  "Which service? Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] "
-		  "[--reason \"…\"] [--dry-run]");
+		  "[--reason \"…\"] [--dry-run] [--with-db]");
 }
 
 static void test_no_service_only_dry_run(void **state)
@@ -603,7 +603,7 @@ static void test_no_service_only_dry_run(void **state)
 	(void)state;
 	parse_err("--dry-run", CMD_ESYNTAX,
 		  "Which service? Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] "
-		  "[--reason \"…\"] [--dry-run]");
+		  "[--reason \"…\"] [--dry-run] [--with-db]");
 }
 
 static void test_empty_quoted_service(void **state)
@@ -611,7 +611,7 @@ static void test_empty_quoted_service(void **state)
 	(void)state;
 	parse_err("\"\" --to 41", CMD_ESYNTAX,
 		  "Which service? Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] "
-		  "[--reason \"…\"] [--dry-run]");
+		  "[--reason \"…\"] [--dry-run] [--with-db]");
 }
 
 static void test_text_too_long(void **state)
@@ -673,7 +673,7 @@ static void test_unknown_service_long_list_is_cut(void **state)
 	(void)state;
 	for (int i = 0; i < 60; i++) {
 		snprintf(names[i], sizeof names[i], "service-number-%02d-of-many", i);
-		many[i] = (struct cmd_service){ names[i], PLAN_TARGET_REVISION, PLAN_KUBECTL };
+		many[i] = (struct cmd_service){ names[i], PLAN_TARGET_REVISION, PLAN_KUBECTL, false };
 	}
 	assert_int_equal(cmd_parse("zzz", many, 60, &c, err, sizeof err), CMD_EUNKNOWN);
 	assert_true(strlen(err) < sizeof err - 1);
@@ -773,7 +773,7 @@ static void test_to_refused_when_service_comes_last(void **state)
 
 static void test_to_refused_with_generic_reason_when_method_disagrees(void **state)
 {
-	static const struct cmd_service odd[] = { { "odd", PLAN_TARGET_NONE, PLAN_KUBECTL } };
+	static const struct cmd_service odd[] = { { "odd", PLAN_TARGET_NONE, PLAN_KUBECTL, false } };
 	(void)state;
 	parse_err_in("odd --to 4", odd, 1, CMD_EVALUE,
 		     "`--to` does not apply to odd: its rollback always goes back to one fixed "
@@ -904,7 +904,7 @@ static void test_echo_is_cut_at_40_characters(void **state)
 	parse_err("payments-api --abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz",
 		  CMD_ESYNTAX,
 		  "Unknown option `--abcdefghijklmnopqrstuvwxyzabcdefghijkl…`. Options: --to, "
-		  "--severity, --reason, --dry-run.");
+		  "--severity, --reason, --dry-run, --with-db.");
 }
 
 static void test_usage_mentions_grammar_and_options(void **state)
@@ -961,9 +961,9 @@ HOSTILE_REJECTED(test_hostile_unicode_line_separator_in_reason,
 		 "payments-api --reason \"ok\xe2\x80\xa8--to 1\"", CMD_EVALUE,
 		 "The reason has a line break; keep it on one line.")
 HOSTILE_REJECTED(test_hostile_kubeconfig_option, "payments-api --kubeconfig=/tmp/x", CMD_ESYNTAX,
-		 "Unknown option `--kubeconfig`. Options: --to, --severity, --reason, --dry-run.")
+		 "Unknown option `--kubeconfig`. Options: --to, --severity, --reason, --dry-run, --with-db.")
 HOSTILE_REJECTED(test_hostile_context_option, "payments-api --to 41 --context=evil", CMD_ESYNTAX,
-		 "Unknown option `--context`. Options: --to, --severity, --reason, --dry-run.")
+		 "Unknown option `--context`. Options: --to, --severity, --reason, --dry-run, --with-db.")
 HOSTILE_REJECTED(test_hostile_path_as_service, "../../etc/passwd", CMD_EVALUE,
 		 "`../../etc/passwd`" BAD_NAME)
 HOSTILE_REJECTED(test_hostile_path_as_version, "legacy-web --to ../../etc/passwd", CMD_EVALUE,
@@ -1052,7 +1052,7 @@ static void test_hostile_many_words(void **state)
 	}
 	text[n] = '\0';
 	parse_err(text, CMD_ESYNTAX,
-		  "Unknown option `--`. Options: --to, --severity, --reason, --dry-run.");
+		  "Unknown option `--`. Options: --to, --severity, --reason, --dry-run, --with-db.");
 }
 
 static void test_hostile_shell_characters_in_reason_are_kept_verbatim(void **state)
@@ -1090,9 +1090,40 @@ static void test_hostile_mention_in_target_rejected(void **state)
 	parse_err("payments-api --to <@U02JD0E4512|jane>", CMD_EVALUE, "`@jane`" PAY_NOT_REVISION);
 }
 
+static void test_with_db_sets_the_flag(void **state)
+{
+	struct cmd c;
+	char err[CMD_ERR_LEN];
+
+	(void)state;
+	assert_int_equal(cmd_parse("payments-api --to 41 --with-db", services, N_SERVICES, &c, err,
+				   sizeof err),
+			 0);
+	assert_true(c.with_db);
+	assert_string_equal(c.target, "41");
+}
+
+static void test_with_db_refused_without_a_configured_command(void **state)
+{
+	(void)state;
+	parse_err("search --with-db", CMD_EVALUE,
+		  "`--with-db`: search has no `db_rollback` command in rollbot's configuration, "
+		  "so rollbot cannot roll its database back. Ask the service's owners, or run the "
+		  "down-migration by hand.");
+}
+
+static void test_with_db_takes_no_value(void **state)
+{
+	(void)state;
+	parse_err("payments-api --with-db=yes", CMD_ESYNTAX, "`--with-db` takes no value.");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_with_db_sets_the_flag),
+		cmocka_unit_test(test_with_db_refused_without_a_configured_command),
+		cmocka_unit_test(test_with_db_takes_no_value),
 		cmocka_unit_test(test_full_command),
 		cmocka_unit_test(test_service_alone_leaves_everything_unset),
 		cmocka_unit_test(test_equals_forms),

@@ -461,6 +461,49 @@ static void test_kubectl_plan(void **state)
 	plan_free(p);
 }
 
+static void test_db_step_runs_last_with_its_own_timeout(void **state)
+{
+	static const char *const db[] = { "/opt/payments/bin/migrate", "down", "--to", "0042",
+					   NULL };
+	struct plan_input in = input(PLAN_KUBECTL, kubectl_params, 2, "41");
+	struct plan *without = must_build(&in), *p;
+	(void)state;
+
+	in.db_argv = db;
+	in.db_timeout_ms = 600000;
+	p = must_build(&in);
+	assert_int_equal(p->n_steps, 3);
+	assert_argv(&p->steps[2], db);
+	assert_int_equal(p->steps[2].role, PLAN_ROLE_ACTION);
+	assert_int_equal(p->steps[2].timeout_ms, 600000);
+	assert_string_equal(p->steps[2].title,
+			    "Roll the database back (the service's down-migration)");
+	/* Approvals bind to the digest: a database step is another plan. */
+	assert_true(plan_digest(p) != plan_digest(without));
+	plan_free(p);
+	plan_free(without);
+}
+
+static void test_db_step_refuses_a_relative_or_hostile_command(void **state)
+{
+	static const char *const relative[] = { "migrate", "down", NULL };
+	static const char *const newline[] = { "/opt/m", "down\n--force", NULL };
+	static const char *const empty[] = { NULL };
+	const char *const *bad[] = { relative, newline, empty };
+	struct plan_input in = input(PLAN_KUBECTL, kubectl_params, 2, "41");
+	struct plan *p;
+	char err[RB_ERR_LEN];
+	(void)state;
+
+	in.db_timeout_ms = 600000;
+	for (size_t i = 0; i < RB_ARRAY_LEN(bad); i++) {
+		in.db_argv = bad[i];
+		assert_int_equal(plan_build(&in, &p, err, sizeof err), PLAN_EINVAL);
+		assert_null(p);
+		assert_true(strstr(err, "db_rollback") != NULL);
+	}
+}
+
 static void test_kubectl_plan_with_context_and_container(void **state)
 {
 	static const struct plan_param params[] = {
@@ -1995,6 +2038,8 @@ static void test_strerror_and_free_null(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_db_step_runs_last_with_its_own_timeout),
+		cmocka_unit_test(test_db_step_refuses_a_relative_or_hostile_command),
 		cmocka_unit_test(test_every_method_has_complete_row),
 		cmocka_unit_test(test_every_method_requires_a_key),
 		cmocka_unit_test(test_method_keys_are_unique_within_method),
