@@ -94,6 +94,7 @@ struct app {
 	int64_t drain_started_ms;
 	bool stopping;
 	bool sm_done;
+	bool said_rolling; /* logged that a stop waits for a running rollback */
 	int exit_code;
 	char bot_user_id[INC_SLACK_ID_MAX];
 };
@@ -1525,14 +1526,24 @@ static void drain_cb(uv_timer_t *t)
 	struct app *app = t->data;
 	int api_n = api_pending(app->api), store_n = store_pending(app->store);
 
+	bool busy = false, rolling = false;
+
 	if (!app->sm_done)
 		return;
-	bool busy = false;
-
 	/* Posts, saves and running commands finish; incidents that only wait
-	 * (for a reaction or the timer) do not keep the bot up. */
-	for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
+	 * (for a reaction or the timer) do not keep the bot up. A rollback
+	 * that is running is never cut short: its steps have their own
+	 * timeouts, and half a rollback is worse than a late exit. */
+	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
 		busy = busy || ai->pending > 0;
+		rolling = rolling || ai->inc.state == INC_ROLLING_BACK;
+	}
+	if (rolling) {
+		if (!app->said_rolling)
+			log_warn("stopping: waiting for the rollback that is running to finish");
+		app->said_rolling = true;
+		return;
+	}
 	if ((api_n || store_n || busy) && now_ms(app) - app->drain_started_ms < DRAIN_MAX_MS)
 		return;
 	if (api_n || store_n)
