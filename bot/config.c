@@ -152,14 +152,6 @@ static const char *join(const char *const *list, char *buf, size_t size)
 	return buf;
 }
 
-static bool in_list(const char *const *list, const char *s)
-{
-	for (size_t i = 0; list[i]; i++)
-		if (!strcmp(list[i], s))
-			return true;
-	return false;
-}
-
 /* ---- the YAML tree -------------------------------------------------- */
 
 static void node_free(struct node *n)
@@ -564,7 +556,7 @@ static int check_keys(struct ctx *c, const struct node *map, const char *const *
 				return fail(c, k, "duplicate key `%s` %s (first at line %d)",
 					    clip(k->str, b, sizeof b), where, map->kids[j]->line);
 		}
-		if (known && !in_list(known, k->str))
+		if (known && !rb_str_in_list(known, k->str))
 			return fail(c, k, "unknown key `%s` %s (known: %s)",
 				    clip(k->str, b, sizeof b), where,
 				    join(known, list, sizeof list));
@@ -968,7 +960,7 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 		} else if (!strcmp(k, "db_rollback_timeout")) {
 			rc = duration(c, v, k, &svc->db_rollback_timeout_ms);
 			db_timeout = n->kids[i];
-		} else if (in_list(mi->required, k) || in_list(mi->optional, k)) {
+		} else if (rb_str_in_list(mi->required, k) || rb_str_in_list(mi->optional, k)) {
 			/* Only the YAML shape here; the value is check_plan's. A
 			 * JSON patch may span lines. */
 			rc = scalar(c, v, k, !strcmp(k, "patch"), &s);

@@ -555,14 +555,6 @@ static bool value_ok(enum vkind k, const char *s)
 	return false;
 }
 
-static bool list_has(const char *const *l, const char *s)
-{
-	for (size_t i = 0; l[i]; i++)
-		if (!strcmp(l[i], s))
-			return true;
-	return false;
-}
-
 /* Borrowed value of parameter key, or NULL. Keys are unique (checked). */
 static const char *param(const struct plan_input *in, const char *key)
 {
@@ -608,7 +600,7 @@ static int check_input(const struct plan_input *in, bool with_target, char *err,
 		if (!k || !v)
 			return fail(err, errlen, PLAN_EINVAL, "parameter %zu has no key or value",
 				    i + 1);
-		if (!list_has(mi->required, k) && !list_has(mi->optional, k))
+		if (!rb_str_in_list(mi->required, k) && !rb_str_in_list(mi->optional, k))
 			return fail(err, errlen, PLAN_EINVAL,
 				    "`%s` is not a parameter of method %s", clip(k, b, sizeof b),
 				    mi->name);
@@ -1198,6 +1190,14 @@ static void build_script(struct plan *p, const struct plan_input *in)
 	s->exec.n_env = e.n;
 }
 
+static void (*const builders[PLAN_METHOD_COUNT])(struct plan *, const struct plan_input *) = {
+	[PLAN_KUBECTL] = build_kubectl,	    [PLAN_HELM] = build_helm,
+	[PLAN_BLUEGREEN] = build_bluegreen, [PLAN_FLAG] = build_flag,
+	[PLAN_CANARY] = build_canary,	    [PLAN_RECREATE] = build_recreate,
+	[PLAN_DOCKER] = build_docker,	    [PLAN_LAMBDA] = build_lambda,
+	[PLAN_SCRIPT] = build_script,
+};
+
 /* Builds the plan of in->method; see plan.h. Every input is checked first
  * (check_input), so the builders above can trust what they read. */
 int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t errlen)
@@ -1216,37 +1216,8 @@ int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t
 	p = rb_calloc(1, sizeof *p);
 	p->method = in->method;
 	p->steps = rb_calloc(MAX_STEPS, sizeof *p->steps);
-	switch (in->method) {
-	case PLAN_KUBECTL:
-		build_kubectl(p, &v);
-		break;
-	case PLAN_HELM:
-		build_helm(p, &v);
-		break;
-	case PLAN_BLUEGREEN:
-		build_bluegreen(p, &v);
-		break;
-	case PLAN_FLAG:
-		build_flag(p, &v);
-		break;
-	case PLAN_CANARY:
-		build_canary(p, &v);
-		break;
-	case PLAN_RECREATE:
-		build_recreate(p, &v);
-		break;
-	case PLAN_DOCKER:
-		build_docker(p, &v);
-		break;
-	case PLAN_LAMBDA:
-		build_lambda(p, &v);
-		break;
-	case PLAN_SCRIPT:
-		build_script(p, &v);
-		break;
-	case PLAN_METHOD_COUNT:
-		RB_ASSERT(!"checked by check_input");
-	}
+	/* check_input refused any method outside the table. */
+	builders[in->method](p, &v);
 	if (in->db_argv) {
 		/* Runbook 000 §3.2: only when asked for, after the application
 		 * rollback; argv[0] an absolute path, nothing through a shell. */

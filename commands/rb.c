@@ -86,6 +86,14 @@ char *rb_asprintf(const char *fmt, ...)
 	return p;
 }
 
+int rb_str_in_list(const char *const *list, const char *s)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (!strcmp(list[i], s))
+			return 1;
+	return 0;
+}
+
 size_t rb_utf8_chars(const char *s)
 {
 	size_t n = 0;

@@ -53,6 +53,9 @@ char *rb_strndup(const char *s, size_t n);
 char *rb_asprintf(const char *fmt, ...) RB_PRINTF(1, 2);
 char *rb_vasprintf(const char *fmt, va_list ap);
 
+/* True when `s` is one of the NULL-terminated `list`. */
+int rb_str_in_list(const char *const *list, const char *s);
+
 /* Characters (not bytes) in a UTF-8 string: continuation bytes don't count. */
 size_t rb_utf8_chars(const char *s);
 
