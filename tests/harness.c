@@ -1580,127 +1580,6 @@ static void explain_calls(struct scenario *s, const json_t *m)
 			   (long long)s->cursor);
 }
 
-static int step_expect_call(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
-{
-	const json_t *cnt = json_object_get(arg, "count");
-	json_t *m;
-	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
-	json_int_t want = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
-
-	if (!json_is_object(arg) || !json_object_get(arg, "method"))
-		return failf(s, "expect_call: needs an object with \"method\"");
-	m = call_matcher(arg);
-	for (;;) {
-		json_t *found = json_array(), *c;
-		size_t i;
-
-		if (calls_refresh(s)) {
-			json_decref(found);
-			json_decref(m);
-			return -1;
-		}
-		json_array_foreach (s->calls, i, c) {
-			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
-				continue;
-			if (match_top(m, c, NULL)) {
-				json_array_append(found, c);
-				if (want < 0)
-					break;
-			}
-		}
-		if (want < 0 && json_array_size(found)) {
-			c = json_array_get(found, 0);
-			s->cursor = json_integer_value(json_object_get(c, "seq"));
-			*res = json_incref(c);
-			json_decref(found);
-			json_decref(m);
-			return 0;
-		}
-		if (want >= 0 && (json_int_t)json_array_size(found) > want) {
-			failf(s, "expect_call: %zu matching calls, expected exactly %lld",
-			      json_array_size(found), (long long)want);
-			fail_values(s, m, found);
-			json_decref(found);
-			json_decref(m);
-			return -1;
-		}
-		if (now_ms() >= until) {
-			if (want >= 0 && (json_int_t)json_array_size(found) == want) {
-				if (want > 0)
-					s->cursor = json_integer_value(json_object_get(
-						json_array_get(found, (size_t)want - 1), "seq"));
-				*res = found;
-				json_decref(m);
-				return 0;
-			}
-			if (want >= 0)
-				failf(s, "expect_call: %zu matching calls, expected exactly %lld%s",
-				      json_array_size(found), (long long)want, late(s, until));
-			else
-				failf(s, "expect_call: no matching %s call%s",
-				      jstr(m, "method", "(method matcher)"), late(s, until));
-			fail_values(s, m, want >= 0 ? found : NULL);
-			if (want < 0)
-				explain_calls(s, m);
-			json_decref(found);
-			json_decref(m);
-			return -1;
-		}
-		json_decref(found);
-		if (check_abort(s, false)) {
-			json_decref(m);
-			return -1;
-		}
-		nap(POLL_MS);
-	}
-}
-
-static int step_expect_no_call(struct scenario *s, const json_t *arg, const json_t *step,
-			       json_t **res)
-{
-	const json_t *f = json_object_get(step, "for_ms");
-	json_t *m;
-	int64_t until;
-
-	(void)res;
-	if (!f)
-		f = json_object_get(arg, "for_ms");
-	until = now_ms() + (json_is_integer(f) ? json_integer_value(f) : DEFAULT_FOR_MS);
-	if (until > s->deadline)
-		until = s->deadline;
-	if (!json_is_object(arg))
-		return failf(s, "expect_no_call: needs an object");
-	m = call_matcher(arg);
-	for (;;) {
-		json_t *c;
-		size_t i;
-
-		if (calls_refresh(s)) {
-			json_decref(m);
-			return -1;
-		}
-		json_array_foreach (s->calls, i, c) {
-			if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
-				continue;
-			if (match_top(m, c, NULL)) {
-				failf(s, "expect_no_call: an unexpected call was made");
-				fail_values(s, m, c);
-				json_decref(m);
-				return -1;
-			}
-		}
-		if (now_ms() >= until)
-			break;
-		if (check_abort(s, false)) {
-			json_decref(m);
-			return -1;
-		}
-		nap(POLL_MS);
-	}
-	json_decref(m);
-	return 0;
-}
-
 static int step_expect_state(struct scenario *s, const json_t *arg, const json_t *step,
 			     json_t **res)
 {
@@ -2297,31 +2176,47 @@ static void explain_stub_calls(struct scenario *s, const json_t *m)
 			   (long long)s->stub_cursor, json_array_size(s->stub_calls));
 }
 
-/* {"expect_argv": {"tool":…, "argv":[…], …, "count":N}}: like expect_call,
- * over the stubs' records (stub-calls.jsonl) with a cursor of its own. */
-static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+/* What expect_call / expect_argv and their _no_ forms search: the Web API
+ * calls the fake recorded, or the stubs' records. One implementation, so
+ * the two kinds of expectation mean the same thing. */
+struct records {
+	const char *step;  /* "expect_call" */
+	const char *nstep; /* "expect_no_call" */
+	const char *key;   /* the field the matcher must name: "method" */
+	const char *what;  /* "call", "stub call" */
+	int (*refresh)(struct scenario *s);
+	json_t *(*list)(struct scenario *s);
+	json_int_t *(*cursor)(struct scenario *s);
+	void (*explain)(struct scenario *s, const json_t *m);
+};
+
+/* The first record after the cursor that matches, or with "count": N
+ * exactly N of them by the deadline; moves the cursor past what it took. */
+static int expect_records(const struct records *r, struct scenario *s, const json_t *arg,
+			  const json_t *step, json_t **res)
 {
 	const json_t *cnt = json_object_get(arg, "count");
 	json_t *m;
 	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
 	json_int_t want = json_is_integer(cnt) ? json_integer_value(cnt) : -1;
 
-	if (!json_is_object(arg) || !json_object_get(arg, "tool"))
-		return failf(s, "expect_argv: needs an object with \"tool\"");
+	if (!json_is_object(arg) || !json_object_get(arg, r->key))
+		return failf(s, "%s: needs an object with \"%s\"", r->step, r->key);
 	if (cnt && (!json_is_integer(cnt) || want < 0))
-		return failf(s, "expect_argv: count must be a number >= 0");
+		return failf(s, "%s: count must be a number >= 0", r->step);
 	m = call_matcher(arg);
 	for (;;) {
 		json_t *found = json_array(), *c;
+		json_int_t *cursor = r->cursor(s);
 		size_t i;
 
-		if (stub_refresh(s, false)) {
+		if (r->refresh(s)) {
 			json_decref(found);
 			json_decref(m);
 			return -1;
 		}
-		json_array_foreach (s->stub_calls, i, c) {
-			if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
+		json_array_foreach (r->list(s), i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= *cursor)
 				continue;
 			if (match_top(m, c, NULL)) {
 				json_array_append(found, c);
@@ -2331,15 +2226,15 @@ static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t 
 		}
 		if (want < 0 && json_array_size(found)) {
 			c = json_array_get(found, 0);
-			s->stub_cursor = json_integer_value(json_object_get(c, "seq"));
+			*cursor = json_integer_value(json_object_get(c, "seq"));
 			*res = json_incref(c);
 			json_decref(found);
 			json_decref(m);
 			return 0;
 		}
 		if (want >= 0 && (json_int_t)json_array_size(found) > want) {
-			failf(s, "expect_argv: %zu matching stub calls, expected exactly %lld",
-			      json_array_size(found), (long long)want);
+			failf(s, "%s: %zu matching %ss, expected exactly %lld", r->step,
+			      json_array_size(found), r->what, (long long)want);
 			fail_values(s, m, found);
 			json_decref(found);
 			json_decref(m);
@@ -2348,22 +2243,21 @@ static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t 
 		if (now_ms() >= until) {
 			if (want >= 0 && (json_int_t)json_array_size(found) == want) {
 				if (want > 0)
-					s->stub_cursor = json_integer_value(json_object_get(
+					*cursor = json_integer_value(json_object_get(
 						json_array_get(found, (size_t)want - 1), "seq"));
 				*res = found;
 				json_decref(m);
 				return 0;
 			}
 			if (want >= 0)
-				failf(s,
-				      "expect_argv: %zu matching stub calls, expected exactly %lld%s",
-				      json_array_size(found), (long long)want, late(s, until));
+				failf(s, "%s: %zu matching %ss, expected exactly %lld%s", r->step,
+				      json_array_size(found), r->what, (long long)want, late(s, until));
 			else
-				failf(s, "expect_argv: no matching %s call%s",
-				      jstr(m, "tool", "(tool matcher)"), late(s, until));
+				failf(s, "%s: no matching %s %s%s", r->step,
+				      jstr(m, r->key, "(matcher)"), r->what, late(s, until));
 			fail_values(s, m, want >= 0 ? found : NULL);
 			if (want < 0)
-				explain_stub_calls(s, m);
+				r->explain(s, m);
 			json_decref(found);
 			json_decref(m);
 			return -1;
@@ -2377,18 +2271,17 @@ static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t 
 	}
 }
 
-/* {"expect_no_argv": M, "for_ms": N}: for N ms no stub record after the
- * cursor may match (fails at once when one does); the cursor stays. */
-static int step_expect_no_argv(struct scenario *s, const json_t *arg, const json_t *step,
-			       json_t **res)
+/* For "for_ms" no record after the cursor may match (fails at once when
+ * one does); the cursor stays. */
+static int expect_no_records(const struct records *r, struct scenario *s, const json_t *arg,
+			     const json_t *step)
 {
 	const json_t *f = json_object_get(step, "for_ms");
 	json_t *m;
 	int64_t until;
 
-	(void)res;
 	if (!json_is_object(arg))
-		return failf(s, "expect_no_argv: needs an object");
+		return failf(s, "%s: needs an object", r->nstep);
 	if (!f)
 		f = json_object_get(arg, "for_ms");
 	until = now_ms() + (json_is_integer(f) ? json_integer_value(f) : DEFAULT_FOR_MS);
@@ -2399,15 +2292,15 @@ static int step_expect_no_argv(struct scenario *s, const json_t *arg, const json
 		json_t *c;
 		size_t i;
 
-		if (stub_refresh(s, false)) {
+		if (r->refresh(s)) {
 			json_decref(m);
 			return -1;
 		}
-		json_array_foreach (s->stub_calls, i, c) {
-			if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
+		json_array_foreach (r->list(s), i, c) {
+			if (json_integer_value(json_object_get(c, "seq")) <= *r->cursor(s))
 				continue;
 			if (match_top(m, c, NULL)) {
-				failf(s, "expect_no_argv: a stub was called unexpectedly");
+				failf(s, "%s: an unexpected %s was made", r->nstep, r->what);
 				fail_values(s, m, c);
 				json_decref(m);
 				return -1;
@@ -2423,6 +2316,66 @@ static int step_expect_no_argv(struct scenario *s, const json_t *arg, const json
 	}
 	json_decref(m);
 	return 0;
+}
+
+static json_t *web_calls(struct scenario *s)
+{
+	return s->calls;
+}
+
+static json_int_t *web_cursor(struct scenario *s)
+{
+	return &s->cursor;
+}
+
+static int stub_refresh_loud(struct scenario *s)
+{
+	return stub_refresh(s, false);
+}
+
+static json_t *stub_calls(struct scenario *s)
+{
+	return s->stub_calls;
+}
+
+static json_int_t *stub_cursor(struct scenario *s)
+{
+	return &s->stub_cursor;
+}
+
+static const struct records web_records = { "expect_call", "expect_no_call", "method", "call",
+					    calls_refresh,  web_calls,	      web_cursor,
+					    explain_calls };
+static const struct records stub_records = { "expect_argv", "expect_no_argv", "tool", "stub call",
+					     stub_refresh_loud, stub_calls,	  stub_cursor,
+					     explain_stub_calls };
+
+static int step_expect_call(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	return expect_records(&web_records, s, arg, step, res);
+}
+
+static int step_expect_no_call(struct scenario *s, const json_t *arg, const json_t *step,
+			       json_t **res)
+{
+	(void)res;
+	return expect_no_records(&web_records, s, arg, step);
+}
+
+/* {"expect_argv": {"tool":…, "argv":[…], …, "count":N}}: like expect_call,
+ * over the stubs' records (stub-calls.jsonl) with a cursor of its own. */
+static int step_expect_argv(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	return expect_records(&stub_records, s, arg, step, res);
+}
+
+/* {"expect_no_argv": M, "for_ms": N}: no stub record after the cursor may
+ * match for N ms. */
+static int step_expect_no_argv(struct scenario *s, const json_t *arg, const json_t *step,
+			       json_t **res)
+{
+	(void)res;
+	return expect_no_records(&stub_records, s, arg, step);
 }
 
 /* One process from /proc/PID/stat: state, parent, group and name. Returns
