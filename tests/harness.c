@@ -1549,37 +1549,6 @@ static json_t *call_matcher(const json_t *arg)
 	return m;
 }
 
-/* Lists, for the report, why the new calls of the wanted method did not
- * match (at most 8). */
-static void explain_calls(struct scenario *s, const json_t *m)
-{
-	const json_t *method = json_object_get(m, "method");
-	size_t i, shown = 0;
-	json_t *c;
-
-	json_array_foreach (s->calls, i, c) {
-		struct rb_buf why;
-
-		if (json_integer_value(json_object_get(c, "seq")) <= s->cursor)
-			continue;
-		if (method && !match_top(method, json_object_get(c, "method"), NULL))
-			continue;
-		if (shown++ == 8) {
-			msg_puts(&s->detail, "  (more calls not shown)\n");
-			break;
-		}
-		rb_buf_init(&why, 1u << 20);
-		match_top(m, c, &why);
-		msg_printf(&s->detail, "  call #%lld %s: %s\n",
-			   (long long)json_integer_value(json_object_get(c, "seq")),
-			   jstr(c, "method", "?"), rb_buf_str(&why));
-		rb_buf_free(&why);
-	}
-	if (!shown)
-		msg_printf(&s->detail, "  no new call of that method after call #%lld\n",
-			   (long long)s->cursor);
-}
-
 static int step_expect_state(struct scenario *s, const json_t *arg, const json_t *step,
 			     json_t **res)
 {
@@ -2144,38 +2113,6 @@ static int stub_refresh(struct scenario *s, bool quiet)
 	return rc;
 }
 
-/* Lists, for the report, why the records after the cursor did not match
- * (those of the wanted tool, at most 8). */
-static void explain_stub_calls(struct scenario *s, const json_t *m)
-{
-	const json_t *tool = json_object_get(m, "tool");
-	size_t i, shown = 0;
-	json_t *c;
-
-	json_array_foreach (s->stub_calls, i, c) {
-		struct rb_buf why;
-
-		if (json_integer_value(json_object_get(c, "seq")) <= s->stub_cursor)
-			continue;
-		if (tool && !match_top(tool, json_object_get(c, "tool"), NULL))
-			continue;
-		if (shown++ == 8) {
-			msg_puts(&s->detail, "  (more stub calls not shown)\n");
-			break;
-		}
-		rb_buf_init(&why, 1u << 20);
-		match_top(m, c, &why);
-		msg_printf(&s->detail, "  stub call #%lld %s: %s\n",
-			   (long long)json_integer_value(json_object_get(c, "seq")),
-			   jstr(c, "tool", "?"), rb_buf_str(&why));
-		rb_buf_free(&why);
-	}
-	if (!shown)
-		msg_printf(&s->detail,
-			   "  no stub call of that tool after stub call #%lld (%zu in all)\n",
-			   (long long)s->stub_cursor, json_array_size(s->stub_calls));
-}
-
 /* What expect_call / expect_argv and their _no_ forms search: the Web API
  * calls the fake recorded, or the stubs' records. One implementation, so
  * the two kinds of expectation mean the same thing. */
@@ -2187,8 +2124,40 @@ struct records {
 	int (*refresh)(struct scenario *s);
 	json_t *(*list)(struct scenario *s);
 	json_int_t *(*cursor)(struct scenario *s);
-	void (*explain)(struct scenario *s, const json_t *m);
 };
+
+/* Lists, for the report, why the records after the cursor did not match
+ * (those with the wanted method or tool, at most 8). */
+static void explain_records(const struct records *r, struct scenario *s, const json_t *m)
+{
+	const json_t *want = json_object_get(m, r->key);
+	json_int_t cursor = *r->cursor(s);
+	size_t i, shown = 0;
+	json_t *c;
+
+	json_array_foreach (r->list(s), i, c) {
+		struct rb_buf why;
+
+		if (json_integer_value(json_object_get(c, "seq")) <= cursor)
+			continue;
+		if (want && !match_top(want, json_object_get(c, r->key), NULL))
+			continue;
+		if (shown++ == 8) {
+			msg_printf(&s->detail, "  (more %ss not shown)\n", r->what);
+			break;
+		}
+		rb_buf_init(&why, 1u << 20);
+		match_top(m, c, &why);
+		msg_printf(&s->detail, "  %s #%lld %s: %s\n", r->what,
+			   (long long)json_integer_value(json_object_get(c, "seq")),
+			   jstr(c, r->key, "?"), rb_buf_str(&why));
+		rb_buf_free(&why);
+	}
+	if (!shown)
+		msg_printf(&s->detail, "  no new %s of that %s after %s #%lld (%zu in all)\n",
+			   r->what, r->key, r->what, (long long)cursor,
+			   json_array_size(r->list(s)));
+}
 
 /* The first record after the cursor that matches, or with "count": N
  * exactly N of them by the deadline; moves the cursor past what it took. */
@@ -2257,7 +2226,7 @@ static int expect_records(const struct records *r, struct scenario *s, const jso
 				      jstr(m, r->key, "(matcher)"), r->what, late(s, until));
 			fail_values(s, m, want >= 0 ? found : NULL);
 			if (want < 0)
-				r->explain(s, m);
+				explain_records(r, s, m);
 			json_decref(found);
 			json_decref(m);
 			return -1;
@@ -2344,11 +2313,9 @@ static json_int_t *stub_cursor(struct scenario *s)
 }
 
 static const struct records web_records = { "expect_call", "expect_no_call", "method", "call",
-					    calls_refresh,  web_calls,	      web_cursor,
-					    explain_calls };
+					    calls_refresh,  web_calls,	      web_cursor };
 static const struct records stub_records = { "expect_argv", "expect_no_argv", "tool", "stub call",
-					     stub_refresh_loud, stub_calls,	  stub_cursor,
-					     explain_stub_calls };
+					     stub_refresh_loud, stub_calls,	  stub_cursor };
 
 static int step_expect_call(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
