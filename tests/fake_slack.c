@@ -5,8 +5,10 @@
  * 127.0.0.1 and one port for everything: the Web API (/api/<method>), the
  * Socket Mode websocket (/link/), file uploads (/upload/v1/<id>),
  * response_urls (/commands/<n>), the feature-flag service of the `flag`
- * rollback method (/flags) and the control API the tests drive it with
- * (/_fake/...). tests/FAKE_SLACK.md is the contract; the behaviour comes from
+ * rollback method (/flags), the probe service the verification steps ask
+ * (a service's /svc/NAME/health and /version, a Prometheus /prom/api/v1/query)
+ * and the control API the tests drive it with (/_fake/...).
+ * tests/FAKE_SLACK.md is the contract; the behaviour comes from
  * ../shared/slack-protocol.md §8.
  *
  * With --tls-cert/--tls-key the same port also speaks TLS: a connection
@@ -220,6 +222,8 @@ enum rq_kind {
 	RK_UPLOAD,
 	RK_RESPONSE_URL,
 	RK_FLAGS,
+	RK_SVC,
+	RK_PROM,
 	RK_CONTROL,
 	RK_OTHER
 };
@@ -265,14 +269,17 @@ struct fake {
 	json_int_t call_seq;
 	json_t *acks, *op_timeouts, *exhausted, *protocol_errors;
 	/* Slack's memory */
-	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions":{}} */
+	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions":[]} */
 	json_t *users;	       /* id → overrides */
 	json_t *channels;      /* id → overrides */
+	json_t *usergroups;    /* "S…" → ["U…", …] */
 	json_t *files;	       /* id → {"filename","length","bytes","completed"} */
 	json_t *tickets;       /* ticket → true once used */
 	json_t *response_urls; /* path → uses */
 	json_t *buckets;       /* channel → [tokens, last_us] */
 	json_t *flags;	       /* the flag service: name → state ({"flag","enabled",…}) */
+	json_t *svc;	       /* probe scripts: "NAME/health" → {"responses":[…],"next":N} */
+	json_t *prom;	       /* probe scripts: query → {"values":[…],"next":N} */
 	char app_hash[65];
 	int64_t last_ts_us;
 	unsigned file_seq, event_seq, response_url_seq;
@@ -1492,7 +1499,7 @@ static void register_message(struct fake *fk, const json_t *env)
 	key = msg_key(ch, ts);
 	if (!json_object_get(fk->messages, key))
 		json_object_set_new(fk->messages, key,
-				    json_pack("{s:s, s:s, s:{}}", "user", user ? user : "", "text",
+				    json_pack("{s:s, s:s, s:[]}", "user", user ? user : "", "text",
 					      js(ev, "text") ? js(ev, "text") : "", "reactions"));
 	free(key);
 }
@@ -1559,6 +1566,111 @@ static json_t *envelope_from_request(struct fake *fk, const json_t *rq, char *er
 		return NULL;
 	}
 	return env;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Reactions on remembered messages                                       */
+
+/* A remembered message's "reactions" is an array of {"name","users":[…]}:
+ * an array, not an object keyed by name, because reactions.get lists names
+ * in the order they were first added, and users in the order they reacted. */
+
+/* The remembered message (channel, ts), borrowed, or NULL. */
+static json_t *message_get(struct fake *fk, const char *ch, const char *ts)
+{
+	char *key = msg_key(ch, ts);
+	json_t *m = json_object_get(fk->messages, key);
+
+	free(key);
+	return m;
+}
+
+/* The index of the string s in array a, or the array's size. */
+static size_t str_index(const json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach (a, i, v) {
+		if (json_is_string(v) && !strcmp(json_string_value(v), s))
+			return i;
+	}
+	return json_array_size(a);
+}
+
+/* The index of reaction `name` in a reactions array, or the array's size. */
+static size_t reaction_index(const json_t *rs, const char *name)
+{
+	size_t i;
+	json_t *r;
+
+	json_array_foreach (rs, i, r) {
+		if (js(r, "name") && !strcmp(js(r, "name"), name))
+			return i;
+	}
+	return json_array_size(rs);
+}
+
+/* Adds user to reaction `name` (the name goes last when new), or removes
+ * them (a name left with no users goes). Returns 0, or -1 when there was
+ * nothing to do: already there, or not there. */
+static int reaction_change(json_t *m, const char *name, const char *user, bool add)
+{
+	json_t *rs = json_object_get(m, "reactions"), *users;
+	size_t i = reaction_index(rs, name), j;
+
+	if (add && i == json_array_size(rs))
+		json_array_append_new(rs, json_pack("{s:s, s:[]}", "name", name, "users"));
+	users = json_object_get(json_array_get(rs, i), "users");
+	j = str_index(users, user);
+	if (add) {
+		if (j < json_array_size(users))
+			return -1;
+		json_array_append_new(users, json_string(user));
+		return 0;
+	}
+	if (j == json_array_size(users))
+		return -1;
+	json_array_remove(users, j);
+	if (!json_array_size(users))
+		json_array_remove(rs, i);
+	return 0;
+}
+
+/* A reactions array as Slack shows it: each with "count". New reference. */
+static json_t *reactions_view(const json_t *rs)
+{
+	json_t *out = json_array(), *r;
+	size_t i;
+
+	json_array_foreach (rs, i, r) {
+		json_t *users = json_object_get(r, "users");
+
+		json_array_append_new(out, json_pack("{s:s, s:O, s:I}", "name", js(r, "name"),
+						     "users", users, "count",
+						     (json_int_t)json_array_size(users)));
+	}
+	return out;
+}
+
+/* A reaction_added/reaction_removed event on its way to the bot is a
+ * reaction that happened: the message (when known) keeps it. Other
+ * envelopes, and reactions to unknown messages, change nothing. */
+static void reaction_event_apply(struct fake *fk, const json_t *env)
+{
+	json_t *ev = json_object_get(json_object_get(env, "payload"), "event");
+	json_t *item = json_object_get(ev, "item"), *m;
+	const char *type = js(ev, "type"), *user = js(ev, "user"), *name = js(ev, "reaction");
+
+	if (!type || !user || !name || !js(item, "channel") || !js(item, "ts"))
+		return;
+	if (js(item, "type") && strcmp(js(item, "type"), "message"))
+		return; /* a file's reactions are not a message's */
+	if (strcmp(type, "reaction_added") && strcmp(type, "reaction_removed"))
+		return;
+	m = message_get(fk, js(item, "channel"), js(item, "ts"));
+	if (m)
+		reaction_change(m, name, user, !strcmp(type, "reaction_added"));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1745,7 +1857,7 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 	}
 	key = msg_key(ch, ts);
 	json_object_set_new(fk->messages, key,
-			    json_pack("{s:s, s:s, s:s?, s:{}}", "user", FS_BOT_USER, "text",
+			    json_pack("{s:s, s:s, s:s?, s:[]}", "user", FS_BOT_USER, "text",
 				      text ? text : "", "thread_ts", thread_ts, "reactions"));
 	free(key);
 	return json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "channel", ch, "ts", ts, "message", msg);
@@ -1815,11 +1927,11 @@ static json_t *m_post_ephemeral(struct fake *fk, json_t *args, const char *auth,
 	return json_pack("{s:b, s:s}", "ok", 1, "message_ts", ts);
 }
 
+/* reactions.add / reactions.remove: the bot's own reaction. */
 static json_t *reaction(struct fake *fk, json_t *args, bool add)
 {
 	const char *ch = js(args, "channel"), *ts = js(args, "timestamp"), *name = js(args, "name");
-	json_t *m, *rs;
-	char *key;
+	json_t *m;
 
 	if (!ch || (ch[0] != 'C' && ch[0] != 'G' && ch[0] != 'D'))
 		return api_err("channel_not_found");
@@ -1827,21 +1939,11 @@ static json_t *reaction(struct fake *fk, json_t *args, bool add)
 		return api_err("no_item_specified");
 	if (!name || !*name)
 		return api_err("invalid_name");
-	key = msg_key(ch, ts);
-	m = json_object_get(fk->messages, key);
-	free(key);
+	m = message_get(fk, ch, ts);
 	if (!m)
 		return api_err("message_not_found");
-	rs = json_object_get(m, "reactions");
-	if (add) {
-		if (json_object_get(rs, name))
-			return api_err("already_reacted");
-		json_object_set_new(rs, name, json_true());
-	} else {
-		if (!json_object_get(rs, name))
-			return api_err("no_reaction");
-		json_object_del(rs, name);
-	}
+	if (reaction_change(m, name, FS_BOT_USER, add))
+		return api_err(add ? "already_reacted" : "no_reaction");
 	return json_pack("{s:b}", "ok", 1);
 }
 
@@ -1858,6 +1960,55 @@ static json_t *m_reactions_remove(struct fake *fk, json_t *args, const char *aut
 	(void)auth;
 	(void)o;
 	return reaction(fk, args, false);
+}
+
+/* reactions.get: every user of every reaction (as if "full" were always
+ * true); no "reactions" key when there are none, as Slack does. */
+static json_t *m_reactions_get(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
+{
+	const char *ch = js(args, "channel"), *ts = js(args, "timestamp");
+	json_t *m, *msg, *rs;
+
+	(void)auth;
+	(void)o;
+	if (!ts || !*ts)
+		return api_err("no_item_specified");
+	if (!ch || (ch[0] != 'C' && ch[0] != 'G' && ch[0] != 'D') ||
+	    jbool(json_object_get(fk->channels, ch), "missing", false))
+		return api_err("channel_not_found");
+	m = message_get(fk, ch, ts);
+	if (!m)
+		return api_err("message_not_found");
+	msg = json_pack("{s:s, s:s, s:s, s:s}", "type", "message", "user",
+			js(m, "user") ? js(m, "user") : "", "text",
+			js(m, "text") ? js(m, "text") : "", "ts", ts);
+	if (!strcmp(js(msg, "user"), FS_BOT_USER)) {
+		json_object_set_new(msg, "bot_id", json_string(FS_BOT_ID));
+		json_object_set_new(msg, "app_id", json_string(FS_APP_ID));
+	}
+	if (js(m, "thread_ts"))
+		json_object_set_new(msg, "thread_ts", json_string(js(m, "thread_ts")));
+	rs = json_object_get(m, "reactions");
+	if (json_array_size(rs))
+		json_object_set_new(msg, "reactions", reactions_view(rs));
+	return json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "type", "message", "channel", ch,
+			 "message", msg);
+}
+
+/* usergroups.users.list: the members set with POST /_fake/usergroup. */
+static json_t *m_usergroup_users(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
+{
+	const char *id = js(args, "usergroup");
+	json_t *users;
+
+	(void)auth;
+	(void)o;
+	if (!id || !*id)
+		return api_err("invalid_arguments");
+	users = json_object_get(fk->usergroups, id);
+	if (!users)
+		return api_err("no_such_subteam");
+	return json_pack("{s:b, s:O}", "ok", 1, "users", users);
 }
 
 /* Profile fields a /_fake/user override may set; others go top-level. */
@@ -2018,6 +2169,8 @@ static const struct api_method {
 	{ "chat.postEphemeral", m_post_ephemeral, "xoxb" },
 	{ "reactions.add", m_reactions_add, "xoxb" },
 	{ "reactions.remove", m_reactions_remove, "xoxb" },
+	{ "reactions.get", m_reactions_get, "xoxb" },
+	{ "usergroups.users.list", m_usergroup_users, "xoxb" },
 	{ "users.info", m_users_info, "xoxb" },
 	{ "conversations.info", m_conversations_info, "xoxb" },
 	{ "files.getUploadURLExternal", m_get_upload_url, "xoxb" },
@@ -2459,6 +2612,171 @@ static int flags_call(struct fake *fk, struct http_req *rq)
 }
 
 /* ---------------------------------------------------------------------- */
+/* The probe service (what the verification steps ask)                    */
+
+/* GET /svc/NAME/health and /svc/NAME/version play a service; GET or POST
+ * /prom/api/v1/query plays Prometheus. Both answer from scripts the tests
+ * set with /_fake/svc and /_fake/prom, and every request is recorded like
+ * the flag service's ("svc.health", "svc.version", "prom.query", with
+ * "response":{"status":N,"body":…}). */
+
+/* /svc/NAME/health or /svc/NAME/version, NAME not empty. */
+static bool svc_path(const char *path)
+{
+	const char *ep = strrchr(path, '/');
+
+	return !strncmp(path, "/svc/", 5) && ep > path + 5 &&
+	       (!strcmp(ep, "/health") || !strcmp(ep, "/version"));
+}
+
+/* The next entry of a script {"<list>":[…],"next":N}: each request takes
+ * one and the last repeats. Borrowed (a JSON null entry is not NULL);
+ * NULL when there is no script. */
+static json_t *script_next(json_t *script, const char *list)
+{
+	json_t *l = json_object_get(script, list);
+	json_int_t n = json_integer_value(json_object_get(script, "next"));
+	size_t size = json_array_size(l);
+
+	if (!size)
+		return NULL;
+	if (n < 0 || (size_t)n >= size)
+		n = (json_int_t)size - 1;
+	if ((size_t)n + 1 < size)
+		json_object_set_new(script, "next", json_integer(n + 1));
+	return json_array_get(l, (size_t)n);
+}
+
+/* JSON when the text parses as JSON, else plain text. */
+static const char *text_ctype(const char *text)
+{
+	json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+
+	json_decref(j);
+	return j ? FS_JSON_CT : "text/plain; charset=utf-8";
+}
+
+/* Records a probe request and sets the answer: text (stolen) with status.
+ * args is stolen; body_json (borrowed, may be NULL) is the body for the
+ * record when it is JSON. */
+static void probe_answer(struct fake *fk, struct http_req *rq, const char *method, json_t *args,
+			 int status, char *text, json_t *body_json)
+{
+	json_t *resp = json_pack("{s:i, s:O}", "status", status, "body",
+				 body_json ? body_json : json_null());
+
+	if (!body_json)
+		json_object_set_new(resp, "body", wire_str(text));
+	record_call(fk, rq, method, rq->auth, args, status, resp, rq->path);
+	json_decref(resp);
+	rq->status = status;
+	rq->resp = text;
+	rq->resp_len = strlen(text);
+	rq->resp_ctype = text_ctype(text);
+}
+
+/* GET /svc/NAME/health|version. Returns the delay in ms before the answer
+ * may be written: the script entry's delay_ms, or a failure rule's. */
+static int svc_call(struct fake *fk, struct http_req *rq)
+{
+	const char *key = rq->path + strlen("/svc/"), *ep = strrchr(rq->path, '/') + 1;
+	bool health = !strcmp(ep, "health");
+	char *method = rb_asprintf("svc.%s", ep), *name = rb_strndup(key, (size_t)(ep - 1 - key));
+	char *text;
+	json_t *args = json_object(), *fail = NULL, *r;
+	struct fail_rule hit;
+	int delay = 0, status = health ? 200 : 404;
+
+	json_object_set_new(args, "method", json_string(rq->is_post ? "POST" : "GET"));
+	json_object_set_new(args, "path", wire_str(rq->path));
+	json_object_set_new(args, "name", wire_str(name));
+	json_object_set_new(args, "endpoint", json_string(ep));
+	if (json_object_size(rq->query))
+		json_object_set(args, "query", rq->query);
+	free(name);
+	if (fail_take(fk, method, &hit)) {
+		delay = hit.delay_ms;
+		fail = fail_answer(&hit, &status, &rq->retry_after);
+	}
+	r = fail ? NULL : script_next(json_object_get(fk->svc, key), "responses");
+	if (fail) {
+		text = json_dumps(fail, FS_JSON_FLAGS);
+		json_decref(fail);
+	} else if (r) {
+		status = (int)json_integer_value(json_object_get(r, "status"));
+		text = rb_strdup(js(r, "body") ? js(r, "body") : "");
+		if (delay <= 0)
+			delay = (int)json_integer_value(json_object_get(r, "delay_ms"));
+	} else {
+		text = rb_strdup(health ? "ok\n" : "not configured\n");
+	}
+	probe_answer(fk, rq, method, args, status, text, NULL);
+	free(method);
+	return delay;
+}
+
+/* Prometheus's instant-query answer: an empty vector when value is NULL,
+ * else one sample stamped now, in seconds with 3 decimals as Prometheus
+ * writes them (jansson would print a double's 17 digits). New string. */
+static char *prom_vector(const char *value)
+{
+	int64_t ms = clock_us(CLOCK_REALTIME) / 1000;
+	json_t *v;
+	char *vs, *out;
+
+	if (!value)
+		return rb_strdup("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+				 "\"result\":[]}}");
+	v = json_string(value);
+	vs = json_dumps(v, JSON_ENCODE_ANY | FS_JSON_FLAGS);
+	json_decref(v);
+	RB_ASSERT(vs);
+	out = rb_asprintf("{\"status\":\"success\",\"data\":{\"resultType\":\"vector\","
+			  "\"result\":[{\"metric\":{},\"value\":[%" PRId64 ".%03" PRId64 ",%s]}]}}",
+			  ms / 1000, ms % 1000, vs);
+	free(vs);
+	return out;
+}
+
+/* GET /prom/api/v1/query?query=Q, or POST with the form body query=Q (the
+ * body wins, as in Prometheus). Returns the delay in ms (failure rules). */
+static int prom_call(struct fake *fk, struct http_req *rq)
+{
+	json_t *args = json_object(), *form = json_object(), *answer = NULL, *v;
+	const char *q;
+	char *text;
+	struct fail_rule hit;
+	int delay = 0, status = 200;
+
+	json_object_set_new(args, "method", json_string(rq->is_post ? "POST" : "GET"));
+	if (rq->body.len && form_parse(form, rq->body.data, rq->body.len))
+		note("prom: a form field that is not UTF-8 was ignored");
+	q = js(form, "query") ? js(form, "query") : js(rq->query, "query");
+	if (q)
+		json_object_set_new(args, "query", json_string(q));
+	if (fail_take(fk, "prom.query", &hit)) {
+		delay = hit.delay_ms;
+		answer = fail_answer(&hit, &status, &rq->retry_after);
+	}
+	if (!answer && (!q || !*q)) {
+		status = 400;
+		answer = json_pack("{s:s, s:s, s:s}", "status", "error", "errorType", "bad_data",
+				   "error", "query parameter is required");
+	}
+	if (answer) {
+		text = json_dumps(answer, FS_JSON_FLAGS);
+	} else {
+		v = script_next(json_object_get(fk->prom, q), "values");
+		text = prom_vector(json_is_string(v) ? json_string_value(v) : NULL);
+		answer = json_loads(text, 0, NULL);
+	}
+	json_decref(form);
+	probe_answer(fk, rq, "prom.query", args, status, text, answer);
+	json_decref(answer);
+	return delay;
+}
+
+/* ---------------------------------------------------------------------- */
 /* Control API                                                            */
 
 /* Each control handler answers with a new JSON object and an HTTP status
@@ -2520,7 +2838,10 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 	}
 	ids = json_array();
 	json_array_foreach (envs, i, e) {
-		struct delivery *d = delivery_new(fk, json_incref(e));
+		struct delivery *d;
+
+		reaction_event_apply(fk, e); /* now that the whole batch is valid */
+		d = delivery_new(fk, json_incref(e));
 		json_array_append_new(ids, json_string(d->id));
 		if (interval_us > 0 && i > 0) {
 			/* Paced: a steady rate, as the benchmark's latency phase wants. */
@@ -2824,8 +3145,8 @@ static json_t *ctl_config(struct fake *fk, json_t *body, int *status)
 
 /* Forgets recorded calls, acks, envelopes not sent yet and the counters
  * of /_fake/state (open sockets stay open); with "all":true also Slack's
- * memory (messages, files, users, channels), the flag service's flags,
- * failure rules and config. */
+ * memory (messages, files, users, channels, user groups), the flag
+ * service's flags, the probe service's scripts, failure rules and config. */
 static json_t *ctl_reset(struct fake *fk, json_t *body)
 {
 	bool all = jbool(body, "all", false);
@@ -2865,6 +3186,9 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		json_object_clear(fk->response_urls);
 		json_object_clear(fk->buckets);
 		json_object_clear(fk->flags);
+		json_object_clear(fk->usergroups);
+		json_object_clear(fk->svc);
+		json_object_clear(fk->prom);
 	}
 	note("reset%s", all ? " all" : "");
 	return json_pack("{s:b}", "ok", 1);
@@ -2919,6 +3243,149 @@ static json_t *ctl_flags(struct fake *fk, json_t *body, bool is_post, int *statu
 		}
 	}
 	return json_pack("{s:b, s:O}", "ok", 1, "flags", fk->flags);
+}
+
+/* POST /_fake/react: a reaction Slack never delivered (the bot was down):
+ * the message's reactions change as for the envelope shorthand, but no
+ * envelope goes out. */
+static json_t *ctl_react(struct fake *fk, json_t *body, int *status)
+{
+	const char *ch = js(body, "channel") ? js(body, "channel") : FS_CHANNEL;
+	const char *ts = js(body, "ts"), *user = js(body, "user"), *name = js(body, "reaction");
+	bool add = !jbool(body, "removed", false);
+	json_t *m;
+	int rc;
+
+	if (!ts || !*ts || !user || !*user || !name || !*name)
+		return ctl_bad(status, "invalid_arguments");
+	m = message_get(fk, ch, ts);
+	if (!m) {
+		*status = 404;
+		return api_err("message_not_found");
+	}
+	rc = reaction_change(m, name, user, add);
+	note("react %s %s %s on %s/%s%s", user, add ? "added" : "removed", name, ch, ts,
+	     rc ? " (no change)" : "");
+	return json_pack("{s:b, s:b, s:o}", "ok", 1, "changed", rc == 0, "reactions",
+			 reactions_view(json_object_get(m, "reactions")));
+}
+
+/* POST /_fake/usergroup {"id":"S…","users":[…]}: replaces the members
+ * usergroups.users.list answers with; {"id":…,"delete":true} forgets it. */
+static json_t *ctl_usergroup(struct fake *fk, json_t *body, int *status)
+{
+	const char *id = js(body, "id");
+	json_t *users = json_object_get(body, "users"), *u;
+	size_t i;
+
+	if (!id || !*id)
+		return ctl_bad(status, "need id (S…)");
+	if (jbool(body, "delete", false)) {
+		json_object_del(fk->usergroups, id);
+		return json_pack("{s:b}", "ok", 1);
+	}
+	if (!json_is_array(users))
+		return ctl_bad(status, "users must be an array of user IDs");
+	json_array_foreach (users, i, u) {
+		if (!json_is_string(u))
+			return ctl_bad(status, "users must be an array of user IDs");
+	}
+	json_object_set_new(fk->usergroups, id, json_deep_copy(users));
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* One scripted probe answer as stored: {"status","body","delay_ms"}, with
+ * a body that is not a string kept as its JSON text. NULL when bad. */
+static json_t *svc_entry(const json_t *e)
+{
+	json_t *b = json_object_get(e, "body");
+	long long st = 200, delay = 0;
+	char *text;
+	json_t *out;
+
+	if (!json_is_object(e))
+		return NULL;
+	if (json_object_get(e, "status") && (jint(e, "status", &st) || st < 100 || st > 599))
+		return NULL;
+	if (json_object_get(e, "delay_ms") &&
+	    (jint(e, "delay_ms", &delay) || delay < 0 || delay > 600000))
+		return NULL;
+	if (!b || json_is_string(b))
+		text = rb_strdup(b ? json_string_value(b) : "");
+	else
+		text = json_dumps(b, JSON_ENCODE_ANY | FS_JSON_FLAGS);
+	out = json_pack("{s:i, s:s, s:i}", "status", (int)st, "body", text, "delay_ms", (int)delay);
+	free(text);
+	return out;
+}
+
+/* POST /_fake/svc {"name":N,"endpoint":"health"|"version","responses":[…]}:
+ * the answers /svc/N/<endpoint> gives, in order, the last one repeating;
+ * "responses":[] goes back to the default. Replaces any earlier script. */
+static json_t *ctl_svc(struct fake *fk, json_t *body, int *status)
+{
+	const char *name = js(body, "name"), *ep = js(body, "endpoint");
+	json_t *list = json_object_get(body, "responses"), *out, *e, *one;
+	char *key;
+	size_t i;
+
+	if (!name || !*name || !ep || (strcmp(ep, "health") && strcmp(ep, "version")))
+		return ctl_bad(status, "need name and endpoint (health or version)");
+	if (!json_is_array(list))
+		return ctl_bad(status, "responses must be an array");
+	out = json_array();
+	json_array_foreach (list, i, e) {
+		one = svc_entry(e);
+		if (!one) {
+			json_decref(out);
+			return ctl_bad(status, "each response: {\"status\":100-599,\"body\":…,"
+					       "\"delay_ms\":0-600000}");
+		}
+		json_array_append_new(out, one);
+	}
+	key = rb_asprintf("%s/%s", name, ep);
+	json_object_del(fk->svc, key);
+	if (json_array_size(out))
+		json_object_set_new(fk->svc, key,
+				    json_pack("{s:o, s:i}", "responses", out, "next", 0));
+	else
+		json_decref(out);
+	free(key);
+	return json_pack("{s:b}", "ok", 1);
+}
+
+/* POST /_fake/prom {"query":Q,"values":["0.06",null,…]}: the samples the
+ * instant query Q answers with, in order, the last repeating (null: an
+ * empty vector; a number is kept as its text). "values":[] forgets Q. */
+static json_t *ctl_prom(struct fake *fk, json_t *body, int *status)
+{
+	const char *q = js(body, "query");
+	json_t *list = json_object_get(body, "values"), *out, *v;
+	size_t i;
+
+	if (!q || !*q)
+		return ctl_bad(status, "need query");
+	if (!json_is_array(list))
+		return ctl_bad(status, "values must be an array");
+	out = json_array();
+	json_array_foreach (list, i, v) {
+		if (json_is_string(v) || json_is_null(v)) {
+			json_array_append(out, v);
+		} else if (json_is_number(v)) {
+			char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+			json_array_append_new(out, json_string(t));
+			free(t);
+		} else {
+			json_decref(out);
+			return ctl_bad(status, "values: strings, numbers or null");
+		}
+	}
+	json_object_del(fk->prom, q);
+	if (json_array_size(out))
+		json_object_set_new(fk->prom, q, json_pack("{s:o, s:i}", "values", out, "next", 0));
+	else
+		json_decref(out);
+	return json_pack("{s:b}", "ok", 1);
 }
 
 /* POST /_fake/raw: any text or binary frame, for fault injection. */
@@ -2992,6 +3459,14 @@ static void control_call(struct fake *fk, struct http_req *rq)
 		resp = ctl_override(fk->channels, body, &status);
 	else if (!strcmp(name, "raw"))
 		resp = ctl_raw(fk, body, &status);
+	else if (!strcmp(name, "react"))
+		resp = ctl_react(fk, body, &status);
+	else if (!strcmp(name, "usergroup"))
+		resp = ctl_usergroup(fk, body, &status);
+	else if (!strcmp(name, "svc"))
+		resp = ctl_svc(fk, body, &status);
+	else if (!strcmp(name, "prom"))
+		resp = ctl_prom(fk, body, &status);
 	else {
 		status = 404;
 		resp = api_err("unknown_control_call");
@@ -3048,6 +3523,10 @@ static int http_run(struct fake *fk, struct http_req *rq)
 		delay = response_url_call(fk, rq);
 	} else if (rq->kind == RK_FLAGS) {
 		delay = flags_call(fk, rq);
+	} else if (rq->kind == RK_SVC) {
+		delay = svc_call(fk, rq);
+	} else if (rq->kind == RK_PROM) {
+		delay = prom_call(fk, rq);
 	} else if (rq->kind == RK_CONTROL) {
 		control_call(fk, rq);
 	} else {
@@ -3105,6 +3584,10 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		rq->kind = RK_RESPONSE_URL;
 	} else if (!strcmp(rq->path, "/flags") || !strncmp(rq->path, "/flags/", 7)) {
 		rq->kind = RK_FLAGS;
+	} else if (svc_path(rq->path)) {
+		rq->kind = RK_SVC;
+	} else if (!strcmp(rq->path, "/prom/api/v1/query")) {
+		rq->kind = RK_PROM;
 	} else if (!strncmp(rq->path, "/_fake/", 7)) {
 		rq->kind = RK_CONTROL;
 		max = FS_CONTROL_BODY_MAX;
@@ -3322,6 +3805,9 @@ static void fake_init(struct fake *fk, int ping_ms)
 	fk->response_urls = json_object();
 	fk->buckets = json_object();
 	fk->flags = json_object();
+	fk->usergroups = json_object();
+	fk->svc = json_object();
+	fk->prom = json_object();
 	fk->by_id = json_object();
 	hex_rand(fk->app_hash, 64);
 }
@@ -3359,6 +3845,9 @@ static void fake_free(struct fake *fk)
 	json_decref(fk->response_urls);
 	json_decref(fk->buckets);
 	json_decref(fk->flags);
+	json_decref(fk->usergroups);
+	json_decref(fk->svc);
+	json_decref(fk->prom);
 	json_decref(fk->by_id);
 }
 
