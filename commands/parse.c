@@ -19,13 +19,24 @@
  * as one word. A leading em or en dash counts as `--`, because macOS turns
  * a typed `--to` into `—to`.
  *
+ * Subcommands. `help status resolve cancel report history` are recognised
+ * only as the first word, unquoted, in any case, so a service can never be
+ * named after one (cmd_is_reserved_word, for the configuration loader).
+ * They read their words with the same lexer; the note of `resolve` and the
+ * reason of `cancel` are prose, so they are taken as typed instead (see
+ * take_note). Options of the rollback form given to them are named as
+ * such rather than reported as unknown.
+ *
  * Safety. Nothing here reaches a shell, but values from Slack end up in an
  * argv, an environment variable and the audit log, so: the service must be
  * one the configuration names (matched exactly); a target must pass
  * plan_target_valid for the service's kind; a reason is one line of at most
  * CMD_REASON_CHARS characters with no control characters and no shell
- * substitution syntax. The whole text is capped at TEXT_MAX bytes and must
- * be valid UTF-8.
+ * substitution syntax. The note of resolve and the reason of cancel follow
+ * the same rules but may hold `…` and $(…): they go to the audit log and
+ * to Slack, never to a script, and people quote the commands they ran. An
+ * incident ID is checked character by character. The whole text is capped
+ * at TEXT_MAX bytes and must be valid UTF-8.
  *
  * Messages are Slack mrkdwn ready to post: whatever they quote from the
  * user is cut to ECHO_CHARS characters, has & < > escaped (so an echoed
@@ -82,11 +93,17 @@ static void put(struct msg *m, const char *fmt, ...)
 	if (n < 0)
 		return;
 	if ((size_t)n >= m->cap - m->len) {
-		/* Cut: step back to a character boundary so the message stays UTF-8. */
-		size_t end = m->cap - 1;
-		while (end > 0 && ((unsigned char)m->buf[end] & 0xC0) == 0x80)
-			end--;
-		m->buf[end] = '\0';
+		/* Cut: drop the character the cut went through, so the message
+		 * stays UTF-8 (jansson refuses to send anything else). len stays at
+		 * the end, so that nothing is added after a cut. */
+		size_t end = m->cap - 1, start = end, need;
+		unsigned char lead;
+		while (start > 0 && ((unsigned char)m->buf[start - 1] & 0xC0) == 0x80)
+			start--;
+		lead = start > 0 ? (unsigned char)m->buf[start - 1] : 0;
+		need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+		if (lead >= 0xC0 && end - (start - 1) < need)
+			m->buf[start - 1] = '\0';
 		m->len = m->cap - 1;
 		return;
 	}
@@ -475,6 +492,16 @@ static bool is_digits(const char *s)
 	return true;
 }
 
+/* The service named exactly `name`, or NULL. */
+static const struct cmd_service *known_service(const char *name, const struct cmd_service *services,
+					       size_t n_services)
+{
+	for (size_t i = 0; i < n_services; i++)
+		if (services[i].name && !strcmp(services[i].name, name))
+			return &services[i];
+	return NULL;
+}
+
 /* Checks a service word and finds it among the known services. Returns
  * the service or NULL with the message written and *rc set. */
 static const struct cmd_service *find_service(const char *name, const struct cmd_service *services,
@@ -505,9 +532,9 @@ static const struct cmd_service *find_service(const char *name, const struct cmd
 		    CMD_SERVICE_MAX - 1);
 		return NULL;
 	}
-	for (size_t i = 0; i < n_services; i++)
-		if (services[i].name && !strcmp(services[i].name, name))
-			return &services[i];
+	const struct cmd_service *found = known_service(name, services, n_services);
+	if (found)
+		return found;
 
 	*rc = CMD_EUNKNOWN;
 	put(m, "Unknown service ");
@@ -594,42 +621,39 @@ static int check_target(const struct cmd_service *svc, const char *target, bool 
 	return CMD_EVALUE;
 }
 
-/* Checks a decoded reason: one line, short, no controls, no shell
- * substitution. Copies it into out on success. */
-static int take_reason(const char *r, struct cmd *out, struct msg *m)
+/* Checks decoded free text (`what` names it: "reason", "note"): one line,
+ * at most CMD_REASON_CHARS characters, no controls, since it goes into the
+ * audit log and into messages. With `shell`, also no shell substitution:
+ * a rollback's reason is passed to scripts. Copies it into out->reason. */
+static int take_text(const char *r, const char *what, bool shell, struct cmd *out, struct msg *m)
 {
 	size_t chars = rb_utf8_chars(r);
 	size_t i = 0, n;
 
-	if (!*r) {
-		put(m, "`--reason` is empty. Say in a few words what is wrong, e.g. %s.",
-		    REASON_EXAMPLE);
-		return CMD_EVALUE;
-	}
 	if (chars > CMD_REASON_CHARS) {
 		put(m,
-		    "The reason is %zu characters long; the limit is %d. Put the details in the "
+		    "The %s is %zu characters long; the limit is %d. Put the details in the "
 		    "incident thread.",
-		    chars, CMD_REASON_CHARS);
+		    what, chars, CMD_REASON_CHARS);
 		return CMD_EVALUE;
 	}
 	for (; r[i]; i += n) {
 		uint32_t c = cp_at(r, i, &n);
 		if (c == '\n' || c == '\r' || c == 0x2028 || c == 0x2029) {
-			put(m, "The reason has a line break; keep it on one line.");
+			put(m, "The %s has a line break; keep it on one line.", what);
 			return CMD_EVALUE;
 		}
 		if (is_control(c)) {
-			put(m, "The reason contains a control character (U+%04X); use plain text.",
-			    (unsigned)c);
+			put(m, "The %s contains a control character (U+%04X); use plain text.",
+			    what, (unsigned)c);
 			return CMD_EVALUE;
 		}
-		if (c == '`') {
-			put(m, "The reason contains a backtick" SHELL_TAIL);
+		if (shell && c == '`') {
+			put(m, "The %s contains a backtick" SHELL_TAIL, what);
 			return CMD_EVALUE;
 		}
-		if (c == '$' && (r[i + 1] == '(' || r[i + 1] == '{')) {
-			put(m, "The reason contains `$%c`" SHELL_TAIL, r[i + 1]);
+		if (shell && c == '$' && (r[i + 1] == '(' || r[i + 1] == '{')) {
+			put(m, "The %s contains `$%c`" SHELL_TAIL, what, r[i + 1]);
 			return CMD_EVALUE;
 		}
 	}
@@ -637,6 +661,17 @@ static int take_reason(const char *r, struct cmd *out, struct msg *m)
 	int rc = rb_strlcpy(out->reason, r, sizeof out->reason);
 	RB_ASSERT(rc == 0);
 	return 0;
+}
+
+/* Checks a decoded --reason: not empty, and take_text's rules. */
+static int take_reason(const char *r, struct cmd *out, struct msg *m)
+{
+	if (!*r) {
+		put(m, "`--reason` is empty. Say in a few words what is wrong, e.g. %s.",
+		    REASON_EXAMPLE);
+		return CMD_EVALUE;
+	}
+	return take_text(r, "reason", true, out, m);
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -659,6 +694,11 @@ static int unknown_option(const char *name, struct msg *m)
 	size_t best = OPT_COUNT, best_d = SIZE_MAX;
 	size_t bare = strspn(name, "-");
 
+	if (!strcmp(name, "--post")) {
+		put(m,
+		    "`--post` goes with `status`, like `/rollback status INC-2026-0001 --post`.");
+		return CMD_ESYNTAX;
+	}
 	for (size_t i = 0; i < OPT_COUNT; i++) {
 		size_t d = edit_distance(name, opt_names[i]);
 		if (d < best_d) {
@@ -840,6 +880,394 @@ static int option(struct parse *p, struct cmd *out, struct msg *m)
 	return 0;
 }
 
+/* ---- subcommands ---------------------------------------------------- */
+
+#define ID_EXAMPLE "INC-2026-0001"
+
+/* A subcommand word and what messages say about it. */
+struct subcommand {
+	const char *word;
+	enum cmd_kind kind;
+	const char *example; /* a whole command, in `code` */
+	const char *takes;   /* what it takes, said after a colon */
+	const char *noun;    /* what the free text after the ID is called */
+};
+
+static const struct subcommand subcommands[] = {
+	{ "help", CMD_HELP, "`/rollback help`", "nothing.", NULL },
+	{ "status", CMD_STATUS, "`/rollback status " ID_EXAMPLE " --post`", "only `--post`.",
+	  NULL },
+	{ "resolve", CMD_RESOLVE, "`/rollback resolve " ID_EXAMPLE " fixed by the rollback`",
+	  "it takes none. Write the note after the ID, like `/rollback resolve " ID_EXAMPLE
+	  " fixed by the rollback`.",
+	  "note" },
+	{ "cancel", CMD_CANCEL, "`/rollback cancel " ID_EXAMPLE " false alarm`",
+	  "it takes none. Write the reason after the ID, like `/rollback cancel " ID_EXAMPLE
+	  " false alarm`.",
+	  "reason" },
+	{ "report", CMD_REPORT, "`/rollback report " ID_EXAMPLE "`",
+	  "it takes only the incident ID.", NULL },
+	{ "history", CMD_HISTORY, "`/rollback history SERVICE`",
+	  "it takes only a service name, like `/rollback history SERVICE`.", NULL },
+};
+
+static const struct subcommand *find_subcommand(const char *word)
+{
+	for (size_t i = 0; i < RB_ARRAY_LEN(subcommands); i++)
+		if (!strcasecmp(word, subcommands[i].word))
+			return &subcommands[i];
+	return NULL;
+}
+
+bool cmd_is_reserved_word(const char *name)
+{
+	return name && find_subcommand(name) != NULL;
+}
+
+/* An unquoted word that starts with '-' and is more than "-". */
+static bool is_option_word(const struct word *w)
+{
+	return !w->quoted_start && w->text[0] == '-' && w->text[1] != '\0';
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* INC-YYYY-NNNN with 4 to 6 digits at the end, "INC" in any case. The
+ * database numbers incidents per year from 0001 (sql/001_init.sql). */
+static bool incident_id_valid(const char *s)
+{
+	size_t seq;
+
+	if (strncasecmp(s, "INC-", 4) != 0)
+		return false;
+	s += 4;
+	for (int i = 0; i < 4; i++)
+		if (!is_digit(s[i]))
+			return false;
+	if (s[4] != '-')
+		return false;
+	seq = strlen(s + 5);
+	return seq >= 4 && seq <= 6 && is_digits(s + 5);
+}
+
+/* Copies a valid incident ID, upper-case: only "inc" has letters. */
+static void incident_id_copy(char dst[CMD_INCIDENT_MAX], const char *id)
+{
+	size_t i;
+
+	for (i = 0; id[i] && i + 1 < CMD_INCIDENT_MAX; i++)
+		dst[i] = id[i] >= 'a' && id[i] <= 'z' ? (char)(id[i] - 'a' + 'A') : id[i];
+	dst[i] = '\0';
+}
+
+/* The ID someone most likely meant by `word`, upper-case, in out: the
+ * word without a leading '#' or trailing punctuation, with "INC-" added
+ * when it is missing and the number padded to 4 digits. False when even
+ * that is not an incident ID. */
+static bool incident_id_guess(const char *word, char out[CMD_INCIDENT_MAX])
+{
+	char t[CMD_INCIDENT_MAX + 8];
+	size_t len;
+
+	word += *word == '#';
+	len = strlen(word);
+	while (len > 0 && strchr(".,:;!?)", word[len - 1]))
+		len--;
+	if (len == 0 || len > CMD_INCIDENT_MAX - 5)
+		return false;
+	snprintf(t, sizeof t, "%s%.*s", strncasecmp(word, "INC-", 4) ? "INC-" : "", (int)len, word);
+	/* "INC-2026-" is 9 bytes; what follows is the number. */
+	len = strlen(t);
+	if (len > 9 && len < 13 && t[8] == '-' && is_digits(t + 9)) {
+		char seq[4];
+		memcpy(seq, t + 9, len - 9 + 1);
+		snprintf(t + 9, sizeof t - 9, "%.*s%s", (int)(13 - len), "000", seq);
+	}
+	if (!incident_id_valid(t))
+		return false;
+	incident_id_copy(out, t);
+	return true;
+}
+
+/* Reads an incident ID into out->incident. The hints cover the likely
+ * slips: a near miss of an ID, and a service name where the ID goes. */
+static int take_incident(const struct subcommand *sc, const char *id,
+			 const struct cmd_service *services, size_t n_services, struct cmd *out,
+			 struct msg *m)
+{
+	char guess[CMD_INCIDENT_MAX];
+
+	if (incident_id_valid(id)) {
+		incident_id_copy(out->incident, id);
+		return 0;
+	}
+	if (!*id) {
+		put(m, "The incident ID is empty: they look like " ID_EXAMPLE ".");
+		return CMD_EVALUE;
+	}
+	if (known_service(id, services, n_services)) {
+		put(m,
+		    "`%s` takes an incident ID, not a service: `/rollback status` lists the open "
+		    "incidents, `/rollback history %s` the past ones of %s.",
+		    sc->word, id, id);
+		return CMD_EVALUE;
+	}
+	put_echo(m, id);
+	put(m, " is not an incident ID: they look like " ID_EXAMPLE ".");
+	if (incident_id_guess(id, guess))
+		put(m, " Did you mean `%s`?", guess);
+	return CMD_EVALUE;
+}
+
+static int needs_incident(const struct subcommand *sc, struct msg *m)
+{
+	put(m, "`%s` needs the incident ID, like %s. `/rollback status` lists the open incidents.",
+	    sc->word, sc->example);
+	return CMD_ESYNTAX;
+}
+
+/* An option after a subcommand. Returns 0 (status --post), 1 for help, or
+ * CMD_ESYNTAX with the message written. Rollback options are named as
+ * such: typed out of habit, they need a different fix than a typo. */
+static int sub_option(const struct subcommand *sc, struct word *w, struct cmd *out, struct msg *m)
+{
+	char *eq = strchr(w->text, '=');
+
+	if (eq)
+		*eq = '\0';
+	if (!strcmp(w->text, "--help") || !strcmp(w->text, "-h"))
+		return 1;
+	if (sc->kind == CMD_STATUS && !strcmp(w->text, "--post")) {
+		if (eq) {
+			put(m, "`--post` takes no value.");
+			return CMD_ESYNTAX;
+		}
+		out->post = true;
+		return 0;
+	}
+	for (size_t i = 0; i < OPT_COUNT; i++) {
+		if (!strcmp(w->text, opt_names[i])) {
+			put(m, "`%s` is an option for rollbacks, not for `%s`: %s", opt_names[i],
+			    sc->word, sc->takes);
+			return CMD_ESYNTAX;
+		}
+	}
+	put(m, "Unknown option ");
+	put_echo(m, w->text);
+	if (sc->kind == CMD_STATUS &&
+	    edit_distance(w->text, "--post") <= typo_budget(strlen(w->text) - strspn(w->text, "-")))
+		put(m, " for `status`. Did you mean `--post`?");
+	else
+		put(m, " for `%s`: %s", sc->word, sc->takes);
+	return CMD_ESYNTAX;
+}
+
+/* A word after everything a subcommand takes. */
+static int extra_word(const struct subcommand *sc, struct msg *m)
+{
+	if (sc->kind == CMD_STATUS)
+		put(m, "`status` takes at most one incident ID, and `--post`.");
+	else if (sc->kind == CMD_HISTORY)
+		put(m, "`history` takes at most one service name.");
+	else
+		put(m, "`%s` takes only the incident ID.", sc->word);
+	return CMD_ESYNTAX;
+}
+
+/* The service of `history`. An incident ID there (unless a service is
+ * really called that) means the person wants one incident's story. */
+static int take_history_service(const char *name, const struct cmd_service *services,
+				size_t n_services, struct cmd *out, struct msg *m)
+{
+	const struct cmd_service *svc;
+	char id[CMD_INCIDENT_MAX];
+	int rc;
+
+	if (!*name) {
+		put(m, "The service name is empty: `/rollback history SERVICE`, or `/rollback "
+		       "history` for every service.");
+		return CMD_EVALUE;
+	}
+	if (!known_service(name, services, n_services) && incident_id_valid(name)) {
+		incident_id_copy(id, name);
+		put(m,
+		    "`history` takes a service name, not an incident ID. For one incident: "
+		    "`/rollback report %s`.",
+		    id);
+		return CMD_EVALUE;
+	}
+	svc = find_service(name, services, n_services, m, &rc);
+	if (!svc)
+		return rc;
+	rc = rb_strlcpy(out->service, svc->name, sizeof out->service);
+	RB_ASSERT(rc == 0);
+	return 0;
+}
+
+/* status [INC-ID] [--post], report INC-ID, history [SERVICE]: a few words
+ * in any order, options anywhere. */
+static int sub_words(struct parse *p, const struct subcommand *sc,
+		     const struct cmd_service *services, size_t n_services, struct cmd *out,
+		     struct msg *m)
+{
+	for (;;) {
+		int rc = lex_next(&p->lx, &p->w, m);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		if (is_option_word(&p->w))
+			rc = sub_option(sc, &p->w, out, m);
+		else if (out->incident[0] || out->service[0])
+			rc = extra_word(sc, m);
+		else if (sc->kind == CMD_HISTORY)
+			rc = take_history_service(p->w.text, services, n_services, out, m);
+		else
+			rc = take_incident(sc, p->w.text, services, n_services, out, m);
+		if (rc != 0)
+			return rc;
+	}
+	if (sc->kind == CMD_REPORT && !out->incident[0])
+		return needs_incident(sc, m);
+	return 0;
+}
+
+/* True for a word that reads as an option in free text: "-x…" or "--x…".
+ * A lone dash or dashes used as punctuation ("-- see thread") are text. */
+static bool looks_like_option(const struct word *w)
+{
+	const char *s = w->text;
+	size_t dashes = strspn(s, "-");
+	char c = s[dashes];
+
+	return !w->quoted_start && (dashes == 1 || dashes == 2) &&
+	       ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+}
+
+/* Decodes the rest of the text into w as typed, spaces and all (entities,
+ * mentions and links as for a --reason), without the spaces around it. */
+static void rest_as_typed(struct lexer *lx, struct word *w)
+{
+	size_t n;
+
+	w->len = 0;
+	w->text[0] = '\0';
+	while (lx->pos < lx->len && is_space(cp_at(lx->s, lx->pos, &n)))
+		lx->pos += n;
+	while (lx->pos < lx->len)
+		lex_take(lx, w);
+	for (;;) {
+		if (w->len > 0 && strchr(" \t\n\r\v\f", w->text[w->len - 1]))
+			w->len--;
+		else if (w->len > 1 && !memcmp(w->text + w->len - 2, "\xc2\xa0", 2))
+			w->len -= 2; /* no-break space */
+		else
+			break;
+	}
+	w->text[w->len] = '\0';
+}
+
+/* The free text after the ID of resolve and cancel. It is not split into
+ * words: a note is prose, taken as typed, and its quotes are removed only
+ * when the whole of it is one quoted string. A first word that looks like
+ * an option is refused, so that `--reason "…"` typed out of habit is
+ * explained rather than recorded as the note. */
+static int take_note(struct parse *p, const struct subcommand *sc, struct cmd *out, struct msg *m)
+{
+	struct lexer peek = p->lx;
+	struct msg quiet = { NULL, 0, 0 };
+	int rc = lex_next(&peek, &p->w, &quiet);
+
+	if (rc == 0)
+		return 0;
+	if (rc > 0 && looks_like_option(&p->w))
+		return sub_option(sc, &p->w, out, m);
+	if (rc > 0 && p->w.quoted_start && lex_next(&peek, &p->v, &quiet) == 0)
+		return take_text(p->w.text, sc->noun, false, out, m);
+	rest_as_typed(&p->lx, &p->w);
+	return take_text(p->w.text, sc->noun, false, out, m);
+}
+
+/* resolve INC-ID [note…], cancel INC-ID [reason…]. */
+static int sub_note(struct parse *p, const struct subcommand *sc,
+		    const struct cmd_service *services, size_t n_services, struct cmd *out,
+		    struct msg *m)
+{
+	int rc;
+
+	for (;;) {
+		rc = lex_next(&p->lx, &p->w, m);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			return needs_incident(sc, m);
+		if (!is_option_word(&p->w))
+			break;
+		/* Only --help gets through: resolve and cancel take no options. */
+		rc = sub_option(sc, &p->w, out, m);
+		if (rc != 0)
+			return rc;
+	}
+	rc = take_incident(sc, p->w.text, services, n_services, out, m);
+	if (rc != 0)
+		return rc;
+	return take_note(p, sc, out, m);
+}
+
+/* Parses the rest of the text after a subcommand word into *out. */
+static int subcommand(struct parse *p, const struct subcommand *sc,
+		      const struct cmd_service *services, size_t n_services, struct cmd *out,
+		      struct msg *m)
+{
+	int rc = 1; /* help */
+
+	if (sc->kind == CMD_RESOLVE || sc->kind == CMD_CANCEL)
+		rc = sub_note(p, sc, services, n_services, out, m);
+	else if (sc->kind != CMD_HELP)
+		rc = sub_words(p, sc, services, n_services, out, m);
+	if (rc == 1) {
+		cmd_clear(out, CMD_HELP);
+		return 0;
+	}
+	if (rc < 0) {
+		cmd_clear(out, CMD_ROLLBACK);
+		return rc;
+	}
+	out->kind = sc->kind;
+	return 0;
+}
+
+/* The word where a rollback names its service. */
+static int service_word(struct parse *p, const struct cmd_service *services, size_t n_services,
+			struct cmd *out, struct msg *m)
+{
+	const struct subcommand *sc = p->w.quoted ? NULL : find_subcommand(p->w.text);
+	int rc;
+
+	if (!p->w.text[0]) {
+		put(m, "Which service? " USAGE_LINE);
+		return CMD_ESYNTAX;
+	}
+	if (sc) {
+		/* "--post status": the subcommand is recognised only first. */
+		put(m, "`%s` must come first, right after /rollback, like %s.", sc->word,
+		    sc->example);
+		return CMD_ESYNTAX;
+	}
+	p->svc = find_service(p->w.text, services, n_services, m, &rc);
+	if (!p->svc)
+		return rc;
+	rc = rb_strlcpy(out->service, p->svc->name, sizeof out->service);
+	RB_ASSERT(rc == 0);
+	if (p->seen[OPT_TO])
+		return check_target(p->svc, p->target, p->target_cut, m);
+	return 0;
+}
+
 /* Parses the text of a /rollback command; see parse.h. On error *out is
  * cleared (kind CMD_ROLLBACK, nothing set) and err holds one line of
  * mrkdwn with anything quoted from the user escaped: post it as is. */
@@ -880,33 +1308,25 @@ int cmd_parse(const char *text, const struct cmd_service *services, size_t n_ser
 
 	for (;;) {
 		bool after_bare_reason = p.bare_reason;
+		const struct subcommand *sc;
 
 		rc = lex_next(&p.lx, &p.w, &m);
 		if (rc <= 0)
 			break;
 		p.bare_reason = false;
-		if (!p.w.quoted_start && p.w.text[0] == '-' && p.w.text[1] != '\0') {
+		sc = first && !p.w.quoted ? find_subcommand(p.w.text) : NULL;
+		if (is_option_word(&p.w)) {
 			rc = option(&p, out, &m);
 			if (rc == 1) {
 				cmd_clear(out, CMD_HELP);
 				return 0;
 			}
-		} else if (first && !p.w.quoted && !strcasecmp(p.w.text, "help")) {
-			cmd_clear(out, CMD_HELP);
-			return 0;
+		} else if (sc) {
+			return subcommand(&p, sc, services, n_services, out, &m);
 		} else if (p.svc) {
 			rc = stray_word(&p, after_bare_reason, &m);
-		} else if (!p.w.text[0]) {
-			put(&m, "Which service? " USAGE_LINE);
-			rc = CMD_ESYNTAX;
 		} else {
-			p.svc = find_service(p.w.text, services, n_services, &m, &rc);
-			if (p.svc) {
-				rc = rb_strlcpy(out->service, p.svc->name, sizeof out->service);
-				RB_ASSERT(rc == 0);
-				if (p.seen[OPT_TO])
-					rc = check_target(p.svc, p.target, p.target_cut, &m);
-			}
+			rc = service_word(&p, services, n_services, out, &m);
 		}
 		if (rc < 0)
 			break;
@@ -965,7 +1385,7 @@ const char *cmd_usage(void)
 {
 	return "*Roll back a release*\n"
 	       "`/rollback SERVICE [--to REVISION] [--severity P0|P1|P2|P3] [--reason \"what is "
-	       "wrong\"] [--dry-run]`\n"
+	       "wrong\"] [--dry-run] [--with-db]`\n"
 	       "\n"
 	       "*Examples*\n"
 	       "• `/rollback payments-api --to 41 --severity P1 --reason \"checkout 5xx at 6%\"`\n"
@@ -982,6 +1402,15 @@ const char *cmd_usage(void)
 	       "• `--dry-run`: announce what would happen without doing it.\n"
 	       "• `--with-db`: also run the service's database down-migration (data written "
 	       "since may be lost; needs two approvers).\n"
+	       "\n"
+	       "*Follow an incident* (IDs look like INC-2026-0001)\n"
+	       "• `/rollback status [INC-ID] [--post]`: where an incident stands; without an ID, "
+	       "every open one. `--post` also posts it in the incident's thread.\n"
+	       "• `/rollback resolve INC-ID [note]`: close the incident by hand once the service "
+	       "is healthy again.\n"
+	       "• `/rollback cancel INC-ID [reason]`: call the incident off, e.g. a false alarm.\n"
+	       "• `/rollback report INC-ID`: the incident's timeline, for the post-mortem.\n"
+	       "• `/rollback history [SERVICE]`: past rollbacks, of one service or of all.\n"
 	       "\n"
 	       "rollbot declares the incident, posts its announcement in this channel and "
 	       "records every step. `/rollback help` shows this again.";

@@ -2,7 +2,19 @@
  *
  *   /rollback SERVICE [--to REVISION] [--severity P0|P1|P2|P3]
  *             [--reason "free text"] [--dry-run] [--with-db]
+ *   /rollback status [INC-ID] [--post]
+ *   /rollback resolve INC-ID [note…]
+ *   /rollback cancel INC-ID [reason…]
+ *   /rollback report INC-ID
+ *   /rollback history [SERVICE]
  *   /rollback help
+ *
+ * A subcommand is the first word (any case, unquoted); the words are
+ * reserved, so no service may be named after one (cmd_is_reserved_word).
+ * An incident ID is INC-, a 4-digit year, -, and 4 to 6 digits, in any
+ * case; it is stored upper-case. The note of `resolve` and the reason of
+ * `cancel` are the rest of the text after the ID, as typed, decoded like a
+ * --reason and unquoted when they are one quoted string.
  *
  * cmd_parse turns the text Slack sends (after "/rollback ") into a typed
  * command, or into one clear, specific error for the person who typed it.
@@ -21,10 +33,16 @@
 #define CMD_TARGET_MAX 65
 #define CMD_REASON_CHARS 500 /* the limit people are told, in characters */
 #define CMD_REASON_MAX (CMD_REASON_CHARS * 4 + 1) /* 500 UTF-8 characters + NUL */
+#define CMD_INCIDENT_MAX 24 /* "INC-2026-000001" and room to spare */
 
 enum cmd_kind {
-	CMD_HELP,
-	CMD_ROLLBACK,
+	CMD_HELP = 0,
+	CMD_ROLLBACK = 1,
+	CMD_STATUS,  /* incident (or "": the open ones), post */
+	CMD_RESOLVE, /* incident, reason (the note, "" when none) */
+	CMD_CANCEL,  /* incident, reason ("" when none) */
+	CMD_REPORT,  /* incident */
+	CMD_HISTORY, /* service ("" = every service) */
 };
 
 enum cmd_severity {
@@ -45,12 +63,18 @@ struct cmd_service {
 
 struct cmd {
 	enum cmd_kind kind;
-	char service[CMD_SERVICE_MAX];
-	char target[CMD_TARGET_MAX]; /* "" when --to was not given */
-	enum cmd_severity severity;  /* CMD_SEV_UNSET when --severity was not given */
-	char reason[CMD_REASON_MAX]; /* "" when --reason was not given; decoded */
+	char service[CMD_SERVICE_MAX]; /* rollback, history; "" otherwise */
+	char target[CMD_TARGET_MAX];   /* "" when --to was not given */
+	enum cmd_severity severity;    /* CMD_SEV_UNSET when --severity was not given */
+	/* --reason, the note of resolve or the reason of cancel; "" when not
+	 * given; decoded, one line, at most CMD_REASON_CHARS characters. Only a
+	 * rollback's --reason is checked for shell substitution syntax: the
+	 * others must never reach a script. */
+	char reason[CMD_REASON_MAX];
 	bool dry_run;
 	bool with_db; /* --with-db: also run the service's database down-migration */
+	char incident[CMD_INCIDENT_MAX]; /* "INC-2026-0001", upper-case; "" when not given */
+	bool post; /* status --post: post the update in the incident's thread too */
 };
 
 enum {
@@ -73,6 +97,11 @@ const char *cmd_severity_name(enum cmd_severity s);
 
 /* Parses "P0".."P3" (case-insensitive). Returns 0 or RB_EINVAL. */
 int cmd_severity_from_name(const char *s, enum cmd_severity *out);
+
+/* True when `name` is a subcommand word (help, status, resolve, cancel,
+ * report, history), in any case: a service cannot be called that, since
+ * `/rollback NAME` would never reach it. False for NULL. */
+bool cmd_is_reserved_word(const char *name);
 
 /* The usage text shown for `/rollback help` and after syntax errors. */
 const char *cmd_usage(void);

@@ -89,6 +89,9 @@ static void parse_err_in(const char *text, const struct cmd_service *svcs, size_
 	assert_string_equal(c.reason, "");
 	assert_int_equal(c.severity, CMD_SEV_UNSET);
 	assert_false(c.dry_run);
+	assert_false(c.with_db);
+	assert_string_equal(c.incident, "");
+	assert_false(c.post);
 }
 
 static void parse_err(const char *text, int want_rc, const char *want)
@@ -1118,6 +1121,622 @@ static void test_with_db_takes_no_value(void **state)
 	parse_err("payments-api --with-db=yes", CMD_ESYNTAX, "`--with-db` takes no value.");
 }
 
+/* ---- subcommands ---------------------------------------------------- */
+
+#define RESOLVE_TAKES                                                                        \
+	"it takes none. Write the note after the ID, like `/rollback resolve INC-2026-0001 " \
+	"fixed by the rollback`."
+#define CANCEL_TAKES \
+	"it takes none. Write the reason after the ID, like `/rollback cancel INC-2026-0001 false alarm`."
+#define HISTORY_TAKES "it takes only a service name, like `/rollback history SERVICE`."
+#define NOT_AN_ID     " is not an incident ID: they look like INC-2026-0001."
+#define LIST_OPEN     " `/rollback status` lists the open incidents."
+
+/* A service whose name is also an incident ID: legal, if unwise. */
+static const struct cmd_service id_like[] = {
+	{ "payments-api", PLAN_TARGET_REVISION, PLAN_KUBECTL, true },
+	{ "inc-2026-0001", PLAN_TARGET_REVISION, PLAN_KUBECTL, false },
+};
+
+/* Parses `text`, which must succeed as `kind` with these fields. */
+static void assert_sub(const char *text, enum cmd_kind kind, const char *incident,
+		       const char *service, const char *reason, bool post)
+{
+	struct cmd c;
+
+	parse_ok(text, &c);
+	assert_int_equal(c.kind, kind);
+	assert_string_equal(c.incident, incident);
+	assert_string_equal(c.service, service);
+	assert_string_equal(c.reason, reason);
+	assert_int_equal(c.post, post);
+	/* Nothing of the rollback form leaks into a subcommand. */
+	assert_string_equal(c.target, "");
+	assert_int_equal(c.severity, CMD_SEV_UNSET);
+	assert_false(c.dry_run);
+	assert_false(c.with_db);
+}
+
+static void test_status_alone_means_the_open_incidents(void **state)
+{
+	(void)state;
+	assert_sub("status", CMD_STATUS, "", "", "", false);
+}
+
+static void test_status_with_id(void **state)
+{
+	(void)state;
+	assert_sub("status INC-2026-0001", CMD_STATUS, "INC-2026-0001", "", "", false);
+}
+
+static void test_status_word_and_id_any_case(void **state)
+{
+	(void)state;
+	assert_sub("STATUS inc-2026-0001 --post", CMD_STATUS, "INC-2026-0001", "", "", true);
+	assert_sub("Status Inc-2026-0042", CMD_STATUS, "INC-2026-0042", "", "", false);
+}
+
+static void test_status_post_before_id(void **state)
+{
+	(void)state;
+	assert_sub("status --post INC-2026-0001", CMD_STATUS, "INC-2026-0001", "", "", true);
+}
+
+static void test_status_post_without_id(void **state)
+{
+	(void)state;
+	assert_sub("status --post", CMD_STATUS, "", "", "", true);
+}
+
+static void test_status_post_with_em_dash(void **state)
+{
+	(void)state;
+	assert_sub("status —post", CMD_STATUS, "", "", "", true);
+}
+
+static void test_status_quoted_id(void **state)
+{
+	(void)state;
+	assert_sub("status \"INC-2026-0001\"", CMD_STATUS, "INC-2026-0001", "", "", false);
+}
+
+static void test_incident_id_of_5_and_6_digits(void **state)
+{
+	(void)state;
+	assert_sub("report INC-2026-12345", CMD_REPORT, "INC-2026-12345", "", "", false);
+	assert_sub("report INC-2026-123456", CMD_REPORT, "INC-2026-123456", "", "", false);
+}
+
+static void test_status_help(void **state)
+{
+	(void)state;
+	assert_help("status --help");
+	assert_help("resolve -h");
+	assert_help("report INC-2026-0001 --help");
+	assert_help("history --help");
+}
+
+static void test_status_of_service_named_like_an_id(void **state)
+{
+	struct cmd c;
+	(void)state;
+	/* After `status` the word is an incident ID, even when a service has
+	 * the same name... */
+	parse_ok_in("status inc-2026-0001", id_like, RB_ARRAY_LEN(id_like), &c);
+	assert_int_equal(c.kind, CMD_STATUS);
+	assert_string_equal(c.incident, "INC-2026-0001");
+	assert_string_equal(c.service, "");
+	/* ...first, it is still the service... */
+	parse_ok_in("inc-2026-0001 --to 3", id_like, RB_ARRAY_LEN(id_like), &c);
+	assert_int_equal(c.kind, CMD_ROLLBACK);
+	assert_string_equal(c.service, "inc-2026-0001");
+	assert_string_equal(c.incident, "");
+	/* ...and after `history`, a service. */
+	parse_ok_in("history inc-2026-0001", id_like, RB_ARRAY_LEN(id_like), &c);
+	assert_int_equal(c.kind, CMD_HISTORY);
+	assert_string_equal(c.service, "inc-2026-0001");
+	assert_string_equal(c.incident, "");
+}
+
+static void test_resolve_with_note(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 fixed by the rollback", CMD_RESOLVE, "INC-2026-0001", "",
+		   "fixed by the rollback", false);
+}
+
+static void test_resolve_without_note(void **state)
+{
+	(void)state;
+	assert_sub("Resolve inc-2026-0001", CMD_RESOLVE, "INC-2026-0001", "", "", false);
+	assert_sub("resolve INC-2026-0001   ", CMD_RESOLVE, "INC-2026-0001", "", "", false);
+}
+
+static void test_resolve_note_is_trimmed_and_keeps_inner_spaces(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 \t fixed  by  it \xc2\xa0\n", CMD_RESOLVE,
+		   "INC-2026-0001", "", "fixed  by  it", false);
+}
+
+static void test_resolve_quoted_note_loses_its_quotes(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 \"fixed by the rollback\"", CMD_RESOLVE, "INC-2026-0001",
+		   "", "fixed by the rollback", false);
+	assert_sub("resolve INC-2026-0001 “it’s fixed”  ", CMD_RESOLVE, "INC-2026-0001", "",
+		   "it’s fixed", false);
+	assert_sub("resolve INC-2026-0001 'it's fixed'", CMD_RESOLVE, "INC-2026-0001", "",
+		   "it's fixed", false);
+}
+
+static void test_resolve_partly_quoted_note_is_kept_as_typed(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 \"pay\" button works again", CMD_RESOLVE, "INC-2026-0001",
+		   "", "\"pay\" button works again", false);
+	assert_sub("resolve INC-2026-0001 \"a\" \"b\"", CMD_RESOLVE, "INC-2026-0001", "",
+		   "\"a\" \"b\"", false);
+}
+
+static void test_resolve_note_with_unclosed_quote_is_kept_as_typed(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 the \"pay button", CMD_RESOLVE, "INC-2026-0001", "",
+		   "the \"pay button", false);
+	assert_sub("resolve INC-2026-0001 \"pay button", CMD_RESOLVE, "INC-2026-0001", "",
+		   "\"pay button", false);
+}
+
+static void test_resolve_note_decodes_like_a_reason(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 errors &amp; timeouts &lt;1%&gt; gone, thanks "
+		   "<@U02JD0E4512|jane.doe> see <#C05K8Q2V7XM|incidents>",
+		   CMD_RESOLVE, "INC-2026-0001", "",
+		   "errors & timeouts <1%> gone, thanks @jane.doe see #incidents", false);
+	/* Once: the person typed "&lt;". */
+	assert_sub("resolve INC-2026-0001 \"a &amp;lt; b\"", CMD_RESOLVE, "INC-2026-0001", "",
+		   "a &lt; b", false);
+}
+
+static void test_resolve_note_may_quote_commands(void **state)
+{
+	(void)state;
+	/* A note never reaches a script, so it may show what was run. */
+	assert_sub("resolve INC-2026-0001 fixed by `kubectl rollout undo` and $(luck)", CMD_RESOLVE,
+		   "INC-2026-0001", "", "fixed by `kubectl rollout undo` and $(luck)", false);
+}
+
+static void test_resolve_note_dashes_are_text(void **state)
+{
+	(void)state;
+	assert_sub("resolve INC-2026-0001 -- see thread", CMD_RESOLVE, "INC-2026-0001", "",
+		   "-- see thread", false);
+	assert_sub("resolve INC-2026-0001 -5% errors now", CMD_RESOLVE, "INC-2026-0001", "",
+		   "-5% errors now", false);
+	assert_sub("resolve INC-2026-0001 fixed --to 41 worked", CMD_RESOLVE, "INC-2026-0001", "",
+		   "fixed --to 41 worked", false);
+}
+
+static void test_resolve_note_of_500_characters(void **state)
+{
+	char text[64 + 2 * 500];
+	size_t n;
+	struct cmd c;
+	(void)state;
+	n = (size_t)snprintf(text, sizeof text, "resolve INC-2026-0001 ");
+	for (int i = 0; i < 500; i++, n += 2)
+		memcpy(text + n, "\xc3\xa9", 2);
+	text[n] = '\0';
+	parse_ok(text, &c);
+	assert_int_equal(c.kind, CMD_RESOLVE);
+	assert_int_equal(strlen(c.reason), 1000);
+}
+
+static void test_resolve_note_too_long(void **state)
+{
+	char text[600];
+	(void)state;
+	snprintf(text, sizeof text, "resolve INC-2026-0001 %0501d", 0);
+	parse_err(text, CMD_EVALUE,
+		  "The note is 501 characters long; the limit is 500. Put the details in the "
+		  "incident thread.");
+}
+
+static void test_resolve_note_line_break(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001 fixed\nby the rollback", CMD_EVALUE,
+		  "The note has a line break; keep it on one line.");
+}
+
+static void test_resolve_note_control_character(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001 fixed \x1b[2J", CMD_EVALUE,
+		  "The note contains a control character (U+001B); use plain text.");
+}
+
+static void test_cancel_with_reason(void **state)
+{
+	(void)state;
+	assert_sub("cancel INC-2026-0001 false alarm", CMD_CANCEL, "INC-2026-0001", "",
+		   "false alarm", false);
+	assert_sub("CANCEL inc-2026-0001 'it's a false alarm'", CMD_CANCEL, "INC-2026-0001", "",
+		   "it's a false alarm", false);
+	assert_sub("cancel INC-2026-0001", CMD_CANCEL, "INC-2026-0001", "", "", false);
+}
+
+static void test_cancel_reason_too_long(void **state)
+{
+	char text[600];
+	(void)state;
+	snprintf(text, sizeof text, "cancel INC-2026-0001 %0501d", 0);
+	parse_err(text, CMD_EVALUE,
+		  "The reason is 501 characters long; the limit is 500. Put the details in the "
+		  "incident thread.");
+}
+
+static void test_cancel_reason_line_break(void **state)
+{
+	(void)state;
+	parse_err("cancel INC-2026-0001 \"false\nalarm\"", CMD_EVALUE,
+		  "The reason has a line break; keep it on one line.");
+}
+
+static void test_report(void **state)
+{
+	(void)state;
+	assert_sub("report INC-2026-0001", CMD_REPORT, "INC-2026-0001", "", "", false);
+	assert_sub("REPORT inc-2026-0007 ", CMD_REPORT, "INC-2026-0007", "", "", false);
+}
+
+static void test_history_of_every_service(void **state)
+{
+	(void)state;
+	assert_sub("history", CMD_HISTORY, "", "", "", false);
+}
+
+static void test_history_of_one_service(void **state)
+{
+	(void)state;
+	assert_sub("History payments-api", CMD_HISTORY, "", "payments-api", "", false);
+}
+
+static void test_reserved_words(void **state)
+{
+	static const char *const words[] = { "help",   "status",  "resolve", "cancel",
+					     "report", "history", "STATUS",  "History" };
+	(void)state;
+	for (size_t i = 0; i < RB_ARRAY_LEN(words); i++)
+		assert_true(cmd_is_reserved_word(words[i]));
+	assert_false(cmd_is_reserved_word("payments-api"));
+	assert_false(cmd_is_reserved_word("statuses"));
+	assert_false(cmd_is_reserved_word("stat"));
+	assert_false(cmd_is_reserved_word(""));
+	assert_false(cmd_is_reserved_word(NULL));
+}
+
+/* ---- subcommand errors ---------------------------------------------- */
+
+static void test_resolve_needs_id(void **state)
+{
+	(void)state;
+	parse_err("resolve", CMD_ESYNTAX,
+		  "`resolve` needs the incident ID, like `/rollback resolve INC-2026-0001 fixed by "
+		  "the rollback`." LIST_OPEN);
+}
+
+static void test_cancel_needs_id(void **state)
+{
+	(void)state;
+	parse_err("cancel  ", CMD_ESYNTAX,
+		  "`cancel` needs the incident ID, like `/rollback cancel INC-2026-0001 false "
+		  "alarm`." LIST_OPEN);
+}
+
+static void test_report_needs_id(void **state)
+{
+	(void)state;
+	parse_err(
+		"report", CMD_ESYNTAX,
+		"`report` needs the incident ID, like `/rollback report INC-2026-0001`." LIST_OPEN);
+}
+
+static void test_short_year_is_not_an_id(void **state)
+{
+	(void)state;
+	parse_err("status INC-26-1", CMD_EVALUE, "`INC-26-1`" NOT_AN_ID);
+}
+
+static void test_note_first_is_not_an_id(void **state)
+{
+	(void)state;
+	parse_err("resolve fixed INC-2026-0001", CMD_EVALUE, "`fixed`" NOT_AN_ID);
+}
+
+static void test_id_without_prefix_suggests_it(void **state)
+{
+	(void)state;
+	parse_err("report 2026-0001", CMD_EVALUE,
+		  "`2026-0001`" NOT_AN_ID " Did you mean `INC-2026-0001`?");
+}
+
+static void test_id_with_short_number_suggests_padding(void **state)
+{
+	(void)state;
+	parse_err("resolve inc-2026-12 fixed", CMD_EVALUE,
+		  "`inc-2026-12`" NOT_AN_ID " Did you mean `INC-2026-0012`?");
+}
+
+static void test_id_with_punctuation_suggests_it(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001: fixed", CMD_EVALUE,
+		  "`INC-2026-0001:`" NOT_AN_ID " Did you mean `INC-2026-0001`?");
+	parse_err("status #INC-2026-0001", CMD_EVALUE,
+		  "`#INC-2026-0001`" NOT_AN_ID " Did you mean `INC-2026-0001`?");
+}
+
+static void test_id_with_7_digits(void **state)
+{
+	(void)state;
+	parse_err("report INC-2026-1234567", CMD_EVALUE, "`INC-2026-1234567`" NOT_AN_ID);
+}
+
+static void test_id_with_letters_after(void **state)
+{
+	(void)state;
+	parse_err("report INC-2026-0001a", CMD_EVALUE, "`INC-2026-0001a`" NOT_AN_ID);
+}
+
+static void test_empty_quoted_id(void **state)
+{
+	(void)state;
+	parse_err("cancel \"\" oops", CMD_EVALUE,
+		  "The incident ID is empty: they look like INC-2026-0001.");
+}
+
+static void test_id_echo_is_escaped(void **state)
+{
+	(void)state;
+	parse_err("status <!channel>", CMD_EVALUE, "`@channel`" NOT_AN_ID);
+	parse_err("status a&amp;lt;b", CMD_EVALUE, "`a&amp;lt;b`" NOT_AN_ID);
+}
+
+static void test_service_where_the_id_goes(void **state)
+{
+	(void)state;
+	parse_err("status payments-api", CMD_EVALUE,
+		  "`status` takes an incident ID, not a service: `/rollback status` lists the open "
+		  "incidents, `/rollback history payments-api` the past ones of payments-api.");
+}
+
+static void test_status_unknown_option(void **state)
+{
+	(void)state;
+	parse_err("status --foo", CMD_ESYNTAX,
+		  "Unknown option `--foo` for `status`: only `--post`.");
+}
+
+static void test_status_option_near_miss(void **state)
+{
+	(void)state;
+	parse_err("status INC-2026-0001 --pst", CMD_ESYNTAX,
+		  "Unknown option `--pst` for `status`. Did you mean `--post`?");
+	parse_err("status --POST", CMD_ESYNTAX,
+		  "Unknown option `--POST` for `status`. Did you mean `--post`?");
+}
+
+static void test_status_rollback_option(void **state)
+{
+	(void)state;
+	parse_err("status INC-2026-0001 --dry-run", CMD_ESYNTAX,
+		  "`--dry-run` is an option for rollbacks, not for `status`: only `--post`.");
+	parse_err("status --severity=P1", CMD_ESYNTAX,
+		  "`--severity` is an option for rollbacks, not for `status`: only `--post`.");
+}
+
+static void test_status_post_takes_no_value(void **state)
+{
+	(void)state;
+	parse_err("status --post=yes", CMD_ESYNTAX, "`--post` takes no value.");
+}
+
+static void test_status_two_ids(void **state)
+{
+	(void)state;
+	parse_err("status INC-2026-0001 INC-2026-0002", CMD_ESYNTAX,
+		  "`status` takes at most one incident ID, and `--post`.");
+}
+
+static void test_status_unclosed_quote(void **state)
+{
+	(void)state;
+	parse_err("status \"INC-2026-0001", CMD_ESYNTAX,
+		  "The quote opened at column 8 is never closed.");
+}
+
+static void test_report_takes_only_the_id(void **state)
+{
+	(void)state;
+	parse_err("report INC-2026-0001 please", CMD_ESYNTAX,
+		  "`report` takes only the incident ID.");
+}
+
+static void test_report_option(void **state)
+{
+	(void)state;
+	parse_err("report INC-2026-0001 --post", CMD_ESYNTAX,
+		  "Unknown option `--post` for `report`: it takes only the incident ID.");
+	parse_err("report --to 41 INC-2026-0001", CMD_ESYNTAX,
+		  "`--to` is an option for rollbacks, not for `report`: it takes only the incident "
+		  "ID.");
+}
+
+static void test_resolve_reason_option_out_of_habit(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001 --reason \"fixed\"", CMD_ESYNTAX,
+		  "`--reason` is an option for rollbacks, not for `resolve`: " RESOLVE_TAKES);
+	parse_err("resolve INC-2026-0001 —reason=fixed", CMD_ESYNTAX,
+		  "`--reason` is an option for rollbacks, not for `resolve`: " RESOLVE_TAKES);
+}
+
+static void test_resolve_unknown_option(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001 --force", CMD_ESYNTAX,
+		  "Unknown option `--force` for `resolve`: " RESOLVE_TAKES);
+	parse_err("resolve --post INC-2026-0001", CMD_ESYNTAX,
+		  "Unknown option `--post` for `resolve`: " RESOLVE_TAKES);
+}
+
+static void test_cancel_rollback_option_before_id(void **state)
+{
+	(void)state;
+	parse_err("cancel --severity P1 INC-2026-0001", CMD_ESYNTAX,
+		  "`--severity` is an option for rollbacks, not for `cancel`: " CANCEL_TAKES);
+}
+
+static void test_history_unknown_service(void **state)
+{
+	(void)state;
+	parse_err("history paymnts-api", CMD_EUNKNOWN,
+		  "Unknown service `paymnts-api`. Did you mean `payments-api`? " KNOWN);
+}
+
+static void test_history_bad_service_name(void **state)
+{
+	(void)state;
+	parse_err("history pay;rm", CMD_EVALUE, "`pay;rm`" BAD_NAME);
+}
+
+static void test_history_of_an_incident(void **state)
+{
+	(void)state;
+	parse_err("history inc-2026-0042", CMD_EVALUE,
+		  "`history` takes a service name, not an incident ID. For one incident: "
+		  "`/rollback report INC-2026-0042`.");
+}
+
+static void test_history_two_services(void **state)
+{
+	(void)state;
+	parse_err("history search payments-api", CMD_ESYNTAX,
+		  "`history` takes at most one service name.");
+}
+
+static void test_history_empty_service(void **state)
+{
+	(void)state;
+	parse_err("history \"\"", CMD_EVALUE,
+		  "The service name is empty: `/rollback history SERVICE`, or `/rollback history` "
+		  "for every service.");
+}
+
+static void test_history_option(void **state)
+{
+	(void)state;
+	parse_err("history payments-api --severity P1", CMD_ESYNTAX,
+		  "`--severity` is an option for rollbacks, not for `history`: " HISTORY_TAKES);
+	parse_err("history --all", CMD_ESYNTAX,
+		  "Unknown option `--all` for `history`: " HISTORY_TAKES);
+}
+
+static void test_subcommand_after_an_option(void **state)
+{
+	(void)state;
+	parse_err("--post status INC-2026-0001", CMD_ESYNTAX,
+		  "`--post` goes with `status`, like `/rollback status INC-2026-0001 --post`.");
+	parse_err("--dry-run resolve INC-2026-0001", CMD_ESYNTAX,
+		  "`resolve` must come first, right after /rollback, like `/rollback resolve "
+		  "INC-2026-0001 fixed by the rollback`.");
+}
+
+static void test_post_on_a_rollback(void **state)
+{
+	(void)state;
+	parse_err("payments-api --post", CMD_ESYNTAX,
+		  "`--post` goes with `status`, like `/rollback status INC-2026-0001 --post`.");
+}
+
+static void test_subcommand_after_service_is_a_stray_word(void **state)
+{
+	(void)state;
+	parse_err("payments-api status", CMD_ESYNTAX, "Unexpected `status`" STRAY);
+}
+
+static void test_quoted_subcommand_word_is_a_service(void **state)
+{
+	(void)state;
+	parse_err("\"status\"", CMD_EUNKNOWN, "Unknown service `status`. " KNOWN);
+}
+
+static void test_usage_lists_every_form(void **state)
+{
+	const char *u = cmd_usage();
+	(void)state;
+	assert_non_null(strstr(u, "`/rollback status [INC-ID] [--post]`"));
+	assert_non_null(strstr(u, "`/rollback resolve INC-ID [note]`"));
+	assert_non_null(strstr(u, "`/rollback cancel INC-ID [reason]`"));
+	assert_non_null(strstr(u, "`/rollback report INC-ID`"));
+	assert_non_null(strstr(u, "`/rollback history [SERVICE]`"));
+	assert_non_null(strstr(u, "INC-2026-0001"));
+	assert_non_null(strstr(u, "[--with-db]"));
+	assert_non_null(strstr(u, "`/rollback help`"));
+}
+
+static void test_error_cut_keeps_utf8(void **state)
+{
+	const char *full = "`ééé`" BAD_NAME;
+	char err[16];
+	struct cmd c;
+	(void)state;
+	/* Whatever the size, a cut message is a prefix of the whole one that
+	 * ends between characters: Slack (and jansson) take only UTF-8. */
+	for (size_t n = 1; n <= sizeof err; n++) {
+		size_t len;
+		assert_int_equal(cmd_parse("ééé", services, N_SERVICES, &c, err, n), CMD_EVALUE);
+		len = strlen(err);
+		assert_true(len < n);
+		assert_memory_equal(err, full, len);
+		assert_true(((unsigned char)full[len] & 0xC0) != 0x80);
+	}
+}
+
+static void test_hostile_note_bidi_override(void **state)
+{
+	(void)state;
+	parse_err("resolve INC-2026-0001 fixed \xe2\x80\xaegnp.exe", CMD_EVALUE,
+		  "The note contains a control character (U+202E); use plain text.");
+}
+
+static void test_hostile_id_with_shell_characters(void **state)
+{
+	(void)state;
+	parse_err("report INC-2026-0001;rm", CMD_EVALUE, "`INC-2026-0001;rm`" NOT_AN_ID);
+	parse_err("report $(id)", CMD_EVALUE, "`$(id)`" NOT_AN_ID);
+}
+
+static void test_hostile_id_with_fullwidth_digits(void **state)
+{
+	(void)state;
+	parse_err("status INC-\xef\xbc\x92"
+		  "026-0001",
+		  CMD_EVALUE,
+		  "`INC-\xef\xbc\x92"
+		  "026-0001`" NOT_AN_ID);
+}
+
+static void test_hostile_long_id(void **state)
+{
+	(void)state;
+	parse_err("status INC-2026-00000000000000000000000000000000000000000001", CMD_EVALUE,
+		  "`INC-2026-0000000000000000000000000000000…`" NOT_AN_ID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1272,6 +1891,76 @@ int main(void)
 		cmocka_unit_test(test_hostile_options_inside_reason_stay_in_reason),
 		cmocka_unit_test(test_hostile_unicode_reason_kept_verbatim),
 		cmocka_unit_test(test_hostile_mention_in_target_rejected),
+		cmocka_unit_test(test_status_alone_means_the_open_incidents),
+		cmocka_unit_test(test_status_with_id),
+		cmocka_unit_test(test_status_word_and_id_any_case),
+		cmocka_unit_test(test_status_post_before_id),
+		cmocka_unit_test(test_status_post_without_id),
+		cmocka_unit_test(test_status_post_with_em_dash),
+		cmocka_unit_test(test_status_quoted_id),
+		cmocka_unit_test(test_incident_id_of_5_and_6_digits),
+		cmocka_unit_test(test_status_help),
+		cmocka_unit_test(test_status_of_service_named_like_an_id),
+		cmocka_unit_test(test_resolve_with_note),
+		cmocka_unit_test(test_resolve_without_note),
+		cmocka_unit_test(test_resolve_note_is_trimmed_and_keeps_inner_spaces),
+		cmocka_unit_test(test_resolve_quoted_note_loses_its_quotes),
+		cmocka_unit_test(test_resolve_partly_quoted_note_is_kept_as_typed),
+		cmocka_unit_test(test_resolve_note_with_unclosed_quote_is_kept_as_typed),
+		cmocka_unit_test(test_resolve_note_decodes_like_a_reason),
+		cmocka_unit_test(test_resolve_note_may_quote_commands),
+		cmocka_unit_test(test_resolve_note_dashes_are_text),
+		cmocka_unit_test(test_resolve_note_of_500_characters),
+		cmocka_unit_test(test_resolve_note_too_long),
+		cmocka_unit_test(test_resolve_note_line_break),
+		cmocka_unit_test(test_resolve_note_control_character),
+		cmocka_unit_test(test_cancel_with_reason),
+		cmocka_unit_test(test_cancel_reason_too_long),
+		cmocka_unit_test(test_cancel_reason_line_break),
+		cmocka_unit_test(test_report),
+		cmocka_unit_test(test_history_of_every_service),
+		cmocka_unit_test(test_history_of_one_service),
+		cmocka_unit_test(test_reserved_words),
+		cmocka_unit_test(test_resolve_needs_id),
+		cmocka_unit_test(test_cancel_needs_id),
+		cmocka_unit_test(test_report_needs_id),
+		cmocka_unit_test(test_short_year_is_not_an_id),
+		cmocka_unit_test(test_note_first_is_not_an_id),
+		cmocka_unit_test(test_id_without_prefix_suggests_it),
+		cmocka_unit_test(test_id_with_short_number_suggests_padding),
+		cmocka_unit_test(test_id_with_punctuation_suggests_it),
+		cmocka_unit_test(test_id_with_7_digits),
+		cmocka_unit_test(test_id_with_letters_after),
+		cmocka_unit_test(test_empty_quoted_id),
+		cmocka_unit_test(test_id_echo_is_escaped),
+		cmocka_unit_test(test_service_where_the_id_goes),
+		cmocka_unit_test(test_status_unknown_option),
+		cmocka_unit_test(test_status_option_near_miss),
+		cmocka_unit_test(test_status_rollback_option),
+		cmocka_unit_test(test_status_post_takes_no_value),
+		cmocka_unit_test(test_status_two_ids),
+		cmocka_unit_test(test_status_unclosed_quote),
+		cmocka_unit_test(test_report_takes_only_the_id),
+		cmocka_unit_test(test_report_option),
+		cmocka_unit_test(test_resolve_reason_option_out_of_habit),
+		cmocka_unit_test(test_resolve_unknown_option),
+		cmocka_unit_test(test_cancel_rollback_option_before_id),
+		cmocka_unit_test(test_history_unknown_service),
+		cmocka_unit_test(test_history_bad_service_name),
+		cmocka_unit_test(test_history_of_an_incident),
+		cmocka_unit_test(test_history_two_services),
+		cmocka_unit_test(test_history_empty_service),
+		cmocka_unit_test(test_history_option),
+		cmocka_unit_test(test_subcommand_after_an_option),
+		cmocka_unit_test(test_post_on_a_rollback),
+		cmocka_unit_test(test_subcommand_after_service_is_a_stray_word),
+		cmocka_unit_test(test_quoted_subcommand_word_is_a_service),
+		cmocka_unit_test(test_usage_lists_every_form),
+		cmocka_unit_test(test_error_cut_keeps_utf8),
+		cmocka_unit_test(test_hostile_note_bidi_override),
+		cmocka_unit_test(test_hostile_id_with_shell_characters),
+		cmocka_unit_test(test_hostile_id_with_fullwidth_digits),
+		cmocka_unit_test(test_hostile_long_id),
 	};
 	int failed = cmocka_run_group_tests_name("parse", tests, NULL, NULL);
 
