@@ -28,12 +28,19 @@
  * --with-db) is not a method parameter: plan_build does not know it, so
  * it is checked here (parse_db_rollback).
  *
+ * `verify` (the checks after a rollback's commands) is a global block and
+ * a per-service one. Like approval, a service's block is read over a copy
+ * of the global one, which was read over the defaults, so every service
+ * ends up with a complete struct config_verify of its own and readers
+ * never have to merge.
+ *
  * Memory: everything hangs off struct config and is freed by config_free,
  * which accepts a half-built config, so every error path is "free and
  * return". The node tree is always freed before returning.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,11 +59,19 @@
 #define MAX_AFFECTED_LEN 200
 #define MAX_ETA_LEN	 64
 #define MAX_ID_LEN	 32
-#define MAX_DB_ARGS	 32  /* elements of db_rollback */
-#define MAX_DB_ARG_LEN	 256 /* bytes in one element */
+#define MAX_DB_ARGS	 32   /* elements of db_rollback */
+#define MAX_DB_ARG_LEN	 256  /* bytes in one element */
+#define MAX_QUERY_LEN	 2000 /* bytes in a PromQL query: a URL of at most ~6 KB once encoded */
+#define MAX_RATIO_DIGITS 15   /* digits in error_rate_max: exact in a double */
 
 #define DEFAULT_SVC_TIMEOUT_MS (5 * 60 * 1000)
 #define DEFAULT_DB_TIMEOUT_MS  (10 * 60 * 1000)
+/* The runbook's "healthy again" (000, Phase 4): error rate back under 1 %,
+ * p99 under 2 s, checked every 15 s for up to 5 minutes. */
+#define DEFAULT_VERIFY_WINDOW_MS   (5 * 60 * 1000)
+#define DEFAULT_VERIFY_INTERVAL_MS (15 * 1000)
+#define DEFAULT_ERROR_RATE_MAX	   0.01
+#define DEFAULT_LATENCY_MAX_MS	   2000
 
 #define EXAMPLE_HINT "see examples/rollbot.yaml"
 
@@ -84,10 +99,15 @@ struct ctx {
 	size_t errlen;
 };
 
-static const char *const top_keys[] = { "incidents_channels", "default_severity",
-					"update_interval",    "templates_dir",
-					"http_listen",	      "approval",
-					"services",	      NULL };
+static const char *const top_keys[] = { "incidents_channels",
+					"default_severity",
+					"update_interval",
+					"templates_dir",
+					"http_listen",
+					"approval",
+					"verify",
+					"services",
+					NULL };
 static const char *const approval_keys[] = { "approvers", "approver_group",
 					     "required",  "allow_self_approval",
 					     "timeout",	  "skip_for",
@@ -96,7 +116,16 @@ static const char *const approval_keys[] = { "approvers", "approver_group",
 static const char *const service_keys[] = { "method",	"timeout",     "affected",
 					    "eta",	"health_url",  "version_url",
 					    "approval", "db_rollback", "db_rollback_timeout",
-					    NULL };
+					    "verify",	NULL };
+/* The global verify block takes fewer keys than a service's: a query is
+ * about one service's metrics, and `status` about its method. */
+static const char *const verify_global_keys[] = { "window",	    "interval",	   "prometheus_url",
+						  "error_rate_max", "latency_max", NULL };
+static const char *const verify_service_keys[] = {
+	"window",	  "interval",	 "prometheus_url",
+	"error_rate_max", "latency_max", "error_rate_query",
+	"latency_query",  "status",	 NULL
+};
 
 /* ---- messages ------------------------------------------------------- */
 
@@ -388,7 +417,9 @@ static int string_dup(struct ctx *c, const struct node *n, const char *key, size
 	return 0;
 }
 
-static int duration(struct ctx *c, const struct node *n, const char *key, int64_t *out)
+/* A duration of at most 7 days; more than 0 unless `zero_ok`. */
+static int duration_in(struct ctx *c, const struct node *n, const char *key, bool zero_ok,
+		       int64_t *out)
 {
 	const char *s;
 	char b[64];
@@ -400,10 +431,17 @@ static int duration(struct ctx *c, const struct node *n, const char *key, int64_
 	if (config_duration_ms(s, &ms) != 0)
 		return fail(c, n, "`%s` must be a duration such as 90s, 10m or 1h, not `%s`", key,
 			    clip(s, b, sizeof b));
-	if (ms <= 0 || ms > MAX_DURATION_MS)
+	if (zero_ok && ms > MAX_DURATION_MS)
+		return fail(c, n, "`%s` must be at most 7 days", key);
+	if (!zero_ok && (ms <= 0 || ms > MAX_DURATION_MS))
 		return fail(c, n, "`%s` must be more than 0 and at most 7 days", key);
 	*out = ms;
 	return 0;
+}
+
+static int duration(struct ctx *c, const struct node *n, const char *key, int64_t *out)
+{
+	return duration_in(c, n, key, false, out);
 }
 
 static int boolean(struct ctx *c, const struct node *n, const char *key, bool *out)
@@ -701,11 +739,12 @@ static int parse_approval(struct ctx *c, const struct node *n, const char *label
 	return 0;
 }
 
-/* ---- services ------------------------------------------------------- */
+/* ---- URLs ----------------------------------------------------------- */
 
 /* An http(s) URL with a host and only characters that need no quoting:
- * health_url and version_url, which the prober fetches. (A method's `url`
- * is plan_build's to check; see check_plan.) */
+ * health_url, version_url and prometheus_url, which the prober fetches. (A
+ * method's `url` is plan_build's to check, credentials included; see
+ * check_plan.) */
 static bool url_ok(const char *s)
 {
 	const char *host;
@@ -726,15 +765,249 @@ static bool url_ok(const char *s)
 	return true;
 }
 
+/* True when the authority of a URL (after "scheme://", or from the start
+ * when there is none, up to the first / ? #) holds an '@', that is a
+ * "user:password@". Loose on purpose, for any scheme: it runs before any
+ * message repeats the URL. */
+static bool has_userinfo(const char *s)
+{
+	const char *a = strstr(s, "://");
+
+	a = a ? a + 3 : s;
+	return memchr(a, '@', strcspn(a, "/?#")) != NULL;
+}
+
+/* health_url, version_url, prometheus_url. Credentials are refused first
+ * and without repeating the URL: the password is in it, and this message
+ * goes to a terminal, CI logs, a chat. */
 static int check_url(struct ctx *c, const struct node *n, const char *key, const char *s)
 {
 	char b[64];
 
+	if (has_userinfo(s))
+		return fail(c, n,
+			    "`%s` must not carry credentials (user:password@): rollbot writes "
+			    "URLs to Slack and the audit log",
+			    key);
 	if (!url_ok(s))
 		return fail(c, n, "`%s` must be an http:// or https:// URL, not `%s`", key,
 			    clip(s, b, sizeof b));
 	return 0;
 }
+
+/* ---- verification --------------------------------------------------- */
+
+static void verify_clear(struct config_verify *v)
+{
+	free(v->prometheus_url);
+	free(v->error_rate_query);
+	free(v->latency_query);
+	memset(v, 0, sizeof *v);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? rb_strdup(s) : NULL;
+}
+
+static void verify_copy(struct config_verify *dst, const struct config_verify *src)
+{
+	*dst = *src;
+	dst->prometheus_url = dup_or_null(src->prometheus_url);
+	dst->error_rate_query = dup_or_null(src->error_rate_query);
+	dst->latency_query = dup_or_null(src->latency_query);
+}
+
+/* Parses "1%", "0.5%", "2.5 %" (a percentage) or "0.01" (a ratio) into a
+ * ratio. Digits with at most one '.', then for a percentage optional
+ * spaces and '%'; no sign, no exponent. By hand rather than strtod, which
+ * also takes "inf", "0x1p-4" and follows the locale's decimal point. The
+ * digits are read as one integer and divided once, so "0.01" is exactly
+ * the double strtod would give. Returns 0 or RB_EINVAL. Sets *percent. */
+static int ratio(const char *s, double *out, bool *percent)
+{
+	double num = 0, den = 1;
+	int digits = 0;
+	bool point = false;
+	const char *p = s, *q;
+
+	for (; (*p >= '0' && *p <= '9') || (*p == '.' && !point); p++) {
+		if (*p == '.') {
+			point = true;
+			continue;
+		}
+		if (++digits > MAX_RATIO_DIGITS)
+			return RB_EINVAL;
+		num = num * 10 + (*p - '0');
+		if (point)
+			den *= 10;
+	}
+	for (q = p; *q == ' '; q++)
+		;
+	*percent = *q == '%';
+	if (*percent) {
+		den *= 100;
+		p = q + 1;
+	}
+	if (!digits || *p)
+		return RB_EINVAL;
+	*out = num / den;
+	return 0;
+}
+
+/* error_rate_max: a ratio in (0, 1]. A bare number above 1 was most
+ * likely meant as a percentage, so the message says how to write one. */
+static int error_rate_max(struct ctx *c, const struct node *n, double *out)
+{
+	const char *s;
+	char b[64], hint[96] = "";
+	double r = 0;
+	bool percent = false;
+	int rc = scalar(c, n, "error_rate_max", false, &s);
+
+	if (rc < 0)
+		return rc;
+	rc = ratio(s, &r, &percent);
+	if (rc == 0 && r > 0 && r <= 1) {
+		*out = r;
+		return 0;
+	}
+	if (rc == 0 && !percent && r > 1 && r <= 100)
+		snprintf(hint, sizeof hint, " (for %s percent write %s%%)", s, s);
+	return fail(c, n,
+		    "`error_rate_max` must be a percentage like 1%% or a ratio like 0.01 between "
+		    "0 and 1, not `%s`%s",
+		    clip(s, b, sizeof b), hint);
+}
+
+/* prometheus_url: a base URL, the prober appends /api/v1/query?query=…,
+ * so a query or fragment of its own would break the request. */
+static int prometheus_url(struct ctx *c, const struct node *n, char **out)
+{
+	const char *s;
+	int rc = scalar(c, n, "prometheus_url", false, &s);
+
+	if (rc == 0)
+		rc = check_url(c, n, "prometheus_url", s);
+	if (rc < 0)
+		return rc;
+	if (strpbrk(s, "?#"))
+		return fail(c, n,
+			    "`prometheus_url` must be Prometheus's base URL, without a query or "
+			    "fragment: rollbot appends /api/v1/query");
+	free(*out);
+	*out = rb_strdup(s);
+	return 0;
+}
+
+/* A PromQL query: text of at most MAX_QUERY_LEN bytes; newlines pass (a
+ * long query is written over several lines), other control characters do
+ * not, C1 ones (U+0080..U+009F, from "\x85" escapes) included: the query
+ * is shown in Slack when its check fails. libyaml has already refused
+ * malformed UTF-8. */
+static int query(struct ctx *c, const struct node *n, const char *key, char **out)
+{
+	const char *s;
+	int rc = scalar(c, n, key, true, &s);
+
+	if (rc < 0)
+		return rc;
+	if (n->len > MAX_QUERY_LEN)
+		return fail(c, n, "`%s` is longer than %d bytes", key, MAX_QUERY_LEN);
+	for (size_t i = 0; i < n->len; i++) {
+		unsigned char ch = (unsigned char)s[i], next = (unsigned char)s[i + 1];
+
+		if (ch == '\t')
+			return fail(c, n, "`%s` contains a control character (0x09)", key);
+		if (ch == 0xC2 && next >= 0x80 && next <= 0x9F)
+			return fail(c, n, "`%s` contains a control character (U+%04X)", key, next);
+	}
+	free(*out);
+	*out = rb_strdup(s);
+	return 0;
+}
+
+/* One key of a verify block whose keys have been checked. */
+static int verify_key(struct ctx *c, const char *k, const struct node *v, struct config_verify *out)
+{
+	if (!strcmp(k, "window"))
+		return duration_in(c, v, k, true, &out->window_ms);
+	if (!strcmp(k, "interval"))
+		return duration(c, v, k, &out->interval_ms);
+	if (!strcmp(k, "prometheus_url"))
+		return prometheus_url(c, v, &out->prometheus_url);
+	if (!strcmp(k, "error_rate_max"))
+		return error_rate_max(c, v, &out->error_rate_max);
+	if (!strcmp(k, "latency_max"))
+		return duration(c, v, k, &out->latency_max_ms);
+	if (!strcmp(k, "error_rate_query"))
+		return query(c, v, k, &out->error_rate_query);
+	if (!strcmp(k, "latency_query"))
+		return query(c, v, k, &out->latency_query);
+	return boolean(c, v, k, &out->status);
+}
+
+/* The global block's keys: duplicates first, then a service-only key gets
+ * its own message, anything else check_keys' "unknown key". */
+static int check_global_verify_keys(struct ctx *c, const struct node *n)
+{
+	int rc = check_keys(c, n, NULL, "in verify");
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n->n_kids; i += 2) {
+		const char *k = n->kids[i]->str;
+
+		if (rb_str_in_list(verify_service_keys, k) &&
+		    !rb_str_in_list(verify_global_keys, k))
+			return fail(c, n->kids[i],
+				    "`%s` can only be set in a service's verify block: each "
+				    "service has its own metrics and method",
+				    k);
+	}
+	return check_keys(c, n, verify_global_keys, "in verify");
+}
+
+/* Reads a verify block over *out, which holds the defaults (the built-in
+ * ones, or the global block for a service's): keys given here replace
+ * those values, the rest stay. `svc` is NULL for the global block. Then
+ * checks that a service's query has a Prometheus to ask, its own or the
+ * global one. */
+static int parse_verify(struct ctx *c, const struct node *n, const struct config_service *svc,
+			struct config_verify *out)
+{
+	char where[128];
+	int rc;
+
+	if (svc)
+		snprintf(where, sizeof where, "in verify of service %s", svc->name);
+	else
+		snprintf(where, sizeof where, "in verify");
+	rc = need_map(c, n, "verify");
+	if (rc == 0)
+		rc = svc ? check_keys(c, n, verify_service_keys, where) :
+			   check_global_verify_keys(c, n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n->n_kids; i += 2) {
+		rc = verify_key(c, n->kids[i]->str, n->kids[i + 1], out);
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; svc && i < n->n_kids; i += 2) {
+		const char *k = n->kids[i]->str;
+
+		if (!out->prometheus_url &&
+		    (!strcmp(k, "error_rate_query") || !strcmp(k, "latency_query")))
+			return fail(c, n->kids[i],
+				    "`%s` in service %s needs a `prometheus_url` to ask (in the "
+				    "service's verify block or the global one)",
+				    k, svc->name);
+	}
+	return 0;
+}
+
+/* ---- services ------------------------------------------------------- */
 
 /* Reads `db_rollback`, the down migration --with-db runs (runbook 000
  * §3.2, 003 "Database Rollback"), into svc. It is an argv, run with execve
@@ -883,9 +1156,10 @@ static const char *valid_keys(const struct plan_method_info *mi, char *buf, size
 
 /* Reads one service block into svc (zeroed, owned by the config), then
  * builds its plan (check_plan): a missing or malformed method parameter is
- * plan_build's to report. */
+ * plan_build's to report. `cfg` holds the global approval and verify
+ * blocks, already read. */
 static int parse_service(struct ctx *c, const struct node *key, const struct node *n,
-			 const struct config_approval *global, struct config_service *svc)
+			 const struct config *cfg, struct config_service *svc)
 {
 	const struct plan_method_info *mi;
 	const struct node *v, *db_timeout = NULL;
@@ -896,6 +1170,7 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 	svc->timeout_ms = DEFAULT_SVC_TIMEOUT_MS;
 	svc->db_rollback_timeout_ms = DEFAULT_DB_TIMEOUT_MS;
 	svc->line = key->line;
+	verify_copy(&svc->verify, &cfg->verify);
 	if (n->kind != NODE_MAP)
 		return fail(c, n,
 			    "service %s must be a mapping of settings (method, namespace, …), "
@@ -952,7 +1227,7 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 		} else if (!strcmp(k, "approval")) {
 			char awhere[160];
 			snprintf(awhere, sizeof awhere, "approval of service %s", svc->name);
-			approval_copy(&svc->approval, global);
+			approval_copy(&svc->approval, &cfg->approval);
 			svc->has_approval = true;
 			rc = parse_approval(c, v, awhere, &svc->approval);
 		} else if (!strcmp(k, "db_rollback")) {
@@ -960,6 +1235,8 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 		} else if (!strcmp(k, "db_rollback_timeout")) {
 			rc = duration(c, v, k, &svc->db_rollback_timeout_ms);
 			db_timeout = n->kids[i];
+		} else if (!strcmp(k, "verify")) {
+			rc = parse_verify(c, v, svc, &svc->verify);
 		} else if (rb_str_in_list(mi->required, k) || rb_str_in_list(mi->optional, k)) {
 			/* Only the YAML shape here; the value is check_plan's. A
 			 * JSON patch may span lines. */
@@ -988,6 +1265,26 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 	return check_plan(c, key, svc);
 }
 
+/* `/rollback status` is the subcommand, never the service: a service named
+ * after a subcommand could not be rolled back. cmd_is_reserved_word is the
+ * parser's own list, so the two cannot drift apart. Any case: the parser
+ * matches subcommands in any case. */
+static int check_reserved(struct ctx *c, const struct node *k)
+{
+	char word[16];
+	size_t i;
+
+	if (!cmd_is_reserved_word(k->str))
+		return 0;
+	for (i = 0; k->str[i] && i + 1 < sizeof word; i++)
+		word[i] = (char)tolower((unsigned char)k->str[i]);
+	word[i] = '\0';
+	return fail(c, k,
+		    "`%s` cannot be a service name: it is a /rollback subcommand (`/rollback %s`). "
+		    "Rename the service.",
+		    word, word);
+}
+
 static int parse_services(struct ctx *c, const struct node *n, struct config *cfg)
 {
 	char b[64];
@@ -1002,16 +1299,15 @@ static int parse_services(struct ctx *c, const struct node *n, struct config *cf
 		if (k->kind != NODE_SCALAR || is_null(k))
 			return fail(c, k, "service names must be plain names, not %s",
 				    k->kind == NODE_SCALAR ? "empty" : kind_name(k));
+		rc = check_reserved(c, k);
+		if (rc < 0)
+			return rc;
 		if (!service_name_ok(k->str) || strlen(k->str) != k->len)
 			return fail(
 				c, k,
 				"service name `%s` must be lower-case letters, digits, '.', '_' "
 				"or '-', starting with a letter or digit, at most 63 characters",
 				clip(k->str, b, sizeof b));
-		if (!strcmp(k->str, "help"))
-			return fail(c, k,
-				    "`help` cannot be a service name: /rollback help shows the "
-				    "usage");
 		for (size_t j = 0; j < i; j += 2)
 			if (!strcmp(n->kids[j]->str, k->str))
 				return fail(c, k, "duplicate service `%s` (first at line %d)",
@@ -1022,7 +1318,7 @@ static int parse_services(struct ctx *c, const struct node *n, struct config *cf
 		struct config_service *svc = &cfg->services[cfg->n_services++];
 
 		svc->name = rb_strdup(n->kids[i]->str);
-		rc = parse_service(c, n->kids[i], n->kids[i + 1], &cfg->approval, svc);
+		rc = parse_service(c, n->kids[i], n->kids[i + 1], cfg, svc);
 		if (rc < 0)
 			return rc;
 	}
@@ -1120,6 +1416,13 @@ static int parse_top(struct ctx *c, const struct node *root, struct config *cfg)
 	rc = parse_approval(c, v, "approval", &cfg->approval);
 	if (rc < 0)
 		return rc;
+	/* Before the services, whose verify blocks start from this one. */
+	v = lookup(root, "verify");
+	if (v) {
+		rc = parse_verify(c, v, NULL, &cfg->verify);
+		if (rc < 0)
+			return rc;
+	}
 
 	v = lookup(root, "services");
 	if (!v)
@@ -1164,6 +1467,11 @@ int config_parse(const char *yaml, size_t len, const char *name, struct config *
 	cfg->update_interval_ms = 10 * 60 * 1000;
 	cfg->approval.required = 1;
 	cfg->approval.timeout_ms = 15 * 60 * 1000;
+	cfg->verify.window_ms = DEFAULT_VERIFY_WINDOW_MS;
+	cfg->verify.interval_ms = DEFAULT_VERIFY_INTERVAL_MS;
+	cfg->verify.error_rate_max = DEFAULT_ERROR_RATE_MAX;
+	cfg->verify.latency_max_ms = DEFAULT_LATENCY_MAX_MS;
+	cfg->verify.status = true;
 	rc = parse_top(&c, root, cfg);
 	node_free(root);
 	if (rc < 0) {
@@ -1227,6 +1535,7 @@ void config_free(struct config *cfg)
 			free(svc->db_rollback[j]);
 		free(svc->db_rollback);
 		approval_clear(&svc->approval);
+		verify_clear(&svc->verify);
 	}
 	free(cfg->services);
 	for (size_t i = 0; i < cfg->n_channels; i++)
@@ -1235,6 +1544,7 @@ void config_free(struct config *cfg)
 	free(cfg->templates_dir);
 	free(cfg->http_listen);
 	approval_clear(&cfg->approval);
+	verify_clear(&cfg->verify);
 	free(cfg->path);
 	free(cfg);
 }

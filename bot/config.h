@@ -19,6 +19,12 @@
  *     allow_self_approval: false
  *     timeout: 15m
  *     skip_for: [P0]                       # severities that need no approval
+ *   verify:                                # checks after the rollback's commands (all optional)
+ *     window: 5m                           # how long they may take to pass; 0s = one round
+ *     interval: 15s                        # between rounds
+ *     prometheus_url: http://prometheus.internal:9090   # …/api/v1/query is appended
+ *     error_rate_max: 1%                   # or a ratio: 0.01
+ *     latency_max: 2s                      # p99
  *   services:
  *     payments-api:
  *       method: kubectl                    # kubectl helm bluegreen flag canary recreate docker lambda script
@@ -34,6 +40,16 @@
  *       # written since the migration may be lost (runbook 000 §3.2).
  *       db_rollback: ["/opt/payments/bin/migrate", "down", "--to", "0042"]
  *       db_rollback_timeout: 10m           # optional, default 10m
+ *       verify:                            # optional: the global keys, plus these
+ *         error_rate_query: 'sum(rate(http_requests_total{job="payments",code=~"5.."}[2m]))
+ *                            / sum(rate(http_requests_total{job="payments"}[2m]))'
+ *         latency_query: 'histogram_quantile(0.99, sum by (le)
+ *                         (rate(http_request_duration_seconds_bucket{job="payments"}[2m])))'
+ *         status: true                     # re-run the method's status command
+ *
+ * A service's verify block starts from the global one (which starts from
+ * the defaults), so svc->verify is always complete. The queries need a
+ * prometheus_url, the service's or the global one.
  *
  * Method parameters (namespace, deployment, url, …) are checked by building
  * the service's plan with plan_build (commands/plan.c) at load: what
@@ -65,6 +81,23 @@ struct config_approval {
 	bool skip[4];         /* skip[P0..P3]: severities that need no approval */
 };
 
+/* Verification after the rollback's commands (issue 4). */
+struct config_verify {
+	int64_t window_ms;      /* how long verification may take to pass; default
+				 * 5 minutes; 0 = one round */
+	int64_t interval_ms;    /* between verification rounds; default 15 s; > 0 */
+	char *prometheus_url;   /* base URL of Prometheus (…/api/v1/query is
+				 * appended); NULL = none */
+	double error_rate_max;  /* a ratio: 0.01 = 1 %; default 0.01 (runbook:
+				 * "error rate back under 1 %"); in (0, 1] */
+	int64_t latency_max_ms; /* p99 threshold; default 2000 (runbook: "p99 under 2 s") */
+	char *error_rate_query; /* PromQL giving the error ratio; service only;
+				 * NULL = not checked */
+	char *latency_query;    /* PromQL giving p99 latency in seconds; service
+				 * only; NULL = not checked */
+	bool status;            /* re-run the method's status command as a check; default true */
+};
+
 /* One method parameter from the service block, e.g. namespace=payments. */
 struct config_param {
 	char *key;
@@ -89,6 +122,9 @@ struct config_service {
 	char **db_rollback;
 	size_t n_db_rollback;
 	int64_t db_rollback_timeout_ms; /* default 10 minutes */
+	/* Complete after load: the service's verify block over the global one
+	 * over the defaults. The strings are this struct's own. */
+	struct config_verify verify;
 	int line;            /* where the block starts, for messages */
 };
 
@@ -101,6 +137,7 @@ struct config {
 	char *templates_dir;  /* NULL = built-in templates only */
 	char *http_listen;    /* "host:port" or NULL */
 	struct config_approval approval;
+	struct config_verify verify; /* the global block over the defaults; no queries */
 	struct config_service *services;
 	size_t n_services;
 };

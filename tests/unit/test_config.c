@@ -546,7 +546,7 @@ static void test_unknown_top_level_key(void **state)
 	INVALID(MINIMAL "update_intervall: 5m\n",
 		"t.yaml:9:1: unknown key `update_intervall` at the top level (known: "
 		"incidents_channels, default_severity, update_interval, templates_dir, http_listen, "
-		"approval, services)");
+		"approval, verify, services)");
 }
 
 static void test_duplicate_top_level_key(void **state)
@@ -828,11 +828,41 @@ static void test_service_name_with_shell_character(void **state)
 		"'-', starting with a letter or digit, at most 63 characters");
 }
 
-static void test_service_named_help(void **state)
+/* Every subcommand word, in any case: `/rollback status` would never reach
+ * a service called status. The message names the word in lower case, as
+ * the subcommand is written. */
+static void test_service_named_after_a_subcommand(void **state)
 {
+	static const char *const names[] = { "help",	"status", "resolve", "cancel", "report",
+					     "history", "Status", "HISTORY", NULL };
+	static const char *const words[] = { "help",   "status",  "resolve", "cancel",
+					     "report", "history", "status",  "history" };
+	char yaml[256], want[256];
 	(void)state;
-	INVALID(HEAD "services:\n  help:\n    method: flag\n",
-		"t.yaml:5:3: `help` cannot be a service name: /rollback help shows the usage");
+
+	for (size_t i = 0; names[i]; i++) {
+		snprintf(yaml, sizeof yaml, HEAD "services:\n  %s:\n    method: flag\n", names[i]);
+		snprintf(want, sizeof want,
+			 "t.yaml:5:3: `%s` cannot be a service name: it is a /rollback subcommand "
+			 "(`/rollback %s`). Rename the service.",
+			 words[i], words[i]);
+		INVALID(yaml, want);
+	}
+}
+
+/* Only the whole word is reserved. */
+static void test_service_name_containing_a_subcommand_loads(void **state)
+{
+	struct config *cfg = load_ok(HEAD "services:\n"
+					  "  status-page:\n"
+					  "    method: docker\n"
+					  "    service: status-page\n"
+					  "  helpdesk:\n"
+					  "    method: docker\n"
+					  "    service: helpdesk\n");
+	(void)state;
+	assert_int_equal(cfg->n_services, 2);
+	config_free(cfg);
 }
 
 static void test_service_without_method(void **state)
@@ -867,7 +897,7 @@ static void test_service_key_not_valid_for_method(void **state)
 			"    release: payments\n"),
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
-		"health_url, version_url, approval, db_rollback, db_rollback_timeout)");
+		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify)");
 }
 
 static void test_service_duplicate_key(void **state)
@@ -1544,6 +1574,482 @@ static void test_db_rollback_timeout_not_a_duration(void **state)
 		"not `later`");
 }
 
+/* ---- verify --------------------------------------------------------- */
+
+/* A global verify block at line 4, its first key at 5:3, before MINIMAL's
+ * service (payments-api, line 6 onwards shifted by the block). */
+#define GLOBAL_VERIFY(body) HEAD "verify:\n" body SERVICES
+/* A kubectl service svc (line 5) whose verify block's first key is at
+ * 10:7. */
+#define SERVICE_VERIFY(body) DB_SERVICE("    verify:\n" body)
+
+static void assert_verify_defaults(const struct config_verify *v)
+{
+	assert_int_equal(v->window_ms, 5 * 60 * 1000);
+	assert_int_equal(v->interval_ms, 15 * 1000);
+	assert_null(v->prometheus_url);
+	assert_true(v->error_rate_max == 0.01);
+	assert_int_equal(v->latency_max_ms, 2000);
+	assert_null(v->error_rate_query);
+	assert_null(v->latency_query);
+	assert_true(v->status);
+}
+
+static void test_verify_defaults(void **state)
+{
+	struct config *cfg = load_ok(MINIMAL);
+	(void)state;
+
+	assert_verify_defaults(&cfg->verify);
+	assert_verify_defaults(&cfg->services[0].verify);
+	config_free(cfg);
+}
+
+/* A service without a verify block gets the global values, in strings of
+ * its own. */
+static void test_verify_global_inherited(void **state)
+{
+	struct config *cfg = load_ok(GLOBAL_VERIFY("  window: 2m\n"
+						   "  interval: 5s\n"
+						   "  prometheus_url: http://prometheus:9090\n"
+						   "  error_rate_max: 2%\n"
+						   "  latency_max: 1500ms\n"));
+	const struct config_verify *g = &cfg->verify, *v = &cfg->services[0].verify;
+	(void)state;
+
+	assert_int_equal(g->window_ms, 120000);
+	assert_int_equal(g->interval_ms, 5000);
+	assert_string_equal(g->prometheus_url, "http://prometheus:9090");
+	assert_true(g->error_rate_max == 0.02);
+	assert_int_equal(g->latency_max_ms, 1500);
+	assert_true(g->status);
+
+	assert_int_equal(v->window_ms, 120000);
+	assert_int_equal(v->interval_ms, 5000);
+	assert_string_equal(v->prometheus_url, "http://prometheus:9090");
+	assert_ptr_not_equal(v->prometheus_url, g->prometheus_url);
+	assert_true(v->error_rate_max == 0.02);
+	assert_int_equal(v->latency_max_ms, 1500);
+	assert_null(v->error_rate_query);
+	assert_null(v->latency_query);
+	assert_true(v->status);
+	config_free(cfg);
+}
+
+/* A service's block replaces the keys it gives and keeps the rest of the
+ * global block; another service and the global block are untouched. */
+static void test_verify_service_override(void **state)
+{
+	struct config *cfg = load_ok(
+		HEAD "verify:\n"
+		     "  window: 2m\n"
+		     "  prometheus_url: https://prom.example.com/\n"
+		     "  latency_max: 3s\n"
+		     "services:\n"
+		     "  payments-api:\n"
+		     "    method: kubectl\n"
+		     "    namespace: payments\n"
+		     "    deployment: payments-api\n"
+		     "    verify:\n"
+		     "      window: 0s\n"
+		     "      error_rate_max: 0.5%\n"
+		     "      error_rate_query: sum(rate(errors[2m])) / sum(rate(requests[2m]))\n"
+		     "      latency_query: |\n"
+		     "        histogram_quantile(0.99,\n"
+		     "          sum by (le) (rate(duration_bucket[2m])))\n"
+		     "      status: false\n"
+		     "  search:\n"
+		     "    method: helm\n"
+		     "    namespace: search\n"
+		     "    release: search\n"
+		     "    verify:\n"
+		     "      prometheus_url: http://other-prom:9090\n"
+		     "      interval: 1s\n");
+	const struct config_verify *p = &config_service(cfg, "payments-api")->verify;
+	const struct config_verify *s = &config_service(cfg, "search")->verify;
+	(void)state;
+
+	assert_int_equal(p->window_ms, 0);
+	assert_int_equal(p->interval_ms, 15000);
+	assert_string_equal(p->prometheus_url, "https://prom.example.com/");
+	assert_true(p->error_rate_max == 0.005);
+	assert_int_equal(p->latency_max_ms, 3000);
+	assert_string_equal(p->error_rate_query, "sum(rate(errors[2m])) / sum(rate(requests[2m]))");
+	assert_string_equal(p->latency_query, "histogram_quantile(0.99,\n"
+					      "  sum by (le) (rate(duration_bucket[2m])))\n");
+	assert_false(p->status);
+
+	assert_int_equal(s->window_ms, 120000);
+	assert_int_equal(s->interval_ms, 1000);
+	assert_string_equal(s->prometheus_url, "http://other-prom:9090");
+	assert_true(s->error_rate_max == 0.01);
+	assert_int_equal(s->latency_max_ms, 3000);
+	assert_null(s->error_rate_query);
+	assert_true(s->status);
+
+	assert_int_equal(cfg->verify.window_ms, 120000);
+	assert_string_equal(cfg->verify.prometheus_url, "https://prom.example.com/");
+	assert_true(cfg->verify.error_rate_max == 0.01);
+	assert_null(cfg->verify.error_rate_query);
+	config_free(cfg);
+}
+
+/* A query with the service's own prometheus_url and no global one. */
+static void test_verify_query_with_own_prometheus_url(void **state)
+{
+	struct config *cfg =
+		load_ok(SERVICE_VERIFY("      prometheus_url: http://127.0.0.1:9090/prom\n"
+				       "      latency_query: histogram_quantile(0.99, x)\n"));
+	(void)state;
+
+	assert_null(cfg->verify.prometheus_url);
+	assert_string_equal(cfg->services[0].verify.prometheus_url, "http://127.0.0.1:9090/prom");
+	assert_string_equal(cfg->services[0].verify.latency_query, "histogram_quantile(0.99, x)");
+	assert_null(cfg->services[0].verify.error_rate_query);
+	config_free(cfg);
+}
+
+static void test_verify_query_without_prometheus_url(void **state)
+{
+	(void)state;
+	INVALID(SERVICE_VERIFY("      window: 1m\n"
+			       "      error_rate_query: sum(rate(errors[2m]))\n"),
+		"t.yaml:11:7: `error_rate_query` in service svc needs a `prometheus_url` to ask "
+		"(in the service's verify block or the global one)");
+	INVALID(SERVICE_VERIFY("      latency_query: histogram_quantile(0.99, x)\n"),
+		"t.yaml:10:7: `latency_query` in service svc needs a `prometheus_url` to ask (in "
+		"the service's verify block or the global one)");
+}
+
+/* The error rate: a percentage or a ratio, in (0, 1]. */
+static void test_verify_error_rate_max_accepted(void **state)
+{
+	static const struct {
+		const char *text;
+		double want;
+	} cases[] = {
+		{ "1%", 0.01 },	  { "0.5%", 0.005 }, { "2.5 %", 0.025 },
+		{ "0.01", 0.01 }, { "100%", 1.0 },   { "1", 1.0 },
+		{ "0.25", 0.25 }, { "007%", 0.07 },  { ".5%", 0.005 },
+	};
+	char yaml[256];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct config *cfg;
+
+		snprintf(yaml, sizeof yaml, GLOBAL_VERIFY("  error_rate_max: '%s'\n"),
+			 cases[i].text);
+		cfg = load_ok(yaml);
+		if (cfg->verify.error_rate_max != cases[i].want)
+			fail_msg("%s: %.17g, want %.17g", cases[i].text, cfg->verify.error_rate_max,
+				 cases[i].want);
+		assert_true(cfg->services[0].verify.error_rate_max == cases[i].want);
+		config_free(cfg);
+	}
+}
+
+static void test_verify_error_rate_max_refused(void **state)
+{
+	static const char *const bad[] = { "150%", "0",	  "0%",	  "0.0",  "abc",    "-1%",
+					   "1e-2", "1%%", "%",	  ".",	  "1.2.3%", "inf",
+					   "0x1",  "1 ",  "+0.1", "1,5%", "150",    NULL };
+	char yaml[256], want[256];
+	(void)state;
+
+	for (size_t i = 0; bad[i]; i++) {
+		snprintf(yaml, sizeof yaml, GLOBAL_VERIFY("  error_rate_max: '%s'\n"), bad[i]);
+		snprintf(want, sizeof want,
+			 "t.yaml:5:19: `error_rate_max` must be a percentage like 1%% or a ratio "
+			 "like 0.01 between 0 and 1, not `%s`",
+			 bad[i]);
+		INVALID(yaml, want);
+	}
+}
+
+/* A bare number above 1 was most likely meant as a percentage. */
+static void test_verify_error_rate_max_bare_percentage(void **state)
+{
+	(void)state;
+	INVALID(SERVICE_VERIFY("      error_rate_max: 5\n"),
+		"t.yaml:10:23: `error_rate_max` must be a percentage like 1% or a ratio like 0.01 "
+		"between 0 and 1, not `5` (for 5 percent write 5%)");
+}
+
+static void test_verify_durations(void **state)
+{
+	(void)state;
+	INVALID(GLOBAL_VERIFY("  interval: 0s\n"),
+		"t.yaml:5:13: `interval` must be more than 0 and at most 7 days");
+	INVALID(GLOBAL_VERIFY("  window: 8d\n"),
+		"t.yaml:5:11: `window` must be a duration such as 90s, 10m or 1h, not `8d`");
+	INVALID(GLOBAL_VERIFY("  window: 169h\n"), "t.yaml:5:11: `window` must be at most 7 days");
+	INVALID(GLOBAL_VERIFY("  latency_max: 0ms\n"),
+		"t.yaml:5:16: `latency_max` must be more than 0 and at most 7 days");
+	INVALID(SERVICE_VERIFY("      interval: soon\n"),
+		"t.yaml:10:17: `interval` must be a duration such as 90s, 10m or 1h, not `soon`");
+}
+
+/* The harness's configurations with ${port} and ${repo} filled in as it
+ * does (port 1, repo the working directory, the repository root), parsed
+ * under the file's name. */
+static struct config *load_template(const char *path)
+{
+	char err[RB_ERR_LEN], repo[1024], *text, *out;
+	size_t len, o = 0;
+	struct config *cfg = NULL;
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(f);
+	assert_non_null(getcwd(repo, sizeof repo));
+	text = calloc(1, 1 << 16);
+	out = calloc(1, 1 << 17);
+	assert_true(text && out);
+	len = fread(text, 1, (1 << 16) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < len;) {
+		const char *sub = NULL;
+
+		assert_true(o + sizeof repo < (1 << 17)); /* room for any substitution */
+		if (!strncmp(text + i, "${port}", 7))
+			sub = "1";
+		else if (!strncmp(text + i, "${repo}", 7))
+			sub = repo;
+		if (sub) {
+			o += (size_t)snprintf(out + o, (1 << 17) - o, "%s", sub);
+			i += 7;
+		} else {
+			out[o++] = text[i++];
+		}
+	}
+	if (config_parse(out, o, path, &cfg, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	free(text);
+	free(out);
+	return cfg;
+}
+
+/* The verification scenarios' file: the global block's Prometheus and
+ * timing reach payments-api, whose queries use them; search keeps its own
+ * window. */
+static void test_verify_scenario_config_loads(void **state)
+{
+	struct config *cfg = load_template("tests/scenarios/rollbot-verify.yaml.in");
+	const struct config_service *pay = config_service(cfg, "payments-api");
+	const struct config_service *search = config_service(cfg, "search");
+	(void)state;
+
+	assert_non_null(pay);
+	assert_non_null(search);
+	assert_non_null(cfg->verify.prometheus_url);
+	assert_string_equal(pay->verify.prometheus_url, cfg->verify.prometheus_url);
+	assert_non_null(pay->verify.error_rate_query);
+	assert_non_null(pay->verify.latency_query);
+	assert_int_equal(pay->verify.window_ms, cfg->verify.window_ms);
+	assert_int_equal(search->verify.window_ms, 60000);
+	assert_null(search->verify.error_rate_query);
+	config_free(cfg);
+	cfg = load_template("tests/scenarios/rollbot-methods.yaml.in");
+	config_free(cfg);
+}
+
+static void test_verify_window_zero_is_one_round(void **state)
+{
+	struct config *cfg = load_ok(GLOBAL_VERIFY("  window: 0\n"));
+	(void)state;
+	assert_int_equal(cfg->verify.window_ms, 0);
+	assert_int_equal(cfg->services[0].verify.window_ms, 0);
+	config_free(cfg);
+}
+
+static void test_verify_unknown_keys(void **state)
+{
+	(void)state;
+	INVALID(GLOBAL_VERIFY("  windw: 1m\n"),
+		"t.yaml:5:3: unknown key `windw` in verify (known: window, interval, "
+		"prometheus_url, error_rate_max, latency_max)");
+	INVALID(SERVICE_VERIFY("      error_rate: 1%\n"),
+		"t.yaml:10:7: unknown key `error_rate` in verify of service svc (known: window, "
+		"interval, prometheus_url, error_rate_max, latency_max, error_rate_query, "
+		"latency_query, status)");
+	INVALID(SERVICE_VERIFY("      window: 1m\n"
+			       "      window: 2m\n"),
+		"t.yaml:11:7: duplicate key `window` in verify of service svc (first at line 10)");
+}
+
+/* The service-only keys, written in the global block. */
+static void test_verify_service_keys_at_top_level(void **state)
+{
+	(void)state;
+	INVALID(GLOBAL_VERIFY("  prometheus_url: http://prom:9090\n"
+			      "  error_rate_query: sum(x)\n"),
+		"t.yaml:6:3: `error_rate_query` can only be set in a service's verify block: each "
+		"service has its own metrics and method");
+	INVALID(GLOBAL_VERIFY("  status: false\n"),
+		"t.yaml:5:3: `status` can only be set in a service's verify block: each service "
+		"has its own metrics and method");
+}
+
+static void test_verify_not_a_mapping(void **state)
+{
+	(void)state;
+	INVALID(GLOBAL_VERIFY("  - window\n"),
+		"t.yaml:5:3: `verify` must be a mapping of settings, not a list");
+	INVALID(SERVICE_VERIFY(""), "t.yaml:9:12: `verify` must be a mapping of settings, not "
+				    "empty");
+}
+
+static void test_verify_status_not_boolean(void **state)
+{
+	(void)state;
+	INVALID(SERVICE_VERIFY("      status: maybe\n"),
+		"t.yaml:10:15: `status` must be true or false, not `maybe`");
+}
+
+static void test_verify_prometheus_url(void **state)
+{
+	(void)state;
+	INVALID(GLOBAL_VERIFY("  prometheus_url: prometheus:9090\n"),
+		"t.yaml:5:19: `prometheus_url` must be an http:// or https:// URL, not "
+		"`prometheus:9090`");
+	INVALID(GLOBAL_VERIFY("  prometheus_url: http://prom:9090/?tenant=a\n"),
+		"t.yaml:5:19: `prometheus_url` must be Prometheus's base URL, without a query or "
+		"fragment: rollbot appends /api/v1/query");
+}
+
+/* A query of at most 2000 bytes. */
+static void test_verify_query_length(void **state)
+{
+	char yaml[4096], q[2002];
+	struct config *cfg;
+	(void)state;
+
+	memset(q, 'x', 2000);
+	q[2000] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+				"      error_rate_query: %s\n"),
+		 q);
+	cfg = load_ok(yaml);
+	assert_int_equal(strlen(cfg->services[0].verify.error_rate_query), 2000);
+	config_free(cfg);
+
+	q[2000] = 'x';
+	q[2001] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+				"      error_rate_query: %s\n"),
+		 q);
+	INVALID(yaml, "t.yaml:11:25: `error_rate_query` is longer than 2000 bytes");
+}
+
+/* Newlines pass; other control characters, C1 ones included, do not. */
+static void test_verify_query_text(void **state)
+{
+	(void)state;
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: \"\"\n"),
+		"t.yaml:11:22: `latency_query` has no value");
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: \"histogram_quantile(0.99,\\tx)\"\n"),
+		"t.yaml:11:22: `latency_query` contains a control character (0x09)");
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: \"sum(x)\\e[2J\"\n"),
+		"t.yaml:11:22: `latency_query` contains a control character (0x1B)");
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: \"sum(x)\\x85\"\n"),
+		"t.yaml:11:22: `latency_query` contains a control character (U+0085)");
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: \"sum(x)\\0\"\n"),
+		"t.yaml:11:22: `latency_query` contains a NUL character");
+	INVALID(SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      latency_query: [sum(x)]\n"),
+		"t.yaml:11:22: `latency_query` must be a single value, not a list");
+}
+
+/* Text beyond ASCII is fine: a label value may hold it. */
+static void test_verify_query_utf8(void **state)
+{
+	struct config *cfg = load_ok(
+		SERVICE_VERIFY("      prometheus_url: http://prom:9090\n"
+			       "      error_rate_query: sum(errors{team=\"paiements-é\"})\n"));
+	(void)state;
+	assert_string_equal(cfg->services[0].verify.error_rate_query,
+			    "sum(errors{team=\"paiements-é\"})");
+	config_free(cfg);
+}
+
+/* ---- no credentials in URLs ----------------------------------------- */
+
+#define CREDENTIALS_ERR(pos, key)                                                         \
+	"t.yaml:" pos ": `" key "` must not carry credentials (user:password@): rollbot " \
+	"writes URLs to Slack and the audit log"
+
+/* The message never repeats the URL, whose first 40 characters would
+ * otherwise hold the password. */
+static void assert_refused_without_secret(const char *yaml, const char *want)
+{
+	char err[RB_ERR_LEN];
+	struct config *cfg = NULL;
+
+	assert_int_equal(config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err),
+			 CONFIG_EINVALID);
+	assert_null(cfg);
+	assert_string_equal(err, want);
+	assert_null(strstr(err, "hunter2"));
+	assert_null(strstr(err, "admin"));
+}
+
+static void test_health_url_with_credentials(void **state)
+{
+	(void)state;
+	assert_refused_without_secret(
+		DB_SERVICE("    health_url: https://admin:hunter2@payments.example.com/health\n"),
+		CREDENTIALS_ERR("9:17", "health_url"));
+	/* Not a URL rollbot could fetch either, but the password comes first. */
+	assert_refused_without_secret(
+		DB_SERVICE("    health_url: admin:hunter2@payments.example.com/health\n"),
+		CREDENTIALS_ERR("9:17", "health_url"));
+	assert_refused_without_secret(
+		DB_SERVICE("    health_url: ftp://admin:hunter2@payments.example.com/ x\n"),
+		CREDENTIALS_ERR("9:17", "health_url"));
+}
+
+static void test_version_url_with_credentials(void **state)
+{
+	(void)state;
+	assert_refused_without_secret(
+		DB_SERVICE("    version_url: http://admin:hunter2@10.0.0.7:8080/version\n"),
+		CREDENTIALS_ERR("9:18", "version_url"));
+	/* A token alone is credentials too. */
+	assert_refused_without_secret(
+		DB_SERVICE("    version_url: https://hunter2@payments.example.com/version\n"),
+		CREDENTIALS_ERR("9:18", "version_url"));
+}
+
+static void test_prometheus_url_with_credentials(void **state)
+{
+	(void)state;
+	assert_refused_without_secret(
+		GLOBAL_VERIFY("  prometheus_url: https://admin:hunter2@prom.example.com\n"),
+		CREDENTIALS_ERR("5:19", "prometheus_url"));
+	assert_refused_without_secret(
+		SERVICE_VERIFY("      prometheus_url: https://admin:hunter2@prom.example.com/\n"),
+		CREDENTIALS_ERR("10:23", "prometheus_url"));
+}
+
+/* An '@' after the host is a path, not credentials. */
+static void test_url_with_at_in_path_loads(void **state)
+{
+	struct config *cfg =
+		load_ok(DB_SERVICE("    health_url: https://payments.example.com/@health\n"
+				   "    verify:\n"
+				   "      prometheus_url: http://prom:9090/tenants/@ops\n"));
+	(void)state;
+	assert_string_equal(cfg->services[0].health_url, "https://payments.example.com/@health");
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1613,7 +2119,8 @@ int main(void)
 		cmocka_unit_test(test_duplicate_service),
 		cmocka_unit_test(test_service_name_upper_case),
 		cmocka_unit_test(test_service_name_with_shell_character),
-		cmocka_unit_test(test_service_named_help),
+		cmocka_unit_test(test_service_named_after_a_subcommand),
+		cmocka_unit_test(test_service_name_containing_a_subcommand_loads),
 		cmocka_unit_test(test_service_without_method),
 		cmocka_unit_test(test_service_unknown_method),
 		cmocka_unit_test(test_service_missing_required_key),
@@ -1681,6 +2188,29 @@ int main(void)
 		cmocka_unit_test(test_db_rollback_empty_element),
 		cmocka_unit_test(test_db_rollback_timeout_without_command),
 		cmocka_unit_test(test_db_rollback_timeout_not_a_duration),
+		cmocka_unit_test(test_verify_defaults),
+		cmocka_unit_test(test_verify_global_inherited),
+		cmocka_unit_test(test_verify_service_override),
+		cmocka_unit_test(test_verify_query_with_own_prometheus_url),
+		cmocka_unit_test(test_verify_query_without_prometheus_url),
+		cmocka_unit_test(test_verify_error_rate_max_accepted),
+		cmocka_unit_test(test_verify_error_rate_max_refused),
+		cmocka_unit_test(test_verify_error_rate_max_bare_percentage),
+		cmocka_unit_test(test_verify_durations),
+		cmocka_unit_test(test_verify_scenario_config_loads),
+		cmocka_unit_test(test_verify_window_zero_is_one_round),
+		cmocka_unit_test(test_verify_unknown_keys),
+		cmocka_unit_test(test_verify_service_keys_at_top_level),
+		cmocka_unit_test(test_verify_not_a_mapping),
+		cmocka_unit_test(test_verify_status_not_boolean),
+		cmocka_unit_test(test_verify_prometheus_url),
+		cmocka_unit_test(test_verify_query_length),
+		cmocka_unit_test(test_verify_query_text),
+		cmocka_unit_test(test_verify_query_utf8),
+		cmocka_unit_test(test_health_url_with_credentials),
+		cmocka_unit_test(test_version_url_with_credentials),
+		cmocka_unit_test(test_prometheus_url_with_credentials),
+		cmocka_unit_test(test_url_with_at_in_path_loads),
 	};
 	int failed = cmocka_run_group_tests_name("config", tests, NULL, NULL);
 
