@@ -62,6 +62,7 @@ struct api_req {
 	struct curl_slist *headers;
 	char *label; /* method, or the host for api_post_url: safe to log */
 	bool raw;    /* api_post_url: ok = 2xx, no Slack "ok" field */
+	bool once;   /* api_probe_url: one attempt, whatever the answer */
 	bool post_message; /* internal_error/fatal_error may have posted */
 	api_cb cb;
 	void *arg;
@@ -353,7 +354,7 @@ static void attempt_done(struct api_req *req, CURLcode code)
 		v.error = transport;
 		v.retry = true;
 	}
-	if (v.ok || !v.retry || req->attempts >= API_MAX_ATTEMPTS) {
+	if (v.ok || !v.retry || req->once || req->attempts >= API_MAX_ATTEMPTS) {
 		finish(req, v.ok, v.error, status, doc);
 		return;
 	}
@@ -893,6 +894,20 @@ int api_get_url(struct api *api, const char *url, api_cb cb, void *arg)
 	if (rc)
 		return rc;
 	curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L);
+	return submit(req);
+}
+
+int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb, void *arg)
+{
+	struct api_req *req;
+	int rc = raw_req(api, url, cb, arg, &req);
+
+	if (rc)
+		return rc;
+	req->once = true;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPGET, 1L);
+	if (timeout_ms > 0)
+		curl_easy_setopt(req->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	return submit(req);
 }
 

@@ -83,6 +83,13 @@ int api_post_url(struct api *api, const char *url, const char *content_type,
  * contract as api_call. */
 int api_get_url(struct api *api, const char *url, api_cb cb, void *arg) RB_MUSTCHECK;
 
+/* A probe: GETs an absolute http(s) URL once, with no token and no retry
+ * (a 503 from a health check is the answer, not a reason to wait), within
+ * timeout_ms. ok = 2xx; http_status and raw carry the answer. Same callback
+ * contract as api_call. */
+int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb,
+		  void *arg) RB_MUSTCHECK;
+
 /* Calls in flight or waiting for a retry. */
 int api_pending(const struct api *api);
 

@@ -34,10 +34,12 @@
 #include "../commands/parse.h"
 #include "../commands/plan.h"
 #include "../commands/policy.h"
+#include "../commands/verify.h"
 #include "api.h"
 #include "embedded.h"
 #include "httpd.h"
 #include "log.h"
+#include "probe.h"
 #include "runner.h"
 #include "sm.h"
 #include "store.h"
@@ -47,6 +49,7 @@
 #define PARAMS_MAX 16 /* method parameters of one service */
 #define DEDUPE_MAX 100000
 #define DRAIN_MAX_MS 10000
+#define GROUP_REFRESH_S 300 /* approver groups are read again every 5 minutes */
 
 /* The last step that ran, for its message in the thread. */
 struct step_report {
@@ -68,10 +71,19 @@ struct app_inc {
 	/* An event an action produced synchronously waits here until the
 	 * actions of the current step are all done (one at a time). */
 	bool has_deferred;
+	bool recounting;   /* reactions.get in flight: the deadline waits for it */
 	struct inc_event deferred;
 	char deferred_text[256];
 	char deferred_target[CMD_TARGET_MAX];
 	char problem[256]; /* the last event's error, for the messages about it */
+	/* For status updates and the completion message; kept in the store
+	 * (last_step, last_checks) so that they survive a restart. */
+	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */
+	char *last_checks; /* every check of the last verification round */
+	bool has_round;
+	struct verify_round round; /* the last verification round */
+	bool verifying_now; /* a verification round or status check is running */
+	bool on_demand;     /* the status being posted was asked for (no number) */
 	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
@@ -97,6 +109,22 @@ struct app {
 	bool said_rolling; /* logged that a stop waits for a running rollback */
 	int exit_code;
 	char bot_user_id[INC_SLACK_ID_MAX];
+	bool resumed;   /* the incidents in progress were loaded after auth.test */
+	const char *reply_url; /* the response_url of the command being handled, or NULL */
+	struct app_group *groups; /* the approver groups of the config */
+	size_t n_groups;
+	size_t groups_pending; /* first reads of the groups still out (resume waits) */
+	unsigned sweeps; /* approval sweeps since start: groups are refreshed every few */
+};
+
+/* An approver user group and its members as usergroups.users.list last
+ * said (n_members 0 until then, and after a failure the last good list). */
+struct app_group {
+	struct app *app;
+	const char *id; /* borrowed from the configuration */
+	char (*members)[POL_USER_MAX];
+	char **member_ptrs; /* members[i], for struct pol_policy */
+	size_t n_members;
 };
 
 static void perform(struct app_inc *ai, const struct inc_actions *acts);
@@ -276,16 +304,95 @@ static json_t *ephemeral(const char *text)
 }
 
 static char *open_incident_text(const char *service, const char *id_state);
-static bool inc_active(const struct incident *inc);
+static bool holds_service(const struct incident *inc);
 
 /* The incident of `service` whose rollback is in progress in this process. */
 static const struct app_inc *open_for_service(const struct app *app, const char *service)
 {
 	for (const struct app_inc *ai = app->incidents; ai; ai = ai->next)
 		if (!strcmp(ai->inc.service, service) &&
-		    (ai->inc.state == INC_DECLARED || inc_active(&ai->inc)))
+		    holds_service(&ai->inc))
 			return ai;
 	return NULL;
+}
+
+static struct app_inc *find_incident(struct app *app, const char *id)
+{
+	for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
+		if (!strcmp(ai->inc.id, id))
+			return ai;
+	return NULL;
+}
+
+static char *status_text(struct app_inc *ai, bool scheduled);
+static void phase_text(const struct app_inc *ai, char *out, size_t len);
+static void elapsed_text(int64_t ms, char *out, size_t len);
+
+/* `/rollback status` with no ID: every incident in progress, one line each. */
+static char *open_incidents_text(struct app *app)
+{
+	struct rb_buf b;
+	char *out;
+	int rc = 0;
+
+	rb_buf_init(&b, 16000);
+	for (struct app_inc *ai = app->incidents; ai && !rc; ai = ai->next) {
+		char phase[128], elapsed[32];
+		if (inc_state_is_final(ai->inc.state))
+			continue;
+		phase_text(ai, phase, sizeof phase);
+		elapsed_text(now_ms(app) - ai->inc.declared_ms, elapsed, sizeof elapsed);
+		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
+				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
+				   phase, elapsed);
+	}
+	if (!rc && !b.len)
+		rc = rb_buf_puts(&b, "No incident is in progress.");
+	else if (!rc)
+		rc = rb_buf_puts(&b, "\n`/rollback status INC-…` shows one in full.");
+	out = rb_strdup(rc ? "Too many incidents in progress to list here." : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+/* status, resolve, cancel, report and history: the ack, and in *verdict
+ * what dispatch does afterwards (new reference). */
+static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd, json_t **verdict)
+{
+	struct app_inc *ai = cmd->incident[0] ? find_incident(app, cmd->incident) : NULL;
+	json_t *ack = NULL;
+	char *text;
+
+	switch (cmd->kind) {
+	case CMD_STATUS:
+		if (!cmd->incident[0]) {
+			text = open_incidents_text(app);
+			ack = ephemeral(text);
+			free(text);
+			*verdict = json_pack("{s:s}", "outcome", "status");
+		} else if (ai && !cmd->post) {
+			text = status_text(ai, false);
+			ack = ephemeral(text);
+			free(text);
+			*verdict = json_pack("{s:s}", "outcome", "status");
+		} else {
+			/* In the thread, or from the store: after the ack. */
+			*verdict = json_pack("{s:s, s:s, s:b}", "outcome", "status", "incident",
+					     cmd->incident, "post", cmd->post);
+		}
+		return ack;
+	case CMD_RESOLVE:
+	case CMD_CANCEL:
+		*verdict = json_pack("{s:s, s:s, s:s}", "outcome",
+				     cmd->kind == CMD_RESOLVE ? "resolve" : "cancel", "incident",
+				     cmd->incident, "note", cmd->reason);
+		return NULL;
+	default:
+		*verdict = json_pack("{s:s}", "outcome", "not_yet");
+		return ephemeral("`/rollback report` and `/rollback history` are not available in "
+				 "this version yet. Every fact is in the audit log meanwhile "
+				 "(table audit_log in rollbot's database).");
+	}
 }
 
 /* Decides what a slash command means, without I/O. Stores the verdict in
@@ -338,6 +445,8 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 	} else if (cmd.kind == CMD_HELP) {
 		verdict = json_pack("{s:s}", "outcome", "help");
 		ack = ephemeral(cmd_usage());
+	} else if (cmd.kind != CMD_ROLLBACK) {
+		ack = subcommand_verdict(app, &cmd, &verdict);
 	} else if (cmd.dry_run) {
 		verdict = json_pack("{s:s}", "outcome", "dry_run");
 		text = dry_run_text(app, &cmd, payload);
@@ -448,11 +557,12 @@ static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 	return ai;
 }
 
-/* Drops the in-memory copy once nothing is in flight for it. */
-static bool inc_active(const struct incident *inc)
+/* The states in which a service has a rollback in progress (the same list
+ * as the database's incidents_one_rollback_per_service index). */
+static bool holds_service(const struct incident *inc)
 {
-	return inc->state == INC_AWAITING_APPROVAL || inc->state == INC_APPROVED ||
-	       inc->state == INC_ROLLING_BACK;
+	return inc->state == INC_DECLARED || inc->state == INC_AWAITING_APPROVAL ||
+	       inc->state == INC_APPROVED || inc->state == INC_ROLLING_BACK;
 }
 
 static void report_clear(struct step_report *r)
@@ -466,11 +576,14 @@ static void report_clear(struct step_report *r)
 
 static void inc_release(struct app_inc *ai)
 {
-	/* Waiting for reactions, the timer or a step: it must stay. */
-	if (ai->pending > 0 || ai->has_deferred || inc_active(&ai->inc))
+	/* Until it ends, an incident has updates, rounds or reactions to wait
+	 * for: it stays. */
+	if (ai->pending > 0 || ai->has_deferred || !inc_state_is_final(ai->inc.state))
 		return;
 	plan_free(ai->plan);
 	report_clear(&ai->last);
+	free(ai->last_step);
+	free(ai->last_checks);
 	if (ai->prev)
 		ai->prev->next = ai->next;
 	else
@@ -483,6 +596,16 @@ static void inc_release(struct app_inc *ai)
 static void policy_for(const struct app *app, const struct incident *inc, struct pol_policy *p);
 static void flush_deferred(struct app_inc *ai);
 
+static void timing_for(const struct app *app, const struct incident *inc, struct inc_timing *t)
+{
+	const struct config_service *svc = config_service(app->cfg, inc->service);
+	const struct config_verify *v = svc ? &svc->verify : &app->cfg->verify;
+
+	t->update_interval_ms = app->cfg->update_interval_ms;
+	t->verify_window_ms = v->window_ms;
+	t->verify_interval_ms = v->interval_ms;
+}
+
 /* Hands one event to the state machine, with the policy in force and the
  * bot's identity, and carries out what it decides. */
 static void step(struct app_inc *ai, const struct inc_event *event)
@@ -490,14 +613,19 @@ static void step(struct app_inc *ai, const struct inc_event *event)
 	struct inc_actions acts;
 	enum inc_state before = ai->inc.state;
 	struct pol_policy pol;
+	struct inc_timing timing;
 	struct inc_event e = *event;
 	const struct inc_event *ev = &e;
 	int rc;
 
 	policy_for(ai->app, &ai->inc, &pol);
+	timing_for(ai->app, &ai->inc, &timing);
 	e.policy = &pol;
+	e.timing = &timing;
 	e.bot_user = ai->app->bot_user_id;
-	if (e.error && (e.kind == INC_EV_PLAN_FAILED || e.kind == INC_EV_STEP_DONE))
+	if (e.error && (e.kind == INC_EV_PLAN_FAILED || e.kind == INC_EV_STEP_DONE ||
+			e.kind == INC_EV_VERIFIED || e.kind == INC_EV_STATUS_CHECKED ||
+			e.kind == INC_EV_RESOLVE || e.kind == INC_EV_CANCEL))
 		(void)rb_strlcpy(ai->problem, e.error, sizeof ai->problem);
 	rc = inc_step(&ai->inc, ev, now_ms(ai->app), &ai->inc, &acts);
 
@@ -555,9 +683,14 @@ static void policy_for(const struct app *app, const struct incident *inc, struct
 	memset(p, 0, sizeof *p);
 	p->approvers = (const char *const *)a->approvers;
 	p->n_approvers = a->n_approvers;
-	/* Members of approver_group would be resolved with
-	 * usergroups.users.list; until then only listed users count. */
 	p->group_id = a->approver_group;
+	for (size_t i = 0; a->approver_group && i < app->n_groups; i++) {
+		if (strcmp(app->groups[i].id, a->approver_group))
+			continue;
+		/* pol_react reads IDs as strings: one pointer per member. */
+		p->group_members = (const char *const *)app->groups[i].member_ptrs;
+		p->n_group_members = app->groups[i].n_members;
+	}
 	p->required = a->required;
 	p->allow_self_approval = a->allow_self_approval;
 	memcpy(p->skip, a->skip, sizeof p->skip);
@@ -687,6 +820,103 @@ static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
 	return j;
 }
 
+/* "45 s", "12 min 30 s", "2 h 05 min": an elapsed time for people. */
+static void elapsed_text(int64_t ms, char *out, size_t len)
+{
+	int64_t s = ms > 0 ? ms / 1000 : 0;
+
+	if (s < 60)
+		snprintf(out, len, "%lld s", (long long)s);
+	else if (s < 3600)
+		snprintf(out, len, "%lld min %02lld s", (long long)(s / 60), (long long)(s % 60));
+	else
+		snprintf(out, len, "%lld h %02lld min", (long long)(s / 3600),
+			 (long long)(s % 3600 / 60));
+}
+
+/* Where the incident is, in words. */
+static void phase_text(const struct app_inc *ai, char *out, size_t len)
+{
+	const struct incident *inc = &ai->inc;
+
+	switch (inc->state) {
+	case INC_DECLARED:
+		snprintf(out, len, "declared, preparing the plan");
+		break;
+	case INC_AWAITING_APPROVAL:
+		snprintf(out, len, "waiting for approval (%d given)", inc->pol.n_approved);
+		break;
+	case INC_APPROVED:
+		snprintf(out, len, "approved, starting the rollback");
+		break;
+	case INC_ROLLING_BACK:
+		snprintf(out, len, "rolling back: step %d/%d running", inc->next_step + 1,
+			 inc->n_steps);
+		break;
+	case INC_VERIFYING:
+		snprintf(out, len, "rolled back, verifying the service (%d round%s so far)",
+			 inc->verify_rounds, inc->verify_rounds == 1 ? "" : "s");
+		break;
+	default:
+		snprintf(out, len, "%s", inc_state_name(inc->state));
+		break;
+	}
+}
+
+/* What status updates, the completion and the end messages show. */
+static void lifecycle_data(struct app_inc *ai, json_t *data)
+{
+	struct app *app = ai->app;
+	const struct config_service *svc = config_service(app->cfg, ai->inc.service);
+	const struct verify_round *r = &ai->round;
+	char buf[128];
+
+	elapsed_text(now_ms(app) - ai->inc.declared_ms, buf, sizeof buf);
+	json_object_set_new(data, "elapsed", json_string(buf));
+	phase_text(ai, buf, sizeof buf);
+	json_object_set_new(data, "phase", json_string(buf));
+	json_object_set_new(data, "approved_by_text",
+			    ai->inc.pol.n_approved
+				    ? mention_list((const char(*)[POL_USER_MAX])ai->inc.pol.approved_by,
+						   ai->inc.pol.n_approved)
+				    : json_string("nobody yet"));
+	json_object_set_new(data, "last_step",
+			    json_string(ai->last_step ? ai->last_step : "none has run yet"));
+	json_object_set_new(data, "checks",
+			    json_string(ai->last_checks && ai->last_checks[0]
+						? ai->last_checks
+						: ai->has_round ? "none configured: the method's own commands are the only check"
+								: "not checked yet"));
+	if (ai->inc.next_update_ms) {
+		time_t t = time(NULL) + (time_t)((ai->inc.next_update_ms - now_ms(app)) / 1000);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+		json_object_set_new(data, "next_update", json_string(buf));
+	}
+	json_object_set_new(data, "resume_step", json_integer(ai->inc.next_step + 1));
+	json_object_set_new(data, "interrupted", json_boolean(ai->inc.interrupted));
+	json_object_set_new(data, "closed_by", json_string(ai->inc.closed_by));
+	json_object_set_new(data, "note", json_string(ai->problem));
+	if (svc) {
+		human_duration(svc->verify.window_ms, buf, sizeof buf);
+		json_object_set_new(data, "verify_window", json_string(buf));
+	}
+	json_object_set_new(data, "health",
+			    json_string(!ai->has_round || r->outcome[VERIFY_HEALTH] == VERIFY_NOT_RUN
+						? "not checked (no health_url configured)"
+					: r->outcome[VERIFY_HEALTH] == VERIFY_PASS
+						? "health check passing"
+						: r->detail[VERIFY_HEALTH]));
+	if (ai->has_round && r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN)
+		json_object_set_new(data, "error_rate", json_string(r->detail[VERIFY_ERROR_RATE]));
+	if (ai->has_round && r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)
+		json_object_set_new(data, "latency", json_string(r->detail[VERIFY_LATENCY]));
+	json_object_set_new(data, "has_metrics",
+			    json_boolean(ai->has_round && (r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN ||
+							   r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)));
+}
+
 /* What the approval and rollback messages show beyond the incident itself. */
 static void message_data(struct app_inc *ai, json_t *data)
 {
@@ -725,6 +955,7 @@ static void message_data(struct app_inc *ai, json_t *data)
 		free(d);
 	}
 	json_object_set_new(data, "n_steps", json_integer(ai->inc.n_steps));
+	lifecycle_data(ai, data);
 	if (ai->last.title) {
 		json_object_set_new(data, "step_number", json_integer(ai->last.index + 1));
 		json_object_set_new(data, "step_title", json_string(ai->last.title));
@@ -737,6 +968,21 @@ static void message_data(struct app_inc *ai, json_t *data)
 	}
 }
 
+/* The status update, as posted every update interval or asked for with
+ * /rollback status. Returns a new string. */
+static char *status_text(struct app_inc *ai, bool scheduled)
+{
+	json_t *data = incident_data(ai->app, &ai->inc);
+	char *text;
+
+	message_data(ai, data);
+	if (scheduled)
+		json_object_set_new(data, "update_number", json_integer(ai->inc.updates_posted));
+	text = tmpl_render(ai->app->tmpl, "status_update", data);
+	json_decref(data);
+	return text ? text : rb_strdup("(the status could not be rendered: see rollbot's log)");
+}
+
 static void do_post(struct app_inc *ai, const struct inc_action *a)
 {
 	struct app *app = ai->app;
@@ -744,6 +990,8 @@ static void do_post(struct app_inc *ai, const struct inc_action *a)
 
 	if (a->msg != INC_MSG_ANNOUNCEMENT)
 		message_data(ai, data);
+	if (a->msg == INC_MSG_STATUS_UPDATE && !ai->on_demand)
+		json_object_set_new(data, "update_number", json_integer(ai->inc.updates_posted));
 	char *text = tmpl_render(app->tmpl, inc_message_name(a->msg), data);
 	struct post_ctx *pc;
 	json_t *args;
@@ -784,23 +1032,76 @@ static void save_done_cb(void *arg, int err, const PGresult *res, const char *er
 	inc_release(ai);
 }
 
+/* Milliseconds from now to a monotonic time, as text for the store, or NULL
+ * when there is no such time. */
+static const char *ms_left(struct app *app, int64_t at_ms, bool set, char *buf, size_t len)
+{
+	int64_t ms = at_ms - now_ms(app);
+
+	if (!set)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)(ms > 0 ? ms : 0));
+	return buf;
+}
+
+/* Writes the incident as it is now. Deadlines go in as the time left,
+ * turned into wall-clock time by the database, because the bot's own
+ * clock is monotonic and means nothing after a restart. */
 static void do_save(struct app_inc *ai)
 {
-	char digest[20];
-	const char *params[7] = { ai->inc.id, inc_state_name(ai->inc.state),
-				  ai->inc.announcement_ts[0] ? ai->inc.announcement_ts : NULL,
-				  ai->inc.approval_ts[0] ? ai->inc.approval_ts : NULL,
-				  ai->inc.target, NULL, ai->inc.with_db ? "true" : "false" };
+	struct app *app = ai->app;
+	const struct incident *inc = &ai->inc;
+	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
+		updates[16];
+	struct rb_buf approvers;
+	const char *params[17] = {
+		inc->id, inc_state_name(inc->state),
+		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
+		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
+		inc->with_db ? "true" : "false", NULL,
+		ms_left(app, inc->approval_deadline_ms, inc->state == INC_AWAITING_APPROVAL,
+			approval_left, sizeof approval_left),
+		next_step, inc->interrupted ? "true" : "false",
+		ms_left(app, inc->next_update_ms, inc->next_update_ms != 0, update_left,
+			sizeof update_left),
+		updates,
+		ms_left(app, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
+			sizeof verify_left),
+		inc->closed_by[0] ? inc->closed_by : NULL, ai->last_step ? ai->last_step : "",
+		ai->last_checks ? ai->last_checks : ""
+	};
+	int rc = 0;
 
-	if (ai->inc.plan_digest) {
-		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)ai->inc.plan_digest);
+	if (inc->plan_digest) {
+		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)inc->plan_digest);
 		params[5] = digest;
 	}
-	if (store_query(ai->app->store,
-			"UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
-			"announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
-			"with_db = $7, updated_at = clock_timestamp() WHERE id = $1",
-			7, params, save_done_cb, ai)) {
+	snprintf(next_step, sizeof next_step, "%d", inc->next_step);
+	snprintf(updates, sizeof updates, "%d", inc->updates_posted);
+	/* Slack IDs are [A-Z0-9]: an array literal needs no quoting. */
+	rb_buf_init(&approvers, 4096);
+	rc = rb_buf_puts(&approvers, "{");
+	for (int i = 0; i < inc->pol.n_approved && !rc; i++)
+		rc = rb_buf_printf(&approvers, "%s%s", i ? "," : "", inc->pol.approved_by[i]);
+	if (!rc)
+		rc = rb_buf_puts(&approvers, "}");
+	params[7] = rc ? "{}" : rb_buf_str(&approvers);
+	rc = store_query(app->store,
+			 "UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
+			 "announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
+			 "with_db = $7, approved_by = $8::text[], approval_deadline = "
+			 "clock_timestamp() + make_interval(secs => $9::bigint / 1000.0), "
+			 "next_step = $10::int, interrupted = $11::boolean, next_update_at = "
+			 "clock_timestamp() + make_interval(secs => $12::bigint / 1000.0), "
+			 "updates_posted = $13::int, verify_deadline = clock_timestamp() + "
+			 "make_interval(secs => $14::bigint / 1000.0), closed_by = $15, "
+			 "last_step = $16, last_checks = $17, ended_at = CASE WHEN $2 IN "
+			 "('resolved', 'rejected', 'expired', 'cancelled', 'failed') THEN CASE "
+			 "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
+			 "clock_timestamp() END END WHERE id = $1",
+			 17, params, save_done_cb, ai);
+	rb_buf_free(&approvers);
+	if (rc) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
 	}
@@ -957,6 +1258,9 @@ static void step_report(struct app_inc *ai, int index, const char *command,
 		n--;
 	ai->last.tail = rb_strndup(tail, n);
 	ai->last.ok = ok;
+	free(ai->last_step);
+	ai->last_step = rb_asprintf("%s step %d/%d, %s (`%s`): %s", ok ? "✔" : "✖", index + 1,
+				    ai->inc.n_steps, ai->last.title, command, outcome);
 }
 
 /* A JSON string of `len` bytes of command output: NUL and bytes that are
@@ -1079,23 +1383,15 @@ static void http_done_cb(void *arg, const struct api_result *res)
 	inc_release(ai);
 }
 
-static void do_run_step(struct app_inc *ai, int index)
+/* Starts step sc->index: a process, or an HTTP request. Returns 0 or the
+ * reason it could not start. */
+static const char *start_step(struct step_ctx *sc)
 {
-	const struct plan_step *st;
-	struct step_ctx *sc;
-	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = index, .ok = false };
+	struct app_inc *ai = sc->ai;
+	const struct plan_step *st = &ai->plan->steps[sc->index];
 	int rc;
 
-	if (!ai->plan || index < 0 || (size_t)index >= ai->plan->n_steps) {
-		fail.error = "no such step (a bug)";
-		defer(ai, &fail);
-		return;
-	}
-	st = &ai->plan->steps[index];
-	sc = rb_calloc(1, sizeof *sc);
-	sc->ai = ai;
-	sc->index = index;
-	ilog_info(&ai->inc, "step %d: %s", index, st->title);
+	ilog_info(&ai->inc, "step %d: %s", sc->index, st->title);
 	if (st->kind == PLAN_STEP_EXEC) {
 		struct run_spec spec = { .argv = (const char *const *)st->exec.argv,
 					 .env_extra = (const char *const *)st->exec.env,
@@ -1108,13 +1404,551 @@ static void do_run_step(struct app_inc *ai, int index)
 		rc = api_post_url(ai->app->api, st->http.url, "application/json", body, strlen(body),
 				  http_done_cb, sc);
 	}
-	if (rc) {
+	return rc ? "could not start the step" : NULL;
+}
+
+static void step_failed_to_start(struct step_ctx *sc, const char *why)
+{
+	struct app_inc *ai = sc->ai;
+	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = sc->index, .ok = false,
+				  .error = why };
+
+	ilog_error(&ai->inc, "step %d not run: %s", sc->index, why);
+	free(sc);
+	ai->pending--;
+	step(ai, &fail);
+	inc_release(ai);
+}
+
+/* The step's start is in the store: only now may it run. A restart that
+ * finds the incident rolling back therefore knows which step may have run,
+ * and a step the store does not name has not. */
+static void step_marked_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct step_ctx *sc = arg;
+	const char *why;
+
+	(void)res;
+	if (err) {
+		ilog_error(&sc->ai->inc, "could not record the start of step %d: %s", sc->index,
+			   errmsg ? errmsg : "?");
+		step_failed_to_start(sc, "not run: rollbot could not record its start in the "
+					 "database");
+		return;
+	}
+	/* A SIGTERM does not stop a rollback half-way: drain_cb waits for it. */
+	why = start_step(sc);
+	if (why)
+		step_failed_to_start(sc, why);
+}
+
+static void do_run_step(struct app_inc *ai, int index)
+{
+	struct step_ctx *sc;
+	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = index, .ok = false };
+	char n[16];
+	const char *params[2] = { ai->inc.id, n };
+
+	if (!ai->plan || index < 0 || (size_t)index >= ai->plan->n_steps) {
+		fail.error = "no such step (a bug)";
+		defer(ai, &fail);
+		return;
+	}
+	sc = rb_calloc(1, sizeof *sc);
+	sc->ai = ai;
+	sc->index = index;
+	snprintf(n, sizeof n, "%d", index);
+	/* Queued after the save of rolling_back: the store runs them in order. */
+	if (store_query(ai->app->store,
+			"UPDATE incidents SET next_step = $2::int, state = 'rolling_back' "
+			"WHERE id = $1",
+			2, params, step_marked_cb, sc)) {
 		free(sc);
-		fail.error = "could not start the step";
+		fail.error = "not run: rollbot could not record its start in the database";
 		defer(ai, &fail);
 		return;
 	}
 	ai->pending++;
+}
+
+/* ---- verification ---- */
+
+/* The plan's last step that only reads (kubectl rollout status, helm
+ * status, the flag's GET): the method's own status command. */
+static const struct plan_step *status_step(const struct plan *p)
+{
+	for (size_t i = p ? p->n_steps : 0; i > 0; i--)
+		if (p->steps[i - 1].role == PLAN_ROLE_CHECK)
+			return &p->steps[i - 1];
+	return NULL;
+}
+
+static void probe_spec_for(struct app_inc *ai, bool status_only, struct probe_spec *spec)
+{
+	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
+
+	memset(spec, 0, sizeof *spec);
+	spec->timeout_ms = 10000;
+	if (!svc)
+		return;
+	if (svc->verify.status || status_only)
+		spec->status_step = status_step(ai->plan);
+	if (status_only)
+		return;
+	spec->health_url = svc->health_url;
+	spec->version_url = svc->version_url;
+	spec->target = ai->inc.target;
+	spec->prometheus_url = svc->verify.prometheus_url;
+	spec->error_rate_query = svc->verify.error_rate_query;
+	spec->latency_query = svc->verify.latency_query;
+	spec->error_rate_max = svc->verify.error_rate_max;
+	spec->latency_max_s = (double)svc->verify.latency_max_ms / 1000.0;
+}
+
+/* "✔ health check: HTTP 200 · ✖ error rate: 6.0% (threshold 1.00%)" */
+static char *checks_line(const struct verify_round *r)
+{
+	struct rb_buf b;
+	char *out;
+	int rc = 0;
+
+	rb_buf_init(&b, 4096);
+	for (int c = 0; c < VERIFY_CHECK_COUNT && !rc; c++) {
+		if (r->outcome[c] == VERIFY_NOT_RUN)
+			continue;
+		rc = rb_buf_printf(&b, "%s%s %s: %s", b.len ? " · " : "",
+				   r->outcome[c] == VERIFY_PASS ? "✔" : "✖",
+				   verify_check_title((enum verify_check)c), r->detail[c]);
+	}
+	out = rb_strdup(rc ? "(too long to show)" : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+static json_t *round_json(const struct verify_round *r)
+{
+	json_t *o = json_object();
+
+	for (int c = 0; c < VERIFY_CHECK_COUNT; c++) {
+		if (r->outcome[c] == VERIFY_NOT_RUN)
+			continue;
+		json_object_set_new(o, verify_check_name((enum verify_check)c),
+				    json_pack("{s:b, s:s}", "passed", r->outcome[c] == VERIFY_PASS,
+					      "detail", r->detail[c]));
+	}
+	return o;
+}
+
+static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
+{
+	struct app_inc *ai = arg;
+	struct inc_event ev = { .kind = INC_EV_VERIFIED };
+	char summary[INC_TEXT_MAX];
+
+	ai->pending--;
+	ai->verifying_now = false;
+	if (ai->app->stopping) {
+		inc_release(ai);
+		return;
+	}
+	ai->round = *r;
+	ai->has_round = true;
+	free(ai->last_checks);
+	ai->last_checks = any ? checks_line(r) : rb_strdup("");
+	(void)verify_round_summary(r, summary, sizeof summary);
+	audit(ai->app, ai->inc.id, "rollbot", "probe_results", round_json(r), NULL);
+	ev.ok = !any || verify_round_passed(r);
+	ev.nothing_checked = !any;
+	ev.error = summary;
+	ilog_info(&ai->inc, "verification round: %s%s", ev.ok ? "passed" : "failed: ", ev.ok ? "" : summary);
+	step(ai, &ev);
+	inc_release(ai);
+}
+
+static void do_verify(struct app_inc *ai)
+{
+	struct probe_spec spec;
+
+	/* Stopping: the incident stays verifying in the store, and the next
+	 * start resumes the rounds. */
+	if (ai->app->stopping)
+		return;
+	probe_spec_for(ai, false, &spec);
+	if (probe_round(&ai->app->loop, ai->app->api, &spec, verify_done_cb, ai)) {
+		struct inc_event ev = { .kind = INC_EV_VERIFIED, .error = "could not start the checks" };
+		defer(ai, &ev);
+		return;
+	}
+	ai->pending++;
+	ai->verifying_now = true;
+}
+
+static void status_checked_cb(void *arg, const struct verify_round *r, bool any)
+{
+	struct app_inc *ai = arg;
+	struct inc_event ev = { .kind = INC_EV_STATUS_CHECKED };
+	char text[INC_TEXT_MAX];
+
+	ai->pending--;
+	ai->verifying_now = false;
+	if (ai->app->stopping) {
+		inc_release(ai);
+		return;
+	}
+	if (!any)
+		snprintf(text, sizeof text, "%s has no status command: check the service by hand",
+			 plan_method_info(ai->inc.method)->title);
+	else
+		snprintf(text, sizeof text, "%s", r->detail[VERIFY_STATUS]);
+	ev.ok = any && r->outcome[VERIFY_STATUS] == VERIFY_PASS;
+	ev.error = text;
+	step(ai, &ev);
+	inc_release(ai);
+}
+
+static void do_status_check(struct app_inc *ai)
+{
+	struct probe_spec spec;
+
+	probe_spec_for(ai, true, &spec);
+	if (probe_round(&ai->app->loop, ai->app->api, &spec, status_checked_cb, ai)) {
+		struct inc_event ev = { .kind = INC_EV_STATUS_CHECKED,
+					.error = "could not run the status command" };
+		defer(ai, &ev);
+		return;
+	}
+	ai->pending++;
+	ai->verifying_now = true;
+}
+
+/* The answer to the person who typed a command: through the command's
+ * response_url while it is being handled, else privately in the channel. */
+static void do_reply(struct app_inc *ai, const struct inc_action *a)
+{
+	struct app *app = ai->app;
+
+	if (app->reply_url && app->reply_url[0]) {
+		json_t *body = ephemeral(a->text);
+		char *s = json_dumps(body, JSON_COMPACT);
+
+		json_decref(body);
+		if (api_post_url(app->api, app->reply_url, "application/json", s, strlen(s),
+				 notify_done_cb, NULL))
+			log_warn("cannot queue the reply to %s", a->user);
+		free(s);
+		return;
+	}
+	do_notify_user(ai, a);
+}
+
+/* ---- carrying on after a restart ---- */
+
+/* True when Slack's reaction name is `want`, skin tone or not. */
+static bool emoji_is(const char *name, const char *want)
+{
+	size_t n = strlen(want);
+
+	return !strncmp(name, want, n) && (name[n] == '\0' || !strncmp(name + n, "::", 2));
+}
+
+/* The users of every reaction on the message named `want`. Borrowed. */
+static json_t *reaction_users(json_t *reactions, const char *want)
+{
+	json_t *users = json_array(), *r;
+	size_t i;
+
+	json_array_foreach(reactions, i, r) {
+		if (!emoji_is(jstr(r, "name"), want))
+			continue;
+		json_t *u;
+		size_t k;
+		json_array_foreach(json_object_get(r, "users"), k, u)
+			if (json_is_string(u))
+				json_array_append(users, u);
+	}
+	return users;
+}
+
+static bool json_has_string(json_t *arr, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (!strcmp(json_string_value(v) ? json_string_value(v) : "", s))
+			return true;
+	return false;
+}
+
+/* Hands one reaction found by the recount to the state machine, as long as
+ * the request is still waiting. */
+static void recount_one(struct app_inc *ai, const char *user, const char *emoji, bool added)
+{
+	struct inc_event ev = { .kind = INC_EV_REACTION, .user = user, .reaction = emoji,
+				.channel = ai->inc.channel, .ts = ai->inc.approval_ts,
+				.added = added, .recount = true };
+
+	if (ai->inc.state != INC_AWAITING_APPROVAL || !strcmp(user, ai->app->bot_user_id))
+		return;
+	step(ai, &ev);
+}
+
+/* The request's reactions as they are now. Rejections go first: when both
+ * happened while the bot was down, their order is unknown, and not rolling
+ * back is the side to err on. Then approvals that were removed, then the
+ * approvals present. */
+static void recount_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_inc *ai = arg;
+	json_t *reactions, *rejects, *approves, *u;
+	char counted[POL_MAX_APPROVERS][POL_USER_MAX];
+	int n_counted = ai->inc.pol.n_approved;
+	size_t i;
+
+	ai->pending--;
+	ai->recounting = false;
+	if (!res->ok) {
+		ilog_warn(&ai->inc, "could not read the approval request's reactions (%s): "
+				    "only reactions from now on count",
+			  res->error ? res->error : "?");
+		inc_release(ai);
+		return;
+	}
+	reactions = json_object_get(json_object_get(res->body, "message"), "reactions");
+	rejects = reaction_users(reactions, POL_EMOJI_REJECT);
+	approves = reaction_users(reactions, POL_EMOJI_APPROVE);
+	memcpy(counted, ai->inc.pol.approved_by, sizeof counted);
+	json_array_foreach(rejects, i, u)
+		recount_one(ai, json_string_value(u), POL_EMOJI_REJECT, true);
+	for (int k = 0; k < n_counted; k++)
+		if (!json_has_string(approves, counted[k]))
+			recount_one(ai, counted[k], POL_EMOJI_APPROVE, false);
+	json_array_foreach(approves, i, u) {
+		bool known = false;
+		for (int k = 0; k < ai->inc.pol.n_approved; k++)
+			known = known || !strcmp(ai->inc.pol.approved_by[k], json_string_value(u));
+		if (!known)
+			recount_one(ai, json_string_value(u), POL_EMOJI_APPROVE, true);
+	}
+	ilog_info(&ai->inc, "recounted the approval request: %zu approval(s), %zu rejection(s) on "
+			    "it; state %s",
+		  json_array_size(approves), json_array_size(rejects),
+		  inc_state_name(ai->inc.state));
+	json_decref(rejects);
+	json_decref(approves);
+	inc_release(ai);
+}
+
+static void do_recount(struct app_inc *ai)
+{
+	json_t *args = json_pack("{s:s, s:s, s:b}", "channel", ai->inc.channel, "timestamp",
+				 ai->inc.approval_ts, "full", 1);
+
+	if (api_call(ai->app->api, "reactions.get", args, recount_done_cb, ai)) {
+		ilog_warn(&ai->inc, "cannot queue reactions.get");
+		return;
+	}
+	ai->pending++;
+	ai->recounting = true;
+}
+
+/* The columns inc_from_row reads, in its order. Times are turned into
+ * milliseconds from now by the database (NULL stays NULL). */
+#define INCIDENT_COLUMNS                                                                       \
+	"id, service, severity, reason, target, requested_by, channel, "                      \
+	"coalesce(announcement_ts, ''), coalesce(approval_ts, ''), coalesce(plan_digest, ''), " \
+	"with_db, array_to_string(approved_by, ','), "                                          \
+	"coalesce((extract(epoch FROM approval_deadline - clock_timestamp()) * 1000)::bigint, " \
+	"0), (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint, state, "     \
+	"next_step, interrupted, "                                                              \
+	"(extract(epoch FROM next_update_at - clock_timestamp()) * 1000)::bigint, "             \
+	"updates_posted, "                                                                      \
+	"(extract(epoch FROM verify_deadline - clock_timestamp()) * 1000)::bigint, "            \
+	"coalesce(closed_by, ''), last_step, last_checks"
+
+static int64_t ms_col(const PGresult *res, int r, int c)
+{
+	return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+/* One incident row (INCIDENT_COLUMNS) back in memory. Returns NULL when it
+ * cannot carry on here (its service is gone). */
+static struct app_inc *inc_from_row(struct app *app, const PGresult *res, int r)
+{
+	struct incident inc;
+	const struct config_service *svc = config_service(app->cfg, PQgetvalue(res, r, 1));
+	struct app_inc *ai;
+	char err[RB_ERR_LEN];
+	int64_t now = now_ms(app);
+
+	if (!svc) {
+		log_warn("%s: service %s is no longer configured; the incident is left as it is",
+			 PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		return NULL;
+	}
+	memset(&inc, 0, sizeof inc);
+	(void)rb_strlcpy(inc.id, PQgetvalue(res, r, 0), sizeof inc.id);
+	(void)rb_strlcpy(inc.service, svc->name, sizeof inc.service);
+	inc.method = svc->method;
+	if (inc_state_from_name(PQgetvalue(res, r, 14), &inc.state) ||
+	    cmd_severity_from_name(PQgetvalue(res, r, 2), &inc.severity))
+		return NULL;
+	inc.reason = PQgetvalue(res, r, 3);
+	(void)rb_strlcpy(inc.target, PQgetvalue(res, r, 4), sizeof inc.target);
+	(void)rb_strlcpy(inc.requested_by, PQgetvalue(res, r, 5), sizeof inc.requested_by);
+	(void)rb_strlcpy(inc.channel, PQgetvalue(res, r, 6), sizeof inc.channel);
+	inc.response_url = "";
+	(void)rb_strlcpy(inc.announcement_ts, PQgetvalue(res, r, 7), sizeof inc.announcement_ts);
+	(void)rb_strlcpy(inc.approval_ts, PQgetvalue(res, r, 8), sizeof inc.approval_ts);
+	inc.plan_digest = strtoull(PQgetvalue(res, r, 9), NULL, 16);
+	inc.with_db = !strcmp(PQgetvalue(res, r, 10), "t");
+	pol_state_init(&inc.pol, inc.plan_digest);
+	/* "U1,U2": Slack IDs never hold a comma. */
+	for (const char *u = PQgetvalue(res, r, 11); *u && inc.pol.n_approved < POL_MAX_APPROVERS;) {
+		size_t n = strcspn(u, ",");
+		if (n && n < POL_USER_MAX)
+			snprintf(inc.pol.approved_by[inc.pol.n_approved++], POL_USER_MAX, "%.*s",
+				 (int)n, u);
+		u += n + (u[n] == ',');
+	}
+	inc.approval_deadline_ms = now + ms_col(res, r, 12);
+	inc.declared_ms = now - ms_col(res, r, 13);
+	inc.next_step = (int)ms_col(res, r, 15);
+	inc.interrupted = !strcmp(PQgetvalue(res, r, 16), "t");
+	/* A slot missed while the bot was down is due at once (posted once). */
+	if (!PQgetisnull(res, r, 17) && !inc_state_is_final(inc.state))
+		inc.next_update_ms = now + ms_col(res, r, 17);
+	inc.updates_posted = (int)ms_col(res, r, 18);
+	if (!PQgetisnull(res, r, 19))
+		inc.verify_deadline_ms = now + ms_col(res, r, 19);
+	(void)rb_strlcpy(inc.closed_by, PQgetvalue(res, r, 20), sizeof inc.closed_by);
+	ai = inc_new(app, &inc);
+	if (PQgetvalue(res, r, 21)[0])
+		ai->last_step = rb_strdup(PQgetvalue(res, r, 21));
+	if (PQgetvalue(res, r, 22)[0])
+		ai->last_checks = rb_strdup(PQgetvalue(res, r, 22));
+	if (!inc.target[0] && inc.state == INC_DECLARED)
+		return ai; /* the plan waits for its target */
+	if (build_plan(ai, err, sizeof err))
+		ilog_warn(&ai->inc, "its plan cannot be built any more: %s", err);
+	else
+		ai->inc.n_steps = (int)ai->plan->n_steps;
+	return ai;
+}
+
+static void resume_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct app *app = arg;
+
+	if (err) {
+		log_error("store: could not load the incidents in progress: %s",
+			  errmsg ? errmsg : "?");
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++) {
+		struct inc_event ev = { .kind = INC_EV_RESUMED };
+		struct app_inc *ai;
+
+		if (find_incident(app, PQgetvalue(res, r, 0)))
+			continue; /* a command loaded it first */
+		ai = inc_from_row(app, res, r);
+		if (!ai)
+			continue;
+		ilog_info(&ai->inc, "resuming in state %s", inc_state_name(ai->inc.state));
+		step(ai, &ev);
+		inc_release(ai);
+	}
+}
+
+/* Loads what was in progress when the bot last stopped. */
+static void resume_incidents(struct app *app)
+{
+	if (app->resumed || app->stopping)
+		return;
+	app->resumed = true;
+	if (store_query(app->store,
+			"SELECT " INCIDENT_COLUMNS " FROM incidents WHERE state IN ('declared', "
+			"'awaiting_approval', 'approved', 'rolling_back', 'verifying') ORDER BY id",
+			0, NULL, resume_done_cb, app))
+		log_error("store: cannot queue the load of the incidents in progress");
+}
+
+/* ---- approver groups ---- */
+
+static void group_update(struct app_group *g, const struct api_result *res)
+{
+	json_t *users = json_object_get(res->body, "users"), *u;
+	size_t i, n = 0;
+
+	if (!res->ok) {
+		log_warn("could not read the members of approver group %s (%s): %s", g->id,
+			 res->error ? res->error : "?",
+			 g->n_members ? "keeping the last list" : "its members cannot approve yet");
+		return;
+	}
+	free(g->members);
+	free(g->member_ptrs);
+	g->members = rb_calloc(json_array_size(users) + 1, sizeof *g->members);
+	g->member_ptrs = rb_calloc(json_array_size(users) + 1, sizeof *g->member_ptrs);
+	json_array_foreach(users, i, u) {
+		if (!json_is_string(u) || strlen(json_string_value(u)) >= POL_USER_MAX)
+			continue;
+		(void)rb_strlcpy(g->members[n], json_string_value(u), POL_USER_MAX);
+		g->member_ptrs[n] = g->members[n];
+		n++;
+	}
+	if (n != g->n_members)
+		log_info("approver group %s has %zu member(s)", g->id, n);
+	g->n_members = n;
+}
+
+static void group_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_group *g = arg;
+
+	group_update(g, res);
+	/* Incidents waiting for approval are recounted once the groups are
+	 * known, so that a member's ✅ given while the bot was down counts. */
+	if (g->app->groups_pending && --g->app->groups_pending == 0)
+		resume_incidents(g->app);
+}
+
+static void refresh_groups(struct app *app)
+{
+	for (size_t i = 0; i < app->n_groups; i++)
+		if (api_call(app->api, "usergroups.users.list",
+			     json_pack("{s:s}", "usergroup", app->groups[i].id), group_done_cb,
+			     &app->groups[i]))
+			log_warn("cannot queue usergroups.users.list");
+}
+
+/* Every approver group named in the configuration, once. */
+static void groups_init(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+
+	app->groups = rb_calloc(cfg->n_services + 1, sizeof *app->groups);
+	for (size_t i = 0; i <= cfg->n_services; i++) {
+		const char *id = i < cfg->n_services ? (cfg->services[i].has_approval
+				 ? cfg->services[i].approval.approver_group : NULL)
+						     : cfg->approval.approver_group;
+		bool seen = !id;
+		for (size_t k = 0; k < app->n_groups && !seen; k++)
+			seen = !strcmp(app->groups[k].id, id);
+		if (!seen) {
+			app->groups[app->n_groups].app = app;
+			app->groups[app->n_groups++].id = id;
+		}
+	}
+}
+
+static void groups_free(struct app *app)
+{
+	for (size_t i = 0; i < app->n_groups; i++) {
+		free(app->groups[i].members);
+		free(app->groups[i].member_ptrs);
+	}
+	free(app->groups);
 }
 
 /* The approval timer: one sweep a second over the requests waiting, so no
@@ -1124,14 +1958,26 @@ static void approval_sweep_cb(uv_timer_t *t)
 	struct app *app = t->data;
 	int64_t now = now_ms(app);
 
+	/* Group membership changes rarely, but a new release manager must not
+	 * wait for a restart. */
+	if (++app->sweeps % GROUP_REFRESH_S == 0)
+		refresh_groups(app);
 	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
 		next = ai->next;
+		struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
+
 		if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
-		    now >= ai->inc.approval_deadline_ms) {
-			struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
-			step(ai, &ev);
-			inc_release(ai);
-		}
+		    !ai->recounting && now >= ai->inc.approval_deadline_ms)
+			ev.kind = INC_EV_APPROVAL_TIMEOUT;
+		else if (ai->inc.next_update_ms && now >= ai->inc.next_update_ms)
+			ev.kind = INC_EV_UPDATE_DUE;
+		else if (ai->inc.state == INC_VERIFYING && ai->inc.next_verify_ms &&
+			 !ai->verifying_now && now >= ai->inc.next_verify_ms)
+			ev.kind = INC_EV_VERIFY_DUE;
+		else
+			continue;
+		step(ai, &ev);
+		inc_release(ai);
 	}
 }
 
@@ -1170,6 +2016,18 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			break;
 		case INC_ACT_RUN_STEP:
 			do_run_step(ai, a->step);
+			break;
+		case INC_ACT_RECOUNT:
+			do_recount(ai);
+			break;
+		case INC_ACT_VERIFY:
+			do_verify(ai);
+			break;
+		case INC_ACT_STATUS_CHECK:
+			do_status_check(ai);
+			break;
+		case INC_ACT_REPLY:
+			do_reply(ai, a);
 			break;
 		}
 	}
@@ -1248,6 +2106,116 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 	inc_release(ai);
 }
 
+/* A command about one incident, once the incident is in memory. */
+struct on_incident {
+	struct app *app;
+	char outcome[16];
+	char id[INC_ID_MAX];
+	char user[INC_SLACK_ID_MAX];
+	bool post;
+	char *note;
+	char *response_url;
+};
+
+static void reply_url(struct app *app, const char *url, const char *text)
+{
+	json_t *body = ephemeral(text);
+	char *s = json_dumps(body, JSON_COMPACT);
+
+	json_decref(body);
+	if (url[0] && api_post_url(app->api, url, "application/json", s, strlen(s),
+				   notify_done_cb, NULL))
+		log_warn("cannot queue a reply through response_url");
+	free(s);
+}
+
+static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
+{
+	struct app *app = oi->app;
+
+	if (!ai) {
+		char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the ones "
+				      "in progress.", oi->id);
+		reply_url(app, oi->response_url, t);
+		free(t);
+		return;
+	}
+	if (!strcmp(oi->outcome, "status") && !oi->post) {
+		char *t = status_text(ai, false);
+		reply_url(app, oi->response_url, t);
+		free(t);
+	} else if (!strcmp(oi->outcome, "status")) {
+		struct inc_action a = { .kind = INC_ACT_POST, .msg = INC_MSG_STATUS_UPDATE,
+					.in_thread = true };
+		ai->on_demand = true;
+		do_post(ai, &a);
+		ai->on_demand = false;
+	} else {
+		struct inc_event ev = { .kind = !strcmp(oi->outcome, "resolve") ? INC_EV_RESOLVE
+										  : INC_EV_CANCEL,
+					.user = oi->user, .error = oi->note };
+		app->reply_url = oi->response_url;
+		step(ai, &ev);
+		app->reply_url = NULL;
+	}
+	inc_release(ai);
+}
+
+static void on_incident_free(struct on_incident *oi)
+{
+	free(oi->note);
+	free(oi->response_url);
+	free(oi);
+}
+
+static void incident_loaded_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct on_incident *oi = arg;
+	struct app_inc *ai = find_incident(oi->app, oi->id);
+
+	if (err) {
+		log_error("store: could not load %s: %s", oi->id, errmsg ? errmsg : "?");
+		reply_url(oi->app, oi->response_url,
+			  "rollbot could not read its database just now; try again in a minute.");
+	} else {
+		/* Loaded meanwhile (the start-up load): use that copy. */
+		if (!ai && PQntuples(res) == 1)
+			ai = inc_from_row(oi->app, res, 0);
+		on_incident_run(oi, ai);
+	}
+	on_incident_free(oi);
+}
+
+/* Incidents in progress are in memory; closed ones (a failed one being
+ * resolved by hand, the status of an old one) come from the store. */
+static void dispatch_on_incident(struct app *app, json_t *verdict, const char *user,
+				 const char *response_url)
+{
+	struct on_incident *oi = rb_calloc(1, sizeof *oi);
+	struct app_inc *ai;
+	const char *params[1];
+
+	oi->app = app;
+	(void)rb_strlcpy(oi->outcome, jstr(verdict, "outcome"), sizeof oi->outcome);
+	(void)rb_strlcpy(oi->id, jstr(verdict, "incident"), sizeof oi->id);
+	(void)rb_strlcpy(oi->user, user, sizeof oi->user);
+	oi->post = json_is_true(json_object_get(verdict, "post"));
+	oi->note = rb_strdup(jstr(verdict, "note"));
+	oi->response_url = rb_strdup(response_url);
+	ai = find_incident(app, oi->id);
+	if (ai) {
+		on_incident_run(oi, ai);
+		on_incident_free(oi);
+		return;
+	}
+	params[0] = oi->id;
+	if (store_query(app->store, "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1",
+			1, params, incident_loaded_cb, oi)) {
+		log_error("store: cannot queue the load of %s", oi->id);
+		on_incident_free(oi);
+	}
+}
+
 static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 {
 	json_t *payload = json_object_get(env, "payload");
@@ -1318,6 +2286,10 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		free(cmdjson);
 		free(dkey);
 		json_decref(detail);
+	} else if (!strcmp(outcome, "resolve") || !strcmp(outcome, "cancel") ||
+		   (!strcmp(outcome, "status") && jstr(verdict, "incident")[0])) {
+		audit(app, NULL, user, "command_received", detail, key);
+		dispatch_on_incident(app, verdict, user, jstr(payload, "response_url"));
 	} else {
 		json_decref(detail); /* dry_run records nothing; duplicates were handled */
 	}
@@ -1406,6 +2378,14 @@ static void auth_done_cb(void *arg, const struct api_result *res)
 	(void)rb_strlcpy(app->bot_user_id, jstr(res->body, "user_id"), sizeof app->bot_user_id);
 	log_info("authenticated as %s (%s) in %s", jstr(res->body, "user"), app->bot_user_id,
 		 jstr(res->body, "team"));
+	/* Both need to know who the bot is: its own reactions never count. */
+	if (!app->resumed && app->n_groups) {
+		app->groups_pending = app->n_groups;
+		refresh_groups(app);
+	} else {
+		refresh_groups(app);
+		resume_incidents(app);
+	}
 }
 
 static void channel_done_cb(void *arg, const struct api_result *res)
@@ -1608,6 +2588,7 @@ int app_run(const struct app_options *opt)
 		app->services[i].target = plan_method_info(app->cfg->services[i].method)->target;
 	}
 	app->dd = dd_new(DEDUPE_TTL_MS, DEDUPE_MAX);
+	groups_init(app);
 	uv_loop_init(&app->loop);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
@@ -1666,9 +2647,12 @@ int app_run(const struct app_options *opt)
 		app->incidents = ai->next;
 		plan_free(ai->plan);
 		report_clear(&ai->last);
+		free(ai->last_step);
+		free(ai->last_checks);
 		free(ai);
 	}
 	dd_free(app->dd);
+	groups_free(app);
 	free(app->services);
 	tmpl_free(app->tmpl);
 	free(app);

@@ -36,6 +36,11 @@ static const char *const message_names[INC_MSG_COUNT] = {
 	[INC_MSG_STEP_RESULT] = "step_result",
 	[INC_MSG_ROLLED_BACK] = "rolled_back",
 	[INC_MSG_ROLLBACK_FAILED] = "rollback_failed",
+	[INC_MSG_STATUS_UPDATE] = "status_update",
+	[INC_MSG_COMPLETE] = "complete",
+	[INC_MSG_VERIFY_FAILED] = "verify_failed",
+	[INC_MSG_RESOLVED] = "resolved",
+	[INC_MSG_CANCELLED] = "cancelled",
 };
 
 const char *inc_state_name(enum inc_state s)
@@ -104,6 +109,11 @@ static void transition(struct incident *next, enum inc_state to, struct inc_acti
 	enum inc_state from = next->state;
 
 	next->state = to;
+	if (inc_state_is_final(to)) {
+		/* The end of the incident: no more updates, no more rounds. */
+		next->next_update_ms = 0;
+		next->next_verify_ms = 0;
+	}
 	audit(out, "state_change", "rollbot", "from", inc_state_name(from), "to",
 	      inc_state_name(to), (const char *)NULL);
 	add(out, INC_ACT_SAVE);
@@ -130,7 +140,7 @@ static int on_declared(const struct incident *cur, struct incident *next, struct
 	return 0;
 }
 
-static int on_posted(const struct incident *cur, const struct inc_event *ev,
+static int on_posted(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
 		     struct incident *next, struct inc_actions *out)
 {
 	if (!ev->ts || !ev->ts[0])
@@ -140,6 +150,9 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev,
 	*next = *cur;
 	if (ev->msg == INC_MSG_ANNOUNCEMENT) {
 		(void)rb_strlcpy(next->announcement_ts, ev->ts, sizeof next->announcement_ts);
+		/* "Updates every 10 minutes", counted from the announcement. */
+		if (ev->timing && !inc_state_is_final(cur->state))
+			next->next_update_ms = now_ms + ev->timing->update_interval_ms;
 		add(out, INC_ACT_SAVE);
 	}
 	audit(out, "message_posted", "rollbot", "message", inc_message_name(ev->msg), "channel",
@@ -168,9 +181,13 @@ static void start_steps(struct incident *next, struct inc_actions *out)
 	struct inc_action *a;
 
 	transition(next, INC_ROLLING_BACK, out);
-	next->next_step = 0;
+	/* After an interruption, from the step that was running: the steps
+	 * before it had finished. */
+	if (!next->interrupted)
+		next->next_step = 0;
+	next->interrupted = false;
 	a = add(out, INC_ACT_RUN_STEP);
-	a->step = 0;
+	a->step = next->next_step;
 }
 
 static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
@@ -254,18 +271,33 @@ static int on_reaction(const struct incident *cur, const struct inc_event *ev,
 				  .channel = ev->channel, .ts = ev->ts, .added = ev->added,
 				  .plan_digest = cur->plan_digest };
 	enum pol_reason why;
+	bool changed;
 
 	if (!ev->policy || !ev->user || !ev->reaction || !cur->approval_ts[0])
 		return INC_EBADEVENT;
 	*next = *cur;
 	why = pol_react(ev->policy, &req, &cur->pol, &r, &next->pol);
-	/* Every decision, counted or not, with who and what. */
-	audit(out, ev->added ? "reaction_added" : "reaction_removed", ev->user, "reaction",
-	      ev->reaction, "decision", pol_reason_name(why), (const char *)NULL);
+	changed = why == POL_APPROVAL_COUNTED || why == POL_REJECTION_COUNTED ||
+		  why == POL_APPROVAL_WITHDRAWN || why == POL_PLAN_CHANGED;
+	/* Every decision, counted or not, with who and what. A recount at
+	 * start records only what it changed: the rest was recorded when it
+	 * happened, or is a reaction nobody needs to hear about again. */
+	if (!ev->recount)
+		audit(out, ev->added ? "reaction_added" : "reaction_removed", ev->user,
+		      "reaction", ev->reaction, "decision", pol_reason_name(why),
+		      (const char *)NULL);
+	else if (changed)
+		audit(out, ev->added ? "reaction_added" : "reaction_removed", ev->user,
+		      "reaction", ev->reaction, "decision", pol_reason_name(why), "source",
+		      "recount", (const char *)NULL);
 	if (cur->state != INC_AWAITING_APPROVAL)
 		return 0;
-	explain(cur, ev, why, out);
-	if (next->pol.verdict == POL_APPROVED) {
+	if (!ev->recount)
+		explain(cur, ev, why, out);
+	if (next->pol.verdict == POL_PENDING && changed) {
+		/* The approvals so far survive a restart. */
+		add(out, INC_ACT_SAVE);
+	} else if (next->pol.verdict == POL_APPROVED) {
 		add(out, INC_ACT_CANCEL_TIMER);
 		transition(next, INC_APPROVED, out);
 		post(out, INC_MSG_APPROVED);
@@ -321,7 +353,7 @@ static int on_plan_checked(const struct incident *cur, const struct inc_event *e
 	return 0;
 }
 
-static int on_step_done(const struct incident *cur, const struct inc_event *ev,
+static int on_step_done(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
 			struct incident *next, struct inc_actions *out)
 {
 	struct inc_action *a;
@@ -341,9 +373,12 @@ static int on_step_done(const struct incident *cur, const struct inc_event *ev,
 		a->step = next->next_step;
 		return 0;
 	}
-	/* The method's own commands are done; verification is next (issue 4). */
+	/* The method's own commands are done; now, is the service healthy? */
 	transition(next, INC_VERIFYING, out);
 	post(out, INC_MSG_ROLLED_BACK);
+	next->verify_deadline_ms = now_ms + (ev->timing ? ev->timing->verify_window_ms : 0);
+	next->next_verify_ms = 0;
+	add(out, INC_ACT_VERIFY);
 	return 0;
 }
 
@@ -387,6 +422,222 @@ static int on_post_failed(const struct incident *cur, const struct inc_event *ev
 	return 0;
 }
 
+/* After a restart. The incident comes back as the store had it; what was
+ * in flight when the bot died is done again only when doing it twice is
+ * harmless (a message nobody saw, reading reactions). */
+static int on_resumed(const struct incident *cur, struct incident *next,
+		      struct inc_actions *out)
+{
+	char n[16];
+
+	if (inc_state_is_final(cur->state))
+		return INC_EBADEVENT;
+	*next = *cur;
+	audit(out, "resumed", "rollbot", "state", inc_state_name(cur->state),
+	      (const char *)NULL);
+	switch (cur->state) {
+	case INC_DECLARED:
+		if (!cur->announcement_ts[0])
+			post(out, INC_MSG_ANNOUNCEMENT);
+		else
+			add(out, INC_ACT_PREPARE_PLAN); /* reads history only */
+		break;
+	case INC_AWAITING_APPROVAL:
+		if (!cur->approval_ts[0]) {
+			/* Killed before the request was posted: nobody has seen it. */
+			post(out, INC_MSG_APPROVAL_REQUEST);
+			break;
+		}
+		/* Reactions given while the bot was down arrived as events
+		 * nobody received: read them from the message itself. */
+		add(out, INC_ACT_RECOUNT);
+		break;
+	case INC_APPROVED:
+		/* The store saw no step start (the shell starts a step only once
+		 * rolling_back is saved), so nothing has run yet. */
+		add(out, INC_ACT_CHECK_PLAN);
+		break;
+	case INC_ROLLING_BACK:
+		/* A step was running when the bot died: it may have finished, or
+		 * not. Never run it again blindly: look, then ask. */
+		next->interrupted = true;
+		snprintf(n, sizeof n, "%d", cur->next_step + 1);
+		audit(out, "step_interrupted", "rollbot", "step", n, (const char *)NULL);
+		add(out, INC_ACT_STATUS_CHECK);
+		break;
+	case INC_VERIFYING:
+		next->next_verify_ms = 0;
+		add(out, INC_ACT_VERIFY); /* probes only read */
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* After an interruption: ask before anything runs again, with what the
+ * status command says now (the shell shows it with the request). */
+static int on_status_checked(const struct incident *cur, const struct inc_event *ev,
+			     int64_t now_ms, struct incident *next, struct inc_actions *out)
+{
+	if (cur->state != INC_ROLLING_BACK || !cur->interrupted || !ev->policy)
+		return INC_EBADEVENT;
+	*next = *cur;
+	audit(out, "status_checked", "rollbot", "ok", ev->ok ? "true" : "false", "output",
+	      ev->error ? ev->error : "", (const char *)NULL);
+	pol_state_init(&next->pol, cur->plan_digest);
+	next->approval_ts[0] = '\0';
+	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
+	transition(next, INC_AWAITING_APPROVAL, out);
+	post(out, INC_MSG_APPROVAL_REQUEST);
+	return 0;
+}
+
+static int on_update_due(const struct incident *cur, const struct inc_event *ev,
+			 int64_t now_ms, struct incident *next, struct inc_actions *out)
+{
+	int64_t iv = ev->timing ? ev->timing->update_interval_ms : 0;
+	char n[16];
+
+	*next = *cur;
+	if (inc_state_is_final(cur->state) || !cur->next_update_ms || iv <= 0 ||
+	    now_ms < cur->next_update_ms)
+		return 0; /* ended, or early: nothing to do */
+	/* One update for however many slots were missed (a long restart), then
+	 * the schedule resumes on its grid: never a burst. */
+	next->next_update_ms = cur->next_update_ms + iv;
+	if (next->next_update_ms <= now_ms)
+		next->next_update_ms += ((now_ms - next->next_update_ms) / iv + 1) * iv;
+	next->updates_posted = cur->updates_posted + 1;
+	snprintf(n, sizeof n, "%d", next->updates_posted);
+	post(out, INC_MSG_STATUS_UPDATE);
+	audit(out, "status_update", "rollbot", "number", n, "state", inc_state_name(cur->state),
+	      (const char *)NULL);
+	add(out, INC_ACT_SAVE);
+	return 0;
+}
+
+static int on_verify_due(const struct incident *cur, struct incident *next,
+			 struct inc_actions *out)
+{
+	*next = *cur;
+	if (cur->state != INC_VERIFYING || !cur->next_verify_ms)
+		return 0;
+	next->next_verify_ms = 0;
+	add(out, INC_ACT_VERIFY);
+	return 0;
+}
+
+static int on_verified(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
+		       struct incident *next, struct inc_actions *out)
+{
+	int64_t iv = ev->timing ? ev->timing->verify_interval_ms : 0;
+	char n[16];
+
+	if (cur->state != INC_VERIFYING)
+		return INC_EBADEVENT;
+	*next = *cur;
+	next->verify_rounds = cur->verify_rounds + 1;
+	snprintf(n, sizeof n, "%d", next->verify_rounds);
+	audit(out, "verification", "rollbot", "round", n, "passed", ev->ok ? "true" : "false",
+	      "failures", ev->error ? ev->error : "", (const char *)NULL);
+	if (ev->ok) {
+		transition(next, INC_RESOLVED, out);
+		post(out, INC_MSG_COMPLETE);
+		return 0;
+	}
+	if (iv > 0 && now_ms + iv <= cur->verify_deadline_ms) {
+		next->next_verify_ms = now_ms + iv;
+		return 0;
+	}
+	/* Still unhealthy at the end of the window: people take over. */
+	transition(next, INC_FAILED, out);
+	post(out, INC_MSG_VERIFY_FAILED);
+	return 0;
+}
+
+static void reply(struct inc_actions *out, const struct inc_event *ev, const char *fmt, ...)
+	RB_PRINTF(3, 4);
+
+static void reply(struct inc_actions *out, const struct inc_event *ev, const char *fmt, ...)
+{
+	struct inc_action *a = add(out, INC_ACT_REPLY);
+	va_list ap;
+
+	(void)rb_strlcpy(a->user, ev->user ? ev->user : "", sizeof a->user);
+	va_start(ap, fmt);
+	(void)vsnprintf(a->text, sizeof a->text, fmt, ap);
+	va_end(ap);
+}
+
+/* Only the person who asked for the rollback, or someone who may approve
+ * it, closes an incident by hand. */
+static bool may_close(const struct incident *cur, const struct inc_event *ev)
+{
+	return ev->user && ev->user[0] &&
+	       (!strcmp(ev->user, cur->requested_by) ||
+		(ev->policy && pol_is_approver(ev->policy, ev->user)));
+}
+
+static int on_resolve(const struct incident *cur, const struct inc_event *ev,
+		      struct incident *next, struct inc_actions *out)
+{
+	*next = *cur;
+	if (cur->state != INC_VERIFYING && cur->state != INC_FAILED) {
+		if (cur->state == INC_ROLLING_BACK || cur->state == INC_APPROVED)
+			reply(out, ev, "%s is rolling back right now: wait for its steps to finish "
+				       "(the thread shows each one), then resolve it.", cur->id);
+		else if (cur->state == INC_DECLARED || cur->state == INC_AWAITING_APPROVAL)
+			reply(out, ev, "%s has not rolled anything back yet. To call it off, use "
+				       "`/rollback cancel %s`.", cur->id, cur->id);
+		else
+			reply(out, ev, "%s is already closed (%s).", cur->id,
+			      inc_state_name(cur->state));
+		return 0;
+	}
+	if (!may_close(cur, ev)) {
+		reply(out, ev, "Only <@%s>, who asked for this rollback, or an approver of %s can "
+			       "resolve %s.", cur->requested_by, cur->service, cur->id);
+		return 0;
+	}
+	(void)rb_strlcpy(next->closed_by, ev->user, sizeof next->closed_by);
+	audit(out, "resolved_by_hand", ev->user, "note", ev->error ? ev->error : "",
+	      "was", inc_state_name(cur->state), (const char *)NULL);
+	transition(next, INC_RESOLVED, out);
+	post(out, INC_MSG_RESOLVED);
+	return 0;
+}
+
+static int on_cancel(const struct incident *cur, const struct inc_event *ev,
+		     struct incident *next, struct inc_actions *out)
+{
+	*next = *cur;
+	if (cur->state != INC_DECLARED && cur->state != INC_AWAITING_APPROVAL) {
+		if (cur->state == INC_ROLLING_BACK || cur->state == INC_APPROVED)
+			reply(out, ev, "%s cannot be cancelled: its rollback has started, and "
+				       "stopping half-way would leave %s in between. Wait for "
+				       "its steps to finish.", cur->id, cur->service);
+		else if (cur->state == INC_VERIFYING)
+			reply(out, ev, "%s has already rolled back and is being verified. To close "
+				       "it, use `/rollback resolve %s`.", cur->id, cur->id);
+		else
+			reply(out, ev, "%s is already closed (%s).", cur->id,
+			      inc_state_name(cur->state));
+		return 0;
+	}
+	if (!may_close(cur, ev)) {
+		reply(out, ev, "Only <@%s>, who asked for this rollback, or an approver of %s can "
+			       "cancel %s.", cur->requested_by, cur->service, cur->id);
+		return 0;
+	}
+	(void)rb_strlcpy(next->closed_by, ev->user, sizeof next->closed_by);
+	audit(out, "cancelled", ev->user, "note", ev->error ? ev->error : "", "was",
+	      inc_state_name(cur->state), (const char *)NULL);
+	transition(next, INC_CANCELLED, out);
+	post(out, INC_MSG_CANCELLED);
+	return 0;
+}
+
 int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
 	     struct incident *next, struct inc_actions *out)
 {
@@ -401,7 +652,7 @@ int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now
 		rc = on_declared(cur, &tmp, out);
 		break;
 	case INC_EV_POSTED:
-		rc = on_posted(cur, ev, &tmp, out);
+		rc = on_posted(cur, ev, now_ms, &tmp, out);
 		break;
 	case INC_EV_POST_FAILED:
 		rc = on_post_failed(cur, ev, &tmp, out);
@@ -422,7 +673,28 @@ int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now
 		rc = on_plan_checked(cur, ev, now_ms, &tmp, out);
 		break;
 	case INC_EV_STEP_DONE:
-		rc = on_step_done(cur, ev, &tmp, out);
+		rc = on_step_done(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_RESUMED:
+		rc = on_resumed(cur, &tmp, out);
+		break;
+	case INC_EV_STATUS_CHECKED:
+		rc = on_status_checked(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_UPDATE_DUE:
+		rc = on_update_due(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_VERIFY_DUE:
+		rc = on_verify_due(cur, &tmp, out);
+		break;
+	case INC_EV_VERIFIED:
+		rc = on_verified(cur, ev, now_ms, &tmp, out);
+		break;
+	case INC_EV_RESOLVE:
+		rc = on_resolve(cur, ev, &tmp, out);
+		break;
+	case INC_EV_CANCEL:
+		rc = on_cancel(cur, ev, &tmp, out);
 		break;
 	default:
 		rc = INC_EBADEVENT;

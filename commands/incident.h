@@ -66,6 +66,33 @@ struct incident {
 	char approval_ts[INC_SLACK_ID_MAX]; /* the request whose reactions count */
 	int64_t approval_deadline_ms;
 	struct pol_state pol;
+
+	/* A restart found a step running (rolling_back): it may or may not
+	 * have finished, so the approval asked for now is to run the steps
+	 * again from next_step, never done without asking. */
+	bool interrupted;
+
+	/* Status updates (runbook 000: "Updates every 10 minutes"): the next
+	 * one is due at next_update_ms (0 = none: the incident ended). */
+	int64_t next_update_ms;
+	int updates_posted;
+
+	/* Verification: rounds every verify interval until every check passes
+	 * or verify_deadline_ms comes. next_verify_ms 0 = a round is running
+	 * or none is planned. */
+	int64_t verify_deadline_ms;
+	int64_t next_verify_ms;
+	int verify_rounds;
+
+	/* Who closed it by hand (resolve, cancel), "" otherwise. */
+	char closed_by[INC_SLACK_ID_MAX];
+};
+
+/* The timing in force, from the configuration (borrowed with each event). */
+struct inc_timing {
+	int64_t update_interval_ms; /* status updates; > 0 */
+	int64_t verify_window_ms;   /* how long verification may take to pass */
+	int64_t verify_interval_ms; /* between verification rounds; > 0 */
 };
 
 /* The messages rollbot posts; each has a template of the same name. */
@@ -80,6 +107,11 @@ enum inc_message {
 	INC_MSG_STEP_RESULT,
 	INC_MSG_ROLLED_BACK,
 	INC_MSG_ROLLBACK_FAILED,
+	INC_MSG_STATUS_UPDATE,
+	INC_MSG_COMPLETE,      /* verified: the runbook's "Rollback Complete" */
+	INC_MSG_VERIFY_FAILED, /* still unhealthy when the window ended */
+	INC_MSG_RESOLVED,      /* closed by hand with /rollback resolve */
+	INC_MSG_CANCELLED,
 	INC_MSG_COUNT
 };
 
@@ -93,6 +125,13 @@ enum inc_event_kind {
 	INC_EV_APPROVAL_TIMEOUT, /* the approval timer fired */
 	INC_EV_PLAN_CHECKED, /* just before running: the plan rebuilt has `digest` */
 	INC_EV_STEP_DONE,   /* step `step` finished: ok, error */
+	INC_EV_RESUMED,     /* loaded from the store at start, after a restart */
+	INC_EV_UPDATE_DUE,  /* next_update_ms has come */
+	INC_EV_VERIFY_DUE,  /* next_verify_ms has come */
+	INC_EV_VERIFIED,    /* a verification round ended: ok (every check passed), error (what failed) */
+	INC_EV_STATUS_CHECKED, /* after an interruption: the status command said `error` (ok or not) */
+	INC_EV_RESOLVE,     /* /rollback resolve by `user`, note in `error` */
+	INC_EV_CANCEL,      /* /rollback cancel by `user`, note in `error` */
 };
 
 struct inc_event {
@@ -110,6 +149,10 @@ struct inc_event {
 	const char *reaction;
 	const char *channel;
 	bool added;
+	/* A reaction found on the request at start (reactions.get) rather than
+	 * delivered as an event: only changes are audited (source "recount")
+	 * and nobody is notified again. */
+	bool recount;
 	/* INC_EV_STEP_DONE */
 	int step;
 	bool ok;
@@ -117,6 +160,11 @@ struct inc_event {
 	 * the bot is (borrowed). */
 	const struct pol_policy *policy;
 	const char *bot_user;
+	/* Every event: the timing in force (borrowed). */
+	const struct inc_timing *timing;
+	/* INC_EV_VERIFIED: the round found nothing to check (no status command,
+	 * URL or query configured). */
+	bool nothing_checked;
 };
 
 enum inc_action_kind {
@@ -131,6 +179,11 @@ enum inc_action_kind {
 	INC_ACT_CANCEL_TIMER,
 	INC_ACT_CHECK_PLAN, /* rebuild the plan and report its digest → PLAN_CHECKED */
 	INC_ACT_RUN_STEP, /* run plan step `step` → STEP_DONE */
+	INC_ACT_RECOUNT, /* read the request's reactions (reactions.get) and hand
+			  * each one in as a REACTION with `recount` set */
+	INC_ACT_VERIFY,  /* run one verification round → VERIFIED */
+	INC_ACT_STATUS_CHECK, /* run the method's status command → STATUS_CHECKED */
+	INC_ACT_REPLY,   /* answer the person who typed a command (ephemeral): user, text */
 };
 
 #define INC_ACTIONS_MAX 12

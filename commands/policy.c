@@ -114,6 +114,11 @@ static bool is_approver(const struct pol_policy *p, const char *user)
 
 /* The requester's own approval never counts for a database rollback: a
  * second person must look at anything that can lose data. */
+bool pol_is_approver(const struct pol_policy *p, const char *user)
+{
+	return is_approver(p, user ? user : "");
+}
+
 static bool requester_excluded(const struct pol_policy *p, const struct pol_request *req)
 {
 	return !p->allow_self_approval || req->with_db;

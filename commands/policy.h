@@ -206,6 +206,10 @@ int pol_counted(const struct pol_policy *p, const struct pol_request *req,
 int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf,
 		 size_t size) RB_MUSTCHECK;
 
+/* True when `user` is a listed approver or a member of the approver group
+ * as last resolved (who may also close or cancel an incident by hand). */
+bool pol_is_approver(const struct pol_policy *p, const char *user);
+
 /* Names for audit rows and logs ("approved", "approval_counted", …);
  * "invalid" for a value out of range. */
 const char *pol_verdict_name(enum pol_verdict v);

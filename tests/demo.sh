@@ -7,7 +7,6 @@ set -euo pipefail
 
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
-CONFIG=tests/scenarios/rollbot.yaml
 REQUESTER=U02JD0E4512
 CHANNEL=C05K8Q2V7XM
 
@@ -39,6 +38,10 @@ pg_started=1
 fake_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
 port=$(cat "$work/port")
+# The configuration names the fake's port for the health, version and
+# Prometheus endpoints it plays.
+CONFIG="$work/rollbot.yaml"
+sed "s/\${port}/$port/g" tests/demo.yaml.in >"$CONFIG"
 
 # kubectl, helm, … are the test stubs (tests/stubs): they record what they
 # were asked to run and answer like the real tools. Nothing touches a cluster.
@@ -55,12 +58,14 @@ say "${dim}rollbot is connected over Socket Mode (fake Slack on 127.0.0.1:$port)
 say ""
 
 seen=0
-# Prints the messages rollbot posted since the last call, as Slack shows them.
-show_posts() {
+# Prints the messages rollbot posted since the last call, as Slack shows
+# them, once one of them matches the regex $1 (or after 15 s).
+show_until() {
 	local calls
-	for _ in $(seq 60); do
+	for _ in $(seq 150); do
 		calls=$(api "/_fake/calls?since=$seen")
-		[ "$(jq '[.calls[] | select(.method=="chat.postMessage")] | length' <<<"$calls")" -ge "${1:-0}" ] && break
+		jq -e --arg re "$1" '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test($re)))] | length > 0' \
+			<<<"$calls" >/dev/null && break
 		sleep 0.1
 	done
 	jq -r --arg b "$bold" --arg o "$off" '.calls[]
@@ -83,7 +88,18 @@ type_cmd() {
 		sleep 0.05
 	done
 	say "${bold}rollbot${off} ${dim}(only visible to you, acked in $(jq -r '.latency_us/1000' <<<"$ack") ms)${off}:"
-	jq -r '.payload.text // "(no answer)"' <<<"$ack" | sed 's/^/  │ /'
+	if jq -e '.payload.text' <<<"$ack" >/dev/null; then
+		jq -r '.payload.text' <<<"$ack" | sed 's/^/  │ /'
+	else
+		# Answered after the ack (from the database), through response_url.
+		local reply=""
+		for _ in $(seq 100); do
+			reply=$(api "/_fake/calls?since=$seen" | jq -r '[.calls[] | select(.method=="response_url")] | last | .args.text // empty')
+			[ -n "$reply" ] && break
+			sleep 0.05
+		done
+		printf '%s\n' "${reply:-(no answer)}" | sed 's/^/  │ /'
+	fi
 	say ""
 }
 
@@ -96,23 +112,45 @@ type_cmd 'payments-api --to "41; rm -rf /"'
 say "${dim}── a dry run first: nothing is recorded ──${off}"
 type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6%" --dry-run'
 say "${dim}── the real thing ──${off}"
+# payments-api as the fake plays it: unhealthy for one more check after the
+# rollback, then healthy; the version endpoint shows revision 41; the error
+# rate and p99 latency are back to normal.
+api /_fake/svc -H 'Content-Type: application/json' \
+	-d '{"name":"payments-api","endpoint":"health","responses":[{"status":503,"body":"down"},{"status":200,"body":"ok"}]}' >/dev/null
+api /_fake/svc -H 'Content-Type: application/json' \
+	-d '{"name":"payments-api","endpoint":"version","responses":[{"status":200,"body":"{\"version\":\"41\"}"}]}' >/dev/null
+q_err=$(sed -n "s/^ *error_rate_query: '\(.*\)'$/\1/p" "$CONFIG")
+q_p99=$(sed -n "s/^ *latency_query: '\(.*\)'$/\1/p" "$CONFIG")
+api /_fake/prom -H 'Content-Type: application/json' -d "$(jq -n --arg q "$q_err" '{query:$q, values:["0.0012"]}')" >/dev/null
+api /_fake/prom -H 'Content-Type: application/json' -d "$(jq -n --arg q "$q_p99" '{query:$q, values:["0.44"]}')" >/dev/null
+
 type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6% since the 03:05 deploy"'
-show_posts 2
+show_until 'Approval needed'
+
+say "${dim}── four seconds later, nobody has approved yet: the first status update ──${off}"
+show_until 'Status update 1'
 
 approval_ts=$(api "/_fake/calls" | jq -r '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test("Approval needed")))] | last | .response.ts')
 say "${dim}── 03:14 — the release manager, alex.smith, reacts ✅ to the approval request ──${off}"
 api /_fake/envelope -H 'Content-Type: application/json' \
 	-d "$(jq -n --arg ts "$approval_ts" '{reaction:"white_check_mark",user:"U03ASM1TH7Q",channel:"C05K8Q2V7XM",ts:$ts}')" >/dev/null
-show_posts 4
+show_until 'Rolled back'
+say "${dim}── rollbot verifies: rollout status, health, version, error rate, p99 ──${off}"
+show_until 'Rollback complete'
 say "${dim}── what the (stub) kubectl was asked to run, argv as recorded ──${off}"
 jq -r '"  " + .tool + " " + (.argv | map(@json) | join(" "))' "$work/stub-calls.jsonl" 2>/dev/null || true
 say ""
+say "${dim}── later, someone asks where things stand ──${off}"
+type_cmd "status"
+inc=$(psql "$DATABASE_URL" -X -A -t -c "SELECT id FROM incidents ORDER BY id DESC LIMIT 1")
+type_cmd "status $inc"
 
 say "${dim}── what PostgreSQL recorded ──${off}"
 psql "$DATABASE_URL" -X -q -P pager=off -c \
-	"SELECT id, service, state, severity, target, requested_by, approval_ts FROM incidents ORDER BY id" \
+	"SELECT id, service, state, severity, target, requested_by, created_at, ended_at FROM incidents ORDER BY id" \
 	-c "SELECT id, coalesce(incident_id, '-') AS incident, actor, kind,
-	           coalesce(detail->>'error', detail->>'to', detail->>'decision', detail->>'command', detail->>'message') AS detail
+	           left(coalesce(detail->>'error', detail->>'to', detail->>'decision', detail->>'command',
+	                         detail->>'message', detail->>'failures', detail->>'number'), 70) AS detail
 	    FROM audit_log ORDER BY id"
 
 kill -TERM "$bot_pid"

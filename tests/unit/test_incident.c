@@ -505,6 +505,263 @@ static void plan_failure_fails_with_a_message(void **state)
 	assert_string_equal(audit_of(&out, "plan_failed")->values[0], "nothing to roll back to");
 }
 
+static void counted_approval_below_quorum_is_saved(void **state)
+{
+	struct pol_policy p = policy(2);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event a = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event dup = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+
+	(void)state;
+	step_ok(&inc, &a, 5000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_true(find(&out, INC_ACT_SAVE, 0) >= 0);
+	/* A reaction that changes nothing is audited, not saved. */
+	step_ok(&inc, &dup, 5100, &out);
+	assert_true(find(&out, INC_ACT_SAVE, 0) < 0);
+	assert_string_equal(audit_of(&out, "reaction_added")->values[1], "ignored_duplicate");
+}
+
+static void recount_audits_changes_only_and_tells_nobody(void **state)
+{
+	struct pol_policy p = policy(2);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event stranger = reaction(&p, "U09NOBODY99", "white_check_mark", true);
+	struct inc_event a = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+
+	(void)state;
+	stranger.recount = true;
+	step_ok(&inc, &stranger, 5000, &out);
+	assert_int_equal(out.n, 0);
+	a.recount = true;
+	step_ok(&inc, &a, 5100, &out);
+	assert_int_equal(inc.pol.n_approved, 1);
+	assert_string_equal(audit_of(&out, "reaction_added")->keys[2], "source");
+	assert_string_equal(audit_of(&out, "reaction_added")->values[2], "recount");
+	assert_true(find(&out, INC_ACT_NOTIFY_USER, 0) < 0);
+}
+
+static void resumed_request_is_recounted(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ev = { .kind = INC_EV_RESUMED };
+
+	(void)state;
+	step_ok(&inc, &ev, 9000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_true(find(&out, INC_ACT_RECOUNT, 0) >= 0);
+	assert_true(find(&out, INC_ACT_POST, 0) < 0);
+	assert_string_equal(audit_of(&out, "resumed")->values[0], "awaiting_approval");
+	/* Killed before the request was posted: post it, nothing to count. */
+	inc.approval_ts[0] = '\0';
+	step_ok(&inc, &ev, 9100, &out);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_true(find(&out, INC_ACT_RECOUNT, 0) < 0);
+}
+
+/* ---- verification, updates, closing by hand, restarts ---- */
+
+static const struct inc_timing timing = { .update_interval_ms = 10 * 60 * 1000,
+					  .verify_window_ms = 5000,
+					  .verify_interval_ms = 1000 };
+
+/* An incident whose steps are done and that is verifying since t=3000. */
+static struct incident verifying(const struct pol_policy *p, struct inc_actions *out)
+{
+	struct incident inc = declared();
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 1,
+				   .target = "41", .policy = p, .timing = &timing };
+	struct inc_event s0 = { .kind = INC_EV_STEP_DONE, .step = 0, .ok = true,
+				.timing = &timing };
+
+	inc.severity = CMD_SEV_P0;
+	step_ok(&inc, &ready, 1000, out);
+	step_ok(&inc, &s0, 3000, out);
+	return inc;
+}
+
+static void verification_starts_after_the_last_step(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+
+	(void)state;
+	assert_int_equal(inc.state, INC_VERIFYING);
+	assert_int_equal(inc.verify_deadline_ms, 3000 + 5000);
+	assert_true(find(&out, INC_ACT_VERIFY, 0) > find(&out, INC_ACT_POST, 0));
+}
+
+static void failed_round_plans_the_next_then_gives_up(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+	struct inc_event bad = { .kind = INC_EV_VERIFIED, .ok = false,
+				 .error = "error rate: 6.0% (threshold 1.0%)", .timing = &timing };
+	struct inc_event due = { .kind = INC_EV_VERIFY_DUE, .timing = &timing };
+
+	(void)state;
+	step_ok(&inc, &bad, 3100, &out);
+	assert_int_equal(inc.state, INC_VERIFYING);
+	assert_int_equal(inc.next_verify_ms, 4100);
+	assert_string_equal(audit_of(&out, "verification")->values[1], "false");
+	step_ok(&inc, &due, 4100, &out);
+	assert_int_equal(inc.next_verify_ms, 0);
+	assert_true(find(&out, INC_ACT_VERIFY, 0) >= 0);
+	/* The last round that fits the window fails: people take over. */
+	step_ok(&inc, &bad, 7500, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_VERIFY_FAILED);
+	assert_int_equal(inc.next_update_ms, 0);
+}
+
+static void passed_round_resolves(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+	struct inc_event good = { .kind = INC_EV_VERIFIED, .ok = true, .timing = &timing };
+
+	(void)state;
+	step_ok(&inc, &good, 3200, &out);
+	assert_int_equal(inc.state, INC_RESOLVED);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_COMPLETE);
+	assert_int_equal(inc_step(&inc, &good, 3300, &inc, &out), INC_EBADEVENT);
+}
+
+static void updates_keep_their_grid_and_never_burst(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event due = { .kind = INC_EV_UPDATE_DUE, .timing = &timing };
+	const int64_t iv = timing.update_interval_ms;
+
+	(void)state;
+	inc.next_update_ms = 1000 + iv;
+	step_ok(&inc, &due, 500, &out); /* early: nothing */
+	assert_int_equal(out.n, 0);
+	step_ok(&inc, &due, 1000 + iv, &out);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_STATUS_UPDATE);
+	assert_int_equal(inc.updates_posted, 1);
+	assert_int_equal(inc.next_update_ms, 1000 + 2 * iv);
+	/* Three slots missed (a long restart): one update, then the grid. */
+	step_ok(&inc, &due, 1000 + 5 * iv + 7, &out);
+	assert_int_equal(inc.updates_posted, 2);
+	assert_int_equal(inc.next_update_ms, 1000 + 6 * iv);
+	assert_true(find(&out, INC_ACT_POST, find(&out, INC_ACT_POST, 0) + 1) < 0);
+}
+
+static void resolve_and_cancel_check_who_and_when(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event stranger = { .kind = INC_EV_CANCEL, .user = "U09NOBODY01",
+				      .policy = &p, .timing = &timing };
+	struct inc_event resolve = { .kind = INC_EV_RESOLVE, .user = "U02JD0E4512",
+				     .error = "false alarm", .policy = &p, .timing = &timing };
+	struct inc_event cancel = { .kind = INC_EV_CANCEL, .user = "U02JD0E4512",
+				    .error = "false alarm", .policy = &p, .timing = &timing };
+
+	(void)state;
+	step_ok(&inc, &stranger, 2000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_string_equal(out.a[find(&out, INC_ACT_REPLY, 0)].text,
+			    "Only <@U02JD0E4512>, who asked for this rollback, or an approver of "
+			    "payments-api can cancel INC-2026-0001.");
+	step_ok(&inc, &resolve, 2100, &out); /* nothing ran: cancel, not resolve */
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_non_null(strstr(out.a[find(&out, INC_ACT_REPLY, 0)].text, "/rollback cancel"));
+	step_ok(&inc, &cancel, 2200, &out);
+	assert_int_equal(inc.state, INC_CANCELLED);
+	assert_string_equal(inc.closed_by, "U02JD0E4512");
+	assert_string_equal(audit_of(&out, "cancelled")->values[0], "false alarm");
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_CANCELLED);
+}
+
+static void approver_resolves_a_failed_incident(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+	struct inc_event bad = { .kind = INC_EV_VERIFIED, .ok = false, .timing = &timing };
+	struct inc_event resolve = { .kind = INC_EV_RESOLVE, .user = "U04BOBBY111",
+				     .error = "fixed upstream", .policy = &p, .timing = &timing };
+
+	(void)state;
+	step_ok(&inc, &bad, 9000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	step_ok(&inc, &resolve, 9100, &out);
+	assert_int_equal(inc.state, INC_RESOLVED);
+	assert_string_equal(audit_of(&out, "resolved_by_hand")->values[1], "failed");
+}
+
+static void restart_while_rolling_back_asks_before_running_again(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event checked = { .kind = INC_EV_PLAN_CHECKED, .digest = 0xabc, .policy = &p };
+	struct inc_event s0 = { .kind = INC_EV_STEP_DONE, .step = 0, .ok = true };
+	struct inc_event resumed = { .kind = INC_EV_RESUMED };
+	struct inc_event status = { .kind = INC_EV_STATUS_CHECKED, .ok = true,
+				    .error = "deployment rolled out", .policy = &p };
+	int i;
+
+	(void)state;
+	step_ok(&inc, &ok, 5000, &out);
+	step_ok(&inc, &checked, 5001, &out);
+	step_ok(&inc, &s0, 6000, &out); /* step 2 of 2 is running when the bot dies */
+	assert_int_equal(inc.next_step, 1);
+	step_ok(&inc, &resumed, 90000, &out);
+	assert_true(inc.interrupted);
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+	assert_true(find(&out, INC_ACT_STATUS_CHECK, 0) >= 0);
+	assert_string_equal(audit_of(&out, "step_interrupted")->values[0], "2");
+	step_ok(&inc, &status, 91000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_int_equal(inc.pol.n_approved, 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVAL_REQUEST);
+	/* Approved again: from the interrupted step, not from the start. */
+	(void)rb_strlcpy(inc.approval_ts, "1781061130.000100", sizeof inc.approval_ts);
+	step_ok(&inc, &ok, 92000, &out);
+	step_ok(&inc, &checked, 92001, &out);
+	i = find(&out, INC_ACT_RUN_STEP, 0);
+	assert_int_equal(out.a[i].step, 1);
+	assert_false(inc.interrupted);
+}
+
+static void restart_in_each_state_does_only_what_is_safe(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = declared();
+	struct inc_event resumed = { .kind = INC_EV_RESUMED };
+
+	(void)state;
+	step_ok(&inc, &resumed, 1000, &out); /* never announced */
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_ANNOUNCEMENT);
+	(void)rb_strlcpy(inc.announcement_ts, "1781061129.402619", sizeof inc.announcement_ts);
+	step_ok(&inc, &resumed, 1000, &out);
+	assert_true(find(&out, INC_ACT_PREPARE_PLAN, 0) >= 0);
+	inc.state = INC_APPROVED;
+	step_ok(&inc, &resumed, 1000, &out);
+	assert_true(find(&out, INC_ACT_CHECK_PLAN, 0) >= 0);
+	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
+	inc = verifying(&p, &out);
+	step_ok(&inc, &resumed, 1000, &out);
+	assert_true(find(&out, INC_ACT_VERIFY, 0) >= 0);
+	inc.state = INC_RESOLVED;
+	assert_int_equal(inc_step(&inc, &resumed, 1000, &inc, &out), INC_EBADEVENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +790,17 @@ int main(void)
 		cmocka_unit_test(failing_step_fails_the_incident),
 		cmocka_unit_test(reaction_after_decision_is_audited_only),
 		cmocka_unit_test(plan_failure_fails_with_a_message),
+		cmocka_unit_test(counted_approval_below_quorum_is_saved),
+		cmocka_unit_test(recount_audits_changes_only_and_tells_nobody),
+		cmocka_unit_test(resumed_request_is_recounted),
+		cmocka_unit_test(verification_starts_after_the_last_step),
+		cmocka_unit_test(failed_round_plans_the_next_then_gives_up),
+		cmocka_unit_test(passed_round_resolves),
+		cmocka_unit_test(updates_keep_their_grid_and_never_burst),
+		cmocka_unit_test(resolve_and_cancel_check_who_and_when),
+		cmocka_unit_test(approver_resolves_a_failed_incident),
+		cmocka_unit_test(restart_while_rolling_back_asks_before_running_again),
+		cmocka_unit_test(restart_in_each_state_does_only_what_is_safe),
 	};
 	return cmocka_run_group_tests_name("incident", tests, NULL, NULL);
 }
