@@ -40,6 +40,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "probe.h"
+#include "reports.h"
 #include "runner.h"
 #include "sm.h"
 #include "store.h"
@@ -387,11 +388,16 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd, json_t
 				     cmd->kind == CMD_RESOLVE ? "resolve" : "cancel", "incident",
 				     cmd->incident, "note", cmd->reason);
 		return NULL;
+	case CMD_REPORT:
+		*verdict = json_pack("{s:s, s:s}", "outcome", "report", "incident", cmd->incident);
+		text = rb_asprintf("Building the report of %s from its audit log: it will be "
+				   "uploaded in the incident's thread.", cmd->incident);
+		ack = ephemeral(text);
+		free(text);
+		return ack;
 	default:
-		*verdict = json_pack("{s:s}", "outcome", "not_yet");
-		return ephemeral("`/rollback report` and `/rollback history` are not available in "
-				 "this version yet. Every fact is in the audit log meanwhile "
-				 "(table audit_log in rollbot's database).");
+		*verdict = json_pack("{s:s, s:s}", "outcome", "history", "service", cmd->service);
+		return NULL;
 	}
 }
 
@@ -1641,6 +1647,211 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	do_notify_user(ai, a);
 }
 
+/* ---- the incident report and the drafts ---- */
+
+/* One report on its way into a thread: read from the store, rendered,
+ * then Slack's three-step upload (files.getUploadURLExternal, the bytes,
+ * files.completeUploadExternal). It holds copies of what it needs, so the
+ * incident may leave memory meanwhile. */
+struct report_job {
+	struct app *app;
+	char id[INC_ID_MAX];
+	char channel[INC_SLACK_ID_MAX];
+	char thread_ts[INC_SLACK_ID_MAX];
+	char severity[4];
+	bool drafts;
+	char *reply_url; /* /rollback report: whom to tell when it fails */
+	char *markdown;
+	char filename[64];
+	char file_id[64];
+	json_t *data;
+	int next_draft; /* the drafts go one after the other, in this order */
+};
+
+static const char *const draft_names[] = { "draft_internal", "draft_status_page",
+					   "draft_customer_email" };
+
+static void job_free(struct report_job *j)
+{
+	free(j->reply_url);
+	free(j->markdown);
+	json_decref(j->data);
+	free(j);
+}
+
+static void reply_url(struct app *app, const char *url, const char *text);
+
+static void job_failed(struct report_job *j, const char *what, const char *error)
+{
+	log_warn("%s: the incident report was not uploaded: %s failed: %s", j->id, what,
+		 error ? error : "?");
+	audit(j->app, j->id, "rollbot", "report_failed",
+	      json_pack("{s:s, s:s}", "step", what, "error", error ? error : "?"), NULL);
+	if (j->reply_url)
+		reply_url(j->app, j->reply_url, "The report could not be uploaded to Slack just now; "
+						"`rollbot report` prints it from the database.");
+	job_free(j);
+}
+
+static void post_next_draft(struct report_job *j);
+
+static void draft_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+
+	if (!res->ok)
+		log_warn("%s: a draft was not posted: %s", j->id, res->error ? res->error : "?");
+	post_next_draft(j);
+}
+
+/* Posts the next draft (a template over the report data) in the thread,
+ * after the previous one, so that they read in order. The status page and
+ * the customer email are for P0 and P1 only. */
+static void post_next_draft(struct report_job *j)
+{
+	int n = !strcmp(j->severity, "P0") || !strcmp(j->severity, "P1") ? 3 : 1;
+	const char *name;
+	char *text;
+	json_t *args;
+
+	if (j->next_draft >= n || j->app->stopping) {
+		job_free(j);
+		return;
+	}
+	name = draft_names[j->next_draft++];
+	text = tmpl_render(j->app->tmpl, name, j->data);
+	if (!text) {
+		log_warn("%s: draft %s could not be rendered", j->id, name);
+		post_next_draft(j);
+		return;
+	}
+	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "channel", j->channel, "text", text,
+			 "thread_ts", j->thread_ts, "unfurl_links", 0, "unfurl_media", 0);
+	free(text);
+	audit(j->app, j->id, "rollbot", "draft_posted", json_pack("{s:s}", "draft", name), NULL);
+	if (api_call(j->app->api, "chat.postMessage", args, draft_done_cb, j)) {
+		log_warn("%s: cannot queue draft %s", j->id, name);
+		job_free(j);
+	}
+}
+
+static void complete_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+
+	if (!res->ok) {
+		job_failed(j, "files.completeUploadExternal", res->error);
+		return;
+	}
+	log_info("%s: report uploaded as %s (%s)", j->id, j->filename, j->file_id);
+	audit(j->app, j->id, "rollbot", "report_uploaded",
+	      json_pack("{s:s, s:s, s:I}", "file_id", j->file_id, "filename", j->filename, "bytes",
+			(json_int_t)strlen(j->markdown)),
+	      NULL);
+	/* For a person to copy: rollbot never sends them outside Slack. */
+	if (j->drafts)
+		post_next_draft(j);
+	else
+		job_free(j);
+}
+
+static void bytes_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+	json_t *files;
+	char *comment;
+
+	if (!res->ok) {
+		job_failed(j, "the upload", res->error);
+		return;
+	}
+	files = json_pack("[{s:s, s:s}]", "id", j->file_id, "title", j->filename);
+	comment = rb_asprintf("📄 *Incident report %s*, from the audit log. Root cause and "
+			      "preventive measures are left for the team to write.", j->id);
+	if (api_call(j->app->api, "files.completeUploadExternal",
+		     json_pack("{s:o, s:s, s:s, s:s}", "files", files, "channel_id", j->channel,
+			       "thread_ts", j->thread_ts, "initial_comment", comment),
+		     complete_done_cb, j))
+		job_failed(j, "files.completeUploadExternal", "client_busy");
+	free(comment);
+}
+
+static void upload_url_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+	const char *url = jstr(res->body, "upload_url");
+
+	if (!res->ok || !url[0]) {
+		job_failed(j, "files.getUploadURLExternal", res->ok ? "no upload_url" : res->error);
+		return;
+	}
+	(void)rb_strlcpy(j->file_id, jstr(res->body, "file_id"), sizeof j->file_id);
+	if (api_post_url(j->app->api, url, "text/markdown; charset=utf-8", j->markdown,
+			 strlen(j->markdown), bytes_done_cb, j))
+		job_failed(j, "the upload", "client_busy");
+}
+
+static void report_read_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct report_job *j = arg;
+	char len[24];
+
+	if (err) {
+		job_failed(j, "reading the audit log", errmsg);
+		return;
+	}
+	j->data = report_from_result(res);
+	if (!j->data) {
+		if (j->reply_url) {
+			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "
+					      "ones in progress.", j->id);
+			reply_url(j->app, j->reply_url, t);
+			free(t);
+		}
+		job_free(j);
+		return;
+	}
+	(void)rb_strlcpy(j->channel, PQgetvalue(res, 0, 8), sizeof j->channel);
+	(void)rb_strlcpy(j->severity, PQgetvalue(res, 0, 2), sizeof j->severity);
+	(void)rb_strlcpy(j->thread_ts, PQgetvalue(res, 0, 14), sizeof j->thread_ts);
+	j->markdown = tmpl_render(j->app->tmpl, "incident_report.md", j->data);
+	if (!j->markdown || !j->thread_ts[0]) {
+		job_failed(j, "rendering", j->markdown ? "the incident has no thread" : "template");
+		return;
+	}
+	snprintf(j->filename, sizeof j->filename, "%s-report.md", j->id);
+	snprintf(len, sizeof len, "%zu", strlen(j->markdown));
+	/* Slack wants this one as a form (or query), not JSON. */
+	if (api_call(j->app->api, "files.getUploadURLExternal",
+		     json_pack("{s:s, s:s}", "filename", j->filename, "length", len), upload_url_cb,
+		     j))
+		job_failed(j, "files.getUploadURLExternal", "client_busy");
+}
+
+/* Starts the report of incident `id`; `reply_url` (or NULL) is told when it
+ * cannot be done. */
+static void start_report(struct app *app, const char *id, bool drafts, const char *reply_to)
+{
+	struct report_job *j = rb_calloc(1, sizeof *j);
+	const char *params[1] = { id };
+
+	j->app = app;
+	(void)rb_strlcpy(j->id, id, sizeof j->id);
+	j->drafts = drafts;
+	j->reply_url = reply_to && reply_to[0] ? rb_strdup(reply_to) : NULL;
+	if (store_query(app->store, REPORT_SQL, 1, params, report_read_cb, j)) {
+		log_error("store: cannot queue the report of %s", id);
+		job_free(j);
+	}
+}
+
+static void do_report(struct app_inc *ai, const struct inc_action *a)
+{
+	if (ai->app->stopping)
+		return;
+	start_report(ai->app, ai->inc.id, a->drafts, NULL);
+}
+
 /* ---- carrying on after a restart ---- */
 
 /* True when Slack's reaction name is `want`, skin tone or not. */
@@ -2029,6 +2240,9 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 		case INC_ACT_REPLY:
 			do_reply(ai, a);
 			break;
+		case INC_ACT_REPORT:
+			do_report(ai, a);
+			break;
 		}
 	}
 }
@@ -2104,6 +2318,141 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 	ilog_info(&ai->inc, "declared by %s", ai->inc.requested_by);
 	step(ai, &ev);
 	inc_release(ai);
+}
+
+/* ---- /rollback history ---- */
+
+struct history_job {
+	struct app *app;
+	char service[CMD_SERVICE_MAX];
+	char *reply_url;
+};
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median of column c over the rows where it is set, as text. */
+static void median_text(const PGresult *res, int c, char *out, size_t len)
+{
+	int64_t v[64];
+	int n = 0;
+
+	for (int r = 0; r < PQntuples(res) && n < 64; r++)
+		if (!PQgetisnull(res, r, c))
+			v[n++] = strtoll(PQgetvalue(res, r, c), NULL, 10);
+	if (!n) {
+		snprintf(out, len, "n/a");
+		return;
+	}
+	qsort(v, (size_t)n, sizeof v[0], cmp_i64);
+	elapsed_text((n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) * 1000, out, len);
+}
+
+/* ", approved after 1 min 02 s" for column c, or "" when not reached. */
+static void phase_after(const PGresult *res, int r, int c, const char *what, char *out,
+			size_t len)
+{
+	char t[32];
+
+	out[0] = '\0';
+	if (PQgetisnull(res, r, c))
+		return;
+	elapsed_text(strtoll(PQgetvalue(res, r, c), NULL, 10) * 1000, t, sizeof t);
+	snprintf(out, len, ", %s after %s", what, t);
+}
+
+static char *history_text(const struct history_job *h, const PGresult *res)
+{
+	struct rb_buf b;
+	char m1[32], m2[32], m3[32];
+	char *out;
+	int rc;
+
+	rb_buf_init(&b, 30000);
+	if (!PQntuples(res)) {
+		out = rb_asprintf("No rollback of %s is on record yet.",
+				  h->service[0] ? h->service : "any service");
+		rb_buf_free(&b);
+		return out;
+	}
+	rc = rb_buf_printf(&b, "*Last rollbacks%s%s* (newest first, times UTC)",
+			   h->service[0] ? " of " : "", h->service);
+	for (int r = 0; r < PQntuples(res) && !rc; r++) {
+		char a[64], rb[64], v[64], who[200] = "";
+		const char *approvers = PQgetisnull(res, r, 12) ? "" : PQgetvalue(res, r, 12);
+
+		phase_after(res, r, 9, "approved", a, sizeof a);
+		phase_after(res, r, 10, "rolled back", rb, sizeof rb);
+		phase_after(res, r, 11, "verified", v, sizeof v);
+		if (approvers[0]) {
+			struct rb_buf w;
+			rb_buf_init(&w, sizeof who - 1);
+			for (const char *u = approvers; *u && !rb_buf_puts(&w, ", approved by ");) {
+				for (int first = 1; *u; first = 0) {
+					size_t n = strcspn(u, ",");
+					if (rb_buf_printf(&w, "%s<@%.*s>", first ? "" : " and ", (int)n, u))
+						break;
+					u += n + (u[n] == ',');
+				}
+				break;
+			}
+			(void)rb_strlcpy(who, rb_buf_str(&w), sizeof who);
+			rb_buf_free(&w);
+		}
+		rc = rb_buf_printf(&b, "\n• *%s* %s: *%s* %s, %s%s%s, requested by <@%s>%s%s%s%s",
+				   PQgetvalue(res, r, 0), PQgetvalue(res, r, 6),
+				   PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+				   PQgetvalue(res, r, 3), PQgetvalue(res, r, 8)[0] ? " to " : "",
+				   PQgetvalue(res, r, 8), PQgetvalue(res, r, 4), who, a, rb, v);
+	}
+	median_text(res, 9, m1, sizeof m1);
+	median_text(res, 10, m2, sizeof m2);
+	median_text(res, 11, m3, sizeof m3);
+	if (!rc)
+		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %d: to approved "
+				       "%s, to rolled back %s, to verified %s.",
+				   PQntuples(res), m1, m2, m3);
+	out = rb_strdup(rc ? "Too much history to show here: `rollbot report --list` prints it."
+			   : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+static void history_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct history_job *h = arg;
+
+	if (err) {
+		log_error("store: could not read the history: %s", errmsg ? errmsg : "?");
+		reply_url(h->app, h->reply_url, "rollbot could not read its database just now; try "
+						"again in a minute.");
+	} else {
+		char *t = history_text(h, res);
+		reply_url(h->app, h->reply_url, t);
+		free(t);
+	}
+	free(h->reply_url);
+	free(h);
+}
+
+static void start_history(struct app *app, const char *service, const char *reply_to)
+{
+	struct history_job *h = rb_calloc(1, sizeof *h);
+	const char *params[2] = { service, "10" };
+
+	h->app = app;
+	(void)rb_strlcpy(h->service, service, sizeof h->service);
+	h->reply_url = rb_strdup(reply_to);
+	params[0] = h->service;
+	if (store_query(app->store, HISTORY_SQL, 2, params, history_done_cb, h)) {
+		log_error("store: cannot queue the history query");
+		free(h->reply_url);
+		free(h);
+	}
 }
 
 /* A command about one incident, once the incident is in memory. */
@@ -2286,6 +2635,12 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		free(cmdjson);
 		free(dkey);
 		json_decref(detail);
+	} else if (!strcmp(outcome, "report")) {
+		audit(app, NULL, user, "command_received", detail, key);
+		start_report(app, jstr(verdict, "incident"), false, jstr(payload, "response_url"));
+	} else if (!strcmp(outcome, "history")) {
+		audit(app, NULL, user, "command_received", detail, key);
+		start_history(app, jstr(verdict, "service"), jstr(payload, "response_url"));
 	} else if (!strcmp(outcome, "resolve") || !strcmp(outcome, "cancel") ||
 		   (!strcmp(outcome, "status") && jstr(verdict, "incident")[0])) {
 		audit(app, NULL, user, "command_received", detail, key);
@@ -2296,9 +2651,122 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 	free(key);
 }
 
+/* ---- 📌: people's findings in the timeline ---- */
+
+struct pin_job {
+	struct app *app;
+	char channel[INC_SLACK_ID_MAX];
+	char ts[INC_SLACK_ID_MAX];
+	char user[INC_SLACK_ID_MAX];
+	char key[160];
+};
+
+static void pin_stored_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct pin_job *p = arg;
+
+	if (err)
+		log_error("store: could not record the pin of %s %s: %s", p->channel, p->ts,
+			  errmsg ? errmsg : "?");
+	else if (PQntuples(res))
+		log_info("%s: timeline entry %s by %s (message %s)", PQgetvalue(res, 0, 0),
+			 strncmp(p->key, "pin:", 4) ? "removed" : "added", p->user, p->ts);
+	else
+		log_debug("pin on %s %s: not in an incident's thread", p->channel, p->ts);
+	free(p);
+}
+
+/* The pinned message, as Slack has it: its author, text and thread. */
+static void pin_message_cb(void *arg, const struct api_result *res)
+{
+	struct pin_job *p = arg;
+	json_t *m = json_array_get(json_object_get(res->body, "messages"), 0);
+	const char *thread = jstr(m, "thread_ts");
+	char text[1024];
+	const char *params[6];
+
+	if (!res->ok || strcmp(jstr(m, "ts"), p->ts)) {
+		log_warn("could not read the pinned message %s %s: %s", p->channel, p->ts,
+			 res->ok ? "not found" : res->error);
+		free(p);
+		return;
+	}
+	/* Cut between whole UTF-8 characters: the text must stay valid JSON. */
+	{
+		const char *src = jstr(m, "text");
+		size_t n = strlen(src);
+		if (n > sizeof text - 1) {
+			n = sizeof text - 1;
+			while (n && ((unsigned char)src[n] & 0xC0) == 0x80)
+				n--;
+		}
+		memcpy(text, src, n);
+		text[n] = '\0';
+	}
+	params[0] = p->channel;
+	params[1] = thread[0] ? thread : p->ts;
+	params[2] = p->user;
+	params[3] = jstr(m, "user");
+	params[4] = text;
+	params[5] = p->ts;
+	/* The entry belongs to the incident whose thread holds the message, and
+	 * sits in the timeline at the time the message was posted. */
+	if (store_query(p->app->store,
+			"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+			"SELECT id, $3, 'pinned', jsonb_build_object('author', $4::text, 'text', "
+			"$5::text, 'ts', $6::text, 'channel', $1::text, 'posted_at', "
+			"to_char(to_timestamp($6::double precision) AT TIME ZONE 'UTC', "
+			"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), $7 FROM incidents WHERE channel = $1 "
+			"AND announcement_ts = $2 ON CONFLICT (dedupe_key) DO NOTHING "
+			"RETURNING incident_id",
+			7, (const char *const[]){ params[0], params[1], params[2], params[3], params[4],
+						  params[5], p->key },
+			pin_stored_cb, p)) {
+		log_error("store: cannot queue the pin of %s", p->ts);
+		free(p);
+	}
+}
+
+/* 📌 on a message in an incident's thread adds it to the report's timeline;
+ * removing the pin removes it. */
+static void dispatch_pin(struct app *app, json_t *event, const char *event_id, bool added)
+{
+	json_t *item = json_object_get(event, "item");
+	struct pin_job *p = rb_calloc(1, sizeof *p);
+
+	p->app = app;
+	(void)rb_strlcpy(p->channel, jstr(item, "channel"), sizeof p->channel);
+	(void)rb_strlcpy(p->ts, jstr(item, "ts"), sizeof p->ts);
+	(void)rb_strlcpy(p->user, jstr(event, "user"), sizeof p->user);
+	snprintf(p->key, sizeof p->key, "%s:%s:%s:%s:%s", added ? "pin" : "unpin", p->channel,
+		 p->ts, p->user, event_id[0] ? event_id : jstr(event, "event_ts"));
+	if (added) {
+		if (api_call(app->api, "conversations.replies",
+			     json_pack("{s:s, s:s, s:s, s:s, s:b, s:i}", "channel", p->channel, "ts",
+				       p->ts, "oldest", p->ts, "latest", p->ts, "inclusive", 1,
+				       "limit", 1),
+			     pin_message_cb, p)) {
+			log_warn("cannot queue conversations.replies");
+			free(p);
+		}
+		return;
+	}
+	if (store_query(app->store,
+			"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+			"SELECT DISTINCT incident_id, $3, 'unpinned', jsonb_build_object('ts', "
+			"$2::text, 'channel', $1::text), $4 FROM audit_log WHERE kind = 'pinned' AND "
+			"detail->>'channel' = $1 AND detail->>'ts' = $2 ON CONFLICT (dedupe_key) DO "
+			"NOTHING RETURNING incident_id",
+			4, (const char *const[]){ p->channel, p->ts, p->user, p->key }, pin_stored_cb,
+			p)) {
+		log_error("store: cannot queue the unpin of %s", p->ts);
+		free(p);
+	}
+}
+
 /* A reaction counts only on an approval request rollbot is waiting on;
- * every other reaction in the channel is none of its business. */
-static void dispatch_reaction(struct app *app, json_t *event, bool added)
+ * every other reaction in the channel is none of its business, but 📌. */
+static void dispatch_reaction(struct app *app, json_t *event, const char *event_id, bool added)
 {
 	json_t *item = json_object_get(event, "item");
 	const char *ts = jstr(item, "ts"), *channel = jstr(item, "channel");
@@ -2306,6 +2774,11 @@ static void dispatch_reaction(struct app *app, json_t *event, bool added)
 
 	if (strcmp(jstr(item, "type"), "message") || !ts[0])
 		return;
+	if (emoji_is(jstr(event, "reaction"), "pushpin")) {
+		if (strcmp(jstr(event, "user"), app->bot_user_id))
+			dispatch_pin(app, event, event_id, added);
+		return;
+	}
 	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
 		if (strcmp(ai->inc.approval_ts, ts) || strcmp(ai->inc.channel, channel))
 			continue;
@@ -2338,7 +2811,9 @@ static void dispatch_cb(void *arg, json_t *env)
 		const char *etype = jstr(event, "type");
 
 		if (!strcmp(etype, "reaction_added") || !strcmp(etype, "reaction_removed"))
-			dispatch_reaction(app, event, !strcmp(etype, "reaction_added"));
+			dispatch_reaction(app, event,
+					  jstr(json_object_get(env, "payload"), "event_id"),
+					  !strcmp(etype, "reaction_added"));
 		else
 			log_debug("event %s ignored", etype[0] ? etype : "(none)");
 	} else {

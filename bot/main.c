@@ -3,6 +3,7 @@
  *   rollbot run --config FILE [--log-level LEVEL]
  *   rollbot migrate
  *   rollbot check-config FILE
+ *   rollbot report INC-… [--format md|json] | rollbot report --list
  *   rollbot --help | --version
  *
  * Reads the secrets from the environment, checks everything it can before
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "embedded.h"
 #include "log.h"
+#include "reports.h"
 #include "store.h"
 #include "tmpl.h"
 
@@ -37,6 +39,11 @@ static const char usage[] =
 	"      Apply pending database migrations and exit.\n"
 	"  rollbot check-config FILE\n"
 	"      Validate a configuration file (and its templates) and exit.\n"
+	"  rollbot report INC-YYYY-NNNN [--format md|json] [--templates DIR]\n"
+	"      Print an incident's report, built from the audit log (Markdown by\n"
+	"      default, or the data as JSON), for the post-mortem document.\n"
+	"  rollbot report --list\n"
+	"      List the latest incidents with their outcome and phase times.\n"
 	"  rollbot --help | --version\n"
 	"\n"
 	"Environment:\n"
@@ -181,6 +188,140 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
+/* "1 min 05 s" for a number of seconds, or "-" when not reached. */
+static void phase_cell(const PGresult *res, int r, int c, char *out, size_t len)
+{
+	long long s;
+
+	if (PQgetisnull(res, r, c)) {
+		snprintf(out, len, "-");
+		return;
+	}
+	s = strtoll(PQgetvalue(res, r, c), NULL, 10);
+	if (s < 60)
+		snprintf(out, len, "%llds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(out, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+}
+
+static int report_list(PGconn *db)
+{
+	const char *params[2] = { "", "50" };
+	PGresult *res = PQexecParams(db, HISTORY_SQL, 2, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
+		PQclear(res);
+		return 1;
+	}
+	printf("%-15s %-16s %-20s %-10s %-3s %-10s %-9s %-9s %-9s\n", "INCIDENT", "STARTED (UTC)",
+	       "SERVICE", "METHOD", "SEV", "STATE", "APPROVED", "ROLLED", "VERIFIED");
+	for (int r = 0; r < PQntuples(res); r++) {
+		char a[48], b[48], c[48];
+		phase_cell(res, r, 9, a, sizeof a);
+		phase_cell(res, r, 10, b, sizeof b);
+		phase_cell(res, r, 11, c, sizeof c);
+		printf("%-15s %-16s %-20s %-10s %-3s %-10s %-9s %-9s %-9s\n", PQgetvalue(res, r, 0),
+		       PQgetvalue(res, r, 6), PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
+		       PQgetvalue(res, r, 7), PQgetvalue(res, r, 2), a, b, c);
+	}
+	if (!PQntuples(res))
+		printf("(no incident yet)\n");
+	PQclear(res);
+	return 0;
+}
+
+static int report_one(PGconn *db, const char *id, bool json, const char *templates)
+{
+	const char *params[1] = { id };
+	PGresult *res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
+	struct tmpl_set *ts = NULL;
+	char err[RB_ERR_LEN];
+	json_t *data;
+	char *out;
+	int rc = 0;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
+		PQclear(res);
+		return 1;
+	}
+	data = report_from_result(res);
+	PQclear(res);
+	if (!data) {
+		fprintf(stderr, "rollbot: there is no incident %s (rollbot report --list lists "
+				"them)\n", id);
+		return 1;
+	}
+	if (json) {
+		out = json_dumps(data, JSON_INDENT(2) | JSON_SORT_KEYS);
+	} else if (tmpl_load(templates, &ts, err, sizeof err)) {
+		fprintf(stderr, "rollbot: %s\n", err);
+		json_decref(data);
+		return 1;
+	} else {
+		out = tmpl_render(ts, "incident_report.md", data);
+	}
+	if (out) {
+		fputs(out, stdout);
+		if (json)
+			fputc('\n', stdout);
+	} else {
+		fprintf(stderr, "rollbot: the report could not be rendered\n");
+		rc = 1;
+	}
+	free(out);
+	tmpl_free(ts);
+	json_decref(data);
+	return rc;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	const char *id = NULL, *format = "md", *templates = NULL, *dburl;
+	bool list = false;
+	PGconn *db;
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--list"))
+			list = true;
+		else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+			format = argv[++i];
+		else if (!strcmp(argv[i], "--templates") && i + 1 < argc)
+			templates = argv[++i];
+		else if (argv[i][0] != '-' && !id)
+			id = argv[i];
+		else {
+			fprintf(stderr, "rollbot: unexpected argument %s\n\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	if (strcmp(format, "md") && strcmp(format, "json")) {
+		fprintf(stderr, "rollbot: --format must be md or json, not %s\n", format);
+		return 2;
+	}
+	if (list == (id != NULL)) {
+		fprintf(stderr, "rollbot: report needs an incident ID (INC-2026-0001) or --list\n");
+		return 2;
+	}
+	dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
+	if (!dburl)
+		return 2;
+	db = PQconnectdb(dburl);
+	if (PQstatus(db) != CONNECTION_OK) {
+		/* libpq's message names the host, never the password. */
+		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
+		PQfinish(db);
+		return 1;
+	}
+	rc = list ? report_list(db) : report_one(db, id, !strcmp(format, "json"), templates);
+	PQfinish(db);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	int rc;
@@ -205,6 +346,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(argv[1], "migrate")) {
 		const char *dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
 		rc = dburl ? migrations(dburl, false) : 2;
+	} else if (!strcmp(argv[1], "report")) {
+		rc = cmd_report(argc - 2, argv + 2);
 	} else if (!strcmp(argv[1], "check-config")) {
 		if (argc != 3) {
 			fprintf(stderr, "rollbot: check-config needs exactly one FILE\n");

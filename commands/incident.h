@@ -184,6 +184,8 @@ enum inc_action_kind {
 	INC_ACT_VERIFY,  /* run one verification round → VERIFIED */
 	INC_ACT_STATUS_CHECK, /* run the method's status command → STATUS_CHECKED */
 	INC_ACT_REPLY,   /* answer the person who typed a command (ephemeral): user, text */
+	INC_ACT_REPORT,  /* upload the incident report into the thread; with `drafts`,
+			  * also post the stakeholder drafts */
 };
 
 #define INC_ACTIONS_MAX 12
@@ -202,6 +204,7 @@ struct inc_action {
 	const char *reaction;     /* INC_ACT_REACT: static string */
 	int64_t at_ms;            /* INC_ACT_ARM_TIMER */
 	int step;                 /* INC_ACT_RUN_STEP */
+	bool drafts;              /* INC_ACT_REPORT */
 };
 
 struct inc_actions {

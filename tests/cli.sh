@@ -74,5 +74,14 @@ else
 	passed=$((passed + 1))
 fi
 
+check "report needs an ID or --list" 2 "report needs an incident ID" -- "$bot" report
+check "report refuses an unknown format" 2 "--format must be md or json, not pdf" -- \
+	"$bot" report INC-2026-0001 --format pdf
+check "report needs DATABASE_URL" 2 "DATABASE_URL is not set" -- \
+	env -u DATABASE_URL "$bot" report INC-2026-0001
+check "report of an unreachable database, without the URL's password" 1 "database:" -- \
+	env DATABASE_URL="postgresql://rollbot:hunter2@127.0.0.1:1/rollbot?connect_timeout=2" \
+	"$bot" report --list
+
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

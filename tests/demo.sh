@@ -131,12 +131,25 @@ say "${dim}── four seconds later, nobody has approved yet: the first status 
 show_until 'Status update 1'
 
 approval_ts=$(api "/_fake/calls" | jq -r '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test("Approval needed")))] | last | .response.ts')
+announce_ts=$(api "/_fake/calls" | jq -r '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test("INCIDENT")))] | last | .response.ts')
+say "${dim}── sam.lee replies in the thread, and marks the finding with 📌 for the report ──${off}"
+note_ts=$(date +%s).000100
+api /_fake/envelope -H 'Content-Type: application/json' \
+	-d "$(jq -n --arg t "$announce_ts" --arg ts "$note_ts" '{message:"first 5xx at 03:05, right after deploy 2.1.0 (payment provider SDK upgrade)",user:"U05SAMLEE01",channel:"C05K8Q2V7XM",thread_ts:$t,ts:$ts}')" >/dev/null
+say "${bold}sam.lee${off} in #incidents (thread): first 5xx at 03:05, right after deploy 2.1.0 (payment provider SDK upgrade)"
+api /_fake/envelope -H 'Content-Type: application/json' \
+	-d "$(jq -n --arg ts "$note_ts" '{reaction:"pushpin",user:"U05SAMLEE01",channel:"C05K8Q2V7XM",ts:$ts}')" >/dev/null
+say "  ${dim}📌 1${off}"
+say ""
 say "${dim}── 03:14 — the release manager, alex.smith, reacts ✅ to the approval request ──${off}"
 api /_fake/envelope -H 'Content-Type: application/json' \
 	-d "$(jq -n --arg ts "$approval_ts" '{reaction:"white_check_mark",user:"U03ASM1TH7Q",channel:"C05K8Q2V7XM",ts:$ts}')" >/dev/null
 show_until 'Rolled back'
-say "${dim}── rollbot verifies: rollout status, health, version, error rate, p99 ──${off}"
-show_until 'Rollback complete'
+say "${dim}── rollbot verifies (rollout status, health, version, error rate, p99), then uploads the report and drafts the all-clear ──${off}"
+show_until 'Service Issue Resolved'
+api "/_fake/calls?method=files.completeUploadExternal" |
+	jq -r '.calls[-1] | "  📄 \(.args.files[0].title) uploaded to the thread (\(.response.files[0].size) bytes): \(.args.initial_comment)"'
+say ""
 say "${dim}── what the (stub) kubectl was asked to run, argv as recorded ──${off}"
 jq -r '"  " + .tool + " " + (.argv | map(@json) | join(" "))' "$work/stub-calls.jsonl" 2>/dev/null || true
 say ""
@@ -157,3 +170,7 @@ kill -TERM "$bot_pid"
 wait "$bot_pid" && status=0 || status=$?
 bot_pid=""
 say "${dim}rollbot stopped on SIGTERM with exit status $status.${off}"
+say ""
+say "${dim}── the report, as \`rollbot report $inc\` prints it for the post-mortem ──${off}"
+DATABASE_URL="$DATABASE_URL" "$BUILD/rollbot" report "$inc" | sed 's/^/  │ /'
+

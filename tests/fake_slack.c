@@ -1486,12 +1486,14 @@ static json_t *build_message(struct fake *fk, const json_t *rq)
 }
 
 /* Remembers a message event's (channel, ts) so that chat.update and
- * reactions.* know it and know it is not the bot's (unless it is). */
+ * reactions.* know it and know it is not the bot's (unless it is), and its
+ * thread_ts so that conversations.replies finds it in its thread. */
 static void register_message(struct fake *fk, const json_t *env)
 {
 	json_t *ev = json_object_get(json_object_get(env, "payload"), "event");
 	const char *ch = js(ev, "channel"), *ts = js(ev, "ts");
 	const char *user = js(ev, "bot_id") ? FS_BOT_USER : js(ev, "user");
+	const char *thread_ts = js(ev, "thread_ts");
 	char *key;
 
 	if (!ch || !ts || !js(ev, "type") || strcmp(js(ev, "type"), "message"))
@@ -1499,8 +1501,10 @@ static void register_message(struct fake *fk, const json_t *env)
 	key = msg_key(ch, ts);
 	if (!json_object_get(fk->messages, key))
 		json_object_set_new(fk->messages, key,
-				    json_pack("{s:s, s:s, s:[]}", "user", user ? user : "", "text",
-					      js(ev, "text") ? js(ev, "text") : "", "reactions"));
+				    json_pack("{s:s, s:s, s:s*, s:[]}", "user", user ? user : "",
+					      "text", js(ev, "text") ? js(ev, "text") : "",
+					      "thread_ts", thread_ts && *thread_ts ? thread_ts : NULL,
+					      "reactions"));
 	free(key);
 }
 
@@ -1995,6 +1999,224 @@ static json_t *m_reactions_get(struct fake *fk, json_t *args, const char *auth, 
 			 "message", msg);
 }
 
+/* A message ts read as a number: the integer digits without leading zeros
+ * and the fraction digits without trailing zeros, so that "1.5", "01.50"
+ * and "1.500000" are the same number. Anything after the digits is
+ * ignored here (ts_valid() refuses it where it matters). */
+struct ts_num {
+	const char *ip, *fp;
+	size_t il, fl;
+};
+
+static struct ts_num ts_parse(const char *s)
+{
+	struct ts_num n;
+
+	while (*s == '0')
+		s++;
+	n.ip = s;
+	n.il = strspn(s, "0123456789");
+	s += n.il;
+	n.fp = *s == '.' ? s + 1 : s;
+	n.fl = *s == '.' ? strspn(n.fp, "0123456789") : 0;
+	while (n.fl && n.fp[n.fl - 1] == '0')
+		n.fl--;
+	return n;
+}
+
+/* <0, 0, >0 as a is numerically below, equal to, above b. */
+static int ts_cmp(const char *a, const char *b)
+{
+	struct ts_num x = ts_parse(a), y = ts_parse(b);
+	int c;
+
+	if (x.il != y.il)
+		return x.il < y.il ? -1 : 1;
+	c = memcmp(x.ip, y.ip, x.il);
+	if (c)
+		return c;
+	c = memcmp(x.fp, y.fp, x.fl < y.fl ? x.fl : y.fl);
+	if (c)
+		return c;
+	return x.fl < y.fl ? -1 : x.fl > y.fl;
+}
+
+/* "SECONDS[.FRACTION]", digits only. */
+static bool ts_valid(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (!n)
+		return false;
+	if (s[n] == '.')
+		n += 1 + strspn(s + n + 1, "0123456789");
+	return s[n] == '\0';
+}
+
+struct thread_msg {
+	const char *ts;
+	json_t *m;
+};
+
+/* Numeric order, then the strings themselves (a total order). */
+static int thread_msg_cmp(const void *pa, const void *pb)
+{
+	const struct thread_msg *a = pa, *b = pb;
+	int c = ts_cmp(a->ts, b->ts);
+
+	return c ? c : strcmp(a->ts, b->ts);
+}
+
+/* One message of a conversations.replies answer. */
+static json_t *thread_msg_view(const char *ts, const json_t *m, const char *thread_ts,
+			       size_t reply_count)
+{
+	const char *user = js(m, "user") ? js(m, "user") : "";
+	json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "type", "message", "user", user, "text",
+			      js(m, "text") ? js(m, "text") : "", "ts", ts);
+
+	if (thread_ts)
+		json_object_set_new(v, "thread_ts", json_string(thread_ts));
+	if (reply_count)
+		json_object_set_new(v, "reply_count", json_integer((json_int_t)reply_count));
+	if (!strcmp(user, FS_BOT_USER))
+		json_object_set_new(v, "bot_id", json_string(FS_BOT_ID));
+	return v;
+}
+
+/* Whether ts lies within oldest/latest (NULL: unbounded). */
+static bool ts_in_bounds(const char *ts, const char *oldest, const char *latest, bool inclusive)
+{
+	if (oldest && ts_cmp(ts, oldest) < (inclusive ? 0 : 1))
+		return false;
+	if (latest && ts_cmp(ts, latest) > (inclusive ? 0 : -1))
+		return false;
+	return true;
+}
+
+/* conversations.replies: the thread of the message (channel, ts) — the
+ * parent, then the replies in ts order — within oldest/latest, limit at a
+ * time. The cursor is base64 of "next_ts:TS", TS the first message of the
+ * next page. */
+static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char *auth,
+				       struct api_out *o)
+{
+	const char *ch = js(args, "channel"), *ts = js(args, "ts");
+	const char *oldest = js(args, "oldest"), *latest = js(args, "latest");
+	const char *cursor = js(args, "cursor"), *thread_ts, *key, *mts;
+	bool inclusive = jbool(args, "inclusive", false);
+	struct thread_msg *list = NULL, *nl;
+	size_t n = 0, cap = 0, replies = 0, first = 0, start = 0, end, i, chlen, blen;
+	long long limit = 1000;
+	json_t *m, *parent, *msgs, *r;
+	char *want = NULL, *buf;
+	int len;
+
+	(void)auth;
+	(void)o;
+	if (!ch || (ch[0] != 'C' && ch[0] != 'G' && ch[0] != 'D') ||
+	    jbool(json_object_get(fk->channels, ch), "missing", false))
+		return api_err("channel_not_found");
+	if (!ts || !*ts)
+		return api_err("invalid_arguments");
+	if (oldest && *oldest && !ts_valid(oldest))
+		return api_err("invalid_ts_oldest");
+	if (latest && *latest && !ts_valid(latest))
+		return api_err("invalid_ts_latest");
+	if (oldest && !*oldest)
+		oldest = NULL;
+	if (latest && !*latest)
+		latest = NULL;
+	if (json_object_get(args, "limit") && (jint(args, "limit", &limit) || limit < 1))
+		limit = 1000;
+	if (limit > 1000)
+		limit = 1000;
+	if (cursor && *cursor) {
+		blen = strlen(cursor) + 1;
+		buf = malloc(blen);
+		len = buf ? lws_b64_decode_string(cursor, buf, (int)blen) : -1;
+		if (len <= 8 || (size_t)len >= blen || strncmp(buf, "next_ts:", 8)) {
+			free(buf);
+			return api_err("invalid_cursor");
+		}
+		buf[len] = '\0';
+		want = buf;
+	}
+	m = message_get(fk, ch, ts);
+	if (!m) {
+		free(want);
+		return api_err("thread_not_found");
+	}
+	thread_ts = js(m, "thread_ts") && *js(m, "thread_ts") ? js(m, "thread_ts") : ts;
+	parent = message_get(fk, ch, thread_ts);
+
+	/* list[0] is the parent when it is known and within bounds; then the
+	 * replies within bounds (messages of this channel whose thread_ts is
+	 * the thread's, other than the parent itself), in ts order. */
+	cap = 16;
+	list = malloc(cap * sizeof *list);
+	if (!list) {
+		free(want);
+		return api_err("internal_error");
+	}
+	if (parent && ts_in_bounds(thread_ts, oldest, latest, inclusive)) {
+		list[n].ts = thread_ts;
+		list[n++].m = parent;
+		first = 1;
+	}
+	chlen = strlen(ch);
+	json_object_foreach (fk->messages, key, m) {
+		if (strncmp(key, ch, chlen) || key[chlen] != '/')
+			continue;
+		mts = key + chlen + 1;
+		if (!js(m, "thread_ts") || strcmp(js(m, "thread_ts"), thread_ts) ||
+		    !strcmp(mts, thread_ts))
+			continue;
+		replies++;
+		if (!ts_in_bounds(mts, oldest, latest, inclusive))
+			continue;
+		if (n == cap) {
+			nl = realloc(list, 2 * cap * sizeof *list);
+			if (!nl)
+				continue;
+			list = nl;
+			cap *= 2;
+		}
+		list[n].ts = mts;
+		list[n++].m = m;
+	}
+	qsort(list + first, n - first, sizeof *list, thread_msg_cmp);
+
+	if (want) {
+		for (start = 0; start < n && strcmp(list[start].ts, want + 8); start++)
+			;
+		free(want);
+		if (start == n) {
+			free(list);
+			return api_err("invalid_cursor");
+		}
+	}
+	msgs = json_array();
+	for (i = end = start; i < n && i - start < (size_t)limit; i = ++end)
+		json_array_append_new(
+			msgs, thread_msg_view(list[i].ts, list[i].m,
+					      i || replies ? thread_ts : NULL,
+					      i == 0 && first ? replies : 0));
+	r = json_pack("{s:b, s:o, s:b}", "ok", 1, "messages", msgs, "has_more", end < n);
+	if (end < n) {
+		want = rb_asprintf("next_ts:%s", list[end].ts);
+		blen = strlen(want) * 4 / 3 + 8;
+		buf = malloc(blen);
+		if (buf && lws_b64_encode_string(want, (int)strlen(want), buf, (int)blen) > 0)
+			json_object_set_new(r, "response_metadata",
+					    json_pack("{s:s}", "next_cursor", buf));
+		free(buf);
+		free(want);
+	}
+	free(list);
+	return r;
+}
+
 /* usergroups.users.list: the members set with POST /_fake/usergroup. */
 static json_t *m_usergroup_users(struct fake *fk, json_t *args, const char *auth, struct api_out *o)
 {
@@ -2173,6 +2395,7 @@ static const struct api_method {
 	{ "usergroups.users.list", m_usergroup_users, "xoxb" },
 	{ "users.info", m_users_info, "xoxb" },
 	{ "conversations.info", m_conversations_info, "xoxb" },
+	{ "conversations.replies", m_conversations_replies, "xoxb" },
 	{ "files.getUploadURLExternal", m_get_upload_url, "xoxb" },
 	{ "files.completeUploadExternal", m_complete_upload, "xoxb" },
 };

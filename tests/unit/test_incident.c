@@ -762,6 +762,31 @@ static void restart_in_each_state_does_only_what_is_safe(void **state)
 	assert_int_equal(inc_step(&inc, &resumed, 1000, &inc, &out), INC_EBADEVENT);
 }
 
+static void end_messages_bring_the_report(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+	struct inc_event good = { .kind = INC_EV_VERIFIED, .ok = true, .timing = &timing };
+	struct inc_event posted = { .kind = INC_EV_POSTED, .msg = INC_MSG_COMPLETE,
+				    .ts = "1781061200.000100", .timing = &timing };
+	int i;
+
+	(void)state;
+	step_ok(&inc, &good, 3200, &out);
+	assert_true(find(&out, INC_ACT_REPORT, 0) < 0); /* not before the message is in */
+	step_ok(&inc, &posted, 3300, &out);
+	i = find(&out, INC_ACT_REPORT, 0);
+	assert_true(i > find(&out, INC_ACT_AUDIT, 0));
+	assert_true(out.a[i].drafts);
+	posted.msg = INC_MSG_VERIFY_FAILED;
+	step_ok(&inc, &posted, 3400, &out);
+	assert_false(out.a[find(&out, INC_ACT_REPORT, 0)].drafts);
+	posted.msg = INC_MSG_STATUS_UPDATE;
+	step_ok(&inc, &posted, 3500, &out);
+	assert_true(find(&out, INC_ACT_REPORT, 0) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -801,6 +826,7 @@ int main(void)
 		cmocka_unit_test(approver_resolves_a_failed_incident),
 		cmocka_unit_test(restart_while_rolling_back_asks_before_running_again),
 		cmocka_unit_test(restart_in_each_state_does_only_what_is_safe),
+		cmocka_unit_test(end_messages_bring_the_report),
 	};
 	return cmocka_run_group_tests_name("incident", tests, NULL, NULL);
 }

@@ -1,0 +1,63 @@
+/* rollbot — the incident report, from the audit log alone (MIT licence, see LICENSE).
+ *
+ * The shell reads an incident's row and its audit rows (bot/reports.c) and
+ * hands them over as strings; report_data turns them into one JSON object
+ * that templates/incident_report.md.mustache prints as the runbook's
+ * incident report (seeds/000 §5.3 and §6.4), that the stakeholder drafts
+ * (templates/draft_*.mustache, §5.1 and §5.2) print for people to copy, and
+ * that `rollbot report --format json` prints as it is. Every value in it is
+ * already the text a template prints: templates only choose sections.
+ * Pure: no I/O, no clock (times come from the rows), no globals.
+ */
+#ifndef REPORT_H
+#define REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rb.h"
+
+/* One audit_log row; every string is borrowed for the call. NULL reads as "". */
+struct report_row {
+	const char *at;	    /* UTC, "2026-11-23T15:17:02.123Z" (report_parse_time) */
+	const char *actor;  /* "U02JD0E4512" or "rollbot" */
+	const char *kind;   /* "state_change", "command_run", … */
+	const char *detail; /* the jsonb as JSON text */
+};
+
+/* The incident's row; every string is borrowed for the call. NULL reads as "". */
+struct report_incident {
+	const char *id, *service, *severity /* "P1" */, *state /* "resolved" */, *reason, *target,
+		*method /* "kubectl" */, *requested_by, *channel,
+		*created_at /* same shape as report_row.at */,
+		*ended_at /* same shape, or "" while the incident is open */,
+		*closed_by /* "" when nobody closed it by hand */;
+	bool with_db;
+};
+
+/* The report as data. Rows must be in id order (the order they were
+ * written). Never fails: a row that cannot be read (bad time, detail that
+ * is not JSON) is placed after the row before it and told as well as it
+ * can be. Returns a new reference, never NULL. */
+json_t *report_data(const struct report_incident *inc, const struct report_row *rows, size_t n);
+
+/* Renders template text `tmpl` (a .mustache file's contents) with `data`
+ * (borrowed), with Slack escaping for {{x}} (the drafts are Slack messages)
+ * and none for {{{x}}} (the Markdown report uses only those). Returns a new
+ * string (free with free()), or NULL with a one-line reason in err. */
+char *report_render(const char *tmpl, const json_t *data, char *err, size_t errlen);
+
+/* A duration for people: "45 s", "13 min 05 s", "2 h 01 min", "1 d 02 h"
+ * (the smaller unit truncated). Negative counts as 0. Always NUL-terminates
+ * out when len > 0. */
+void report_duration(int64_t seconds, char *out, size_t len);
+
+/* Parses exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, as the shell's SQL
+ * writes it) into milliseconds since 1970-01-01 (negative before). Returns
+ * 0, or RB_EINVAL (and *ms untouched) for anything else, including
+ * impossible dates such as 2026-02-29 or 24:00:00. */
+int report_parse_time(const char *at, int64_t *ms) RB_MUSTCHECK;
+
+#endif

@@ -1,0 +1,154 @@
+/* rollbot — the incident report from a real PostgreSQL (MIT licence, see LICENSE).
+ *
+ * test_report checks commands/report.c with rows written in C. This test
+ * goes the way the bot and `rollbot report` go: the migrations, a recorded
+ * audit log loaded as rows (tests/golden/p1_resolved.sql), REPORT_SQL,
+ * report_from_result and the embedded template, and the result must be
+ * tests/golden/p1_resolved.md byte for byte: the database's time format,
+ * jsonb's reordering of keys and the JSON round trip change nothing.
+ *
+ * DATABASE_URL names a database the test may fill (tests/run.sh makes one
+ * per binary); without it the test says it was skipped. Run from the
+ * repository's top folder.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "../../bot/embedded.h"
+#include "../../bot/reports.h"
+#include "../../bot/store.h"
+#include "../../bot/tmpl.h"
+
+static const char *db_url;
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = rb_malloc((size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n)
+		n = 0;
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void migrate(void)
+{
+	struct store_migration m[32];
+	size_t n = 0;
+	int applied = 0;
+	char err[RB_ERR_LEN];
+
+	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
+		if (strcmp(rb_embedded[i].dir, "sql"))
+			continue;
+		m[n].name = rb_embedded[i].name;
+		m[n].sql = rb_embedded[i].data;
+		n++;
+	}
+	if (store_migrate(db_url, m, n, &applied, err, sizeof err))
+		fail_msg("store_migrate: %s", err);
+}
+
+/* The first line where a and b differ, for a readable failure. */
+static void show_difference(const char *want, const char *got)
+{
+	int line = 1;
+	const char *w = want, *g = got;
+
+	while (*w && *w == *g) {
+		if (*w == '\n')
+			line++;
+		w++;
+		g++;
+	}
+	print_message("first difference at line %d:\n  want: %.80s\n  got:  %.80s\n", line, w, g);
+}
+
+static void report_from_the_database_matches_the_golden(void **state)
+{
+	char *fixture = slurp("tests/golden/p1_resolved.sql");
+	char *want = slurp("tests/golden/p1_resolved.md");
+	const char *params[1] = { "INC-2026-0042" };
+	struct tmpl_set *ts;
+	char err[RB_ERR_LEN];
+	PGconn *db;
+	PGresult *res;
+	json_t *data;
+	char *got;
+
+	(void)state;
+	assert_non_null(fixture);
+	assert_non_null(want);
+	migrate();
+	db = PQconnectdb(db_url);
+	assert_int_equal(PQstatus(db), CONNECTION_OK);
+	res = PQexec(db, fixture);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail_msg("loading the fixture: %s", PQerrorMessage(db));
+	PQclear(res);
+	res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	data = report_from_result(res);
+	assert_non_null(data);
+	assert_string_equal(PQgetvalue(res, 0, 8), "C0INCIDENTS");
+	PQclear(res);
+	assert_int_equal(tmpl_load(NULL, &ts, err, sizeof err), 0);
+	got = tmpl_render(ts, "incident_report.md", data);
+	assert_non_null(got);
+	if (strcmp(got, want))
+		show_difference(want, got);
+	assert_string_equal(got, want);
+
+	/* No such incident: no data, not an empty report. */
+	params[0] = "INC-2026-9999";
+	res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
+	assert_null(report_from_result(res));
+	PQclear(res);
+
+	free(got);
+	tmpl_free(ts);
+	json_decref(data);
+	PQfinish(db);
+	free(fixture);
+	free(want);
+}
+
+static void skipped_without_database(void **state)
+{
+	(void)state;
+	skip();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(report_from_the_database_matches_the_golden),
+	};
+	const struct CMUnitTest skipped[] = {
+		cmocka_unit_test(skipped_without_database),
+	};
+
+	db_url = getenv("DATABASE_URL");
+	if (!db_url || !*db_url) {
+		printf("report_db tests: SKIPPED (DATABASE_URL not set)\n");
+		return cmocka_run_group_tests_name("report_db", skipped, NULL, NULL);
+	}
+	return cmocka_run_group_tests_name("report_db", tests, NULL, NULL);
+}
