@@ -81,8 +81,9 @@ struct app_inc {
 	 * (last_step, last_checks) so that they survive a restart. */
 	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */
 	char *last_checks; /* every check of the last verification round */
-	bool has_round;
-	struct verify_round round; /* the last verification round */
+	/* The last verification round; NULL until one ran (most incidents in
+	 * memory are waiting for approval: they do not carry it). */
+	struct verify_round *round;
 	bool verifying_now; /* a verification round or status check is running */
 	bool on_demand;     /* the status being posted was asked for (no number) */
 	char strings[]; /* inc.reason and inc.response_url point here */
@@ -590,6 +591,7 @@ static void inc_release(struct app_inc *ai)
 	report_clear(&ai->last);
 	free(ai->last_step);
 	free(ai->last_checks);
+	free(ai->round);
 	if (ai->prev)
 		ai->prev->next = ai->next;
 	else
@@ -874,7 +876,8 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 {
 	struct app *app = ai->app;
 	const struct config_service *svc = config_service(app->cfg, ai->inc.service);
-	const struct verify_round *r = &ai->round;
+	static const struct verify_round none;
+	const struct verify_round *r = ai->round ? ai->round : &none;
 	char buf[128];
 
 	elapsed_text(now_ms(app) - ai->inc.declared_ms, buf, sizeof buf);
@@ -891,7 +894,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	json_object_set_new(data, "checks",
 			    json_string(ai->last_checks && ai->last_checks[0]
 						? ai->last_checks
-						: ai->has_round ? "none configured: the method's own commands are the only check"
+						: ai->round ? "none configured: the method's own commands are the only check"
 								: "not checked yet"));
 	if (ai->inc.next_update_ms) {
 		time_t t = time(NULL) + (time_t)((ai->inc.next_update_ms - now_ms(app)) / 1000);
@@ -909,17 +912,17 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 		json_object_set_new(data, "verify_window", json_string(buf));
 	}
 	json_object_set_new(data, "health",
-			    json_string(!ai->has_round || r->outcome[VERIFY_HEALTH] == VERIFY_NOT_RUN
+			    json_string(!ai->round || r->outcome[VERIFY_HEALTH] == VERIFY_NOT_RUN
 						? "not checked (no health_url configured)"
 					: r->outcome[VERIFY_HEALTH] == VERIFY_PASS
 						? "health check passing"
 						: r->detail[VERIFY_HEALTH]));
-	if (ai->has_round && r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN)
+	if (ai->round && r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN)
 		json_object_set_new(data, "error_rate", json_string(r->detail[VERIFY_ERROR_RATE]));
-	if (ai->has_round && r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)
+	if (ai->round && r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)
 		json_object_set_new(data, "latency", json_string(r->detail[VERIFY_LATENCY]));
 	json_object_set_new(data, "has_metrics",
-			    json_boolean(ai->has_round && (r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN ||
+			    json_boolean(ai->round && (r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN ||
 							   r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)));
 }
 
@@ -1557,8 +1560,9 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 		inc_release(ai);
 		return;
 	}
-	ai->round = *r;
-	ai->has_round = true;
+	if (!ai->round)
+		ai->round = rb_malloc(sizeof *ai->round);
+	*ai->round = *r;
 	free(ai->last_checks);
 	ai->last_checks = any ? checks_line(r) : rb_strdup("");
 	(void)verify_round_summary(r, summary, sizeof summary);
@@ -3124,6 +3128,7 @@ int app_run(const struct app_options *opt)
 		report_clear(&ai->last);
 		free(ai->last_step);
 		free(ai->last_checks);
+		free(ai->round);
 		free(ai);
 	}
 	dd_free(app->dd);
