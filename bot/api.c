@@ -41,6 +41,12 @@
 #define API_MAX_INFLIGHT 1000
 #endif
 
+#define API_MAX_CONNECTIONS 6L /* per host */
+/* Calls with an easy handle at once. An easy handle costs about 6 KB, so a
+ * burst of incidents (each posting and reacting) must not make one per call:
+ * the others wait as their method and arguments only. */
+#define API_MAX_LIVE 32
+
 #define DEFAULT_BASE_URL "https://slack.com/api/"
 #define DEFAULT_TIMEOUT_MS 10000L
 #define DEFAULT_RETRY_BASE_MS 1000L
@@ -96,11 +102,25 @@ struct api {
 	long max_retry_after_ms;
 	struct api_req *reqs; /* not yet finished */
 	int pending;
+	/* api_call()s waiting for a slot, oldest first. */
+	struct api_wait *wait_head, *wait_tail;
+	int waiting;
 	struct sock *socks;
 	int open_handles; /* loop handles not yet closed; the last frees api */
 	bool closing;
 	uint64_t rng;
 };
+
+/* An api_call() that waits for a slot among API_MAX_LIVE. */
+struct api_wait {
+	struct api_wait *next;
+	char *method;
+	json_t *args;
+	api_cb cb;
+	void *arg;
+};
+
+static void pump(struct api *api);
 
 /* What one finished attempt means. */
 struct verdict {
@@ -230,6 +250,7 @@ static void req_unlink(struct api_req *req)
  * calls or free the client. */
 static void finish(struct api_req *req, bool ok, const char *error, long status, json_t *doc)
 {
+	struct api *api = req->api;
 	struct api_result res;
 
 	req_unlink(req);
@@ -246,6 +267,7 @@ static void finish(struct api_req *req, bool ok, const char *error, long status,
 	req->cb(req->arg, &res);
 	json_decref(doc);
 	req_release(req);
+	pump(api);
 }
 
 static long retry_after_ms(const struct api *api, long retry_after_s)
@@ -592,6 +614,12 @@ struct api *api_new(uv_loop_t *loop, const struct api_options *opt)
 	api->open_handles = 1;
 	api->multi = curl_multi_init();
 	RB_ASSERT(api->multi);
+	/* A handful of connections, reused: Slack's rate limits let no more
+	 * through, and a burst of incidents must not open a socket (and a TLS
+	 * session, and its buffers) per call. Calls beyond wait in curl's own
+	 * queue, in order. */
+	curl_multi_setopt(api->multi, CURLMOPT_MAX_HOST_CONNECTIONS, API_MAX_CONNECTIONS);
+	curl_multi_setopt(api->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 2 * API_MAX_CONNECTIONS);
 	curl_multi_setopt(api->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(api->multi, CURLMOPT_SOCKETDATA, api);
 	curl_multi_setopt(api->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
@@ -618,6 +646,18 @@ void api_free(struct api *api)
 			uv_timer_stop(&req->retry);
 		finish(req, false, "shutdown", 0, NULL);
 	}
+	while (api->wait_head) {
+		struct api_wait *w = api->wait_head;
+		struct api_result res = { .ok = false, .error = "shutdown", .raw = "" };
+
+		api->wait_head = w->next;
+		api->waiting--;
+		w->cb(w->arg, &res);
+		json_decref(w->args);
+		free(w->method);
+		free(w);
+	}
+	api->wait_tail = NULL;
 	curl_multi_cleanup(api->multi); /* may call socket_cb with REMOVE */
 	api->multi = NULL;
 	for (struct sock *s = api->socks; s; s = s->next)
@@ -771,13 +811,11 @@ static int form_encode(struct rb_buf *out, CURL *easy, const json_t *args)
  * api_free, API_EBUSY when API_MAX_INFLIGHT calls are pending, RB_EINVAL
  * for a bad method or non-object args, RB_ETOOBIG for a body over
  * RB_HTTP_BODY_MAX; on error cb is never called. */
+static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg);
+
 int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
 {
-	struct api_req *req;
-	const char *token;
-	struct rb_buf body;
-	char *url, *auth, *json;
-	int rc;
+	struct api_wait *w;
 
 	if (!api || api->closing) {
 		json_decref(args);
@@ -787,11 +825,60 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 		json_decref(args);
 		return RB_EINVAL;
 	}
-	if (api->pending >= API_MAX_INFLIGHT) {
+	if (api->pending + api->waiting >= API_MAX_INFLIGHT) {
 		json_decref(args);
-		log_warn("api busy method=%s pending=%d", method, api->pending);
+		log_warn("api busy method=%s pending=%d", method, api->pending + api->waiting);
 		return API_EBUSY;
 	}
+	if (api->pending < API_MAX_LIVE && !api->wait_head)
+		return call_now(api, method, args, cb, arg);
+	w = rb_calloc(1, sizeof *w);
+	w->method = rb_strdup(method);
+	w->args = args;
+	w->cb = cb;
+	w->arg = arg;
+	if (api->wait_tail)
+		api->wait_tail->next = w;
+	else
+		api->wait_head = w;
+	api->wait_tail = w;
+	api->waiting++;
+	return 0;
+}
+
+/* Starts the calls that wait, in order, while there are slots. One that
+ * cannot be made after all still gets its callback, as promised. */
+static void pump(struct api *api)
+{
+	while (!api->closing && api->wait_head && api->pending < API_MAX_LIVE) {
+		struct api_wait *w = api->wait_head;
+		int rc;
+
+		api->wait_head = w->next;
+		if (!api->wait_head)
+			api->wait_tail = NULL;
+		api->waiting--;
+		rc = call_now(api, w->method, w->args, w->cb, w->arg);
+		if (rc) {
+			struct api_result res = { .ok = false, .error = "client_error", .raw = "" };
+			log_warn("api method=%s could not be started (%d)", w->method, rc);
+			w->cb(w->arg, &res);
+		}
+		free(w->method);
+		free(w);
+	}
+}
+
+/* api_call() with a slot: builds the request and starts it. `args` is
+ * stolen. */
+static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
+{
+	struct api_req *req;
+	const char *token;
+	struct rb_buf body;
+	char *url, *auth, *json;
+	int rc;
+
 	url = rb_asprintf("%s%s", api->base_url, method);
 	req = req_new(api, url, method, cb, arg);
 	free(url);
@@ -914,5 +1001,5 @@ int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb, 
 /* Calls in flight or waiting for a retry. */
 int api_pending(const struct api *api)
 {
-	return api ? api->pending : 0;
+	return api ? api->pending + api->waiting : 0;
 }

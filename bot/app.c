@@ -808,6 +808,13 @@ static void post_done_cb(void *arg, const struct api_result *res)
 			   inc_message_name(ev.msg), res->attempts, res->error);
 	}
 	step(ai, &ev);
+	/* While it waits for approval, an incident needs no plan: the request
+	 * shows it, and CHECK_PLAN builds it again before anything runs. */
+	if (ev.kind == INC_EV_POSTED && ev.msg == INC_MSG_APPROVAL_REQUEST &&
+	    ai->inc.state == INC_AWAITING_APPROVAL && !ai->has_deferred) {
+		plan_free(ai->plan);
+		ai->plan = NULL;
+	}
 	inc_release(ai);
 }
 

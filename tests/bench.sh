@@ -43,14 +43,16 @@ fi
 BUILD=$(cd "$1" && pwd)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-CONFIG=tests/scenarios/rollbot-http.yaml # serves /metrics on 127.0.0.1:18089
+BASE_CONFIG=tests/scenarios/rollbot-http.yaml # serves /metrics on 127.0.0.1:18089
 TOTAL=2000                # slash envelopes sent
 MODE=${BENCH_MODE:-paced}
 BATCH=${BENCH_BATCH:-100}              # burst: envelopes per POST /_fake/envelope
 INTERVAL_US=${BENCH_INTERVAL_US:-1000} # paced: one envelope every … µs
 SLASH_USER=U02JD0E4512
 SLASH_CHANNEL=C05K8Q2V7XM
-SLASH_TEXT='payments-api --to 41 --severity P1 --reason "bench"'
+# One service per command: rollbot runs one rollback per service at a time,
+# so 2,000 incidents need 2,000 services (svc-0001…, added to the config).
+SLASH_TEXT=${BENCH_TEXT:-'svc-{n} --to 41 --severity P1 --reason "bench"'}
 PG_SLEEP=0.002 # seconds per processed_deliveries insert
 # An announcement is a chat.postMessage carrying the 🚨 of
 # templates/announcement.mustache (or its shortcode, should a template use it).
@@ -88,7 +90,7 @@ for f in "$BUILD/rollbot" "$BUILD/fake_slack"; do
 		exit 1
 	}
 done
-for f in "$CONFIG" tests/pg.sh; do
+for f in "$BASE_CONFIG" tests/pg.sh; do
 	[[ -e $f ]] || {
 		echo "bench: $f is missing" >&2
 		exit 1
@@ -97,6 +99,13 @@ done
 
 work=$(mktemp -d /tmp/rollbot-bench.XXXXXX)
 chmod 755 "$work"
+CONFIG="$work/rollbot.yaml"
+{
+	cat "$BASE_CONFIG"
+	for ((i = 1; i <= TOTAL; i++)); do
+		printf '  svc-%04d:\n    method: kubectl\n    namespace: bench\n    deployment: svc-%04d\n' "$i" "$i"
+	done
+} >"$CONFIG"
 bot_pid=""
 fake_pid=""
 sampler_pid=""
@@ -268,12 +277,12 @@ else
 	echo "bench: sending $TOTAL × /rollback $SLASH_TEXT ($((TOTAL / BATCH)) bursts of $BATCH)…"
 	pace=0
 fi
-batch_body=$(jq -nc --arg t "$SLASH_TEXT" --argjson n "$BATCH" --arg u "$SLASH_USER" \
-	--arg c "$SLASH_CHANNEL" --argjson p "$pace" \
-	'{slash_batch: ({text: $t, count: $n, user: $u, channel: $c}
-		+ (if $p > 0 then {interval_us: $p} else {} end))}')
 t_send=$(now_s)
 for ((b = 0; b < TOTAL / BATCH; b++)); do
+	batch_body=$(jq -nc --arg t "$SLASH_TEXT" --argjson n "$BATCH" --arg u "$SLASH_USER" \
+		--arg c "$SLASH_CHANNEL" --argjson p "$pace" --argjson f $((b * BATCH + 1)) \
+		'{slash_batch: ({text: $t, count: $n, user: $u, channel: $c, first: $f}
+			+ (if $p > 0 then {interval_us: $p} else {} end))}')
 	resp=$(ctl /_fake/envelope "$batch_body") || die "POST /_fake/envelope failed: $resp"
 	jq -e '.ok == true' <<<"$resp" >/dev/null || die "POST /_fake/envelope: $resp"
 done

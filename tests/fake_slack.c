@@ -3014,7 +3014,7 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 {
 	json_t *envs = json_array(), *ids, *list = json_object_get(body, "envelopes");
 	json_t *batch = json_object_get(body, "slash_batch"), *e, *r;
-	long long count = 1, sock = 0, interval_us = 0;
+	long long count = 1, sock = 0, interval_us = 0, first = 1;
 	char err[160];
 	size_t i;
 
@@ -3044,10 +3044,21 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 			json_decref(envs);
 			return ctl_bad(status, "slash_batch count must be 1-100000");
 		}
+		jint(batch, "first", &first);
 		for (i = 0; i < (size_t)count; i++) {
 			json_t *one = json_deep_copy(batch);
-			if (!js(one, "slash"))
+			const char *t = js(batch, "slash") ? js(batch, "slash") : js(batch, "text");
+			const char *at = strstr(t, "{n}");
+			/* "{n}" becomes first + i, zero-padded to 4 digits, so that a
+			 * batch can name as many services as it sends commands. */
+			if (at) {
+				char *x = rb_asprintf("%.*s%04lld%s", (int)(at - t), t,
+						      first + (long long)i, at + 3);
+				json_object_set_new(one, "slash", json_string(x));
+				free(x);
+			} else if (!js(one, "slash")) {
 				json_object_set(one, "slash", json_object_get(batch, "text"));
+			}
 			json_array_append_new(envs, build_slash(fk, one));
 			json_decref(one);
 		}
