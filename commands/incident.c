@@ -587,6 +587,24 @@ static bool may_close(const struct incident *cur, const struct inc_event *ev)
 		(ev->policy && pol_is_approver(ev->policy, ev->user)));
 }
 
+/* Closes the incident for the person who typed `/rollback VERB`, when they
+ * may: recorded with who, the note and the state it was in. */
+static void close_by_hand(const struct incident *cur, const struct inc_event *ev,
+			  const char *verb, const char *audit_kind, enum inc_state to,
+			  enum inc_message msg, struct incident *next, struct inc_actions *out)
+{
+	if (!may_close(cur, ev)) {
+		reply(out, ev, "Only <@%s>, who asked for this rollback, or an approver of %s can "
+			       "%s %s.", cur->requested_by, cur->service, verb, cur->id);
+		return;
+	}
+	(void)rb_strlcpy(next->closed_by, ev->user, sizeof next->closed_by);
+	audit(out, audit_kind, ev->user, "note", ev->error ? ev->error : "", "was",
+	      inc_state_name(cur->state), (const char *)NULL);
+	transition(next, to, out);
+	post(out, msg);
+}
+
 static int on_resolve(const struct incident *cur, const struct inc_event *ev,
 		      struct incident *next, struct inc_actions *out)
 {
@@ -603,16 +621,8 @@ static int on_resolve(const struct incident *cur, const struct inc_event *ev,
 			      inc_state_name(cur->state));
 		return 0;
 	}
-	if (!may_close(cur, ev)) {
-		reply(out, ev, "Only <@%s>, who asked for this rollback, or an approver of %s can "
-			       "resolve %s.", cur->requested_by, cur->service, cur->id);
-		return 0;
-	}
-	(void)rb_strlcpy(next->closed_by, ev->user, sizeof next->closed_by);
-	audit(out, "resolved_by_hand", ev->user, "note", ev->error ? ev->error : "",
-	      "was", inc_state_name(cur->state), (const char *)NULL);
-	transition(next, INC_RESOLVED, out);
-	post(out, INC_MSG_RESOLVED);
+	close_by_hand(cur, ev, "resolve", "resolved_by_hand", INC_RESOLVED, INC_MSG_RESOLVED, next,
+		      out);
 	return 0;
 }
 
@@ -633,16 +643,7 @@ static int on_cancel(const struct incident *cur, const struct inc_event *ev,
 			      inc_state_name(cur->state));
 		return 0;
 	}
-	if (!may_close(cur, ev)) {
-		reply(out, ev, "Only <@%s>, who asked for this rollback, or an approver of %s can "
-			       "cancel %s.", cur->requested_by, cur->service, cur->id);
-		return 0;
-	}
-	(void)rb_strlcpy(next->closed_by, ev->user, sizeof next->closed_by);
-	audit(out, "cancelled", ev->user, "note", ev->error ? ev->error : "", "was",
-	      inc_state_name(cur->state), (const char *)NULL);
-	transition(next, INC_CANCELLED, out);
-	post(out, INC_MSG_CANCELLED);
+	close_by_hand(cur, ev, "cancel", "cancelled", INC_CANCELLED, INC_MSG_CANCELLED, next, out);
 	return 0;
 }
 
