@@ -84,6 +84,11 @@ struct app_inc {
 	/* The last verification round; NULL until one ran (most incidents in
 	 * memory are waiting for approval: they do not carry it). */
 	struct verify_round *round;
+	/* What the health checks saw after the rollback, for the completion
+	 * message: since when it failed (0: it has not), and for how long. */
+	int64_t health_down_since_ms;
+	int64_t health_down_ms;
+	bool health_checked;
 	bool verifying_now; /* a verification round or status check is running */
 	bool on_demand;     /* the status being posted was asked for (no number) */
 	char strings[]; /* inc.reason and inc.response_url point here */
@@ -928,6 +933,21 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 		json_object_set_new(data, "error_rate", json_string(r->detail[VERIFY_ERROR_RATE]));
 	if (ai->round && r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)
 		json_object_set_new(data, "latency", json_string(r->detail[VERIFY_LATENCY]));
+	if (!ai->health_checked) {
+		json_object_set_new(data, "downtime",
+				    json_string("not measured (no health_url configured)"));
+	} else if (!ai->health_down_ms && !ai->health_down_since_ms) {
+		json_object_set_new(data, "downtime",
+				    json_string("none seen by the health checks after the rollback"));
+	} else {
+		int64_t down = ai->health_down_ms;
+		char d[64], t[128];
+		if (ai->health_down_since_ms)
+			down += now_ms(app) - ai->health_down_since_ms;
+		elapsed_text(down, d, sizeof d);
+		snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
+		json_object_set_new(data, "downtime", json_string(t));
+	}
 	json_object_set_new(data, "has_metrics",
 			    json_boolean(ai->round && (r->outcome[VERIFY_ERROR_RATE] != VERIFY_NOT_RUN ||
 							   r->outcome[VERIFY_LATENCY] != VERIFY_NOT_RUN)));
@@ -1570,6 +1590,14 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	if (!ai->round)
 		ai->round = rb_malloc(sizeof *ai->round);
 	*ai->round = *r;
+	if (r->outcome[VERIFY_HEALTH] != VERIFY_NOT_RUN)
+		ai->health_checked = true;
+	if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL && !ai->health_down_since_ms)
+		ai->health_down_since_ms = now_ms(ai->app);
+	else if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS && ai->health_down_since_ms) {
+		ai->health_down_ms += now_ms(ai->app) - ai->health_down_since_ms;
+		ai->health_down_since_ms = 0;
+	}
 	free(ai->last_checks);
 	ai->last_checks = any ? checks_line(r) : rb_strdup("");
 	(void)verify_round_summary(r, summary, sizeof summary);
