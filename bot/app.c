@@ -34,6 +34,7 @@
 #include "../commands/parse.h"
 #include "../commands/plan.h"
 #include "../commands/policy.h"
+#include "../commands/report.h"
 #include "../commands/verify.h"
 #include "api.h"
 #include "embedded.h"
@@ -333,7 +334,6 @@ static struct app_inc *find_incident(struct app *app, const char *id)
 
 static char *status_text(struct app_inc *ai, bool scheduled);
 static void phase_text(const struct app_inc *ai, char *out, size_t len);
-static void elapsed_text(int64_t ms, char *out, size_t len);
 
 /* `/rollback status` with no ID: every incident in progress, one line each. */
 static char *open_incidents_text(struct app *app)
@@ -348,7 +348,7 @@ static char *open_incidents_text(struct app *app)
 		if (inc_state_is_final(ai->inc.state))
 			continue;
 		phase_text(ai, phase, sizeof phase);
-		elapsed_text(now_ms(app) - ai->inc.declared_ms, elapsed, sizeof elapsed);
+		report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
 				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
 				   phase, elapsed);
@@ -840,20 +840,6 @@ static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
 	return j;
 }
 
-/* "45 s", "12 min 30 s", "2 h 05 min": an elapsed time for people. */
-static void elapsed_text(int64_t ms, char *out, size_t len)
-{
-	int64_t s = ms > 0 ? ms / 1000 : 0;
-
-	if (s < 60)
-		snprintf(out, len, "%lld s", (long long)s);
-	else if (s < 3600)
-		snprintf(out, len, "%lld min %02lld s", (long long)(s / 60), (long long)(s % 60));
-	else
-		snprintf(out, len, "%lld h %02lld min", (long long)(s / 3600),
-			 (long long)(s % 3600 / 60));
-}
-
 /* Where the incident is, in words. */
 static void phase_text(const struct app_inc *ai, char *out, size_t len)
 {
@@ -892,7 +878,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	const struct verify_round *r = ai->round ? ai->round : &none;
 	char buf[128];
 
-	elapsed_text(now_ms(app) - ai->inc.declared_ms, buf, sizeof buf);
+	report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, buf, sizeof buf);
 	json_object_set_new(data, "elapsed", json_string(buf));
 	phase_text(ai, buf, sizeof buf);
 	json_object_set_new(data, "phase", json_string(buf));
@@ -944,7 +930,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 		char d[64], t[128];
 		if (ai->health_down_since_ms)
 			down += now_ms(app) - ai->health_down_since_ms;
-		elapsed_text(down, d, sizeof d);
+		report_duration(down / 1000, d, sizeof d);
 		snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
 		json_object_set_new(data, "downtime", json_string(t));
 	}
@@ -1151,20 +1137,26 @@ static void notify_done_cb(void *arg, const struct api_result *res)
 		log_warn("could not reply to the requester through response_url: %s", res->error);
 }
 
-static void do_notify(struct app_inc *ai, const char *text)
+/* Answers the person who typed a command, privately, through the
+ * command's response_url ("" = there is none: nothing is sent). */
+static void reply_url(struct app *app, const char *url, const char *text)
 {
 	json_t *body;
 	char *s;
 
-	if (!ai->inc.response_url[0])
+	if (!url || !url[0])
 		return;
 	body = ephemeral(text);
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	if (api_post_url(ai->app->api, ai->inc.response_url, "application/json", s, strlen(s),
-			 notify_done_cb, NULL))
-		log_warn("cannot queue the reply to the requester");
+	if (api_post_url(app->api, url, "application/json", s, strlen(s), notify_done_cb, NULL))
+		log_warn("cannot queue a reply through response_url");
 	free(s);
+}
+
+static void do_notify(struct app_inc *ai, const char *text)
+{
+	reply_url(ai->app, ai->inc.response_url, text);
 }
 
 /* The dedupe key names this one row: the store re-sends the same text if
@@ -1673,14 +1665,7 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	struct app *app = ai->app;
 
 	if (app->reply_url && app->reply_url[0]) {
-		json_t *body = ephemeral(a->text);
-		char *s = json_dumps(body, JSON_COMPACT);
-
-		json_decref(body);
-		if (api_post_url(app->api, app->reply_url, "application/json", s, strlen(s),
-				 notify_done_cb, NULL))
-			log_warn("cannot queue the reply to %s", a->user);
-		free(s);
+		reply_url(app, app->reply_url, a->text);
 		return;
 	}
 	do_notify_user(ai, a);
@@ -1718,7 +1703,6 @@ static void job_free(struct report_job *j)
 	free(j);
 }
 
-static void reply_url(struct app *app, const char *url, const char *text);
 
 static void job_failed(struct report_job *j, const char *what, const char *error)
 {
@@ -1893,14 +1877,6 @@ static void do_report(struct app_inc *ai, const struct inc_action *a)
 
 /* ---- carrying on after a restart ---- */
 
-/* True when Slack's reaction name is `want`, skin tone or not. */
-static bool emoji_is(const char *name, const char *want)
-{
-	size_t n = strlen(want);
-
-	return !strncmp(name, want, n) && (name[n] == '\0' || !strncmp(name + n, "::", 2));
-}
-
 /* The users of every reaction on the message named `want`. Borrowed. */
 static json_t *reaction_users(json_t *reactions, const char *want)
 {
@@ -1908,7 +1884,7 @@ static json_t *reaction_users(json_t *reactions, const char *want)
 	size_t i;
 
 	json_array_foreach(reactions, i, r) {
-		if (!emoji_is(jstr(r, "name"), want))
+		if (!pol_emoji_is(jstr(r, "name"), want))
 			continue;
 		json_t *u;
 		size_t k;
@@ -2336,16 +2312,9 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 		/* One rollback per service at a time: the database had one open
 		 * that the ack path did not know of (another process, a restart). */
 		char *text = open_incident_text(dc->inc.service, PQgetvalue(res, 0, 0) + 5);
-		json_t *body = ephemeral(text);
-		char *b = json_dumps(body, JSON_COMPACT);
 
 		log_info("slash command for %s refused: %s", dc->inc.service, text);
-		if (dc->inc.response_url[0] &&
-		    api_post_url(app->api, dc->inc.response_url, "application/json", b, strlen(b),
-				 notify_done_cb, NULL))
-			log_warn("cannot queue the reply to the requester");
-		free(b);
-		json_decref(body);
+		reply_url(app, dc->inc.response_url, text);
 		free(text);
 		free(dc);
 		return;
@@ -2388,7 +2357,7 @@ static void median_text(const PGresult *res, int c, char *out, size_t len)
 		return;
 	}
 	qsort(v, (size_t)n, sizeof v[0], cmp_i64);
-	elapsed_text((n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2) * 1000, out, len);
+	report_duration(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, out, len);
 }
 
 /* ", approved after 1 min 02 s" for column c, or "" when not reached. */
@@ -2400,7 +2369,7 @@ static void phase_after(const PGresult *res, int r, int c, const char *what, cha
 	out[0] = '\0';
 	if (PQgetisnull(res, r, c))
 		return;
-	elapsed_text(strtoll(PQgetvalue(res, r, c), NULL, 10) * 1000, t, sizeof t);
+	report_duration(strtoll(PQgetvalue(res, r, c), NULL, 10), t, sizeof t);
 	snprintf(out, len, ", %s after %s", what, t);
 }
 
@@ -2504,18 +2473,6 @@ struct on_incident {
 	char *note;
 	char *response_url;
 };
-
-static void reply_url(struct app *app, const char *url, const char *text)
-{
-	json_t *body = ephemeral(text);
-	char *s = json_dumps(body, JSON_COMPACT);
-
-	json_decref(body);
-	if (url[0] && api_post_url(app->api, url, "application/json", s, strlen(s),
-				   notify_done_cb, NULL))
-		log_warn("cannot queue a reply through response_url");
-	free(s);
-}
 
 static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
 {
@@ -2754,8 +2711,8 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 			"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
 			"SELECT id, $3, 'pinned', jsonb_build_object('author', $4::text, 'text', "
 			"$5::text, 'ts', $6::text, 'channel', $1::text, 'posted_at', "
-			"to_char(to_timestamp($6::double precision) AT TIME ZONE 'UTC', "
-			"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), $7 FROM incidents WHERE channel = $1 "
+			ISO_UTC("to_timestamp($6::double precision)") "), $7 FROM incidents "
+			"WHERE channel = $1 "
 			"AND announcement_ts = $2 ON CONFLICT (dedupe_key) DO NOTHING "
 			"RETURNING incident_id",
 			7, (const char *const[]){ params[0], params[1], params[2], params[3], params[4],
@@ -2813,7 +2770,7 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 
 	if (strcmp(jstr(item, "type"), "message") || !ts[0])
 		return;
-	if (emoji_is(jstr(event, "reaction"), "pushpin")) {
+	if (pol_emoji_is(jstr(event, "reaction"), "pushpin")) {
 		if (strcmp(jstr(event, "user"), app->bot_user_id))
 			dispatch_pin(app, event, event_id, added);
 		return;

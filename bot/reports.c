@@ -6,8 +6,6 @@
 
 #include "../commands/report.h"
 
-#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
 const char REPORT_SQL[] =
 	"SELECT i.id, i.service, i.severity, i.state, i.reason, i.target, i.method, "
 	"i.requested_by, i.channel, " ISO_UTC("i.created_at") ", "

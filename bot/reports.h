@@ -11,6 +11,10 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+/* SQL for a timestamptz as the report reads times (commands/report.h):
+ * "2026-11-23T15:17:02.123Z", UTC. `col` is an SQL expression literal. */
+#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
 /* One row per incident: the incident's columns (channel is column 8), its
  * audit rows as a JSON array (13), times as "2026-11-23T15:17:02.123Z"
  * (UTC), and the announcement's ts, the thread (14). $1 = the incident ID. */

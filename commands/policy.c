@@ -71,11 +71,24 @@ static bool base_is(const char *base, size_t n, const char *name)
 }
 
 /* Slack sends skin tones as a suffix ("+1::skin-tone-2"): only the part
- * before "::" names the emoji. */
-static enum emoji_kind classify(const char *reaction)
+ * before "::" names the emoji. Its length: */
+static size_t emoji_base_len(const char *reaction)
 {
 	const char *colons = strstr(reaction, "::");
-	size_t n = colons ? (size_t)(colons - reaction) : strlen(reaction);
+
+	return colons ? (size_t)(colons - reaction) : strlen(reaction);
+}
+
+bool pol_emoji_is(const char *reaction, const char *name)
+{
+	const char *r = str(reaction);
+
+	return base_is(r, emoji_base_len(r), str(name));
+}
+
+static enum emoji_kind classify(const char *reaction)
+{
+	size_t n = emoji_base_len(reaction);
 
 	if (base_is(reaction, n, POL_EMOJI_APPROVE))
 		return EMOJI_APPROVE;

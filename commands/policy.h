@@ -210,6 +210,10 @@ int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char
  * as last resolved (who may also close or cancel an incident by hand). */
 bool pol_is_approver(const struct pol_policy *p, const char *user);
 
+/* True when Slack's reaction name is `name`, whatever its skin-tone suffix
+ * ("white_check_mark", "pushpin::skin-tone-2"). NULL is read as "". */
+bool pol_emoji_is(const char *reaction, const char *name);
+
 /* Names for audit rows and logs ("approved", "approval_counted", …);
  * "invalid" for a value out of range. */
 const char *pol_verdict_name(enum pol_verdict v);

@@ -705,6 +705,17 @@ static void names_cover_every_value(void **state)
 	assert_int_equal(v, POL_APPROVED);
 }
 
+static void emoji_names_ignore_the_skin_tone(void **state)
+{
+	(void)state;
+	assert_true(pol_emoji_is("pushpin", "pushpin"));
+	assert_true(pol_emoji_is("white_check_mark::skin-tone-3", "white_check_mark"));
+	assert_false(pol_emoji_is("pushpins", "pushpin"));
+	assert_false(pol_emoji_is("push", "pushpin"));
+	assert_false(pol_emoji_is("x::skin-tone-2", "white_check_mark"));
+	assert_false(pol_emoji_is(NULL, "x"));
+}
+
 static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(needed_is_required_and_two_for_with_db),
 	cmocka_unit_test(rebind_resets_pending_and_approved_only),
@@ -720,6 +731,7 @@ static const struct CMUnitTest fixed_tests[] = {
 	cmocka_unit_test(policy_check_accepts_a_good_policy),
 	cmocka_unit_test(policy_check_refuses_bad_policies),
 	cmocka_unit_test(names_cover_every_value),
+	cmocka_unit_test(emoji_names_ignore_the_skin_tone),
 };
 
 #define N_TESTS                                                                              \
@@ -737,6 +749,7 @@ static struct CMUnitTest row(const char *name, CMUnitTestFunction fn, const void
 	};
 	return t;
 }
+
 
 int main(void)
 {
