@@ -92,6 +92,11 @@ struct app_inc {
 	bool health_checked;
 	bool verifying_now; /* a verification round or status check is running */
 	bool on_demand;     /* the status being posted was asked for (no number) */
+	/* The bot's own reactions on the request, added one after the other so
+	 * that ✅ shows before ❌: the one in flight, and the ones waiting. */
+	bool reacting;
+	const char *reactions_waiting[4]; /* static names, oldest first */
+	int n_reactions_waiting;
 	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
@@ -1250,13 +1255,47 @@ static void api_logged_cb(void *arg, const struct api_result *res)
 		log_warn("%s failed: %s", what, res->error ? res->error : "?");
 }
 
-static void do_react(struct app_inc *ai, const char *name)
+static void react_now(struct app_inc *ai, const char *name);
+
+static void react_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_inc *ai = arg;
+
+	api_logged_cb("reactions.add", res);
+	ai->pending--;
+	ai->reacting = false;
+	if (ai->n_reactions_waiting) {
+		const char *next = ai->reactions_waiting[0];
+		memmove(ai->reactions_waiting, ai->reactions_waiting + 1,
+			(size_t)--ai->n_reactions_waiting * sizeof ai->reactions_waiting[0]);
+		react_now(ai, next);
+	}
+	inc_release(ai);
+}
+
+static void react_now(struct app_inc *ai, const char *name)
 {
 	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "timestamp",
 				 ai->inc.approval_ts, "name", name);
 
-	if (api_call(ai->app->api, "reactions.add", args, api_logged_cb, "reactions.add"))
+	if (api_call(ai->app->api, "reactions.add", args, react_done_cb, ai)) {
 		ilog_warn(&ai->inc, "cannot queue reactions.add");
+		return;
+	}
+	ai->pending++;
+	ai->reacting = true;
+}
+
+static void do_react(struct app_inc *ai, const char *name)
+{
+	if (!ai->reacting) {
+		react_now(ai, name);
+		return;
+	}
+	if (ai->n_reactions_waiting < (int)RB_ARRAY_LEN(ai->reactions_waiting))
+		ai->reactions_waiting[ai->n_reactions_waiting++] = name;
+	else
+		ilog_warn(&ai->inc, "too many reactions waiting; %s not added", name);
 }
 
 static void do_notify_user(struct app_inc *ai, const struct inc_action *a)
