@@ -317,14 +317,12 @@ static json_t *ephemeral(const char *text)
 }
 
 static char *open_incident_text(const char *service, const char *id_state);
-static bool holds_service(const struct incident *inc);
 
 /* The incident of `service` whose rollback is in progress in this process. */
 static const struct app_inc *open_for_service(const struct app *app, const char *service)
 {
 	for (const struct app_inc *ai = app->incidents; ai; ai = ai->next)
-		if (!strcmp(ai->inc.service, service) &&
-		    holds_service(&ai->inc))
+		if (!strcmp(ai->inc.service, service) && inc_state_holds_service(ai->inc.state))
 			return ai;
 	return NULL;
 }
@@ -572,14 +570,6 @@ static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 		ai->next->prev = ai;
 	app->incidents = ai;
 	return ai;
-}
-
-/* The states in which a service has a rollback in progress (the same list
- * as the database's incidents_one_rollback_per_service index). */
-static bool holds_service(const struct incident *inc)
-{
-	return inc->state == INC_DECLARED || inc->state == INC_AWAITING_APPROVAL ||
-	       inc->state == INC_APPROVED || inc->state == INC_ROLLING_BACK;
 }
 
 static void report_clear(struct step_report *r)

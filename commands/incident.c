@@ -70,6 +70,12 @@ bool inc_state_is_final(enum inc_state s)
 	       s == INC_CANCELLED || s == INC_FAILED;
 }
 
+bool inc_state_holds_service(enum inc_state s)
+{
+	return s == INC_DECLARED || s == INC_AWAITING_APPROVAL || s == INC_APPROVED ||
+	       s == INC_ROLLING_BACK;
+}
+
 static struct inc_action *add(struct inc_actions *out, enum inc_action_kind kind)
 {
 	struct inc_action *a;

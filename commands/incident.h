@@ -229,5 +229,12 @@ int inc_state_from_name(const char *name, enum inc_state *out);
 const char *inc_message_name(enum inc_message m);
 /* True for resolved, rejected, expired, cancelled and failed. */
 bool inc_state_is_final(enum inc_state s);
+/* True for the states in which the incident holds its service: from the
+ * declaration to the end of the rollback's commands (declared,
+ * awaiting_approval, approved, rolling_back). Verifying does not hold it:
+ * the rollback has run, and the service may be rolled back again. A service
+ * has at most one incident in these states (the database's
+ * incidents_one_rollback_per_service index holds the same list). */
+bool inc_state_holds_service(enum inc_state s);
 
 #endif

@@ -166,6 +166,21 @@ static void state_names_round_trip(void **state)
 	assert_int_equal(inc_state_from_name("bogus", &s), RB_EINVAL);
 }
 
+/* From the declaration to the end of the rollback's commands, and only
+ * then: a verifying service may be rolled back again. */
+static void states_that_hold_the_service(void **state)
+{
+	(void)state;
+	assert_true(inc_state_holds_service(INC_DECLARED));
+	assert_true(inc_state_holds_service(INC_AWAITING_APPROVAL));
+	assert_true(inc_state_holds_service(INC_APPROVED));
+	assert_true(inc_state_holds_service(INC_ROLLING_BACK));
+	assert_false(inc_state_holds_service(INC_VERIFYING));
+	for (int i = 0; i < INC_STATE_COUNT; i++)
+		if (inc_state_is_final((enum inc_state)i))
+			assert_false(inc_state_holds_service((enum inc_state)i));
+}
+
 /* ---- approval and the rollback's steps ---- */
 
 static const char *const approvers[] = { "U03ASM1TH7Q", "U04BOBBY111" };
@@ -799,6 +814,7 @@ int main(void)
 		cmocka_unit_test(other_failure_names_the_error),
 		cmocka_unit_test(unknown_state_is_refused),
 		cmocka_unit_test(state_names_round_trip),
+		cmocka_unit_test(states_that_hold_the_service),
 		cmocka_unit_test(plan_ready_posts_the_approval_request),
 		cmocka_unit_test(posted_request_gets_both_reactions_and_the_timer),
 		cmocka_unit_test(approver_check_approves_and_checks_the_plan),
