@@ -1112,8 +1112,8 @@ static void do_save(struct app_inc *ai)
 			 "clock_timestamp() + make_interval(secs => $12::bigint / 1000.0), "
 			 "updates_posted = $13::int, verify_deadline = clock_timestamp() + "
 			 "make_interval(secs => $14::bigint / 1000.0), closed_by = $15, "
-			 "last_step = $16, last_checks = $17, ended_at = CASE WHEN $2 IN "
-			 "('resolved', 'rejected', 'expired', 'cancelled', 'failed') THEN CASE "
+			 "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
+			 "rollbot_is_final($2) THEN CASE "
 			 "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
 			 "clock_timestamp() END END WHERE id = $1",
 			 17, params, save_done_cb, ai);
@@ -2122,8 +2122,8 @@ static void resume_incidents(struct app *app)
 		return;
 	app->resumed = true;
 	if (store_query(app->store,
-			"SELECT " INCIDENT_COLUMNS " FROM incidents WHERE state IN ('declared', "
-			"'awaiting_approval', 'approved', 'rolling_back', 'verifying') ORDER BY id",
+			"SELECT " INCIDENT_COLUMNS " FROM incidents WHERE NOT rollbot_is_final(state) "
+			"ORDER BY id",
 			0, NULL, resume_done_cb, app))
 		log_error("store: cannot queue the load of the incidents in progress");
 }

@@ -233,8 +233,10 @@ bool inc_state_is_final(enum inc_state s);
  * declaration to the end of the rollback's commands (declared,
  * awaiting_approval, approved, rolling_back). Verifying does not hold it:
  * the rollback has run, and the service may be rolled back again. A service
- * has at most one incident in these states (the database's
- * incidents_one_rollback_per_service index holds the same list). */
+ * has at most one incident in these states. sql/005_one_state_list.sql's
+ * rollbot_holds_service() is this list for the database (as its
+ * rollbot_is_final() is inc_state_is_final's), and tests/unit/test_store.c
+ * checks that the two agree. */
 bool inc_state_holds_service(enum inc_state s);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include "bot/log.h"
 #include "bot/store.h"
+#include "commands/incident.h"
 
 #define WAIT_MS 10000
 
@@ -562,6 +563,30 @@ static void declare_uses_more_digits_past_9999(void **state)
 	PQfinish(c);
 }
 
+/* ---- sql/005_one_state_list.sql --------------------------------------- */
+
+/* The database's lists of states are the state machine's: for every state
+ * the C predicates know, the SQL functions give the same answer. */
+static void state_lists_agree_with_the_state_machine(void **state)
+{
+	struct fx *f = *state;
+	PGconn *c = db_connect(f->conninfo);
+
+	for (int i = 0; i < INC_STATE_COUNT; i++) {
+		const char *p[1] = { inc_state_name((enum inc_state)i) };
+		char *holds = db_value(c, "SELECT rollbot_holds_service($1)", 1, p);
+		char *final = db_value(c, "SELECT rollbot_is_final($1)", 1, p);
+
+		if (strcmp(holds, inc_state_holds_service((enum inc_state)i) ? "t" : "f"))
+			fail_msg("%s: rollbot_holds_service says %s", p[0], holds);
+		if (strcmp(final, inc_state_is_final((enum inc_state)i) ? "t" : "f"))
+			fail_msg("%s: rollbot_is_final says %s", p[0], final);
+		free(holds);
+		free(final);
+	}
+	PQfinish(c);
+}
+
 static void audit_dedupe_key_writes_once(void **state)
 {
 	struct fx *f = *state;
@@ -973,6 +998,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(declare_writes_two_audit_rows, fx_setup_migrated,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(declare_uses_more_digits_past_9999,
+						fx_setup_migrated, fx_teardown),
+		cmocka_unit_test_setup_teardown(state_lists_agree_with_the_state_machine,
 						fx_setup_migrated, fx_teardown),
 		cmocka_unit_test_setup_teardown(audit_dedupe_key_writes_once, fx_setup_migrated,
 						fx_teardown),
