@@ -1515,10 +1515,11 @@ static void do_run_step(struct app_inc *ai, int index)
 	sc->ai = ai;
 	sc->index = index;
 	snprintf(n, sizeof n, "%d", index);
-	/* Queued after the save of rolling_back: the store runs them in order. */
-	if (store_query(ai->app->store,
-			"UPDATE incidents SET next_step = $2::int, state = 'rolling_back' "
-			"WHERE id = $1",
+	/* Only the step: the state is the SAVE's to write. inc_step() asks for
+	 * the first step together with the move to rolling_back and its SAVE,
+	 * performed before this, and the later steps in that state; the store
+	 * runs commands in order. */
+	if (store_query(ai->app->store, "UPDATE incidents SET next_step = $2::int WHERE id = $1",
 			2, params, step_marked_cb, sc)) {
 		free(sc);
 		fail.error = "not run: rollbot could not record its start in the database";
