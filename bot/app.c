@@ -37,11 +37,11 @@
 #include "../commands/report.h"
 #include "../commands/verify.h"
 #include "api.h"
+#include "db.h"
 #include "embedded.h"
 #include "httpd.h"
 #include "log.h"
 #include "probe.h"
-#include "reports.h"
 #include "runner.h"
 #include "sm.h"
 #include "store.h"
@@ -316,7 +316,7 @@ static json_t *ephemeral(const char *text)
 	return json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", text ? text : "");
 }
 
-static char *open_incident_text(const char *service, const char *id_state);
+static char *open_incident_text(const char *service, const char *id, const char *state);
 
 /* The incident of `service` whose rollback is in progress in this process. */
 static const struct app_inc *open_for_service(const struct app *app, const char *service)
@@ -468,9 +468,7 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 		ack = ephemeral(text);
 	} else if (open_for_service(app, cmd.service)) {
 		const struct app_inc *o = open_for_service(app, cmd.service);
-		char id_state[64];
-		snprintf(id_state, sizeof id_state, "%s:%s", o->inc.id, inc_state_name(o->inc.state));
-		text = open_incident_text(cmd.service, id_state);
+		text = open_incident_text(cmd.service, o->inc.id, inc_state_name(o->inc.state));
 		verdict = json_pack("{s:s, s:s}", "outcome", "rejected", "error", text);
 		ack = ephemeral(text);
 	} else {
@@ -515,30 +513,7 @@ static json_t *ack_payload_cb(void *arg, json_t *env)
 	return NULL;
 }
 
-/* ---- the store ---- */
-
-static void audit_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
-{
-	(void)arg;
-	(void)res;
-	if (err)
-		log_error("store: audit row not written: %s", errmsg ? errmsg : "?");
-}
-
-/* Appends an audit row. `incident` may be NULL; `detail` is stolen. The
- * dedupe key makes a replay after a lost connection a no-op. */
-static void audit(struct app *app, const char *incident, const char *actor, const char *kind,
-		  json_t *detail, const char *key)
-{
-	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-	const char *params[5] = { incident, actor, kind, d, key };
-
-	if (store_query(app->store, "SELECT rollbot_audit($1, $2, $3, $4::jsonb, $5)", 5, params,
-			audit_done_cb, NULL))
-		log_error("store: cannot queue the audit row %s", kind);
-	free(d);
-	json_decref(detail);
-}
+/* ---- the incident in memory ---- */
 
 /* The incident's free-text fields live after the struct that holds it, so
  * one allocation carries it and a copy never points into another's memory. */
@@ -1038,87 +1013,22 @@ static void do_post(struct app_inc *ai, const struct inc_action *a)
 	ai->pending++;
 }
 
-static void save_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void save_done_cb(void *arg, int err, const char *errmsg)
 {
 	struct app_inc *ai = arg;
 
-	(void)res;
 	ai->pending--;
 	if (err)
 		ilog_error(&ai->inc, "could not save the incident: %s", errmsg ? errmsg : "?");
 	inc_release(ai);
 }
 
-/* Milliseconds from now to a monotonic time, as text for the store, or NULL
- * when there is no such time. */
-static const char *ms_left(struct app *app, int64_t at_ms, bool set, char *buf, size_t len)
-{
-	int64_t ms = at_ms - now_ms(app);
-
-	if (!set)
-		return NULL;
-	snprintf(buf, len, "%lld", (long long)(ms > 0 ? ms : 0));
-	return buf;
-}
-
-/* Writes the incident as it is now. Deadlines go in as the time left,
- * turned into wall-clock time by the database, because the bot's own
- * clock is monotonic and means nothing after a restart. */
+/* Writes the incident as it is now (db_save_incident turns the deadlines
+ * into wall-clock time). */
 static void do_save(struct app_inc *ai)
 {
-	struct app *app = ai->app;
-	const struct incident *inc = &ai->inc;
-	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
-		updates[16];
-	struct rb_buf approvers;
-	const char *params[17] = {
-		inc->id, inc_state_name(inc->state),
-		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
-		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
-		inc->with_db ? "true" : "false", NULL,
-		ms_left(app, inc->approval_deadline_ms, inc->state == INC_AWAITING_APPROVAL,
-			approval_left, sizeof approval_left),
-		next_step, inc->interrupted ? "true" : "false",
-		ms_left(app, inc->next_update_ms, inc->next_update_ms != 0, update_left,
-			sizeof update_left),
-		updates,
-		ms_left(app, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
-			sizeof verify_left),
-		inc->closed_by[0] ? inc->closed_by : NULL, ai->last_step ? ai->last_step : "",
-		ai->last_checks ? ai->last_checks : ""
-	};
-	int rc = 0;
-
-	if (inc->plan_digest) {
-		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)inc->plan_digest);
-		params[5] = digest;
-	}
-	snprintf(next_step, sizeof next_step, "%d", inc->next_step);
-	snprintf(updates, sizeof updates, "%d", inc->updates_posted);
-	/* Slack IDs are [A-Z0-9]: an array literal needs no quoting. */
-	rb_buf_init(&approvers, 4096);
-	rc = rb_buf_puts(&approvers, "{");
-	for (int i = 0; i < inc->pol.n_approved && !rc; i++)
-		rc = rb_buf_printf(&approvers, "%s%s", i ? "," : "", inc->pol.approved_by[i]);
-	if (!rc)
-		rc = rb_buf_puts(&approvers, "}");
-	params[7] = rc ? "{}" : rb_buf_str(&approvers);
-	rc = store_query(app->store,
-			 "UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
-			 "announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
-			 "with_db = $7, approved_by = $8::text[], approval_deadline = "
-			 "clock_timestamp() + make_interval(secs => $9::bigint / 1000.0), "
-			 "next_step = $10::int, interrupted = $11::boolean, next_update_at = "
-			 "clock_timestamp() + make_interval(secs => $12::bigint / 1000.0), "
-			 "updates_posted = $13::int, verify_deadline = clock_timestamp() + "
-			 "make_interval(secs => $14::bigint / 1000.0), closed_by = $15, "
-			 "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
-			 "rollbot_is_final($2) THEN CASE "
-			 "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
-			 "clock_timestamp() END END WHERE id = $1",
-			 17, params, save_done_cb, ai);
-	rb_buf_free(&approvers);
-	if (rc) {
+	if (db_save_incident(ai->app->store, &ai->inc, now_ms(ai->app), ai->last_step,
+			     ai->last_checks, save_done_cb, ai)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
 	}
@@ -1166,7 +1076,7 @@ static void do_audit(struct app_inc *ai, const struct inc_action *a)
 		json_object_set_new(detail, a->keys[i], json_string(a->values[i]));
 	snprintf(key, sizeof key, "%s:%s:%s:%llu", ai->inc.id, a->audit_kind, a->actor,
 		 (unsigned long long)uv_hrtime());
-	audit(ai->app, ai->inc.id, a->actor, a->audit_kind, detail, key);
+	db_audit(ai->app->store, ai->inc.id, a->actor, a->audit_kind, detail, key);
 }
 
 /* ---- approval and the rollback's steps ---- */
@@ -1392,7 +1302,7 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 	snprintf(status, sizeof status, "%d", res->spawned ? res->exit_status : -1);
 	snprintf(dur, sizeof dur, "%lld", (long long)res->duration_ms);
 	/* All of it to the audit log: argv, status, duration and the output. */
-	audit(ai->app, ai->inc.id, "rollbot", "command_run",
+	db_audit(ai->app->store, ai->inc.id, "rollbot", "command_run",
 	      json_pack("{s:i, s:s, s:o, s:s, s:s, s:b, s:i, s:s, s:o, s:b}", "step", sc->index,
 			"title", st->title, "argv", argv_json(st), "command", cmd, "exit_status",
 			status, "timed_out", res->timed_out, "pgid", res->pgid, "duration_ms", dur,
@@ -1426,7 +1336,7 @@ static void http_done_cb(void *arg, const struct api_result *res)
 			 res->attempts);
 	else
 		snprintf(outcome, sizeof outcome, "no answer: %s", res->error ? res->error : "?");
-	audit(ai->app, ai->inc.id, "rollbot", "http_request",
+	db_audit(ai->app->store, ai->inc.id, "rollbot", "http_request",
 	      json_pack("{s:i, s:s, s:s, s:s, s:I, s:s, s:b}", "step", sc->index, "title",
 			st->title, "method", st->http.method, "url", st->http.url, "status",
 			(json_int_t)res->http_status, "response", res->raw ? res->raw : "", "ok",
@@ -1480,12 +1390,11 @@ static void step_failed_to_start(struct step_ctx *sc, const char *why)
 /* The step's start is in the store: only now may it run. A restart that
  * finds the incident rolling back therefore knows which step may have run,
  * and a step the store does not name has not. */
-static void step_marked_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void step_marked_cb(void *arg, int err, const char *errmsg)
 {
 	struct step_ctx *sc = arg;
 	const char *why;
 
-	(void)res;
 	if (err) {
 		ilog_error(&sc->ai->inc, "could not record the start of step %d: %s", sc->index,
 			   errmsg ? errmsg : "?");
@@ -1503,8 +1412,6 @@ static void do_run_step(struct app_inc *ai, int index)
 {
 	struct step_ctx *sc;
 	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = index, .ok = false };
-	char n[16];
-	const char *params[2] = { ai->inc.id, n };
 
 	if (!ai->plan || index < 0 || (size_t)index >= ai->plan->n_steps) {
 		fail.error = "no such step (a bug)";
@@ -1514,13 +1421,7 @@ static void do_run_step(struct app_inc *ai, int index)
 	sc = rb_calloc(1, sizeof *sc);
 	sc->ai = ai;
 	sc->index = index;
-	snprintf(n, sizeof n, "%d", index);
-	/* Only the step: the state is the SAVE's to write. inc_step() asks for
-	 * the first step together with the move to rolling_back and its SAVE,
-	 * performed before this, and the later steps in that state; the store
-	 * runs commands in order. */
-	if (store_query(ai->app->store, "UPDATE incidents SET next_step = $2::int WHERE id = $1",
-			2, params, step_marked_cb, sc)) {
+	if (db_mark_step(ai->app->store, ai->inc.id, index, step_marked_cb, sc)) {
 		free(sc);
 		fail.error = "not run: rollbot could not record its start in the database";
 		defer(ai, &fail);
@@ -1623,7 +1524,7 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	free(ai->last_checks);
 	ai->last_checks = any ? checks_line(r) : rb_strdup("");
 	(void)verify_round_summary(r, summary, sizeof summary);
-	audit(ai->app, ai->inc.id, "rollbot", "probe_results", round_json(r), NULL);
+	db_audit(ai->app->store, ai->inc.id, "rollbot", "probe_results", round_json(r), NULL);
 	ev.ok = !any || verify_round_passed(r);
 	ev.nothing_checked = !any;
 	ev.error = summary;
@@ -1738,7 +1639,7 @@ static void job_failed(struct report_job *j, const char *what, const char *error
 {
 	log_warn("%s: the incident report was not uploaded: %s failed: %s", j->id, what,
 		 error ? error : "?");
-	audit(j->app, j->id, "rollbot", "report_failed",
+	db_audit(j->app->store, j->id, "rollbot", "report_failed",
 	      json_pack("{s:s, s:s}", "step", what, "error", error ? error : "?"), NULL);
 	if (j->reply_url)
 		reply_url(j->app, j->reply_url, "The report could not be uploaded to Slack just now; "
@@ -1781,7 +1682,8 @@ static void post_next_draft(struct report_job *j)
 	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "channel", j->channel, "text", text,
 			 "thread_ts", j->thread_ts, "unfurl_links", 0, "unfurl_media", 0);
 	free(text);
-	audit(j->app, j->id, "rollbot", "draft_posted", json_pack("{s:s}", "draft", name), NULL);
+	db_audit(j->app->store, j->id, "rollbot", "draft_posted", json_pack("{s:s}", "draft", name),
+		 NULL);
 	if (api_call(j->app->api, "chat.postMessage", args, draft_done_cb, j)) {
 		log_warn("%s: cannot queue draft %s", j->id, name);
 		job_free(j);
@@ -1797,7 +1699,7 @@ static void complete_done_cb(void *arg, const struct api_result *res)
 		return;
 	}
 	log_info("%s: report uploaded as %s (%s)", j->id, j->filename, j->file_id);
-	audit(j->app, j->id, "rollbot", "report_uploaded",
+	db_audit(j->app->store, j->id, "rollbot", "report_uploaded",
 	      json_pack("{s:s, s:s, s:I}", "file_id", j->file_id, "filename", j->filename, "bytes",
 			(json_int_t)strlen(j->markdown)),
 	      NULL);
@@ -1844,7 +1746,7 @@ static void upload_url_cb(void *arg, const struct api_result *res)
 		job_failed(j, "the upload", "client_busy");
 }
 
-static void report_read_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void report_read_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
 {
 	struct report_job *j = arg;
 	char len[24];
@@ -1853,7 +1755,7 @@ static void report_read_cb(void *arg, int err, const PGresult *res, const char *
 		job_failed(j, "reading the audit log", errmsg);
 		return;
 	}
-	j->data = report_from_result(res);
+	j->data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
 	if (!j->data) {
 		if (j->reply_url) {
 			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "
@@ -1864,9 +1766,9 @@ static void report_read_cb(void *arg, int err, const PGresult *res, const char *
 		job_free(j);
 		return;
 	}
-	(void)rb_strlcpy(j->channel, PQgetvalue(res, 0, 8), sizeof j->channel);
-	(void)rb_strlcpy(j->severity, PQgetvalue(res, 0, 2), sizeof j->severity);
-	(void)rb_strlcpy(j->thread_ts, PQgetvalue(res, 0, 14), sizeof j->thread_ts);
+	(void)rb_strlcpy(j->channel, rep->inc.channel, sizeof j->channel);
+	(void)rb_strlcpy(j->severity, rep->inc.severity, sizeof j->severity);
+	(void)rb_strlcpy(j->thread_ts, rep->thread_ts, sizeof j->thread_ts);
 	j->markdown = tmpl_render(j->app->tmpl, "incident_report.md", j->data);
 	if (!j->markdown || !j->thread_ts[0]) {
 		job_failed(j, "rendering", j->markdown ? "the incident has no thread" : "template");
@@ -1886,13 +1788,12 @@ static void report_read_cb(void *arg, int err, const PGresult *res, const char *
 static void start_report(struct app *app, const char *id, bool drafts, const char *reply_to)
 {
 	struct report_job *j = rb_calloc(1, sizeof *j);
-	const char *params[1] = { id };
 
 	j->app = app;
 	(void)rb_strlcpy(j->id, id, sizeof j->id);
 	j->drafts = drafts;
 	j->reply_url = reply_to && reply_to[0] ? rb_strdup(reply_to) : NULL;
-	if (store_query(app->store, REPORT_SQL, 1, params, report_read_cb, j)) {
+	if (db_report_rows(app->store, id, report_read_cb, j)) {
 		log_error("store: cannot queue the report of %s", id);
 		job_free(j);
 	}
@@ -2008,81 +1909,38 @@ static void do_recount(struct app_inc *ai)
 	ai->recounting = true;
 }
 
-/* The columns inc_from_row reads, in its order. Times are turned into
- * milliseconds from now by the database (NULL stays NULL). */
-#define INCIDENT_COLUMNS                                                                       \
-	"id, service, severity, reason, target, requested_by, channel, "                      \
-	"coalesce(announcement_ts, ''), coalesce(approval_ts, ''), coalesce(plan_digest, ''), " \
-	"with_db, array_to_string(approved_by, ','), "                                          \
-	"coalesce((extract(epoch FROM approval_deadline - clock_timestamp()) * 1000)::bigint, " \
-	"0), (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint, state, "     \
-	"next_step, interrupted, "                                                              \
-	"(extract(epoch FROM next_update_at - clock_timestamp()) * 1000)::bigint, "             \
-	"updates_posted, "                                                                      \
-	"(extract(epoch FROM verify_deadline - clock_timestamp()) * 1000)::bigint, "            \
-	"coalesce(closed_by, ''), last_step, last_checks"
-
-static int64_t ms_col(const PGresult *res, int r, int c)
-{
-	return strtoll(PQgetvalue(res, r, c), NULL, 10);
-}
-
-/* One incident row (INCIDENT_COLUMNS) back in memory. Returns NULL when it
- * cannot carry on here (its service is gone). */
-static struct app_inc *inc_from_row(struct app *app, const PGresult *res, int r)
+/* One incident as the store has it (db_incident) back in memory. Returns
+ * NULL when it cannot carry on here (its service is gone). */
+static struct app_inc *inc_from_row(struct app *app, const struct db_incident *row)
 {
 	struct incident inc;
-	const struct config_service *svc = config_service(app->cfg, PQgetvalue(res, r, 1));
+	const struct config_service *svc = config_service(app->cfg, row->inc.service);
 	struct app_inc *ai;
 	char err[RB_ERR_LEN];
 	int64_t now = now_ms(app);
 
 	if (!svc) {
 		log_warn("%s: service %s is no longer configured; the incident is left as it is",
-			 PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+			 row->inc.id, row->inc.service);
 		return NULL;
 	}
-	memset(&inc, 0, sizeof inc);
-	(void)rb_strlcpy(inc.id, PQgetvalue(res, r, 0), sizeof inc.id);
+	if (!row->known)
+		return NULL;
+	inc = row->inc;
 	(void)rb_strlcpy(inc.service, svc->name, sizeof inc.service);
 	inc.method = svc->method;
-	if (inc_state_from_name(PQgetvalue(res, r, 14), &inc.state) ||
-	    cmd_severity_from_name(PQgetvalue(res, r, 2), &inc.severity))
-		return NULL;
-	inc.reason = PQgetvalue(res, r, 3);
-	(void)rb_strlcpy(inc.target, PQgetvalue(res, r, 4), sizeof inc.target);
-	(void)rb_strlcpy(inc.requested_by, PQgetvalue(res, r, 5), sizeof inc.requested_by);
-	(void)rb_strlcpy(inc.channel, PQgetvalue(res, r, 6), sizeof inc.channel);
-	inc.response_url = "";
-	(void)rb_strlcpy(inc.announcement_ts, PQgetvalue(res, r, 7), sizeof inc.announcement_ts);
-	(void)rb_strlcpy(inc.approval_ts, PQgetvalue(res, r, 8), sizeof inc.approval_ts);
-	inc.plan_digest = strtoull(PQgetvalue(res, r, 9), NULL, 16);
-	inc.with_db = !strcmp(PQgetvalue(res, r, 10), "t");
-	pol_state_init(&inc.pol, inc.plan_digest);
-	/* "U1,U2": Slack IDs never hold a comma. */
-	for (const char *u = PQgetvalue(res, r, 11); *u && inc.pol.n_approved < POL_MAX_APPROVERS;) {
-		size_t n = strcspn(u, ",");
-		if (n && n < POL_USER_MAX)
-			snprintf(inc.pol.approved_by[inc.pol.n_approved++], POL_USER_MAX, "%.*s",
-				 (int)n, u);
-		u += n + (u[n] == ',');
-	}
-	inc.approval_deadline_ms = now + ms_col(res, r, 12);
-	inc.declared_ms = now - ms_col(res, r, 13);
-	inc.next_step = (int)ms_col(res, r, 15);
-	inc.interrupted = !strcmp(PQgetvalue(res, r, 16), "t");
+	inc.approval_deadline_ms = now + row->approval_left_ms;
+	inc.declared_ms = now - row->age_ms;
 	/* A slot missed while the bot was down is due at once (posted once). */
-	if (!PQgetisnull(res, r, 17) && !inc_state_is_final(inc.state))
-		inc.next_update_ms = now + ms_col(res, r, 17);
-	inc.updates_posted = (int)ms_col(res, r, 18);
-	if (!PQgetisnull(res, r, 19))
-		inc.verify_deadline_ms = now + ms_col(res, r, 19);
-	(void)rb_strlcpy(inc.closed_by, PQgetvalue(res, r, 20), sizeof inc.closed_by);
+	if (row->has_next_update && !inc_state_is_final(inc.state))
+		inc.next_update_ms = now + row->next_update_in_ms;
+	if (row->has_verify_deadline)
+		inc.verify_deadline_ms = now + row->verify_left_ms;
 	ai = inc_new(app, &inc);
-	if (PQgetvalue(res, r, 21)[0])
-		ai->last_step = rb_strdup(PQgetvalue(res, r, 21));
-	if (PQgetvalue(res, r, 22)[0])
-		ai->last_checks = rb_strdup(PQgetvalue(res, r, 22));
+	if (row->last_step[0])
+		ai->last_step = rb_strdup(row->last_step);
+	if (row->last_checks[0])
+		ai->last_checks = rb_strdup(row->last_checks);
 	if (!inc.target[0] && inc.state == INC_DECLARED)
 		return ai; /* the plan waits for its target */
 	if (build_plan(ai, err, sizeof err))
@@ -2092,7 +1950,8 @@ static struct app_inc *inc_from_row(struct app *app, const PGresult *res, int r)
 	return ai;
 }
 
-static void resume_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void resume_done_cb(void *arg, int err, const char *errmsg,
+			   const struct db_incident *rows, size_t n)
 {
 	struct app *app = arg;
 
@@ -2101,13 +1960,13 @@ static void resume_done_cb(void *arg, int err, const PGresult *res, const char *
 			  errmsg ? errmsg : "?");
 		return;
 	}
-	for (int r = 0; r < PQntuples(res); r++) {
+	for (size_t r = 0; r < n; r++) {
 		struct inc_event ev = { .kind = INC_EV_RESUMED };
 		struct app_inc *ai;
 
-		if (find_incident(app, PQgetvalue(res, r, 0)))
+		if (find_incident(app, rows[r].inc.id))
 			continue; /* a command loaded it first */
-		ai = inc_from_row(app, res, r);
+		ai = inc_from_row(app, &rows[r]);
 		if (!ai)
 			continue;
 		ilog_info(&ai->inc, "resuming in state %s", inc_state_name(ai->inc.state));
@@ -2122,10 +1981,7 @@ static void resume_incidents(struct app *app)
 	if (app->resumed || app->stopping)
 		return;
 	app->resumed = true;
-	if (store_query(app->store,
-			"SELECT " INCIDENT_COLUMNS " FROM incidents WHERE NOT rollbot_is_final(state) "
-			"ORDER BY id",
-			0, NULL, resume_done_cb, app))
+	if (db_load_open(app->store, resume_done_cb, app))
 		log_error("store: cannot queue the load of the incidents in progress");
 }
 
@@ -2295,16 +2151,14 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 /* ---- dispatch: after the ack ---- */
 
 /* "payments-api already has a rollback in progress: INC-2026-0001
- * (awaiting approval)…" from "INC-2026-0001:awaiting_approval". */
-static char *open_incident_text(const char *service, const char *id_state)
+ * (awaiting approval)…" from "INC-2026-0001" and "awaiting_approval". */
+static char *open_incident_text(const char *service, const char *open_id,
+				const char *open_state)
 {
-	const char *colon = strrchr(id_state, ':');
-	char id[INC_ID_MAX] = "?", state[32] = "?";
+	char id[INC_ID_MAX], state[32];
 
-	if (colon) {
-		snprintf(id, sizeof id, "%.*s", (int)(colon - id_state), id_state);
-		(void)rb_strlcpy(state, colon + 1, sizeof state);
-	}
+	snprintf(id, sizeof id, "%s", open_id);
+	(void)rb_strlcpy(state, open_state, sizeof state);
 	for (char *p = state; *p; p++)
 		if (*p == '_')
 			*p = ' ';
@@ -2319,7 +2173,7 @@ struct declare_ctx {
 	char strings[]; /* inc.reason and inc.response_url point here */
 };
 
-static void declare_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void declare_done_cb(void *arg, int err, const char *errmsg, const struct db_declared *d)
 {
 	struct declare_ctx *dc = arg;
 	struct app *app = dc->app;
@@ -2332,16 +2186,16 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 		free(dc);
 		return;
 	}
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	if (d->kind == DB_DECLARED_DUPLICATE) {
 		log_info("slash command for %s was already processed (redelivery); ignored",
 			 dc->inc.service);
 		free(dc);
 		return;
 	}
-	if (!strncmp(PQgetvalue(res, 0, 0), "open:", 5)) {
+	if (d->kind == DB_DECLARED_OPEN) {
 		/* One rollback per service at a time: the database had one open
 		 * that the ack path did not know of (another process, a restart). */
-		char *text = open_incident_text(dc->inc.service, PQgetvalue(res, 0, 0) + 5);
+		char *text = open_incident_text(dc->inc.service, d->id, d->state);
 
 		log_info("slash command for %s refused: %s", dc->inc.service, text);
 		reply_url(app, dc->inc.response_url, text);
@@ -2349,7 +2203,7 @@ static void declare_done_cb(void *arg, int err, const PGresult *res, const char 
 		free(dc);
 		return;
 	}
-	(void)rb_strlcpy(dc->inc.id, PQgetvalue(res, 0, 0), sizeof dc->inc.id);
+	(void)rb_strlcpy(dc->inc.id, d->id, sizeof dc->inc.id);
 	ai = inc_new(app, &dc->inc);
 	free(dc);
 	app->declared++;
@@ -2373,15 +2227,16 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The median of column c over the rows where it is set, as text. */
-static void median_text(const PGresult *res, int c, char *out, size_t len)
+/* The median time to phase p over the rows that reached it, as text. */
+static void median_text(const struct db_history_row *rows, size_t n_rows, enum db_phase p,
+			char *out, size_t len)
 {
 	int64_t v[64];
 	int n = 0;
 
-	for (int r = 0; r < PQntuples(res) && n < 64; r++)
-		if (!PQgetisnull(res, r, c))
-			v[n++] = strtoll(PQgetvalue(res, r, c), NULL, 10);
+	for (size_t r = 0; r < n_rows && n < 64; r++)
+		if (rows[r].reached[p])
+			v[n++] = rows[r].phase_s[p];
 	if (!n) {
 		snprintf(out, len, "n/a");
 		return;
@@ -2390,20 +2245,21 @@ static void median_text(const PGresult *res, int c, char *out, size_t len)
 	report_duration(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, out, len);
 }
 
-/* ", approved after 1 min 02 s" for column c, or "" when not reached. */
-static void phase_after(const PGresult *res, int r, int c, const char *what, char *out,
-			size_t len)
+/* ", approved after 1 min 02 s" for phase p, or "" when not reached. */
+static void phase_after(const struct db_history_row *row, enum db_phase p, const char *what,
+			char *out, size_t len)
 {
 	char t[32];
 
 	out[0] = '\0';
-	if (PQgetisnull(res, r, c))
+	if (!row->reached[p])
 		return;
-	report_duration(strtoll(PQgetvalue(res, r, c), NULL, 10), t, sizeof t);
+	report_duration(row->phase_s[p], t, sizeof t);
 	snprintf(out, len, ", %s after %s", what, t);
 }
 
-static char *history_text(const struct history_job *h, const PGresult *res)
+static char *history_text(const struct history_job *h, const struct db_history_row *rows,
+			  size_t n_rows)
 {
 	struct rb_buf b;
 	char m1[32], m2[32], m3[32];
@@ -2411,7 +2267,7 @@ static char *history_text(const struct history_job *h, const PGresult *res)
 	int rc;
 
 	rb_buf_init(&b, 30000);
-	if (!PQntuples(res)) {
+	if (!n_rows) {
 		out = rb_asprintf("No rollback of %s is on record yet.",
 				  h->service[0] ? h->service : "any service");
 		rb_buf_free(&b);
@@ -2419,13 +2275,14 @@ static char *history_text(const struct history_job *h, const PGresult *res)
 	}
 	rc = rb_buf_printf(&b, "*Last rollbacks%s%s* (newest first, times UTC)",
 			   h->service[0] ? " of " : "", h->service);
-	for (int r = 0; r < PQntuples(res) && !rc; r++) {
+	for (size_t r = 0; r < n_rows && !rc; r++) {
+		const struct db_history_row *row = &rows[r];
 		char a[64], rb[64], v[64], who[200] = "";
-		const char *approvers = PQgetisnull(res, r, 12) ? "" : PQgetvalue(res, r, 12);
+		const char *approvers = row->approvers;
 
-		phase_after(res, r, 9, "approved", a, sizeof a);
-		phase_after(res, r, 10, "rolled back", rb, sizeof rb);
-		phase_after(res, r, 11, "verified", v, sizeof v);
+		phase_after(row, DB_PHASE_APPROVED, "approved", a, sizeof a);
+		phase_after(row, DB_PHASE_ROLLED_BACK, "rolled back", rb, sizeof rb);
+		phase_after(row, DB_PHASE_VERIFIED, "verified", v, sizeof v);
 		if (approvers[0]) {
 			struct rb_buf w;
 			rb_buf_init(&w, sizeof who - 1);
@@ -2442,25 +2299,25 @@ static char *history_text(const struct history_job *h, const PGresult *res)
 			rb_buf_free(&w);
 		}
 		rc = rb_buf_printf(&b, "\n• *%s* %s: *%s* %s, %s%s%s, requested by <@%s>%s%s%s%s",
-				   PQgetvalue(res, r, 0), PQgetvalue(res, r, 6),
-				   PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
-				   PQgetvalue(res, r, 3), PQgetvalue(res, r, 8)[0] ? " to " : "",
-				   PQgetvalue(res, r, 8), PQgetvalue(res, r, 4), who, a, rb, v);
+				   row->id, row->started, row->service, row->state, row->method,
+				   row->target[0] ? " to " : "", row->target, row->requested_by, who,
+				   a, rb, v);
 	}
-	median_text(res, 9, m1, sizeof m1);
-	median_text(res, 10, m2, sizeof m2);
-	median_text(res, 11, m3, sizeof m3);
+	median_text(rows, n_rows, DB_PHASE_APPROVED, m1, sizeof m1);
+	median_text(rows, n_rows, DB_PHASE_ROLLED_BACK, m2, sizeof m2);
+	median_text(rows, n_rows, DB_PHASE_VERIFIED, m3, sizeof m3);
 	if (!rc)
-		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %d: to approved "
-				       "%s, to rolled back %s, to verified %s.",
-				   PQntuples(res), m1, m2, m3);
+		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %zu: to "
+				       "approved %s, to rolled back %s, to verified %s.",
+				   n_rows, m1, m2, m3);
 	out = rb_strdup(rc ? "Too much history to show here: `rollbot report --list` prints it."
 			   : rb_buf_str(&b));
 	rb_buf_free(&b);
 	return out;
 }
 
-static void history_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void history_done_cb(void *arg, int err, const char *errmsg,
+			    const struct db_history_row *rows, size_t n)
 {
 	struct history_job *h = arg;
 
@@ -2469,7 +2326,7 @@ static void history_done_cb(void *arg, int err, const PGresult *res, const char 
 		reply_url(h->app, h->reply_url, "rollbot could not read its database just now; try "
 						"again in a minute.");
 	} else {
-		char *t = history_text(h, res);
+		char *t = history_text(h, rows, n);
 		reply_url(h->app, h->reply_url, t);
 		free(t);
 	}
@@ -2480,13 +2337,11 @@ static void history_done_cb(void *arg, int err, const PGresult *res, const char 
 static void start_history(struct app *app, const char *service, const char *reply_to)
 {
 	struct history_job *h = rb_calloc(1, sizeof *h);
-	const char *params[2] = { service, "10" };
 
 	h->app = app;
 	(void)rb_strlcpy(h->service, service, sizeof h->service);
 	h->reply_url = rb_strdup(reply_to);
-	params[0] = h->service;
-	if (store_query(app->store, HISTORY_SQL, 2, params, history_done_cb, h)) {
+	if (db_history(app->store, h->service, 10, history_done_cb, h)) {
 		log_error("store: cannot queue the history query");
 		free(h->reply_url);
 		free(h);
@@ -2543,7 +2398,8 @@ static void on_incident_free(struct on_incident *oi)
 	free(oi);
 }
 
-static void incident_loaded_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void incident_loaded_cb(void *arg, int err, const char *errmsg,
+			       const struct db_incident *rows, size_t n)
 {
 	struct on_incident *oi = arg;
 	struct app_inc *ai = find_incident(oi->app, oi->id);
@@ -2554,8 +2410,8 @@ static void incident_loaded_cb(void *arg, int err, const PGresult *res, const ch
 			  "rollbot could not read its database just now; try again in a minute.");
 	} else {
 		/* Loaded meanwhile (the start-up load): use that copy. */
-		if (!ai && PQntuples(res) == 1)
-			ai = inc_from_row(oi->app, res, 0);
+		if (!ai && n == 1)
+			ai = inc_from_row(oi->app, &rows[0]);
 		on_incident_run(oi, ai);
 	}
 	on_incident_free(oi);
@@ -2568,7 +2424,6 @@ static void dispatch_on_incident(struct app *app, json_t *verdict, const char *u
 {
 	struct on_incident *oi = rb_calloc(1, sizeof *oi);
 	struct app_inc *ai;
-	const char *params[1];
 
 	oi->app = app;
 	(void)rb_strlcpy(oi->outcome, jstr(verdict, "outcome"), sizeof oi->outcome);
@@ -2583,9 +2438,7 @@ static void dispatch_on_incident(struct app *app, json_t *verdict, const char *u
 		on_incident_free(oi);
 		return;
 	}
-	params[0] = oi->id;
-	if (store_query(app->store, "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1",
-			1, params, incident_loaded_cb, oi)) {
+	if (db_load_incident(app->store, oi->id, incident_loaded_cb, oi)) {
 		log_error("store: cannot queue the load of %s", oi->id);
 		on_incident_free(oi);
 	}
@@ -2609,9 +2462,9 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 
 	if (!strcmp(outcome, "rejected")) {
 		json_object_set_new(detail, "error", json_string(jstr(verdict, "error")));
-		audit(app, NULL, user, "command_rejected", detail, key);
+		db_audit(app->store, NULL, user, "command_rejected", detail, key);
 	} else if (!strcmp(outcome, "help")) {
-		audit(app, NULL, user, "command_received", detail, key);
+		db_audit(app->store, NULL, user, "command_received", detail, key);
 	} else if (!strcmp(outcome, "accepted")) {
 		struct declare_ctx *dc;
 		const char *trigger = jstr(payload, "trigger_id");
@@ -2619,7 +2472,6 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		struct cmd cmd;
 		char err[CMD_ERR_LEN];
 		char *cmdjson;
-		const char *params[9];
 
 		/* Parsed again: the ack path kept only its verdict. */
 		if (cmd_parse(jstr(payload, "text"), app->services, app->cfg->n_services, &cmd, err,
@@ -2643,18 +2495,7 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 				    json_string(cmd_severity_name(dc->inc.severity)));
 		json_object_set_new(detail, "reason", json_string(cmd.reason));
 		cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-		params[0] = dkey;
-		params[1] = dc->inc.service;
-		params[2] = cmd_severity_name(dc->inc.severity);
-		params[3] = dc->inc.reason;
-		params[4] = dc->inc.target;
-		params[5] = plan_method_info(dc->inc.method)->name;
-		params[6] = dc->inc.requested_by;
-		params[7] = dc->inc.channel;
-		params[8] = cmdjson;
-		if (store_query(app->store,
-				"SELECT rollbot_declare($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)", 9,
-				params, declare_done_cb, dc)) {
+		if (db_declare(app->store, dkey, &dc->inc, cmdjson, declare_done_cb, dc)) {
 			log_error("store: cannot queue the declaration for %s", cmd.service);
 			free(dc);
 		}
@@ -2662,14 +2503,14 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 		free(dkey);
 		json_decref(detail);
 	} else if (!strcmp(outcome, "report")) {
-		audit(app, NULL, user, "command_received", detail, key);
+		db_audit(app->store, NULL, user, "command_received", detail, key);
 		start_report(app, jstr(verdict, "incident"), false, jstr(payload, "response_url"));
 	} else if (!strcmp(outcome, "history")) {
-		audit(app, NULL, user, "command_received", detail, key);
+		db_audit(app->store, NULL, user, "command_received", detail, key);
 		start_history(app, jstr(verdict, "service"), jstr(payload, "response_url"));
 	} else if (!strcmp(outcome, "resolve") || !strcmp(outcome, "cancel") ||
 		   (!strcmp(outcome, "status") && jstr(verdict, "incident")[0])) {
-		audit(app, NULL, user, "command_received", detail, key);
+		db_audit(app->store, NULL, user, "command_received", detail, key);
 		dispatch_on_incident(app, verdict, user, jstr(payload, "response_url"));
 	} else {
 		json_decref(detail); /* dry_run records nothing; duplicates were handled */
@@ -2687,15 +2528,15 @@ struct pin_job {
 	char key[160];
 };
 
-static void pin_stored_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void pin_stored_cb(void *arg, int err, const char *errmsg, const char *incident)
 {
 	struct pin_job *p = arg;
 
 	if (err)
 		log_error("store: could not record the pin of %s %s: %s", p->channel, p->ts,
 			  errmsg ? errmsg : "?");
-	else if (PQntuples(res))
-		log_info("%s: timeline entry %s by %s (message %s)", PQgetvalue(res, 0, 0),
+	else if (incident)
+		log_info("%s: timeline entry %s by %s (message %s)", incident,
 			 strncmp(p->key, "pin:", 4) ? "removed" : "added", p->user, p->ts);
 	else
 		log_debug("pin on %s %s: not in an incident's thread", p->channel, p->ts);
@@ -2709,7 +2550,7 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 	json_t *m = json_array_get(json_object_get(res->body, "messages"), 0);
 	const char *thread = jstr(m, "thread_ts");
 	char text[1024];
-	const char *params[6];
+	struct db_pin pin;
 
 	if (!res->ok || strcmp(jstr(m, "ts"), p->ts)) {
 		log_warn("could not read the pinned message %s %s: %s", p->channel, p->ts,
@@ -2729,25 +2570,14 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 		memcpy(text, src, n);
 		text[n] = '\0';
 	}
-	params[0] = p->channel;
-	params[1] = thread[0] ? thread : p->ts;
-	params[2] = p->user;
-	params[3] = jstr(m, "user");
-	params[4] = text;
-	params[5] = p->ts;
-	/* The entry belongs to the incident whose thread holds the message, and
-	 * sits in the timeline at the time the message was posted. */
-	if (store_query(p->app->store,
-			"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
-			"SELECT id, $3, 'pinned', jsonb_build_object('author', $4::text, 'text', "
-			"$5::text, 'ts', $6::text, 'channel', $1::text, 'posted_at', "
-			ISO_UTC("to_timestamp($6::double precision)") "), $7 FROM incidents "
-			"WHERE channel = $1 "
-			"AND announcement_ts = $2 ON CONFLICT (dedupe_key) DO NOTHING "
-			"RETURNING incident_id",
-			7, (const char *const[]){ params[0], params[1], params[2], params[3], params[4],
-						  params[5], p->key },
-			pin_stored_cb, p)) {
+	pin.channel = p->channel;
+	pin.thread_ts = thread[0] ? thread : p->ts;
+	pin.user = p->user;
+	pin.author = jstr(m, "user");
+	pin.text = text;
+	pin.ts = p->ts;
+	pin.key = p->key;
+	if (db_pin(p->app->store, &pin, pin_stored_cb, p)) {
 		log_error("store: cannot queue the pin of %s", p->ts);
 		free(p);
 	}
@@ -2777,14 +2607,7 @@ static void dispatch_pin(struct app *app, json_t *event, const char *event_id, b
 		}
 		return;
 	}
-	if (store_query(app->store,
-			"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
-			"SELECT DISTINCT incident_id, $3, 'unpinned', jsonb_build_object('ts', "
-			"$2::text, 'channel', $1::text), $4 FROM audit_log WHERE kind = 'pinned' AND "
-			"detail->>'channel' = $1 AND detail->>'ts' = $2 ON CONFLICT (dedupe_key) DO "
-			"NOTHING RETURNING incident_id",
-			4, (const char *const[]){ p->channel, p->ts, p->user, p->key }, pin_stored_cb,
-			p)) {
+	if (db_unpin(app->store, p->channel, p->ts, p->user, p->key, pin_stored_cb, p)) {
 		log_error("store: cannot queue the unpin of %s", p->ts);
 		free(p);
 	}

@@ -18,11 +18,12 @@
 #include <string.h>
 
 #include "../commands/plan.h"
+#include "../commands/report.h"
 #include "app.h"
 #include "config.h"
+#include "db.h"
 #include "embedded.h"
 #include "log.h"
-#include "reports.h"
 #include "store.h"
 #include "tmpl.h"
 
@@ -188,16 +189,16 @@ static int cmd_run(int argc, char **argv)
 	return rc;
 }
 
-/* "1 min 05 s" for a number of seconds, or "-" when not reached. */
-static void phase_cell(const PGresult *res, int r, int c, char *out, size_t len)
+/* "1 min 05 s" for phase p of a history row, or "-" when not reached. */
+static void phase_cell(const struct db_history_row *row, enum db_phase p, char *out, size_t len)
 {
 	long long s;
 
-	if (PQgetisnull(res, r, c)) {
+	if (!row->reached[p]) {
 		snprintf(out, len, "-");
 		return;
 	}
-	s = strtoll(PQgetvalue(res, r, c), NULL, 10);
+	s = (long long)row->phase_s[p];
 	if (s < 60)
 		snprintf(out, len, "%llds", s);
 	else if (s < 3600)
@@ -206,50 +207,60 @@ static void phase_cell(const PGresult *res, int r, int c, char *out, size_t len)
 		snprintf(out, len, "%lldh%02lldm", s / 3600, s % 3600 / 60);
 }
 
-static int report_list(PGconn *db)
+static void list_cb(void *arg, int err, const char *errmsg, const struct db_history_row *rows,
+		    size_t n)
 {
-	const char *params[2] = { "", "50" };
-	PGresult *res = PQexecParams(db, HISTORY_SQL, 2, NULL, params, NULL, NULL, 0);
-
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
-		PQclear(res);
-		return 1;
-	}
+	(void)arg;
+	(void)err;
+	(void)errmsg;
 	printf("%-15s %-16s %-20s %-10s %-3s %-10s %-9s %-9s %-9s\n", "INCIDENT", "STARTED (UTC)",
 	       "SERVICE", "METHOD", "SEV", "STATE", "APPROVED", "ROLLED", "VERIFIED");
-	for (int r = 0; r < PQntuples(res); r++) {
+	for (size_t r = 0; r < n; r++) {
 		char a[48], b[48], c[48];
-		phase_cell(res, r, 9, a, sizeof a);
-		phase_cell(res, r, 10, b, sizeof b);
-		phase_cell(res, r, 11, c, sizeof c);
-		printf("%-15s %-16s %-20s %-10s %-3s %-10s %-9s %-9s %-9s\n", PQgetvalue(res, r, 0),
-		       PQgetvalue(res, r, 6), PQgetvalue(res, r, 1), PQgetvalue(res, r, 3),
-		       PQgetvalue(res, r, 7), PQgetvalue(res, r, 2), a, b, c);
+		phase_cell(&rows[r], DB_PHASE_APPROVED, a, sizeof a);
+		phase_cell(&rows[r], DB_PHASE_ROLLED_BACK, b, sizeof b);
+		phase_cell(&rows[r], DB_PHASE_VERIFIED, c, sizeof c);
+		printf("%-15s %-16s %-20s %-10s %-3s %-10s %-9s %-9s %-9s\n", rows[r].id,
+		       rows[r].started, rows[r].service, rows[r].method, rows[r].severity,
+		       rows[r].state, a, b, c);
 	}
-	if (!PQntuples(res))
+	if (!n)
 		printf("(no incident yet)\n");
-	PQclear(res);
+}
+
+static int report_list(const char *dburl)
+{
+	char err[RB_ERR_LEN];
+
+	if (db_history_now(dburl, "", 50, list_cb, NULL, err, sizeof err)) {
+		fprintf(stderr, "rollbot: database: %s\n", err);
+		return 1;
+	}
 	return 0;
 }
 
-static int report_one(PGconn *db, const char *id, bool json, const char *templates)
+/* The report data of the incident read (a new reference), or NULL. */
+static void report_rows_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
 {
-	const char *params[1] = { id };
-	PGresult *res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
+	json_t **data = arg;
+
+	(void)err;
+	(void)errmsg;
+	*data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
+}
+
+static int report_one(const char *dburl, const char *id, bool json, const char *templates)
+{
 	struct tmpl_set *ts = NULL;
 	char err[RB_ERR_LEN];
-	json_t *data;
+	json_t *data = NULL;
 	char *out;
 	int rc = 0;
 
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
-		PQclear(res);
+	if (db_report_rows_now(dburl, id, report_rows_cb, &data, err, sizeof err)) {
+		fprintf(stderr, "rollbot: database: %s\n", err);
 		return 1;
 	}
-	data = report_from_result(res);
-	PQclear(res);
 	if (!data) {
 		fprintf(stderr, "rollbot: there is no incident %s (rollbot report --list lists "
 				"them)\n", id);
@@ -282,8 +293,6 @@ static int cmd_report(int argc, char **argv)
 {
 	const char *id = NULL, *format = "md", *templates = NULL, *dburl;
 	bool list = false;
-	PGconn *db;
-	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--list"))
@@ -310,16 +319,7 @@ static int cmd_report(int argc, char **argv)
 	dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
 	if (!dburl)
 		return 2;
-	db = PQconnectdb(dburl);
-	if (PQstatus(db) != CONNECTION_OK) {
-		/* libpq's message names the host, never the password. */
-		fprintf(stderr, "rollbot: database: %s", PQerrorMessage(db));
-		PQfinish(db);
-		return 1;
-	}
-	rc = list ? report_list(db) : report_one(db, id, !strcmp(format, "json"), templates);
-	PQfinish(db);
-	return rc;
+	return list ? report_list(dburl) : report_one(dburl, id, !strcmp(format, "json"), templates);
 }
 
 int main(int argc, char **argv)

@@ -1,7 +1,8 @@
 /* rollbot — PostgreSQL (MIT licence, see LICENSE).
  *
  * Owns the bot's one connection to PostgreSQL and the queue of commands
- * waiting for it, plus the blocking migration runner used at start-up.
+ * waiting for it, plus the blocking calls: the migration runner used at
+ * start-up and the command line's one-off query.
  *
  * DESIGN (c-models.md §3.4; libusual pgsocket.c is the model)
  *
@@ -950,6 +951,42 @@ static int apply_one(PGconn *conn, const struct store_migration *m, char *err, s
 	return 1;
 }
 
+/* A blocking connection to `conninfo` as application `app_name`, or NULL
+ * with err saying why; err never holds the conninfo or its password. */
+static PGconn *connect_now(const char *conninfo, const char *app_name, char *err,
+			   size_t errlen)
+{
+	const char *kw[] = { "fallback_application_name", "dbname", NULL };
+	const char *val[] = { app_name, conninfo, NULL };
+	char msg[RB_ERR_LEN];
+	char *password;
+	PGconn *conn;
+	bool ok;
+
+	if (!conninfo) {
+		snprintf(err, errlen, "no database URL");
+		return NULL;
+	}
+	password = conninfo_password(conninfo, &ok);
+	if (!ok) {
+		/* libpq's parse error may quote the string: do not pass it on. */
+		snprintf(err, errlen, "the database URL is not a valid libpq URI or conninfo");
+		return NULL;
+	}
+	conn = PQconnectdbParams(kw, val, 1);
+	if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		scrub(msg, sizeof msg, conn ? PQerrorMessage(conn) : "out of memory", password,
+		      conninfo);
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", msg);
+		PQfinish(conn);
+		free(password);
+		return NULL;
+	}
+	free(password);
+	PQsetNoticeReceiver(conn, notice_cb, NULL);
+	return conn;
+}
+
 /* Applies the migrations schema_migrations does not list, in order, each in
  * its own transaction (see store.h). Blocking. Every transaction first takes
  * one advisory lock, so bots starting together apply each migration once and
@@ -959,12 +996,8 @@ static int apply_one(PGconn *conn, const struct store_migration *m, char *err, s
 int store_migrate(const char *conninfo, const struct store_migration *migrations, size_t n,
 		  int *applied, char *err, size_t errlen)
 {
-	const char *kw[] = { "fallback_application_name", "dbname", NULL };
-	const char *val[] = { "rollbot-migrate", conninfo, NULL };
-	char scratch[RB_ERR_LEN], msg[RB_ERR_LEN];
-	char *password;
+	char scratch[RB_ERR_LEN];
 	PGconn *conn;
-	bool ok;
 	int count = 0, rc = 0;
 
 	if (!err || !errlen) {
@@ -985,27 +1018,9 @@ int store_migrate(const char *conninfo, const struct store_migration *migrations
 			return STORE_EMIGRATE;
 		}
 	}
-	if (!conninfo) {
-		snprintf(err, errlen, "no database URL");
+	conn = connect_now(conninfo, "rollbot-migrate", err, errlen);
+	if (!conn)
 		return STORE_ECONNECT;
-	}
-	password = conninfo_password(conninfo, &ok);
-	if (!ok) {
-		/* libpq's parse error may quote the string: do not pass it on. */
-		snprintf(err, errlen, "the database URL is not a valid libpq URI or conninfo");
-		return STORE_ECONNECT;
-	}
-	conn = PQconnectdbParams(kw, val, 1);
-	if (!conn || PQstatus(conn) != CONNECTION_OK) {
-		scrub(msg, sizeof msg, conn ? PQerrorMessage(conn) : "out of memory", password,
-		      conninfo);
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", msg);
-		PQfinish(conn);
-		free(password);
-		return STORE_ECONNECT;
-	}
-	free(password);
-	PQsetNoticeReceiver(conn, notice_cb, NULL);
 
 	if (exec_ok(conn, "BEGIN", 0, NULL, PGRES_COMMAND_OK, NULL, "schema_migrations", err,
 		    errlen) ||
@@ -1040,4 +1055,37 @@ out:
 	if (applied)
 		*applied = count;
 	return rc;
+}
+
+/* ---- one command, blocking (the command line) -------------------------- */
+
+/* Connects, runs the one command and disconnects (see store.h). */
+int store_query_now(const char *conninfo, const char *sql, int nparams,
+		    const char *const *params, store_cb cb, void *arg, char *err, size_t errlen)
+{
+	char scratch[RB_ERR_LEN], msg[RB_ERR_LEN];
+	PGconn *conn;
+	PGresult *res;
+
+	if (!err || !errlen) {
+		err = scratch;
+		errlen = sizeof scratch;
+	}
+	err[0] = '\0';
+	conn = connect_now(conninfo, "rollbot", err, errlen);
+	if (!conn)
+		return STORE_ECONNECT;
+	res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQresultStatus(res) != PGRES_COMMAND_OK) {
+		result_error(msg, sizeof msg, res);
+		snprintf(err, errlen, "%s", msg);
+		PQclear(res);
+		PQfinish(conn);
+		return STORE_EQUERY;
+	}
+	if (cb)
+		cb(arg, 0, res, NULL);
+	PQclear(res);
+	PQfinish(conn);
+	return 0;
 }

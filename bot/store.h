@@ -1,8 +1,10 @@
 /* rollbot — PostgreSQL (MIT licence, see LICENSE).
  *
- * The one place that talks to PostgreSQL. Migrations run synchronously at
- * start-up (before the loop serves anything); everything after runs on the
- * loop with libpq's asynchronous API (c-models.md §3.4): one connection, one
+ * The one place that talks to PostgreSQL; db.c says what to say (the bot's
+ * statements and the mapping of their results). Migrations run
+ * synchronously at start-up (before the loop serves anything), and the
+ * command line's queries block too (store_query_now); everything else runs on
+ * the loop with libpq's asynchronous API (c-models.md §3.4): one connection, one
  * command in flight, a FIFO of the rest, parameters always passed
  * separately (never string-built SQL). If the connection breaks, it
  * reconnects with backoff and replays the queued commands: nothing handed to
@@ -27,7 +29,7 @@ enum {
 struct store; /* opaque */
 
 /* A finished command. `res` is borrowed (valid only during the callback;
- * PQclear is the store's job); it is NULL when err != 0, and `errmsg` then
+ * freeing it is the store's job); it is NULL when err != 0, and `errmsg` then
  * says why (borrowed too). */
 typedef void (*store_cb)(void *arg, int err, const PGresult *res, const char *errmsg);
 
@@ -61,6 +63,16 @@ void store_free(struct store *st);
  * command lost to a broken connection is sent again after reconnecting. */
 int store_query(struct store *st, const char *sql, int nparams,
 		const char *const *params, store_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Runs `sql` with `nparams` text parameters (a NULL entry is SQL NULL) on a
+ * connection of its own to `conninfo`, closed before it returns. Blocking:
+ * for the command line only (`rollbot report`). Returns 0 after calling cb
+ * exactly once with err 0 and the result, or STORE_ECONNECT / STORE_EQUERY
+ * with err (RB_ERR_LEN bytes) saying why, without calling it. `conninfo`
+ * never appears in err. */
+int store_query_now(const char *conninfo, const char *sql, int nparams,
+		    const char *const *params, store_cb cb, void *arg, char *err,
+		    size_t errlen) RB_MUSTCHECK;
 
 /* Commands queued or in flight. */
 int store_pending(const struct store *st);

@@ -1,6 +1,6 @@
 /* rollbot — the incident report, from the audit log alone (MIT licence, see LICENSE).
  *
- * The shell reads an incident's row and its audit rows (bot/reports.c) and
+ * The shell reads an incident's row and its audit rows (bot/db.c) and
  * hands them over as strings; report_data turns them into one JSON object
  * that templates/incident_report.md.mustache prints as the runbook's
  * incident report (seeds/000 §5.3 and §6.4), that the stakeholder drafts

@@ -2,8 +2,9 @@
  *
  * test_report checks commands/report.c with rows written in C. This test
  * goes the way the bot and `rollbot report` go: the migrations, a recorded
- * audit log loaded as rows (tests/golden/p1_resolved.sql), REPORT_SQL,
- * report_from_result and the embedded template, and the result must be
+ * audit log loaded as rows (tests/golden/p1_resolved.sql), bot/db.c's
+ * query and its mapping (db_report_rows_now), report_data and the embedded
+ * template, and the result must be
  * tests/golden/p1_resolved.md byte for byte: the database's time format,
  * jsonb's reordering of keys and the JSON round trip change nothing.
  *
@@ -22,8 +23,8 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
+#include "../../bot/db.h"
 #include "../../bot/embedded.h"
-#include "../../bot/reports.h"
 #include "../../bot/store.h"
 #include "../../bot/tmpl.h"
 
@@ -66,6 +67,26 @@ static void migrate(void)
 		fail_msg("store_migrate: %s", err);
 }
 
+/* What db_report_rows_now handed over: the report data (a new reference,
+ * NULL when there was no incident) and the incident's channel. */
+struct got_report {
+	int calls;
+	json_t *data;
+	char channel[32];
+};
+
+static void report_rows_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
+{
+	struct got_report *g = arg;
+
+	assert_int_equal(err, 0);
+	assert_null(errmsg);
+	g->calls++;
+	g->data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
+	if (rep)
+		(void)rb_strlcpy(g->channel, rep->inc.channel, sizeof g->channel);
+}
+
 /* The first line where a and b differ, for a readable failure. */
 static void show_difference(const char *want, const char *got)
 {
@@ -85,7 +106,7 @@ static void report_from_the_database_matches_the_golden(void **state)
 {
 	char *fixture = slurp("tests/golden/p1_resolved.sql");
 	char *want = slurp("tests/golden/p1_resolved.md");
-	const char *params[1] = { "INC-2026-0042" };
+	struct got_report g = { 0 }, none = { 0 };
 	struct tmpl_set *ts;
 	char err[RB_ERR_LEN];
 	PGconn *db;
@@ -103,12 +124,13 @@ static void report_from_the_database_matches_the_golden(void **state)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		fail_msg("loading the fixture: %s", PQerrorMessage(db));
 	PQclear(res);
-	res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	data = report_from_result(res);
+	assert_int_equal(db_report_rows_now(db_url, "INC-2026-0042", report_rows_cb, &g, err,
+					    sizeof err),
+			 0);
+	assert_int_equal(g.calls, 1);
+	data = g.data;
 	assert_non_null(data);
-	assert_string_equal(PQgetvalue(res, 0, 8), "C0INCIDENTS");
-	PQclear(res);
+	assert_string_equal(g.channel, "C0INCIDENTS");
 	assert_int_equal(tmpl_load(NULL, &ts, err, sizeof err), 0);
 	got = tmpl_render(ts, "incident_report.md", data);
 	assert_non_null(got);
@@ -117,10 +139,11 @@ static void report_from_the_database_matches_the_golden(void **state)
 	assert_string_equal(got, want);
 
 	/* No such incident: no data, not an empty report. */
-	params[0] = "INC-2026-9999";
-	res = PQexecParams(db, REPORT_SQL, 1, NULL, params, NULL, NULL, 0);
-	assert_null(report_from_result(res));
-	PQclear(res);
+	assert_int_equal(db_report_rows_now(db_url, "INC-2026-9999", report_rows_cb, &none, err,
+					    sizeof err),
+			 0);
+	assert_int_equal(none.calls, 1);
+	assert_null(none.data);
 
 	free(got);
 	tmpl_free(ts);

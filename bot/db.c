@@ -1,0 +1,584 @@
+/* rollbot — the bot's SQL (MIT licence, see LICENSE).
+ *
+ * Owns every SQL statement the bot sends once it runs (the migrations are
+ * store.c's) and the mapping of each result to the structs of db.h, so that
+ * the column numbers of a query sit next to the query. An asynchronous call
+ * wraps its caller's typed callback in a `struct call` for store_query();
+ * the store's callback maps the PGresult, hands the values on and frees the
+ * call. The blocking calls for the command line map the same results the
+ * same way, through store_query_now(). Parameters always travel separately
+ * from the SQL.
+ */
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+/* SQL for a timestamptz as the report reads times (commands/report.h):
+ * "2026-11-23T15:17:02.123Z", UTC. `col` is an SQL expression literal. */
+#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* A caller's callback, kept while its command is queued. */
+struct call {
+	union {
+		db_done_cb done;
+		db_declared_cb declared;
+		db_incidents_cb incidents;
+		db_history_cb history;
+		db_report_cb report;
+		db_pin_cb pin;
+	} cb;
+	void *arg;
+};
+
+static struct call *call_new(void *arg)
+{
+	struct call *c = rb_calloc(1, sizeof *c);
+
+	c->arg = arg;
+	return c;
+}
+
+/* Queues `sql` with `fn` as the store's callback for `c`, which is freed
+ * here when the command cannot be queued. Returns store_query's code. */
+static int submit(struct store *st, const char *sql, int nparams, const char *const *params,
+		  store_cb fn, struct call *c)
+{
+	int rc = store_query(st, sql, nparams, params, fn, c);
+
+	if (rc)
+		free(c);
+	return rc;
+}
+
+static int64_t int_col(const PGresult *res, int r, int c)
+{
+	return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+static bool bool_col(const PGresult *res, int r, int c)
+{
+	return !strcmp(PQgetvalue(res, r, c), "t");
+}
+
+static void done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+
+	(void)res;
+	if (c->cb.done)
+		c->cb.done(c->arg, err, errmsg);
+	free(c);
+}
+
+/* ---- the audit log ---- */
+
+static void audit_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)arg;
+	(void)res;
+	if (err)
+		log_error("store: audit row not written: %s", errmsg ? errmsg : "?");
+}
+
+void db_audit(struct store *st, const char *incident, const char *actor, const char *kind,
+	      json_t *detail, const char *key)
+{
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[5] = { incident, actor, kind, d, key };
+
+	if (store_query(st, "SELECT rollbot_audit($1, $2, $3, $4::jsonb, $5)", 5, params,
+			audit_done_cb, NULL))
+		log_error("store: cannot queue the audit row %s", kind);
+	free(d);
+	json_decref(detail);
+}
+
+/* ---- declaring an incident ---- */
+
+/* rollbot_declare() answers the new ID, NULL for a duplicate delivery, or
+ * 'open:<id>:<state>' (sql/002_approval.sql). */
+static void declared_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	struct db_declared d = { .kind = DB_DECLARED_DUPLICATE };
+	char id[INC_ID_MAX] = "?";
+
+	if (err) {
+		c->cb.declared(c->arg, err, errmsg, NULL);
+		free(c);
+		return;
+	}
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+		const char *v = PQgetvalue(res, 0, 0);
+		if (!strncmp(v, "open:", 5)) {
+			const char *colon = strrchr(v + 5, ':');
+			d.kind = DB_DECLARED_OPEN;
+			d.state = "?";
+			if (colon) {
+				snprintf(id, sizeof id, "%.*s", (int)(colon - (v + 5)), v + 5);
+				d.state = colon + 1;
+			}
+			d.id = id;
+		} else {
+			d.kind = DB_DECLARED_NEW;
+			d.id = v;
+		}
+	}
+	c->cb.declared(c->arg, 0, NULL, &d);
+	free(c);
+}
+
+int db_declare(struct store *st, const char *key, const struct incident *inc,
+	       const char *command_json, db_declared_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[9] = { key,
+				  inc->service,
+				  cmd_severity_name(inc->severity),
+				  inc->reason,
+				  inc->target,
+				  plan_method_info(inc->method)->name,
+				  inc->requested_by,
+				  inc->channel,
+				  command_json };
+
+	c->cb.declared = cb;
+	return submit(st, "SELECT rollbot_declare($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)", 9,
+		      params, declared_cb, c);
+}
+
+/* ---- the incident's row ---- */
+
+/* Milliseconds from now to a monotonic time, as text for the store, or NULL
+ * when there is no such time. */
+static const char *ms_left(int64_t now_ms, int64_t at_ms, bool set, char *buf, size_t len)
+{
+	int64_t ms = at_ms - now_ms;
+
+	if (!set)
+		return NULL;
+	snprintf(buf, len, "%lld", (long long)(ms > 0 ? ms : 0));
+	return buf;
+}
+
+int db_save_incident(struct store *st, const struct incident *inc, int64_t now_ms,
+		     const char *last_step, const char *last_checks, db_done_cb cb, void *arg)
+{
+	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
+		updates[16];
+	struct rb_buf approvers;
+	const char *params[17] = {
+		inc->id, inc_state_name(inc->state),
+		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
+		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
+		inc->with_db ? "true" : "false", NULL,
+		ms_left(now_ms, inc->approval_deadline_ms, inc->state == INC_AWAITING_APPROVAL,
+			approval_left, sizeof approval_left),
+		next_step, inc->interrupted ? "true" : "false",
+		ms_left(now_ms, inc->next_update_ms, inc->next_update_ms != 0, update_left,
+			sizeof update_left),
+		updates,
+		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
+			sizeof verify_left),
+		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
+		last_checks ? last_checks : ""
+	};
+	struct call *c = call_new(arg);
+	int rc = 0;
+
+	c->cb.done = cb;
+	if (inc->plan_digest) {
+		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)inc->plan_digest);
+		params[5] = digest;
+	}
+	snprintf(next_step, sizeof next_step, "%d", inc->next_step);
+	snprintf(updates, sizeof updates, "%d", inc->updates_posted);
+	/* Slack IDs are [A-Z0-9]: an array literal needs no quoting. */
+	rb_buf_init(&approvers, 4096);
+	rc = rb_buf_puts(&approvers, "{");
+	for (int i = 0; i < inc->pol.n_approved && !rc; i++)
+		rc = rb_buf_printf(&approvers, "%s%s", i ? "," : "", inc->pol.approved_by[i]);
+	if (!rc)
+		rc = rb_buf_puts(&approvers, "}");
+	params[7] = rc ? "{}" : rb_buf_str(&approvers);
+	rc = submit(st,
+		    "UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
+		    "announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
+		    "with_db = $7, approved_by = $8::text[], approval_deadline = "
+		    "clock_timestamp() + make_interval(secs => $9::bigint / 1000.0), "
+		    "next_step = $10::int, interrupted = $11::boolean, next_update_at = "
+		    "clock_timestamp() + make_interval(secs => $12::bigint / 1000.0), "
+		    "updates_posted = $13::int, verify_deadline = clock_timestamp() + "
+		    "make_interval(secs => $14::bigint / 1000.0), closed_by = $15, "
+		    "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
+		    "rollbot_is_final($2) THEN CASE "
+		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
+		    "clock_timestamp() END END WHERE id = $1",
+		    17, params, done_cb, c);
+	rb_buf_free(&approvers);
+	return rc;
+}
+
+int db_mark_step(struct store *st, const char *id, int index, db_done_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	char n[16];
+	const char *params[2] = { id, n };
+
+	c->cb.done = cb;
+	snprintf(n, sizeof n, "%d", index);
+	/* Only the step: the state is the SAVE's to write. inc_step() asks for
+	 * the first step together with the move to rolling_back and its SAVE,
+	 * performed before this, and the later steps in that state; the store
+	 * runs commands in order. */
+	return submit(st, "UPDATE incidents SET next_step = $2::int WHERE id = $1", 2, params,
+		      done_cb, c);
+}
+
+/* The columns incident_row reads, in its order. Times are turned into
+ * milliseconds from now by the database (NULL stays NULL). */
+#define INCIDENT_COLUMNS                                                                       \
+	"id, service, severity, reason, target, requested_by, channel, "                      \
+	"coalesce(announcement_ts, ''), coalesce(approval_ts, ''), coalesce(plan_digest, ''), " \
+	"with_db, array_to_string(approved_by, ','), "                                          \
+	"coalesce((extract(epoch FROM approval_deadline - clock_timestamp()) * 1000)::bigint, " \
+	"0), (extract(epoch FROM clock_timestamp() - created_at) * 1000)::bigint, state, "     \
+	"next_step, interrupted, "                                                              \
+	"(extract(epoch FROM next_update_at - clock_timestamp()) * 1000)::bigint, "             \
+	"updates_posted, "                                                                      \
+	"(extract(epoch FROM verify_deadline - clock_timestamp()) * 1000)::bigint, "            \
+	"coalesce(closed_by, ''), last_step, last_checks"
+
+/* One incident row (INCIDENT_COLUMNS) as a struct db_incident. */
+static void incident_row(const PGresult *res, int r, struct db_incident *out)
+{
+	struct incident *inc = &out->inc;
+
+	memset(out, 0, sizeof *out);
+	(void)rb_strlcpy(inc->id, PQgetvalue(res, r, 0), sizeof inc->id);
+	(void)rb_strlcpy(inc->service, PQgetvalue(res, r, 1), sizeof inc->service);
+	out->known = !inc_state_from_name(PQgetvalue(res, r, 14), &inc->state) &&
+		     !cmd_severity_from_name(PQgetvalue(res, r, 2), &inc->severity);
+	inc->reason = PQgetvalue(res, r, 3);
+	(void)rb_strlcpy(inc->target, PQgetvalue(res, r, 4), sizeof inc->target);
+	(void)rb_strlcpy(inc->requested_by, PQgetvalue(res, r, 5), sizeof inc->requested_by);
+	(void)rb_strlcpy(inc->channel, PQgetvalue(res, r, 6), sizeof inc->channel);
+	inc->response_url = "";
+	(void)rb_strlcpy(inc->announcement_ts, PQgetvalue(res, r, 7), sizeof inc->announcement_ts);
+	(void)rb_strlcpy(inc->approval_ts, PQgetvalue(res, r, 8), sizeof inc->approval_ts);
+	inc->plan_digest = strtoull(PQgetvalue(res, r, 9), NULL, 16);
+	inc->with_db = bool_col(res, r, 10);
+	pol_state_init(&inc->pol, inc->plan_digest);
+	/* "U1,U2": Slack IDs never hold a comma. */
+	for (const char *u = PQgetvalue(res, r, 11);
+	     *u && inc->pol.n_approved < POL_MAX_APPROVERS;) {
+		size_t n = strcspn(u, ",");
+		if (n && n < POL_USER_MAX)
+			snprintf(inc->pol.approved_by[inc->pol.n_approved++], POL_USER_MAX, "%.*s",
+				 (int)n, u);
+		u += n + (u[n] == ',');
+	}
+	out->approval_left_ms = int_col(res, r, 12);
+	out->age_ms = int_col(res, r, 13);
+	inc->next_step = (int)int_col(res, r, 15);
+	inc->interrupted = bool_col(res, r, 16);
+	out->has_next_update = !PQgetisnull(res, r, 17);
+	out->next_update_in_ms = int_col(res, r, 17);
+	inc->updates_posted = (int)int_col(res, r, 18);
+	out->has_verify_deadline = !PQgetisnull(res, r, 19);
+	out->verify_left_ms = int_col(res, r, 19);
+	(void)rb_strlcpy(inc->closed_by, PQgetvalue(res, r, 20), sizeof inc->closed_by);
+	out->last_step = PQgetvalue(res, r, 21);
+	out->last_checks = PQgetvalue(res, r, 22);
+}
+
+static void incidents_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	struct db_incident *rows;
+	size_t n;
+
+	if (err) {
+		c->cb.incidents(c->arg, err, errmsg, NULL, 0);
+		free(c);
+		return;
+	}
+	n = (size_t)PQntuples(res);
+	rows = rb_calloc(n + 1, sizeof *rows);
+	for (size_t r = 0; r < n; r++)
+		incident_row(res, (int)r, &rows[r]);
+	c->cb.incidents(c->arg, 0, NULL, rows, n);
+	free(rows);
+	free(c);
+}
+
+int db_load_open(struct store *st, db_incidents_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.incidents = cb;
+	return submit(st,
+		      "SELECT " INCIDENT_COLUMNS " FROM incidents "
+		      "WHERE NOT rollbot_is_final(state) ORDER BY id",
+		      0, NULL, incidents_cb, c);
+}
+
+int db_load_incident(struct store *st, const char *id, db_incidents_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[1] = { id };
+
+	c->cb.incidents = cb;
+	return submit(st, "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1", 1, params,
+		      incidents_cb, c);
+}
+
+/* ---- history ---- */
+
+/* The latest incidents, newest first, with the seconds from the request to
+ * each phase (NULL when not reached). $1 = a service name, or '' for every
+ * service; $2 = how many. */
+static const char HISTORY_SQL[] =
+	"SELECT i.id, i.service, i.state, i.method, i.requested_by, "
+	"array_to_string(i.approved_by, ','), to_char(i.created_at AT TIME ZONE 'UTC', "
+	"'YYYY-MM-DD HH24:MI'), i.severity, i.target, "
+	"extract(epoch FROM min(a.at) FILTER (WHERE a.detail->>'to' = 'approved') - "
+	"i.created_at)::bigint, "
+	"extract(epoch FROM min(a.at) FILTER (WHERE a.detail->>'to' = 'verifying') - "
+	"i.created_at)::bigint, "
+	"extract(epoch FROM min(a.at) FILTER (WHERE a.detail->>'to' = 'resolved' AND "
+	"a.detail->>'from' = 'verifying') - i.created_at)::bigint, "
+	"(SELECT string_agg(DISTINCT r.actor, ',') FROM audit_log r WHERE r.incident_id = i.id "
+	"AND r.kind = 'reaction_added' AND r.detail->>'decision' = 'approval_counted') "
+	"FROM incidents i LEFT JOIN audit_log a ON a.incident_id = i.id AND a.kind = "
+	"'state_change' WHERE $1 = '' OR i.service = $1 GROUP BY i.id "
+	"ORDER BY i.created_at DESC, i.id DESC LIMIT $2::int";
+
+/* Maps a HISTORY_SQL result and hands it to c's callback. */
+static void history_result(struct call *c, const PGresult *res)
+{
+	size_t n = (size_t)PQntuples(res);
+	struct db_history_row *rows = rb_calloc(n + 1, sizeof *rows);
+
+	for (size_t i = 0; i < n; i++) {
+		struct db_history_row *h = &rows[i];
+		int r = (int)i;
+
+		h->id = PQgetvalue(res, r, 0);
+		h->service = PQgetvalue(res, r, 1);
+		h->state = PQgetvalue(res, r, 2);
+		h->method = PQgetvalue(res, r, 3);
+		h->requested_by = PQgetvalue(res, r, 4);
+		h->approved_by = PQgetvalue(res, r, 5);
+		h->started = PQgetvalue(res, r, 6);
+		h->severity = PQgetvalue(res, r, 7);
+		h->target = PQgetvalue(res, r, 8);
+		for (int p = 0; p < DB_PHASE_COUNT; p++) {
+			h->reached[p] = !PQgetisnull(res, r, 9 + p);
+			h->phase_s[p] = h->reached[p] ? int_col(res, r, 9 + p) : 0;
+		}
+		h->approvers = PQgetisnull(res, r, 12) ? "" : PQgetvalue(res, r, 12);
+	}
+	c->cb.history(c->arg, 0, NULL, rows, n);
+	free(rows);
+}
+
+static void history_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+
+	if (err)
+		c->cb.history(c->arg, err, errmsg, NULL, 0);
+	else
+		history_result(c, res);
+	free(c);
+}
+
+static void history_now_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)err;
+	(void)errmsg;
+	history_result(arg, res);
+}
+
+int db_history(struct store *st, const char *service, int limit, db_history_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	char n[16];
+	const char *params[2] = { service, n };
+
+	c->cb.history = cb;
+	snprintf(n, sizeof n, "%d", limit);
+	return submit(st, HISTORY_SQL, 2, params, history_cb, c);
+}
+
+int db_history_now(const char *conninfo, const char *service, int limit, db_history_cb cb,
+		   void *arg, char *err, size_t errlen)
+{
+	struct call c = { .cb.history = cb, .arg = arg };
+	char n[16];
+	const char *params[2] = { service, n };
+
+	snprintf(n, sizeof n, "%d", limit);
+	return store_query_now(conninfo, HISTORY_SQL, 2, params, history_now_cb, &c, err, errlen);
+}
+
+/* ---- the report ---- */
+
+/* One row per incident: the incident's columns, its audit rows as a JSON
+ * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), and the
+ * announcement's ts, the thread (14). $1 = the incident ID. The report is
+ * built from the audit log alone (commands/report.c): this is the one query
+ * that reads it. */
+static const char REPORT_SQL[] =
+	"SELECT i.id, i.service, i.severity, i.state, i.reason, i.target, i.method, "
+	"i.requested_by, i.channel, " ISO_UTC("i.created_at") ", "
+	"coalesce(" ISO_UTC("i.ended_at") ", ''), coalesce(i.closed_by, ''), i.with_db, "
+	"(SELECT coalesce(json_agg(json_build_object('at', " ISO_UTC("a.at") ", 'actor', a.actor, "
+	"'kind', a.kind, 'detail', a.detail) ORDER BY a.id), '[]') FROM audit_log a "
+	"WHERE a.incident_id = i.id)::text, coalesce(i.announcement_ts, '') "
+	"FROM incidents i WHERE i.id = $1";
+
+/* Maps a REPORT_SQL result (no row: no such incident) and hands it to c's
+ * callback. */
+static void report_result(struct call *c, const PGresult *res)
+{
+	struct db_report rep;
+	struct report_row *rows;
+	char **details;
+	json_t *audit, *r;
+	size_t n, i;
+
+	if (PQntuples(res) != 1 || PQnfields(res) < 15) {
+		c->cb.report(c->arg, 0, NULL, NULL);
+		return;
+	}
+	memset(&rep, 0, sizeof rep);
+	rep.inc.id = PQgetvalue(res, 0, 0);
+	rep.inc.service = PQgetvalue(res, 0, 1);
+	rep.inc.severity = PQgetvalue(res, 0, 2);
+	rep.inc.state = PQgetvalue(res, 0, 3);
+	rep.inc.reason = PQgetvalue(res, 0, 4);
+	rep.inc.target = PQgetvalue(res, 0, 5);
+	rep.inc.method = PQgetvalue(res, 0, 6);
+	rep.inc.requested_by = PQgetvalue(res, 0, 7);
+	rep.inc.channel = PQgetvalue(res, 0, 8);
+	rep.inc.created_at = PQgetvalue(res, 0, 9);
+	rep.inc.ended_at = PQgetvalue(res, 0, 10);
+	rep.inc.closed_by = PQgetvalue(res, 0, 11);
+	rep.inc.with_db = bool_col(res, 0, 12);
+	rep.thread_ts = PQgetvalue(res, 0, 14);
+	audit = json_loads(PQgetvalue(res, 0, 13), 0, NULL);
+	n = json_array_size(audit);
+	rows = rb_calloc(n + 1, sizeof *rows);
+	details = rb_calloc(n + 1, sizeof *details);
+	json_array_foreach(audit, i, r) {
+		rows[i].at = json_string_value(json_object_get(r, "at"));
+		rows[i].actor = json_string_value(json_object_get(r, "actor"));
+		rows[i].kind = json_string_value(json_object_get(r, "kind"));
+		details[i] =
+			json_dumps(json_object_get(r, "detail"), JSON_COMPACT | JSON_ENCODE_ANY);
+		rows[i].detail = details[i] ? details[i] : "{}";
+		if (!rows[i].at)
+			rows[i].at = "";
+		if (!rows[i].actor)
+			rows[i].actor = "";
+		if (!rows[i].kind)
+			rows[i].kind = "";
+	}
+	rep.rows = rows;
+	rep.n_rows = n;
+	c->cb.report(c->arg, 0, NULL, &rep);
+	for (i = 0; i < n; i++)
+		free(details[i]);
+	free(details);
+	free(rows);
+	json_decref(audit);
+}
+
+static void report_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+
+	if (err)
+		c->cb.report(c->arg, err, errmsg, NULL);
+	else
+		report_result(c, res);
+	free(c);
+}
+
+static void report_now_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)err;
+	(void)errmsg;
+	report_result(arg, res);
+}
+
+int db_report_rows(struct store *st, const char *id, db_report_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[1] = { id };
+
+	c->cb.report = cb;
+	return submit(st, REPORT_SQL, 1, params, report_cb, c);
+}
+
+int db_report_rows_now(const char *conninfo, const char *id, db_report_cb cb, void *arg,
+		       char *err, size_t errlen)
+{
+	struct call c = { .cb.report = cb, .arg = arg };
+	const char *params[1] = { id };
+
+	return store_query_now(conninfo, REPORT_SQL, 1, params, report_now_cb, &c, err, errlen);
+}
+
+/* ---- 📌 ---- */
+
+/* Both statements answer the incident_id of each timeline they changed. */
+static void pin_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+
+	c->cb.pin(c->arg, err, errmsg, !err && PQntuples(res) ? PQgetvalue(res, 0, 0) : NULL);
+	free(c);
+}
+
+int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.pin = cb;
+	/* The entry belongs to the incident whose thread holds the message, and
+	 * sits in the timeline at the time the message was posted. */
+	return submit(st,
+		      "INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+		      "SELECT id, $3, 'pinned', jsonb_build_object('author', $4::text, 'text', "
+		      "$5::text, 'ts', $6::text, 'channel', $1::text, 'posted_at', "
+		      ISO_UTC("to_timestamp($6::double precision)") "), $7 FROM incidents "
+		      "WHERE channel = $1 "
+		      "AND announcement_ts = $2 ON CONFLICT (dedupe_key) DO NOTHING "
+		      "RETURNING incident_id",
+		      7, (const char *const[]){ p->channel, p->thread_ts, p->user, p->author,
+						p->text, p->ts, p->key },
+		      pin_cb, c);
+}
+
+int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,
+	     const char *key, db_pin_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.pin = cb;
+	return submit(st,
+		      "INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+		      "SELECT DISTINCT incident_id, $3, 'unpinned', jsonb_build_object('ts', "
+		      "$2::text, 'channel', $1::text), $4 FROM audit_log WHERE kind = 'pinned' AND "
+		      "detail->>'channel' = $1 AND detail->>'ts' = $2 ON CONFLICT (dedupe_key) DO "
+		      "NOTHING RETURNING incident_id",
+		      4, (const char *const[]){ channel, ts, user, key }, pin_cb, c);
+}
