@@ -6,9 +6,10 @@
  * envelope is being received and must answer at once: it recognises a
  * redelivery (dedupe), and for a slash command parses the text and the
  * channel to build the ephemeral answer (help, an error, the dry-run plan,
- * or "declaring…"). It records its verdict in the envelope itself, under
- * "_rollbot", so that dispatch_cb, which runs only after the ack was
- * written, acts on exactly what the person was told.
+ * or "declaring…"). It leaves its verdict (struct verdict: an outcome and
+ * the command as parsed) with sm.c, which hands it to dispatch_cb once the
+ * ack is written, so that dispatch acts on exactly what the person was
+ * told and no command is parsed twice.
  *
  * A valid /rollback becomes one call of rollbot_declare() in PostgreSQL,
  * which records the delivery key (a restart-proof dedupe), numbers the
@@ -365,60 +366,117 @@ static char *open_incidents_text(struct app *app)
 	return out;
 }
 
+/* What the ack path decided about an envelope, for dispatch_cb to act on
+ * once the ack is written: a person is told one thing, and exactly that
+ * happens. sm.c keeps it with the envelope and frees it (verdict_free_cb). */
+enum verdict_kind {
+	VERDICT_DUPLICATE, /* a redelivery: nothing to do */
+	VERDICT_REJECTED,  /* `error` says why */
+	VERDICT_HELP,
+	VERDICT_DRY_RUN,
+	VERDICT_ACCEPTED, /* a rollback to declare */
+	VERDICT_STATUS,
+	VERDICT_RESOLVE,
+	VERDICT_CANCEL,
+	VERDICT_REPORT,
+	VERDICT_HISTORY,
+};
+
+/* As logged, and in the audit rows' dedupe keys. */
+static const char *const verdict_names[] = {
+	[VERDICT_DUPLICATE] = "duplicate",
+	[VERDICT_REJECTED] = "rejected",
+	[VERDICT_HELP] = "help",
+	[VERDICT_DRY_RUN] = "dry_run",
+	[VERDICT_ACCEPTED] = "accepted",
+	[VERDICT_STATUS] = "status",
+	[VERDICT_RESOLVE] = "resolve",
+	[VERDICT_CANCEL] = "cancel",
+	[VERDICT_REPORT] = "report",
+	[VERDICT_HISTORY] = "history",
+};
+
+struct verdict {
+	enum verdict_kind kind;
+	bool in_ack; /* status: the ack carried the whole answer */
+	char *error; /* rejected: what the person was told (owned) */
+	struct cmd cmd; /* accepted and the subcommands: the command, parsed once */
+};
+
+/* A new verdict (free with verdict_free_cb). */
+static struct verdict *verdict_new(enum verdict_kind kind)
+{
+	struct verdict *v = rb_calloc(1, sizeof *v);
+
+	v->kind = kind;
+	return v;
+}
+
+static void verdict_free_cb(void *verdict)
+{
+	struct verdict *v = verdict;
+
+	if (!v)
+		return;
+	free(v->error);
+	free(v);
+}
+
 /* status, resolve, cancel, report and history: the ack, and in *verdict
- * what dispatch does afterwards (new reference). */
-static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd, json_t **verdict)
+ * what dispatch does afterwards (a new verdict). */
+static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
+				  struct verdict **verdict)
 {
 	struct app_inc *ai = cmd->incident[0] ? find_incident(app, cmd->incident) : NULL;
+	struct verdict *v;
 	json_t *ack = NULL;
 	char *text;
 
 	switch (cmd->kind) {
 	case CMD_STATUS:
+		v = verdict_new(VERDICT_STATUS);
 		if (!cmd->incident[0]) {
 			text = open_incidents_text(app);
 			ack = ephemeral(text);
 			free(text);
-			*verdict = json_pack("{s:s}", "outcome", "status");
+			v->in_ack = true;
 		} else if (ai && !cmd->post) {
 			text = status_text(ai, false);
 			ack = ephemeral(text);
 			free(text);
-			*verdict = json_pack("{s:s}", "outcome", "status");
-		} else {
-			/* In the thread, or from the store: after the ack. */
-			*verdict = json_pack("{s:s, s:s, s:b}", "outcome", "status", "incident",
-					     cmd->incident, "post", cmd->post);
+			v->in_ack = true;
 		}
-		return ack;
+		/* Else in the thread, or from the store: after the ack. */
+		break;
 	case CMD_RESOLVE:
 	case CMD_CANCEL:
-		*verdict = json_pack("{s:s, s:s, s:s}", "outcome",
-				     cmd->kind == CMD_RESOLVE ? "resolve" : "cancel", "incident",
-				     cmd->incident, "note", cmd->reason);
-		return NULL;
+		v = verdict_new(cmd->kind == CMD_RESOLVE ? VERDICT_RESOLVE : VERDICT_CANCEL);
+		break;
 	case CMD_REPORT:
-		*verdict = json_pack("{s:s, s:s}", "outcome", "report", "incident", cmd->incident);
+		v = verdict_new(VERDICT_REPORT);
 		text = rb_asprintf("Building the report of %s from its audit log: it will be "
 				   "uploaded in the incident's thread.", cmd->incident);
 		ack = ephemeral(text);
 		free(text);
-		return ack;
+		break;
 	default:
-		*verdict = json_pack("{s:s, s:s}", "outcome", "history", "service", cmd->service);
-		return NULL;
+		v = verdict_new(VERDICT_HISTORY);
+		break;
 	}
+	v->cmd = *cmd;
+	*verdict = v;
+	return ack;
 }
 
-/* Decides what a slash command means, without I/O. Stores the verdict in
- * env["_rollbot"] and returns the ack payload (new reference). */
-static json_t *slash_verdict(struct app *app, json_t *env)
+/* Decides what a slash command means, without I/O. Leaves the verdict in
+ * *verdict (a new one) and returns the ack payload (new reference). */
+static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verdict)
 {
 	json_t *payload = json_object_get(env, "payload");
 	const char *command = jstr(payload, "command");
 	const char *channel = jstr(payload, "channel_id");
 	const char *trigger = jstr(payload, "trigger_id");
-	json_t *verdict;
+	struct verdict *v = NULL;
 	char err[CMD_ERR_LEN];
 	struct cmd cmd;
 	char *text = NULL;
@@ -429,7 +487,7 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 		char key[160];
 		snprintf(key, sizeof key, "trigger:%s", trigger);
 		if (dd_seen(app->dd, key, now_ms(app))) {
-			json_object_set_new(env, "_rollbot", json_pack("{s:s}", "outcome", "duplicate"));
+			*verdict = verdict_new(VERDICT_DUPLICATE);
 			return NULL;
 		}
 	}
@@ -455,21 +513,23 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 			       sizeof err);
 	}
 	if (rc) {
-		verdict = json_pack("{s:s, s:s}", "outcome", "rejected", "error", err);
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(err);
 		ack = ephemeral(err);
 	} else if (cmd.kind == CMD_HELP) {
-		verdict = json_pack("{s:s}", "outcome", "help");
+		v = verdict_new(VERDICT_HELP);
 		ack = ephemeral(cmd_usage());
 	} else if (cmd.kind != CMD_ROLLBACK) {
-		ack = subcommand_verdict(app, &cmd, &verdict);
+		ack = subcommand_verdict(app, &cmd, &v);
 	} else if (cmd.dry_run) {
-		verdict = json_pack("{s:s}", "outcome", "dry_run");
+		v = verdict_new(VERDICT_DRY_RUN);
 		text = dry_run_text(app, &cmd, payload);
 		ack = ephemeral(text);
 	} else if (open_for_service(app, cmd.service)) {
 		const struct app_inc *o = open_for_service(app, cmd.service);
 		text = open_incident_text(cmd.service, o->inc.id, inc_state_name(o->inc.state));
-		verdict = json_pack("{s:s, s:s}", "outcome", "rejected", "error", text);
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(text);
 		ack = ephemeral(text);
 	} else {
 		struct incident inc;
@@ -478,39 +538,40 @@ static json_t *slash_verdict(struct app *app, json_t *env)
 		data = incident_data(app, &inc);
 		text = tmpl_render(app->tmpl, "accepted", data);
 		json_decref(data);
-		verdict = json_pack("{s:s, s:s, s:s, s:s, s:s}", "outcome", "accepted", "service",
-				    cmd.service, "target", cmd.target, "severity",
-				    cmd_severity_name(inc.severity), "reason", cmd.reason);
+		v = verdict_new(VERDICT_ACCEPTED);
+		v->cmd = cmd;
 		ack = ephemeral(text);
 	}
 	free(text);
-	json_object_set_new(env, "_rollbot", verdict);
+	*verdict = v;
 	return ack;
 }
 
-static json_t *ack_payload_cb(void *arg, json_t *env)
+static json_t *ack_payload_cb(void *arg, json_t *env, void **verdict)
 {
 	struct app *app = arg;
 	const char *type = jstr(env, "type");
+	struct verdict *v = NULL;
+	json_t *ack = NULL;
 	char key[200];
 
 	snprintf(key, sizeof key, "envelope:%s", jstr(env, "envelope_id"));
 	if (dd_seen(app->dd, key, now_ms(app))) {
-		json_object_set_new(env, "_rollbot", json_pack("{s:s}", "outcome", "duplicate"));
+		*verdict = verdict_new(VERDICT_DUPLICATE);
 		return NULL;
 	}
-	if (!strcmp(type, "slash_commands"))
-		return slash_verdict(app, env);
-	if (!strcmp(type, "events_api")) {
+	if (!strcmp(type, "slash_commands")) {
+		ack = slash_verdict(app, env, &v);
+	} else if (!strcmp(type, "events_api")) {
 		/* The same event comes back in a new envelope when an ack was
 		 * late: event_id is the key that survives that. */
 		const char *event_id = jstr(json_object_get(env, "payload"), "event_id");
 		snprintf(key, sizeof key, "event:%s", event_id);
 		if (event_id[0] && dd_seen(app->dd, key, now_ms(app)))
-			json_object_set_new(env, "_rollbot",
-					    json_pack("{s:s}", "outcome", "duplicate"));
+			v = verdict_new(VERDICT_DUPLICATE);
 	}
-	return NULL;
+	*verdict = v;
+	return ack;
 }
 
 /* ---- the incident in memory ---- */
@@ -2351,7 +2412,7 @@ static void start_history(struct app *app, const char *service, const char *repl
 /* A command about one incident, once the incident is in memory. */
 struct on_incident {
 	struct app *app;
-	char outcome[16];
+	enum verdict_kind kind; /* status, resolve or cancel */
 	char id[INC_ID_MAX];
 	char user[INC_SLACK_ID_MAX];
 	bool post;
@@ -2370,19 +2431,19 @@ static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
 		free(t);
 		return;
 	}
-	if (!strcmp(oi->outcome, "status") && !oi->post) {
+	if (oi->kind == VERDICT_STATUS && !oi->post) {
 		char *t = status_text(ai, false);
 		reply_url(app, oi->response_url, t);
 		free(t);
-	} else if (!strcmp(oi->outcome, "status")) {
+	} else if (oi->kind == VERDICT_STATUS) {
 		struct inc_action a = { .kind = INC_ACT_POST, .msg = INC_MSG_STATUS_UPDATE,
 					.in_thread = true };
 		ai->on_demand = true;
 		do_post(ai, &a);
 		ai->on_demand = false;
 	} else {
-		struct inc_event ev = { .kind = !strcmp(oi->outcome, "resolve") ? INC_EV_RESOLVE
-										  : INC_EV_CANCEL,
+		struct inc_event ev = { .kind = oi->kind == VERDICT_RESOLVE ? INC_EV_RESOLVE
+									    : INC_EV_CANCEL,
 					.user = oi->user, .error = oi->note };
 		app->reply_url = oi->response_url;
 		step(ai, &ev);
@@ -2419,18 +2480,19 @@ static void incident_loaded_cb(void *arg, int err, const char *errmsg,
 
 /* Incidents in progress are in memory; closed ones (a failed one being
  * resolved by hand, the status of an old one) come from the store. */
-static void dispatch_on_incident(struct app *app, json_t *verdict, const char *user,
+static void dispatch_on_incident(struct app *app, const struct verdict *v, const char *user,
 				 const char *response_url)
 {
 	struct on_incident *oi = rb_calloc(1, sizeof *oi);
 	struct app_inc *ai;
 
 	oi->app = app;
-	(void)rb_strlcpy(oi->outcome, jstr(verdict, "outcome"), sizeof oi->outcome);
-	(void)rb_strlcpy(oi->id, jstr(verdict, "incident"), sizeof oi->id);
+	oi->kind = v->kind;
+	(void)rb_strlcpy(oi->id, v->cmd.incident, sizeof oi->id);
 	(void)rb_strlcpy(oi->user, user, sizeof oi->user);
-	oi->post = json_is_true(json_object_get(verdict, "post"));
-	oi->note = rb_strdup(jstr(verdict, "note"));
+	oi->post = v->cmd.post;
+	/* The note of resolve, the reason of cancel. */
+	oi->note = rb_strdup(v->kind == VERDICT_STATUS ? "" : v->cmd.reason);
 	oi->response_url = rb_strdup(response_url);
 	ai = find_incident(app, oi->id);
 	if (ai) {
@@ -2444,11 +2506,46 @@ static void dispatch_on_incident(struct app *app, json_t *verdict, const char *u
 	}
 }
 
-static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
+/* A valid /rollback: rollbot_declare() records it (with its
+ * command_received row, `detail`, stolen), and declare_done_cb starts the
+ * incident. */
+static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd,
+			     json_t *detail)
 {
 	json_t *payload = json_object_get(env, "payload");
-	const char *outcome = jstr(verdict, "outcome");
+	const char *trigger = jstr(payload, "trigger_id");
+	char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
+	struct declare_ctx *dc;
+	struct incident inc;
+	char *cmdjson;
+
+	fill_incident_from_cmd(app, cmd, payload, &inc);
+	dc = rb_malloc(sizeof *dc + strings_size(&inc));
+	dc->app = app;
+	dc->inc = inc;
+	own_strings(&dc->inc, dc->strings);
+	json_object_set_new(detail, "service", json_string(cmd->service));
+	json_object_set_new(detail, "target", json_string(cmd->target));
+	json_object_set_new(detail, "severity", json_string(cmd_severity_name(dc->inc.severity)));
+	json_object_set_new(detail, "reason", json_string(cmd->reason));
+	cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	if (db_declare(app->store, dkey, &dc->inc, cmdjson, declare_done_cb, dc)) {
+		log_error("store: cannot queue the declaration for %s", cmd->service);
+		free(dc);
+	}
+	free(cmdjson);
+	free(dkey);
+	json_decref(detail);
+}
+
+/* Acts on a slash command's verdict (never a duplicate: dispatch_cb drops
+ * those), and records it in the audit log. */
+static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v)
+{
+	json_t *payload = json_object_get(env, "payload");
+	const char *outcome = verdict_names[v->kind];
 	const char *user = jstr(payload, "user_id");
+	const char *response_url = jstr(payload, "response_url");
 	json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command", jstr(payload, "command"),
 				   "text", jstr(payload, "text"), "channel",
 				   jstr(payload, "channel_id"), "envelope_id",
@@ -2460,60 +2557,39 @@ static void dispatch_slash(struct app *app, json_t *env, json_t *verdict)
 	/* Keyed by envelope, so a replay after a lost connection adds no row. */
 	char *key = rb_asprintf("%s:%s", outcome, jstr(env, "envelope_id"));
 
-	if (!strcmp(outcome, "rejected")) {
-		json_object_set_new(detail, "error", json_string(jstr(verdict, "error")));
+	switch (v->kind) {
+	case VERDICT_REJECTED:
+		json_object_set_new(detail, "error", json_string(v->error));
 		db_audit(app->store, NULL, user, "command_rejected", detail, key);
-	} else if (!strcmp(outcome, "help")) {
+		break;
+	case VERDICT_HELP:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
-	} else if (!strcmp(outcome, "accepted")) {
-		struct declare_ctx *dc;
-		const char *trigger = jstr(payload, "trigger_id");
-		char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
-		struct cmd cmd;
-		char err[CMD_ERR_LEN];
-		char *cmdjson;
-
-		/* Parsed again: the ack path kept only its verdict. */
-		if (cmd_parse(jstr(payload, "text"), app->services, app->cfg->n_services, &cmd, err,
-			      sizeof err)) {
-			log_error("slash command parsed differently after the ack: %s", err);
-			free(dkey);
-			free(key);
-			json_decref(detail);
-			return;
+		break;
+	case VERDICT_ACCEPTED:
+		dispatch_declare(app, env, &v->cmd, detail);
+		break;
+	case VERDICT_REPORT:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		start_report(app, v->cmd.incident, false, response_url);
+		break;
+	case VERDICT_HISTORY:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		start_history(app, v->cmd.service, response_url);
+		break;
+	case VERDICT_STATUS:
+	case VERDICT_RESOLVE:
+	case VERDICT_CANCEL:
+		if (v->in_ack) {
+			json_decref(detail); /* the ack answered it: nothing to record */
+			break;
 		}
-		struct incident inc;
-
-		fill_incident_from_cmd(app, &cmd, payload, &inc);
-		dc = rb_malloc(sizeof *dc + strings_size(&inc));
-		dc->app = app;
-		dc->inc = inc;
-		own_strings(&dc->inc, dc->strings);
-		json_object_set_new(detail, "service", json_string(cmd.service));
-		json_object_set_new(detail, "target", json_string(cmd.target));
-		json_object_set_new(detail, "severity",
-				    json_string(cmd_severity_name(dc->inc.severity)));
-		json_object_set_new(detail, "reason", json_string(cmd.reason));
-		cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-		if (db_declare(app->store, dkey, &dc->inc, cmdjson, declare_done_cb, dc)) {
-			log_error("store: cannot queue the declaration for %s", cmd.service);
-			free(dc);
-		}
-		free(cmdjson);
-		free(dkey);
-		json_decref(detail);
-	} else if (!strcmp(outcome, "report")) {
 		db_audit(app->store, NULL, user, "command_received", detail, key);
-		start_report(app, jstr(verdict, "incident"), false, jstr(payload, "response_url"));
-	} else if (!strcmp(outcome, "history")) {
-		db_audit(app->store, NULL, user, "command_received", detail, key);
-		start_history(app, jstr(verdict, "service"), jstr(payload, "response_url"));
-	} else if (!strcmp(outcome, "resolve") || !strcmp(outcome, "cancel") ||
-		   (!strcmp(outcome, "status") && jstr(verdict, "incident")[0])) {
-		db_audit(app->store, NULL, user, "command_received", detail, key);
-		dispatch_on_incident(app, verdict, user, jstr(payload, "response_url"));
-	} else {
+		dispatch_on_incident(app, v, user, response_url);
+		break;
+	case VERDICT_DRY_RUN:
+	case VERDICT_DUPLICATE:
 		json_decref(detail); /* dry_run records nothing; duplicates were handled */
+		break;
 	}
 	free(key);
 }
@@ -2642,19 +2718,23 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 	log_debug("reaction on %s %s: not an approval request rollbot waits on", channel, ts);
 }
 
-static void dispatch_cb(void *arg, json_t *env)
+/* After the ack: acts on what ack_payload_cb decided (`verdict`, borrowed;
+ * every slash command has one, other envelopes only when they are
+ * duplicates). */
+static void dispatch_cb(void *arg, json_t *env, void *verdict)
 {
 	struct app *app = arg;
-	json_t *verdict = json_object_get(env, "_rollbot");
+	const struct verdict *v = verdict;
 	const char *type = jstr(env, "type");
 
-	if (!strcmp(jstr(verdict, "outcome"), "duplicate")) {
+	if (v && v->kind == VERDICT_DUPLICATE) {
 		log_info("envelope %s of type %s is a redelivery; ignored", jstr(env, "envelope_id"),
 			 type);
 		return;
 	}
 	if (!strcmp(type, "slash_commands")) {
-		dispatch_slash(app, env, verdict);
+		RB_ASSERT(v);
+		dispatch_slash(app, env, v);
 	} else if (!strcmp(type, "events_api")) {
 		json_t *event = json_object_get(json_object_get(env, "payload"), "event");
 		const char *etype = jstr(event, "type");
@@ -2893,7 +2973,10 @@ int app_run(const struct app_options *opt)
 	struct app *app = rb_calloc(1, sizeof *app);
 	struct api_options ao = { 0 };
 	struct sm_options so = { 0 };
-	struct sm_callbacks cbs = { ack_payload_cb, dispatch_cb, sm_fatal_cb };
+	struct sm_callbacks cbs = { .ack_payload = ack_payload_cb,
+				    .dispatch = dispatch_cb,
+				    .verdict_free = verdict_free_cb,
+				    .fatal = sm_fatal_cb };
 	char err[RB_ERR_LEN];
 	int rc;
 

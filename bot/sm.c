@@ -13,7 +13,8 @@
  *   → gone (CLIENT_CLOSED or CONNECTION_ERROR; freed right there)
  *
  * Acks: an envelope is parsed in CLIENT_RECEIVE and its ack (with the
- * payload the shell computes without I/O) is queued at once. The next
+ * payload the shell computes without I/O) is queued at once, with the
+ * shell's verdict on it (opaque here) for dispatch to act on. The next
  * WRITEABLE writes every queued ack the socket takes, and only then do the
  * envelopes move to the ready queue, which an idle handle hands to the
  * shell a few per loop turn: a burst is acked completely before any of it
@@ -43,6 +44,7 @@ static const char *const conn_state_names[] = { "resolving", "connecting", "wait
 struct sm_out {
 	struct sm_out *next;
 	json_t *env; /* envelope to dispatch once written (a reference), or NULL */
+	void *verdict; /* what ack_payload decided about env (owned), or NULL */
 	uint64_t received_ns; /* uv_hrtime() when the envelope was complete */
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE headroom + payload */
@@ -173,12 +175,14 @@ static void note_ack_time(struct sm *sm, uint64_t received_ns)
 	sm->stats.ack_us_sum += us;
 }
 
-static void out_push(struct sm_conn *c, const char *text, size_t len, json_t *env)
+static void out_push(struct sm_conn *c, const char *text, size_t len, json_t *env,
+		     void *verdict)
 {
 	struct sm_out *m = rb_malloc(sizeof *m + LWS_PRE + len);
 
 	m->next = NULL;
 	m->env = env;
+	m->verdict = verdict;
 	m->received_ns = c->rx_done_ns;
 	m->len = len;
 	memcpy(m->buf + LWS_PRE, text, len);
@@ -187,6 +191,15 @@ static void out_push(struct sm_conn *c, const char *text, size_t len, json_t *en
 	else
 		c->out_head = m;
 	c->out_tail = m;
+}
+
+/* Frees an ack and the verdict that came with it (after its dispatch, or
+ * when there is nothing to dispatch). */
+static void out_free(struct sm *sm, struct sm_out *m)
+{
+	if (m->verdict && sm->cb.verdict_free)
+		sm->cb.verdict_free(m->verdict);
+	free(m);
 }
 
 static struct sm_out *out_pop(struct sm_conn *c)
@@ -230,9 +243,9 @@ static void dispatch_idle_cb(uv_idle_t *h)
 		sm->ready_head = m->next;
 		if (!sm->ready_head)
 			sm->ready_tail = NULL;
-		sm->cb.dispatch(sm->cb_arg, m->env);
+		sm->cb.dispatch(sm->cb_arg, m->env, m->verdict);
 		json_decref(m->env);
-		free(m);
+		out_free(sm, m);
 	}
 	if (!sm->ready_head) {
 		uv_idle_stop(&sm->dispatch_idle);
@@ -271,7 +284,7 @@ static void conn_gone(struct sm_conn *c, const char *why)
 				 c->id);
 			ready_push(sm, m);
 		} else {
-			free(m);
+			out_free(sm, m);
 		}
 	}
 	rb_buf_free(&c->rx);
@@ -374,7 +387,8 @@ static void on_disconnect(struct sm_conn *c, json_t *msg)
 static void on_envelope(struct sm_conn *c, json_t *msg)
 {
 	struct sm *sm = c->sm;
-	json_t *payload = sm->cb.ack_payload(sm->cb_arg, msg);
+	void *verdict = NULL;
+	json_t *payload = sm->cb.ack_payload(sm->cb_arg, msg, &verdict);
 	json_t *ack = json_object();
 	char *text;
 	size_t len;
@@ -396,7 +410,7 @@ static void on_envelope(struct sm_conn *c, json_t *msg)
 	}
 	json_decref(ack);
 	json_incref(msg);
-	out_push(c, text, len, msg);
+	out_push(c, text, len, msg, verdict);
 	free(text);
 	lws_callback_on_writable(c->wsi);
 }
@@ -513,7 +527,7 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 			if (m->env)
 				ready_push(c->sm, m);
 			else
-				free(m);
+				out_free(c->sm, m);
 		}
 		if (c->out_head || c->close_requested)
 			lws_callback_on_writable(wsi);

@@ -25,11 +25,17 @@ struct sm_callbacks {
 	/* Called for every envelope (a message with an envelope_id) while it
 	 * is being received, to build the ack: returns the ack's payload (a
 	 * new reference) or NULL for a plain ack. It must not do I/O: the ack
-	 * waits for it. `env` is borrowed. */
-	json_t *(*ack_payload)(void *arg, json_t *env);
+	 * waits for it. `env` is borrowed. It may leave in *verdict (NULL on
+	 * entry) what it decided, so that dispatch acts on exactly what the
+	 * ack said without deciding again: an opaque pointer that the client
+	 * keeps with the envelope and owns from then on. */
+	json_t *(*ack_payload)(void *arg, json_t *env, void **verdict);
 	/* Called once per envelope after its ack was written (or after its
-	 * socket died before the ack could go): act on it now. Borrowed. */
-	void (*dispatch)(void *arg, json_t *env);
+	 * socket died before the ack could go): act on it now. `env` and
+	 * `verdict` (ack_payload's, or NULL) are borrowed. */
+	void (*dispatch)(void *arg, json_t *env, void *verdict);
+	/* Frees a verdict ack_payload left, once, after its dispatch. */
+	void (*verdict_free)(void *verdict);
 	/* Slack refused the app token for good (invalid_auth, not_authed, …):
 	 * the bot cannot work. `error` is Slack's code. May be NULL. */
 	void (*fatal)(void *arg, const char *error);
