@@ -2,12 +2,12 @@
  *
  * DESIGN
  *
- * Envelopes arrive from sm.c in two calls. ack_payload_cb runs while the
+ * Envelopes arrive from sm.c in two calls. ingress_ack_payload_cb runs while the
  * envelope is being received and must answer at once: it recognises a
  * redelivery (dedupe), and for a slash command parses the text and the
  * channel to build the ephemeral answer (help, an error, the dry-run plan,
  * or "declaring…"). It leaves its verdict (struct verdict: an outcome and
- * the command as parsed) with sm.c, which hands it to dispatch_cb once the
+ * the command as parsed) with sm.c, which hands it to ingress_dispatch_cb once the
  * ack is written, so that dispatch acts on exactly what the person was
  * told and no command is parsed twice.
  *
@@ -21,7 +21,7 @@
  * (a post, a save); PostgreSQL is the record, so a quiet incident costs
  * no memory and a restart loses nothing.
  */
-#include "app.h"
+#include "shell.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -49,97 +49,9 @@
 #include "tmpl.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
-#define PARAMS_MAX 16 /* method parameters of one service */
 #define DEDUPE_MAX 100000
 #define DRAIN_MAX_MS 10000
 #define GROUP_REFRESH_S 300 /* approver groups are read again every 5 minutes */
-
-/* The last step that ran, for its message in the thread. */
-struct step_report {
-	int index;      /* 0-based */
-	char *title;
-	char *command;  /* display form, never executed */
-	char *tail;     /* the end of its output */
-	char *outcome;  /* "exit status 0 in 1.2 s", "timed out after 300 s", … */
-	bool ok;
-};
-
-struct app_inc {
-	struct app *app;
-	struct app_inc *next, *prev; /* app->incidents, unordered */
-	struct incident inc;
-	int pending;       /* posts, saves, commands and requests in flight */
-	struct plan *plan; /* built when the target is known; owned */
-	struct step_report last;
-	/* An event an action produced synchronously waits here until the
-	 * actions of the current step are all done (one at a time). */
-	bool has_deferred;
-	bool recounting;   /* reactions.get in flight: the deadline waits for it */
-	struct inc_event deferred;
-	char deferred_text[256];
-	char deferred_target[CMD_TARGET_MAX];
-	char problem[256]; /* the last event's error, for the messages about it */
-	/* For status updates and the completion message; kept in the store
-	 * (last_step, last_checks) so that they survive a restart. */
-	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */
-	char *last_checks; /* every check of the last verification round */
-	/* The last verification round; NULL until one ran (most incidents in
-	 * memory are waiting for approval: they do not carry it). */
-	struct verify_round *round;
-	/* What the health checks saw after the rollback, for the completion
-	 * message: since when it failed (0: it has not), and for how long. */
-	int64_t health_down_since_ms;
-	int64_t health_down_ms;
-	bool health_checked;
-	bool verifying_now; /* a verification round or status check is running */
-	bool on_demand;     /* the status being posted was asked for (no number) */
-	/* The bot's own reactions on the request, added one after the other so
-	 * that ✅ shows before ❌: the one in flight, and the ones waiting. */
-	bool reacting;
-	const char *reactions_waiting[4]; /* static names, oldest first */
-	int n_reactions_waiting;
-	char strings[]; /* inc.reason and inc.response_url point here */
-};
-
-struct app {
-	const struct app_options *opt;
-	const struct config *cfg;
-	uv_loop_t loop;
-	struct api *api;
-	struct store *store;
-	struct sm *sm;
-	struct tmpl_set *tmpl;
-	struct dd_set *dd;
-	struct httpd *httpd;
-	unsigned long declared; /* incidents declared since start, for /metrics */
-	struct cmd_service *services;
-	struct app_inc *incidents;
-	uv_signal_t sigterm, sigint;
-	uv_timer_t drain_timer;
-	uv_timer_t approval_timer; /* approval_sweep_cb, every second */
-	int64_t drain_started_ms;
-	bool stopping;
-	bool sm_done;
-	bool said_rolling; /* logged that a stop waits for a running rollback */
-	int exit_code;
-	char bot_user_id[INC_SLACK_ID_MAX];
-	bool resumed;   /* the incidents in progress were loaded after auth.test */
-	const char *reply_url; /* the response_url of the command being handled, or NULL */
-	struct app_group *groups; /* the approver groups of the config */
-	size_t n_groups;
-	size_t groups_pending; /* first reads of the groups still out (resume waits) */
-	unsigned sweeps; /* approval sweeps since start: groups are refreshed every few */
-};
-
-/* An approver user group and its members as usergroups.users.list last
- * said (n_members 0 until then, and after a failure the last good list). */
-struct app_group {
-	struct app *app;
-	const char *id; /* borrowed from the configuration */
-	char (*members)[POL_USER_MAX];
-	char **member_ptrs; /* members[i], for struct pol_policy */
-	size_t n_members;
-};
 
 static void perform(struct app_inc *ai, const struct inc_actions *acts);
 static void begin_stop(struct app *app, int exit_code);
@@ -152,19 +64,8 @@ static const char *const severity_labels[] = {
 	"cosmetic, fix forward",
 };
 
-static int64_t now_ms(struct app *app)
-{
-	return (int64_t)uv_now(&app->loop);
-}
-
-static const char *jstr(json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-	return s ? s : "";
-}
-
 /* "10 minutes", "2 seconds", "1 hour" for a duration in ms. */
-static void human_duration(int64_t ms, char *out, size_t len)
+void shell_human_duration(int64_t ms, char *out, size_t len)
 {
 	int64_t s = ms / 1000;
 
@@ -195,14 +96,14 @@ static enum cmd_severity effective_severity(const struct app *app, enum cmd_seve
 }
 
 /* The values every incident template may use. Returns a new reference. */
-static json_t *incident_data(struct app *app, const struct incident *inc)
+json_t *shell_incident_data(struct app *app, const struct incident *inc)
 {
 	const struct config_service *svc = config_service(app->cfg, inc->service);
 	const struct plan_method_info *mi = plan_method_info(inc->method);
 	char target[128], every[64];
 
 	target_phrase(inc->method, inc->target, target, sizeof target);
-	human_duration(app->cfg->update_interval_ms, every, sizeof every);
+	shell_human_duration(app->cfg->update_interval_ms, every, sizeof every);
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "id",
 			 inc->id, "service", inc->service, "reason",
 			 inc->reason[0] ? inc->reason : "not given yet: reply in this thread",
@@ -235,10 +136,6 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	inc->with_db = cmd->with_db;
 }
 
-static const struct config_service *plan_input_for(const struct app *app,
-						   const struct incident *inc,
-						   struct plan_param *params,
-						   struct plan_input *in);
 
 /* For the dry run: the exact commands when the target is known, else the
  * command that will find it. Pure computation, no command is run. */
@@ -246,7 +143,7 @@ static void dry_run_plan(const struct app *app, const struct incident *inc, json
 {
 	struct plan_param params[PARAMS_MAX];
 	struct plan_input in;
-	const struct config_service *svc = plan_input_for(app, inc, params, &in);
+	const struct config_service *svc = steps_plan_input(app, inc, params, &in);
 	struct plan_step *rs = NULL;
 	struct plan *p;
 	char err[RB_ERR_LEN];
@@ -296,9 +193,9 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 		rb_buf_reset(&who);
 		rc = rb_buf_puts(&who, "the configured approvers");
 	}
-	human_duration(pol->timeout_ms, tmo, sizeof tmo);
+	shell_human_duration(pol->timeout_ms, tmo, sizeof tmo);
 	gmtime_r(&t, &tm);
-	data = incident_data(app, &inc);
+	data = shell_incident_data(app, &inc);
 	json_object_set_new(data, "year", json_integer(tm.tm_year + 1900));
 	json_object_set_new(data, "approvers", json_string(rb_buf_str(&who)));
 	json_object_set_new(data, "approvals_required",
@@ -312,7 +209,7 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 	return text;
 }
 
-static json_t *ephemeral(const char *text)
+json_t *shell_ephemeral(const char *text)
 {
 	return json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", text ? text : "");
 }
@@ -328,7 +225,7 @@ static const struct app_inc *open_for_service(const struct app *app, const char 
 	return NULL;
 }
 
-static struct app_inc *find_incident(struct app *app, const char *id)
+struct app_inc *shell_find_incident(struct app *app, const char *id)
 {
 	for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
 		if (!strcmp(ai->inc.id, id))
@@ -336,8 +233,6 @@ static struct app_inc *find_incident(struct app *app, const char *id)
 	return NULL;
 }
 
-static char *status_text(struct app_inc *ai, bool scheduled);
-static void phase_text(const struct app_inc *ai, char *out, size_t len);
 
 /* `/rollback status` with no ID: every incident in progress, one line each. */
 static char *open_incidents_text(struct app *app)
@@ -351,7 +246,7 @@ static char *open_incidents_text(struct app *app)
 		char phase[128], elapsed[32];
 		if (inc_state_is_final(ai->inc.state))
 			continue;
-		phase_text(ai, phase, sizeof phase);
+		shell_phase_text(ai, phase, sizeof phase);
 		report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
 				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
@@ -366,7 +261,7 @@ static char *open_incidents_text(struct app *app)
 	return out;
 }
 
-/* What the ack path decided about an envelope, for dispatch_cb to act on
+/* What the ack path decided about an envelope, for ingress_dispatch_cb to act on
  * once the ack is written: a person is told one thing, and exactly that
  * happens. sm.c keeps it with the envelope and frees it (verdict_free_cb). */
 enum verdict_kind {
@@ -412,7 +307,7 @@ static struct verdict *verdict_new(enum verdict_kind kind)
 	return v;
 }
 
-static void verdict_free_cb(void *verdict)
+void ingress_verdict_free_cb(void *verdict)
 {
 	struct verdict *v = verdict;
 
@@ -427,7 +322,7 @@ static void verdict_free_cb(void *verdict)
 static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 				  struct verdict **verdict)
 {
-	struct app_inc *ai = cmd->incident[0] ? find_incident(app, cmd->incident) : NULL;
+	struct app_inc *ai = cmd->incident[0] ? shell_find_incident(app, cmd->incident) : NULL;
 	struct verdict *v;
 	json_t *ack = NULL;
 	char *text;
@@ -437,12 +332,12 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		v = verdict_new(VERDICT_STATUS);
 		if (!cmd->incident[0]) {
 			text = open_incidents_text(app);
-			ack = ephemeral(text);
+			ack = shell_ephemeral(text);
 			free(text);
 			v->in_ack = true;
 		} else if (ai && !cmd->post) {
-			text = status_text(ai, false);
-			ack = ephemeral(text);
+			text = shell_status_text(ai, false);
+			ack = shell_ephemeral(text);
 			free(text);
 			v->in_ack = true;
 		}
@@ -456,7 +351,7 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		v = verdict_new(VERDICT_REPORT);
 		text = rb_asprintf("Building the report of %s from its audit log: it will be "
 				   "uploaded in the incident's thread.", cmd->incident);
-		ack = ephemeral(text);
+		ack = shell_ephemeral(text);
 		free(text);
 		break;
 	default:
@@ -515,39 +410,39 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 	if (rc) {
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(err);
-		ack = ephemeral(err);
+		ack = shell_ephemeral(err);
 	} else if (cmd.kind == CMD_HELP) {
 		v = verdict_new(VERDICT_HELP);
-		ack = ephemeral(cmd_usage());
+		ack = shell_ephemeral(cmd_usage());
 	} else if (cmd.kind != CMD_ROLLBACK) {
 		ack = subcommand_verdict(app, &cmd, &v);
 	} else if (cmd.dry_run) {
 		v = verdict_new(VERDICT_DRY_RUN);
 		text = dry_run_text(app, &cmd, payload);
-		ack = ephemeral(text);
+		ack = shell_ephemeral(text);
 	} else if (open_for_service(app, cmd.service)) {
 		const struct app_inc *o = open_for_service(app, cmd.service);
 		text = open_incident_text(cmd.service, o->inc.id, inc_state_name(o->inc.state));
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
-		ack = ephemeral(text);
+		ack = shell_ephemeral(text);
 	} else {
 		struct incident inc;
 		json_t *data;
 		fill_incident_from_cmd(app, &cmd, payload, &inc);
-		data = incident_data(app, &inc);
+		data = shell_incident_data(app, &inc);
 		text = tmpl_render(app->tmpl, "accepted", data);
 		json_decref(data);
 		v = verdict_new(VERDICT_ACCEPTED);
 		v->cmd = cmd;
-		ack = ephemeral(text);
+		ack = shell_ephemeral(text);
 	}
 	free(text);
 	*verdict = v;
 	return ack;
 }
 
-static json_t *ack_payload_cb(void *arg, json_t *env, void **verdict)
+json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
 {
 	struct app *app = arg;
 	const char *type = jstr(env, "type");
@@ -578,13 +473,13 @@ static json_t *ack_payload_cb(void *arg, json_t *env, void **verdict)
 
 /* The incident's free-text fields live after the struct that holds it, so
  * one allocation carries it and a copy never points into another's memory. */
-static size_t strings_size(const struct incident *inc)
+size_t shell_strings_size(const struct incident *inc)
 {
 	return strlen(inc->reason) + 1 + strlen(inc->response_url) + 1;
 }
 
 /* Copies inc's strings to `to` (strings_size bytes) and points inc at them. */
-static void own_strings(struct incident *inc, char *to)
+void shell_own_strings(struct incident *inc, char *to)
 {
 	size_t n = strlen(inc->reason) + 1;
 
@@ -594,13 +489,13 @@ static void own_strings(struct incident *inc, char *to)
 	inc->response_url = to + n;
 }
 
-static struct app_inc *inc_new(struct app *app, const struct incident *inc)
+struct app_inc *shell_inc_new(struct app *app, const struct incident *inc)
 {
-	struct app_inc *ai = rb_calloc(1, sizeof *ai + strings_size(inc));
+	struct app_inc *ai = rb_calloc(1, sizeof *ai + shell_strings_size(inc));
 
 	ai->app = app;
 	ai->inc = *inc;
-	own_strings(&ai->inc, ai->strings);
+	shell_own_strings(&ai->inc, ai->strings);
 	ai->next = app->incidents;
 	if (ai->next)
 		ai->next->prev = ai;
@@ -608,7 +503,7 @@ static struct app_inc *inc_new(struct app *app, const struct incident *inc)
 	return ai;
 }
 
-static void report_clear(struct step_report *r)
+void shell_step_report_clear(struct step_report *r)
 {
 	free(r->title);
 	free(r->command);
@@ -617,14 +512,30 @@ static void report_clear(struct step_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-static void inc_release(struct app_inc *ai)
+/* Frees every incident still in memory, whatever it waits for: for the end
+ * of app_run, once the loop has closed (nothing can call back any more). */
+void shell_incidents_free(struct app *app)
+{
+	while (app->incidents) {
+		struct app_inc *ai = app->incidents;
+		app->incidents = ai->next;
+		plan_free(ai->plan);
+		shell_step_report_clear(&ai->last);
+		free(ai->last_step);
+		free(ai->last_checks);
+		free(ai->round);
+		free(ai);
+	}
+}
+
+void shell_inc_release(struct app_inc *ai)
 {
 	/* Until it ends, an incident has updates, rounds or reactions to wait
 	 * for: it stays. */
 	if (ai->pending > 0 || ai->has_deferred || !inc_state_is_final(ai->inc.state))
 		return;
 	plan_free(ai->plan);
-	report_clear(&ai->last);
+	shell_step_report_clear(&ai->last);
 	free(ai->last_step);
 	free(ai->last_checks);
 	free(ai->round);
@@ -637,10 +548,8 @@ static void inc_release(struct app_inc *ai)
 	free(ai);
 }
 
-static void policy_for(const struct app *app, const struct incident *inc, struct pol_policy *p);
-static void flush_deferred(struct app_inc *ai);
 
-static void timing_for(const struct app *app, const struct incident *inc, struct inc_timing *t)
+void approval_timing(const struct app *app, const struct incident *inc, struct inc_timing *t)
 {
 	const struct config_service *svc = config_service(app->cfg, inc->service);
 	const struct config_verify *v = svc ? &svc->verify : &app->cfg->verify;
@@ -652,7 +561,7 @@ static void timing_for(const struct app *app, const struct incident *inc, struct
 
 /* Hands one event to the state machine, with the policy in force and the
  * bot's identity, and carries out what it decides. */
-static void step(struct app_inc *ai, const struct inc_event *event)
+void shell_step(struct app_inc *ai, const struct inc_event *event)
 {
 	struct inc_actions acts;
 	enum inc_state before = ai->inc.state;
@@ -662,8 +571,8 @@ static void step(struct app_inc *ai, const struct inc_event *event)
 	const struct inc_event *ev = &e;
 	int rc;
 
-	policy_for(ai->app, &ai->inc, &pol);
-	timing_for(ai->app, &ai->inc, &timing);
+	approval_policy(ai->app, &ai->inc, &pol);
+	approval_timing(ai->app, &ai->inc, &timing);
 	e.policy = &pol;
 	e.timing = &timing;
 	e.bot_user = ai->app->bot_user_id;
@@ -682,13 +591,13 @@ static void step(struct app_inc *ai, const struct inc_event *event)
 		ilog_info(&ai->inc, "state %s -> %s", inc_state_name(before),
 			  inc_state_name(ai->inc.state));
 	perform(ai, &acts);
-	flush_deferred(ai);
+	shell_flush_deferred(ai);
 }
 
 /* An action that answered at once (a plan built without running anything)
  * left its event in ai->deferred: handle it now, after the actions that
  * came before it. */
-static void flush_deferred(struct app_inc *ai)
+void shell_flush_deferred(struct app_inc *ai)
 {
 	struct inc_event d;
 	char text[sizeof ai->deferred_text], target[sizeof ai->deferred_target];
@@ -701,12 +610,12 @@ static void flush_deferred(struct app_inc *ai)
 	d.error = text;
 	d.target = target;
 	ai->has_deferred = false;
-	step(ai, &d);
+	shell_step(ai, &d);
 }
 
-/* Keeps `ev` (with copies of its error and target) for step() to handle
+/* Keeps `ev` (with copies of its error and target) for shell_step() to handle
  * once the current actions are done. */
-static void defer(struct app_inc *ai, const struct inc_event *ev)
+void shell_defer(struct app_inc *ai, const struct inc_event *ev)
 {
 	RB_ASSERT(!ai->has_deferred);
 	ai->deferred = *ev;
@@ -719,7 +628,7 @@ static void defer(struct app_inc *ai, const struct inc_event *ev)
 
 /* ---- approval policy and plans, from the configuration ---- */
 
-static void policy_for(const struct app *app, const struct incident *inc, struct pol_policy *p)
+void approval_policy(const struct app *app, const struct incident *inc, struct pol_policy *p)
 {
 	const struct config_approval *a =
 		config_approval_for(app->cfg, config_service(app->cfg, inc->service));
@@ -744,10 +653,8 @@ static void policy_for(const struct app *app, const struct incident *inc, struct
 /* The plan's input for `inc`, from its service's configuration; `params`
  * (PARAMS_MAX entries) holds the method's parameters. Returns the service,
  * or NULL when it is no longer configured. */
-static const struct config_service *plan_input_for(const struct app *app,
-						   const struct incident *inc,
-						   struct plan_param *params,
-						   struct plan_input *in)
+const struct config_service *steps_plan_input(const struct app *app, const struct incident *inc,
+					      struct plan_param *params, struct plan_input *in)
 {
 	const struct config_service *svc = config_service(app->cfg, inc->service);
 
@@ -777,14 +684,14 @@ static const struct config_service *plan_input_for(const struct app *app,
 
 /* Builds the incident's plan for its current target into ai->plan.
  * Returns 0, or a negative code with the reason in err. */
-static int build_plan(struct app_inc *ai, char *err, size_t errlen)
+int steps_build_plan(struct app_inc *ai, char *err, size_t errlen)
 {
 	struct plan_param params[PARAMS_MAX];
 	struct plan_input in;
 	struct plan *p;
 	int rc;
 
-	if (!plan_input_for(ai->app, &ai->inc, params, &in)) {
+	if (!steps_plan_input(ai->app, &ai->inc, params, &in)) {
 		snprintf(err, errlen, "service %s is no longer in the configuration",
 			 ai->inc.service);
 		return RB_EINVAL;
@@ -798,22 +705,22 @@ static int build_plan(struct app_inc *ai, char *err, size_t errlen)
 }
 
 /* Builds the plan and leaves PLAN_READY (or PLAN_CHECKED) or PLAN_FAILED
- * for step() to handle. */
-static void plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
+ * for shell_step() to handle. */
+void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
 {
 	struct inc_event ev = { .kind = kind };
 	char err[RB_ERR_LEN];
 
-	if (build_plan(ai, err, sizeof err)) {
+	if (steps_build_plan(ai, err, sizeof err)) {
 		ev.kind = INC_EV_PLAN_FAILED;
 		ev.error = err;
-		defer(ai, &ev);
+		shell_defer(ai, &ev);
 		return;
 	}
 	ev.digest = plan_digest(ai->plan);
 	ev.n_steps = (int)ai->plan->n_steps;
 	ev.target = ai->inc.target;
-	defer(ai, &ev);
+	shell_defer(ai, &ev);
 }
 
 
@@ -843,7 +750,7 @@ static void post_done_cb(void *arg, const struct api_result *res)
 		ilog_error(&ai->inc, "could not post %s after %d attempt(s): %s",
 			   inc_message_name(ev.msg), res->attempts, res->error);
 	}
-	step(ai, &ev);
+	shell_step(ai, &ev);
 	/* While it waits for approval, an incident needs no plan: the request
 	 * shows it, and CHECK_PLAN builds it again before anything runs. */
 	if (ev.kind == INC_EV_POSTED && ev.msg == INC_MSG_APPROVAL_REQUEST &&
@@ -851,10 +758,9 @@ static void post_done_cb(void *arg, const struct api_result *res)
 		plan_free(ai->plan);
 		ai->plan = NULL;
 	}
-	inc_release(ai);
+	shell_inc_release(ai);
 }
 
-static json_t *json_text(const char *p, size_t len);
 
 /* "<@U1>, <@U2>" for a list of user IDs. */
 static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
@@ -872,7 +778,7 @@ static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
 }
 
 /* Where the incident is, in words. */
-static void phase_text(const struct app_inc *ai, char *out, size_t len)
+void shell_phase_text(const struct app_inc *ai, char *out, size_t len)
 {
 	const struct incident *inc = &ai->inc;
 
@@ -911,7 +817,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 
 	report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, buf, sizeof buf);
 	json_object_set_new(data, "elapsed", json_string(buf));
-	phase_text(ai, buf, sizeof buf);
+	shell_phase_text(ai, buf, sizeof buf);
 	json_object_set_new(data, "phase", json_string(buf));
 	json_object_set_new(data, "approved_by_text",
 			    ai->inc.pol.n_approved
@@ -937,7 +843,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	json_object_set_new(data, "closed_by", json_string(ai->inc.closed_by));
 	json_object_set_new(data, "note", json_string(ai->problem));
 	if (svc) {
-		human_duration(svc->verify.window_ms, buf, sizeof buf);
+		shell_human_duration(svc->verify.window_ms, buf, sizeof buf);
 		json_object_set_new(data, "verify_window", json_string(buf));
 	}
 	json_object_set_new(data, "health",
@@ -981,11 +887,11 @@ static void message_data(struct app_inc *ai, json_t *data)
 	char who[1024], tmo[64];
 	int needed;
 
-	policy_for(ai->app, &ai->inc, &pol);
+	approval_policy(ai->app, &ai->inc, &pol);
 	needed = pol_needed(&pol, ai->inc.with_db);
 	if (pol_mentions(&pol, &req, who, sizeof who))
 		(void)rb_strlcpy(who, "the approvers", sizeof who);
-	human_duration(pol.timeout_ms, tmo, sizeof tmo);
+	shell_human_duration(pol.timeout_ms, tmo, sizeof tmo);
 	json_object_set_new(data, "approvers", json_string(who));
 	json_object_set_new(data, "needed", json_integer(needed));
 	json_object_set_new(data, "needed_plural", json_boolean(needed > 1));
@@ -1017,15 +923,15 @@ static void message_data(struct app_inc *ai, json_t *data)
 		json_object_set_new(data, "step_ok", json_boolean(ai->last.ok));
 		if (ai->last.tail && ai->last.tail[0])
 			json_object_set_new(data, "step_tail",
-					    json_text(ai->last.tail, strlen(ai->last.tail)));
+					    shell_json_text(ai->last.tail, strlen(ai->last.tail)));
 	}
 }
 
 /* The status update, as posted every update interval or asked for with
  * /rollback status. Returns a new string. */
-static char *status_text(struct app_inc *ai, bool scheduled)
+char *shell_status_text(struct app_inc *ai, bool scheduled)
 {
-	json_t *data = incident_data(ai->app, &ai->inc);
+	json_t *data = shell_incident_data(ai->app, &ai->inc);
 	char *text;
 
 	message_data(ai, data);
@@ -1036,10 +942,10 @@ static char *status_text(struct app_inc *ai, bool scheduled)
 	return text ? text : rb_strdup("(the status could not be rendered: see rollbot's log)");
 }
 
-static void do_post(struct app_inc *ai, const struct inc_action *a)
+void shell_post(struct app_inc *ai, const struct inc_action *a)
 {
 	struct app *app = ai->app;
-	json_t *data = incident_data(app, &ai->inc);
+	json_t *data = shell_incident_data(app, &ai->inc);
 
 	if (a->msg != INC_MSG_ANNOUNCEMENT)
 		message_data(ai, data);
@@ -1053,7 +959,7 @@ static void do_post(struct app_inc *ai, const struct inc_action *a)
 	if (!text) {
 		struct inc_event ev = { .kind = INC_EV_POST_FAILED, .msg = a->msg,
 					.error = "template_error" };
-		step(ai, &ev);
+		shell_step(ai, &ev);
 		return;
 	}
 	args = json_pack("{s:s, s:s, s:b, s:b}", "channel", ai->inc.channel, "text", text,
@@ -1068,7 +974,7 @@ static void do_post(struct app_inc *ai, const struct inc_action *a)
 		struct inc_event ev = { .kind = INC_EV_POST_FAILED, .msg = a->msg,
 					.error = "client_busy" };
 		free(pc);
-		step(ai, &ev);
+		shell_step(ai, &ev);
 		return;
 	}
 	ai->pending++;
@@ -1081,7 +987,7 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 	ai->pending--;
 	if (err)
 		ilog_error(&ai->inc, "could not save the incident: %s", errmsg ? errmsg : "?");
-	inc_release(ai);
+	shell_inc_release(ai);
 }
 
 /* Writes the incident as it is now (db_save_incident turns the deadlines
@@ -1105,14 +1011,14 @@ static void notify_done_cb(void *arg, const struct api_result *res)
 
 /* Answers the person who typed a command, privately, through the
  * command's response_url ("" = there is none: nothing is sent). */
-static void reply_url(struct app *app, const char *url, const char *text)
+void shell_reply_url(struct app *app, const char *url, const char *text)
 {
 	json_t *body;
 	char *s;
 
 	if (!url || !url[0])
 		return;
-	body = ephemeral(text);
+	body = shell_ephemeral(text);
 	s = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (api_post_url(app->api, url, "application/json", s, strlen(s), notify_done_cb, NULL))
@@ -1122,7 +1028,7 @@ static void reply_url(struct app *app, const char *url, const char *text)
 
 static void do_notify(struct app_inc *ai, const char *text)
 {
-	reply_url(ai->app, ai->inc.response_url, text);
+	shell_reply_url(ai->app, ai->inc.response_url, text);
 }
 
 /* The dedupe key names this one row: the store re-sends the same text if
@@ -1163,37 +1069,37 @@ static void resolve_done_cb(void *arg, const struct run_result *res)
 	} else {
 		ilog_info(&ai->inc, "target resolved from history: %s", target);
 		(void)rb_strlcpy(ai->inc.target, target, sizeof ai->inc.target);
-		plan_and_defer(ai, INC_EV_PLAN_READY);
-		flush_deferred(ai);
-		inc_release(ai);
+		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
+		shell_flush_deferred(ai);
+		shell_inc_release(ai);
 		return;
 	}
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
 /* Resolves the target when --to was not given (from the tool's own history,
  * so a retry never toggles back: the target is explicit from here on), then
  * builds the plan. */
-static void do_prepare_plan(struct app_inc *ai)
+void steps_prepare_plan(struct app_inc *ai)
 {
 	struct plan_param params[PARAMS_MAX];
 	struct plan_input in;
-	const struct config_service *svc = plan_input_for(ai->app, &ai->inc, params, &in);
+	const struct config_service *svc = steps_plan_input(ai->app, &ai->inc, params, &in);
 	struct plan_step *rs = NULL;
 	struct run_spec spec = { 0 };
 	char err[RB_ERR_LEN];
 	int rc;
 
 	if (ai->inc.target[0] || !svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE) {
-		plan_and_defer(ai, INC_EV_PLAN_READY);
+		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
 		return;
 	}
 	rc = plan_resolve_step(&in, &rs, err, sizeof err);
 	if (rc || !rs) {
 		/* No history to read (docker --rollback): the plan needs no target. */
 		plan_step_free(rs);
-		plan_and_defer(ai, INC_EV_PLAN_READY);
+		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
 		return;
 	}
 	spec.argv = (const char *const *)rs->exec.argv;
@@ -1202,7 +1108,7 @@ static void do_prepare_plan(struct app_inc *ai)
 	plan_step_free(rs);
 	if (rc) {
 		struct inc_event ev = { .kind = INC_EV_PLAN_FAILED, .error = "cannot start the history command" };
-		defer(ai, &ev);
+		shell_defer(ai, &ev);
 		return;
 	}
 	ai->pending++;
@@ -1231,7 +1137,7 @@ static void react_done_cb(void *arg, const struct api_result *res)
 			(size_t)--ai->n_reactions_waiting * sizeof ai->reactions_waiting[0]);
 		react_now(ai, next);
 	}
-	inc_release(ai);
+	shell_inc_release(ai);
 }
 
 static void react_now(struct app_inc *ai, const char *name)
@@ -1247,7 +1153,7 @@ static void react_now(struct app_inc *ai, const char *name)
 	ai->reacting = true;
 }
 
-static void do_react(struct app_inc *ai, const char *name)
+void approval_react(struct app_inc *ai, const char *name)
 {
 	if (!ai->reacting) {
 		react_now(ai, name);
@@ -1259,7 +1165,7 @@ static void do_react(struct app_inc *ai, const char *name)
 		ilog_warn(&ai->inc, "too many reactions waiting; %s not added", name);
 }
 
-static void do_notify_user(struct app_inc *ai, const struct inc_action *a)
+void approval_notify_user(struct app_inc *ai, const struct inc_action *a)
 {
 	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "user", a->user,
 				 "text", a->text);
@@ -1276,7 +1182,7 @@ static void step_report(struct app_inc *ai, int index, const char *command,
 {
 	size_t n = strlen(tail);
 
-	report_clear(&ai->last);
+	shell_step_report_clear(&ai->last);
 	ai->last.index = index;
 	ai->last.title = rb_strdup(ai->plan->steps[index].title);
 	ai->last.command = rb_strdup(command);
@@ -1293,7 +1199,7 @@ static void step_report(struct app_inc *ai, int index, const char *command,
 
 /* A JSON string of `len` bytes of command output: NUL and bytes that are
  * not valid UTF-8 become '?', so that any output can be audited. */
-static json_t *json_text(const char *p, size_t len)
+json_t *shell_json_text(const char *p, size_t len)
 {
 	char *out = rb_malloc(len + 1);
 	size_t o = 0;
@@ -1326,7 +1232,8 @@ static json_t *argv_json(const struct plan_step *st)
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < st->exec.argc; i++)
-		json_array_append_new(a, json_text(st->exec.argv[i], strlen(st->exec.argv[i])));
+		json_array_append_new(a,
+				      shell_json_text(st->exec.argv[i], strlen(st->exec.argv[i])));
 	return a;
 }
 
@@ -1367,7 +1274,7 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 	      json_pack("{s:i, s:s, s:o, s:s, s:s, s:b, s:i, s:s, s:o, s:b}", "step", sc->index,
 			"title", st->title, "argv", argv_json(st), "command", cmd, "exit_status",
 			status, "timed_out", res->timed_out, "pgid", res->pgid, "duration_ms", dur,
-			"output", json_text(res->output, res->output_len), "truncated",
+			"output", shell_json_text(res->output, res->output_len), "truncated",
 			res->truncated),
 	      NULL);
 	step_report(ai, sc->index, cmd, outcome, tail_copy, ev.ok);
@@ -1376,8 +1283,8 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 	free(tail_copy);
 	free(sc);
 	ev.error = ai->last.outcome;
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
 static void http_done_cb(void *arg, const struct api_result *res)
@@ -1407,8 +1314,8 @@ static void http_done_cb(void *arg, const struct api_result *res)
 	free(cmd);
 	free(sc);
 	ev.error = ai->last.outcome;
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
 /* Starts step sc->index: a process, or an HTTP request. Returns 0 or the
@@ -1444,8 +1351,8 @@ static void step_failed_to_start(struct step_ctx *sc, const char *why)
 	ilog_error(&ai->inc, "step %d not run: %s", sc->index, why);
 	free(sc);
 	ai->pending--;
-	step(ai, &fail);
-	inc_release(ai);
+	shell_step(ai, &fail);
+	shell_inc_release(ai);
 }
 
 /* The step's start is in the store: only now may it run. A restart that
@@ -1469,14 +1376,14 @@ static void step_marked_cb(void *arg, int err, const char *errmsg)
 		step_failed_to_start(sc, why);
 }
 
-static void do_run_step(struct app_inc *ai, int index)
+void steps_run(struct app_inc *ai, int index)
 {
 	struct step_ctx *sc;
 	struct inc_event fail = { .kind = INC_EV_STEP_DONE, .step = index, .ok = false };
 
 	if (!ai->plan || index < 0 || (size_t)index >= ai->plan->n_steps) {
 		fail.error = "no such step (a bug)";
-		defer(ai, &fail);
+		shell_defer(ai, &fail);
 		return;
 	}
 	sc = rb_calloc(1, sizeof *sc);
@@ -1485,7 +1392,7 @@ static void do_run_step(struct app_inc *ai, int index)
 	if (db_mark_step(ai->app->store, ai->inc.id, index, step_marked_cb, sc)) {
 		free(sc);
 		fail.error = "not run: rollbot could not record its start in the database";
-		defer(ai, &fail);
+		shell_defer(ai, &fail);
 		return;
 	}
 	ai->pending++;
@@ -1568,7 +1475,7 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	ai->pending--;
 	ai->verifying_now = false;
 	if (ai->app->stopping) {
-		inc_release(ai);
+		shell_inc_release(ai);
 		return;
 	}
 	if (!ai->round)
@@ -1590,11 +1497,11 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	ev.nothing_checked = !any;
 	ev.error = summary;
 	ilog_info(&ai->inc, "verification round: %s%s", ev.ok ? "passed" : "failed: ", ev.ok ? "" : summary);
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
-static void do_verify(struct app_inc *ai)
+void verifying_round(struct app_inc *ai)
 {
 	struct probe_spec spec;
 
@@ -1605,7 +1512,7 @@ static void do_verify(struct app_inc *ai)
 	probe_spec_for(ai, false, &spec);
 	if (probe_round(&ai->app->loop, ai->app->api, &spec, verify_done_cb, ai)) {
 		struct inc_event ev = { .kind = INC_EV_VERIFIED, .error = "could not start the checks" };
-		defer(ai, &ev);
+		shell_defer(ai, &ev);
 		return;
 	}
 	ai->pending++;
@@ -1621,7 +1528,7 @@ static void status_checked_cb(void *arg, const struct verify_round *r, bool any)
 	ai->pending--;
 	ai->verifying_now = false;
 	if (ai->app->stopping) {
-		inc_release(ai);
+		shell_inc_release(ai);
 		return;
 	}
 	if (!any)
@@ -1631,11 +1538,11 @@ static void status_checked_cb(void *arg, const struct verify_round *r, bool any)
 		snprintf(text, sizeof text, "%s", r->detail[VERIFY_STATUS]);
 	ev.ok = any && r->outcome[VERIFY_STATUS] == VERIFY_PASS;
 	ev.error = text;
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
-static void do_status_check(struct app_inc *ai)
+void verifying_status_check(struct app_inc *ai)
 {
 	struct probe_spec spec;
 
@@ -1643,7 +1550,7 @@ static void do_status_check(struct app_inc *ai)
 	if (probe_round(&ai->app->loop, ai->app->api, &spec, status_checked_cb, ai)) {
 		struct inc_event ev = { .kind = INC_EV_STATUS_CHECKED,
 					.error = "could not run the status command" };
-		defer(ai, &ev);
+		shell_defer(ai, &ev);
 		return;
 	}
 	ai->pending++;
@@ -1657,10 +1564,10 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	struct app *app = ai->app;
 
 	if (app->reply_url && app->reply_url[0]) {
-		reply_url(app, app->reply_url, a->text);
+		shell_reply_url(app, app->reply_url, a->text);
 		return;
 	}
-	do_notify_user(ai, a);
+	approval_notify_user(ai, a);
 }
 
 /* ---- the incident report and the drafts ---- */
@@ -1703,8 +1610,9 @@ static void job_failed(struct report_job *j, const char *what, const char *error
 	db_audit(j->app->store, j->id, "rollbot", "report_failed",
 	      json_pack("{s:s, s:s}", "step", what, "error", error ? error : "?"), NULL);
 	if (j->reply_url)
-		reply_url(j->app, j->reply_url, "The report could not be uploaded to Slack just now; "
-						"`rollbot report` prints it from the database.");
+		shell_reply_url(j->app, j->reply_url,
+				"The report could not be uploaded to Slack just now; "
+				"`rollbot report` prints it from the database.");
 	job_free(j);
 }
 
@@ -1821,7 +1729,7 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 		if (j->reply_url) {
 			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "
 					      "ones in progress.", j->id);
-			reply_url(j->app, j->reply_url, t);
+			shell_reply_url(j->app, j->reply_url, t);
 			free(t);
 		}
 		job_free(j);
@@ -1846,7 +1754,7 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 
 /* Starts the report of incident `id`; `reply_url` (or NULL) is told when it
  * cannot be done. */
-static void start_report(struct app *app, const char *id, bool drafts, const char *reply_to)
+void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to)
 {
 	struct report_job *j = rb_calloc(1, sizeof *j);
 
@@ -1860,11 +1768,11 @@ static void start_report(struct app *app, const char *id, bool drafts, const cha
 	}
 }
 
-static void do_report(struct app_inc *ai, const struct inc_action *a)
+void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
 {
 	if (ai->app->stopping)
 		return;
-	start_report(ai->app, ai->inc.id, a->drafts, NULL);
+	publish_report(ai->app, ai->inc.id, a->drafts, NULL);
 }
 
 /* ---- carrying on after a restart ---- */
@@ -1908,7 +1816,7 @@ static void recount_one(struct app_inc *ai, const char *user, const char *emoji,
 
 	if (ai->inc.state != INC_AWAITING_APPROVAL || !strcmp(user, ai->app->bot_user_id))
 		return;
-	step(ai, &ev);
+	shell_step(ai, &ev);
 }
 
 /* The request's reactions as they are now. Rejections go first: when both
@@ -1929,7 +1837,7 @@ static void recount_done_cb(void *arg, const struct api_result *res)
 		ilog_warn(&ai->inc, "could not read the approval request's reactions (%s): "
 				    "only reactions from now on count",
 			  res->error ? res->error : "?");
-		inc_release(ai);
+		shell_inc_release(ai);
 		return;
 	}
 	reactions = json_object_get(json_object_get(res->body, "message"), "reactions");
@@ -1954,10 +1862,10 @@ static void recount_done_cb(void *arg, const struct api_result *res)
 		  inc_state_name(ai->inc.state));
 	json_decref(rejects);
 	json_decref(approves);
-	inc_release(ai);
+	shell_inc_release(ai);
 }
 
-static void do_recount(struct app_inc *ai)
+void approval_recount(struct app_inc *ai)
 {
 	json_t *args = json_pack("{s:s, s:s, s:b}", "channel", ai->inc.channel, "timestamp",
 				 ai->inc.approval_ts, "full", 1);
@@ -1972,7 +1880,7 @@ static void do_recount(struct app_inc *ai)
 
 /* One incident as the store has it (db_incident) back in memory. Returns
  * NULL when it cannot carry on here (its service is gone). */
-static struct app_inc *inc_from_row(struct app *app, const struct db_incident *row)
+struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 {
 	struct incident inc;
 	const struct config_service *svc = config_service(app->cfg, row->inc.service);
@@ -1997,14 +1905,14 @@ static struct app_inc *inc_from_row(struct app *app, const struct db_incident *r
 		inc.next_update_ms = now + row->next_update_in_ms;
 	if (row->has_verify_deadline)
 		inc.verify_deadline_ms = now + row->verify_left_ms;
-	ai = inc_new(app, &inc);
+	ai = shell_inc_new(app, &inc);
 	if (row->last_step[0])
 		ai->last_step = rb_strdup(row->last_step);
 	if (row->last_checks[0])
 		ai->last_checks = rb_strdup(row->last_checks);
 	if (!inc.target[0] && inc.state == INC_DECLARED)
 		return ai; /* the plan waits for its target */
-	if (build_plan(ai, err, sizeof err))
+	if (steps_build_plan(ai, err, sizeof err))
 		ilog_warn(&ai->inc, "its plan cannot be built any more: %s", err);
 	else
 		ai->inc.n_steps = (int)ai->plan->n_steps;
@@ -2025,19 +1933,19 @@ static void resume_done_cb(void *arg, int err, const char *errmsg,
 		struct inc_event ev = { .kind = INC_EV_RESUMED };
 		struct app_inc *ai;
 
-		if (find_incident(app, rows[r].inc.id))
+		if (shell_find_incident(app, rows[r].inc.id))
 			continue; /* a command loaded it first */
-		ai = inc_from_row(app, &rows[r]);
+		ai = resume_incident(app, &rows[r]);
 		if (!ai)
 			continue;
 		ilog_info(&ai->inc, "resuming in state %s", inc_state_name(ai->inc.state));
-		step(ai, &ev);
-		inc_release(ai);
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
 	}
 }
 
 /* Loads what was in progress when the bot last stopped. */
-static void resume_incidents(struct app *app)
+void resume_start(struct app *app)
 {
 	if (app->resumed || app->stopping)
 		return;
@@ -2083,10 +1991,10 @@ static void group_done_cb(void *arg, const struct api_result *res)
 	/* Incidents waiting for approval are recounted once the groups are
 	 * known, so that a member's ✅ given while the bot was down counts. */
 	if (g->app->groups_pending && --g->app->groups_pending == 0)
-		resume_incidents(g->app);
+		resume_start(g->app);
 }
 
-static void refresh_groups(struct app *app)
+void approval_refresh_groups(struct app *app)
 {
 	for (size_t i = 0; i < app->n_groups; i++)
 		if (api_call(app->api, "usergroups.users.list",
@@ -2096,7 +2004,7 @@ static void refresh_groups(struct app *app)
 }
 
 /* Every approver group named in the configuration, once. */
-static void groups_init(struct app *app)
+void approval_groups_init(struct app *app)
 {
 	const struct config *cfg = app->cfg;
 
@@ -2115,7 +2023,7 @@ static void groups_init(struct app *app)
 	}
 }
 
-static void groups_free(struct app *app)
+void approval_groups_free(struct app *app)
 {
 	for (size_t i = 0; i < app->n_groups; i++) {
 		free(app->groups[i].members);
@@ -2126,7 +2034,7 @@ static void groups_free(struct app *app)
 
 /* The approval timer: one sweep a second over the requests waiting, so no
  * incident owns a loop handle of its own (and a quiet one costs nothing). */
-static void approval_sweep_cb(uv_timer_t *t)
+void approval_sweep_cb(uv_timer_t *t)
 {
 	struct app *app = t->data;
 	int64_t now = now_ms(app);
@@ -2134,7 +2042,7 @@ static void approval_sweep_cb(uv_timer_t *t)
 	/* Group membership changes rarely, but a new release manager must not
 	 * wait for a restart. */
 	if (++app->sweeps % GROUP_REFRESH_S == 0)
-		refresh_groups(app);
+		approval_refresh_groups(app);
 	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
 		next = ai->next;
 		struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
@@ -2149,8 +2057,8 @@ static void approval_sweep_cb(uv_timer_t *t)
 			ev.kind = INC_EV_VERIFY_DUE;
 		else
 			continue;
-		step(ai, &ev);
-		inc_release(ai);
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
 	}
 }
 
@@ -2160,7 +2068,7 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 		const struct inc_action *a = &acts->a[i];
 		switch (a->kind) {
 		case INC_ACT_POST:
-			do_post(ai, a);
+			shell_post(ai, a);
 			break;
 		case INC_ACT_AUDIT:
 			do_audit(ai, a);
@@ -2172,38 +2080,38 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			do_notify(ai, a->text);
 			break;
 		case INC_ACT_NOTIFY_USER:
-			do_notify_user(ai, a);
+			approval_notify_user(ai, a);
 			break;
 		case INC_ACT_PREPARE_PLAN:
-			do_prepare_plan(ai);
+			steps_prepare_plan(ai);
 			break;
 		case INC_ACT_REACT:
-			do_react(ai, a->reaction);
+			approval_react(ai, a->reaction);
 			break;
 		case INC_ACT_ARM_TIMER:
 		case INC_ACT_CANCEL_TIMER:
 			/* approval_sweep_cb reads the deadline from the incident. */
 			break;
 		case INC_ACT_CHECK_PLAN:
-			plan_and_defer(ai, INC_EV_PLAN_CHECKED);
+			steps_plan_and_defer(ai, INC_EV_PLAN_CHECKED);
 			break;
 		case INC_ACT_RUN_STEP:
-			do_run_step(ai, a->step);
+			steps_run(ai, a->step);
 			break;
 		case INC_ACT_RECOUNT:
-			do_recount(ai);
+			approval_recount(ai);
 			break;
 		case INC_ACT_VERIFY:
-			do_verify(ai);
+			verifying_round(ai);
 			break;
 		case INC_ACT_STATUS_CHECK:
-			do_status_check(ai);
+			verifying_status_check(ai);
 			break;
 		case INC_ACT_REPLY:
 			do_reply(ai, a);
 			break;
 		case INC_ACT_REPORT:
-			do_report(ai, a);
+			publish_incident_report(ai, a);
 			break;
 		}
 	}
@@ -2259,18 +2167,18 @@ static void declare_done_cb(void *arg, int err, const char *errmsg, const struct
 		char *text = open_incident_text(dc->inc.service, d->id, d->state);
 
 		log_info("slash command for %s refused: %s", dc->inc.service, text);
-		reply_url(app, dc->inc.response_url, text);
+		shell_reply_url(app, dc->inc.response_url, text);
 		free(text);
 		free(dc);
 		return;
 	}
 	(void)rb_strlcpy(dc->inc.id, d->id, sizeof dc->inc.id);
-	ai = inc_new(app, &dc->inc);
+	ai = shell_inc_new(app, &dc->inc);
 	free(dc);
 	app->declared++;
 	ilog_info(&ai->inc, "declared by %s", ai->inc.requested_by);
-	step(ai, &ev);
-	inc_release(ai);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
 }
 
 /* ---- /rollback history ---- */
@@ -2384,18 +2292,18 @@ static void history_done_cb(void *arg, int err, const char *errmsg,
 
 	if (err) {
 		log_error("store: could not read the history: %s", errmsg ? errmsg : "?");
-		reply_url(h->app, h->reply_url, "rollbot could not read its database just now; try "
-						"again in a minute.");
+		shell_reply_url(h->app, h->reply_url,
+				"rollbot could not read its database just now; try again in a minute.");
 	} else {
 		char *t = history_text(h, rows, n);
-		reply_url(h->app, h->reply_url, t);
+		shell_reply_url(h->app, h->reply_url, t);
 		free(t);
 	}
 	free(h->reply_url);
 	free(h);
 }
 
-static void start_history(struct app *app, const char *service, const char *reply_to)
+void history_start(struct app *app, const char *service, const char *reply_to)
 {
 	struct history_job *h = rb_calloc(1, sizeof *h);
 
@@ -2427,29 +2335,29 @@ static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
 	if (!ai) {
 		char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the ones "
 				      "in progress.", oi->id);
-		reply_url(app, oi->response_url, t);
+		shell_reply_url(app, oi->response_url, t);
 		free(t);
 		return;
 	}
 	if (oi->kind == VERDICT_STATUS && !oi->post) {
-		char *t = status_text(ai, false);
-		reply_url(app, oi->response_url, t);
+		char *t = shell_status_text(ai, false);
+		shell_reply_url(app, oi->response_url, t);
 		free(t);
 	} else if (oi->kind == VERDICT_STATUS) {
 		struct inc_action a = { .kind = INC_ACT_POST, .msg = INC_MSG_STATUS_UPDATE,
 					.in_thread = true };
 		ai->on_demand = true;
-		do_post(ai, &a);
+		shell_post(ai, &a);
 		ai->on_demand = false;
 	} else {
 		struct inc_event ev = { .kind = oi->kind == VERDICT_RESOLVE ? INC_EV_RESOLVE
 									    : INC_EV_CANCEL,
 					.user = oi->user, .error = oi->note };
 		app->reply_url = oi->response_url;
-		step(ai, &ev);
+		shell_step(ai, &ev);
 		app->reply_url = NULL;
 	}
-	inc_release(ai);
+	shell_inc_release(ai);
 }
 
 static void on_incident_free(struct on_incident *oi)
@@ -2463,16 +2371,16 @@ static void incident_loaded_cb(void *arg, int err, const char *errmsg,
 			       const struct db_incident *rows, size_t n)
 {
 	struct on_incident *oi = arg;
-	struct app_inc *ai = find_incident(oi->app, oi->id);
+	struct app_inc *ai = shell_find_incident(oi->app, oi->id);
 
 	if (err) {
 		log_error("store: could not load %s: %s", oi->id, errmsg ? errmsg : "?");
-		reply_url(oi->app, oi->response_url,
+		shell_reply_url(oi->app, oi->response_url,
 			  "rollbot could not read its database just now; try again in a minute.");
 	} else {
 		/* Loaded meanwhile (the start-up load): use that copy. */
 		if (!ai && n == 1)
-			ai = inc_from_row(oi->app, &rows[0]);
+			ai = resume_incident(oi->app, &rows[0]);
 		on_incident_run(oi, ai);
 	}
 	on_incident_free(oi);
@@ -2494,7 +2402,7 @@ static void dispatch_on_incident(struct app *app, const struct verdict *v, const
 	/* The note of resolve, the reason of cancel. */
 	oi->note = rb_strdup(v->kind == VERDICT_STATUS ? "" : v->cmd.reason);
 	oi->response_url = rb_strdup(response_url);
-	ai = find_incident(app, oi->id);
+	ai = shell_find_incident(app, oi->id);
 	if (ai) {
 		on_incident_run(oi, ai);
 		on_incident_free(oi);
@@ -2520,10 +2428,10 @@ static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd
 	char *cmdjson;
 
 	fill_incident_from_cmd(app, cmd, payload, &inc);
-	dc = rb_malloc(sizeof *dc + strings_size(&inc));
+	dc = rb_malloc(sizeof *dc + shell_strings_size(&inc));
 	dc->app = app;
 	dc->inc = inc;
-	own_strings(&dc->inc, dc->strings);
+	shell_own_strings(&dc->inc, dc->strings);
 	json_object_set_new(detail, "service", json_string(cmd->service));
 	json_object_set_new(detail, "target", json_string(cmd->target));
 	json_object_set_new(detail, "severity", json_string(cmd_severity_name(dc->inc.severity)));
@@ -2538,7 +2446,7 @@ static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd
 	json_decref(detail);
 }
 
-/* Acts on a slash command's verdict (never a duplicate: dispatch_cb drops
+/* Acts on a slash command's verdict (never a duplicate: ingress_dispatch_cb drops
  * those), and records it in the audit log. */
 static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v)
 {
@@ -2570,11 +2478,11 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 		break;
 	case VERDICT_REPORT:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
-		start_report(app, v->cmd.incident, false, response_url);
+		publish_report(app, v->cmd.incident, false, response_url);
 		break;
 	case VERDICT_HISTORY:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
-		start_history(app, v->cmd.service, response_url);
+		history_start(app, v->cmd.service, response_url);
 		break;
 	case VERDICT_STATUS:
 	case VERDICT_RESOLVE:
@@ -2661,7 +2569,7 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 
 /* 📌 on a message in an incident's thread adds it to the report's timeline;
  * removing the pin removes it. */
-static void dispatch_pin(struct app *app, json_t *event, const char *event_id, bool added)
+void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added)
 {
 	json_t *item = json_object_get(event, "item");
 	struct pin_job *p = rb_calloc(1, sizeof *p);
@@ -2701,7 +2609,7 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 		return;
 	if (pol_emoji_is(jstr(event, "reaction"), "pushpin")) {
 		if (strcmp(jstr(event, "user"), app->bot_user_id))
-			dispatch_pin(app, event, event_id, added);
+			pins_dispatch(app, event, event_id, added);
 		return;
 	}
 	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
@@ -2711,17 +2619,17 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 		ev.reaction = jstr(event, "reaction");
 		ev.channel = channel;
 		ev.ts = ts;
-		step(ai, &ev);
-		inc_release(ai);
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
 		return;
 	}
 	log_debug("reaction on %s %s: not an approval request rollbot waits on", channel, ts);
 }
 
-/* After the ack: acts on what ack_payload_cb decided (`verdict`, borrowed;
+/* After the ack: acts on what ingress_ack_payload_cb decided (`verdict`, borrowed;
  * every slash command has one, other envelopes only when they are
  * duplicates). */
-static void dispatch_cb(void *arg, json_t *env, void *verdict)
+void ingress_dispatch_cb(void *arg, json_t *env, void *verdict)
 {
 	struct app *app = arg;
 	const struct verdict *v = verdict;
@@ -2785,10 +2693,10 @@ static void auth_done_cb(void *arg, const struct api_result *res)
 	/* Both need to know who the bot is: its own reactions never count. */
 	if (!app->resumed && app->n_groups) {
 		app->groups_pending = app->n_groups;
-		refresh_groups(app);
+		approval_refresh_groups(app);
 	} else {
-		refresh_groups(app);
-		resume_incidents(app);
+		approval_refresh_groups(app);
+		resume_start(app);
 	}
 }
 
@@ -2973,9 +2881,9 @@ int app_run(const struct app_options *opt)
 	struct app *app = rb_calloc(1, sizeof *app);
 	struct api_options ao = { 0 };
 	struct sm_options so = { 0 };
-	struct sm_callbacks cbs = { .ack_payload = ack_payload_cb,
-				    .dispatch = dispatch_cb,
-				    .verdict_free = verdict_free_cb,
+	struct sm_callbacks cbs = { .ack_payload = ingress_ack_payload_cb,
+				    .dispatch = ingress_dispatch_cb,
+				    .verdict_free = ingress_verdict_free_cb,
 				    .fatal = sm_fatal_cb };
 	char err[RB_ERR_LEN];
 	int rc;
@@ -2995,7 +2903,7 @@ int app_run(const struct app_options *opt)
 		app->services[i].target = plan_method_info(app->cfg->services[i].method)->target;
 	}
 	app->dd = dd_new(DEDUPE_TTL_MS, DEDUPE_MAX);
-	groups_init(app);
+	approval_groups_init(app);
 	uv_loop_init(&app->loop);
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
@@ -3049,18 +2957,9 @@ int app_run(const struct app_options *opt)
 	if (rc)
 		log_error("event loop closed with live handles (%s): a bug", uv_strerror(rc));
 	rc = app->exit_code;
-	while (app->incidents) {
-		struct app_inc *ai = app->incidents;
-		app->incidents = ai->next;
-		plan_free(ai->plan);
-		report_clear(&ai->last);
-		free(ai->last_step);
-		free(ai->last_checks);
-		free(ai->round);
-		free(ai);
-	}
+	shell_incidents_free(app);
 	dd_free(app->dd);
-	groups_free(app);
+	approval_groups_free(app);
 	free(app->services);
 	tmpl_free(app->tmpl);
 	free(app);

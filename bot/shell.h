@@ -1,0 +1,213 @@
+/* rollbot — the daemon's shell, inside (MIT licence, see LICENSE).
+ *
+ * The types and calls that the parts of the shell share; app.h is its face
+ * to main.c. The shell wires the adapters (sm.c, api.c, store.c through
+ * db.c, runner.c, probe.c) to the decisions in commands/, one concern per
+ * file:
+ *
+ *   loop.c       app_run: the loop, signals, the drain at shutdown, the
+ *                start-up checks, /health /ready /metrics
+ *   ingress.c    envelopes in: the ack and its verdict, then dispatch of
+ *                slash commands and reactions
+ *   shell.c      the incident in memory: shell_step() into inc_step(),
+ *                the actions performed, the messages' data
+ *   approval.c   the policy, the bot's reactions on a request, approver
+ *                groups, the recount after a restart, the one-second sweep
+ *   steps.c      the plan, and running its steps
+ *   verifying.c  verification rounds and the status check
+ *   publish.c    the incident report's upload and the drafts
+ *   pins.c       📌: messages in the report's timeline
+ *   history.c    /rollback history
+ *   resume.c     carrying on after a restart
+ *
+ * Everything runs on the one loop thread (STYLE.md rule 8). A function here
+ * carries the prefix of the file that defines it. (The files are being
+ * carved out of app.c, which holds what has not moved yet.)
+ */
+#ifndef SHELL_H
+#define SHELL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../commands/incident.h"
+#include "../commands/verify.h"
+#include "app.h"
+
+#define PARAMS_MAX 16 /* method parameters of one service */
+
+struct db_incident; /* db.h */
+
+/* The last step that ran, for its message in the thread. */
+struct step_report {
+	int index;      /* 0-based */
+	char *title;
+	char *command;  /* display form, never executed */
+	char *tail;     /* the end of its output */
+	char *outcome;  /* "exit status 0 in 1.2 s", "timed out after 300 s", … */
+	bool ok;
+};
+
+/* An incident in memory: only while something is in flight for it (a
+ * post, a save, a command, a round) or it waits for approval or
+ * verification; PostgreSQL is the record. */
+struct app_inc {
+	struct app *app;
+	struct app_inc *next, *prev; /* app->incidents, unordered */
+	struct incident inc;
+	int pending;       /* posts, saves, commands and requests in flight */
+	struct plan *plan; /* built when the target is known; owned */
+	struct step_report last;
+	/* An event an action produced synchronously waits here until the
+	 * actions of the current step are all done (one at a time). */
+	bool has_deferred;
+	bool recounting;   /* reactions.get in flight: the deadline waits for it */
+	struct inc_event deferred;
+	char deferred_text[256];
+	char deferred_target[CMD_TARGET_MAX];
+	char problem[256]; /* the last event's error, for the messages about it */
+	/* For status updates and the completion message; kept in the store
+	 * (last_step, last_checks) so that they survive a restart. */
+	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */
+	char *last_checks; /* every check of the last verification round */
+	/* The last verification round; NULL until one ran (most incidents in
+	 * memory are waiting for approval: they do not carry it). */
+	struct verify_round *round;
+	/* What the health checks saw after the rollback, for the completion
+	 * message: since when it failed (0: it has not), and for how long. */
+	int64_t health_down_since_ms;
+	int64_t health_down_ms;
+	bool health_checked;
+	bool verifying_now; /* a verification round or status check is running */
+	bool on_demand;     /* the status being posted was asked for (no number) */
+	/* The bot's own reactions on the request, added one after the other so
+	 * that ✅ shows before ❌: the one in flight, and the ones waiting. */
+	bool reacting;
+	const char *reactions_waiting[4]; /* static names, oldest first */
+	int n_reactions_waiting;
+	char strings[]; /* inc.reason and inc.response_url point here */
+};
+
+/* The running bot: its adapters, its incidents in memory, its timers. One,
+ * made by app_run. */
+struct app {
+	const struct app_options *opt;
+	const struct config *cfg;
+	uv_loop_t loop;
+	struct api *api;
+	struct store *store;
+	struct sm *sm;
+	struct tmpl_set *tmpl;
+	struct dd_set *dd;
+	struct httpd *httpd;
+	unsigned long declared; /* incidents declared since start, for /metrics */
+	struct cmd_service *services;
+	struct app_inc *incidents;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t drain_timer;
+	uv_timer_t approval_timer; /* approval_sweep_cb, every second */
+	int64_t drain_started_ms;
+	bool stopping;
+	bool sm_done;
+	bool said_rolling; /* logged that a stop waits for a running rollback */
+	int exit_code;
+	char bot_user_id[INC_SLACK_ID_MAX];
+	bool resumed;   /* the incidents in progress were loaded after auth.test */
+	const char *reply_url; /* the response_url of the command being handled, or NULL */
+	struct app_group *groups; /* the approver groups of the config */
+	size_t n_groups;
+	size_t groups_pending; /* first reads of the groups still out (resume waits) */
+	unsigned sweeps; /* approval sweeps since start: groups are refreshed every few */
+};
+
+/* An approver user group and its members as usergroups.users.list last
+ * said (n_members 0 until then, and after a failure the last good list). */
+struct app_group {
+	struct app *app;
+	const char *id; /* borrowed from the configuration */
+	char (*members)[POL_USER_MAX];
+	char **member_ptrs; /* members[i], for struct pol_policy */
+	size_t n_members;
+};
+
+/* The loop's clock: monotonic milliseconds, as of this turn of the loop. */
+static inline int64_t now_ms(struct app *app)
+{
+	return (int64_t)uv_now(&app->loop);
+}
+
+/* obj[key] as a string, "" when it is missing or not a string. Borrowed. */
+static inline const char *jstr(json_t *obj, const char *key)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+	return s ? s : "";
+}
+
+/* ---- shell.c ---- */
+
+struct app_inc *shell_inc_new(struct app *app, const struct incident *inc);
+void shell_inc_release(struct app_inc *ai);
+void shell_incidents_free(struct app *app);
+size_t shell_strings_size(const struct incident *inc);
+void shell_own_strings(struct incident *inc, char *to);
+struct app_inc *shell_find_incident(struct app *app, const char *id);
+void shell_step(struct app_inc *ai, const struct inc_event *event);
+void shell_defer(struct app_inc *ai, const struct inc_event *ev);
+void shell_flush_deferred(struct app_inc *ai);
+void shell_post(struct app_inc *ai, const struct inc_action *a);
+void shell_reply_url(struct app *app, const char *url, const char *text);
+json_t *shell_ephemeral(const char *text);
+json_t *shell_incident_data(struct app *app, const struct incident *inc);
+char *shell_status_text(struct app_inc *ai, bool scheduled);
+void shell_phase_text(const struct app_inc *ai, char *out, size_t len);
+void shell_human_duration(int64_t ms, char *out, size_t len);
+json_t *shell_json_text(const char *p, size_t len);
+void shell_step_report_clear(struct step_report *r);
+
+/* ---- ingress.c ---- */
+
+json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict);
+void ingress_dispatch_cb(void *arg, json_t *env, void *verdict);
+void ingress_verdict_free_cb(void *verdict);
+
+/* ---- approval.c ---- */
+
+void approval_policy(const struct app *app, const struct incident *inc, struct pol_policy *p);
+void approval_timing(const struct app *app, const struct incident *inc, struct inc_timing *t);
+void approval_react(struct app_inc *ai, const char *name);
+void approval_notify_user(struct app_inc *ai, const struct inc_action *a);
+void approval_recount(struct app_inc *ai);
+void approval_groups_init(struct app *app);
+void approval_groups_free(struct app *app);
+void approval_refresh_groups(struct app *app);
+void approval_sweep_cb(uv_timer_t *t);
+
+/* ---- steps.c ---- */
+
+const struct config_service *steps_plan_input(const struct app *app, const struct incident *inc,
+					      struct plan_param *params, struct plan_input *in);
+int steps_build_plan(struct app_inc *ai, char *err, size_t errlen);
+void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind);
+void steps_prepare_plan(struct app_inc *ai);
+void steps_run(struct app_inc *ai, int index);
+
+/* ---- verifying.c ---- */
+
+void verifying_round(struct app_inc *ai);
+void verifying_status_check(struct app_inc *ai);
+
+/* ---- publish.c ---- */
+
+void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to);
+void publish_incident_report(struct app_inc *ai, const struct inc_action *a);
+
+/* ---- pins.c, history.c, resume.c ---- */
+
+void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
+void history_start(struct app *app, const char *service, const char *reply_to);
+struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
+void resume_start(struct app *app);
+
+#endif
