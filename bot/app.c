@@ -136,7 +136,6 @@ static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_
 	inc->with_db = cmd->with_db;
 }
 
-
 /* For the dry run: the exact commands when the target is known, else the
  * command that will find it. Pure computation, no command is run. */
 static void dry_run_plan(const struct app *app, const struct incident *inc, json_t *data)
@@ -232,7 +231,6 @@ struct app_inc *shell_find_incident(struct app *app, const char *id)
 			return ai;
 	return NULL;
 }
-
 
 /* `/rollback status` with no ID: every incident in progress, one line each. */
 static char *open_incidents_text(struct app *app)
@@ -548,7 +546,6 @@ void shell_inc_release(struct app_inc *ai)
 	free(ai);
 }
 
-
 void approval_timing(const struct app *app, const struct incident *inc, struct inc_timing *t)
 {
 	const struct config_service *svc = config_service(app->cfg, inc->service);
@@ -723,7 +720,6 @@ void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
 	shell_defer(ai, &ev);
 }
 
-
 /* ---- carrying out actions ---- */
 
 struct post_ctx {
@@ -760,7 +756,6 @@ static void post_done_cb(void *arg, const struct api_result *res)
 	}
 	shell_inc_release(ai);
 }
-
 
 /* "<@U1>, <@U2>" for a list of user IDs. */
 static json_t *mention_list(const char (*ids)[POL_USER_MAX], int n)
@@ -1570,211 +1565,6 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	approval_notify_user(ai, a);
 }
 
-/* ---- the incident report and the drafts ---- */
-
-/* One report on its way into a thread: read from the store, rendered,
- * then Slack's three-step upload (files.getUploadURLExternal, the bytes,
- * files.completeUploadExternal). It holds copies of what it needs, so the
- * incident may leave memory meanwhile. */
-struct report_job {
-	struct app *app;
-	char id[INC_ID_MAX];
-	char channel[INC_SLACK_ID_MAX];
-	char thread_ts[INC_SLACK_ID_MAX];
-	char severity[4];
-	bool drafts;
-	char *reply_url; /* /rollback report: whom to tell when it fails */
-	char *markdown;
-	char filename[64];
-	char file_id[64];
-	json_t *data;
-	int next_draft; /* the drafts go one after the other, in this order */
-};
-
-static const char *const draft_names[] = { "draft_internal", "draft_status_page",
-					   "draft_customer_email" };
-
-static void job_free(struct report_job *j)
-{
-	free(j->reply_url);
-	free(j->markdown);
-	json_decref(j->data);
-	free(j);
-}
-
-
-static void job_failed(struct report_job *j, const char *what, const char *error)
-{
-	log_warn("%s: the incident report was not uploaded: %s failed: %s", j->id, what,
-		 error ? error : "?");
-	db_audit(j->app->store, j->id, "rollbot", "report_failed",
-	      json_pack("{s:s, s:s}", "step", what, "error", error ? error : "?"), NULL);
-	if (j->reply_url)
-		shell_reply_url(j->app, j->reply_url,
-				"The report could not be uploaded to Slack just now; "
-				"`rollbot report` prints it from the database.");
-	job_free(j);
-}
-
-static void post_next_draft(struct report_job *j);
-
-static void draft_done_cb(void *arg, const struct api_result *res)
-{
-	struct report_job *j = arg;
-
-	if (!res->ok)
-		log_warn("%s: a draft was not posted: %s", j->id, res->error ? res->error : "?");
-	post_next_draft(j);
-}
-
-/* Posts the next draft (a template over the report data) in the thread,
- * after the previous one, so that they read in order. The status page and
- * the customer email are for P0 and P1 only. */
-static void post_next_draft(struct report_job *j)
-{
-	int n = !strcmp(j->severity, "P0") || !strcmp(j->severity, "P1") ? 3 : 1;
-	const char *name;
-	char *text;
-	json_t *args;
-
-	if (j->next_draft >= n || j->app->stopping) {
-		job_free(j);
-		return;
-	}
-	name = draft_names[j->next_draft++];
-	text = tmpl_render(j->app->tmpl, name, j->data);
-	if (!text) {
-		log_warn("%s: draft %s could not be rendered", j->id, name);
-		post_next_draft(j);
-		return;
-	}
-	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "channel", j->channel, "text", text,
-			 "thread_ts", j->thread_ts, "unfurl_links", 0, "unfurl_media", 0);
-	free(text);
-	db_audit(j->app->store, j->id, "rollbot", "draft_posted", json_pack("{s:s}", "draft", name),
-		 NULL);
-	if (api_call(j->app->api, "chat.postMessage", args, draft_done_cb, j)) {
-		log_warn("%s: cannot queue draft %s", j->id, name);
-		job_free(j);
-	}
-}
-
-static void complete_done_cb(void *arg, const struct api_result *res)
-{
-	struct report_job *j = arg;
-
-	if (!res->ok) {
-		job_failed(j, "files.completeUploadExternal", res->error);
-		return;
-	}
-	log_info("%s: report uploaded as %s (%s)", j->id, j->filename, j->file_id);
-	db_audit(j->app->store, j->id, "rollbot", "report_uploaded",
-	      json_pack("{s:s, s:s, s:I}", "file_id", j->file_id, "filename", j->filename, "bytes",
-			(json_int_t)strlen(j->markdown)),
-	      NULL);
-	/* For a person to copy: rollbot never sends them outside Slack. */
-	if (j->drafts)
-		post_next_draft(j);
-	else
-		job_free(j);
-}
-
-static void bytes_done_cb(void *arg, const struct api_result *res)
-{
-	struct report_job *j = arg;
-	json_t *files;
-	char *comment;
-
-	if (!res->ok) {
-		job_failed(j, "the upload", res->error);
-		return;
-	}
-	files = json_pack("[{s:s, s:s}]", "id", j->file_id, "title", j->filename);
-	comment = rb_asprintf("📄 *Incident report %s*, from the audit log. Root cause and "
-			      "preventive measures are left for the team to write.", j->id);
-	if (api_call(j->app->api, "files.completeUploadExternal",
-		     json_pack("{s:o, s:s, s:s, s:s}", "files", files, "channel_id", j->channel,
-			       "thread_ts", j->thread_ts, "initial_comment", comment),
-		     complete_done_cb, j))
-		job_failed(j, "files.completeUploadExternal", "client_busy");
-	free(comment);
-}
-
-static void upload_url_cb(void *arg, const struct api_result *res)
-{
-	struct report_job *j = arg;
-	const char *url = jstr(res->body, "upload_url");
-
-	if (!res->ok || !url[0]) {
-		job_failed(j, "files.getUploadURLExternal", res->ok ? "no upload_url" : res->error);
-		return;
-	}
-	(void)rb_strlcpy(j->file_id, jstr(res->body, "file_id"), sizeof j->file_id);
-	if (api_post_url(j->app->api, url, "text/markdown; charset=utf-8", j->markdown,
-			 strlen(j->markdown), bytes_done_cb, j))
-		job_failed(j, "the upload", "client_busy");
-}
-
-static void report_read_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
-{
-	struct report_job *j = arg;
-	char len[24];
-
-	if (err) {
-		job_failed(j, "reading the audit log", errmsg);
-		return;
-	}
-	j->data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
-	if (!j->data) {
-		if (j->reply_url) {
-			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "
-					      "ones in progress.", j->id);
-			shell_reply_url(j->app, j->reply_url, t);
-			free(t);
-		}
-		job_free(j);
-		return;
-	}
-	(void)rb_strlcpy(j->channel, rep->inc.channel, sizeof j->channel);
-	(void)rb_strlcpy(j->severity, rep->inc.severity, sizeof j->severity);
-	(void)rb_strlcpy(j->thread_ts, rep->thread_ts, sizeof j->thread_ts);
-	j->markdown = tmpl_render(j->app->tmpl, "incident_report.md", j->data);
-	if (!j->markdown || !j->thread_ts[0]) {
-		job_failed(j, "rendering", j->markdown ? "the incident has no thread" : "template");
-		return;
-	}
-	snprintf(j->filename, sizeof j->filename, "%s-report.md", j->id);
-	snprintf(len, sizeof len, "%zu", strlen(j->markdown));
-	/* Slack wants this one as a form (or query), not JSON. */
-	if (api_call(j->app->api, "files.getUploadURLExternal",
-		     json_pack("{s:s, s:s}", "filename", j->filename, "length", len), upload_url_cb,
-		     j))
-		job_failed(j, "files.getUploadURLExternal", "client_busy");
-}
-
-/* Starts the report of incident `id`; `reply_url` (or NULL) is told when it
- * cannot be done. */
-void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to)
-{
-	struct report_job *j = rb_calloc(1, sizeof *j);
-
-	j->app = app;
-	(void)rb_strlcpy(j->id, id, sizeof j->id);
-	j->drafts = drafts;
-	j->reply_url = reply_to && reply_to[0] ? rb_strdup(reply_to) : NULL;
-	if (db_report_rows(app->store, id, report_read_cb, j)) {
-		log_error("store: cannot queue the report of %s", id);
-		job_free(j);
-	}
-}
-
-void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
-{
-	if (ai->app->stopping)
-		return;
-	publish_report(ai->app, ai->inc.id, a->drafts, NULL);
-}
-
 /* ---- carrying on after a restart ---- */
 
 /* The users of every reaction on the message named `want`. Borrowed. */
@@ -2181,142 +1971,6 @@ static void declare_done_cb(void *arg, int err, const char *errmsg, const struct
 	shell_inc_release(ai);
 }
 
-/* ---- /rollback history ---- */
-
-struct history_job {
-	struct app *app;
-	char service[CMD_SERVICE_MAX];
-	char *reply_url;
-};
-
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The median time to phase p over the rows that reached it, as text. */
-static void median_text(const struct db_history_row *rows, size_t n_rows, enum db_phase p,
-			char *out, size_t len)
-{
-	int64_t v[64];
-	int n = 0;
-
-	for (size_t r = 0; r < n_rows && n < 64; r++)
-		if (rows[r].reached[p])
-			v[n++] = rows[r].phase_s[p];
-	if (!n) {
-		snprintf(out, len, "n/a");
-		return;
-	}
-	qsort(v, (size_t)n, sizeof v[0], cmp_i64);
-	report_duration(n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, out, len);
-}
-
-/* ", approved after 1 min 02 s" for phase p, or "" when not reached. */
-static void phase_after(const struct db_history_row *row, enum db_phase p, const char *what,
-			char *out, size_t len)
-{
-	char t[32];
-
-	out[0] = '\0';
-	if (!row->reached[p])
-		return;
-	report_duration(row->phase_s[p], t, sizeof t);
-	snprintf(out, len, ", %s after %s", what, t);
-}
-
-static char *history_text(const struct history_job *h, const struct db_history_row *rows,
-			  size_t n_rows)
-{
-	struct rb_buf b;
-	char m1[32], m2[32], m3[32];
-	char *out;
-	int rc;
-
-	rb_buf_init(&b, 30000);
-	if (!n_rows) {
-		out = rb_asprintf("No rollback of %s is on record yet.",
-				  h->service[0] ? h->service : "any service");
-		rb_buf_free(&b);
-		return out;
-	}
-	rc = rb_buf_printf(&b, "*Last rollbacks%s%s* (newest first, times UTC)",
-			   h->service[0] ? " of " : "", h->service);
-	for (size_t r = 0; r < n_rows && !rc; r++) {
-		const struct db_history_row *row = &rows[r];
-		char a[64], rb[64], v[64], who[200] = "";
-		const char *approvers = row->approvers;
-
-		phase_after(row, DB_PHASE_APPROVED, "approved", a, sizeof a);
-		phase_after(row, DB_PHASE_ROLLED_BACK, "rolled back", rb, sizeof rb);
-		phase_after(row, DB_PHASE_VERIFIED, "verified", v, sizeof v);
-		if (approvers[0]) {
-			struct rb_buf w;
-			rb_buf_init(&w, sizeof who - 1);
-			for (const char *u = approvers; *u && !rb_buf_puts(&w, ", approved by ");) {
-				for (int first = 1; *u; first = 0) {
-					size_t n = strcspn(u, ",");
-					if (rb_buf_printf(&w, "%s<@%.*s>", first ? "" : " and ", (int)n, u))
-						break;
-					u += n + (u[n] == ',');
-				}
-				break;
-			}
-			(void)rb_strlcpy(who, rb_buf_str(&w), sizeof who);
-			rb_buf_free(&w);
-		}
-		rc = rb_buf_printf(&b, "\n• *%s* %s: *%s* %s, %s%s%s, requested by <@%s>%s%s%s%s",
-				   row->id, row->started, row->service, row->state, row->method,
-				   row->target[0] ? " to " : "", row->target, row->requested_by, who,
-				   a, rb, v);
-	}
-	median_text(rows, n_rows, DB_PHASE_APPROVED, m1, sizeof m1);
-	median_text(rows, n_rows, DB_PHASE_ROLLED_BACK, m2, sizeof m2);
-	median_text(rows, n_rows, DB_PHASE_VERIFIED, m3, sizeof m3);
-	if (!rc)
-		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %zu: to "
-				       "approved %s, to rolled back %s, to verified %s.",
-				   n_rows, m1, m2, m3);
-	out = rb_strdup(rc ? "Too much history to show here: `rollbot report --list` prints it."
-			   : rb_buf_str(&b));
-	rb_buf_free(&b);
-	return out;
-}
-
-static void history_done_cb(void *arg, int err, const char *errmsg,
-			    const struct db_history_row *rows, size_t n)
-{
-	struct history_job *h = arg;
-
-	if (err) {
-		log_error("store: could not read the history: %s", errmsg ? errmsg : "?");
-		shell_reply_url(h->app, h->reply_url,
-				"rollbot could not read its database just now; try again in a minute.");
-	} else {
-		char *t = history_text(h, rows, n);
-		shell_reply_url(h->app, h->reply_url, t);
-		free(t);
-	}
-	free(h->reply_url);
-	free(h);
-}
-
-void history_start(struct app *app, const char *service, const char *reply_to)
-{
-	struct history_job *h = rb_calloc(1, sizeof *h);
-
-	h->app = app;
-	(void)rb_strlcpy(h->service, service, sizeof h->service);
-	h->reply_url = rb_strdup(reply_to);
-	if (db_history(app->store, h->service, 10, history_done_cb, h)) {
-		log_error("store: cannot queue the history query");
-		free(h->reply_url);
-		free(h);
-	}
-}
-
 /* A command about one incident, once the incident is in memory. */
 struct on_incident {
 	struct app *app;
@@ -2500,101 +2154,6 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 		break;
 	}
 	free(key);
-}
-
-/* ---- 📌: people's findings in the timeline ---- */
-
-struct pin_job {
-	struct app *app;
-	char channel[INC_SLACK_ID_MAX];
-	char ts[INC_SLACK_ID_MAX];
-	char user[INC_SLACK_ID_MAX];
-	char key[160];
-};
-
-static void pin_stored_cb(void *arg, int err, const char *errmsg, const char *incident)
-{
-	struct pin_job *p = arg;
-
-	if (err)
-		log_error("store: could not record the pin of %s %s: %s", p->channel, p->ts,
-			  errmsg ? errmsg : "?");
-	else if (incident)
-		log_info("%s: timeline entry %s by %s (message %s)", incident,
-			 strncmp(p->key, "pin:", 4) ? "removed" : "added", p->user, p->ts);
-	else
-		log_debug("pin on %s %s: not in an incident's thread", p->channel, p->ts);
-	free(p);
-}
-
-/* The pinned message, as Slack has it: its author, text and thread. */
-static void pin_message_cb(void *arg, const struct api_result *res)
-{
-	struct pin_job *p = arg;
-	json_t *m = json_array_get(json_object_get(res->body, "messages"), 0);
-	const char *thread = jstr(m, "thread_ts");
-	char text[1024];
-	struct db_pin pin;
-
-	if (!res->ok || strcmp(jstr(m, "ts"), p->ts)) {
-		log_warn("could not read the pinned message %s %s: %s", p->channel, p->ts,
-			 res->ok ? "not found" : res->error);
-		free(p);
-		return;
-	}
-	/* Cut between whole UTF-8 characters: the text must stay valid JSON. */
-	{
-		const char *src = jstr(m, "text");
-		size_t n = strlen(src);
-		if (n > sizeof text - 1) {
-			n = sizeof text - 1;
-			while (n && ((unsigned char)src[n] & 0xC0) == 0x80)
-				n--;
-		}
-		memcpy(text, src, n);
-		text[n] = '\0';
-	}
-	pin.channel = p->channel;
-	pin.thread_ts = thread[0] ? thread : p->ts;
-	pin.user = p->user;
-	pin.author = jstr(m, "user");
-	pin.text = text;
-	pin.ts = p->ts;
-	pin.key = p->key;
-	if (db_pin(p->app->store, &pin, pin_stored_cb, p)) {
-		log_error("store: cannot queue the pin of %s", p->ts);
-		free(p);
-	}
-}
-
-/* 📌 on a message in an incident's thread adds it to the report's timeline;
- * removing the pin removes it. */
-void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added)
-{
-	json_t *item = json_object_get(event, "item");
-	struct pin_job *p = rb_calloc(1, sizeof *p);
-
-	p->app = app;
-	(void)rb_strlcpy(p->channel, jstr(item, "channel"), sizeof p->channel);
-	(void)rb_strlcpy(p->ts, jstr(item, "ts"), sizeof p->ts);
-	(void)rb_strlcpy(p->user, jstr(event, "user"), sizeof p->user);
-	snprintf(p->key, sizeof p->key, "%s:%s:%s:%s:%s", added ? "pin" : "unpin", p->channel,
-		 p->ts, p->user, event_id[0] ? event_id : jstr(event, "event_ts"));
-	if (added) {
-		if (api_call(app->api, "conversations.replies",
-			     json_pack("{s:s, s:s, s:s, s:s, s:b, s:i}", "channel", p->channel, "ts",
-				       p->ts, "oldest", p->ts, "latest", p->ts, "inclusive", 1,
-				       "limit", 1),
-			     pin_message_cb, p)) {
-			log_warn("cannot queue conversations.replies");
-			free(p);
-		}
-		return;
-	}
-	if (db_unpin(app->store, p->channel, p->ts, p->user, p->key, pin_stored_cb, p)) {
-		log_error("store: cannot queue the unpin of %s", p->ts);
-		free(p);
-	}
 }
 
 /* A reaction counts only on an approval request rollbot is waiting on;

@@ -1,0 +1,226 @@
+/* rollbot — the incident report's upload, and the drafts (MIT licence, see LICENSE).
+ *
+ * When a rollback ends (INC_ACT_REPORT) or someone types /rollback report,
+ * the incident's record is read from the store (db_report_rows), turned
+ * into the report's data by commands/report.c, rendered with
+ * templates/incident_report.md and uploaded into the incident's thread
+ * with Slack's three-step upload. After a rollback that ran, the
+ * stakeholder drafts follow in the thread, one after the other. Each step
+ * that fails is logged and audited, and the person who asked is told.
+ */
+#include "shell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../commands/report.h"
+#include "api.h"
+#include "db.h"
+#include "log.h"
+#include "tmpl.h"
+
+/* One report on its way into a thread: read from the store, rendered,
+ * then Slack's three-step upload (files.getUploadURLExternal, the bytes,
+ * files.completeUploadExternal). It holds copies of what it needs, so the
+ * incident may leave memory meanwhile. */
+struct report_job {
+	struct app *app;
+	char id[INC_ID_MAX];
+	char channel[INC_SLACK_ID_MAX];
+	char thread_ts[INC_SLACK_ID_MAX];
+	char severity[4];
+	bool drafts;
+	char *reply_url; /* /rollback report: whom to tell when it fails */
+	char *markdown;
+	char filename[64];
+	char file_id[64];
+	json_t *data;
+	int next_draft; /* the drafts go one after the other, in this order */
+};
+
+static const char *const draft_names[] = { "draft_internal", "draft_status_page",
+					   "draft_customer_email" };
+
+static void job_free(struct report_job *j)
+{
+	free(j->reply_url);
+	free(j->markdown);
+	json_decref(j->data);
+	free(j);
+}
+
+static void job_failed(struct report_job *j, const char *what, const char *error)
+{
+	log_warn("%s: the incident report was not uploaded: %s failed: %s", j->id, what,
+		 error ? error : "?");
+	db_audit(j->app->store, j->id, "rollbot", "report_failed",
+	      json_pack("{s:s, s:s}", "step", what, "error", error ? error : "?"), NULL);
+	if (j->reply_url)
+		shell_reply_url(j->app, j->reply_url,
+				"The report could not be uploaded to Slack just now; "
+				"`rollbot report` prints it from the database.");
+	job_free(j);
+}
+
+static void post_next_draft(struct report_job *j);
+
+static void draft_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+
+	if (!res->ok)
+		log_warn("%s: a draft was not posted: %s", j->id, res->error ? res->error : "?");
+	post_next_draft(j);
+}
+
+/* Posts the next draft (a template over the report data) in the thread,
+ * after the previous one, so that they read in order. The status page and
+ * the customer email are for P0 and P1 only. */
+static void post_next_draft(struct report_job *j)
+{
+	int n = !strcmp(j->severity, "P0") || !strcmp(j->severity, "P1") ? 3 : 1;
+	const char *name;
+	char *text;
+	json_t *args;
+
+	if (j->next_draft >= n || j->app->stopping) {
+		job_free(j);
+		return;
+	}
+	name = draft_names[j->next_draft++];
+	text = tmpl_render(j->app->tmpl, name, j->data);
+	if (!text) {
+		log_warn("%s: draft %s could not be rendered", j->id, name);
+		post_next_draft(j);
+		return;
+	}
+	args = json_pack("{s:s, s:s, s:s, s:b, s:b}", "channel", j->channel, "text", text,
+			 "thread_ts", j->thread_ts, "unfurl_links", 0, "unfurl_media", 0);
+	free(text);
+	db_audit(j->app->store, j->id, "rollbot", "draft_posted", json_pack("{s:s}", "draft", name),
+		 NULL);
+	if (api_call(j->app->api, "chat.postMessage", args, draft_done_cb, j)) {
+		log_warn("%s: cannot queue draft %s", j->id, name);
+		job_free(j);
+	}
+}
+
+static void complete_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+
+	if (!res->ok) {
+		job_failed(j, "files.completeUploadExternal", res->error);
+		return;
+	}
+	log_info("%s: report uploaded as %s (%s)", j->id, j->filename, j->file_id);
+	db_audit(j->app->store, j->id, "rollbot", "report_uploaded",
+	      json_pack("{s:s, s:s, s:I}", "file_id", j->file_id, "filename", j->filename, "bytes",
+			(json_int_t)strlen(j->markdown)),
+	      NULL);
+	/* For a person to copy: rollbot never sends them outside Slack. */
+	if (j->drafts)
+		post_next_draft(j);
+	else
+		job_free(j);
+}
+
+static void bytes_done_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+	json_t *files;
+	char *comment;
+
+	if (!res->ok) {
+		job_failed(j, "the upload", res->error);
+		return;
+	}
+	files = json_pack("[{s:s, s:s}]", "id", j->file_id, "title", j->filename);
+	comment = rb_asprintf("📄 *Incident report %s*, from the audit log. Root cause and "
+			      "preventive measures are left for the team to write.", j->id);
+	if (api_call(j->app->api, "files.completeUploadExternal",
+		     json_pack("{s:o, s:s, s:s, s:s}", "files", files, "channel_id", j->channel,
+			       "thread_ts", j->thread_ts, "initial_comment", comment),
+		     complete_done_cb, j))
+		job_failed(j, "files.completeUploadExternal", "client_busy");
+	free(comment);
+}
+
+static void upload_url_cb(void *arg, const struct api_result *res)
+{
+	struct report_job *j = arg;
+	const char *url = jstr(res->body, "upload_url");
+
+	if (!res->ok || !url[0]) {
+		job_failed(j, "files.getUploadURLExternal", res->ok ? "no upload_url" : res->error);
+		return;
+	}
+	(void)rb_strlcpy(j->file_id, jstr(res->body, "file_id"), sizeof j->file_id);
+	if (api_post_url(j->app->api, url, "text/markdown; charset=utf-8", j->markdown,
+			 strlen(j->markdown), bytes_done_cb, j))
+		job_failed(j, "the upload", "client_busy");
+}
+
+static void report_read_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
+{
+	struct report_job *j = arg;
+	char len[24];
+
+	if (err) {
+		job_failed(j, "reading the audit log", errmsg);
+		return;
+	}
+	j->data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
+	if (!j->data) {
+		if (j->reply_url) {
+			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "
+					      "ones in progress.", j->id);
+			shell_reply_url(j->app, j->reply_url, t);
+			free(t);
+		}
+		job_free(j);
+		return;
+	}
+	(void)rb_strlcpy(j->channel, rep->inc.channel, sizeof j->channel);
+	(void)rb_strlcpy(j->severity, rep->inc.severity, sizeof j->severity);
+	(void)rb_strlcpy(j->thread_ts, rep->thread_ts, sizeof j->thread_ts);
+	j->markdown = tmpl_render(j->app->tmpl, "incident_report.md", j->data);
+	if (!j->markdown || !j->thread_ts[0]) {
+		job_failed(j, "rendering", j->markdown ? "the incident has no thread" : "template");
+		return;
+	}
+	snprintf(j->filename, sizeof j->filename, "%s-report.md", j->id);
+	snprintf(len, sizeof len, "%zu", strlen(j->markdown));
+	/* Slack wants this one as a form (or query), not JSON. */
+	if (api_call(j->app->api, "files.getUploadURLExternal",
+		     json_pack("{s:s, s:s}", "filename", j->filename, "length", len), upload_url_cb,
+		     j))
+		job_failed(j, "files.getUploadURLExternal", "client_busy");
+}
+
+/* Starts the report of incident `id` (copied), with its drafts when
+ * `drafts`; `reply_to` (a response_url, or NULL) is told when it cannot be
+ * done. */
+void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to)
+{
+	struct report_job *j = rb_calloc(1, sizeof *j);
+
+	j->app = app;
+	(void)rb_strlcpy(j->id, id, sizeof j->id);
+	j->drafts = drafts;
+	j->reply_url = reply_to && reply_to[0] ? rb_strdup(reply_to) : NULL;
+	if (db_report_rows(app->store, id, report_read_cb, j)) {
+		log_error("store: cannot queue the report of %s", id);
+		job_free(j);
+	}
+}
+
+/* INC_ACT_REPORT: the report of an incident that ended, and its drafts when
+ * the action asks for them; nothing while the bot is stopping. */
+void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
+{
+	if (ai->app->stopping)
+		return;
+	publish_report(ai->app, ai->inc.id, a->drafts, NULL);
+}
