@@ -1,0 +1,341 @@
+/* rollbot — approval, around the policy (MIT licence, see LICENSE).
+ *
+ * commands/policy.c decides whose ✅ counts; this file gives it what it
+ * needs and does an approval's I/O: the policy and timings in force for an
+ * incident (from the configuration, with its approver group's members as
+ * usergroups.users.list last said, read again every GROUP_REFRESH_S), the
+ * bot's own ✅ and ❌ on the request (added one after the other), private
+ * notes to people, and the recount of the request's reactions after a
+ * restart. The one-second sweep lives here too: it fires approval timeouts,
+ * and also the status updates and verification rounds that are due, so
+ * that no incident owns a loop handle of its own.
+ */
+#include "shell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../commands/policy.h"
+#include "api.h"
+#include "log.h"
+
+#define GROUP_REFRESH_S 300 /* approver groups are read again every 5 minutes */
+
+/* The approval policy in force for `inc` (its service's, else the
+ * configuration's), with its approver group's members as last read. *p
+ * borrows from the configuration and the groups: use it at once (the next
+ * read of the groups frees the members it points to). */
+void approval_policy(const struct app *app, const struct incident *inc, struct pol_policy *p)
+{
+	const struct config_approval *a =
+		config_approval_for(app->cfg, config_service(app->cfg, inc->service));
+
+	memset(p, 0, sizeof *p);
+	p->approvers = (const char *const *)a->approvers;
+	p->n_approvers = a->n_approvers;
+	p->group_id = a->approver_group;
+	for (size_t i = 0; a->approver_group && i < app->n_groups; i++) {
+		if (strcmp(app->groups[i].id, a->approver_group))
+			continue;
+		/* pol_react reads IDs as strings: one pointer per member. */
+		p->group_members = (const char *const *)app->groups[i].member_ptrs;
+		p->n_group_members = app->groups[i].n_members;
+	}
+	p->required = a->required;
+	p->allow_self_approval = a->allow_self_approval;
+	memcpy(p->skip, a->skip, sizeof p->skip);
+	p->timeout_ms = a->timeout_ms;
+}
+
+/* The update interval and the verification window and interval for `inc`. */
+void approval_timing(const struct app *app, const struct incident *inc, struct inc_timing *t)
+{
+	const struct config_service *svc = config_service(app->cfg, inc->service);
+	const struct config_verify *v = svc ? &svc->verify : &app->cfg->verify;
+
+	t->update_interval_ms = app->cfg->update_interval_ms;
+	t->verify_window_ms = v->window_ms;
+	t->verify_interval_ms = v->interval_ms;
+}
+
+static void api_logged_cb(void *arg, const struct api_result *res)
+{
+	const char *what = arg;
+
+	if (!res->ok && !(res->error && !strcmp(res->error, "already_reacted")))
+		log_warn("%s failed: %s", what, res->error ? res->error : "?");
+}
+
+static void react_now(struct app_inc *ai, const char *name);
+
+static void react_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_inc *ai = arg;
+
+	api_logged_cb("reactions.add", res);
+	ai->pending--;
+	ai->reacting = false;
+	if (ai->n_reactions_waiting) {
+		const char *next = ai->reactions_waiting[0];
+		memmove(ai->reactions_waiting, ai->reactions_waiting + 1,
+			(size_t)--ai->n_reactions_waiting * sizeof ai->reactions_waiting[0]);
+		react_now(ai, next);
+	}
+	shell_inc_release(ai);
+}
+
+static void react_now(struct app_inc *ai, const char *name)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "timestamp",
+				 ai->inc.approval_ts, "name", name);
+
+	if (api_call(ai->app->api, "reactions.add", args, react_done_cb, ai)) {
+		ilog_warn(&ai->inc, "cannot queue reactions.add");
+		return;
+	}
+	ai->pending++;
+	ai->reacting = true;
+}
+
+/* INC_ACT_REACT: adds reaction `name` (a static string) to the approval
+ * request, after the bot's reactions still in flight, so that they show in
+ * the order inc_step() asked for them. */
+void approval_react(struct app_inc *ai, const char *name)
+{
+	if (!ai->reacting) {
+		react_now(ai, name);
+		return;
+	}
+	if (ai->n_reactions_waiting < (int)RB_ARRAY_LEN(ai->reactions_waiting))
+		ai->reactions_waiting[ai->n_reactions_waiting++] = name;
+	else
+		ilog_warn(&ai->inc, "too many reactions waiting; %s not added", name);
+}
+
+/* INC_ACT_NOTIFY_USER: a private note to a->user in the channel (in the
+ * incident's thread once there is one). Fire and forget: a failure is
+ * logged. */
+void approval_notify_user(struct app_inc *ai, const struct inc_action *a)
+{
+	json_t *args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "user", a->user,
+				 "text", a->text);
+
+	if (ai->inc.announcement_ts[0])
+		json_object_set_new(args, "thread_ts", json_string(ai->inc.announcement_ts));
+	if (api_call(ai->app->api, "chat.postEphemeral", args, api_logged_cb,
+		     "chat.postEphemeral"))
+		ilog_warn(&ai->inc, "cannot queue chat.postEphemeral");
+}
+
+/* The users of every reaction on the message named `want`. Borrowed. */
+static json_t *reaction_users(json_t *reactions, const char *want)
+{
+	json_t *users = json_array(), *r;
+	size_t i;
+
+	json_array_foreach(reactions, i, r) {
+		if (!pol_emoji_is(jstr(r, "name"), want))
+			continue;
+		json_t *u;
+		size_t k;
+		json_array_foreach(json_object_get(r, "users"), k, u)
+			if (json_is_string(u))
+				json_array_append(users, u);
+	}
+	return users;
+}
+
+static bool json_has_string(json_t *arr, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (!strcmp(json_string_value(v) ? json_string_value(v) : "", s))
+			return true;
+	return false;
+}
+
+/* Hands one reaction found by the recount to the state machine, as long as
+ * the request is still waiting. */
+static void recount_one(struct app_inc *ai, const char *user, const char *emoji, bool added)
+{
+	struct inc_event ev = { .kind = INC_EV_REACTION, .user = user, .reaction = emoji,
+				.channel = ai->inc.channel, .ts = ai->inc.approval_ts,
+				.added = added, .recount = true };
+
+	if (ai->inc.state != INC_AWAITING_APPROVAL || !strcmp(user, ai->app->bot_user_id))
+		return;
+	shell_step(ai, &ev);
+}
+
+/* The request's reactions as they are now. Rejections go first: when both
+ * happened while the bot was down, their order is unknown, and not rolling
+ * back is the side to err on. Then approvals that were removed, then the
+ * approvals present. */
+static void recount_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_inc *ai = arg;
+	json_t *reactions, *rejects, *approves, *u;
+	char counted[POL_MAX_APPROVERS][POL_USER_MAX];
+	int n_counted = ai->inc.pol.n_approved;
+	size_t i;
+
+	ai->pending--;
+	ai->recounting = false;
+	if (!res->ok) {
+		ilog_warn(&ai->inc, "could not read the approval request's reactions (%s): "
+				    "only reactions from now on count",
+			  res->error ? res->error : "?");
+		shell_inc_release(ai);
+		return;
+	}
+	reactions = json_object_get(json_object_get(res->body, "message"), "reactions");
+	rejects = reaction_users(reactions, POL_EMOJI_REJECT);
+	approves = reaction_users(reactions, POL_EMOJI_APPROVE);
+	memcpy(counted, ai->inc.pol.approved_by, sizeof counted);
+	json_array_foreach(rejects, i, u)
+		recount_one(ai, json_string_value(u), POL_EMOJI_REJECT, true);
+	for (int k = 0; k < n_counted; k++)
+		if (!json_has_string(approves, counted[k]))
+			recount_one(ai, counted[k], POL_EMOJI_APPROVE, false);
+	json_array_foreach(approves, i, u) {
+		bool known = false;
+		for (int k = 0; k < ai->inc.pol.n_approved; k++)
+			known = known || !strcmp(ai->inc.pol.approved_by[k], json_string_value(u));
+		if (!known)
+			recount_one(ai, json_string_value(u), POL_EMOJI_APPROVE, true);
+	}
+	ilog_info(&ai->inc, "recounted the approval request: %zu approval(s), %zu rejection(s) on "
+			    "it; state %s",
+		  json_array_size(approves), json_array_size(rejects),
+		  inc_state_name(ai->inc.state));
+	json_decref(rejects);
+	json_decref(approves);
+	shell_inc_release(ai);
+}
+
+/* INC_ACT_RECOUNT: reads the request's reactions (reactions.get) and hands
+ * the changes the bot missed to the state machine; the approval deadline
+ * waits for the answer (ai->recounting). */
+void approval_recount(struct app_inc *ai)
+{
+	json_t *args = json_pack("{s:s, s:s, s:b}", "channel", ai->inc.channel, "timestamp",
+				 ai->inc.approval_ts, "full", 1);
+
+	if (api_call(ai->app->api, "reactions.get", args, recount_done_cb, ai)) {
+		ilog_warn(&ai->inc, "cannot queue reactions.get");
+		return;
+	}
+	ai->pending++;
+	ai->recounting = true;
+}
+
+static void group_update(struct app_group *g, const struct api_result *res)
+{
+	json_t *users = json_object_get(res->body, "users"), *u;
+	size_t i, n = 0;
+
+	if (!res->ok) {
+		log_warn("could not read the members of approver group %s (%s): %s", g->id,
+			 res->error ? res->error : "?",
+			 g->n_members ? "keeping the last list" : "its members cannot approve yet");
+		return;
+	}
+	free(g->members);
+	free(g->member_ptrs);
+	g->members = rb_calloc(json_array_size(users) + 1, sizeof *g->members);
+	g->member_ptrs = rb_calloc(json_array_size(users) + 1, sizeof *g->member_ptrs);
+	json_array_foreach(users, i, u) {
+		if (!json_is_string(u) || strlen(json_string_value(u)) >= POL_USER_MAX)
+			continue;
+		(void)rb_strlcpy(g->members[n], json_string_value(u), POL_USER_MAX);
+		g->member_ptrs[n] = g->members[n];
+		n++;
+	}
+	if (n != g->n_members)
+		log_info("approver group %s has %zu member(s)", g->id, n);
+	g->n_members = n;
+}
+
+static void group_done_cb(void *arg, const struct api_result *res)
+{
+	struct app_group *g = arg;
+
+	group_update(g, res);
+	/* Incidents waiting for approval are recounted once the groups are
+	 * known, so that a member's ✅ given while the bot was down counts. */
+	if (g->app->groups_pending && --g->app->groups_pending == 0)
+		resume_start(g->app);
+}
+
+/* Reads every approver group's members again (usergroups.users.list). */
+void approval_refresh_groups(struct app *app)
+{
+	for (size_t i = 0; i < app->n_groups; i++)
+		if (api_call(app->api, "usergroups.users.list",
+			     json_pack("{s:s}", "usergroup", app->groups[i].id), group_done_cb,
+			     &app->groups[i]))
+			log_warn("cannot queue usergroups.users.list");
+}
+
+/* Every approver group named in the configuration, once. */
+void approval_groups_init(struct app *app)
+{
+	const struct config *cfg = app->cfg;
+
+	app->groups = rb_calloc(cfg->n_services + 1, sizeof *app->groups);
+	for (size_t i = 0; i <= cfg->n_services; i++) {
+		const char *id = i < cfg->n_services ? (cfg->services[i].has_approval
+				 ? cfg->services[i].approval.approver_group : NULL)
+						     : cfg->approval.approver_group;
+		bool seen = !id;
+		for (size_t k = 0; k < app->n_groups && !seen; k++)
+			seen = !strcmp(app->groups[k].id, id);
+		if (!seen) {
+			app->groups[app->n_groups].app = app;
+			app->groups[app->n_groups++].id = id;
+		}
+	}
+}
+
+/* Frees what approval_groups_init and the refreshes allocated. */
+void approval_groups_free(struct app *app)
+{
+	for (size_t i = 0; i < app->n_groups; i++) {
+		free(app->groups[i].members);
+		free(app->groups[i].member_ptrs);
+	}
+	free(app->groups);
+}
+
+/* The approval timer: one sweep a second over the requests waiting, so no
+ * incident owns a loop handle of its own (and a quiet one costs nothing). */
+void approval_sweep_cb(uv_timer_t *t)
+{
+	struct app *app = t->data;
+	int64_t now = now_ms(app);
+
+	/* Group membership changes rarely, but a new release manager must not
+	 * wait for a restart. */
+	if (++app->sweeps % GROUP_REFRESH_S == 0)
+		approval_refresh_groups(app);
+	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
+		next = ai->next;
+		struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
+
+		if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
+		    !ai->recounting && now >= ai->inc.approval_deadline_ms)
+			ev.kind = INC_EV_APPROVAL_TIMEOUT;
+		else if (ai->inc.next_update_ms && now >= ai->inc.next_update_ms)
+			ev.kind = INC_EV_UPDATE_DUE;
+		else if (ai->inc.state == INC_VERIFYING && ai->inc.next_verify_ms &&
+			 !ai->verifying_now && now >= ai->inc.next_verify_ms)
+			ev.kind = INC_EV_VERIFY_DUE;
+		else
+			continue;
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
+	}
+}

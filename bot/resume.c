@@ -1,0 +1,93 @@
+/* rollbot — carrying on after a restart (MIT licence, see LICENSE).
+ *
+ * Once the bot knows who it is (auth.test) and who its approvers are, it
+ * loads every incident still in progress from the store (db_load_open) and
+ * hands each INC_EV_RESUMED: the state machine decides what to do again
+ * (recount a request's reactions, look before re-running an interrupted
+ * step, go on verifying). Deadlines come back as time left, put on the
+ * loop's clock here. resume_incident also brings back an incident a
+ * command names when it is not in memory.
+ */
+#include "shell.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+
+/* One incident as the store has it (db_incident) back in memory. Returns
+ * NULL when it cannot carry on here (its service is gone). */
+struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
+{
+	struct incident inc;
+	const struct config_service *svc = config_service(app->cfg, row->inc.service);
+	struct app_inc *ai;
+	char err[RB_ERR_LEN];
+	int64_t now = now_ms(app);
+
+	if (!svc) {
+		log_warn("%s: service %s is no longer configured; the incident is left as it is",
+			 row->inc.id, row->inc.service);
+		return NULL;
+	}
+	if (!row->known)
+		return NULL;
+	inc = row->inc;
+	(void)rb_strlcpy(inc.service, svc->name, sizeof inc.service);
+	inc.method = svc->method;
+	inc.approval_deadline_ms = now + row->approval_left_ms;
+	inc.declared_ms = now - row->age_ms;
+	/* A slot missed while the bot was down is due at once (posted once). */
+	if (row->has_next_update && !inc_state_is_final(inc.state))
+		inc.next_update_ms = now + row->next_update_in_ms;
+	if (row->has_verify_deadline)
+		inc.verify_deadline_ms = now + row->verify_left_ms;
+	ai = shell_inc_new(app, &inc);
+	if (row->last_step[0])
+		ai->last_step = rb_strdup(row->last_step);
+	if (row->last_checks[0])
+		ai->last_checks = rb_strdup(row->last_checks);
+	if (!inc.target[0] && inc.state == INC_DECLARED)
+		return ai; /* the plan waits for its target */
+	if (steps_build_plan(ai, err, sizeof err))
+		ilog_warn(&ai->inc, "its plan cannot be built any more: %s", err);
+	else
+		ai->inc.n_steps = (int)ai->plan->n_steps;
+	return ai;
+}
+
+static void resume_done_cb(void *arg, int err, const char *errmsg,
+			   const struct db_incident *rows, size_t n)
+{
+	struct app *app = arg;
+
+	if (err) {
+		log_error("store: could not load the incidents in progress: %s",
+			  errmsg ? errmsg : "?");
+		return;
+	}
+	for (size_t r = 0; r < n; r++) {
+		struct inc_event ev = { .kind = INC_EV_RESUMED };
+		struct app_inc *ai;
+
+		if (shell_find_incident(app, rows[r].inc.id))
+			continue; /* a command loaded it first */
+		ai = resume_incident(app, &rows[r]);
+		if (!ai)
+			continue;
+		ilog_info(&ai->inc, "resuming in state %s", inc_state_name(ai->inc.state));
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
+	}
+}
+
+/* Loads what was in progress when the bot last stopped. */
+void resume_start(struct app *app)
+{
+	if (app->resumed || app->stopping)
+		return;
+	app->resumed = true;
+	if (db_load_open(app->store, resume_done_cb, app))
+		log_error("store: cannot queue the load of the incidents in progress");
+}
