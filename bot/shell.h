@@ -50,9 +50,8 @@ struct step_report {
 	bool ok;
 };
 
-/* An incident in memory: only while something is in flight for it (a
- * post, a save, a command, a round) or it waits for approval or
- * verification; PostgreSQL is the record. */
+/* An incident in memory: from its declaration (or its resume) until it has
+ * ended and nothing is in flight for it (shell_inc_release). */
 struct app_inc {
 	struct app *app;
 	struct app_inc *next, *prev; /* app->incidents, unordered */

@@ -1,0 +1,697 @@
+/* rollbot — envelopes in: the ack, then dispatch (MIT licence, see LICENSE).
+ *
+ * DESIGN
+ *
+ * Envelopes arrive from sm.c in two calls. ingress_ack_payload_cb runs while
+ * the envelope is being received and must answer at once, without I/O: it
+ * recognises a redelivery (dedupe), and for a slash command parses the text
+ * and the channel to build the ephemeral answer (help, an error, the dry-run
+ * plan, the status, or "declaring…"). It leaves its verdict (struct verdict:
+ * an outcome and the command as parsed) with sm.c, which hands it to
+ * ingress_dispatch_cb once the ack is written, so that dispatch acts on
+ * exactly what the person was told and no command is parsed twice.
+ *
+ * A valid /rollback becomes one call of rollbot_declare() in PostgreSQL
+ * (db_declare), which records the delivery key (a restart-proof dedupe),
+ * numbers the incident and writes its first audit rows atomically. Its
+ * answer starts the incident in memory (shell.c). A command about one
+ * incident (status, resolve, cancel) acts on it in memory, or loads it from
+ * the store when it is not there. A reaction goes to the incident whose
+ * approval request it is on, and a 📌 to pins.c.
+ */
+#include "shell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../commands/dedupe.h"
+#include "../commands/parse.h"
+#include "../commands/plan.h"
+#include "../commands/policy.h"
+#include "../commands/report.h"
+#include "db.h"
+#include "log.h"
+#include "tmpl.h"
+
+/* ---- slash commands: the verdict, computed in the ack path ---- */
+
+static enum cmd_severity effective_severity(const struct app *app, enum cmd_severity s)
+{
+	return s == CMD_SEV_UNSET ? (enum cmd_severity)app->cfg->default_severity : s;
+}
+
+static void fill_incident_from_cmd(struct app *app, const struct cmd *cmd, json_t *payload,
+				   struct incident *inc)
+{
+	const struct config_service *svc = config_service(app->cfg, cmd->service);
+
+	memset(inc, 0, sizeof *inc);
+	inc->state = INC_DECLARED;
+	(void)rb_strlcpy(inc->service, cmd->service, sizeof inc->service);
+	inc->method = svc->method;
+	inc->severity = effective_severity(app, cmd->severity);
+	(void)rb_strlcpy(inc->target, cmd->target, sizeof inc->target);
+	inc->reason = cmd->reason; /* borrowed: callers that keep inc copy it */
+	(void)rb_strlcpy(inc->requested_by, jstr(payload, "user_id"), sizeof inc->requested_by);
+	(void)rb_strlcpy(inc->channel, jstr(payload, "channel_id"), sizeof inc->channel);
+	inc->response_url = jstr(payload, "response_url"); /* borrowed, as reason */
+	inc->declared_ms = now_ms(app);
+	inc->with_db = cmd->with_db;
+}
+
+/* For the dry run: the exact commands when the target is known, else the
+ * command that will find it. Pure computation, no command is run. */
+static void dry_run_plan(const struct app *app, const struct incident *inc, json_t *data)
+{
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in;
+	const struct config_service *svc = steps_plan_input(app, inc, params, &in);
+	struct plan_step *rs = NULL;
+	struct plan *p;
+	char err[RB_ERR_LEN];
+
+	if (!svc)
+		return;
+	if (inc->target[0] || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
+	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
+		if (plan_build(&in, &p, err, sizeof err)) {
+			json_object_set_new(data, "plan_error", json_string(err));
+			return;
+		}
+		char *d = plan_describe(p);
+		json_object_set_new(data, "plan", json_string(d));
+		free(d);
+		plan_free(p);
+		return;
+	}
+	char *d = plan_step_display(rs);
+	json_object_set_new(data, "resolve", json_string(d));
+	free(d);
+	plan_step_free(rs);
+}
+
+static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
+{
+	struct incident inc;
+	const struct config_approval *pol;
+	struct rb_buf who;
+	char tmo[64];
+	time_t t = time(NULL);
+	struct tm tm;
+	json_t *data;
+	char *text;
+	int rc = 0;
+
+	fill_incident_from_cmd(app, cmd, payload, &inc);
+	snprintf(inc.id, sizeof inc.id, "INC-…");
+	pol = config_approval_for(app->cfg, config_service(app->cfg, cmd->service));
+	rb_buf_init(&who, 4096);
+	for (size_t i = 0; i < pol->n_approvers && !rc; i++)
+		rc = rb_buf_printf(&who, "%s<@%s>", i ? ", " : "", pol->approvers[i]);
+	if (pol->approver_group && !rc)
+		rc = rb_buf_printf(&who, "%s<!subteam^%s>", who.len ? ", " : "",
+				   pol->approver_group);
+	if (rc || !who.len) {
+		rb_buf_reset(&who);
+		rc = rb_buf_puts(&who, "the configured approvers");
+	}
+	shell_human_duration(pol->timeout_ms, tmo, sizeof tmo);
+	gmtime_r(&t, &tm);
+	data = shell_incident_data(app, &inc);
+	json_object_set_new(data, "year", json_integer(tm.tm_year + 1900));
+	json_object_set_new(data, "approvers", json_string(rb_buf_str(&who)));
+	json_object_set_new(data, "approvals_required",
+			    json_integer(inc.with_db && pol->required < 2 ? 2 : pol->required));
+	json_object_set_new(data, "approval_timeout", json_string(tmo));
+	json_object_set_new(data, "approval_skipped", json_boolean(pol->skip[inc.severity]));
+	dry_run_plan(app, &inc, data);
+	text = tmpl_render(app->tmpl, "dry_run", data);
+	json_decref(data);
+	rb_buf_free(&who);
+	return text;
+}
+
+static char *open_incident_text(const char *service, const char *id, const char *state);
+
+/* The incident of `service` whose rollback is in progress in this process. */
+static const struct app_inc *open_for_service(const struct app *app, const char *service)
+{
+	for (const struct app_inc *ai = app->incidents; ai; ai = ai->next)
+		if (!strcmp(ai->inc.service, service) && inc_state_holds_service(ai->inc.state))
+			return ai;
+	return NULL;
+}
+
+/* `/rollback status` with no ID: every incident in progress, one line each. */
+static char *open_incidents_text(struct app *app)
+{
+	struct rb_buf b;
+	char *out;
+	int rc = 0;
+
+	rb_buf_init(&b, 16000);
+	for (struct app_inc *ai = app->incidents; ai && !rc; ai = ai->next) {
+		char phase[128], elapsed[32];
+		if (inc_state_is_final(ai->inc.state))
+			continue;
+		shell_phase_text(ai, phase, sizeof phase);
+		report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, elapsed, sizeof elapsed);
+		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
+				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
+				   phase, elapsed);
+	}
+	if (!rc && !b.len)
+		rc = rb_buf_puts(&b, "No incident is in progress.");
+	else if (!rc)
+		rc = rb_buf_puts(&b, "\n`/rollback status INC-…` shows one in full.");
+	out = rb_strdup(rc ? "Too many incidents in progress to list here." : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+/* What the ack path decided about an envelope, for ingress_dispatch_cb to
+ * act on once the ack is written: a person is told one thing, and exactly
+ * that happens. sm.c keeps it with the envelope and frees it
+ * (ingress_verdict_free_cb). */
+enum verdict_kind {
+	VERDICT_DUPLICATE, /* a redelivery: nothing to do */
+	VERDICT_REJECTED,  /* `error` says why */
+	VERDICT_HELP,
+	VERDICT_DRY_RUN,
+	VERDICT_ACCEPTED, /* a rollback to declare */
+	VERDICT_STATUS,
+	VERDICT_RESOLVE,
+	VERDICT_CANCEL,
+	VERDICT_REPORT,
+	VERDICT_HISTORY,
+};
+
+/* As logged, and in the audit rows' dedupe keys. */
+static const char *const verdict_names[] = {
+	[VERDICT_DUPLICATE] = "duplicate",
+	[VERDICT_REJECTED] = "rejected",
+	[VERDICT_HELP] = "help",
+	[VERDICT_DRY_RUN] = "dry_run",
+	[VERDICT_ACCEPTED] = "accepted",
+	[VERDICT_STATUS] = "status",
+	[VERDICT_RESOLVE] = "resolve",
+	[VERDICT_CANCEL] = "cancel",
+	[VERDICT_REPORT] = "report",
+	[VERDICT_HISTORY] = "history",
+};
+
+struct verdict {
+	enum verdict_kind kind;
+	bool in_ack; /* status: the ack carried the whole answer */
+	char *error; /* rejected: what the person was told (owned) */
+	struct cmd cmd; /* accepted and the subcommands: the command, parsed once */
+};
+
+/* A new verdict (free with verdict_free_cb). */
+static struct verdict *verdict_new(enum verdict_kind kind)
+{
+	struct verdict *v = rb_calloc(1, sizeof *v);
+
+	v->kind = kind;
+	return v;
+}
+
+/* sm.c's verdict_free: frees a verdict of ingress_ack_payload_cb. Accepts
+ * NULL. */
+void ingress_verdict_free_cb(void *verdict)
+{
+	struct verdict *v = verdict;
+
+	if (!v)
+		return;
+	free(v->error);
+	free(v);
+}
+
+/* status, resolve, cancel, report and history: the ack, and in *verdict
+ * what dispatch does afterwards (a new verdict). */
+static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
+				  struct verdict **verdict)
+{
+	struct app_inc *ai = cmd->incident[0] ? shell_find_incident(app, cmd->incident) : NULL;
+	struct verdict *v;
+	json_t *ack = NULL;
+	char *text;
+
+	switch (cmd->kind) {
+	case CMD_STATUS:
+		v = verdict_new(VERDICT_STATUS);
+		if (!cmd->incident[0]) {
+			text = open_incidents_text(app);
+			ack = shell_ephemeral(text);
+			free(text);
+			v->in_ack = true;
+		} else if (ai && !cmd->post) {
+			text = shell_status_text(ai, false);
+			ack = shell_ephemeral(text);
+			free(text);
+			v->in_ack = true;
+		}
+		/* Else in the thread, or from the store: after the ack. */
+		break;
+	case CMD_RESOLVE:
+	case CMD_CANCEL:
+		v = verdict_new(cmd->kind == CMD_RESOLVE ? VERDICT_RESOLVE : VERDICT_CANCEL);
+		break;
+	case CMD_REPORT:
+		v = verdict_new(VERDICT_REPORT);
+		text = rb_asprintf("Building the report of %s from its audit log: it will be "
+				   "uploaded in the incident's thread.", cmd->incident);
+		ack = shell_ephemeral(text);
+		free(text);
+		break;
+	default:
+		v = verdict_new(VERDICT_HISTORY);
+		break;
+	}
+	v->cmd = *cmd;
+	*verdict = v;
+	return ack;
+}
+
+/* Decides what a slash command means, without I/O. Leaves the verdict in
+ * *verdict (a new one) and returns the ack payload (new reference). */
+static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verdict)
+{
+	json_t *payload = json_object_get(env, "payload");
+	const char *command = jstr(payload, "command");
+	const char *channel = jstr(payload, "channel_id");
+	const char *trigger = jstr(payload, "trigger_id");
+	struct verdict *v = NULL;
+	char err[CMD_ERR_LEN];
+	struct cmd cmd;
+	char *text = NULL;
+	json_t *ack;
+	int rc;
+
+	if (trigger[0]) {
+		char key[160];
+		snprintf(key, sizeof key, "trigger:%s", trigger);
+		if (dd_seen(app->dd, key, now_ms(app))) {
+			*verdict = verdict_new(VERDICT_DUPLICATE);
+			return NULL;
+		}
+	}
+	if (strcmp(command, "/rollback")) {
+		snprintf(err, sizeof err, "rollbot only answers /rollback, not %s.", command);
+		rc = CMD_ESYNTAX;
+	} else if (!config_is_incident_channel(app->cfg, channel)) {
+		struct rb_buf b;
+		rb_buf_init(&b, sizeof err - 1);
+		rc = rb_buf_puts(&b, "/rollback works only in ");
+		for (size_t i = 0; i < app->cfg->n_channels && !rc; i++)
+			rc = rb_buf_printf(&b, "%s<#%s>", i ? " or " : "", app->cfg->channels[i]);
+		if (!rc)
+			rc = rb_buf_puts(&b, ", so that the whole incident is in one place. "
+					     "Run it there.");
+		(void)rb_strlcpy(err, rc ? "/rollback works only in the incidents channel."
+					 : rb_buf_str(&b),
+				 sizeof err);
+		rb_buf_free(&b);
+		rc = CMD_EVALUE;
+	} else {
+		rc = cmd_parse(jstr(payload, "text"), app->services, app->cfg->n_services, &cmd, err,
+			       sizeof err);
+	}
+	if (rc) {
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(err);
+		ack = shell_ephemeral(err);
+	} else if (cmd.kind == CMD_HELP) {
+		v = verdict_new(VERDICT_HELP);
+		ack = shell_ephemeral(cmd_usage());
+	} else if (cmd.kind != CMD_ROLLBACK) {
+		ack = subcommand_verdict(app, &cmd, &v);
+	} else if (cmd.dry_run) {
+		v = verdict_new(VERDICT_DRY_RUN);
+		text = dry_run_text(app, &cmd, payload);
+		ack = shell_ephemeral(text);
+	} else if (open_for_service(app, cmd.service)) {
+		const struct app_inc *o = open_for_service(app, cmd.service);
+		text = open_incident_text(cmd.service, o->inc.id, inc_state_name(o->inc.state));
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(text);
+		ack = shell_ephemeral(text);
+	} else {
+		struct incident inc;
+		json_t *data;
+		fill_incident_from_cmd(app, &cmd, payload, &inc);
+		data = shell_incident_data(app, &inc);
+		text = tmpl_render(app->tmpl, "accepted", data);
+		json_decref(data);
+		v = verdict_new(VERDICT_ACCEPTED);
+		v->cmd = cmd;
+		ack = shell_ephemeral(text);
+	}
+	free(text);
+	*verdict = v;
+	return ack;
+}
+
+/* sm.c's ack_payload, for every envelope (`env` borrowed): returns the
+ * ack's payload (a new reference, or NULL for a plain ack) and leaves in
+ * *verdict what dispatch must do (a new verdict, or NULL for an event that
+ * is not a duplicate). No I/O: the ack waits for it. */
+json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
+{
+	struct app *app = arg;
+	const char *type = jstr(env, "type");
+	struct verdict *v = NULL;
+	json_t *ack = NULL;
+	char key[200];
+
+	snprintf(key, sizeof key, "envelope:%s", jstr(env, "envelope_id"));
+	if (dd_seen(app->dd, key, now_ms(app))) {
+		*verdict = verdict_new(VERDICT_DUPLICATE);
+		return NULL;
+	}
+	if (!strcmp(type, "slash_commands")) {
+		ack = slash_verdict(app, env, &v);
+	} else if (!strcmp(type, "events_api")) {
+		/* The same event comes back in a new envelope when an ack was
+		 * late: event_id is the key that survives that. */
+		const char *event_id = jstr(json_object_get(env, "payload"), "event_id");
+		snprintf(key, sizeof key, "event:%s", event_id);
+		if (event_id[0] && dd_seen(app->dd, key, now_ms(app)))
+			v = verdict_new(VERDICT_DUPLICATE);
+	}
+	*verdict = v;
+	return ack;
+}
+
+/* ---- dispatch: after the ack ---- */
+
+/* "payments-api already has a rollback in progress: INC-2026-0001
+ * (awaiting approval)…" from "INC-2026-0001" and "awaiting_approval". */
+static char *open_incident_text(const char *service, const char *open_id,
+				const char *open_state)
+{
+	char id[INC_ID_MAX], state[32];
+
+	snprintf(id, sizeof id, "%s", open_id);
+	(void)rb_strlcpy(state, open_state, sizeof state);
+	for (char *p = state; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+	return rb_asprintf("*%s* already has a rollback in progress: %s (%s). rollbot runs one "
+			   "rollback per service at a time; follow that incident's thread.",
+			   service, id, state);
+}
+
+struct declare_ctx {
+	struct app *app;
+	struct incident inc;
+	char strings[]; /* inc.reason and inc.response_url point here */
+};
+
+static void declare_done_cb(void *arg, int err, const char *errmsg, const struct db_declared *d)
+{
+	struct declare_ctx *dc = arg;
+	struct app *app = dc->app;
+	struct app_inc *ai;
+	struct inc_event ev = { .kind = INC_EV_DECLARED };
+
+	if (err) {
+		log_error("store: could not declare the incident for %s: %s", dc->inc.service,
+			  errmsg ? errmsg : "?");
+		free(dc);
+		return;
+	}
+	if (d->kind == DB_DECLARED_DUPLICATE) {
+		log_info("slash command for %s was already processed (redelivery); ignored",
+			 dc->inc.service);
+		free(dc);
+		return;
+	}
+	if (d->kind == DB_DECLARED_OPEN) {
+		/* One rollback per service at a time: the database had one open
+		 * that the ack path did not know of (another process, a restart). */
+		char *text = open_incident_text(dc->inc.service, d->id, d->state);
+
+		log_info("slash command for %s refused: %s", dc->inc.service, text);
+		shell_reply_url(app, dc->inc.response_url, text);
+		free(text);
+		free(dc);
+		return;
+	}
+	(void)rb_strlcpy(dc->inc.id, d->id, sizeof dc->inc.id);
+	ai = shell_inc_new(app, &dc->inc);
+	free(dc);
+	app->declared++;
+	ilog_info(&ai->inc, "declared by %s", ai->inc.requested_by);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
+}
+
+/* A command about one incident, once the incident is in memory. */
+struct on_incident {
+	struct app *app;
+	enum verdict_kind kind; /* status, resolve or cancel */
+	char id[INC_ID_MAX];
+	char user[INC_SLACK_ID_MAX];
+	bool post;
+	char *note;
+	char *response_url;
+};
+
+static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
+{
+	struct app *app = oi->app;
+
+	if (!ai) {
+		char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the ones "
+				      "in progress.", oi->id);
+		shell_reply_url(app, oi->response_url, t);
+		free(t);
+		return;
+	}
+	if (oi->kind == VERDICT_STATUS && !oi->post) {
+		char *t = shell_status_text(ai, false);
+		shell_reply_url(app, oi->response_url, t);
+		free(t);
+	} else if (oi->kind == VERDICT_STATUS) {
+		struct inc_action a = { .kind = INC_ACT_POST, .msg = INC_MSG_STATUS_UPDATE,
+					.in_thread = true };
+		ai->on_demand = true;
+		shell_post(ai, &a);
+		ai->on_demand = false;
+	} else {
+		struct inc_event ev = { .kind = oi->kind == VERDICT_RESOLVE ? INC_EV_RESOLVE
+									    : INC_EV_CANCEL,
+					.user = oi->user, .error = oi->note };
+		app->reply_url = oi->response_url;
+		shell_step(ai, &ev);
+		app->reply_url = NULL;
+	}
+	shell_inc_release(ai);
+}
+
+static void on_incident_free(struct on_incident *oi)
+{
+	free(oi->note);
+	free(oi->response_url);
+	free(oi);
+}
+
+static void incident_loaded_cb(void *arg, int err, const char *errmsg,
+			       const struct db_incident *rows, size_t n)
+{
+	struct on_incident *oi = arg;
+	struct app_inc *ai = shell_find_incident(oi->app, oi->id);
+
+	if (err) {
+		log_error("store: could not load %s: %s", oi->id, errmsg ? errmsg : "?");
+		shell_reply_url(oi->app, oi->response_url,
+			  "rollbot could not read its database just now; try again in a minute.");
+	} else {
+		/* Loaded meanwhile (the start-up load): use that copy. */
+		if (!ai && n == 1)
+			ai = resume_incident(oi->app, &rows[0]);
+		on_incident_run(oi, ai);
+	}
+	on_incident_free(oi);
+}
+
+/* Incidents in progress are in memory; closed ones (a failed one being
+ * resolved by hand, the status of an old one) come from the store. */
+static void dispatch_on_incident(struct app *app, const struct verdict *v, const char *user,
+				 const char *response_url)
+{
+	struct on_incident *oi = rb_calloc(1, sizeof *oi);
+	struct app_inc *ai;
+
+	oi->app = app;
+	oi->kind = v->kind;
+	(void)rb_strlcpy(oi->id, v->cmd.incident, sizeof oi->id);
+	(void)rb_strlcpy(oi->user, user, sizeof oi->user);
+	oi->post = v->cmd.post;
+	/* The note of resolve, the reason of cancel. */
+	oi->note = rb_strdup(v->kind == VERDICT_STATUS ? "" : v->cmd.reason);
+	oi->response_url = rb_strdup(response_url);
+	ai = shell_find_incident(app, oi->id);
+	if (ai) {
+		on_incident_run(oi, ai);
+		on_incident_free(oi);
+		return;
+	}
+	if (db_load_incident(app->store, oi->id, incident_loaded_cb, oi)) {
+		log_error("store: cannot queue the load of %s", oi->id);
+		on_incident_free(oi);
+	}
+}
+
+/* A valid /rollback: rollbot_declare() records it (with its
+ * command_received row, `detail`, stolen), and declare_done_cb starts the
+ * incident. */
+static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd,
+			     json_t *detail)
+{
+	json_t *payload = json_object_get(env, "payload");
+	const char *trigger = jstr(payload, "trigger_id");
+	char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
+	struct declare_ctx *dc;
+	struct incident inc;
+	char *cmdjson;
+
+	fill_incident_from_cmd(app, cmd, payload, &inc);
+	dc = rb_malloc(sizeof *dc + shell_strings_size(&inc));
+	dc->app = app;
+	dc->inc = inc;
+	shell_own_strings(&dc->inc, dc->strings);
+	json_object_set_new(detail, "service", json_string(cmd->service));
+	json_object_set_new(detail, "target", json_string(cmd->target));
+	json_object_set_new(detail, "severity", json_string(cmd_severity_name(dc->inc.severity)));
+	json_object_set_new(detail, "reason", json_string(cmd->reason));
+	cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	if (db_declare(app->store, dkey, &dc->inc, cmdjson, declare_done_cb, dc)) {
+		log_error("store: cannot queue the declaration for %s", cmd->service);
+		free(dc);
+	}
+	free(cmdjson);
+	free(dkey);
+	json_decref(detail);
+}
+
+/* Acts on a slash command's verdict (never a duplicate: ingress_dispatch_cb
+ * drops those), and records it in the audit log. */
+static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v)
+{
+	json_t *payload = json_object_get(env, "payload");
+	const char *outcome = verdict_names[v->kind];
+	const char *user = jstr(payload, "user_id");
+	const char *response_url = jstr(payload, "response_url");
+	json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command", jstr(payload, "command"),
+				   "text", jstr(payload, "text"), "channel",
+				   jstr(payload, "channel_id"), "envelope_id",
+				   jstr(env, "envelope_id"), "trigger_id",
+				   jstr(payload, "trigger_id"));
+
+	log_info("slash command user=%s channel=%s outcome=%s", user, jstr(payload, "channel_id"),
+		 outcome);
+	/* Keyed by envelope, so a replay after a lost connection adds no row. */
+	char *key = rb_asprintf("%s:%s", outcome, jstr(env, "envelope_id"));
+
+	switch (v->kind) {
+	case VERDICT_REJECTED:
+		json_object_set_new(detail, "error", json_string(v->error));
+		db_audit(app->store, NULL, user, "command_rejected", detail, key);
+		break;
+	case VERDICT_HELP:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		break;
+	case VERDICT_ACCEPTED:
+		dispatch_declare(app, env, &v->cmd, detail);
+		break;
+	case VERDICT_REPORT:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		publish_report(app, v->cmd.incident, false, response_url);
+		break;
+	case VERDICT_HISTORY:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		history_start(app, v->cmd.service, response_url);
+		break;
+	case VERDICT_STATUS:
+	case VERDICT_RESOLVE:
+	case VERDICT_CANCEL:
+		if (v->in_ack) {
+			json_decref(detail); /* the ack answered it: nothing to record */
+			break;
+		}
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		dispatch_on_incident(app, v, user, response_url);
+		break;
+	case VERDICT_DRY_RUN:
+	case VERDICT_DUPLICATE:
+		json_decref(detail); /* dry_run records nothing; duplicates were handled */
+		break;
+	}
+	free(key);
+}
+
+/* A reaction counts only on an approval request rollbot is waiting on;
+ * every other reaction in the channel is none of its business, but 📌. */
+static void dispatch_reaction(struct app *app, json_t *event, const char *event_id, bool added)
+{
+	json_t *item = json_object_get(event, "item");
+	const char *ts = jstr(item, "ts"), *channel = jstr(item, "channel");
+	struct inc_event ev = { .kind = INC_EV_REACTION, .added = added };
+
+	if (strcmp(jstr(item, "type"), "message") || !ts[0])
+		return;
+	if (pol_emoji_is(jstr(event, "reaction"), "pushpin")) {
+		if (strcmp(jstr(event, "user"), app->bot_user_id))
+			pins_dispatch(app, event, event_id, added);
+		return;
+	}
+	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
+		if (strcmp(ai->inc.approval_ts, ts) || strcmp(ai->inc.channel, channel))
+			continue;
+		ev.user = jstr(event, "user");
+		ev.reaction = jstr(event, "reaction");
+		ev.channel = channel;
+		ev.ts = ts;
+		shell_step(ai, &ev);
+		shell_inc_release(ai);
+		return;
+	}
+	log_debug("reaction on %s %s: not an approval request rollbot waits on", channel, ts);
+}
+
+/* sm.c's dispatch, after the ack: acts on what ingress_ack_payload_cb
+ * decided (`verdict`, borrowed; every slash command has one, other
+ * envelopes only when they are duplicates). */
+void ingress_dispatch_cb(void *arg, json_t *env, void *verdict)
+{
+	struct app *app = arg;
+	const struct verdict *v = verdict;
+	const char *type = jstr(env, "type");
+
+	if (v && v->kind == VERDICT_DUPLICATE) {
+		log_info("envelope %s of type %s is a redelivery; ignored", jstr(env, "envelope_id"),
+			 type);
+		return;
+	}
+	if (!strcmp(type, "slash_commands")) {
+		RB_ASSERT(v);
+		dispatch_slash(app, env, v);
+	} else if (!strcmp(type, "events_api")) {
+		json_t *event = json_object_get(json_object_get(env, "payload"), "event");
+		const char *etype = jstr(event, "type");
+
+		if (!strcmp(etype, "reaction_added") || !strcmp(etype, "reaction_removed"))
+			dispatch_reaction(app, event,
+					  jstr(json_object_get(env, "payload"), "event_id"),
+					  !strcmp(etype, "reaction_added"));
+		else
+			log_debug("event %s ignored", etype[0] ? etype : "(none)");
+	} else {
+		log_debug("envelope type %s acked and ignored", type);
+	}
+}
