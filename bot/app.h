@@ -3,7 +3,8 @@
  * Wires the adapters (Socket Mode, Web API, PostgreSQL) to the decisions
  * in commands/: turns envelopes into commands and events, hands events to
  * inc_step(), and carries out the actions it returns. It decides nothing
- * that commands/ could decide.
+ * that commands/ could decide. This is its face to main.c; its parts (one
+ * concern per file, app_run in loop.c) share bot/shell.h.
  */
 #ifndef APP_H
 #define APP_H

@@ -21,8 +21,8 @@
  *   resume.c     carrying on after a restart
  *
  * Everything runs on the one loop thread (STYLE.md rule 8). A function here
- * carries the prefix of the file that defines it. (The files are being
- * carved out of app.c, which holds what has not moved yet.)
+ * carries the prefix of the file that defines it; what a file keeps to
+ * itself is static.
  */
 #ifndef SHELL_H
 #define SHELL_H

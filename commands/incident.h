@@ -3,7 +3,7 @@
  * The one place where rollbot decides what happens to an incident. It is a
  * single function, inc_step(): given the incident as it is, an event and
  * the time, it returns the incident as it must become and a list of actions
- * for the shell (bot/app.c) to carry out: post a message, append an audit
+ * for the shell (bot/shell.c) to carry out: post a message, append an audit
  * row, save the incident. It performs none of them itself: no I/O, no
  * clock, no globals, no allocation (STYLE.md rule 4).
  *
