@@ -85,6 +85,8 @@ static void audit_done_cb(void *arg, int err, const PGresult *res, const char *e
 		log_error("store: audit row not written: %s", errmsg ? errmsg : "?");
 }
 
+/* Through rollbot_audit() (sql/001), which drops a row whose key it has
+ * seen; the detail goes in as compact JSON with sorted keys. */
 void db_audit(struct store *st, const char *incident, const char *actor, const char *kind,
 	      json_t *detail, const char *key)
 {
@@ -133,6 +135,7 @@ static void declared_cb(void *arg, int err, const PGresult *res, const char *err
 	free(c);
 }
 
+/* One statement, so one transaction: rollbot_declare() does it all. */
 int db_declare(struct store *st, const char *key, const struct incident *inc,
 	       const char *command_json, db_declared_cb cb, void *arg)
 {
@@ -166,6 +169,9 @@ static const char *ms_left(int64_t now_ms, int64_t at_ms, bool set, char *buf, s
 	return buf;
 }
 
+/* One UPDATE of every column the bot keeps. ended_at is when the incident
+ * reached its final state: set by the first save in that state, kept by
+ * the next ones, NULL while it is open. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t now_ms,
 		     const char *last_step, const char *last_checks, db_done_cb cb, void *arg)
 {
@@ -224,6 +230,7 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t now_m
 	return rc;
 }
 
+/* next_step is the step that may have run, for a restart. */
 int db_mark_step(struct store *st, const char *id, int index, db_done_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -317,6 +324,7 @@ static void incidents_cb(void *arg, int err, const PGresult *res, const char *er
 	free(c);
 }
 
+/* Served by the incidents_in_progress index (sql/005). */
 int db_load_open(struct store *st, db_incidents_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -328,6 +336,7 @@ int db_load_open(struct store *st, db_incidents_cb cb, void *arg)
 		      0, NULL, incidents_cb, c);
 }
 
+/* By its primary key; no row when there is no such incident. */
 int db_load_incident(struct store *st, const char *id, db_incidents_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -406,6 +415,7 @@ static void history_now_cb(void *arg, int err, const PGresult *res, const char *
 	history_result(arg, res);
 }
 
+/* HISTORY_SQL with the limit as a parameter. */
 int db_history(struct store *st, const char *service, int limit, db_history_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -417,6 +427,7 @@ int db_history(struct store *st, const char *service, int limit, db_history_cb c
 	return submit(st, HISTORY_SQL, 2, params, history_cb, c);
 }
 
+/* The same query and mapping on a blocking connection of its own. */
 int db_history_now(const char *conninfo, const char *service, int limit, db_history_cb cb,
 		   void *arg, char *err, size_t errlen)
 {
@@ -519,6 +530,7 @@ static void report_now_cb(void *arg, int err, const PGresult *res, const char *e
 	report_result(arg, res);
 }
 
+/* REPORT_SQL: one row, the audit log inside it as a JSON array. */
 int db_report_rows(struct store *st, const char *id, db_report_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -528,6 +540,7 @@ int db_report_rows(struct store *st, const char *id, db_report_cb cb, void *arg)
 	return submit(st, REPORT_SQL, 1, params, report_cb, c);
 }
 
+/* The same query and mapping on a blocking connection of its own. */
 int db_report_rows_now(const char *conninfo, const char *id, db_report_cb cb, void *arg,
 		       char *err, size_t errlen)
 {
@@ -548,6 +561,7 @@ static void pin_cb(void *arg, int err, const PGresult *res, const char *errmsg)
 	free(c);
 }
 
+/* One INSERT … SELECT: no row when no incident's thread holds the message. */
 int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
@@ -568,6 +582,7 @@ int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg)
 		      pin_cb, c);
 }
 
+/* An `unpinned` row for each incident whose timeline has the message. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,
 	     const char *key, db_pin_cb cb, void *arg)
 {

@@ -6,7 +6,8 @@
  * query and its mapping (db_report_rows_now), report_data and the embedded
  * template, and the result must be
  * tests/golden/p1_resolved.md byte for byte: the database's time format,
- * jsonb's reordering of keys and the JSON round trip change nothing.
+ * jsonb's reordering of keys and the JSON round trip change nothing. The
+ * same rows give the history (db_history_now) its phase times.
  *
  * DATABASE_URL names a database the test may fill (tests/run.sh makes one
  * per binary); without it the test says it was skipped. Run from the
@@ -153,6 +154,85 @@ static void report_from_the_database_matches_the_golden(void **state)
 	free(want);
 }
 
+/* What db_history_now handed over: its first row, copied. */
+struct got_history {
+	int calls;
+	size_t n;
+	char id[32], service[64], state[32], method[32], severity[8], started[32], approvers[64];
+	bool reached[DB_PHASE_COUNT];
+	int64_t phase_s[DB_PHASE_COUNT];
+};
+
+static void history_cb(void *arg, int err, const char *errmsg, const struct db_history_row *rows,
+		       size_t n)
+{
+	struct got_history *g = arg;
+
+	assert_int_equal(err, 0);
+	assert_null(errmsg);
+	g->calls++;
+	g->n = n;
+	if (!n)
+		return;
+	(void)rb_strlcpy(g->id, rows[0].id, sizeof g->id);
+	(void)rb_strlcpy(g->service, rows[0].service, sizeof g->service);
+	(void)rb_strlcpy(g->state, rows[0].state, sizeof g->state);
+	(void)rb_strlcpy(g->method, rows[0].method, sizeof g->method);
+	(void)rb_strlcpy(g->severity, rows[0].severity, sizeof g->severity);
+	(void)rb_strlcpy(g->started, rows[0].started, sizeof g->started);
+	(void)rb_strlcpy(g->approvers, rows[0].approvers, sizeof g->approvers);
+	for (int p = 0; p < DB_PHASE_COUNT; p++) {
+		g->reached[p] = rows[0].reached[p];
+		g->phase_s[p] = rows[0].phase_s[p];
+	}
+}
+
+/* `rollbot report --list` and /rollback history: the phases are timed from
+ * the audit log's state changes, the approvers are the counted ✅. */
+static void history_from_the_database(void **state)
+{
+	struct got_history all = { 0 }, other = { 0 };
+	char err[RB_ERR_LEN];
+	PGconn *db;
+	PGresult *res;
+
+	(void)state;
+	migrate();
+	db = PQconnectdb(db_url);
+	assert_int_equal(PQstatus(db), CONNECTION_OK);
+	res = PQexec(db, "SELECT 1 FROM incidents WHERE id = 'INC-2026-0042'");
+	if (PQntuples(res) == 0) {
+		char *fixture = slurp("tests/golden/p1_resolved.sql");
+		assert_non_null(fixture);
+		PQclear(PQexec(db, fixture));
+		free(fixture);
+	}
+	PQclear(res);
+	PQfinish(db);
+
+	assert_int_equal(db_history_now(db_url, "", 50, history_cb, &all, err, sizeof err), 0);
+	assert_int_equal(all.calls, 1);
+	assert_int_equal(all.n, 1);
+	assert_string_equal(all.id, "INC-2026-0042");
+	assert_string_equal(all.service, "payments-api");
+	assert_string_equal(all.state, "resolved");
+	assert_string_equal(all.method, "kubectl");
+	assert_string_equal(all.severity, "P1");
+	assert_string_equal(all.started, "2026-11-23 15:17");
+	assert_string_equal(all.approvers, "U03ASM1TH7Q");
+	for (int p = 0; p < DB_PHASE_COUNT; p++)
+		assert_true(all.reached[p]);
+	assert_int_equal(all.phase_s[DB_PHASE_APPROVED], 169);
+	assert_int_equal(all.phase_s[DB_PHASE_ROLLED_BACK], 269);
+	assert_int_equal(all.phase_s[DB_PHASE_VERIFIED], 629);
+
+	/* Another service has none. */
+	assert_int_equal(db_history_now(db_url, "search", 50, history_cb, &other, err, sizeof err),
+			 0);
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.n, 0);
+}
+
 static void skipped_without_database(void **state)
 {
 	(void)state;
@@ -163,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(report_from_the_database_matches_the_golden),
+		cmocka_unit_test(history_from_the_database),
 	};
 	const struct CMUnitTest skipped[] = {
 		cmocka_unit_test(skipped_without_database),
