@@ -20,8 +20,9 @@
  *   history.c    /rollback history
  *   resume.c     carrying on after a restart
  *
- * Everything runs on the one loop thread (STYLE.md rule 8). A function here
- * carries the prefix of the file that defines it; what a file keeps to
+ * Everything runs on the one loop thread, which owns every object. A function
+ * declared here carries the prefix of the file that defines it, but for the
+ * two inline helpers every file uses (now_ms, jstr); what a file keeps to
  * itself is static.
  */
 #ifndef SHELL_H
