@@ -8,8 +8,9 @@
  * rollback method (/flags), the probe service the verification steps ask
  * (a service's /svc/NAME/health and /version, a Prometheus /prom/api/v1/query)
  * and the control API the tests drive it with (/_fake/...).
- * tests/FAKE_SLACK.md is the contract; the behaviour comes from
- * ../shared/slack-protocol.md §8.
+ * tests/FAKE_SLACK.md is the contract; the behaviour follows Slack's
+ * documentation (https://api.slack.com/apis/socket-mode,
+ * https://api.slack.com/web and https://api.slack.com/methods).
  *
  * With --tls-cert/--tls-key the same port also speaks TLS: a connection
  * whose first byte is a TLS handshake gets HTTPS and WSS, any other plain
@@ -74,7 +75,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-/* The identity the fake answers with (../shared/slack-samples/). */
+/* The identity the fake answers with: a made-up workspace (tests/FAKE_SLACK.md). */
 #define FS_TEAM_ID	"T06QX1H2K8Z"
 #define FS_TEAM_DOMAIN	"acme-eng"
 #define FS_APP_ID	"A07RLBK0T2X"
