@@ -8,7 +8,7 @@
 # PostgreSQL gets a BEFORE INSERT trigger on processed_deliveries that sleeps
 # 2 ms per row. The bot talks to it over one connection, so its database queue
 # falls seconds behind the burst; the acks must not notice, because the bot
-# acks an envelope the moment it is parsed (shared/DESIGN.md, "Data flow").
+# acks an envelope the moment it is parsed (bot/sm.c, DESIGN, "Acks").
 #
 # The numbers come from the fake's own records (GET /_fake/acks: sent_us,
 # acked_us, latency_us on its monotonic clock; GET /_fake/calls) and from the

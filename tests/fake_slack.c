@@ -8,8 +8,9 @@
  * rollback method (/flags), the probe service the verification steps ask
  * (a service's /svc/NAME/health and /version, a Prometheus /prom/api/v1/query)
  * and the control API the tests drive it with (/_fake/...).
- * tests/FAKE_SLACK.md is the contract; the behaviour comes from
- * ../shared/slack-protocol.md §8.
+ * tests/FAKE_SLACK.md is the contract; the behaviour follows Slack's
+ * documentation (https://api.slack.com/apis/socket-mode,
+ * https://api.slack.com/web and https://api.slack.com/methods).
  *
  * With --tls-cert/--tls-key the same port also speaks TLS: a connection
  * whose first byte is a TLS handshake gets HTTPS and WSS, any other plain
@@ -30,9 +31,10 @@
  * Envelopes: a control call turns each envelope into a struct delivery (the
  * JSON, its wire form with LWS_PRE headroom, timestamps, state). Deliveries
  * wait in the fake's queue until some socket has been sent hello, then go to
- * such sockets round-robin. Each socket has its own frame queue, drained one
- * frame per WRITEABLE callback (lws allows one lws_write per callback); a
- * pending ping or close goes before queued frames. An envelope queued on a
+ * such sockets round-robin (or only to one replica's: below). Each socket
+ * has its own frame queue, drained one frame per WRITEABLE callback (lws
+ * allows one lws_write per callback); a pending ping or close goes before
+ * queued frames. An envelope queued on a
  * socket but not yet written goes back to the front of the fake's queue when
  * that socket closes, is silenced or is told to disconnect, so the fake
  * itself never loses one. sent_us is read right after the envelope's
@@ -43,6 +45,13 @@
  * HTTP_WRITEABLE: headers first, then the body in 32 KiB pieces, the last
  * with LWS_WRITE_HTTP_FINAL, then lws_http_transaction_completed() keeps the
  * connection open for the next request (libcurl reuses it).
+ *
+ * Replicas: several bot processes may share the fake, each with its base
+ * URLs under /r/K/ (K = 1..9). http_begin strips the prefix into
+ * http_req.replica, the records carry it, the URLs handed out keep it (so a
+ * socket's /r/K/link/ tags the socket), and envelopes can be routed to one
+ * replica's sockets: fake.pending is one queue per target (0 = wherever
+ * /_fake/route says), each drained in order as sockets of its target allow.
  *
  * Tokens are reduced to their kind ("xoxb", "xapp", "none", "other") as soon
  * as they are read and are never stored, recorded or logged; nor are tickets.
@@ -66,7 +75,7 @@
 #include <jansson.h>
 #include <libwebsockets.h>
 
-/* The identity the fake answers with (../shared/slack-samples/). */
+/* The identity the fake answers with: a made-up workspace (tests/FAKE_SLACK.md). */
 #define FS_TEAM_ID	"T06QX1H2K8Z"
 #define FS_TEAM_DOMAIN	"acme-eng"
 #define FS_APP_ID	"A07RLBK0T2X"
@@ -87,6 +96,7 @@
 #define FS_RETRIES	     3	   /* events_api redeliveries */
 #define FS_RESPONSE_URL_USES 5	   /* a response_url works five times */
 #define FS_BATCH_MAX	     100000
+#define FS_REPLICA_MAX	     9 /* /r/1/ … /r/9/: which bot process a request came from */
 #define FS_JSON_FLAGS	     (JSON_COMPACT | JSON_ESCAPE_SLASH)
 #define FS_JSON_CT	     "application/json; charset=utf-8"
 
@@ -117,9 +127,11 @@ struct delivery {
 	unsigned char *wire; /* owned: LWS_PRE headroom, then len bytes */
 	size_t len;
 	int attempt; /* retry_attempt */
+	int target;  /* a replica it must go to; 0 = wherever the route says */
 	enum dstate state;
 	int64_t sent_us, acked_us; /* monotonic; 0 = not yet */
 	int socket, ack_socket;
+	int replica, ack_replica;   /* of those sockets; 0 = untagged */
 	lws_sorted_usec_list_t sul; /* retry delay, then ack deadline */
 };
 
@@ -169,7 +181,8 @@ struct sm_conn {
 	bool closing; /* a close frame goes out at the next WRITEABLE */
 	bool dropped;
 	bool debug_reconnects;
-	bool tls; /* came over TLS (wss://) */
+	bool tls;    /* came over TLS (wss://) */
+	int replica; /* the /r/K/ of its URL; 0 = none */
 	int life_stage;
 	enum close_mode close_mode; /* what close_sul does */
 	int64_t opened_us;
@@ -235,7 +248,8 @@ struct http_req {
 	enum rq_kind kind;
 	bool is_post;
 	bool too_big;
-	bool tls; /* came over TLS (https://) */
+	bool tls;    /* came over TLS (https://) */
+	int replica; /* the /r/K/ prefix of the path; 0 = none (path holds the rest) */
 	char path[512];
 	char ctype[256];
 	char auth[8];  /* token kind, never the token */
@@ -288,7 +302,11 @@ struct fake {
 	struct lws_dll2_owner conns;
 	struct lws_dll2_owner deliveries;
 	json_t *by_id; /* envelope_id → delivery pointer (as an integer) */
-	struct fqueue pending;
+	/* Envelopes not on a socket yet: [0] those the route places, [K]
+	 * those sent to replica K. Each queue keeps its order. */
+	struct fqueue pending[FS_REPLICA_MAX + 1];
+	int route_replica; /* POST /_fake/route: 0 = every socket, K = replica K's */
+	unsigned hello_by_replica[FS_REPLICA_MAX + 1];
 	int sock_seq, rr_last;
 	unsigned unsent;
 	unsigned sockets_total, hello_count, connections_opened, tickets_issued;
@@ -562,6 +580,27 @@ static const char *token_kind(const char *tok)
 	return "other";
 }
 
+/* Replicas: several bot processes share the fake, each given a base URL
+ * with /r/K/ in front (http://127.0.0.1:PORT/r/2/api/). Returns the path
+ * without such a prefix and sets *replica to K (1-FS_REPLICA_MAX), or
+ * returns the path as it is and sets 0. */
+static const char *replica_strip(const char *path, int *replica)
+{
+	*replica = 0;
+	if (path && !strncmp(path, "/r/", 3) && path[3] >= '1' && path[3] <= '0' + FS_REPLICA_MAX &&
+	    path[4] == '/') {
+		*replica = path[3] - '0';
+		return path + 4;
+	}
+	return path;
+}
+
+/* A replica number as JSON: K, or null for 0 (untagged). */
+static json_t *replica_json(int replica)
+{
+	return replica ? json_integer(replica) : json_null();
+}
+
 static const char *close_mode_name(enum close_mode m)
 {
 	return m == CM_FRAME ? "frame" : m == CM_DROP ? "drop" : "none";
@@ -597,26 +636,29 @@ static void record_call(struct fake *fk, const struct http_req *rq, const char *
 	json_object_set_new(c, "content_type", wire_str(rq->ctype));
 	json_object_set_new(c, "auth", json_string(auth));
 	json_object_set_new(c, "tls", json_boolean(rq->tls));
+	json_object_set_new(c, "replica", replica_json(rq->replica));
 	json_object_set_new(c, "args", args ? args : json_object());
 	json_object_set_new(c, "status", json_integer(status));
 	json_object_set_new(c, "response", response ? json_incref(response) : json_null());
 	if (url)
 		json_object_set_new(c, "url", wire_str(url));
 	json_array_append_new(fk->calls, c);
-	note("call seq=%lld method=%s auth=%s status=%d%s%s%s", (long long)fk->call_seq, method,
-	     auth, status, err ? " error=" : "", err ? err : "", rq->tls ? " tls" : "");
+	note("call seq=%lld method=%s auth=%s status=%d%s%s%s replica=%d", (long long)fk->call_seq,
+	     method, auth, status, err ? " error=" : "", err ? err : "", rq->tls ? " tls" : "",
+	     rq->replica);
 }
 
-static void proto_error(struct fake *fk, int sock, const char *error, const char *envelope_id,
-			size_t bytes)
+static void proto_error(struct fake *fk, int sock, int replica, const char *error,
+			const char *envelope_id, size_t bytes)
 {
-	json_t *e = json_pack("{s:s, s:i, s:I, s:I}", "error", error, "socket", sock, "bytes",
-			      (json_int_t)bytes, "t_us", (json_int_t)mono_us());
+	json_t *e = json_pack("{s:s, s:i, s:o, s:I, s:I}", "error", error, "socket", sock,
+			      "replica", replica_json(replica), "bytes", (json_int_t)bytes, "t_us",
+			      (json_int_t)mono_us());
 
 	if (envelope_id)
 		json_object_set_new(e, "envelope_id", json_string(envelope_id));
 	json_array_append_new(fk->protocol_errors, e);
-	note("protocol error socket=%d error=%s bytes=%zu", sock, error, bytes);
+	note("protocol error socket=%d replica=%d error=%s bytes=%zu", sock, replica, error, bytes);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -745,14 +787,15 @@ static bool eligible(const struct sm_conn *c)
 	       !c->dropped;
 }
 
-/* The next socket in round-robin order that may take an envelope. */
-static struct sm_conn *next_conn(struct fake *fk)
+/* The next socket in round-robin order that may take an envelope; with
+ * replica > 0 only that replica's sockets count. */
+static struct sm_conn *next_conn(struct fake *fk, int replica)
 {
 	struct sm_conn *after = NULL, *first = NULL;
 
 	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
-		if (eligible(c)) {
+		if (eligible(c) && (!replica || c->replica == replica)) {
 			if (!first)
 				first = c;
 			if (!after && c->id > fk->rr_last)
@@ -767,27 +810,50 @@ static struct sm_conn *next_conn(struct fake *fk)
 	return after;
 }
 
-static bool any_eligible(struct fake *fk)
+/* Is there a socket that may take an envelope (of replica K, with K > 0)? */
+static bool any_eligible(struct fake *fk, int replica)
 {
 	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
-		if (eligible(lws_container_of(p, struct sm_conn, node)))
+		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
+		if (eligible(c) && (!replica || c->replica == replica))
 			return true;
 	}
 	lws_end_foreach_dll(p);
 	return false;
 }
 
-/* Hands the fake's queued envelopes, in order, to the eligible sockets. */
+/* Hands the fake's queued envelopes, in order, to the eligible sockets:
+ * those sent to a replica to that replica's, the others as the route says
+ * (every socket, or one replica's). A queue whose first envelope finds no
+ * socket waits whole; the others go on. */
 static void route(struct fake *fk)
 {
 	struct sm_conn *c;
 
 	if (fk->shutting_down)
 		return;
-	while (fk->pending.head && (c = next_conn(fk)) != NULL) {
-		fq_push(&c->out, fq_pop(&fk->pending));
-		lws_callback_on_writable(c->wsi);
+	for (int q = 0; q <= FS_REPLICA_MAX; q++) {
+		int replica = q ? q : fk->route_replica;
+
+		while (fk->pending[q].head && (c = next_conn(fk, replica)) != NULL) {
+			fq_push(&c->out, fq_pop(&fk->pending[q]));
+			lws_callback_on_writable(c->wsi);
+		}
 	}
+}
+
+/* Puts the envelope frames of `back` in front of the fake's queues (each
+ * in the queue of its target), keeping their order. */
+static void pending_prepend(struct fake *fk, struct fqueue *back)
+{
+	struct fqueue split[FS_REPLICA_MAX + 1];
+	struct frame *f;
+
+	memset(split, 0, sizeof split);
+	while ((f = fq_pop(back)) != NULL)
+		fq_push(&split[f->d->target], f);
+	for (int q = 0; q <= FS_REPLICA_MAX; q++)
+		fq_prepend(&fk->pending[q], &split[q]);
 }
 
 static struct sm_conn *conn_by_id(struct fake *fk, int id)
@@ -817,7 +883,7 @@ static void submit(struct fake *fk, struct delivery *d, int sock)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	fq_push(&fk->pending, f);
+	fq_push(&fk->pending[d->target], f);
 	route(fk);
 }
 
@@ -929,7 +995,7 @@ static void reclaim_envelopes(struct fake *fk, struct sm_conn *c)
 	while ((f = fq_pop(&c->out)) != NULL)
 		fq_push(f->kind == FR_ENVELOPE ? &back : &keep, f);
 	c->out = keep;
-	fq_prepend(&fk->pending, &back);
+	pending_prepend(fk, &back);
 }
 
 static void conn_drop(struct sm_conn *c)
@@ -1092,6 +1158,7 @@ static void conn_open(struct fake *fk, struct pss *pss, struct lws *wsi)
 {
 	struct sm_conn *c = rb_calloc(1, sizeof *c);
 	unsigned live = count_live(fk);
+	char path[256];
 	json_t *args;
 	int life;
 
@@ -1110,17 +1177,23 @@ static void conn_open(struct fake *fk, struct pss *pss, struct lws *wsi)
 	args = query_args(wsi);
 	c->debug_reconnects = jbool(args, "debug_reconnects", false);
 	json_decref(args);
+	/* The replica: the /r/K/ in front of /link/ (confirm_upgrade let only
+	 * those paths through). */
+	if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
+		path[0] = '\0';
+	(void)replica_strip(path, &c->replica);
 
 	if ((int)live >= fk->cfg.max_sockets) {
 		c->refused = true;
-		note("socket %d refused: too_many_websockets (%u open)", c->id, live);
+		note("socket %d refused: too_many_websockets (%u open) replica=%d", c->id, live,
+		     c->replica);
 		conn_queue_json(c, disconnect_msg("too_many_websockets"), AF_CLOSE);
 		return;
 	}
 	if (live + 1 > fk->max_open)
 		fk->max_open = live + 1;
-	note("socket %d open num_connections=%u%s%s", c->id, live + 1,
-	     c->debug_reconnects ? " debug_reconnects" : "", c->tls ? " tls" : "");
+	note("socket %d open num_connections=%u%s%s replica=%d", c->id, live + 1,
+	     c->debug_reconnects ? " debug_reconnects" : "", c->tls ? " tls" : "", c->replica);
 	life = c->debug_reconnects ? fk->cfg.debug_lifetime_ms : fk->cfg.lifetime_ms;
 	if (fk->cfg.dbh_reason[0] && fk->cfg.dbh_count != 0) {
 		conn_disconnect(c, fk->cfg.dbh_reason, CM_FRAME, fk->cfg.close_after_ms);
@@ -1188,6 +1261,7 @@ static int conn_writeable(struct sm_conn *c)
 
 		d->sent_us = mono_us();
 		d->socket = c->id;
+		d->replica = c->replica;
 		d->state = D_SENT;
 		fk->unsent--;
 		arm_ack_deadline(fk, d);
@@ -1197,6 +1271,7 @@ static int conn_writeable(struct sm_conn *c)
 	if (after == AF_HELLO) {
 		c->hello_sent = true;
 		fk->hello_count++;
+		fk->hello_by_replica[c->replica]++;
 		route(fk);
 	} else if (after == AF_CLOSE) {
 		c->closing = true;
@@ -1217,47 +1292,49 @@ static void handle_ack(struct fake *fk, struct sm_conn *c)
 	bool late;
 
 	if (c->rx_binary) {
-		proto_error(fk, c->id, "binary_frame", NULL, n);
+		proto_error(fk, c->id, c->replica, "binary_frame", NULL, n);
 		return;
 	}
 	if (c->rx.data && c->rx.len == n)
 		j = json_loadb(c->rx.data, c->rx.len, 0, &jerr);
 	id = js(j, "envelope_id");
 	if (n >= FS_ACK_TOO_BIG) {
-		proto_error(fk, c->id, "ack_too_large", id, n);
+		proto_error(fk, c->id, c->replica, "ack_too_large", id, n);
 		goto out;
 	}
 	if (!j) {
-		proto_error(fk, c->id, "not_json", NULL, n);
+		proto_error(fk, c->id, c->replica, "not_json", NULL, n);
 		goto out;
 	}
 	if (!id) {
-		proto_error(fk, c->id, "no_envelope_id", NULL, n);
+		proto_error(fk, c->id, c->replica, "no_envelope_id", NULL, n);
 		goto out;
 	}
 	d = delivery_find(fk, id);
 	if (!d || d->state == D_WAITING || d->state == D_QUEUED) {
-		proto_error(fk, c->id, "unknown_envelope", id, n);
+		proto_error(fk, c->id, c->replica, "unknown_envelope", id, n);
 		goto out;
 	}
 	if (d->acked_us) {
-		proto_error(fk, c->id, "duplicate_ack", id, n);
+		proto_error(fk, c->id, c->replica, "duplicate_ack", id, n);
 		goto out;
 	}
 	d->acked_us = mono_us();
 	d->ack_socket = c->id;
+	d->ack_replica = c->replica;
 	late = d->state != D_SENT;
 	if (!late) {
 		lws_sul_cancel(&d->sul);
 		d->state = D_ACKED;
 	}
 	rec = json_pack(
-		"{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:O?, s:i, s:i, s:b}", "envelope_id", d->id,
-		"type", d->type, "event_id", d->event_id ? json_string(d->event_id) : json_null(),
-		"retry_attempt", d->attempt, "sent_us", (json_int_t)d->sent_us, "acked_us",
-		(json_int_t)d->acked_us, "latency_us", (json_int_t)(d->acked_us - d->sent_us),
-		"payload", json_object_get(j, "payload"), "socket", d->socket, "ack_socket", c->id,
-		"late", late);
+		"{s:s, s:s, s:o, s:i, s:I, s:I, s:I, s:O?, s:i, s:i, s:o, s:o, s:b}", "envelope_id",
+		d->id, "type", d->type, "event_id",
+		d->event_id ? json_string(d->event_id) : json_null(), "retry_attempt", d->attempt,
+		"sent_us", (json_int_t)d->sent_us, "acked_us", (json_int_t)d->acked_us,
+		"latency_us", (json_int_t)(d->acked_us - d->sent_us), "payload",
+		json_object_get(j, "payload"), "socket", d->socket, "ack_socket", c->id, "replica",
+		replica_json(d->replica), "ack_replica", replica_json(c->replica), "late", late);
 	json_array_append_new(fk->acks, rec);
 out:
 	json_decref(j);
@@ -1303,7 +1380,7 @@ static void conn_closed(struct fake *fk, struct pss *pss)
 		else
 			frame_free(f);
 	}
-	fq_prepend(&fk->pending, &back);
+	pending_prepend(fk, &back);
 	rb_buf_free(&c->rx);
 	if (!fk->shutting_down)
 		note("socket %d closed (pings=%u pongs=%u frames_in=%u)", c->id, c->pings, c->pongs,
@@ -1320,14 +1397,14 @@ static int confirm_upgrade(struct fake *fk, struct lws *wsi, const char *proto)
 	char path[256];
 	const char *t;
 	json_t *args, *used;
-	int status = 0;
+	int status = 0, replica;
 	const char *why = NULL;
 
 	if (!proto || strcmp(proto, "websocket"))
 		return -1;
 	if (lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI) < 0)
 		path[0] = '\0';
-	if (strncmp(path, "/link", 5)) {
+	if (strncmp(replica_strip(path, &replica), "/link", 5)) {
 		status = HTTP_STATUS_NOT_FOUND;
 		why = "not_found";
 	} else {
@@ -1348,8 +1425,8 @@ static int confirm_upgrade(struct fake *fk, struct lws *wsi, const char *proto)
 	if (!status)
 		return 0;
 	fk->upgrades_refused++;
-	proto_error(fk, 0, why, NULL, 0);
-	note("upgrade refused status=%d reason=%s", status, why);
+	proto_error(fk, 0, replica, why, NULL, 0);
+	note("upgrade refused status=%d reason=%s replica=%d", status, why, replica);
 	if (lws_return_http_status(wsi, (unsigned)status, why))
 		return -1;
 	return 1;
@@ -1685,6 +1762,9 @@ struct api_out {
 	int status;
 	int retry_after;
 	bool is_json; /* the body was JSON */
+	/* "/r/K" when the call came with that prefix, else "": the URLs
+	 * handed out (socket, upload) keep it. */
+	char prefix[16];
 };
 
 static json_t *bot_profile(void)
@@ -1779,14 +1859,13 @@ static json_t *m_connections_open(struct fake *fk, json_t *args, const char *aut
 	json_t *r;
 
 	(void)args;
-	(void)o;
 	if (e)
 		return api_err(e);
 	uuid4(ticket);
 	json_object_set_new(fk->tickets, ticket, json_false());
 	fk->tickets_issued++;
-	url = rb_asprintf("%s://127.0.0.1:%d/link/?ticket=%s&app_id=%s", fk->tls ? "wss" : "ws",
-			  fk->port, ticket, fk->app_hash);
+	url = rb_asprintf("%s://127.0.0.1:%d%s/link/?ticket=%s&app_id=%s", fk->tls ? "wss" : "ws",
+			  fk->port, o->prefix, ticket, fk->app_hash);
 	r = json_pack("{s:b, s:s, s:{s:[s], s:[s]}}", "ok", 1, "url", url, "response_metadata",
 		      "scopes", "connections:write", "acceptedScopes", "connections:write");
 	free(url);
@@ -2336,7 +2415,7 @@ static json_t *m_get_upload_url(struct fake *fk, json_t *args, const char *auth,
 	json_object_set_new(fk->files, id,
 			    json_pack("{s:s, s:I, s:n, s:b}", "filename", fname, "length",
 				      (json_int_t)length, "bytes", "completed", 0));
-	url = rb_asprintf("%s://127.0.0.1:%d/upload/v1/%s", fk->scheme, fk->port, id);
+	url = rb_asprintf("%s://127.0.0.1:%d%s/upload/v1/%s", fk->scheme, fk->port, o->prefix, id);
 	r = json_pack("{s:b, s:s, s:s}", "ok", 1, "upload_url", url, "file_id", id);
 	free(url);
 	return r;
@@ -2444,7 +2523,7 @@ static bool ctype_is(const char *ctype, const char *want)
  * answer may be written. */
 static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 {
-	struct api_out o = { 200, -1, false };
+	struct api_out o = { 200, -1, false, "" };
 	json_t *args = json_object(), *body = NULL, *resp = NULL;
 	const char *auth = rq->auth, *warning = NULL;
 	bool charset = strcasestr(rq->ctype, "charset") != NULL;
@@ -2453,6 +2532,8 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 	size_t i;
 
 	o.is_json = ctype_is(rq->ctype, "application/json");
+	if (rq->replica)
+		snprintf(o.prefix, sizeof o.prefix, "/r/%d", rq->replica);
 	json_object_update(args, rq->query);
 	json_object_del(args, "token"); /* never accepted in the query string */
 	if (rq->body.len) {
@@ -3014,11 +3095,20 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 {
 	json_t *envs = json_array(), *ids, *list = json_object_get(body, "envelopes");
 	json_t *batch = json_object_get(body, "slash_batch"), *e, *r;
-	long long count = 1, sock = 0, interval_us = 0, first = 1;
+	long long count = 1, sock = 0, interval_us = 0, first = 1, replica = 0;
 	char err[160];
 	size_t i;
 
 	jint(body, "socket", &sock);
+	if (json_object_get(body, "replica") && !json_is_null(json_object_get(body, "replica")) &&
+	    (jint(body, "replica", &replica) || replica < 1 || replica > FS_REPLICA_MAX)) {
+		json_decref(envs);
+		return ctl_bad(status, "replica must be a number from 1 to 9");
+	}
+	if (replica && sock) {
+		json_decref(envs);
+		return ctl_bad(status, "socket and replica cannot go together");
+	}
 	if (json_is_array(list)) {
 		json_array_foreach (list, i, e) {
 			r = json_is_object(e) ? envelope_from_request(fk, e, err, sizeof err) :
@@ -3076,6 +3166,7 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 
 		reaction_event_apply(fk, e); /* now that the whole batch is valid */
 		d = delivery_new(fk, json_incref(e));
+		d->target = (int)replica;
 		json_array_append_new(ids, json_string(d->id));
 		if (interval_us > 0 && i > 0) {
 			/* Paced: a steady rate, as the benchmark's latency phase wants. */
@@ -3087,8 +3178,9 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 		submit(fk, d, (int)sock);
 	}
 	json_decref(envs);
-	note("envelopes queued=%zu (sockets eligible now: %s)", json_array_size(ids),
-	     any_eligible(fk) ? "yes" : "no");
+	replica = replica ? replica : fk->route_replica;
+	note("envelopes queued=%zu replica=%lld (sockets eligible now: %s)", json_array_size(ids),
+	     replica, any_eligible(fk, (int)replica) ? "yes" : "no");
 	if (json_is_array(list) || json_is_object(batch))
 		return json_pack("{s:b, s:I, s:o}", "ok", 1, "count",
 				 (json_int_t)json_array_size(ids), "envelope_ids", ids);
@@ -3133,32 +3225,71 @@ static json_t *ctl_acks(struct fake *fk)
 			 fk->exhausted, "protocol_errors", fk->protocol_errors, "queued", queued);
 }
 
+/* {"replica": K or null}: where envelopes without a replica of their own go. */
+static json_t *route_json(const struct fake *fk)
+{
+	return json_pack("{s:o}", "replica", replica_json(fk->route_replica));
+}
+
 static json_t *ctl_state(struct fake *fk)
 {
-	json_t *socks = json_array();
-	unsigned open = 0;
+	json_t *socks = json_array(), *reps = json_object();
+	unsigned open = 0, open_by[FS_REPLICA_MAX + 1] = { 0 };
+	char key[16];
 
 	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
 		open++;
+		open_by[c->replica]++;
 		json_array_append_new(
 			socks,
-			json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}",
-				  "id", c->id, "hello", c->hello_sent, "refused", c->refused,
-				  "draining", c->draining, "silenced", c->silenced,
-				  "debug_reconnects", c->debug_reconnects, "tls", c->tls, "queued",
-				  (json_int_t)c->out.n, "pings", (int)c->pings, "pongs",
-				  (int)c->pongs, "frames_in", (int)c->frames_in, "opened_us",
-				  (json_int_t)c->opened_us));
+			json_pack(
+				"{s:i, s:o, s:b, s:b, s:b, s:b, s:b, s:b, s:I, s:i, s:i, s:i, s:I}",
+				"id", c->id, "replica", replica_json(c->replica), "hello",
+				c->hello_sent, "refused", c->refused, "draining", c->draining,
+				"silenced", c->silenced, "debug_reconnects", c->debug_reconnects,
+				"tls", c->tls, "queued", (json_int_t)c->out.n, "pings",
+				(int)c->pings, "pongs", (int)c->pongs, "frames_in",
+				(int)c->frames_in, "opened_us", (json_int_t)c->opened_us));
 	}
 	lws_end_foreach_dll(p);
-	return json_pack("{s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o}", "ok", 1,
-			 "tls", fk->tls, "sockets_open", (int)open, "sockets_total",
+	/* Per replica that has a socket open, has been sent a hello or has
+	 * envelopes waiting for it. */
+	for (int k = 1; k <= FS_REPLICA_MAX; k++) {
+		if (!open_by[k] && !fk->hello_by_replica[k] && !fk->pending[k].n)
+			continue;
+		snprintf(key, sizeof key, "%d", k);
+		json_object_set_new(reps, key,
+				    json_pack("{s:i, s:i, s:i}", "sockets_open", (int)open_by[k],
+					      "hello_sent", (int)fk->hello_by_replica[k], "queued",
+					      (int)fk->pending[k].n));
+	}
+	return json_pack("{s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:o}",
+			 "ok", 1, "tls", fk->tls, "sockets_open", (int)open, "sockets_total",
 			 (int)fk->sockets_total, "hello_sent", (int)fk->hello_count,
 			 "connections_opened", (int)fk->connections_opened, "tickets_issued",
 			 (int)fk->tickets_issued, "queued", (int)fk->unsent, "max_open_at_once",
 			 (int)fk->max_open, "upgrades_refused", (int)fk->upgrades_refused, "calls",
-			 (int)fk->call_seq, "sockets", socks);
+			 (int)fk->call_seq, "route", route_json(fk), "replicas", reps, "sockets",
+			 socks);
+}
+
+/* POST /_fake/route {"replica":K}: from now on every envelope sent without
+ * a replica or socket of its own goes to replica K's sockets (waiting while
+ * K has none); {"replica":null}: round-robin over every socket again. */
+static json_t *ctl_route(struct fake *fk, json_t *body, int *status)
+{
+	json_t *v = json_object_get(body, "replica");
+	long long k = 0;
+
+	if (!v || (!json_is_null(v) && (!json_is_integer(v) || jint(body, "replica", &k) || k < 1 ||
+					k > FS_REPLICA_MAX)))
+		return ctl_bad(status, "need replica: a number from 1 to 9, or null");
+	fk->route_replica = (int)k;
+	note("route replica=%d", fk->route_replica);
+	route(fk);
+	return json_pack("{s:b, s:o, s:i}", "ok", 1, "route", route_json(fk), "queued",
+			 (int)fk->unsent);
 }
 
 /* The sockets a control call aims at: "socket":N, or every open one. */
@@ -3167,10 +3298,14 @@ static int target_sockets(struct fake *fk, json_t *body, struct sm_conn **out, i
 	long long want = 0;
 	int n = 0;
 
+	long long replica = 0;
+
 	jint(body, "socket", &want);
+	jint(body, "replica", &replica);
 	lws_start_foreach_dll (struct lws_dll2 *, p, lws_dll2_get_head(&fk->conns)) {
 		struct sm_conn *c = lws_container_of(p, struct sm_conn, node);
-		if (n < max && !c->dropped && !c->closing && (!want || c->id == want))
+		if (n < max && !c->dropped && !c->closing && (!want || c->id == want) &&
+		    (!replica || c->replica == replica))
 			out[n++] = c;
 	}
 	lws_end_foreach_dll(p);
@@ -3393,6 +3528,7 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 	json_array_clear(fk->exhausted);
 	json_array_clear(fk->protocol_errors);
 	fk->sockets_total = fk->hello_count = fk->connections_opened = 0;
+	memset(fk->hello_by_replica, 0, sizeof fk->hello_by_replica);
 	fk->tickets_issued = fk->upgrades_refused = 0;
 	fk->max_open = count_live(fk);
 	/* Envelopes not written yet are forgotten too, wherever they wait. */
@@ -3401,8 +3537,9 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		reclaim_envelopes(fk, c);
 	}
 	lws_end_foreach_dll(p);
-	while ((f = fq_pop(&fk->pending)) != NULL)
-		frame_free(f);
+	for (int q = 0; q <= FS_REPLICA_MAX; q++)
+		while ((f = fq_pop(&fk->pending[q])) != NULL)
+			frame_free(f);
 	fk->unsent = 0;
 	while (lws_dll2_get_head(&fk->deliveries))
 		delivery_free(lws_container_of(lws_dll2_get_head(&fk->deliveries), struct delivery,
@@ -3413,6 +3550,7 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		fails_clear(fk);
 		fk->cfg = fk->cfg_default;
 		fk->cfg.ping_ms = ping;
+		fk->route_replica = 0;
 		json_object_clear(fk->messages);
 		json_object_clear(fk->users);
 		json_object_clear(fk->channels);
@@ -3675,6 +3813,8 @@ static void control_call(struct fake *fk, struct http_req *rq)
 		resp = ctl_bad(&status, "use POST");
 	else if (!strcmp(name, "envelope"))
 		resp = ctl_envelope(fk, body, &status);
+	else if (!strcmp(name, "route"))
+		resp = ctl_route(fk, body, &status);
 	else if (!strcmp(name, "disconnect"))
 		resp = ctl_disconnect(fk, body, &status);
 	else if (!strcmp(name, "drop"))
@@ -3799,7 +3939,9 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		lws_return_http_status(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, NULL);
 		return -1;
 	}
-	rb_strlcpy(rq->path, uri ? uri : "/", sizeof rq->path);
+	/* /r/K/ in front of any path but the control API's names the replica
+	 * (several bots on one fake); the rest is served as without it. */
+	rb_strlcpy(rq->path, replica_strip(uri ? uri : "/", &rq->replica), sizeof rq->path);
 	if (lws_hdr_copy(wsi, rq->ctype, sizeof rq->ctype, WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
 		rq->ctype[0] = '\0';
 	if (lws_hdr_copy(wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
@@ -3822,7 +3964,7 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		rq->kind = RK_SVC;
 	} else if (!strcmp(rq->path, "/prom/api/v1/query")) {
 		rq->kind = RK_PROM;
-	} else if (!strncmp(rq->path, "/_fake/", 7)) {
+	} else if (!strncmp(rq->path, "/_fake/", 7) && !rq->replica) {
 		rq->kind = RK_CONTROL;
 		max = FS_CONTROL_BODY_MAX;
 	} else {
@@ -4060,8 +4202,9 @@ static void fake_free(struct fake *fk)
 		rb_buf_free(&c->rx);
 		free(c);
 	}
-	while ((f = fq_pop(&fk->pending)) != NULL)
-		free(f);
+	for (int q = 0; q <= FS_REPLICA_MAX; q++)
+		while ((f = fq_pop(&fk->pending[q])) != NULL)
+			free(f);
 	while (lws_dll2_get_head(&fk->deliveries))
 		delivery_free(lws_container_of(lws_dll2_get_head(&fk->deliveries), struct delivery,
 					       node));

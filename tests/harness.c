@@ -82,6 +82,9 @@ extern char **environ;
 #define TAIL_LOG_LINES	     40
 #define SHOW_MAX	     600 /* characters of one value in a one-line message */
 
+#define MAX_REPLICAS 3 /* "replicas": bots on one database and one fake */
+#define ALL_BOTS     ((1u << MAX_REPLICAS) - 1)
+
 #define USER_REQUESTER "U02JD0E4512"
 #define USER_APPROVER  "U03ASM1TH7Q"
 #define CHANNEL	       "C05K8Q2V7XM"
@@ -90,8 +93,8 @@ extern char **environ;
  * header). The process groups of the live children are kept here so that a
  * second signal can kill them from the handler. */
 enum {
-	SLOT_BOT,
-	SLOT_FAKE,
+	SLOT_BOT, /* one per replica: SLOT_BOT + k */
+	SLOT_FAKE = SLOT_BOT + MAX_REPLICAS,
 	SLOT_SCRIPT,
 	SLOT_COUNT
 };
@@ -138,13 +141,22 @@ struct harness {
 	int n_fail;
 };
 
-/* A child process: the bot or the fake. */
+/* A child process: a bot or the fake. */
 struct proc {
 	const char *what; /* for messages */
 	int slot;	  /* index into g_pgids */
 	pid_t pid;	  /* 0 until started */
 	bool running;
 	int status; /* wait status, once it has exited */
+};
+
+/* One bot process (a replica: "replicas" > 1 runs several on one database
+ * and one fake). */
+struct bot {
+	struct proc proc;
+	bool should_run; /* started and not stopped, killed or expected to exit */
+	char *log;	 /* its stdout and stderr: bot.log, bot-2.log, bot-3.log */
+	char name[24];	 /* for messages: "the bot", or "replica 2" */
 };
 
 /* One scenario being run. */
@@ -156,22 +168,22 @@ struct scenario {
 	int index;
 	char tmp[64]; /* the scenario's folder */
 	char *fake_log;
-	char *bot_log;
 	char *db_url;
 	PGconn *pg;
 	CURL *curl;
 	int port;
 	char base[64]; /* "http://127.0.0.1:PORT" */
 	struct proc fake;
-	struct proc bot;
-	bool bot_should_run;   /* started and not stopped, killed or expected to exit */
-	json_t *vars;	       /* results saved with "as" */
-	json_t *calls;	       /* every call fetched from the fake so far, in order */
-	json_int_t calls_seen; /* highest seq in calls */
-	json_int_t cursor;     /* seq of the last call an expect_call consumed */
-	json_t *log_expected;  /* regexes of expect_log steps that held */
-	json_t *stub_calls;    /* records read from stub-calls.jsonl, each with "seq" */
-	long stub_off;	       /* bytes of stub-calls.jsonl read (whole lines only) */
+	struct bot bots[MAX_REPLICAS];
+	int n_bots;		/* "replicas" */
+	int cur_replica;	/* ${replica}: while a bot's env and config are made, else 0 */
+	json_t *vars;		/* results saved with "as" */
+	json_t *calls;		/* every call fetched from the fake so far, in order */
+	json_int_t calls_seen;	/* highest seq in calls */
+	json_int_t cursor;	/* seq of the last call an expect_call consumed */
+	json_t *log_expected;	/* regexes of expect_log steps that held */
+	json_t *stub_calls;	/* records read from stub-calls.jsonl, each with "seq" */
+	long stub_off;		/* bytes of stub-calls.jsonl read (whole lines only) */
 	json_int_t stub_cursor; /* seq of the last record an expect_argv consumed */
 	char *leftovers;	/* stub processes killed at the end, for a note */
 	int64_t t0;
@@ -737,10 +749,20 @@ static json_t *var_value(struct scenario *s, const char *expr)
 	snprintf(year, sizeof year, "%04d", tm.tm_year + 1900);
 	if (!dot) {
 		const char *v = NULL;
-		char port[16];
+		char port[16], num[16];
+		int k = 0; /* ${replicaK_pid} */
 
+		if (!strncmp(copy, "replica", 7) && copy[7] >= '1' && copy[7] <= '9' &&
+		    !strcmp(copy + 8, "_pid"))
+			k = copy[7] - '0';
 		snprintf(port, sizeof port, "%d", s->port);
-		if (!strcmp(copy, "year"))
+		if (k >= 1 && k <= s->n_bots && s->bots[k - 1].proc.pid) {
+			snprintf(num, sizeof num, "%d", (int)s->bots[k - 1].proc.pid);
+			v = num;
+		} else if (!strcmp(copy, "replica") && s->cur_replica) {
+			snprintf(num, sizeof num, "%d", s->cur_replica);
+			v = num;
+		} else if (!strcmp(copy, "year"))
 			v = year;
 		else if (!strcmp(copy, "user_requester"))
 			v = USER_REQUESTER;
@@ -1124,10 +1146,10 @@ static int64_t step_until(struct scenario *s, const json_t *step, int def_ms)
 	return until < s->deadline ? until : s->deadline;
 }
 
-/* A hint for exit messages: does the bot's stderr hold a sanitizer report? */
-static const char *sanitizer_hint(const struct scenario *s)
+/* A hint for exit messages: does a bot's stderr hold a sanitizer report? */
+static const char *sanitizer_hint(const struct bot *b)
 {
-	char *text = slurp(s->bot_log, LOG_MAX);
+	char *text = slurp(b->log, LOG_MAX);
 	bool found = false;
 
 	for (size_t i = 0; text && i < RB_ARRAY_LEN(sanitizer_marks); i++)
@@ -1136,11 +1158,28 @@ static const char *sanitizer_hint(const struct scenario *s)
 	return found ? "; its stderr holds a sanitizer report" : "";
 }
 
+static bool is_bot_pid(const struct scenario *s, pid_t pid)
+{
+	for (int k = 0; k < MAX_REPLICAS; k++)
+		if (s->bots[k].proc.pid && s->bots[k].proc.pid == pid)
+			return true;
+	return false;
+}
+
+/* Is pid a bot the harness has not seen exit? */
+static bool bot_running(const struct scenario *s, pid_t pid)
+{
+	for (int k = 0; k < MAX_REPLICAS; k++)
+		if (s->bots[k].proc.pid == pid && s->bots[k].proc.running)
+			return true;
+	return false;
+}
+
 /* Reaps the children the harness did not start itself: as a child
  * subreaper (see main) it inherits the orphans of the bot's backends, and
  * until they are reaped their zombies keep their process groups in
  * existence, which the bot's runner and expect_no_process wait for. The
- * bot, the fake and a script or run step are left to their own waits. */
+ * bots, the fake and a script or run step are left to their own waits. */
 static void reap_orphans(const struct scenario *s)
 {
 	char path[64], *list, *p, *end;
@@ -1153,7 +1192,7 @@ static void reap_orphans(const struct scenario *s)
 
 		if (end == p)
 			break;
-		if (v <= 0 || (pid_t)v == s->bot.pid || (pid_t)v == s->fake.pid ||
+		if (v <= 0 || is_bot_pid(s, (pid_t)v) || (pid_t)v == s->fake.pid ||
 		    (pid_t)v == (pid_t)g_pgids[SLOT_SCRIPT])
 			continue;
 		(void)waitpid((pid_t)v, &st, WNOHANG);
@@ -1162,8 +1201,8 @@ static void reap_orphans(const struct scenario *s)
 }
 
 /* Between polls: fails on a signal, the scenario's timeout, an unexpected
- * exit of the bot (unless bot_may_exit) or of the fake. */
-static int check_abort(struct scenario *s, bool bot_may_exit)
+ * exit of a bot (unless its bit, 1 << k, is in may_exit) or of the fake. */
+static int check_abort(struct scenario *s, unsigned may_exit)
 {
 	char st[64];
 
@@ -1172,9 +1211,14 @@ static int check_abort(struct scenario *s, bool bot_may_exit)
 		return failf(s, "interrupted");
 	if (now_ms() >= s->deadline)
 		return failf(s, "scenario timed out after %d s", s->timeout_s);
-	if (!bot_may_exit && s->bot_should_run && !proc_poll(&s->bot)) {
-		status_str(s->bot.status, st, sizeof st);
-		return failf(s, "the bot exited unexpectedly (%s)%s", st, sanitizer_hint(s));
+	for (int k = 0; k < s->n_bots; k++) {
+		struct bot *b = &s->bots[k];
+
+		if (!(may_exit & (1u << k)) && b->should_run && !proc_poll(&b->proc)) {
+			status_str(b->proc.status, st, sizeof st);
+			return failf(s, "%s exited unexpectedly (%s)%s", b->name, st,
+				     sanitizer_hint(b));
+		}
 	}
 	if (!proc_poll(&s->fake)) {
 		status_str(s->fake.status, st, sizeof st);
@@ -1189,27 +1233,42 @@ static const char *late(struct scenario *s, int64_t until)
 	return until >= s->deadline ? " (the scenario's timeout_s was reached)" : "";
 }
 
-static json_int_t hello_count(struct scenario *s, bool *ok)
+/* The hellos the fake has sent: to replica K's sockets (/_fake/state's
+ * replicas.K.hello_sent), or, with replica 0, to any. */
+static json_int_t hello_count(struct scenario *s, int replica, bool *ok)
 {
 	json_t *st = fake_get(s, "GET", "/_fake/state", NULL);
+	json_t *v;
 	json_int_t n;
 
 	*ok = st != NULL;
 	if (!st)
 		return 0;
-	n = json_integer_value(json_object_get(st, "hello_sent"));
+	if (replica) {
+		char key[16];
+
+		snprintf(key, sizeof key, "%d", replica);
+		v = json_object_get(json_object_get(json_object_get(st, "replicas"), key),
+				    "hello_sent");
+	} else {
+		v = json_object_get(st, "hello_sent");
+	}
+	n = json_integer_value(v);
 	json_decref(st);
 	return n;
 }
 
-/* The bot's environment (tests/scenarios/README.md): the harness's own,
- * the tokens, DATABASE_URL, SLACK_API_URL, ROLLBOT_TEST_DIR, no proxy for
- * 127.0.0.1, tests/stubs first on PATH, then the scenario's "env". Run
- * steps get the same. Returns 0 with *e filled (free with env_free), or
- * -1 after failing s (e is then freed). */
-static int bot_env(struct scenario *s, struct env *e)
+/* The environment of bot k (tests/scenarios/README.md): the harness's own,
+ * the tokens, DATABASE_URL, SLACK_API_URL (with /r/K/ when there are
+ * replicas), ROLLBOT_TEST_REPLICA (only then), ROLLBOT_TEST_DIR, no proxy
+ * for 127.0.0.1, tests/stubs first on PATH, then the scenario's "env",
+ * expanded with ${replica} = k + 1. Run steps get replica 1's. Returns 0
+ * with *e filled (free with env_free), or -1 after failing s (e is then
+ * freed). */
+static int bot_env(struct scenario *s, struct env *e, int k)
 {
-	char *api = rb_asprintf("%s/api/", s->base);
+	char *api = s->n_bots > 1 ? rb_asprintf("%s/r/%d/api/", s->base, k + 1) :
+				    rb_asprintf("%s/api/", s->base);
 	const json_t *envj = json_object_get(s->doc, "env");
 
 	env_init(e);
@@ -1218,6 +1277,12 @@ static int bot_env(struct scenario *s, struct env *e)
 	env_set(e, "DATABASE_URL", s->db_url);
 	env_set(e, "SLACK_API_URL", api);
 	free(api);
+	if (s->n_bots > 1) {
+		char num[16];
+
+		snprintf(num, sizeof num, "%d", k + 1);
+		env_set(e, "ROLLBOT_TEST_REPLICA", num);
+	}
 	env_set(e, "ROLLBOT_TEST_DIR", s->tmp);
 	/* Nothing the bot sends to 127.0.0.1 may go through a proxy. */
 	env_set(e, "NO_PROXY", "127.0.0.1,localhost");
@@ -1233,7 +1298,7 @@ static int bot_env(struct scenario *s, struct env *e)
 			free(lsan);
 		}
 	}
-	/* Stub backends first on PATH (DESIGN.md, Testing). */
+	/* Stub backends first on PATH (tests/scenarios/README.md, Stub backends). */
 	{
 		char cwd[PATH_MAX];
 		struct stat sb;
@@ -1248,36 +1313,41 @@ static int bot_env(struct scenario *s, struct env *e)
 		}
 	}
 	if (json_is_object(envj)) {
-		const char *k;
+		const char *key;
 		json_t *v;
 
-		json_object_foreach ((json_t *)envj, k, v) {
+		s->cur_replica = k + 1;
+		json_object_foreach ((json_t *)envj, key, v) {
 			json_t *x = json_is_null(v) ? NULL : expand(s, v);
 
 			if (!json_is_null(v) && !json_is_string(x)) {
 				json_decref(x);
 				env_free(e);
-				return failf(s, "env %s: not a string (null unsets)", k);
+				s->cur_replica = 0;
+				return x ? failf(s, "env %s: not a string (null unsets)", key) : -1;
 			}
-			env_set(e, k, x ? json_string_value(x) : NULL);
+			env_set(e, key, x ? json_string_value(x) : NULL);
 			json_decref(x);
 		}
+		s->cur_replica = 0;
 	}
 	return 0;
 }
 
-/* The --config to start the bot with. A name ending in ".in" is a
- * template: its ${…} are expanded (README, Variables) into a file of the
- * same name less ".in" in the scenario's folder, before every start (the
- * fake's port is known by then). Returns a new string, or NULL after
+/* The --config to start bot k with. A name ending in ".in" is a template:
+ * its ${…} are expanded (README, Variables; ${replica} is k + 1) into a
+ * file of the same name less ".in" in the scenario's folder (for replicas
+ * 2 and 3, with "-r2" or "-r3" before the extension), before every start
+ * (the fake's port is known by then). Returns a new string, or NULL after
  * failing s. */
-static char *bot_config(struct scenario *s)
+static char *bot_config(struct scenario *s, int k)
 {
 	const char *config = json_string_value(json_object_get(s->doc, "config"));
-	const char *base;
+	const char *base, *dot;
 	char *text, *out;
 	json_t *x;
 	FILE *f;
+	int n;
 
 	if (!config)
 		config = DEFAULT_CONFIG;
@@ -1288,7 +1358,9 @@ static char *bot_config(struct scenario *s)
 		failf(s, "config %s: %s", config, strerror(errno));
 		return NULL;
 	}
+	s->cur_replica = k + 1;
 	x = expand_string(s, text);
+	s->cur_replica = 0;
 	free(text);
 	if (!x) {
 		msg_printf(&s->detail, "  (in the configuration template %s)\n", config);
@@ -1296,7 +1368,15 @@ static char *bot_config(struct scenario *s)
 	}
 	base = strrchr(config, '/');
 	base = base ? base + 1 : config;
-	out = rb_asprintf("%s/%.*s", s->tmp, (int)(strlen(base) - 3), base);
+	n = (int)(strlen(base) - 3); /* less ".in" */
+	dot = memrchr(base, '.', (size_t)n);
+	if (k == 0)
+		out = rb_asprintf("%s/%.*s", s->tmp, n, base);
+	else if (dot && dot > base)
+		out = rb_asprintf("%s/%.*s-r%d%.*s", s->tmp, (int)(dot - base), base, k + 1,
+				  (int)(base + n - dot), dot);
+	else
+		out = rb_asprintf("%s/%.*s-r%d", s->tmp, n, base, k + 1);
 	f = fopen(out, "w");
 	if (!f ||
 	    fwrite(json_string_value(x), 1, json_string_length(x), f) != json_string_length(x)) {
@@ -1313,101 +1393,168 @@ static char *bot_config(struct scenario *s)
 	return out;
 }
 
-/* Starts the bot; with wait, until the fake has sent it a new hello. */
-static int bot_start(struct scenario *s, bool wait)
+/* Starts bot k; with wait, until the fake has sent it a new hello: to a
+ * socket of its replica when its SLACK_API_URL carries /r/K/, else any. */
+static int bot_start(struct scenario *s, int k, bool wait)
 {
+	struct bot *b = &s->bots[k];
 	struct env e;
-	char err[512];
+	char err[512], tag_path[16];
 	char *config = NULL;
 	char *bin = rb_asprintf("%s/rollbot", s->h->build);
 	char *argv[] = { bin, "run", "--config", NULL, NULL };
+	const char *api;
 	json_int_t before = 0;
 	int64_t until;
 	bool ok = true;
-	int rc = 0;
+	int rc = 0, tag = 0;
 
-	if (s->bot_should_run && proc_poll(&s->bot)) {
+	if (b->should_run && proc_poll(&b->proc)) {
 		free(bin);
-		return failf(s, "the bot is already running");
+		return failf(s, "%s is already running", b->name);
 	}
-	if (wait)
-		before = hello_count(s, &ok);
-	if (ok)
-		config = bot_config(s);
-	if (!config || bot_env(s, &e)) {
+	config = bot_config(s, k);
+	if (!config || bot_env(s, &e, k)) {
 		free(config);
 		free(bin);
 		return -1;
 	}
+	snprintf(tag_path, sizeof tag_path, "/r/%d/", k + 1);
+	api = env_get(&e, "SLACK_API_URL");
+	if (s->n_bots > 1 && api && strstr(api, tag_path))
+		tag = k + 1;
+	if (wait)
+		before = hello_count(s, tag, &ok);
 	argv[3] = config;
-	if (proc_spawn(&s->bot, argv, e.v, s->bot_log, err, sizeof err))
-		rc = failf(s, "cannot start the bot: %s", err);
+	if (!ok)
+		rc = -1;
+	else if (proc_spawn(&b->proc, argv, e.v, b->log, err, sizeof err))
+		rc = failf(s, "cannot start %s: %s", b->name, err);
 	env_free(&e);
 	free(config);
 	free(bin);
 	if (rc)
 		return rc;
-	s->bot_should_run = true;
+	b->should_run = true;
 	if (!wait)
 		return 0;
 	until = now_ms() + HELLO_WAIT_MS;
 	if (until > s->deadline)
 		until = s->deadline;
 	for (;;) {
-		json_int_t n = hello_count(s, &ok);
+		json_int_t n = hello_count(s, tag, &ok);
 
 		if (!ok)
 			return -1;
 		if (n > before)
 			return 0;
-		if (!proc_poll(&s->bot)) {
+		if (!proc_poll(&b->proc)) {
 			char st[64];
 
-			status_str(s->bot.status, st, sizeof st);
-			return failf(s, "the bot exited (%s) before it got a Socket Mode hello%s",
-				     st, sanitizer_hint(s));
+			status_str(b->proc.status, st, sizeof st);
+			return failf(s, "%s exited (%s) before it got a Socket Mode hello%s",
+				     b->name, st, sanitizer_hint(b));
 		}
 		if (now_ms() >= until)
-			return failf(s, "the bot got no Socket Mode hello within %d ms%s",
+			return failf(s, "%s got no Socket Mode hello within %d ms%s", b->name,
 				     HELLO_WAIT_MS, late(s, until));
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return -1;
 		nap(POLL_MS);
 	}
 }
 
 /* SIGTERM, then the exit status must be 0 within STOP_WAIT_MS. */
-static int bot_stop(struct scenario *s)
+static int bot_stop(struct scenario *s, int k)
 {
+	struct bot *b = &s->bots[k];
 	char st[64];
 
-	s->bot_should_run = false;
-	if (!s->bot.pid)
+	b->should_run = false;
+	if (!b->proc.pid)
 		return 0;
-	if (!proc_poll(&s->bot)) {
-		status_str(s->bot.status, st, sizeof st);
-		return failf(s, "the bot had already exited (%s) when it was to be stopped", st);
+	if (!proc_poll(&b->proc)) {
+		status_str(b->proc.status, st, sizeof st);
+		return failf(s, "%s had already exited (%s) when it was to be stopped", b->name,
+			     st);
 	}
-	if (!proc_stop(&s->bot, SIGTERM, STOP_WAIT_MS))
-		return failf(s, "the bot did not exit within %d ms of SIGTERM (killed)",
+	if (!proc_stop(&b->proc, SIGTERM, STOP_WAIT_MS))
+		return failf(s, "%s did not exit within %d ms of SIGTERM (killed)", b->name,
 			     STOP_WAIT_MS);
-	if (!WIFEXITED(s->bot.status) || WEXITSTATUS(s->bot.status) != 0) {
-		status_str(s->bot.status, st, sizeof st);
-		return failf(s, "the bot ended with %s after SIGTERM, expected exit 0%s", st,
-			     sanitizer_hint(s));
+	if (!WIFEXITED(b->proc.status) || WEXITSTATUS(b->proc.status) != 0) {
+		status_str(b->proc.status, st, sizeof st);
+		return failf(s, "%s ended with %s after SIGTERM, expected exit 0%s", b->name, st,
+			     sanitizer_hint(b));
 	}
 	return 0;
 }
 
+/* SIGKILL to bot k's process group. */
+static int bot_kill(struct scenario *s, int k)
+{
+	struct bot *b = &s->bots[k];
+
+	b->should_run = false;
+	if (b->proc.pid && proc_poll(&b->proc)) {
+		kill(-b->proc.pid, SIGKILL);
+		if (!proc_wait(&b->proc, 5000))
+			return failf(s, "%s did not die of SIGKILL", b->name);
+	}
+	return 0;
+}
+
+/* The step's "replica": K (a step option, or for expect_log, expect_no_log
+ * and send a key of the action's object too; both must then agree).
+ * Returns 0 with *out = K, or 0 when there is none; -1 after failing s. */
+static int replica_opt(struct scenario *s, const json_t *step, const json_t *arg, const char *what,
+		       int *out)
+{
+	const json_t *r = json_object_get(step, "replica");
+	const json_t *ra = json_is_object(arg) ? json_object_get(arg, "replica") : NULL;
+
+	*out = 0;
+	if (ra && r && !json_equal(r, ra))
+		return failf(s, "%s: two different \"replica\"s", what);
+	if (ra)
+		r = ra;
+	if (!r)
+		return 0;
+	if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > s->n_bots)
+		return failf(s,
+			     "%s: \"replica\" must be a number from 1 to %d (the scenario's "
+			     "\"replicas\")",
+			     what, s->n_bots);
+	*out = (int)json_integer_value(r);
+	return 0;
+}
+
+/* The logs a step looks at, for messages: "the bot's log", "replica 2's
+ * log" or "any replica's log". */
+static void logs_name(const struct scenario *s, int replica, char *buf, size_t len)
+{
+	if (replica || s->n_bots == 1)
+		snprintf(buf, len, "%s's log", s->bots[replica ? replica - 1 : 0].name);
+	else
+		snprintf(buf, len, "any replica's log");
+}
+
+/* POST /_fake/envelope; "replica": K (a step option or in the request)
+ * sends it to a socket of replica K. */
 static int step_send(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
-	json_t *r;
+	json_t *r, *body;
 	const char *id;
+	int k;
 
-	(void)step;
 	if (!json_is_object(arg))
 		return failf(s, "send: expects an object (an envelope request)");
-	r = fake_get(s, "POST", "/_fake/envelope", arg);
+	if (replica_opt(s, step, arg, "send", &k))
+		return -1;
+	body = json_deep_copy(arg);
+	if (k)
+		json_object_set_new(body, "replica", json_integer(k));
+	r = fake_get(s, "POST", "/_fake/envelope", body);
+	json_decref(body);
 	if (!r)
 		return -1;
 	id = json_string_value(json_object_get(r, "envelope_id"));
@@ -1532,7 +1679,7 @@ static int step_expect_ack(struct scenario *s, const json_t *arg, const json_t *
 			return -1;
 		}
 		json_decref(r);
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return -1;
 		nap(POLL_MS);
 	}
@@ -1575,7 +1722,7 @@ static int step_expect_state(struct scenario *s, const json_t *arg, const json_t
 		}
 		rb_buf_free(&why);
 		json_decref(st);
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return -1;
 		nap(POLL_MS);
 	}
@@ -1656,7 +1803,7 @@ static int step_expect_http(struct scenario *s, const json_t *arg, const json_t 
 		}
 		rb_buf_free(&why);
 		json_decref(got);
-		if (check_abort(s, false)) {
+		if (check_abort(s, 0)) {
 			json_decref(m);
 			return -1;
 		}
@@ -1779,7 +1926,7 @@ static int step_expect_rows(struct scenario *s, const json_t *arg, const json_t 
 			fail_values(s, want, got);
 			break;
 		}
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			break;
 		nap(100);
 	}
@@ -1800,61 +1947,93 @@ static int step_sleep(struct scenario *s, const json_t *arg, const json_t *step,
 		return failf(s, "sleep_ms: needs a number");
 	until = now_ms() + json_integer_value(arg);
 	while (now_ms() < until) {
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return -1;
 		nap(POLL_MS);
 	}
 	return 0;
 }
 
+/* start, stop, kill or restart one replica, or each in turn (a restart of
+ * every replica is a rolling one: stop 1, start 1, stop 2, start 2, …). */
 static int step_bot(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	const char *what = json_string_value(arg);
 	bool wait = !json_is_false(json_object_get(step, "wait"));
+	int r, k, rc = 0;
 
 	(void)res;
-	if (!what)
+	if (!what || (strcmp(what, "start") && strcmp(what, "stop") && strcmp(what, "kill") &&
+		      strcmp(what, "restart"))) {
+		if (what)
+			return failf(s, "bot: unknown action \"%s\"", what);
 		return failf(s, "bot: needs \"start\", \"stop\", \"kill\" or \"restart\"");
-	if (!strcmp(what, "start"))
-		return bot_start(s, wait);
-	if (!strcmp(what, "stop"))
-		return bot_stop(s);
-	if (!strcmp(what, "restart"))
-		return bot_stop(s) ? -1 : bot_start(s, wait);
-	if (!strcmp(what, "kill")) {
-		s->bot_should_run = false;
-		if (s->bot.pid && proc_poll(&s->bot)) {
-			kill(-s->bot.pid, SIGKILL);
-			if (!proc_wait(&s->bot, 5000))
-				return failf(s, "the bot did not die of SIGKILL");
-		}
-		return 0;
 	}
-	return failf(s, "bot: unknown action \"%s\"", what);
+	if (replica_opt(s, step, NULL, "bot", &r))
+		return -1;
+	for (k = r ? r - 1 : 0; !rc && k < (r ? r : s->n_bots); k++) {
+		if (!strcmp(what, "start"))
+			rc = bot_start(s, k, wait);
+		else if (!strcmp(what, "stop"))
+			rc = bot_stop(s, k);
+		else if (!strcmp(what, "restart"))
+			rc = bot_stop(s, k) ? -1 : bot_start(s, k, wait);
+		else
+			rc = bot_kill(s, k);
+	}
+	return rc;
 }
 
 static int step_expect_exit(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	int64_t until = step_until(s, step, DEFAULT_EXIT_WAIT_MS);
+	unsigned mask = 0;
 	char st[64];
+	int r, k;
 
 	(void)res;
 	if (!json_is_integer(arg))
 		return failf(s, "expect_exit: needs the exit status, a number");
-	if (!s->bot.pid)
-		return failf(s, "expect_exit: the bot was never started");
-	while (proc_poll(&s->bot)) {
-		if (now_ms() >= until)
-			return failf(s, "expect_exit: the bot is still running%s", late(s, until));
-		if (check_abort(s, true))
-			return -1;
-		nap(POLL_MS);
+	if (replica_opt(s, step, NULL, "expect_exit", &r))
+		return -1;
+	if (r || s->n_bots == 1) {
+		k = r ? r - 1 : 0;
+		if (!s->bots[k].proc.pid)
+			return failf(s, "expect_exit: %s was never started", s->bots[k].name);
+		mask = 1u << k;
+	} else {
+		/* Every replica the harness started and did not stop, kill or
+		 * see exit already. */
+		for (k = 0; k < s->n_bots; k++)
+			if (s->bots[k].should_run)
+				mask |= 1u << k;
+		if (!mask)
+			return failf(s, "expect_exit: no replica is running");
 	}
-	s->bot_should_run = false;
-	status_str(s->bot.status, st, sizeof st);
-	if (!WIFEXITED(s->bot.status) || WEXITSTATUS(s->bot.status) != json_integer_value(arg))
-		return failf(s, "expect_exit: the bot ended with %s, expected exit %lld", st,
-			     (long long)json_integer_value(arg));
+	for (k = 0; k < s->n_bots; k++) {
+		if (!(mask & (1u << k)))
+			continue;
+		while (proc_poll(&s->bots[k].proc)) {
+			if (now_ms() >= until)
+				return failf(s, "expect_exit: %s is still running%s",
+					     s->bots[k].name, late(s, until));
+			if (check_abort(s, mask))
+				return -1;
+			nap(POLL_MS);
+		}
+	}
+	for (k = 0; k < s->n_bots; k++) {
+		struct bot *b = &s->bots[k];
+
+		if (!(mask & (1u << k)))
+			continue;
+		b->should_run = false;
+		status_str(b->proc.status, st, sizeof st);
+		if (!WIFEXITED(b->proc.status) ||
+		    WEXITSTATUS(b->proc.status) != json_integer_value(arg))
+			return failf(s, "expect_exit: %s ended with %s, expected exit %lld",
+				     b->name, st, (long long)json_integer_value(arg));
+	}
 	return 0;
 }
 
@@ -1874,20 +2053,37 @@ static int log_search(const char *text, const char *re, char *err, size_t errlen
 	return rc;
 }
 
+/* Searches the log of replica r (every bot's with 0): 1 when a line
+ * matches, 0, or -1 for a bad regex. */
+static int logs_search(const struct scenario *s, int r, const char *re, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	for (int k = r ? r - 1 : 0; rc == 0 && k < (r ? r : s->n_bots); k++) {
+		char *text = slurp(s->bots[k].log, LOG_MAX);
+
+		rc = log_search(text ? text : "", re, err, errlen);
+		free(text);
+	}
+	return rc;
+}
+
 static int step_expect_log(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
 {
 	const char *re = json_string_value(json_object_get(arg, "re"));
 	int64_t until = step_until(s, step, DEFAULT_WITHIN_MS);
-	char err[256];
+	char err[256], where[64];
+	int r;
 
 	(void)res;
 	if (!re)
 		return failf(s, "expect_log: needs \"re\"");
+	if (replica_opt(s, step, arg, "expect_log", &r))
+		return -1;
+	logs_name(s, r, where, sizeof where);
 	for (;;) {
-		char *text = slurp(s->bot_log, LOG_MAX);
-		int rc = log_search(text ? text : "", re, err, sizeof err);
+		int rc = logs_search(s, r, re, err, sizeof err);
 
-		free(text);
 		if (rc < 0)
 			return failf(s, "expect_log: bad regex /%s/: %s", re, err);
 		if (rc) {
@@ -1895,9 +2091,9 @@ static int step_expect_log(struct scenario *s, const json_t *arg, const json_t *
 			return 0;
 		}
 		if (now_ms() >= until)
-			return failf(s, "expect_log: no line of the bot's log matches /%s/%s", re,
+			return failf(s, "expect_log: no line of %s matches /%s/%s", where, re,
 				     late(s, until));
-		if (check_abort(s, true))
+		if (check_abort(s, ALL_BOTS))
 			return -1;
 		nap(POLL_MS);
 	}
@@ -1907,21 +2103,23 @@ static int step_expect_no_log(struct scenario *s, const json_t *arg, const json_
 			      json_t **res)
 {
 	const char *re = json_string_value(json_object_get(arg, "re"));
-	char err[256];
-	char *text;
-	int rc;
+	char err[256], where[64];
+	int r, rc;
 
-	(void)step;
 	(void)res;
 	if (!re)
 		return failf(s, "expect_no_log: needs \"re\"");
-	text = slurp(s->bot_log, LOG_MAX);
-	rc = log_search(text ? text : "", re, err, sizeof err);
-	free(text);
-	if (rc < 0)
-		return failf(s, "expect_no_log: bad regex /%s/: %s", re, err);
-	if (rc)
-		return failf(s, "expect_no_log: a line of the bot's log matches /%s/", re);
+	if (replica_opt(s, step, arg, "expect_no_log", &r))
+		return -1;
+	for (int k = r ? r - 1 : 0; k < (r ? r : s->n_bots); k++) {
+		rc = logs_search(s, k + 1, re, err, sizeof err);
+		if (rc < 0)
+			return failf(s, "expect_no_log: bad regex /%s/: %s", re, err);
+		if (rc) {
+			logs_name(s, k + 1, where, sizeof where);
+			return failf(s, "expect_no_log: a line of %s matches /%s/", where, re);
+		}
+	}
 	return 0;
 }
 
@@ -2232,7 +2430,7 @@ static int expect_records(const struct records *r, struct scenario *s, const jso
 			return -1;
 		}
 		json_decref(found);
-		if (check_abort(s, false)) {
+		if (check_abort(s, 0)) {
 			json_decref(m);
 			return -1;
 		}
@@ -2277,7 +2475,7 @@ static int expect_no_records(const struct records *r, struct scenario *s, const 
 		}
 		if (now_ms() >= until)
 			break;
-		if (check_abort(s, false)) {
+		if (check_abort(s, 0)) {
 			json_decref(m);
 			return -1;
 		}
@@ -2431,7 +2629,7 @@ static int step_expect_no_process(struct scenario *s, const json_t *arg, const j
 			     group ? "pgid" : "pid", group ? "process group" : "process");
 	for (;;) {
 		int st;
-		bool ours = (pid_t)id == s->bot.pid || (pid_t)id == s->fake.pid;
+		bool ours = is_bot_pid(s, (pid_t)id) || (pid_t)id == s->fake.pid;
 
 		if (!ours)
 			while (waitpid(group ? -(pid_t)id : (pid_t)id, &st, WNOHANG) > 0)
@@ -2449,7 +2647,7 @@ static int step_expect_no_process(struct scenario *s, const json_t *arg, const j
 			rb_buf_free(&b);
 			return -1;
 		}
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return -1;
 		nap(POLL_MS);
 	}
@@ -2514,7 +2712,7 @@ static int step_run(struct scenario *s, const json_t *arg, const json_t *step, j
 		if (!plain_string(x) || (i == 0 && !*json_string_value(x)))
 			return failf(s,
 				     "run: argv must hold strings (no NUL), the first not empty");
-	if (bot_env(s, &e))
+	if (bot_env(s, &e, 0))
 		return -1;
 	json_object_foreach ((json_t *)envj, k, x) {
 		if (!json_is_null(x) && !json_is_string(x)) {
@@ -2588,7 +2786,7 @@ static int step_run(struct scenario *s, const json_t *arg, const json_t *step, j
 			kill(-pid, SIGKILL);
 			kill_at = 0;
 		}
-		if (check_abort(s, false)) {
+		if (check_abort(s, 0)) {
 			rc = -1;
 			break;
 		}
@@ -2685,8 +2883,7 @@ static void kill_leftovers(struct scenario *s)
 			long v = strtol(e->d_name, &end, 10);
 			pid_t pp, pg;
 
-			if (*end || v <= 0 || (pid_t)v == getpid() ||
-			    ((pid_t)v == s->bot.pid && s->bot.running) ||
+			if (*end || v <= 0 || (pid_t)v == getpid() || bot_running(s, (pid_t)v) ||
 			    ((pid_t)v == s->fake.pid && s->fake.running) || !env_has(v, entry))
 				continue;
 			found++;
@@ -2749,11 +2946,17 @@ static const struct action actions[] = {
 	{ "run", step_run },
 };
 
-static const char *const step_options[] = { "as", "within_ms", "note", "for_ms", "wait" };
+static const char *const step_options[] = {
+	"as", "within_ms", "note", "for_ms", "wait", "replica"
+};
+
+/* The actions that take the "replica" option. */
+static const char *const replica_actions[] = { "bot", "expect_exit", "send", "expect_log",
+					       "expect_no_log" };
 
 static const char *const scenario_keys[] = {
-	"name",	     "note",  "config",	      "env",	   "fake_args",
-	"autostart", "steps", "allow_errors", "timeout_s",
+	"name",	     "note",  "config",	  "env",	  "fake_args",
+	"autostart", "steps", "replicas", "allow_errors", "timeout_s",
 };
 
 static const struct action *find_action(const char *k)
@@ -2802,21 +3005,44 @@ static int validate(struct scenario *s)
 	v = json_object_get(s->doc, "allow_errors");
 	if (v && !json_is_array(v))
 		return failf(s, "\"allow_errors\" must be an array of regexes");
+	v = json_object_get(s->doc, "replicas");
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		  json_integer_value(v) > MAX_REPLICAS))
+		return failf(s, "\"replicas\" must be a number from 1 to %d", MAX_REPLICAS);
+	s->n_bots = v ? (int)json_integer_value(v) : 1;
 	json_array_foreach (steps, i, v) {
-		const char *sk;
+		const char *sk, *act = NULL;
 		json_t *x;
 		int n = 0;
 
 		if (!json_is_object(v))
 			return failf(s, "step %zu is not an object", i + 1);
 		json_object_foreach (v, sk, x) {
-			if (find_action(sk))
+			if (find_action(sk)) {
 				n++;
-			else if (!is_option(sk))
+				act = sk;
+			} else if (!is_option(sk)) {
 				return failf(s, "step %zu: unknown key \"%s\"", i + 1, sk);
+			}
 		}
 		if (n != 1)
 			return failf(s, "step %zu: needs exactly one action", i + 1);
+		x = json_object_get(v, "replica");
+		if (x) {
+			bool takes = false;
+
+			for (size_t j = 0; j < RB_ARRAY_LEN(replica_actions); j++)
+				takes = takes || !strcmp(act, replica_actions[j]);
+			if (!takes)
+				return failf(s, "step %zu: %s does not take \"replica\"", i + 1,
+					     act);
+			if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+			    json_integer_value(x) > s->n_bots)
+				return failf(s,
+					     "step %zu: \"replica\" must be a number from 1 to "
+					     "%d (the scenario's \"replicas\")",
+					     i + 1, s->n_bots);
+		}
 		x = json_object_get(v, "as");
 		if (x && !json_is_string(x))
 			return failf(s, "step %zu: \"as\" must be a name", i + 1);
@@ -2904,7 +3130,7 @@ static void run_steps(struct scenario *s)
 		int rc;
 
 		s->step = (int)i;
-		if (check_abort(s, false))
+		if (check_abort(s, 0))
 			return;
 		json_object_foreach ((json_t *)step, k, x) {
 			if (find_action(k)) {
@@ -2934,11 +3160,13 @@ static void run_steps(struct scenario *s)
 
 /* Sanitizer reports fail whatever the scenario says; level=error lines fail
  * unless allow_errors or a passed expect_log names them. */
-static void scan_bot_log(struct scenario *s)
+static void scan_bot_log(struct scenario *s, const struct bot *b)
 {
 	const json_t *allow = json_object_get(s->doc, "allow_errors");
-	char *text = slurp(s->bot_log, LOG_MAX);
-	char *line, *next;
+	char *text = slurp(b->log, LOG_MAX);
+	char *line, *next, where[64];
+
+	snprintf(where, sizeof where, "%s's", b->name);
 
 	for (line = text; line && *line; line = next) {
 		bool allowed = false;
@@ -2952,7 +3180,7 @@ static void scan_bot_log(struct scenario *s)
 			next = line + strlen(line);
 		for (i = 0; i < RB_ARRAY_LEN(sanitizer_marks); i++) {
 			if (strstr(line, sanitizer_marks[i])) {
-				failf(s, "sanitizer report in the bot's stderr: %s", line);
+				failf(s, "sanitizer report in %s stderr: %s", where, line);
 				goto out;
 			}
 		}
@@ -2972,7 +3200,7 @@ static void scan_bot_log(struct scenario *s)
 				  log_search(line, json_string_value(re), err, sizeof err) == 1;
 		}
 		if (!allowed) {
-			failf(s, "unexpected error line in the bot's log: %s", line);
+			failf(s, "unexpected error line in %s log: %s", where, line);
 			goto out;
 		}
 	}
@@ -3042,24 +3270,25 @@ static void print_tail(char *text, int lines)
 	}
 }
 
-/* The bot's stderr for the report: its last lines, or, when it holds a
+/* A bot's stderr for the report: its last lines, or, when it holds a
  * sanitizer report, the lines before the report and the report itself up to
  * ASan's shadow-byte dump (which would push the stack out of view). */
-static void print_bot_log(const char *path)
+static void print_bot_log(const struct bot *b)
 {
+	const char *path = b->log;
 	char *text = slurp(path, LOG_MAX);
 	char *rep = sanitizer_report(text);
 	int n = 0;
 
 	if (!rep) {
-		printf("  the bot's stderr, last %d lines (%s):\n", TAIL_LOG_LINES, path);
+		printf("  %s's stderr, last %d lines (%s):\n", b->name, TAIL_LOG_LINES, path);
 		print_tail(text, TAIL_LOG_LINES);
 		free(text);
 		return;
 	}
 	if (rep > text) {
 		rep[-1] = '\0';
-		printf("  the bot's stderr before its sanitizer report, last %d lines (%s):\n",
+		printf("  %s's stderr before its sanitizer report, last %d lines (%s):\n", b->name,
 		       TAIL_LOG_LINES, path);
 		print_tail(text, TAIL_LOG_LINES);
 	}
@@ -3119,13 +3348,18 @@ static void report_failure(struct scenario *s)
 		printf("  last calls recorded by the fake (%zu in all):\n", n);
 	for (i = n > TAIL_CALLS ? n - TAIL_CALLS : 0; i < n; i++) {
 		const json_t *c = json_array_get(s->calls, i);
+		const json_t *r = json_object_get(c, "replica");
+		char by[32] = "";
 		struct rb_buf b;
 
+		if (json_is_integer(r))
+			snprintf(by, sizeof by, " (replica %lld)",
+				 (long long)json_integer_value(r));
 		rb_buf_init(&b, 1u << 20);
 		show(&b, json_object_get(c, "args"));
-		printf("    #%lld %s %s -> ",
+		printf("    #%lld %s%s %s -> ",
 		       (long long)json_integer_value(json_object_get(c, "seq")),
-		       jstr(c, "method", "?"), rb_buf_str(&b));
+		       jstr(c, "method", "?"), by, rb_buf_str(&b));
 		rb_buf_reset(&b);
 		show(&b, json_object_get(c, "response"));
 		printf("%s\n", rb_buf_str(&b));
@@ -3149,8 +3383,9 @@ static void report_failure(struct scenario *s)
 		printf("%s)\n", rb_buf_str(&b));
 		rb_buf_free(&b);
 	}
-	if (s->bot_log)
-		print_bot_log(s->bot_log);
+	for (int k = 0; k < s->n_bots; k++)
+		if (s->bots[k].log)
+			print_bot_log(&s->bots[k]);
 	if (s->fake_log)
 		printf("  fake_slack's stderr: %s\n", s->fake_log);
 }
@@ -3196,8 +3431,11 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 
 	s.fake.what = "fake_slack";
 	s.fake.slot = SLOT_FAKE;
-	s.bot.what = "bot";
-	s.bot.slot = SLOT_BOT;
+	s.n_bots = 1;
+	for (int k = 0; k < MAX_REPLICAS; k++) {
+		s.bots[k].proc.what = "bot";
+		s.bots[k].proc.slot = SLOT_BOT + k;
+	}
 	s.id = scenario_id(path);
 	s.vars = json_object();
 	s.calls = json_array();
@@ -3235,7 +3473,17 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 		goto report;
 	}
 	s.fake_log = rb_asprintf("%s/fake_slack.log", s.tmp);
-	s.bot_log = rb_asprintf("%s/bot.log", s.tmp);
+	for (int k = 0; k < s.n_bots; k++) {
+		struct bot *b = &s.bots[k];
+
+		/* bot.log for the first, as with one bot; bot-2.log, bot-3.log */
+		b->log = k ? rb_asprintf("%s/bot-%d.log", s.tmp, k + 1) :
+			     rb_asprintf("%s/bot.log", s.tmp);
+		if (s.n_bots > 1)
+			snprintf(b->name, sizeof b->name, "replica %d", k + 1);
+		else
+			snprintf(b->name, sizeof b->name, "the bot");
+	}
 	{
 		char *name = db_name(&s);
 		const char *argv[] = { "bash", h->pg_script, "createdb", h->pg_dir, name, NULL };
@@ -3248,7 +3496,8 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 		free(name);
 	}
 	if (!s.failed && !start_fake(&s) && !json_is_false(json_object_get(s.doc, "autostart")))
-		bot_start(&s, true);
+		for (int k = 0; k < s.n_bots && !s.failed; k++)
+			bot_start(&s, k, true);
 	if (!s.failed)
 		run_steps(&s);
 
@@ -3256,17 +3505,22 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 	s.step = s.failed ? s.step : -1;
 	if (s.fake.running)
 		(void)calls_refresh(&s);
-	if (s.bot_should_run) {
-		if (s.failed)
-			proc_stop(&s.bot, SIGTERM, STOP_WAIT_MS);
-		else
-			bot_stop(&s);
-	} else if (s.bot.pid) {
-		proc_stop(&s.bot, SIGKILL, 5000);
+	for (int k = 0; k < s.n_bots; k++) {
+		struct bot *b = &s.bots[k];
+
+		if (b->should_run) {
+			if (s.failed)
+				proc_stop(&b->proc, SIGTERM, STOP_WAIT_MS);
+			else
+				bot_stop(&s, k);
+		} else if (b->proc.pid) {
+			proc_stop(&b->proc, SIGKILL, 5000);
+		}
+		b->should_run = false;
 	}
-	s.bot_should_run = false;
-	if (s.bot_log)
-		scan_bot_log(&s);
+	for (int k = 0; k < s.n_bots; k++)
+		if (s.bots[k].log)
+			scan_bot_log(&s, &s.bots[k]);
 	if (s.fake.pid) {
 		if (!proc_stop(&s.fake, SIGTERM, 5000)) {
 			failf(&s, "fake_slack did not exit within 5 s of SIGTERM");
@@ -3316,7 +3570,8 @@ report:
 	free(s.id);
 	free(s.db_url);
 	free(s.fake_log);
-	free(s.bot_log);
+	for (int k = 0; k < MAX_REPLICAS; k++)
+		free(s.bots[k].log);
 	return ok;
 }
 

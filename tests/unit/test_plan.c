@@ -1,7 +1,7 @@
 /* rollbot — unit tests of commands/plan.c (MIT licence, see LICENSE).
  *
- * The method table must be complete and agree with DESIGN.md and the
- * runbooks; plan_target_valid is the last gate before a value from Slack
+ * The method table must be complete and agree with README.md (the methods
+ * under Configuration) and the runbooks; plan_target_valid is the last gate before a value from Slack
  * reaches an argv, so its edges are tested one by one. The executable plans
  * are checked argv element by argv element for every method, with and
  * without the optional parameters; the HTTP requests of the flag method

@@ -1,10 +1,12 @@
 /* rollbot — tests for commands/render.c (MIT licence, see LICENSE).
  *
  * Two cmocka groups. "mustache spec" runs every case of every .json file
- * in the official spec folder (../shared/mustache-spec from the repo root,
- * or $RB_MUSTACHE_SPEC_DIR), one registered test per case named
+ * in the official spec, vendored in tests/mustache-spec (found from the top
+ * of the repository, where tests/run.sh runs this; $RB_MUSTACHE_SPEC_DIR
+ * names another folder), one registered test per case named
  * "file: case name", with HTML escaping and exact output; a failure prints
  * the template, the expected and the actual output with escapes visible.
+ * A folder without spec files is one failed test, never a skip.
  * "render" holds rollbot's own cases, one behaviour each: Slack escaping,
  * error messages with line and column, the partial recursion guard, the
  * output ceiling and tpl_check.
@@ -22,7 +24,7 @@
 
 #include "commands/render.h"
 
-#define SPEC_DIR_DEFAULT "../shared/mustache-spec"
+#define SPEC_DIR_DEFAULT "tests/mustache-spec"
 
 /* One spec case: the test object is borrowed from its file's root, which
  * lives until main frees it. */
@@ -147,8 +149,7 @@ static int list_spec_files(const char *dir, char ***names, size_t *n)
 }
 
 /* Loads every spec file and runs one cmocka test per case. Returns the
- * number of failed tests (0 when the folder is missing: that is reported
- * as SKIPPED, not as a pass). */
+ * number of failed tests (a missing or empty folder is one). */
 static int run_spec(void)
 {
 	const char *dir = getenv("RB_MUSTACHE_SPEC_DIR");
@@ -162,9 +163,21 @@ static int run_spec(void)
 	if (!dir || !*dir)
 		dir = SPEC_DIR_DEFAULT;
 	if (list_spec_files(dir, &files, &nfiles) < 0 || nfiles == 0) {
-		printf("mustache spec: SKIPPED (%s not found)\n", dir);
+		/* The spec is part of the repository: not finding it is a
+		 * failure (run from the top of the repository), not a skip. */
+		struct spec_case missing = { NULL, NULL, NULL };
+		struct CMUnitTest t = { 0 };
+
+		missing.name = rb_strdup("(folder)");
+		missing.load_error = rb_asprintf("%s: no spec files (*.json) found", dir);
+		t.name = missing.name;
+		t.test_func = spec_case_test;
+		t.initial_state = &missing;
+		failed = _cmocka_run_group_tests("mustache spec", &t, 1, NULL, NULL);
+		free(missing.name);
+		free(missing.load_error);
 		free(files);
-		return 0;
+		return failed;
 	}
 	roots = rb_calloc(nfiles, sizeof *roots);
 	for (i = 0; i < nfiles; i++) {
