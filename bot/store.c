@@ -112,6 +112,11 @@ struct store {
 	PGresult *res; /* the in-flight command's result so far */
 	int refs;      /* open handles and requests */
 	bool closing;
+	/* store_listen(): the channel LISTENed to on every connection, and who
+	 * hears of it. */
+	char *listen_channel;
+	store_notify_cb notify_cb;
+	void *notify_arg;
 };
 
 static void conn_start(struct store *st);
@@ -249,6 +254,7 @@ static bool release(struct store *st)
 		return false;
 	free(st->conninfo);
 	free(st->password);
+	free(st->listen_channel);
 	free(st);
 	return true;
 }
@@ -347,6 +353,45 @@ static void kick_cb(uv_timer_t *t)
 }
 
 static void io_cb(uv_poll_t *h, int status, int events);
+static struct store_cmd *cmd_new(const char *sql, int nparams, const char *const *params,
+				 store_cb cb, void *arg);
+
+static void listened_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct store *st = arg;
+
+	(void)res;
+	if (err) {
+		log_warn("store: LISTEN %s failed: %s", st->listen_channel, errmsg ? errmsg : "?");
+		return;
+	}
+	/* Notifications sent while no connection listened are lost: the
+	 * listener is told to look for itself. */
+	st->notify_cb(st->notify_arg, NULL);
+}
+
+/* A new connection listens before it sends anything else, the replayed
+ * commands included: nothing is in flight on a new connection, so the
+ * LISTEN goes to the head of the queue. Listening from an established
+ * connection (store_listen after the connect) queues it at the tail. */
+static void listen_first(struct store *st, bool at_head)
+{
+	char sql[96];
+	struct store_cmd *cmd;
+
+	snprintf(sql, sizeof sql, "LISTEN %s", st->listen_channel);
+	cmd = cmd_new(sql, 0, NULL, listened_cb, st);
+	if (at_head || !st->head) {
+		cmd->next = st->head;
+		st->head = cmd;
+		if (!st->tail)
+			st->tail = cmd;
+	} else {
+		st->tail->next = cmd;
+		st->tail = cmd;
+	}
+	st->pending++;
+}
 
 static void conn_ready(struct store *st)
 {
@@ -370,6 +415,8 @@ static void conn_ready(struct store *st)
 	st->attempts = 0;
 	log_info("store: connected server_version=%d backend_pid=%d pending=%d",
 		 PQserverVersion(st->conn), PQbackendPID(st->conn), st->pending);
+	if (st->listen_channel)
+		listen_first(st, true);
 	send_next(st);
 }
 
@@ -730,7 +777,11 @@ static void io_cb(uv_poll_t *h, int status, int events)
 		return;
 	while ((n = PQnotifies(st->conn)) != NULL) {
 		log_debug("store: notification channel=%s", n->relname);
+		if (st->notify_cb && st->listen_channel && !strcmp(n->relname, st->listen_channel))
+			st->notify_cb(st->notify_arg, n->extra ? n->extra : "");
 		PQfreemem(n);
+		if (st->closing)
+			return;
 	}
 	read_results(st);
 }
@@ -798,6 +849,33 @@ void store_free(struct store *st)
 		finish(pop(st), STORE_ESHUTDOWN, NULL, "the store was shut down");
 }
 
+/* A command, packed into one allocation with copies of sql and params. */
+static struct store_cmd *cmd_new(const char *sql, int nparams, const char *const *params,
+				 store_cb cb, void *arg)
+{
+	size_t bytes = ((size_t)nparams + 1) * sizeof(char *) + strlen(sql) + 1;
+	struct store_cmd *cmd;
+	char *p;
+
+	for (int i = 0; i < nparams; i++)
+		bytes += params[i] ? strlen(params[i]) + 1 : 0;
+	cmd = rb_calloc(1, sizeof *cmd + bytes);
+	cmd->params = (char **)(void *)cmd->data;
+	p = (char *)(cmd->params + nparams + 1);
+	cmd->sql = p;
+	p = stpcpy(p, sql) + 1;
+	for (int i = 0; i < nparams; i++) {
+		if (!params[i])
+			continue;
+		cmd->params[i] = p;
+		p = stpcpy(p, params[i]) + 1;
+	}
+	cmd->nparams = nparams;
+	cmd->cb = cb;
+	cmd->arg = arg;
+	return cmd;
+}
+
 /* Queues a command (see store.h). sql and params are copied. Returns 0, or
  * RB_EINVAL for bad arguments, or STORE_ESHUTDOWN after store_free(); then
  * cb is never called. The callback never runs inside this call. */
@@ -810,27 +888,7 @@ int store_query(struct store *st, const char *sql, int nparams, const char *cons
 		return RB_EINVAL;
 	if (st->closing)
 		return STORE_ESHUTDOWN;
-	{
-		size_t bytes = ((size_t)nparams + 1) * sizeof(char *) + strlen(sql) + 1;
-		char *p;
-
-		for (int i = 0; i < nparams; i++)
-			bytes += params[i] ? strlen(params[i]) + 1 : 0;
-		cmd = rb_calloc(1, sizeof *cmd + bytes);
-		cmd->params = (char **)(void *)cmd->data;
-		p = (char *)(cmd->params + nparams + 1);
-		cmd->sql = p;
-		p = stpcpy(p, sql) + 1;
-		for (int i = 0; i < nparams; i++) {
-			if (!params[i])
-				continue;
-			cmd->params[i] = p;
-			p = stpcpy(p, params[i]) + 1;
-		}
-	}
-	cmd->nparams = nparams;
-	cmd->cb = cb;
-	cmd->arg = arg;
+	cmd = cmd_new(sql, nparams, params, cb, arg);
 	if (st->tail)
 		st->tail->next = cmd;
 	else
@@ -843,6 +901,25 @@ int store_query(struct store *st, const char *sql, int nparams, const char *cons
 }
 
 /* Returns the number of commands queued or in flight (0 for NULL). */
+int store_listen(struct store *st, const char *channel, store_notify_cb cb, void *arg)
+{
+	if (!st || !cb || !channel || !channel[0] || strlen(channel) > 63 ||
+	    strspn(channel, "abcdefghijklmnopqrstuvwxyz_0123456789") != strlen(channel))
+		return RB_EINVAL;
+	if (st->closing)
+		return STORE_ESHUTDOWN;
+	if (st->listen_channel)
+		return RB_EINVAL;
+	st->listen_channel = rb_strdup(channel);
+	st->notify_cb = cb;
+	st->notify_arg = arg;
+	if (st->state == STORE_READY) {
+		listen_first(st, false);
+		uv_timer_start(&st->timer, kick_cb, 0, 0);
+	}
+	return 0;
+}
+
 int store_pending(const struct store *st)
 {
 	return st ? st->pending : 0;

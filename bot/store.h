@@ -74,6 +74,16 @@ int store_query_now(const char *conninfo, const char *sql, int nparams,
 		    const char *const *params, store_cb cb, void *arg, char *err,
 		    size_t errlen) RB_MUSTCHECK;
 
+/* Someone to tell about NOTIFY on `channel` (a lower-case SQL identifier).
+ * Every connection LISTENs before it sends anything else; once it does,
+ * cb(arg, NULL) says "notifications may have been missed while no
+ * connection listened: look for yourself". Each notification then calls
+ * cb(arg, payload) (payload borrowed, "" when empty). One channel per
+ * store. Returns 0, RB_EINVAL or STORE_ESHUTDOWN. */
+typedef void (*store_notify_cb)(void *arg, const char *payload);
+int store_listen(struct store *st, const char *channel, store_notify_cb cb,
+		 void *arg) RB_MUSTCHECK;
+
 /* Commands queued or in flight. */
 int store_pending(const struct store *st);
 

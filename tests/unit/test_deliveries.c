@@ -3,7 +3,8 @@
  * sql/006_deliveries.sql against a real server: rollbot_reaction() decides
  * whether a reaction event counts (a redelivery, an event older than one
  * already applied, an event that changes nothing), and rollbot_declare_by()
- * declares nothing once its deadline has passed. DATABASE_URL names a
+ * declares nothing once its deadline has passed; store_listen() hears NOTIFY.
+ * DATABASE_URL names a
  * database the test may fill (tests/run.sh makes one per binary); without
  * it the test says it was skipped. Run from the repository's top folder.
  */
@@ -159,6 +160,96 @@ static void a_late_declaration_declares_nothing(void **state)
 	free(v);
 }
 
+/* ---- store_listen: NOTIFY wakes the listener ---- */
+
+struct heard {
+	int calls;
+	int nulls;      /* "look for yourself" */
+	char last[64];
+};
+
+static void heard_cb(void *arg, const char *payload)
+{
+	struct heard *h = arg;
+
+	h->calls++;
+	if (!payload)
+		h->nulls++;
+	else
+		snprintf(h->last, sizeof h->last, "%s", payload);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Runs the loop until *count reaches want (or 10 s). */
+static void run_until(uv_loop_t *loop, const int *count, int want)
+{
+	uv_timer_t tick;
+	uint64_t deadline;
+
+	uv_update_time(loop);
+	deadline = uv_now(loop) + 10000;
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, tick_cb, 10, 10);
+	while (*count < want && uv_now(loop) < deadline)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static void notify(const char *payload)
+{
+	const char *p[1] = { payload };
+	PGresult *r = PQexecParams(db, "SELECT pg_notify('rollbot_test', $1)", 1, NULL, p, NULL,
+				   NULL, 0);
+
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	PQclear(r);
+}
+
+static void a_notification_reaches_the_listener(void **state)
+{
+	uv_loop_t loop;
+	struct heard h = { 0 };
+	struct store *st;
+
+	(void)state;
+	uv_loop_init(&loop);
+	st = store_new(&loop, db_url);
+	assert_int_equal(store_listen(st, "rollbot_test", heard_cb, &h), 0);
+	assert_int_equal(store_listen(st, "rollbot_other", heard_cb, &h), RB_EINVAL);
+	run_until(&loop, &h.calls, 1);
+	/* Listening first: whatever was sent before is for the listener to find. */
+	assert_int_equal(h.nulls, 1);
+	notify("replica-2");
+	run_until(&loop, &h.calls, 2);
+	assert_int_equal(h.calls, 2);
+	assert_string_equal(h.last, "replica-2");
+	store_free(st);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void a_channel_must_be_a_plain_name(void **state)
+{
+	uv_loop_t loop;
+	struct heard h = { 0 };
+	struct store *st;
+
+	(void)state;
+	uv_loop_init(&loop);
+	st = store_new(&loop, db_url);
+	assert_int_equal(store_listen(st, "x; DROP TABLE incidents", heard_cb, &h), RB_EINVAL);
+	assert_int_equal(store_listen(st, "", heard_cb, &h), RB_EINVAL);
+	assert_int_equal(store_listen(st, "Upper", heard_cb, &h), RB_EINVAL);
+	store_free(st);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void skipped_without_database(void **state)
 {
 	(void)state;
@@ -173,6 +264,8 @@ int main(void)
 		cmocka_unit_test(an_event_that_changes_nothing_is_unchanged),
 		cmocka_unit_test(a_recount_snapshot_wins_over_older_events),
 		cmocka_unit_test(a_late_declaration_declares_nothing),
+		cmocka_unit_test(a_notification_reaches_the_listener),
+		cmocka_unit_test(a_channel_must_be_a_plain_name),
 	};
 	const struct CMUnitTest skipped[] = {
 		cmocka_unit_test(skipped_without_database),
