@@ -69,20 +69,3 @@ BEGIN
 END
 $$;
 
--- rollbot_declare() with a deadline: a /rollback that waited in the bot's
--- queue while PostgreSQL was away is given up after a while, and the person
--- is told that nothing was declared. When the queued call reaches the
--- database after that, it must declare nothing either: it answers 'late'.
-CREATE FUNCTION rollbot_declare_by(p_deadline timestamptz, p_key text, p_service text,
-	p_severity text, p_reason text, p_target text, p_method text, p_requested_by text,
-	p_channel text, p_command jsonb)
-RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	IF clock_timestamp() > p_deadline THEN
-		RETURN 'late';
-	END IF;
-	RETURN rollbot_declare(p_key, p_service, p_severity, p_reason, p_target, p_method,
-		p_requested_by, p_channel, p_command);
-END
-$$;

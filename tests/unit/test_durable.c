@@ -1,9 +1,11 @@
-/* rollbot — delivery keys and reaction state in PostgreSQL (MIT licence, see LICENSE).
+/* rollbot — durable work in PostgreSQL (MIT licence, see LICENSE).
  *
- * sql/006_deliveries.sql against a real server: rollbot_reaction() decides
+ * sql/006_deliveries.sql and 007_owners.sql against a real server: rollbot_reaction() decides
  * whether a reaction event counts (a redelivery, an event older than one
  * already applied, an event that changes nothing), and rollbot_declare_by()
- * declares nothing once its deadline has passed; store_listen() hears NOTIFY.
+ * declares nothing once its deadline has passed; incidents have one owner
+ * replica at a time, with a lease and a fence (claim, renew, release), and
+ * an inbox for what other replicas receive; store_listen() hears NOTIFY.
  * DATABASE_URL names a
  * database the test may fill (tests/run.sh makes one per binary); without
  * it the test says it was skipped. Run from the repository's top folder.
@@ -127,8 +129,8 @@ static char *declare_by(const char *deadline_sql, const char *key, const char *s
 	char *v;
 
 	snprintf(sql, sizeof sql,
-		 "SELECT coalesce(rollbot_declare_by(%s, $1, $2, 'P1', 'r', '41', 'kubectl', "
-		 "'U1', 'C1', '{}'), '(null)')",
+		 "SELECT coalesce(rollbot_declare_by(%s, 'replica-1', 4000, $1, $2, 'P1', 'r', "
+		 "'41', 'kubectl', 'U1', 'C1', '{}'), '(null)')",
 		 deadline_sql);
 	r = PQexecParams(db, sql, 2, NULL, p, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -250,6 +252,122 @@ static void a_channel_must_be_a_plain_name(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The first column of the first row of `sql`, as a new string. */
+static char *value(const char *sql)
+{
+	PGresult *r = PQexec(db, sql);
+	char *v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	v = strdup(PQntuples(r) ? PQgetvalue(r, 0, 0) : "(none)");
+	PQclear(r);
+	return v;
+}
+
+#define assert_value(want, sql)                  \
+	do {                                     \
+		char *got_ = value(sql);         \
+		assert_string_equal(got_, want); \
+		free(got_);                      \
+	} while (0)
+
+static void a_declared_incident_belongs_to_its_declarer(void **state)
+{
+	char *id;
+
+	(void)state;
+	id = declare_by("clock_timestamp() + interval '30 seconds'", "slash:own", "svc-own");
+	assert_true(!strncmp(id, "INC-", 4));
+	free(id);
+	assert_value("replica-1,1,true", "SELECT owner || ',' || fence || ',' || "
+				      "(lease_until > clock_timestamp()) FROM incidents "
+				      "WHERE service = 'svc-own'");
+	/* A live lease: nobody else may claim it. */
+	assert_value("0", "SELECT count(*) FROM rollbot_claim('replica-2', 4000, 10, false) "
+			  "WHERE service = 'svc-own'");
+	/* Renewing names it with its fence. */
+	assert_value("1", "SELECT r.fence FROM rollbot_renew('replica-1', 4000) r "
+			  "JOIN incidents i USING (id) WHERE i.service = 'svc-own'");
+}
+
+static void an_expired_lease_is_taken_over_with_a_new_fence(void **state)
+{
+	char *id;
+
+	(void)state;
+	id = declare_by("clock_timestamp() + interval '30 seconds'", "slash:takeover",
+			"svc-takeover");
+	free(id);
+	assert_value("t", "WITH u AS (UPDATE incidents SET lease_until = clock_timestamp() - "
+			  "interval '1 second' WHERE service = 'svc-takeover' RETURNING 1) "
+			  "SELECT count(*) = 1 FROM u");
+	assert_value("replica-2,2", "SELECT owner || ',' || fence FROM rollbot_claim('replica-2', "
+				    "4000, 10, false) WHERE service = 'svc-takeover'");
+	/* The old owner's renewal no longer names it: it drops the incident. */
+	assert_value("0", "SELECT count(*) FROM rollbot_renew('replica-1', 4000) r JOIN "
+			  "incidents i USING (id) WHERE i.service = 'svc-takeover'");
+	/* A replica restarting under its name takes back what it owned at once. */
+	assert_value("replica-2,3", "SELECT owner || ',' || fence FROM rollbot_claim('replica-2', "
+				    "4000, 10, true) WHERE service = 'svc-takeover'");
+	/* A clean stop hands everything over at once. */
+	assert_value("t", "SELECT rollbot_release('replica-2') >= 1");
+	assert_value("replica-3,4", "SELECT owner || ',' || fence FROM rollbot_claim('replica-3', "
+				    "4000, 10, false) WHERE service = 'svc-takeover'");
+}
+
+static void a_reaction_on_an_approval_request_goes_to_its_inbox(void **state)
+{
+	char *id;
+
+	(void)state;
+	id = declare_by("clock_timestamp() + interval '30 seconds'", "slash:inbox", "svc-inbox");
+	free(id);
+	assert_value("t", "WITH u AS (UPDATE incidents SET state = 'awaiting_approval', "
+			  "approval_ts = '500.000100', channel = 'C9' WHERE service = 'svc-inbox' "
+			  "RETURNING 1) SELECT count(*) = 1 FROM u");
+	id = value("SELECT id FROM incidents WHERE service = 'svc-inbox'");
+	{
+		char want[64], sql[256];
+		snprintf(want, sizeof want, "queued:%s", id);
+		snprintf(sql, sizeof sql,
+			 "SELECT rollbot_react('event:Ev50', 'C9', '500.000100', 'U7', "
+			 "'white_check_mark', true, 600.5)");
+		assert_value(want, sql);
+	}
+	assert_value("duplicate", "SELECT rollbot_react('event:Ev50', 'C9', '500.000100', 'U7', "
+				  "'white_check_mark', true, 600.5)");
+	/* Not an approval request: recorded, nothing queued. */
+	assert_value("applied", "SELECT rollbot_react('event:Ev51', 'C9', '501.0', 'U7', "
+				"'white_check_mark', true, 601.0)");
+	/* Only the owner takes it, once past what it took. */
+	assert_value("(none)", "SELECT kind FROM rollbot_inbox_take('replica-2', 0)");
+	assert_value("reaction,U7,white_check_mark,true",
+		     "SELECT kind || ',' || actor || ',' || (detail->>'emoji') || ',' || "
+		     "(detail->>'added') FROM rollbot_inbox_take('replica-1', 0)");
+	assert_value("(none)", "SELECT kind FROM rollbot_inbox_take('replica-1', "
+			       "(SELECT max(id) FROM incident_inbox))");
+	/* /rollback cancel from another replica, keyed by its trigger. */
+	{
+		char sql[256];
+		snprintf(sql, sizeof sql,
+			 "SELECT rollbot_inbox_put('slash:T9', '%s', 'cancel', 'U1', "
+			 "'{\"note\": \"wrong service\"}')", id);
+		assert_value("queued", sql);
+		assert_value("duplicate", sql);
+	}
+	/* Once the incident is over, its inbox is emptied on the next take. */
+	{
+		char sql[256];
+		snprintf(sql, sizeof sql, "UPDATE incidents SET state = 'cancelled' WHERE id = '%s'",
+			 id);
+		PQclear(PQexec(db, sql));
+	}
+	assert_value("(none)", "SELECT kind FROM rollbot_inbox_take('replica-1', 0)");
+	assert_value("0", "SELECT count(*) FROM incident_inbox");
+	free(id);
+}
+
 static void skipped_without_database(void **state)
 {
 	(void)state;
@@ -264,6 +382,9 @@ int main(void)
 		cmocka_unit_test(an_event_that_changes_nothing_is_unchanged),
 		cmocka_unit_test(a_recount_snapshot_wins_over_older_events),
 		cmocka_unit_test(a_late_declaration_declares_nothing),
+		cmocka_unit_test(a_declared_incident_belongs_to_its_declarer),
+		cmocka_unit_test(an_expired_lease_is_taken_over_with_a_new_fence),
+		cmocka_unit_test(a_reaction_on_an_approval_request_goes_to_its_inbox),
 		cmocka_unit_test(a_notification_reaches_the_listener),
 		cmocka_unit_test(a_channel_must_be_a_plain_name),
 	};
@@ -273,8 +394,8 @@ int main(void)
 
 	db_url = getenv("DATABASE_URL");
 	if (!db_url || !*db_url) {
-		printf("deliveries tests: SKIPPED (DATABASE_URL not set)\n");
-		return cmocka_run_group_tests_name("deliveries", skipped, NULL, NULL);
+		printf("durable tests: SKIPPED (DATABASE_URL not set)\n");
+		return cmocka_run_group_tests_name("durable", skipped, NULL, NULL);
 	}
-	return cmocka_run_group_tests_name("deliveries", tests, setup, teardown);
+	return cmocka_run_group_tests_name("durable", tests, setup, teardown);
 }
