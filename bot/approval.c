@@ -321,6 +321,7 @@ void approval_sweep_cb(uv_timer_t *t)
 	 * wait for a restart. */
 	if (++app->sweeps % GROUP_REFRESH_S == 0)
 		approval_refresh_groups(app);
+	loop_retry_auth(app);
 	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
 		next = ai->next;
 		struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };

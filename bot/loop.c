@@ -42,9 +42,42 @@ static void sm_fatal_cb(void *arg, const char *error)
 
 /* ---- start-up checks ---- */
 
+#define AUTH_BACKOFF_MIN_MS 1000
+#define AUTH_BACKOFF_MAX_MS 30000
+
+static void auth_done_cb(void *arg, const struct api_result *res);
+
+static void ask_auth(struct app *app)
+{
+	if (api_call(app->api, "auth.test", json_object(), auth_done_cb, app)) {
+		log_warn("cannot queue auth.test");
+		return;
+	}
+	app->auth_in_flight = true;
+}
+
+void loop_retry_auth(struct app *app)
+{
+	if (app->auth_ok || app->auth_in_flight || app->stopping || !app->auth_retry_ms ||
+	    now_ms(app) < app->auth_retry_ms)
+		return;
+	ask_auth(app);
+}
+
+void loop_open_socket(struct app *app)
+{
+	if (app->sm_started || app->stopping)
+		return;
+	app->sm_started = true;
+	sm_start(app->sm);
+	log_info("connecting to Slack: the incidents in progress are loaded");
+}
+
 static void auth_done_cb(void *arg, const struct api_result *res)
 {
 	struct app *app = arg;
+
+	app->auth_in_flight = false;
 
 	if (!res->ok) {
 		if (res->error && (!strcmp(res->error, "invalid_auth") ||
@@ -57,10 +90,19 @@ static void auth_done_cb(void *arg, const struct api_result *res)
 				  res->error);
 			begin_stop(app, 1);
 		} else {
-			log_warn("auth.test failed: %s", res->error ? res->error : "?");
+			/* Until Slack says who the bot is, nothing can start: its own
+			 * reactions would count, and Socket Mode stays closed. */
+			app->auth_backoff_ms = app->auth_backoff_ms ? app->auth_backoff_ms * 2
+								    : AUTH_BACKOFF_MIN_MS;
+			if (app->auth_backoff_ms > AUTH_BACKOFF_MAX_MS)
+				app->auth_backoff_ms = AUTH_BACKOFF_MAX_MS;
+			app->auth_retry_ms = now_ms(app) + app->auth_backoff_ms;
+			log_warn("auth.test failed: %s; asking again in %lld ms",
+				 res->error ? res->error : "?", (long long)app->auth_backoff_ms);
 		}
 		return;
 	}
+	app->auth_ok = true;
 	(void)rb_strlcpy(app->bot_user_id, jstr(res->body, "user_id"), sizeof app->bot_user_id);
 	log_info("authenticated as %s (%s) in %s", jstr(res->body, "user"), app->bot_user_id,
 		 jstr(res->body, "team"));
@@ -123,9 +165,15 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 	if (!strcmp(path, "/health"))
 		return rb_buf_puts(body, "ok\n") ? 500 : 200;
 	if (!strcmp(path, "/ready")) {
-		rc = rb_buf_printf(body, "slack %s\ndatabase %s\n%s",
+		const char *starting = app->sm_started	   ? ""
+				       : !app->auth_ok	   ? "starting: waiting for auth.test\n"
+				       : app->groups_pending ? "starting: reading the approver groups\n"
+							     : "starting: loading the incidents in "
+							       "progress\n";
+
+		rc = rb_buf_printf(body, "slack %s\ndatabase %s\n%s%s",
 				   slack ? "connected" : "NOT connected",
-				   db ? "connected" : "NOT connected",
+				   db ? "connected" : "NOT connected", starting,
 				   app->stopping ? "stopping\n" : "");
 		return (slack && db && !app->stopping && !rc) ? 200 : 503;
 	}
@@ -314,14 +362,12 @@ int app_run(const struct app_options *opt)
 	if (!app->sm || (app->cfg->http_listen && !app->httpd)) {
 		begin_stop(app, 1);
 	} else {
-		if (api_call(app->api, "auth.test", json_object(), auth_done_cb, app))
-			log_warn("cannot queue auth.test");
+		ask_auth(app);
 		for (size_t i = 0; i < app->cfg->n_channels; i++)
 			if (api_call(app->api, "conversations.info",
 				     json_pack("{s:s}", "channel", app->cfg->channels[i]),
 				     channel_done_cb, app))
 				log_warn("cannot queue conversations.info");
-		sm_start(app->sm);
 		log_info("rollbot started: %zu service(s), incidents in %zu channel(s)",
 			 app->cfg->n_services, app->cfg->n_channels);
 	}

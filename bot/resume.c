@@ -63,8 +63,12 @@ static void resume_done_cb(void *arg, int err, const char *errmsg,
 	struct app *app = arg;
 
 	if (err) {
+		/* The store replays what a lost connection cut short, so this is
+		 * the server refusing the query: a bug, not an outage. Serve
+		 * anyway rather than never. */
 		log_error("store: could not load the incidents in progress: %s",
 			  errmsg ? errmsg : "?");
+		loop_open_socket(app);
 		return;
 	}
 	for (size_t r = 0; r < n; r++) {
@@ -80,6 +84,8 @@ static void resume_done_cb(void *arg, int err, const char *errmsg,
 		shell_step(ai, &ev);
 		shell_inc_release(ai);
 	}
+	log_info("loaded %zu incident(s) in progress", n);
+	loop_open_socket(app);
 }
 
 /* Loads what was in progress when the bot last stopped. */

@@ -115,6 +115,14 @@ struct app {
 	int exit_code;
 	char bot_user_id[INC_SLACK_ID_MAX];
 	bool resumed;   /* the incidents in progress were loaded after auth.test */
+	/* Socket Mode opens only once the incidents in progress are loaded, so
+	 * that no command is answered from an empty memory. Until then Slack
+	 * holds the envelopes, and /ready says what the start waits for. */
+	bool sm_started;
+	bool auth_ok;           /* auth.test answered: the bot knows who it is */
+	bool auth_in_flight;
+	int64_t auth_retry_ms;  /* when auth.test is asked again after a failure */
+	int64_t auth_backoff_ms;
 	const char *reply_url; /* the response_url of the command being handled, or NULL */
 	struct app_group *groups; /* the approver groups of the config */
 	size_t n_groups;
@@ -209,5 +217,13 @@ void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool ad
 void history_start(struct app *app, const char *service, const char *reply_to);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 void resume_start(struct app *app);
+
+/* ---- loop.c ---- */
+
+/* Opens Socket Mode: once, after the incidents in progress are loaded. */
+void loop_open_socket(struct app *app);
+/* Asks auth.test again when its last failure's backoff is over (called by
+ * the once-a-second sweep). */
+void loop_retry_auth(struct app *app);
 
 #endif
