@@ -522,6 +522,10 @@ static int on_update_due(const struct incident *cur, const struct inc_event *ev,
 	next->next_update_ms = cur->next_update_ms + iv;
 	if (next->next_update_ms <= now_ms)
 		next->next_update_ms += ((now_ms - next->next_update_ms) / iv + 1) * iv;
+	/* An update posted late (the sweep, a restart) is not followed by the
+	 * next slot at once: two updates are never half an interval apart. */
+	if (next->next_update_ms - now_ms <= iv / 2)
+		next->next_update_ms += iv;
 	next->updates_posted = cur->updates_posted + 1;
 	snprintf(n, sizeof n, "%d", next->updates_posted);
 	post(out, INC_MSG_STATUS_UPDATE);

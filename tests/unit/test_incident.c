@@ -670,6 +670,11 @@ static void updates_keep_their_grid_and_never_burst(void **state)
 	assert_int_equal(inc.updates_posted, 2);
 	assert_int_equal(inc.next_update_ms, 1000 + 6 * iv);
 	assert_true(find(&out, INC_ACT_POST, find(&out, INC_ACT_POST, 0) + 1) < 0);
+	/* Posted more than half an interval late: the next slot is skipped,
+	 * so that two updates never come half an interval apart. */
+	step_ok(&inc, &due, 1000 + 6 * iv + iv / 2 + 1, &out);
+	assert_int_equal(inc.updates_posted, 3);
+	assert_int_equal(inc.next_update_ms, 1000 + 8 * iv);
 }
 
 static void resolve_and_cancel_check_who_and_when(void **state)
