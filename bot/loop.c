@@ -50,7 +50,8 @@ static void auth_done_cb(void *arg, const struct api_result *res);
 static void ask_auth(struct app *app)
 {
 	if (api_call(app->api, "auth.test", json_object(), auth_done_cb, app)) {
-		log_warn("cannot queue auth.test");
+		log_warn("cannot queue auth.test; asking again in %d ms", AUTH_BACKOFF_MIN_MS);
+		app->auth_retry_ms = now_ms(app) + AUTH_BACKOFF_MIN_MS;
 		return;
 	}
 	app->auth_in_flight = true;
