@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embedded.h"
 #include "log.h"
 #include "store.h"
 
@@ -73,6 +74,24 @@ static void done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
 	if (c->cb.done)
 		c->cb.done(c->arg, err, errmsg);
 	free(c);
+}
+
+/* ---- migrations ---- */
+
+int db_migrate(const char *conninfo, int *applied, size_t *known, char *err, size_t errlen)
+{
+	struct store_migration m[32];
+	size_t n = 0;
+
+	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
+		if (strcmp(rb_embedded[i].dir, "sql"))
+			continue;
+		m[n].name = rb_embedded[i].name;
+		m[n].sql = rb_embedded[i].data;
+		n++;
+	}
+	*known = n;
+	return store_migrate(conninfo, m, n, applied, err, errlen);
 }
 
 /* ---- the audit log ---- */

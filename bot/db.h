@@ -31,6 +31,14 @@ struct store; /* store.h */
 /* A command that returns nothing the caller reads. */
 typedef void (*db_done_cb)(void *arg, int err, const char *errmsg);
 
+/* Applies the migrations compiled into the binary (the sql folder, by name
+ * order) that the database does not have yet: store_migrate() over the
+ * embedded files. Blocking, for start-up, `rollbot migrate` and the tests.
+ * Returns 0 with the number applied and the number known, or
+ * STORE_ECONNECT / STORE_EMIGRATE with err (RB_ERR_LEN bytes) saying why. */
+int db_migrate(const char *conninfo, int *applied, size_t *known, char *err,
+	       size_t errlen) RB_MUSTCHECK;
+
 /* Appends an audit row through rollbot_audit(). `incident` may be NULL (a
  * row about no incident); `detail` is stolen (a new reference is consumed,
  * even on error); `key` (or NULL) is the dedupe key that makes a replay

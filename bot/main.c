@@ -22,7 +22,6 @@
 #include "app.h"
 #include "config.h"
 #include "db.h"
-#include "embedded.h"
 #include "log.h"
 #include "store.h"
 #include "tmpl.h"
@@ -85,19 +84,11 @@ static const char *need_env(const char *name, const char *prefix, const char *wh
 
 static int migrations(const char *dburl, bool quiet)
 {
-	struct store_migration m[32];
 	size_t n = 0;
 	int applied = 0;
 	char err[RB_ERR_LEN];
 
-	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
-		if (strcmp(rb_embedded[i].dir, "sql"))
-			continue;
-		m[n].name = rb_embedded[i].name;
-		m[n].sql = rb_embedded[i].data;
-		n++;
-	}
-	if (store_migrate(dburl, m, n, &applied, err, sizeof err)) {
+	if (db_migrate(dburl, &applied, &n, err, sizeof err)) {
 		fprintf(stderr, "rollbot: database: %s\n", err);
 		return 1;
 	}

@@ -21,7 +21,7 @@
 #include <cmocka.h>
 #include <libpq-fe.h>
 
-#include "../../bot/embedded.h"
+#include "../../bot/db.h"
 #include "../../bot/store.h"
 
 static const char *db_url;
@@ -29,20 +29,12 @@ static PGconn *db;
 
 static int setup(void **state)
 {
-	struct store_migration m[32];
 	size_t n = 0;
 	int applied = 0;
 	char err[RB_ERR_LEN];
 
 	(void)state;
-	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
-		if (strcmp(rb_embedded[i].dir, "sql"))
-			continue;
-		m[n].name = rb_embedded[i].name;
-		m[n].sql = rb_embedded[i].data;
-		n++;
-	}
-	if (store_migrate(db_url, m, n, &applied, err, sizeof err)) {
+	if (db_migrate(db_url, &applied, &n, err, sizeof err)) {
 		print_error("store_migrate: %s\n", err);
 		return -1;
 	}

@@ -52,20 +52,12 @@ static char *slurp(const char *path)
 
 static void migrate(void)
 {
-	struct store_migration m[32];
 	size_t n = 0;
 	int applied = 0;
 	char err[RB_ERR_LEN];
 
-	for (size_t i = 0; i < rb_embedded_count && n < RB_ARRAY_LEN(m); i++) {
-		if (strcmp(rb_embedded[i].dir, "sql"))
-			continue;
-		m[n].name = rb_embedded[i].name;
-		m[n].sql = rb_embedded[i].data;
-		n++;
-	}
-	if (store_migrate(db_url, m, n, &applied, err, sizeof err))
-		fail_msg("store_migrate: %s", err);
+	if (db_migrate(db_url, &applied, &n, err, sizeof err))
+		fail_msg("db_migrate: %s", err);
 }
 
 /* What db_report_rows_now handed over: the report data (a new reference,
