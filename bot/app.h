@@ -20,6 +20,10 @@ struct app_options {
 	const char *ca_file;      /* extra CA (tests), or NULL */
 	int sm_ping_s;            /* 0 = default */
 	int sm_dead_s;
+	/* This replica's name among several on one database (ROLLBOT_REPLICA),
+	 * or NULL: "host:pid". A restart under the same name takes its
+	 * incidents back at once; under a new one, once their leases run out. */
+	const char *replica;
 };
 
 /* Runs the bot until SIGTERM/SIGINT (exit code 0 after draining) or a

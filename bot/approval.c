@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../commands/policy.h"
 #include "api.h"
+#include "db.h"
 #include "log.h"
 
 #define GROUP_REFRESH_S 300 /* approver groups are read again every 5 minutes */
@@ -157,17 +159,66 @@ static bool json_has_string(json_t *arr, const char *s)
 	return false;
 }
 
-/* Hands one reaction found by the recount to the state machine, as long as
- * the request is still waiting. */
+/* A difference the recount found, while the database says whether it is
+ * news (the snapshot). */
+struct recount_item {
+	struct app_inc *ai;
+	bool added;
+	const char *emoji; /* static */
+	char user[POL_USER_MAX];
+};
+
+static void snapshot_cb(void *arg, int err, const char *errmsg, enum db_react_word w,
+			const char *incident)
+{
+	struct recount_item *it = arg;
+	struct app_inc *ai = it->ai;
+	struct inc_event ev = { .kind = INC_EV_REACTION, .user = it->user, .reaction = it->emoji,
+				.channel = ai->inc.channel, .ts = ai->inc.approval_ts,
+				.added = it->added, .recount = true };
+
+	(void)incident;
+	ai->pending--;
+	if (--ai->recount_waiting == 0)
+		ai->recounting = false;
+	if (err)
+		ilog_warn(&ai->inc, "could not record the recount of a reaction (%s): it counts "
+				    "as found", errmsg ? errmsg : "?");
+	/* Unchanged: an event recorded it already, and that event is applied
+	 * from the inbox (or was): counting it here too would count it twice. */
+	if ((err || w == DB_REACT_APPLIED) && ai->inc.state == INC_AWAITING_APPROVAL)
+		shell_step(ai, &ev);
+	free(it);
+	shell_inc_release(ai);
+}
+
+/* Records one reaction found by the recount as a snapshot of the request
+ * (rollbot_reaction at the time read): it is handed to the state machine
+ * only if the database did not know it yet. */
 static void recount_one(struct app_inc *ai, const char *user, const char *emoji, bool added)
 {
-	struct inc_event ev = { .kind = INC_EV_REACTION, .user = user, .reaction = emoji,
-				.channel = ai->inc.channel, .ts = ai->inc.approval_ts,
-				.added = added, .recount = true };
+	struct recount_item *it;
+	struct timespec t;
+	char now_ts[32];
 
-	if (ai->inc.state != INC_AWAITING_APPROVAL || !strcmp(user, ai->app->bot_user_id))
+	if (ai->inc.state != INC_AWAITING_APPROVAL || !user || !strcmp(user, ai->app->bot_user_id))
 		return;
-	shell_step(ai, &ev);
+	it = rb_calloc(1, sizeof *it);
+	it->ai = ai;
+	it->added = added;
+	it->emoji = emoji;
+	(void)rb_strlcpy(it->user, user, sizeof it->user);
+	clock_gettime(CLOCK_REALTIME, &t);
+	snprintf(now_ts, sizeof now_ts, "%lld.%06ld", (long long)t.tv_sec, t.tv_nsec / 1000);
+	if (db_react(ai->app->store, NULL, ai->inc.channel, ai->inc.approval_ts, user, emoji, added,
+		     now_ts, snapshot_cb, it)) {
+		free(it);
+		ilog_warn(&ai->inc, "cannot queue the recount of a reaction");
+		return;
+	}
+	ai->pending++;
+	ai->recount_waiting++;
+	ai->recounting = true;
 }
 
 /* The request's reactions as they are now. Rejections go first: when both
@@ -215,6 +266,7 @@ static void recount_done_cb(void *arg, const struct api_result *res)
 	json_decref(approves);
 	shell_inc_release(ai);
 }
+
 
 /* INC_ACT_RECOUNT: reads the request's reactions (reactions.get) and hands
  * the changes the bot missed to the state machine; the approval deadline
@@ -322,10 +374,16 @@ void approval_sweep_cb(uv_timer_t *t)
 	if (++app->sweeps % GROUP_REFRESH_S == 0)
 		approval_refresh_groups(app);
 	loop_retry_auth(app);
+	ingress_declare_sweep(app);
+	owner_tick(app);
+	if (app->released)
+		return; /* a clean stop handed the incidents over: they are not ours */
 	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
 		next = ai->next;
 		struct inc_event ev = { .kind = INC_EV_APPROVAL_TIMEOUT };
 
+		if (ai->lost)
+			continue;
 		if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
 		    !ai->recounting && now >= ai->inc.approval_deadline_ms)
 			ev.kind = INC_EV_APPROVAL_TIMEOUT;

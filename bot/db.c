@@ -32,6 +32,10 @@ struct call {
 		db_history_cb history;
 		db_report_cb report;
 		db_pin_cb pin;
+		db_open_cb open;
+		db_react_cb react;
+		db_inbox_put_cb inbox_put;
+		db_inbox_cb inbox;
 	} cb;
 	void *arg;
 };
@@ -136,7 +140,9 @@ static void declared_cb(void *arg, int err, const PGresult *res, const char *err
 	}
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
 		const char *v = PQgetvalue(res, 0, 0);
-		if (!strncmp(v, "open:", 5)) {
+		if (!strcmp(v, "late")) {
+			d.kind = DB_DECLARED_LATE;
+		} else if (!strncmp(v, "open:", 5)) {
 			const char *colon = strrchr(v + 5, ':');
 			d.kind = DB_DECLARED_OPEN;
 			d.state = "?";
@@ -156,10 +162,12 @@ static void declared_cb(void *arg, int err, const PGresult *res, const char *err
 
 /* One statement, so one transaction: rollbot_declare() does it all. */
 int db_declare(struct store *st, const char *key, const struct incident *inc,
-	       const char *command_json, db_declared_cb cb, void *arg)
+	       const char *command_json, int64_t deadline_s, const char *owner,
+	       db_declared_cb cb, void *arg)
 {
 	struct call *c = call_new(arg);
-	const char *params[9] = { key,
+	char deadline[24], lease[16];
+	const char *params[12] = { deadline, owner, lease, key,
 				  inc->service,
 				  cmd_severity_name(inc->severity),
 				  inc->reason,
@@ -170,8 +178,12 @@ int db_declare(struct store *st, const char *key, const struct incident *inc,
 				  command_json };
 
 	c->cb.declared = cb;
-	return submit(st, "SELECT rollbot_declare($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)", 9,
-		      params, declared_cb, c);
+	snprintf(deadline, sizeof deadline, "%lld", (long long)deadline_s);
+	snprintf(lease, sizeof lease, "%d", DB_LEASE_MS);
+	return submit(st,
+		      "SELECT rollbot_declare_by(to_timestamp($1::bigint), $2, $3::int, $4, $5, "
+		      "$6, $7, $8, $9, $10, $11, $12::jsonb)",
+		      12, params, declared_cb, c);
 }
 
 /* ---- the incident's row ---- */
@@ -188,16 +200,32 @@ static const char *ms_left(int64_t now_ms, int64_t at_ms, bool set, char *buf, s
 	return buf;
 }
 
-/* One UPDATE of every column the bot keeps. ended_at is when the incident
- * reached its final state: set by the first save in that state, kept by
- * the next ones, NULL while it is open. */
-int db_save_incident(struct store *st, const struct incident *inc, int64_t now_ms,
-		     const char *last_step, const char *last_checks, db_done_cb cb, void *arg)
+/* A fenced write: RETURNING a row when it was written, none when the
+ * incident's fence moved on (DB_ELOST). */
+static void fenced_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+
+	if (!err && PQntuples(res) == 0) {
+		err = DB_ELOST;
+		errmsg = "another replica has taken the incident over";
+	}
+	if (c->cb.done)
+		c->cb.done(c->arg, err, errmsg);
+	free(c);
+}
+
+/* One UPDATE of every column the bot keeps, under the fence. ended_at is
+ * when the incident reached its final state: set by the first save in that
+ * state, kept by the next ones, NULL while it is open. */
+int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
+		     int64_t now_ms, const char *last_step, const char *last_checks,
+		     db_done_cb cb, void *arg)
 {
 	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
-		updates[16];
+		updates[16], fence_s[24];
 	struct rb_buf approvers;
-	const char *params[17] = {
+	const char *params[18] = {
 		inc->id, inc_state_name(inc->state),
 		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
 		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
@@ -211,7 +239,7 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t now_m
 		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
 			sizeof verify_left),
 		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
-		last_checks ? last_checks : ""
+		last_checks ? last_checks : "", fence_s
 	};
 	struct call *c = call_new(arg);
 	int rc = 0;
@@ -223,6 +251,7 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t now_m
 	}
 	snprintf(next_step, sizeof next_step, "%d", inc->next_step);
 	snprintf(updates, sizeof updates, "%d", inc->updates_posted);
+	snprintf(fence_s, sizeof fence_s, "%lld", (long long)fence);
 	/* Slack IDs are [A-Z0-9]: an array literal needs no quoting. */
 	rb_buf_init(&approvers, 4096);
 	rc = rb_buf_puts(&approvers, "{");
@@ -243,27 +272,32 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t now_m
 		    "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
 		    "rollbot_is_final($2) THEN CASE "
 		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
-		    "clock_timestamp() END END WHERE id = $1",
-		    17, params, done_cb, c);
+		    "clock_timestamp() END END WHERE id = $1 AND fence = $18::bigint "
+		    "RETURNING id",
+		    18, params, fenced_cb, c);
 	rb_buf_free(&approvers);
 	return rc;
 }
 
 /* next_step is the step that may have run, for a restart. */
-int db_mark_step(struct store *st, const char *id, int index, db_done_cb cb, void *arg)
+int db_mark_step(struct store *st, const char *id, int64_t fence, int index, db_done_cb cb,
+		 void *arg)
 {
 	struct call *c = call_new(arg);
-	char n[16];
-	const char *params[2] = { id, n };
+	char n[16], f[24];
+	const char *params[3] = { id, n, f };
 
 	c->cb.done = cb;
 	snprintf(n, sizeof n, "%d", index);
+	snprintf(f, sizeof f, "%lld", (long long)fence);
 	/* Only the step: the state is the SAVE's to write. inc_step() asks for
 	 * the first step together with the move to rolling_back and its SAVE,
 	 * performed before this, and the later steps in that state; the store
 	 * runs commands in order. */
-	return submit(st, "UPDATE incidents SET next_step = $2::int WHERE id = $1", 2, params,
-		      done_cb, c);
+	return submit(st,
+		      "UPDATE incidents SET next_step = $2::int WHERE id = $1 AND fence = "
+		      "$3::bigint RETURNING id",
+		      3, params, fenced_cb, c);
 }
 
 /* The columns incident_row reads, in its order. Times are turned into
@@ -278,7 +312,8 @@ int db_mark_step(struct store *st, const char *id, int index, db_done_cb cb, voi
 	"(extract(epoch FROM next_update_at - clock_timestamp()) * 1000)::bigint, "             \
 	"updates_posted, "                                                                      \
 	"(extract(epoch FROM verify_deadline - clock_timestamp()) * 1000)::bigint, "            \
-	"coalesce(closed_by, ''), last_step, last_checks"
+	"coalesce(closed_by, ''), last_step, last_checks, coalesce(owner, ''), fence, "    \
+	"coalesce(report_pending, '')"
 
 /* One incident row (INCIDENT_COLUMNS) as a struct db_incident. */
 static void incident_row(const PGresult *res, int r, struct db_incident *out)
@@ -321,6 +356,9 @@ static void incident_row(const PGresult *res, int r, struct db_incident *out)
 	(void)rb_strlcpy(inc->closed_by, PQgetvalue(res, r, 20), sizeof inc->closed_by);
 	out->last_step = PQgetvalue(res, r, 21);
 	out->last_checks = PQgetvalue(res, r, 22);
+	out->owner = PQgetvalue(res, r, 23);
+	out->fence = int_col(res, r, 24);
+	out->report_pending = PQgetvalue(res, r, 25);
 }
 
 static void incidents_cb(void *arg, int err, const PGresult *res, const char *errmsg)
@@ -341,18 +379,6 @@ static void incidents_cb(void *arg, int err, const PGresult *res, const char *er
 	c->cb.incidents(c->arg, 0, NULL, rows, n);
 	free(rows);
 	free(c);
-}
-
-/* Served by the incidents_in_progress index (sql/005). */
-int db_load_open(struct store *st, db_incidents_cb cb, void *arg)
-{
-	struct call *c = call_new(arg);
-
-	c->cb.incidents = cb;
-	return submit(st,
-		      "SELECT " INCIDENT_COLUMNS " FROM incidents "
-		      "WHERE NOT rollbot_is_final(state) ORDER BY id",
-		      0, NULL, incidents_cb, c);
 }
 
 /* By its primary key; no row when there is no such incident. */
@@ -615,4 +641,200 @@ int db_unpin(struct store *st, const char *channel, const char *ts, const char *
 		      "detail->>'channel' = $1 AND detail->>'ts' = $2 ON CONFLICT (dedupe_key) DO "
 		      "NOTHING RETURNING incident_id",
 		      4, (const char *const[]){ channel, ts, user, key }, pin_cb, c);
+}
+
+/* ---- owners: several replicas on one database ---- */
+
+int db_claim(struct store *st, const char *owner, int max, bool mine, db_incidents_cb cb,
+	     void *arg)
+{
+	struct call *c = call_new(arg);
+	char lease[16], n[16];
+	const char *params[4] = { owner, lease, n, mine ? "true" : "false" };
+
+	c->cb.incidents = cb;
+	snprintf(lease, sizeof lease, "%d", DB_LEASE_MS);
+	snprintf(n, sizeof n, "%d", max);
+	return submit(st,
+		      "SELECT " INCIDENT_COLUMNS " FROM rollbot_claim($1, $2::int, $3::int, "
+		      "$4::boolean) ORDER BY id",
+		      4, params, incidents_cb, c);
+}
+
+static void open_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	struct db_open *o;
+	size_t n;
+
+	if (err) {
+		c->cb.open(c->arg, err, errmsg, NULL, 0);
+		free(c);
+		return;
+	}
+	n = (size_t)PQntuples(res);
+	o = rb_calloc(n + 1, sizeof *o);
+	for (size_t i = 0; i < n; i++) {
+		int r = (int)i;
+		o[i].id = PQgetvalue(res, r, 0);
+		o[i].service = PQgetvalue(res, r, 1);
+		o[i].state = PQgetvalue(res, r, 2);
+		o[i].severity = PQgetvalue(res, r, 3);
+		o[i].age_ms = int_col(res, r, 4);
+		o[i].owner = PQgetvalue(res, r, 5);
+		o[i].fence = int_col(res, r, 6);
+		o[i].orphan = bool_col(res, r, 7);
+	}
+	c->cb.open(c->arg, 0, NULL, o, n);
+	free(o);
+	free(c);
+}
+
+int db_heartbeat(struct store *st, const char *owner, db_open_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	char lease[16];
+	const char *params[2] = { owner, lease };
+
+	c->cb.open = cb;
+	snprintf(lease, sizeof lease, "%d", DB_LEASE_MS);
+	return submit(st, "SELECT * FROM rollbot_heartbeat($1, $2::int)", 2, params, open_cb, c);
+}
+
+int db_release(struct store *st, const char *owner, db_done_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[1] = { owner };
+
+	c->cb.done = cb;
+	return submit(st, "SELECT rollbot_release($1)", 1, params, done_cb, c);
+}
+
+static void react_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	enum db_react_word w = DB_REACT_APPLIED;
+	const char *v = "", *incident = NULL;
+
+	if (!err && PQntuples(res) == 1)
+		v = PQgetvalue(res, 0, 0);
+	if (!strncmp(v, "queued:", 7)) {
+		w = DB_REACT_QUEUED;
+		incident = v + 7;
+	} else if (!strcmp(v, "ignored")) {
+		w = DB_REACT_IGNORED;
+	} else if (!strcmp(v, "unchanged")) {
+		w = DB_REACT_UNCHANGED;
+	} else if (!strcmp(v, "stale")) {
+		w = DB_REACT_STALE;
+	} else if (!strcmp(v, "duplicate")) {
+		w = DB_REACT_DUPLICATE;
+	}
+	c->cb.react(c->arg, err, errmsg, w, incident);
+	free(c);
+}
+
+int db_react(struct store *st, const char *key, const char *channel, const char *ts,
+	     const char *user, const char *emoji, bool added, const char *event_ts,
+	     db_react_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[7] = { key, channel, ts, user, emoji, added ? "true" : "false",
+				  event_ts };
+
+	c->cb.react = cb;
+	/* A snapshot is never queued: the recount that read it acts on it. */
+	return submit(st,
+		      key ? "SELECT rollbot_react($1, $2, $3, $4, $5, $6::boolean, $7::numeric)"
+			  : "SELECT rollbot_reaction($1, $2, $3, $4, $5, $6::boolean, "
+			    "$7::numeric)",
+		      7, params, react_cb, c);
+}
+
+static void inbox_put_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	enum db_inbox_word w = DB_INBOX_ENDED;
+
+	if (!err && PQntuples(res) == 1) {
+		const char *v = PQgetvalue(res, 0, 0);
+		if (!strcmp(v, "queued"))
+			w = DB_INBOX_QUEUED;
+		else if (!strcmp(v, "duplicate"))
+			w = DB_INBOX_DUPLICATE;
+	}
+	c->cb.inbox_put(c->arg, err, errmsg, w);
+	free(c);
+}
+
+int db_inbox_put(struct store *st, const char *key, const char *incident, const char *kind,
+		 const char *actor, const char *detail_json, db_inbox_put_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[5] = { key, incident, kind, actor, detail_json };
+
+	c->cb.inbox_put = cb;
+	return submit(st, "SELECT rollbot_inbox_put($1, $2, $3, $4, $5::jsonb)", 5, params,
+		      inbox_put_cb, c);
+}
+
+static void inbox_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	struct db_inbox_item *items;
+	size_t n;
+
+	if (err) {
+		c->cb.inbox(c->arg, err, errmsg, NULL, 0);
+		free(c);
+		return;
+	}
+	n = (size_t)PQntuples(res);
+	items = rb_calloc(n + 1, sizeof *items);
+	for (size_t i = 0; i < n; i++) {
+		int r = (int)i;
+		json_t *d = json_loads(PQgetvalue(res, r, 4), 0, NULL);
+
+		items[i].id = int_col(res, r, 0);
+		items[i].incident = PQgetvalue(res, r, 1);
+		items[i].kind = PQgetvalue(res, r, 2);
+		items[i].actor = PQgetvalue(res, r, 3);
+		if (!json_is_object(d)) {
+			json_decref(d);
+			d = json_object();
+		}
+		items[i].detail = d;
+	}
+	c->cb.inbox(c->arg, 0, NULL, items, n);
+	for (size_t i = 0; i < n; i++)
+		json_decref(items[i].detail);
+	free(items);
+	free(c);
+}
+
+int db_inbox_take(struct store *st, const char *owner, int64_t after, db_inbox_cb cb,
+		  void *arg)
+{
+	struct call *c = call_new(arg);
+	char a[24];
+	const char *params[2] = { owner, a };
+
+	c->cb.inbox = cb;
+	snprintf(a, sizeof a, "%lld", (long long)after);
+	return submit(st,
+		      "SELECT id, incident_id, kind, actor, detail FROM "
+		      "rollbot_inbox_take($1, $2::bigint)",
+		      2, params, inbox_cb, c);
+}
+
+int db_inbox_done(struct store *st, int64_t id, db_done_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	char s[24];
+	const char *params[1] = { s };
+
+	c->cb.done = cb;
+	snprintf(s, sizeof s, "%lld", (long long)id);
+	return submit(st, "DELETE FROM incident_inbox WHERE id = $1::bigint", 1, params, done_cb,
+		      c);
 }

@@ -53,6 +53,7 @@ enum db_declared_kind {
 	DB_DECLARED_NEW,       /* numbered and recorded: `id` is the new incident */
 	DB_DECLARED_DUPLICATE, /* the delivery key was seen before: nothing done */
 	DB_DECLARED_OPEN,      /* the service has a rollback in progress: `id`, `state` */
+	DB_DECLARED_LATE,      /* it reached the database after its deadline: nothing done */
 };
 
 struct db_declared {
@@ -65,26 +66,37 @@ typedef void (*db_declared_cb)(void *arg, int err, const char *errmsg,
 			       const struct db_declared *d);
 
 /* Declares `inc` (its service, severity, reason, target, method,
- * requested_by and channel) through rollbot_declare(), which records the
- * delivery `key`, numbers the incident and writes its first audit rows in
- * one transaction. `command_json` is the command_received row's detail. `d`
- * is NULL when err != 0. */
+ * requested_by and channel) through rollbot_declare_by(), which records the
+ * delivery `key`, numbers the incident, writes its first audit rows and
+ * makes `owner` its owner (fence 1) in one transaction, unless the database
+ * sees it after `deadline_s` (Unix seconds, the bot's wall clock): then
+ * nothing is done (DB_DECLARED_LATE). `command_json` is the
+ * command_received row's detail. `d` is NULL when err != 0. */
 int db_declare(struct store *st, const char *key, const struct incident *inc,
-	       const char *command_json, db_declared_cb cb, void *arg) RB_MUSTCHECK;
+	       const char *command_json, int64_t deadline_s, const char *owner,
+	       db_declared_cb cb, void *arg) RB_MUSTCHECK;
 
 /* ---- the incident's row ---- */
 
+/* A fenced write found that the incident's fence moved on: another
+ * replica claimed it (this one's lease ran out), and nothing was written.
+ * The caller must stop acting on the incident at once. */
+enum { DB_ELOST = -64 };
+
 /* Writes the incident as it is now, with the shell's texts for status
- * updates (`last_step`, `last_checks`; NULL reads as ""). Deadlines go in as
+ * updates (`last_step`, `last_checks`; NULL reads as ""), if the incident
+ * is still this replica's under `fence` (else DB_ELOST). Deadlines go in as
  * the time left from `now_ms` (the caller's monotonic clock), turned into
  * wall-clock time by the database, because a monotonic clock means nothing
  * after a restart. */
-int db_save_incident(struct store *st, const struct incident *inc, int64_t now_ms,
-		     const char *last_step, const char *last_checks, db_done_cb cb,
-		     void *arg) RB_MUSTCHECK;
+int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
+		     int64_t now_ms, const char *last_step, const char *last_checks,
+		     db_done_cb cb, void *arg) RB_MUSTCHECK;
 
-/* Records that step `index` (0-based) of incident `id` is starting. */
-int db_mark_step(struct store *st, const char *id, int index, db_done_cb cb,
+/* Records that step `index` (0-based) of incident `id` is starting, if the
+ * incident is still this replica's under `fence` (else DB_ELOST: the step
+ * must not run). */
+int db_mark_step(struct store *st, const char *id, int64_t fence, int index, db_done_cb cb,
 		 void *arg) RB_MUSTCHECK;
 
 /* One incident as the store has it. `inc` is filled from the row but for
@@ -103,14 +115,14 @@ struct db_incident {
 	int64_t verify_left_ms; /* to verify_deadline, when has_verify_deadline */
 	const char *last_step;  /* "" when none */
 	const char *last_checks;
+	const char *owner;      /* the replica that carries it ("" when none) */
+	int64_t fence;          /* the owner's claim: its writes name it */
+	const char *report_pending; /* "report", "report+drafts", or "" */
 };
 
 /* `rows` (n of them, in ID order) are borrowed; NULL when err != 0. */
 typedef void (*db_incidents_cb)(void *arg, int err, const char *errmsg,
 				const struct db_incident *rows, size_t n);
-
-/* Every incident still in progress (not in a final state), for start-up. */
-int db_load_open(struct store *st, db_incidents_cb cb, void *arg) RB_MUSTCHECK;
 
 /* Incident `id`, whatever its state: n is 0 when there is none. */
 int db_load_incident(struct store *st, const char *id, db_incidents_cb cb,
@@ -185,6 +197,94 @@ int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg) RB
  * `user`'s act; `key` as for db_pin. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,
 	     const char *key, db_pin_cb cb, void *arg) RB_MUSTCHECK;
+
+/* ---- owners: several replicas on one database ---- */
+
+/* How long a claim lasts without renewal. The owner renews every second,
+ * so it may miss two heartbeats; another replica takes over within a
+ * second of the lease running out: at most 4 s after a kill. */
+#define DB_LEASE_MS 3000
+
+/* Claims up to `max` incidents that have work (in progress, or a report
+ * to upload) and no live owner, for `owner`; with `mine`, also every one
+ * that `owner` held before (a restart under the same name). The rows have
+ * their new fence. */
+int db_claim(struct store *st, const char *owner, int max, bool mine, db_incidents_cb cb,
+	     void *arg) RB_MUSTCHECK;
+
+/* An incident with work, whoever carries it, as a heartbeat sees it. */
+struct db_open {
+	const char *id, *service, *state, *severity; /* borrowed */
+	int64_t age_ms;  /* since the declaration */
+	const char *owner; /* "" when none */
+	int64_t fence;
+	bool orphan; /* no owner, or its lease ran out: anyone may claim it */
+};
+typedef void (*db_open_cb)(void *arg, int err, const char *errmsg, const struct db_open *o,
+			   size_t n);
+
+/* Renews every lease of `owner` and answers every incident with work, in
+ * ID order (sql/008). */
+int db_heartbeat(struct store *st, const char *owner, db_open_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Hands every incident of `owner` over at once (a clean stop). */
+int db_release(struct store *st, const char *owner, db_done_cb cb, void *arg) RB_MUSTCHECK;
+
+/* What a reaction event changed (sql/006, 007). */
+enum db_react_word {
+	DB_REACT_QUEUED,    /* on an approval request: in its incident's inbox */
+	DB_REACT_APPLIED,   /* recorded (a snapshot: the reaction changed) */
+	DB_REACT_IGNORED,   /* on no approval request waiting: nothing recorded */
+	DB_REACT_UNCHANGED, /* the reaction was already in that state */
+	DB_REACT_STALE,     /* a newer event for it was applied before */
+	DB_REACT_DUPLICATE, /* its delivery key was seen: handled already */
+};
+typedef void (*db_react_cb)(void *arg, int err, const char *errmsg, enum db_react_word w,
+			    const char *incident);
+
+/* Records a reaction event (`emoji` without a skin tone, `event_ts` as
+ * Slack wrote it) under delivery key `key`: it counts only when newer than
+ * what was applied for that person, emoji and message. With `key` NULL it
+ * is a recount's snapshot (reactions.get at `event_ts`): it always applies,
+ * and is never queued (the recount acts on it itself). `incident` in the
+ * callback is set for DB_REACT_QUEUED (borrowed), else NULL. */
+int db_react(struct store *st, const char *key, const char *channel, const char *ts,
+	     const char *user, const char *emoji, bool added, const char *event_ts,
+	     db_react_cb cb, void *arg) RB_MUSTCHECK;
+
+enum db_inbox_word {
+	DB_INBOX_QUEUED,    /* the owner will apply it */
+	DB_INBOX_DUPLICATE, /* its delivery key was seen: handled already */
+	DB_INBOX_ENDED,     /* no such incident in progress: nothing queued */
+};
+typedef void (*db_inbox_put_cb)(void *arg, int err, const char *errmsg,
+				enum db_inbox_word w);
+
+/* Puts `kind` ("resolve", "cancel") from `actor` about `incident` into its
+ * inbox, with delivery key `key` in the same transaction, and wakes its
+ * owner. `detail_json` is a JSON object (the note, the response_url). */
+int db_inbox_put(struct store *st, const char *key, const char *incident, const char *kind,
+		 const char *actor, const char *detail_json, db_inbox_put_cb cb,
+		 void *arg) RB_MUSTCHECK;
+
+/* One row of an inbox, every pointer borrowed. */
+struct db_inbox_item {
+	int64_t id;
+	const char *incident;
+	const char *kind;  /* "reaction", "resolve", "cancel" */
+	const char *actor; /* a Slack user ID */
+	json_t *detail;    /* an object; never NULL */
+};
+typedef void (*db_inbox_cb)(void *arg, int err, const char *errmsg,
+			    const struct db_inbox_item *items, size_t n);
+
+/* The inbox rows of the incidents `owner` holds, after row `after`, oldest
+ * first (at most 100). */
+int db_inbox_take(struct store *st, const char *owner, int64_t after, db_inbox_cb cb,
+		  void *arg) RB_MUSTCHECK;
+
+/* Deletes inbox row `id`: it was applied. */
+int db_inbox_done(struct store *st, int64_t id, db_done_cb cb, void *arg) RB_MUSTCHECK;
 
 /* ---- blocking, for the command line ---- */
 

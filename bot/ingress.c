@@ -33,6 +33,7 @@
 #include "../commands/report.h"
 #include "db.h"
 #include "log.h"
+#include "store.h"
 #include "tmpl.h"
 
 /* ---- slash commands: the verdict, computed in the ack path ---- */
@@ -135,6 +136,12 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 
 static char *open_incident_text(const char *service, const char *id, const char *state);
 
+/* The answer to a /rollback that cannot be recorded. */
+#define NO_DATABASE_TEXT                                                                       \
+	"rollbot cannot reach its database right now, so it cannot record this rollback: "     \
+	"nothing was declared and nothing will run. Try again in a minute; if it still "       \
+	"fails, roll back by hand with the runbook."
+
 /* The incident of `service` whose rollback is in progress in this process. */
 static const struct app_inc *open_for_service(const struct app *app, const char *service)
 {
@@ -161,6 +168,22 @@ static char *open_incidents_text(struct app *app)
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
 				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
 				   phase, elapsed);
+	}
+	/* Those another replica carries, as its last heartbeat showed them. */
+	for (size_t i = 0; i < app->n_open && !rc; i++) {
+		const struct app_open *o = &app->open[i];
+		enum inc_state st;
+		char phase[48], elapsed[32];
+		if (shell_find_incident(app, o->id) || inc_state_from_name(o->state, &st) ||
+		    inc_state_is_final(st))
+			continue;
+		(void)rb_strlcpy(phase, o->state, sizeof phase);
+		for (char *p = phase; *p; p++)
+			if (*p == '_')
+				*p = ' ';
+		report_duration((now_ms(app) - o->declared_ms) / 1000, elapsed, sizeof elapsed);
+		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "", o->id,
+				   o->service, o->severity, phase, elapsed);
 	}
 	if (!rc && !b.len)
 		rc = rb_buf_puts(&b, "No incident is in progress.");
@@ -339,6 +362,17 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
+	} else if (owner_open_for_service(app, cmd.service)) {
+		const struct app_open *o = owner_open_for_service(app, cmd.service);
+		text = open_incident_text(cmd.service, o->id, o->state);
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(text);
+		ack = shell_ephemeral(text);
+	} else if (!store_connected(app->store)) {
+		/* Nothing is promised that cannot be recorded first. */
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(NO_DATABASE_TEXT);
+		ack = shell_ephemeral(NO_DATABASE_TEXT);
 	} else {
 		struct incident inc;
 		json_t *data;
@@ -405,22 +439,70 @@ static char *open_incident_text(const char *service, const char *open_id,
 			   service, id, state);
 }
 
-struct declare_ctx {
-	struct app *app;
-	struct incident inc;
-	char strings[]; /* inc.reason and inc.response_url point here */
-};
+/* How long a /rollback may wait for the database before the person is
+ * told that nothing was declared; the database refuses it from then on
+ * (rollbot_declare_by), so the two never disagree. The person hears it a
+ * few seconds after the deadline, which covers a clock skew between the
+ * bot's host and the database's. */
+#define DECLARE_TIMEOUT_S 30
+#define DECLARE_TELL_AFTER_MS ((DECLARE_TIMEOUT_S + 5) * 1000)
+
+static void declaring_unlink(struct app_declaring *dc)
+{
+	for (struct app_declaring **p = &dc->app->declaring; *p; p = &(*p)->next) {
+		if (*p == dc) {
+			*p = dc->next;
+			return;
+		}
+	}
+}
+
+static void tell_not_declared(struct app_declaring *dc, const char *why)
+{
+	char *t;
+
+	if (dc->told || !dc->app->api)
+		return;
+	dc->told = true;
+	t = rb_asprintf("rollbot could not record your /rollback of *%s* in its database %s, so "
+			"nothing was declared and nothing will run. Run the command again; if "
+			"the database stays down, roll back by hand with the runbook.",
+			dc->inc.service, why);
+	shell_reply_url(dc->app, dc->inc.response_url, t);
+	free(t);
+}
+
+/* From the once-a-second sweep: tells whoever waits too long. */
+void ingress_declare_sweep(struct app *app)
+{
+	for (struct app_declaring *dc = app->declaring; dc; dc = dc->next) {
+		if (dc->told || now_ms(app) < dc->told_at_ms)
+			continue;
+		log_error("store: the declaration for %s was not recorded within %d s; the person "
+			  "is told that nothing was declared", dc->inc.service, DECLARE_TIMEOUT_S);
+		tell_not_declared(dc, "within 30 seconds");
+	}
+}
 
 static void declare_done_cb(void *arg, int err, const char *errmsg, const struct db_declared *d)
 {
-	struct declare_ctx *dc = arg;
+	struct app_declaring *dc = arg;
 	struct app *app = dc->app;
 	struct app_inc *ai;
 	struct inc_event ev = { .kind = INC_EV_DECLARED };
 
+	declaring_unlink(dc);
 	if (err) {
 		log_error("store: could not declare the incident for %s: %s", dc->inc.service,
 			  errmsg ? errmsg : "?");
+		tell_not_declared(dc, "(it answered an error)");
+		free(dc);
+		return;
+	}
+	if (d->kind == DB_DECLARED_LATE) {
+		log_warn("the declaration for %s reached the database after its deadline: nothing "
+			 "was declared", dc->inc.service);
+		tell_not_declared(dc, "within 30 seconds");
 		free(dc);
 		return;
 	}
@@ -441,8 +523,16 @@ static void declare_done_cb(void *arg, int err, const char *errmsg, const struct
 		free(dc);
 		return;
 	}
+	if (dc->told) {
+		/* The database's clock was behind the bot's: it did record it. */
+		char *t = rb_asprintf("Correction: your /rollback of *%s* was recorded after all, "
+				      "as %s; it goes ahead in the channel.", dc->inc.service, d->id);
+		shell_reply_url(app, dc->inc.response_url, t);
+		free(t);
+	}
 	(void)rb_strlcpy(dc->inc.id, d->id, sizeof dc->inc.id);
 	ai = shell_inc_new(app, &dc->inc);
+	ai->fence = 1; /* rollbot_declare_by: a new incident is its declarer's */
 	free(dc);
 	app->declared++;
 	ilog_info(&ai->inc, "declared by %s", ai->inc.requested_by);
@@ -457,8 +547,10 @@ struct on_incident {
 	char id[INC_ID_MAX];
 	char user[INC_SLACK_ID_MAX];
 	bool post;
+	bool reloaded; /* loaded again after its inbox said it had ended */
 	char *note;
 	char *response_url;
+	char *key; /* the delivery key, for the inbox */
 };
 
 static void on_incident_run(struct on_incident *oi, struct app_inc *ai)
@@ -497,7 +589,51 @@ static void on_incident_free(struct on_incident *oi)
 {
 	free(oi->note);
 	free(oi->response_url);
+	free(oi->key);
 	free(oi);
+}
+
+static void incident_loaded_cb(void *arg, int err, const char *errmsg,
+			       const struct db_incident *rows, size_t n);
+
+static void inbox_put_cb(void *arg, int err, const char *errmsg, enum db_inbox_word w)
+{
+	struct on_incident *oi = arg;
+
+	if (err) {
+		log_error("store: could not queue %s for %s: %s", verdict_names[oi->kind], oi->id,
+			  errmsg ? errmsg : "?");
+		shell_reply_url(oi->app, oi->response_url,
+				"rollbot could not record that in its database just now; nothing "
+				"was done. Try again in a minute.");
+	} else if (w == DB_INBOX_QUEUED) {
+		log_info("%s of %s queued for the replica that carries it", verdict_names[oi->kind],
+			 oi->id);
+	} else if (w == DB_INBOX_ENDED && !oi->reloaded) {
+		/* It ended meanwhile: answer from what the store has now. */
+		oi->reloaded = true;
+		if (!db_load_incident(oi->app->store, oi->id, incident_loaded_cb, oi))
+			return;
+		log_error("store: cannot queue the load of %s", oi->id);
+	}
+	on_incident_free(oi);
+}
+
+/* resolve or cancel of an incident in progress that another replica
+ * carries (or none yet): into its inbox, for its owner to apply (owner.c),
+ * which answers the person. */
+static void to_inbox(struct on_incident *oi)
+{
+	json_t *d = json_pack("{s:s, s:s}", "note", oi->note, "response_url", oi->response_url);
+	char *detail = json_dumps(d, JSON_COMPACT);
+
+	json_decref(d);
+	if (db_inbox_put(oi->app->store, oi->key, oi->id, verdict_names[oi->kind], oi->user, detail,
+			 inbox_put_cb, oi)) {
+		log_error("store: cannot queue %s for %s", verdict_names[oi->kind], oi->id);
+		on_incident_free(oi);
+	}
+	free(detail);
 }
 
 static void incident_loaded_cb(void *arg, int err, const char *errmsg,
@@ -511,9 +647,18 @@ static void incident_loaded_cb(void *arg, int err, const char *errmsg,
 		shell_reply_url(oi->app, oi->response_url,
 			  "rollbot could not read its database just now; try again in a minute.");
 	} else {
-		/* Loaded meanwhile (the start-up load): use that copy. */
-		if (!ai && n == 1)
+		/* Loaded meanwhile (the start-up load, a claim): use that copy. */
+		bool open = n == 1 && rows[0].known && !inc_state_is_final(rows[0].inc.state);
+		if (!ai && open && oi->kind != VERDICT_STATUS && !oi->reloaded) {
+			to_inbox(oi);
+			return;
+		}
+		if (!ai && n == 1) {
 			ai = resume_incident(oi->app, &rows[0]);
+			/* Another replica carries it: this copy only answers. */
+			if (ai && open)
+				ai->lost = true;
+		}
 		on_incident_run(oi, ai);
 	}
 	on_incident_free(oi);
@@ -522,7 +667,7 @@ static void incident_loaded_cb(void *arg, int err, const char *errmsg,
 /* Incidents in progress are in memory; closed ones (a failed one being
  * resolved by hand, the status of an old one) come from the store. */
 static void dispatch_on_incident(struct app *app, const struct verdict *v, const char *user,
-				 const char *response_url)
+				 const char *response_url, const char *key)
 {
 	struct on_incident *oi = rb_calloc(1, sizeof *oi);
 	struct app_inc *ai;
@@ -535,6 +680,7 @@ static void dispatch_on_incident(struct app *app, const struct verdict *v, const
 	/* The note of resolve, the reason of cancel. */
 	oi->note = rb_strdup(v->kind == VERDICT_STATUS ? "" : v->cmd.reason);
 	oi->response_url = rb_strdup(response_url);
+	oi->key = rb_strdup(key);
 	ai = shell_find_incident(app, oi->id);
 	if (ai) {
 		on_incident_run(oi, ai);
@@ -556,23 +702,29 @@ static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd
 	json_t *payload = json_object_get(env, "payload");
 	const char *trigger = jstr(payload, "trigger_id");
 	char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger : jstr(env, "envelope_id"));
-	struct declare_ctx *dc;
+	struct app_declaring *dc;
 	struct incident inc;
 	char *cmdjson;
 
 	fill_incident_from_cmd(app, cmd, payload, &inc);
-	dc = rb_malloc(sizeof *dc + shell_strings_size(&inc));
+	dc = rb_calloc(1, sizeof *dc + shell_strings_size(&inc));
 	dc->app = app;
 	dc->inc = inc;
+	dc->told_at_ms = now_ms(app) + DECLARE_TELL_AFTER_MS;
 	shell_own_strings(&dc->inc, dc->strings);
 	json_object_set_new(detail, "service", json_string(cmd->service));
 	json_object_set_new(detail, "target", json_string(cmd->target));
 	json_object_set_new(detail, "severity", json_string(cmd_severity_name(dc->inc.severity)));
 	json_object_set_new(detail, "reason", json_string(cmd->reason));
 	cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-	if (db_declare(app->store, dkey, &dc->inc, cmdjson, declare_done_cb, dc)) {
+	if (db_declare(app->store, dkey, &dc->inc, cmdjson, (int64_t)time(NULL) + DECLARE_TIMEOUT_S,
+		       app->owner, declare_done_cb, dc)) {
 		log_error("store: cannot queue the declaration for %s", cmd->service);
+		tell_not_declared(dc, "(its queue is full)");
 		free(dc);
+	} else {
+		dc->next = app->declaring;
+		app->declaring = dc;
 	}
 	free(cmdjson);
 	free(dkey);
@@ -625,7 +777,13 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 			break;
 		}
 		db_audit(app->store, NULL, user, "command_received", detail, key);
-		dispatch_on_incident(app, v, user, response_url);
+		{
+			const char *trigger = jstr(payload, "trigger_id");
+			char *dkey = rb_asprintf("slash:%s", trigger[0] ? trigger
+							 : jstr(env, "envelope_id"));
+			dispatch_on_incident(app, v, user, response_url, dkey);
+			free(dkey);
+		}
 		break;
 	case VERDICT_DRY_RUN:
 	case VERDICT_DUPLICATE:
@@ -635,33 +793,60 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 	free(key);
 }
 
-/* A reaction counts only on an approval request rollbot is waiting on;
- * every other reaction in the channel is none of its business, but 📌. */
+static void react_cb(void *arg, int err, const char *errmsg, enum db_react_word w,
+		     const char *incident)
+{
+	struct app *app = arg;
+
+	if (err)
+		log_error("store: could not record a reaction: %s", errmsg ? errmsg : "?");
+	else if (w == DB_REACT_QUEUED)
+		log_info("reaction queued for %s", incident);
+	else if (w == DB_REACT_STALE)
+		log_info("reaction event older than one already applied; ignored");
+	/* The owner is woken by NOTIFY; when that is this replica, sooner. */
+	if (w == DB_REACT_QUEUED && shell_find_incident(app, incident))
+		owner_wake(app);
+}
+
+/* A ✅ or ❌ in an incidents channel is recorded with its delivery key
+ * (rollbot_react, sql/006-007): it counts only if it is newer than what was
+ * applied for that person, emoji and message, and when it is on an approval
+ * request waiting, it goes to that incident's inbox for whichever replica
+ * carries it (owner.c). Every other reaction is none of rollbot's business,
+ * but 📌. */
 static void dispatch_reaction(struct app *app, json_t *event, const char *event_id, bool added)
 {
 	json_t *item = json_object_get(event, "item");
 	const char *ts = jstr(item, "ts"), *channel = jstr(item, "channel");
-	struct inc_event ev = { .kind = INC_EV_REACTION, .added = added };
+	const char *reaction = jstr(event, "reaction"), *user = jstr(event, "user");
+	const char *event_ts = jstr(event, "event_ts");
+	char emoji[64], key[160], now_ts[32];
 
 	if (strcmp(jstr(item, "type"), "message") || !ts[0])
 		return;
-	if (pol_emoji_is(jstr(event, "reaction"), "pushpin")) {
-		if (strcmp(jstr(event, "user"), app->bot_user_id))
+	if (pol_emoji_is(reaction, "pushpin")) {
+		if (strcmp(user, app->bot_user_id))
 			pins_dispatch(app, event, event_id, added);
 		return;
 	}
-	for (struct app_inc *ai = app->incidents; ai; ai = ai->next) {
-		if (strcmp(ai->inc.approval_ts, ts) || strcmp(ai->inc.channel, channel))
-			continue;
-		ev.user = jstr(event, "user");
-		ev.reaction = jstr(event, "reaction");
-		ev.channel = channel;
-		ev.ts = ts;
-		shell_step(ai, &ev);
-		shell_inc_release(ai);
+	if ((!pol_emoji_is(reaction, POL_EMOJI_APPROVE) && !pol_emoji_is(reaction, POL_EMOJI_REJECT)) ||
+	    !config_is_incident_channel(app->cfg, channel) || !user[0] ||
+	    !strcmp(user, app->bot_user_id)) {
+		log_debug("reaction %s on %s %s: none of rollbot's business", reaction, channel, ts);
 		return;
 	}
-	log_debug("reaction on %s %s: not an approval request rollbot waits on", channel, ts);
+	/* The base name: a skin tone is the same reaction. */
+	snprintf(emoji, sizeof emoji, "%.*s", (int)strcspn(reaction, ":"), reaction);
+	if (!event_ts[0] || strspn(event_ts, "0123456789.") != strlen(event_ts)) {
+		struct timespec t;
+		clock_gettime(CLOCK_REALTIME, &t);
+		snprintf(now_ts, sizeof now_ts, "%lld.%06ld", (long long)t.tv_sec, t.tv_nsec / 1000);
+		event_ts = now_ts;
+	}
+	snprintf(key, sizeof key, "event:%s", event_id[0] ? event_id : event_ts);
+	if (db_react(app->store, key, channel, ts, user, emoji, added, event_ts, react_cb, app))
+		log_error("store: cannot queue a reaction");
 }
 
 /* sm.c's dispatch, after the ack: acts on what ingress_ack_payload_cb

@@ -261,6 +261,13 @@ static void drain_cb(uv_timer_t *t)
 	}
 	if ((api_n || store_n || busy) && now_ms(app) - app->drain_started_ms < DRAIN_MAX_MS)
 		return;
+	/* Nothing in flight: the incidents are handed over at once, and the
+	 * next turns wait for that to be written (owner.c). */
+	if (!app->released && store_connected(app->store) &&
+	    now_ms(app) - app->drain_started_ms < DRAIN_MAX_MS) {
+		owner_release(app);
+		return;
+	}
 	if (api_n || store_n)
 		log_warn("stopping with %d Web API call(s) and %d database command(s) unfinished",
 			 api_n, store_n);
@@ -337,6 +344,7 @@ int app_run(const struct app_options *opt)
 	ao.ca_file = opt->ca_file;
 	app->api = api_new(&app->loop, &ao);
 	app->store = store_new(&app->loop, opt->database_url);
+	owner_init(app);
 	so.ca_file = opt->ca_file;
 	so.ping_s = opt->sm_ping_s;
 	so.dead_s = opt->sm_dead_s;
@@ -380,6 +388,8 @@ int app_run(const struct app_options *opt)
 		log_error("event loop closed with live handles (%s): a bug", uv_strerror(rc));
 	rc = app->exit_code;
 	shell_incidents_free(app);
+	free(app->open);
+	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */
 	dd_free(app->dd);
 	approval_groups_free(app);
 	free(app->services);

@@ -51,7 +51,8 @@ static const char usage[] =
 	"  SLACK_BOT_TOKEN   bot token (xoxb-…)\n"
 	"  DATABASE_URL      PostgreSQL connection string (postgresql://…)\n"
 	"  SLACK_API_URL     Web API base (default https://slack.com/api/)\n"
-	"  SLACK_CA_FILE     CA file to verify Slack's TLS against (tests; optional)\n";
+	"  SLACK_CA_FILE     CA file to verify Slack's TLS against (tests; optional)\n"
+	"  ROLLBOT_REPLICA   this replica's name, when several run (default host:pid)\n";
 
 static int env_int(const char *name)
 {
@@ -175,6 +176,7 @@ static int cmd_run(int argc, char **argv)
 	opt.ca_file = getenv("SLACK_CA_FILE");
 	opt.sm_ping_s = env_int("ROLLBOT_SM_PING_S");
 	opt.sm_dead_s = env_int("ROLLBOT_SM_DEAD_S");
+	opt.replica = getenv("ROLLBOT_REPLICA");
 	rc = app_run(&opt);
 	config_free(cfg);
 	return rc;

@@ -1,8 +1,9 @@
 /* rollbot — carrying on after a restart (MIT licence, see LICENSE).
  *
  * Once the bot knows who it is (auth.test) and who its approvers are, it
- * loads every incident still in progress from the store (db_load_open) and
- * hands each INC_EV_RESUMED: the state machine decides what to do again
+ * claims the incidents this replica held under its name and those nobody
+ * holds (db_claim: with several replicas, those of the live ones stay
+ * theirs, owner.c) and hands each INC_EV_RESUMED: the state machine decides what to do again
  * (recount a request's reactions, look before re-running an interrupted
  * step, go on verifying). Deadlines come back as time left, put on the
  * loop's clock here. resume_incident also brings back an incident a
@@ -44,6 +45,7 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 	if (row->has_verify_deadline)
 		inc.verify_deadline_ms = now + row->verify_left_ms;
 	ai = shell_inc_new(app, &inc);
+	ai->fence = row->fence;
 	if (row->last_step[0])
 		ai->last_step = rb_strdup(row->last_step);
 	if (row->last_checks[0])
@@ -84,7 +86,7 @@ static void resume_done_cb(void *arg, int err, const char *errmsg,
 		shell_step(ai, &ev);
 		shell_inc_release(ai);
 	}
-	log_info("loaded %zu incident(s) in progress", n);
+	log_info("loaded %zu incident(s) in progress as replica %s", n, app->owner);
 	loop_open_socket(app);
 }
 
@@ -94,6 +96,6 @@ void resume_start(struct app *app)
 	if (app->resumed || app->stopping)
 		return;
 	app->resumed = true;
-	if (db_load_open(app->store, resume_done_cb, app))
+	if (db_claim(app->store, app->owner, 1000, true, resume_done_cb, app))
 		log_error("store: cannot queue the load of the incidents in progress");
 }

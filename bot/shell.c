@@ -105,7 +105,7 @@ void shell_inc_release(struct app_inc *ai)
 {
 	/* Until it ends, an incident has updates, rounds or reactions to wait
 	 * for: it stays. */
-	if (ai->pending > 0 || ai->has_deferred || !inc_state_is_final(ai->inc.state))
+	if (ai->pending > 0 || ai->has_deferred || (!inc_state_is_final(ai->inc.state) && !ai->lost))
 		return;
 	plan_free(ai->plan);
 	shell_step_report_clear(&ai->last);
@@ -121,11 +121,11 @@ void shell_inc_release(struct app_inc *ai)
 	free(ai);
 }
 
-/* Incident `id` if it is in memory, else NULL. */
+/* Incident `id` if this replica carries it, else NULL. */
 struct app_inc *shell_find_incident(struct app *app, const char *id)
 {
 	for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
-		if (!strcmp(ai->inc.id, id))
+		if (!ai->lost && !strcmp(ai->inc.id, id))
 			return ai;
 	return NULL;
 }
@@ -142,6 +142,8 @@ void shell_step(struct app_inc *ai, const struct inc_event *event)
 	const struct inc_event *ev = &e;
 	int rc;
 
+	if (ai->lost)
+		return; /* another replica carries it: nothing is done here */
 	approval_policy(ai->app, &ai->inc, &pol);
 	approval_timing(ai->app, &ai->inc, &timing);
 	e.policy = &pol;
@@ -553,7 +555,9 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 	struct app_inc *ai = arg;
 
 	ai->pending--;
-	if (err)
+	if (err == DB_ELOST)
+		owner_lost(ai, errmsg ? errmsg : "its fence moved on");
+	else if (err)
 		ilog_error(&ai->inc, "could not save the incident: %s", errmsg ? errmsg : "?");
 	shell_inc_release(ai);
 }
@@ -562,7 +566,7 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
  * into wall-clock time). */
 static void do_save(struct app_inc *ai)
 {
-	if (db_save_incident(ai->app->store, &ai->inc, now_ms(ai->app), ai->last_step,
+	if (db_save_incident(ai->app->store, &ai->inc, ai->fence, now_ms(ai->app), ai->last_step,
 			     ai->last_checks, save_done_cb, ai)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
@@ -601,16 +605,23 @@ static void do_notify(struct app_inc *ai, const char *text)
 
 /* The dedupe key names this one row: the store re-sends the same text if
  * the connection breaks, and the database then keeps a single copy. Two
- * rows with the same content (two people's identical reactions) stay two. */
+ * rows with the same content (two people's identical reactions) stay two.
+ * The rows of an inbox row are named by it (owner.c): applied again after
+ * a crash, it adds none. */
 static void do_audit(struct app_inc *ai, const struct inc_action *a)
 {
+	struct app *app = ai->app;
 	json_t *detail = json_object();
 	char key[160];
 
 	for (int i = 0; i < 4 && a->keys[i]; i++)
 		json_object_set_new(detail, a->keys[i], json_string(a->values[i]));
-	snprintf(key, sizeof key, "%s:%s:%s:%llu", ai->inc.id, a->audit_kind, a->actor,
-		 (unsigned long long)uv_hrtime());
+	if (app->audit_key)
+		snprintf(key, sizeof key, "%s:%s:%s:%d", app->audit_key, a->audit_kind, a->actor,
+			 app->audit_seq++);
+	else
+		snprintf(key, sizeof key, "%s:%s:%s:%llu", ai->inc.id, a->audit_kind, a->actor,
+			 (unsigned long long)uv_hrtime());
 	db_audit(ai->app->store, ai->inc.id, a->actor, a->audit_kind, detail, key);
 }
 

@@ -19,6 +19,9 @@
  *   pins.c       📌: messages in the report's timeline
  *   history.c    /rollback history
  *   resume.c     carrying on after a restart
+ *   owner.c      several replicas: the heartbeat that renews this one's
+ *                leases, claims of orphaned incidents, and the inbox of
+ *                envelopes other replicas received about its incidents
  *
  * Everything runs on the one loop thread, which owns every object. A function
  * declared here carries the prefix of the file that defines it, but for the
@@ -57,6 +60,13 @@ struct app_inc {
 	struct app *app;
 	struct app_inc *next, *prev; /* app->incidents, unordered */
 	struct incident inc;
+	/* The claim this replica holds the incident under: every write about
+	 * it names the fence, and one that finds another (DB_ELOST) means that
+	 * another replica took it over. */
+	int64_t fence;
+	/* Taken over, or only a copy for a command's answer: nothing acts on it
+	 * any more; it leaves memory once nothing is in flight for it. */
+	bool lost;
 	int pending;       /* posts, saves, commands and requests in flight */
 	struct plan *plan; /* built when the target is known; owned */
 	struct step_report last;
@@ -64,6 +74,7 @@ struct app_inc {
 	 * actions of the current step are all done (one at a time). */
 	bool has_deferred;
 	bool recounting;   /* reactions.get in flight: the deadline waits for it */
+	int recount_waiting; /* the recount's snapshots still in flight */
 	struct inc_event deferred;
 	char deferred_text[256];
 	char deferred_target[CMD_TARGET_MAX];
@@ -128,6 +139,45 @@ struct app {
 	size_t n_groups;
 	size_t groups_pending; /* first reads of the groups still out (resume waits) */
 	unsigned sweeps; /* approval sweeps since start: groups are refreshed every few */
+	/* Several replicas (owner.c). */
+	char owner[128];         /* this replica's name: ROLLBOT_REPLICA, else host:pid */
+	struct app_open *open;   /* every incident with work, as the last heartbeat saw */
+	size_t n_open;
+	int64_t open_at_ms;      /* when that heartbeat answered */
+	bool beating;            /* a heartbeat is in flight */
+	bool claiming;           /* a claim is in flight */
+	bool taking;             /* an inbox take (and its deletes) is in flight */
+	bool take_again;         /* woken while a take was in flight */
+	bool released;           /* a clean stop handed the incidents over */
+	struct app_declaring *declaring; /* /rollback declarations not answered yet */
+	char skipped[32][INC_ID_MAX]; /* claimed but not carried (service gone) */
+	size_t n_skipped;
+	/* While an inbox row is applied: the key its audit rows are deduped by
+	 * (with audit_seq), so that a row applied again adds none. */
+	const char *audit_key;
+	int audit_seq;
+};
+
+/* An incident with work on any replica, from the last heartbeat. */
+struct app_open {
+	char id[INC_ID_MAX];
+	char service[CMD_SERVICE_MAX];
+	char state[32];
+	char severity[8];
+	char owner[128];
+	int64_t declared_ms; /* on this loop's clock */
+};
+
+/* A declaration sent to the database and not answered yet: after
+ * DECLARE_TIMEOUT_MS the person is told that nothing was declared, and the
+ * database refuses it from then on (rollbot_declare_by). */
+struct app_declaring {
+	struct app_declaring *next;
+	struct app *app;
+	struct incident inc;
+	int64_t told_at_ms; /* when the person is told, on the loop's clock */
+	bool told;          /* they were told that nothing was declared */
+	char strings[];     /* inc.reason and inc.response_url point here */
 };
 
 /* An approver user group and its members as usergroups.users.list last
@@ -178,6 +228,7 @@ void shell_step_report_clear(struct step_report *r);
 
 json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict);
 void ingress_dispatch_cb(void *arg, json_t *env, void *verdict);
+void ingress_declare_sweep(struct app *app);
 void ingress_verdict_free_cb(void *verdict);
 
 /* ---- approval.c ---- */
@@ -217,6 +268,15 @@ void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool ad
 void history_start(struct app *app, const char *service, const char *reply_to);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 void resume_start(struct app *app);
+
+/* ---- owner.c ---- */
+
+void owner_init(struct app *app);
+void owner_tick(struct app *app);
+void owner_wake(struct app *app);
+void owner_release(struct app *app);
+const struct app_open *owner_open_for_service(const struct app *app, const char *service);
+void owner_lost(struct app_inc *ai, const char *why);
 
 /* ---- loop.c ---- */
 

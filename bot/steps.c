@@ -316,6 +316,16 @@ static void step_marked_cb(void *arg, int err, const char *errmsg)
 	struct step_ctx *sc = arg;
 	const char *why;
 
+	if (err == DB_ELOST) {
+		/* Another replica carries the incident now: it decides. */
+		struct app_inc *ai = sc->ai;
+		owner_lost(ai, errmsg ? errmsg : "its fence moved on");
+		ilog_warn(&ai->inc, "step %d not run here", sc->index);
+		free(sc);
+		ai->pending--;
+		shell_inc_release(ai);
+		return;
+	}
 	if (err) {
 		ilog_error(&sc->ai->inc, "could not record the start of step %d: %s", sc->index,
 			   errmsg ? errmsg : "?");
@@ -346,7 +356,7 @@ void steps_run(struct app_inc *ai, int index)
 	sc = rb_calloc(1, sizeof *sc);
 	sc->ai = ai;
 	sc->index = index;
-	if (db_mark_step(ai->app->store, ai->inc.id, index, step_marked_cb, sc)) {
+	if (db_mark_step(ai->app->store, ai->inc.id, ai->fence, index, step_marked_cb, sc)) {
 		free(sc);
 		fail.error = "not run: rollbot could not record its start in the database";
 		shell_defer(ai, &fail);

@@ -1260,7 +1260,8 @@ static json_int_t hello_count(struct scenario *s, int replica, bool *ok)
 
 /* The environment of bot k (tests/scenarios/README.md): the harness's own,
  * the tokens, DATABASE_URL, SLACK_API_URL (with /r/K/ when there are
- * replicas), ROLLBOT_TEST_REPLICA (only then), ROLLBOT_TEST_DIR, no proxy
+ * replicas), ROLLBOT_TEST_REPLICA (only then), ROLLBOT_REPLICA=replica-K,
+ * ROLLBOT_TEST_DIR, no proxy
  * for 127.0.0.1, tests/stubs first on PATH, then the scenario's "env",
  * expanded with ${replica} = k + 1. Run steps get replica 1's. Returns 0
  * with *e filled (free with env_free), or -1 after failing s (e is then
@@ -1282,6 +1283,14 @@ static int bot_env(struct scenario *s, struct env *e, int k)
 
 		snprintf(num, sizeof num, "%d", k + 1);
 		env_set(e, "ROLLBOT_TEST_REPLICA", num);
+	}
+	/* Replica K's name in PostgreSQL, as a pod's name is in Kubernetes: a
+	 * restart under the same name takes its incidents back at once. */
+	{
+		char name[32];
+
+		snprintf(name, sizeof name, "replica-%d", k + 1);
+		env_set(e, "ROLLBOT_REPLICA", name);
 	}
 	env_set(e, "ROLLBOT_TEST_DIR", s->tmp);
 	/* Nothing the bot sends to 127.0.0.1 may go through a proxy. */
@@ -2920,6 +2929,89 @@ static void kill_leftovers(struct scenario *s)
 	free(entry);
 }
 
+/* ALTER DATABASE … ALLOW_CONNECTIONS, from the server's `postgres`
+ * database (a database cannot shut itself); going away, the bot's
+ * connections are ended too. */
+static int database_access(struct scenario *s, bool allow)
+{
+	const char *keys[] = { "dbname", "dbname", "connect_timeout", NULL };
+	const char *vals[] = { s->db_url, "postgres", "5", NULL };
+	struct rb_buf err;
+	PGconn *c;
+	PGresult *r;
+	char *name, *sql;
+	int rc = 0;
+
+	rb_buf_init(&err, 4096);
+	if (pg_connect(s, &err)) {
+		rc = failf(s, "database: %s", rb_buf_str(&err));
+		rb_buf_free(&err);
+		return rc;
+	}
+	rb_buf_free(&err);
+	c = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(c) != CONNECTION_OK) {
+		rc = failf(s, "database: connect to postgres: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return rc;
+	}
+	name = PQescapeIdentifier(c, PQdb(s->pg), strlen(PQdb(s->pg)));
+	sql = rb_asprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %s; SELECT "
+			  "count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname "
+			  "= '%s' AND pid <> %d AND %s",
+			  name, allow ? "true" : "false", PQdb(s->pg), PQbackendPID(s->pg),
+			  allow ? "false" : "true");
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = failf(s, "database %s: %s", allow ? "back" : "away", PQresultErrorMessage(r));
+	PQclear(r);
+	free(sql);
+	PQfreemem(name);
+	PQfinish(c);
+	return rc;
+}
+
+/* {"database": "away"|"back"|"lock"|"unlock"}: PostgreSQL as the bot sees
+ * it. "away" refuses new connections to the scenario's database and ends
+ * the bot's (the harness keeps its own): the server is gone, for the bot.
+ * "lock" opens a transaction on the harness's connection that holds an
+ * exclusive lock on `incidents`: the server answers connections but every
+ * write to an incident waits, as under a long lock or a stuck disk;
+ * "unlock" commits it. */
+static int step_database(struct scenario *s, const json_t *arg, const json_t *step, json_t **res)
+{
+	const char *what = json_string_value(arg);
+	const char *sql = NULL;
+	struct rb_buf err;
+	PGresult *r;
+	int rc = 0;
+
+	(void)step;
+	(void)res;
+	if (!what)
+		return failf(s, "database: away, back, lock or unlock");
+	if (!strcmp(what, "away") || !strcmp(what, "back"))
+		return database_access(s, !strcmp(what, "back"));
+	if (!strcmp(what, "lock"))
+		sql = "BEGIN; LOCK TABLE incidents IN EXCLUSIVE MODE";
+	else if (!strcmp(what, "unlock"))
+		sql = "COMMIT";
+	else
+		return failf(s, "database: away, back, lock or unlock, not %s", what);
+	rb_buf_init(&err, 4096);
+	if (pg_connect(s, &err)) {
+		rc = failf(s, "database %s: %s", what, rb_buf_str(&err));
+		rb_buf_free(&err);
+		return rc;
+	}
+	rb_buf_free(&err);
+	r = PQexec(s->pg, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		rc = failf(s, "database %s: %s", what, PQresultErrorMessage(r));
+	PQclear(r);
+	return rc;
+}
+
 struct action {
 	const char *name;
 	int (*run)(struct scenario *s, const json_t *arg, const json_t *step, json_t **res);
@@ -2944,6 +3036,7 @@ static const struct action actions[] = {
 	{ "expect_no_argv", step_expect_no_argv },
 	{ "expect_no_process", step_expect_no_process },
 	{ "run", step_run },
+	{ "database", step_database },
 };
 
 static const char *const step_options[] = {

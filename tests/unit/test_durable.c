@@ -299,12 +299,20 @@ static void an_expired_lease_is_taken_over_with_a_new_fence(void **state)
 	/* The old owner's renewal no longer names it: it drops the incident. */
 	assert_value("0", "SELECT count(*) FROM rollbot_renew('replica-1', 4000) r JOIN "
 			  "incidents i USING (id) WHERE i.service = 'svc-takeover'");
-	/* A replica restarting under its name takes back what it owned at once. */
-	assert_value("replica-2,3", "SELECT owner || ',' || fence FROM rollbot_claim('replica-2', "
+	/* A replica restarting under its name takes back what it owned at once,
+	 * under the same fence: the writes it queued stay valid. */
+	assert_value("replica-2,2", "SELECT owner || ',' || fence FROM rollbot_claim('replica-2', "
 				    "4000, 10, true) WHERE service = 'svc-takeover'");
-	/* A clean stop hands everything over at once. */
+	/* The heartbeat renews it and shows it to everyone, not orphaned. */
+	assert_value("replica-2,2,false", "SELECT h.owner || ',' || h.fence || ',' || h.orphan FROM "
+				      "rollbot_heartbeat('replica-1', 4000) h WHERE h.service = "
+				      "'svc-takeover'");
+	/* A clean stop hands everything over at once: an orphan to the next
+	 * heartbeat, claimed with a new fence. */
 	assert_value("t", "SELECT rollbot_release('replica-2') >= 1");
-	assert_value("replica-3,4", "SELECT owner || ',' || fence FROM rollbot_claim('replica-3', "
+	assert_value(",true", "SELECT h.owner || ',' || h.orphan FROM "
+			   "rollbot_heartbeat('replica-3', 4000) h WHERE h.service = 'svc-takeover'");
+	assert_value("replica-3,3", "SELECT owner || ',' || fence FROM rollbot_claim('replica-3', "
 				    "4000, 10, false) WHERE service = 'svc-takeover'");
 }
 
@@ -329,9 +337,11 @@ static void a_reaction_on_an_approval_request_goes_to_its_inbox(void **state)
 	}
 	assert_value("duplicate", "SELECT rollbot_react('event:Ev50', 'C9', '500.000100', 'U7', "
 				  "'white_check_mark', true, 600.5)");
-	/* Not an approval request: recorded, nothing queued. */
-	assert_value("applied", "SELECT rollbot_react('event:Ev51', 'C9', '501.0', 'U7', "
+	/* Not an approval request waiting: nothing recorded, nothing queued, so
+	 * that a recount of the request, once its ts is saved, sees it as new. */
+	assert_value("ignored", "SELECT rollbot_react('event:Ev51', 'C9', '501.0', 'U7', "
 				"'white_check_mark', true, 601.0)");
+	assert_value("0", "SELECT count(*) FROM reaction_state WHERE ts = '501.0'");
 	/* Only the owner takes it, once past what it took. */
 	assert_value("(none)", "SELECT kind FROM rollbot_inbox_take('replica-2', 0)");
 	assert_value("reaction,U7,white_check_mark,true",
