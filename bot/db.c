@@ -220,12 +220,12 @@ static void fenced_cb(void *arg, int err, const PGresult *res, const char *errms
  * state, kept by the next ones, NULL while it is open. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     db_done_cb cb, void *arg)
+		     const char *report_pending, db_done_cb cb, void *arg)
 {
 	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
 		updates[16], fence_s[24];
 	struct rb_buf approvers;
-	const char *params[18] = {
+	const char *params[19] = {
 		inc->id, inc_state_name(inc->state),
 		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
 		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
@@ -239,7 +239,7 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
 			sizeof verify_left),
 		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
-		last_checks ? last_checks : "", fence_s
+		last_checks ? last_checks : "", fence_s, report_pending
 	};
 	struct call *c = call_new(arg);
 	int rc = 0;
@@ -272,11 +272,25 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		    "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
 		    "rollbot_is_final($2) THEN CASE "
 		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
-		    "clock_timestamp() END END WHERE id = $1 AND fence = $18::bigint "
-		    "RETURNING id",
-		    18, params, fenced_cb, c);
+		    "clock_timestamp() END END, report_pending = coalesce($19, report_pending) "
+		    "WHERE id = $1 AND fence = $18::bigint RETURNING id",
+		    19, params, fenced_cb, c);
 	rb_buf_free(&approvers);
 	return rc;
+}
+
+int db_report_done(struct store *st, const char *id, int64_t fence, db_done_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	char f[24];
+	const char *params[2] = { id, f };
+
+	c->cb.done = cb;
+	snprintf(f, sizeof f, "%lld", (long long)fence);
+	return submit(st,
+		      "UPDATE incidents SET report_pending = NULL WHERE id = $1 AND fence = "
+		      "$2::bigint RETURNING id",
+		      2, params, fenced_cb, c);
 }
 
 /* next_step is the step that may have run, for a restart. */

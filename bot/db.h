@@ -91,7 +91,14 @@ enum { DB_ELOST = -64 };
  * after a restart. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     db_done_cb cb, void *arg) RB_MUSTCHECK;
+		     const char *report_pending, db_done_cb cb, void *arg) RB_MUSTCHECK;
+
+/* The report (`report_pending`: "report" or "report+drafts", or NULL for no
+ * change) still to upload goes in with the save that ends the incident, so
+ * that a crash before the upload leaves it to whoever claims the incident.
+ * db_report_done clears it, under the fence, once the upload is over. */
+int db_report_done(struct store *st, const char *id, int64_t fence, db_done_cb cb,
+		   void *arg) RB_MUSTCHECK;
 
 /* Records that step `index` (0-based) of incident `id` is starting, if the
  * incident is still this replica's under `fence` (else DB_ELOST: the step

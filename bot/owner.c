@@ -181,22 +181,11 @@ static void claim_cb(void *arg, int err, const char *errmsg, const struct db_inc
 		return;
 	}
 	for (size_t r = 0; r < n && !app->stopping; r++) {
-		struct inc_event ev = { .kind = INC_EV_RESUMED };
-		struct app_inc *ai = shell_find_incident(app, rows[r].inc.id);
-
-		if (ai)
-			continue; /* already carried here: a claim of ours keeps its fence */
-		ai = resume_incident(app, &rows[r]);
-		if (!ai) {
-			if (app->n_skipped < RB_ARRAY_LEN(app->skipped))
-				(void)rb_strlcpy(app->skipped[app->n_skipped++], rows[r].inc.id,
-						 sizeof app->skipped[0]);
+		if (resume_claimed(app, &rows[r], "taken over"))
 			continue;
-		}
-		ilog_info(&ai->inc, "taken over in state %s (fence %lld)",
-			  inc_state_name(ai->inc.state), (long long)ai->fence);
-		shell_step(ai, &ev);
-		shell_inc_release(ai);
+		if (app->n_skipped < RB_ARRAY_LEN(app->skipped))
+			(void)rb_strlcpy(app->skipped[app->n_skipped++], rows[r].inc.id,
+					 sizeof app->skipped[0]);
 	}
 	owner_wake(app);
 }
@@ -258,7 +247,8 @@ static void beat_cb(void *arg, int err, const char *errmsg, const struct db_open
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(o[i].owner, app->owner))
 			mine_missing = mine_missing ||
-				       (!shell_find_incident(app, o[i].id) && !skipped(app, o[i].id));
+				       (!shell_find_incident(app, o[i].id) && !skipped(app, o[i].id) &&
+					!publish_is_reporting(app, o[i].id));
 		else if (o[i].orphan)
 			orphans = true;
 	}

@@ -7,6 +7,12 @@
  * with Slack's three-step upload. After a rollback that ran, the
  * stakeholder drafts follow in the thread, one after the other. Each step
  * that fails is logged and audited, and the person who asked is told.
+ *
+ * The save that ends an incident records that its report is still to be
+ * uploaded (incidents.report_pending); the upload clears it when it is over.
+ * A replica that dies (or stops) in between leaves it to whoever claims the
+ * incident (owner.c), which uploads what the audit log does not show as
+ * done already: the report, then each draft not posted yet.
  */
 #include "shell.h"
 
@@ -37,13 +43,36 @@ struct report_job {
 	char file_id[64];
 	json_t *data;
 	int next_draft; /* the drafts go one after the other, in this order */
+	bool owned;     /* an incident's own report: report_pending is cleared at the end */
+	bool resumed;   /* taken over: the audit log says what was done already */
+	int64_t fence;  /* the claim it is written under */
+	unsigned drafts_done; /* resumed: bit i set when draft_names[i] was posted */
 };
 
 static const char *const draft_names[] = { "draft_internal", "draft_status_page",
 					   "draft_customer_email" };
 
+/* Whether incident `id`'s report is being uploaded after a takeover. */
+bool publish_is_reporting(const struct app *app, const char *id)
+{
+	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
+		if (!strcmp(app->reporting[i], id))
+			return true;
+	return false;
+}
+
 static void job_free(struct report_job *j)
 {
+	struct app *app = j->app;
+
+	/* Done (or given up, which is audited and told): not at a stop, when
+	 * whoever carries on must do it. */
+	if (j->owned && !app->stopping &&
+	    db_report_done(app->store, j->id, j->fence, NULL, NULL))
+		log_error("store: cannot queue the end of %s's report", j->id);
+	for (size_t i = 0; j->resumed && i < RB_ARRAY_LEN(app->reporting); i++)
+		if (!strcmp(app->reporting[i], j->id))
+			app->reporting[i][0] = '\0';
 	free(j->reply_url);
 	free(j->markdown);
 	json_decref(j->data);
@@ -84,6 +113,8 @@ static void post_next_draft(struct report_job *j)
 	char *text;
 	json_t *args;
 
+	while (j->next_draft < n && (j->drafts_done & (1u << j->next_draft)))
+		j->next_draft++;
 	if (j->next_draft >= n || j->app->stopping) {
 		job_free(j);
 		return;
@@ -162,6 +193,25 @@ static void upload_url_cb(void *arg, const struct api_result *res)
 		job_failed(j, "the upload", "client_busy");
 }
 
+/* A report taken over: notes the drafts already posted, and answers
+ * whether the report itself was uploaded. */
+static bool already_done(struct report_job *j, const struct db_report *rep)
+{
+	bool uploaded = false;
+
+	for (size_t i = 0; i < rep->n_rows; i++) {
+		const struct report_row *r = &rep->rows[i];
+		uploaded = uploaded || !strcmp(r->kind, "report_uploaded");
+		for (size_t d = 0; d < RB_ARRAY_LEN(draft_names); d++) {
+			char want[64];
+			snprintf(want, sizeof want, "\"%s\"", draft_names[d]);
+			if (!strcmp(r->kind, "draft_posted") && strstr(r->detail, want))
+				j->drafts_done |= 1u << d;
+		}
+	}
+	return uploaded;
+}
+
 static void report_read_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
 {
 	struct report_job *j = arg;
@@ -185,6 +235,14 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 	(void)rb_strlcpy(j->channel, rep->inc.channel, sizeof j->channel);
 	(void)rb_strlcpy(j->severity, rep->inc.severity, sizeof j->severity);
 	(void)rb_strlcpy(j->thread_ts, rep->thread_ts, sizeof j->thread_ts);
+	if (j->resumed && already_done(j, rep)) {
+		log_info("%s: the report was uploaded before the takeover", j->id);
+		if (j->drafts)
+			post_next_draft(j);
+		else
+			job_free(j);
+		return;
+	}
 	j->markdown = tmpl_render(j->app->tmpl, "incident_report.md", j->data);
 	if (!j->markdown || !j->thread_ts[0]) {
 		job_failed(j, "rendering", j->markdown ? "the incident has no thread" : "template");
@@ -220,7 +278,48 @@ void publish_report(struct app *app, const char *id, bool drafts, const char *re
  * the action asks for them; nothing while the bot is stopping. */
 void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
 {
+	struct report_job *j;
+
 	if (ai->app->stopping)
+		return; /* report_pending stays: whoever carries on uploads it */
+	j = rb_calloc(1, sizeof *j);
+	j->app = ai->app;
+	(void)rb_strlcpy(j->id, ai->inc.id, sizeof j->id);
+	j->drafts = a->drafts;
+	j->owned = true;
+	j->fence = ai->fence;
+	if (db_report_rows(ai->app->store, j->id, report_read_cb, j)) {
+		log_error("store: cannot queue the report of %s", j->id);
+		free(j);
+	}
+}
+
+/* The report of an incident that ended on a replica that did not upload
+ * it (a crash, a stop), taken over under `fence`. */
+void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool drafts)
+{
+	struct report_job *j;
+	size_t slot = RB_ARRAY_LEN(app->reporting);
+
+	if (publish_is_reporting(app, id))
 		return;
-	publish_report(ai->app, ai->inc.id, a->drafts, NULL);
+	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
+		if (!app->reporting[i][0])
+			slot = i;
+	if (slot == RB_ARRAY_LEN(app->reporting))
+		return; /* busy: the next heartbeat asks again */
+	log_info("%s: uploading the report that was left to do", id);
+	(void)rb_strlcpy(app->reporting[slot], id, sizeof app->reporting[slot]);
+	j = rb_calloc(1, sizeof *j);
+	j->app = app;
+	(void)rb_strlcpy(j->id, id, sizeof j->id);
+	j->drafts = drafts;
+	j->owned = true;
+	j->resumed = true;
+	j->fence = fence;
+	if (db_report_rows(app->store, j->id, report_read_cb, j)) {
+		log_error("store: cannot queue the report of %s", j->id);
+		app->reporting[slot][0] = '\0';
+		free(j);
+	}
 }

@@ -59,6 +59,33 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 	return ai;
 }
 
+/* Carries on with a claimed incident (`how`: "resuming", "taken over"):
+ * one in progress comes back in memory and gets INC_EV_RESUMED; one that
+ * ended with its report still to upload gets the upload. Returns false when
+ * it cannot be carried here (its service is gone). */
+bool resume_claimed(struct app *app, const struct db_incident *row, const char *how)
+{
+	struct inc_event ev = { .kind = INC_EV_RESUMED };
+	struct app_inc *ai;
+
+	if (shell_find_incident(app, row->inc.id))
+		return true; /* carried here already (a command loaded it first) */
+	if (row->known && inc_state_is_final(row->inc.state)) {
+		if (row->report_pending[0])
+			publish_resumed_report(app, row->inc.id, row->fence,
+					       !strcmp(row->report_pending, "report+drafts"));
+		return true;
+	}
+	ai = resume_incident(app, row);
+	if (!ai)
+		return false;
+	ilog_info(&ai->inc, "%s in state %s (fence %lld)", how, inc_state_name(ai->inc.state),
+		  (long long)ai->fence);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
+	return true;
+}
+
 static void resume_done_cb(void *arg, int err, const char *errmsg,
 			   const struct db_incident *rows, size_t n)
 {
@@ -73,19 +100,8 @@ static void resume_done_cb(void *arg, int err, const char *errmsg,
 		loop_open_socket(app);
 		return;
 	}
-	for (size_t r = 0; r < n; r++) {
-		struct inc_event ev = { .kind = INC_EV_RESUMED };
-		struct app_inc *ai;
-
-		if (shell_find_incident(app, rows[r].inc.id))
-			continue; /* a command loaded it first */
-		ai = resume_incident(app, &rows[r]);
-		if (!ai)
-			continue;
-		ilog_info(&ai->inc, "resuming in state %s", inc_state_name(ai->inc.state));
-		shell_step(ai, &ev);
-		shell_inc_release(ai);
-	}
+	for (size_t r = 0; r < n; r++)
+		(void)resume_claimed(app, &rows[r], "resuming");
 	log_info("loaded %zu incident(s) in progress as replica %s", n, app->owner);
 	loop_open_socket(app);
 }

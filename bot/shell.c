@@ -567,10 +567,11 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 static void do_save(struct app_inc *ai)
 {
 	if (db_save_incident(ai->app->store, &ai->inc, ai->fence, now_ms(ai->app), ai->last_step,
-			     ai->last_checks, save_done_cb, ai)) {
+			     ai->last_checks, ai->report_pending, save_done_cb, ai)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		return;
 	}
+	ai->report_pending = NULL;
 	ai->pending++;
 }
 
@@ -638,8 +639,29 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	approval_notify_user(ai, a);
 }
 
+/* The messages that end a rollback: the report follows them. */
+static const char *report_after(enum inc_message m)
+{
+	switch (m) {
+	case INC_MSG_COMPLETE:
+	case INC_MSG_RESOLVED:
+		return "report+drafts";
+	case INC_MSG_VERIFY_FAILED:
+	case INC_MSG_ROLLBACK_FAILED:
+		return "report";
+	default:
+		return NULL;
+	}
+}
+
 static void perform(struct app_inc *ai, const struct inc_actions *acts)
 {
+	/* A batch that ends the incident saves, with it, that the report is
+	 * still to be uploaded (publish.c clears it). */
+	for (int i = 0; i < acts->n; i++)
+		if (acts->a[i].kind == INC_ACT_POST && report_after(acts->a[i].msg) &&
+		    inc_state_is_final(ai->inc.state))
+			ai->report_pending = report_after(acts->a[i].msg);
 	for (int i = 0; i < acts->n; i++) {
 		const struct inc_action *a = &acts->a[i];
 		switch (a->kind) {

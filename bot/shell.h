@@ -67,6 +67,7 @@ struct app_inc {
 	/* Taken over, or only a copy for a command's answer: nothing acts on it
 	 * any more; it leaves memory once nothing is in flight for it. */
 	bool lost;
+	const char *report_pending; /* static: what the next save records as still to upload */
 	int pending;       /* posts, saves, commands and requests in flight */
 	struct plan *plan; /* built when the target is known; owned */
 	struct step_report last;
@@ -151,6 +152,7 @@ struct app {
 	bool released;           /* a clean stop handed the incidents over */
 	struct app_declaring *declaring; /* /rollback declarations not answered yet */
 	char skipped[32][INC_ID_MAX]; /* claimed but not carried (service gone) */
+	char reporting[16][INC_ID_MAX]; /* reports of ended incidents being uploaded */
 	size_t n_skipped;
 	/* While an inbox row is applied: the key its audit rows are deduped by
 	 * (with audit_seq), so that a row applied again adds none. */
@@ -260,6 +262,8 @@ void verifying_status_check(struct app_inc *ai);
 /* ---- publish.c ---- */
 
 void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to);
+void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool drafts);
+bool publish_is_reporting(const struct app *app, const char *id);
 void publish_incident_report(struct app_inc *ai, const struct inc_action *a);
 
 /* ---- pins.c, history.c, resume.c ---- */
@@ -267,6 +271,7 @@ void publish_incident_report(struct app_inc *ai, const struct inc_action *a);
 void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
 void history_start(struct app *app, const char *service, const char *reply_to);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
+bool resume_claimed(struct app *app, const struct db_incident *row, const char *how);
 void resume_start(struct app *app);
 
 /* ---- owner.c ---- */
