@@ -229,6 +229,8 @@ static void beat_cb(void *arg, int err, const char *errmsg, const struct db_open
 	}
 	if (app->stopping)
 		return;
+	if (n != app->n_open)
+		log_info("heartbeat: %zu incident(s) with work across the replicas", n);
 	keep_open(app, o, n);
 	for (struct app_inc *ai = app->incidents, *next; ai; ai = next) {
 		const struct db_open *row = find_open(o, n, ai->inc.id);

@@ -331,10 +331,13 @@ static void on_hello(struct sm_conn *c, json_t *msg)
 		 json_string_value(json_object_get(ci, "app_id")) ?: "?",
 		 json_string_value(json_object_get(di, "host")) ?: "?",
 		 (long long)json_integer_value(json_object_get(msg, "num_connections")));
+	/* Expected with several replicas (each receives some envelopes and
+	 * hands what is not its own to the owner through PostgreSQL); worth a
+	 * line when only one was meant to run. */
 	if (json_integer_value(json_object_get(msg, "num_connections")) > ours)
-		log_warn("socket_mode: Slack counts %lld sockets for this app but this process "
-			 "holds %d: another process with the same app token receives some "
-			 "commands",
+		log_info("socket_mode: Slack counts %lld sockets for this app and this process "
+			 "holds %d: other replicas with the same app token receive some "
+			 "envelopes",
 			 (long long)json_integer_value(json_object_get(msg, "num_connections")),
 			 ours);
 	/* Make-before-break: the replacement is live, so older sockets go. */
