@@ -3,7 +3,8 @@
 #   make test       install what is missing, build, run every test (also under ASan+UBSan)
 #   make asan       build everything with AddressSanitizer + UBSan into build-asan/
 #   make demo       a scripted incident against the fake Slack and a throwaway PostgreSQL
-#   make bench      ack latency, throughput and memory under load (not part of `make test`)
+#   make bench      ack latency, throughput and memory under load, and the failover
+#                   time of two replicas (not part of `make test`)
 #   make install    install the bot to $(PREFIX)/bin
 #   make check-src  banned functions and formatting rules
 
@@ -96,6 +97,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@tests/bench.sh $(BUILD)
+	@tests/bench-failover.sh $(BUILD)
 
 check-src:
 	@tools/checksrc.sh

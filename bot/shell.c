@@ -90,6 +90,7 @@ void shell_incidents_free(struct app *app)
 	while (app->incidents) {
 		struct app_inc *ai = app->incidents;
 		app->incidents = ai->next;
+		shell_held_free(ai);
 		plan_free(ai->plan);
 		shell_step_report_clear(&ai->last);
 		free(ai->last_step);
@@ -107,6 +108,7 @@ void shell_inc_release(struct app_inc *ai)
 	 * for: it stays. */
 	if (ai->pending > 0 || ai->has_deferred || (!inc_state_is_final(ai->inc.state) && !ai->lost))
 		return;
+	shell_held_free(ai);
 	plan_free(ai->plan);
 	shell_step_report_clear(&ai->last);
 	free(ai->last_step);
@@ -550,25 +552,84 @@ void shell_post(struct app_inc *ai, const struct inc_action *a)
 	ai->pending++;
 }
 
+/* A batch of actions, or the rest of one, waiting for the commit of the
+ * save before it (ai->held, oldest first). */
+struct held {
+	struct held *next;
+	bool waiting; /* for its save's answer; only the head can be */
+	int from;     /* the first action still to perform */
+	struct inc_actions acts;
+};
+
+static void run_from(struct app_inc *ai, const struct inc_actions *acts, int from);
+
+/* Frees every batch still held (the incident was taken over, or the bot
+ * is done). */
+void shell_held_free(struct app_inc *ai)
+{
+	while (ai->held) {
+		struct held *h = ai->held;
+		ai->held = h->next;
+		free(h);
+	}
+}
+
+/* Performs the held batches whose save has answered, in order. */
+static void drain_held(struct app_inc *ai)
+{
+	while (ai->held && !ai->held->waiting && !ai->lost) {
+		struct held *h = ai->held;
+		ai->held = h->next;
+		run_from(ai, &h->acts, h->from);
+		free(h);
+	}
+	if (ai->lost)
+		shell_held_free(ai);
+}
+
+struct save_ctx {
+	struct app_inc *ai;
+	bool barrier; /* the head of ai->held waits for this save */
+};
+
 static void save_done_cb(void *arg, int err, const char *errmsg)
 {
-	struct app_inc *ai = arg;
+	struct save_ctx *sc = arg;
+	struct app_inc *ai = sc->ai;
 
 	ai->pending--;
 	if (err == DB_ELOST)
 		owner_lost(ai, errmsg ? errmsg : "its fence moved on");
 	else if (err)
 		ilog_error(&ai->inc, "could not save the incident: %s", errmsg ? errmsg : "?");
+	if (sc->barrier && ai->held) {
+		/* A save the server refused is logged, and the incident goes on
+		 * rather than freeze; a lost one goes no further. */
+		ai->held->waiting = false;
+		drain_held(ai);
+		shell_flush_deferred(ai);
+	}
+	free(sc);
 	shell_inc_release(ai);
 }
 
 /* Writes the incident as it is now (db_save_incident turns the deadlines
- * into wall-clock time). */
-static void do_save(struct app_inc *ai)
+ * into wall-clock time). With `barrier`, the actions after it wait for its
+ * commit (ai->held). */
+static void do_save(struct app_inc *ai, bool barrier)
 {
+	struct save_ctx *sc = rb_malloc(sizeof *sc);
+
+	sc->ai = ai;
+	sc->barrier = barrier;
 	if (db_save_incident(ai->app->store, &ai->inc, ai->fence, now_ms(ai->app), ai->last_step,
-			     ai->last_checks, ai->report_pending, save_done_cb, ai)) {
+			     ai->last_checks, ai->report_pending, save_done_cb, sc)) {
 		ilog_error(&ai->inc, "cannot queue the save");
+		free(sc);
+		if (barrier && ai->held) {
+			ai->held->waiting = false; /* nothing to wait for: go on */
+			drain_held(ai);
+		}
 		return;
 	}
 	ai->report_pending = NULL;
@@ -639,30 +700,13 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	approval_notify_user(ai, a);
 }
 
-/* The messages that end a rollback: the report follows them. */
-static const char *report_after(enum inc_message m)
+/* Performs acts->a[from..] in order. A save is a barrier: what follows it
+ * is held until the database has it (save_done_cb), so that nobody is told
+ * of a state that is not recorded, and a replica that lost the incident
+ * (DB_ELOST) says nothing more about it. */
+static void run_from(struct app_inc *ai, const struct inc_actions *acts, int from)
 {
-	switch (m) {
-	case INC_MSG_COMPLETE:
-	case INC_MSG_RESOLVED:
-		return "report+drafts";
-	case INC_MSG_VERIFY_FAILED:
-	case INC_MSG_ROLLBACK_FAILED:
-		return "report";
-	default:
-		return NULL;
-	}
-}
-
-static void perform(struct app_inc *ai, const struct inc_actions *acts)
-{
-	/* A batch that ends the incident saves, with it, that the report is
-	 * still to be uploaded (publish.c clears it). */
-	for (int i = 0; i < acts->n; i++)
-		if (acts->a[i].kind == INC_ACT_POST && report_after(acts->a[i].msg) &&
-		    inc_state_is_final(ai->inc.state))
-			ai->report_pending = report_after(acts->a[i].msg);
-	for (int i = 0; i < acts->n; i++) {
+	for (int i = from; i < acts->n && !ai->lost; i++) {
 		const struct inc_action *a = &acts->a[i];
 		switch (a->kind) {
 		case INC_ACT_POST:
@@ -672,7 +716,17 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			do_audit(ai, a);
 			break;
 		case INC_ACT_SAVE:
-			do_save(ai);
+			if (i + 1 < acts->n) {
+				struct held *h = rb_malloc(sizeof *h);
+				h->waiting = true;
+				h->from = i + 1;
+				h->acts = *acts;
+				h->next = ai->held; /* the rest of the batch being run: first */
+				ai->held = h;
+				do_save(ai, true);
+				return;
+			}
+			do_save(ai, false);
 			break;
 		case INC_ACT_NOTIFY_REQUESTER:
 			do_notify(ai, a->text);
@@ -713,4 +767,42 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			break;
 		}
 	}
+}
+
+/* The messages that end a rollback: the report follows them. */
+static const char *report_after(enum inc_message m)
+{
+	switch (m) {
+	case INC_MSG_COMPLETE:
+	case INC_MSG_RESOLVED:
+		return "report+drafts";
+	case INC_MSG_VERIFY_FAILED:
+	case INC_MSG_ROLLBACK_FAILED:
+		return "report";
+	default:
+		return NULL;
+	}
+}
+
+static void perform(struct app_inc *ai, const struct inc_actions *acts)
+{
+	/* A batch that ends the incident saves, with it, that the report is
+	 * still to be uploaded (publish.c clears it). */
+	for (int i = 0; i < acts->n; i++)
+		if (acts->a[i].kind == INC_ACT_POST && report_after(acts->a[i].msg) &&
+		    inc_state_is_final(ai->inc.state))
+			ai->report_pending = report_after(acts->a[i].msg);
+	if (ai->held) {
+		/* Behind a save not answered yet: in order, after it. */
+		struct held *h = rb_malloc(sizeof *h), **tail = &ai->held;
+		while (*tail)
+			tail = &(*tail)->next;
+		h->next = NULL;
+		h->waiting = false;
+		h->from = 0;
+		h->acts = *acts;
+		*tail = h;
+		return;
+	}
+	run_from(ai, acts, 0);
 }

@@ -68,6 +68,9 @@ struct app_inc {
 	 * any more; it leaves memory once nothing is in flight for it. */
 	bool lost;
 	const char *report_pending; /* static: what the next save records as still to upload */
+	/* Actions waiting for the commit of the save before them (shell.c):
+	 * nobody is told of a state the database does not have. */
+	struct held *held;
 	int pending;       /* posts, saves, commands and requests in flight */
 	struct plan *plan; /* built when the target is known; owned */
 	struct step_report last;
@@ -225,6 +228,7 @@ void shell_phase_text(const struct app_inc *ai, char *out, size_t len);
 void shell_human_duration(int64_t ms, char *out, size_t len);
 json_t *shell_json_text(const char *p, size_t len);
 void shell_step_report_clear(struct step_report *r);
+void shell_held_free(struct app_inc *ai);
 
 /* ---- ingress.c ---- */
 
