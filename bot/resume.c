@@ -46,6 +46,7 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 		inc.verify_deadline_ms = now + row->verify_left_ms;
 	ai = shell_inc_new(app, &inc);
 	ai->fence = row->fence;
+	ai->look_first = true;
 	if (row->last_step[0])
 		ai->last_step = rb_strdup(row->last_step);
 	if (row->last_checks[0])

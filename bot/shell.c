@@ -479,6 +479,7 @@ json_t *shell_ephemeral(const char *text)
 struct post_ctx {
 	struct app_inc *ai;
 	enum inc_message msg;
+	json_t *args; /* while a look-back runs: the post to send if it is needed */
 };
 
 static void post_done_cb(void *arg, const struct api_result *res)
@@ -511,6 +512,40 @@ static void post_done_cb(void *arg, const struct api_result *res)
 	shell_inc_release(ai);
 }
 
+/* Sends the post (`args` stolen); its answer comes to post_done_cb. The
+ * caller counted it in ai->pending. */
+static void send_post(struct post_ctx *pc, json_t *args)
+{
+	struct app_inc *ai = pc->ai;
+
+	if (api_call(ai->app->api, "chat.postMessage", args, post_done_cb, pc)) {
+		struct api_result r = { .ok = false, .error = "client_busy" };
+		post_done_cb(pc, &r);
+	}
+}
+
+/* lookback's answer: the ts of the message that went out before the
+ * restart (taken as the post's answer), or NULL: post it now. */
+static void looked_cb(void *arg, const char *ts)
+{
+	struct post_ctx *pc = arg;
+	json_t *args = pc->args;
+
+	pc->args = NULL;
+	if (!ts) {
+		send_post(pc, args);
+		return;
+	}
+	json_decref(args);
+	{
+		json_t *body = json_pack("{s:b, s:s}", "ok", 1, "ts", ts);
+		struct api_result r = { .ok = true, .http_status = 200, .body = body, .raw = "",
+					.attempts = 0 };
+		post_done_cb(pc, &r);
+		json_decref(body);
+	}
+}
+
 /* INC_ACT_POST: renders message a->msg and posts it, in the incident's
  * thread when a->in_thread; INC_EV_POSTED or INC_EV_POST_FAILED follows
  * (at once when it cannot be sent). /rollback status --post uses it too. */
@@ -539,17 +574,26 @@ void shell_post(struct app_inc *ai, const struct inc_action *a)
 	free(text);
 	if (a->in_thread && ai->inc.announcement_ts[0])
 		json_object_set_new(args, "thread_ts", json_string(ai->inc.announcement_ts));
-	pc = rb_malloc(sizeof *pc);
+	/* The marker that lets a restart see that the post went out. */
+	json_object_set_new(args, "metadata",
+			    lookback_marker(ai, a->msg,
+					    a->msg == INC_MSG_STATUS_UPDATE && !ai->on_demand
+						    ? ai->inc.updates_posted : 0));
+	pc = rb_calloc(1, sizeof *pc);
 	pc->ai = ai;
 	pc->msg = a->msg;
-	if (api_call(app->api, "chat.postMessage", args, post_done_cb, pc)) {
-		struct inc_event ev = { .kind = INC_EV_POST_FAILED, .msg = a->msg,
-					.error = "client_busy" };
-		free(pc);
-		shell_step(ai, &ev);
-		return;
-	}
 	ai->pending++;
+	if (ai->look_first && !ai->on_demand) {
+		/* The first post after a resume may have gone out already. */
+		ai->look_first = false;
+		pc->args = args;
+		if (!lookback(ai, a->msg,
+			      a->msg == INC_MSG_STATUS_UPDATE ? ai->inc.updates_posted : 0,
+			      looked_cb, pc))
+			return;
+		pc->args = NULL;
+	}
+	send_post(pc, args);
 }
 
 /* A batch of actions, or the rest of one, waiting for the commit of the

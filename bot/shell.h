@@ -19,6 +19,8 @@
  *   pins.c       📌: messages in the report's timeline
  *   history.c    /rollback history
  *   resume.c     carrying on after a restart
+ *   lookback.c   the marker in every post's metadata, and the look for it
+ *                before the first post after a resume
  *   owner.c      several replicas: the heartbeat that renews this one's
  *                leases, claims of orphaned incidents, and the inbox of
  *                envelopes other replicas received about its incidents
@@ -67,6 +69,7 @@ struct app_inc {
 	/* Taken over, or only a copy for a command's answer: nothing acts on it
 	 * any more; it leaves memory once nothing is in flight for it. */
 	bool lost;
+	bool look_first; /* resumed: its first post looks whether it went out already */
 	const char *report_pending; /* static: what the next save records as still to upload */
 	/* Actions waiting for the commit of the save before them (shell.c):
 	 * nobody is told of a state the database does not have. */
@@ -277,6 +280,12 @@ void history_start(struct app *app, const char *service, const char *reply_to);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 bool resume_claimed(struct app *app, const struct db_incident *row, const char *how);
 void resume_start(struct app *app);
+
+/* ---- lookback.c ---- */
+
+typedef void (*lookback_cb)(void *arg, const char *ts);
+json_t *lookback_marker(const struct app_inc *ai, enum inc_message msg, int number);
+int lookback(struct app_inc *ai, enum inc_message msg, int number, lookback_cb cb, void *arg);
 
 /* ---- owner.c ---- */
 
