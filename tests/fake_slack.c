@@ -283,7 +283,7 @@ struct fake {
 	json_int_t call_seq;
 	json_t *acks, *op_timeouts, *exhausted, *protocol_errors;
 	/* Slack's memory */
-	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions":[]} */
+	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions",…} */
 	json_t *users;	       /* id → overrides */
 	json_t *channels;      /* id → overrides */
 	json_t *usergroups;    /* "S…" → ["U…", …] */
@@ -1654,7 +1654,9 @@ static json_t *envelope_from_request(struct fake *fk, const json_t *rq, char *er
 
 /* A remembered message's "reactions" is an array of {"name","users":[…]}:
  * an array, not an object keyed by name, because reactions.get lists names
- * in the order they were first added, and users in the order they reacted. */
+ * in the order they were first added, and users in the order they reacted.
+ * A bot's post made with metadata also has "metadata":{"event_type",
+ * "event_payload"}, which conversations.replies/history show on request. */
 
 /* The remembered message (channel, ts), borrowed, or NULL. */
 static json_t *message_get(struct fake *fk, const char *ch, const char *ts)
@@ -1828,6 +1830,34 @@ static json_t *arg_blocks(const json_t *args, const char *k, bool *bad)
 	return NULL;
 }
 
+/* A metadata argument (https://docs.slack.dev/messaging/message-metadata):
+ * an object {"event_type": non-empty string, "event_payload": object}, or a
+ * string holding one (form bodies). Returns a new {"event_type",
+ * "event_payload"} (other keys dropped), NULL when absent; *bad when
+ * malformed. */
+static json_t *arg_metadata(const json_t *args, const char *k, bool *bad)
+{
+	json_t *v = json_object_get(args, k), *p = NULL, *r = NULL;
+	const char *type;
+
+	*bad = false;
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v)) {
+		if (!*json_string_value(v))
+			return NULL;
+		v = p = json_loads(json_string_value(v), 0, NULL);
+	}
+	type = js(v, "event_type");
+	if (json_is_object(v) && type && *type &&
+	    json_is_object(json_object_get(v, "event_payload")))
+		r = json_pack("{s:s, s:O}", "event_type", type, "event_payload",
+			      json_object_get(v, "event_payload"));
+	json_decref(p);
+	*bad = r == NULL;
+	return r;
+}
+
 /* Token bucket per channel for chat.postMessage (off unless configured). */
 static bool post_rate_limited(struct fake *fk, const char *ch)
 {
@@ -1897,7 +1927,7 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 	const char *thread_ts = js(args, "thread_ts");
 	const char *e;
 	bool bad;
-	json_t *blocks, *msg, *parent;
+	json_t *blocks, *meta, *msg, *parent, *stored;
 	char ts[32], *key;
 
 	(void)auth;
@@ -1907,14 +1937,23 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 	blocks = arg_blocks(args, "blocks", &bad);
 	if (bad)
 		return api_err("invalid_blocks_format");
-	if (!blocks && (!text || !*text) && !json_object_get(args, "attachments"))
+	meta = arg_metadata(args, "metadata", &bad);
+	if (bad) {
+		json_decref(blocks);
+		return api_err("invalid_metadata_format");
+	}
+	if (!blocks && (!text || !*text) && !json_object_get(args, "attachments")) {
+		json_decref(meta);
 		return api_err("no_text");
+	}
 	if (text && strlen(text) > 40000) {
 		json_decref(blocks);
+		json_decref(meta);
 		return api_err("msg_too_long");
 	}
 	if (post_rate_limited(fk, ch)) {
 		json_decref(blocks);
+		json_decref(meta);
 		o->status = 429;
 		o->retry_after = 1;
 		return api_err("ratelimited");
@@ -1938,10 +1977,14 @@ static json_t *m_post_message(struct fake *fk, json_t *args, const char *auth, s
 			msg, "parent_user_id",
 			json_string(js(parent, "user") ? js(parent, "user") : FS_BOT_USER));
 	}
+	stored = json_pack("{s:s, s:s, s:s?, s:[]}", "user", FS_BOT_USER, "text", text ? text : "",
+			   "thread_ts", thread_ts, "reactions");
+	if (meta) {
+		json_object_set(msg, "metadata", meta);
+		json_object_set_new(stored, "metadata", meta);
+	}
 	key = msg_key(ch, ts);
-	json_object_set_new(fk->messages, key,
-			    json_pack("{s:s, s:s, s:s?, s:[]}", "user", FS_BOT_USER, "text",
-				      text ? text : "", "thread_ts", thread_ts, "reactions"));
+	json_object_set_new(fk->messages, key, stored);
 	free(key);
 	return json_pack("{s:b, s:s, s:s, s:o}", "ok", 1, "channel", ch, "ts", ts, "message", msg);
 }
@@ -2146,9 +2189,10 @@ static int thread_msg_cmp(const void *pa, const void *pb)
 	return c ? c : strcmp(a->ts, b->ts);
 }
 
-/* One message of a conversations.replies answer. */
+/* One message of a conversations.replies or conversations.history answer;
+ * its metadata only when with_meta (include_all_metadata). */
 static json_t *thread_msg_view(const char *ts, const json_t *m, const char *thread_ts,
-			       size_t reply_count)
+			       size_t reply_count, bool with_meta)
 {
 	const char *user = js(m, "user") ? js(m, "user") : "";
 	json_t *v = json_pack("{s:s, s:s, s:s, s:s}", "type", "message", "user", user, "text",
@@ -2160,7 +2204,68 @@ static json_t *thread_msg_view(const char *ts, const json_t *m, const char *thre
 		json_object_set_new(v, "reply_count", json_integer((json_int_t)reply_count));
 	if (!strcmp(user, FS_BOT_USER))
 		json_object_set_new(v, "bot_id", json_string(FS_BOT_ID));
+	if (with_meta && json_object_get(m, "metadata"))
+		json_object_set(v, "metadata", json_object_get(m, "metadata"));
 	return v;
+}
+
+/* A cursor of conversations.replies/history: base64 of "next_ts:TS", TS
+ * the first message of the next page. Returns 0 with *ts set to a new
+ * string (NULL when there is no cursor), or -1 when it does not decode. */
+static int cursor_decode(const char *cursor, char **ts)
+{
+	size_t blen;
+	char *buf;
+	int len;
+
+	*ts = NULL;
+	if (!cursor || !*cursor)
+		return 0;
+	blen = strlen(cursor) + 1;
+	buf = malloc(blen);
+	len = buf ? lws_b64_decode_string(cursor, buf, (int)blen) : -1;
+	if (len <= 8 || (size_t)len >= blen || strncmp(buf, "next_ts:", 8)) {
+		free(buf);
+		return -1;
+	}
+	buf[len] = '\0';
+	*ts = strdup(buf + 8);
+	free(buf);
+	return *ts ? 0 : -1;
+}
+
+/* Adds "response_metadata":{"next_cursor":…} naming ts to the answer r. */
+static void cursor_set(json_t *r, const char *ts)
+{
+	char *want = rb_asprintf("next_ts:%s", ts);
+	size_t blen = strlen(want) * 4 / 3 + 8;
+	char *buf = malloc(blen);
+
+	if (buf && lws_b64_encode_string(want, (int)strlen(want), buf, (int)blen) > 0)
+		json_object_set_new(r, "response_metadata", json_pack("{s:s}", "next_cursor", buf));
+	free(buf);
+	free(want);
+}
+
+/* The limit argument: dflt when absent, below 1 or not a number; at most
+ * 1000. */
+static long long arg_limit(const json_t *args, long long dflt)
+{
+	long long limit = dflt;
+
+	if (json_object_get(args, "limit") && (jint(args, "limit", &limit) || limit < 1))
+		limit = dflt;
+	return limit > 1000 ? 1000 : limit;
+}
+
+/* The index of the message whose ts is want in list (n entries), or n. */
+static size_t thread_msg_find(const struct thread_msg *list, size_t n, const char *want)
+{
+	size_t i;
+
+	for (i = 0; i < n && strcmp(list[i].ts, want); i++)
+		;
+	return i;
 }
 
 /* Whether ts lies within oldest/latest (NULL: unbounded). */
@@ -2182,14 +2287,14 @@ static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char
 {
 	const char *ch = js(args, "channel"), *ts = js(args, "ts");
 	const char *oldest = js(args, "oldest"), *latest = js(args, "latest");
-	const char *cursor = js(args, "cursor"), *thread_ts, *key, *mts;
+	const char *thread_ts, *key, *mts;
 	bool inclusive = jbool(args, "inclusive", false);
+	bool with_meta = jbool(args, "include_all_metadata", false);
 	struct thread_msg *list = NULL, *nl;
-	size_t n = 0, cap = 0, replies = 0, first = 0, start = 0, end, i, chlen, blen;
-	long long limit = 1000;
+	size_t n = 0, cap = 0, replies = 0, first = 0, start = 0, end, i, chlen;
+	long long limit;
 	json_t *m, *parent, *msgs, *r;
-	char *want = NULL, *buf;
-	int len;
+	char *want = NULL;
 
 	(void)auth;
 	(void)o;
@@ -2206,21 +2311,9 @@ static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char
 		oldest = NULL;
 	if (latest && !*latest)
 		latest = NULL;
-	if (json_object_get(args, "limit") && (jint(args, "limit", &limit) || limit < 1))
-		limit = 1000;
-	if (limit > 1000)
-		limit = 1000;
-	if (cursor && *cursor) {
-		blen = strlen(cursor) + 1;
-		buf = malloc(blen);
-		len = buf ? lws_b64_decode_string(cursor, buf, (int)blen) : -1;
-		if (len <= 8 || (size_t)len >= blen || strncmp(buf, "next_ts:", 8)) {
-			free(buf);
-			return api_err("invalid_cursor");
-		}
-		buf[len] = '\0';
-		want = buf;
-	}
+	limit = arg_limit(args, 1000);
+	if (cursor_decode(js(args, "cursor"), &want))
+		return api_err("invalid_cursor");
 	m = message_get(fk, ch, ts);
 	if (!m) {
 		free(want);
@@ -2267,8 +2360,7 @@ static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char
 	qsort(list + first, n - first, sizeof *list, thread_msg_cmp);
 
 	if (want) {
-		for (start = 0; start < n && strcmp(list[start].ts, want + 8); start++)
-			;
+		start = thread_msg_find(list, n, want);
 		free(want);
 		if (start == n) {
 			free(list);
@@ -2277,22 +2369,116 @@ static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char
 	}
 	msgs = json_array();
 	for (i = end = start; i < n && i - start < (size_t)limit; i = ++end)
-		json_array_append_new(
-			msgs, thread_msg_view(list[i].ts, list[i].m,
-					      i || replies ? thread_ts : NULL,
-					      i == 0 && first ? replies : 0));
+		json_array_append_new(msgs,
+				      thread_msg_view(list[i].ts, list[i].m,
+						      i || replies ? thread_ts : NULL,
+						      i == 0 && first ? replies : 0, with_meta));
 	r = json_pack("{s:b, s:o, s:b}", "ok", 1, "messages", msgs, "has_more", end < n);
-	if (end < n) {
-		want = rb_asprintf("next_ts:%s", list[end].ts);
-		blen = strlen(want) * 4 / 3 + 8;
-		buf = malloc(blen);
-		if (buf && lws_b64_encode_string(want, (int)strlen(want), buf, (int)blen) > 0)
-			json_object_set_new(r, "response_metadata",
-					    json_pack("{s:s}", "next_cursor", buf));
-		free(buf);
-		free(want);
-	}
+	if (end < n)
+		cursor_set(r, list[end].ts);
 	free(list);
+	return r;
+}
+
+/* Newest first (the reverse of thread_msg_cmp). */
+static int history_msg_cmp(const void *pa, const void *pb)
+{
+	return thread_msg_cmp(pb, pa);
+}
+
+/* conversations.history: the channel's top-level messages (no thread_ts,
+ * or thread_ts equal to their own ts), newest first, within oldest/latest,
+ * limit at a time, with the cursor of conversations.replies. A parent
+ * carries thread_ts and reply_count as in conversations.replies. */
+static json_t *m_conversations_history(struct fake *fk, json_t *args, const char *auth,
+				       struct api_out *o)
+{
+	const char *ch = js(args, "channel");
+	const char *oldest = js(args, "oldest"), *latest = js(args, "latest");
+	const char *key, *mts, *tts;
+	bool inclusive = jbool(args, "inclusive", false);
+	bool with_meta = jbool(args, "include_all_metadata", false);
+	struct thread_msg *list = NULL, *nl;
+	size_t n = 0, cap = 16, start = 0, end, i, chlen, replies;
+	long long limit;
+	json_t *m, *counts, *msgs, *r;
+	char *want = NULL;
+
+	(void)auth;
+	(void)o;
+	if (!ch || (ch[0] != 'C' && ch[0] != 'G' && ch[0] != 'D') ||
+	    jbool(json_object_get(fk->channels, ch), "missing", false))
+		return api_err("channel_not_found");
+	if (oldest && *oldest && !ts_valid(oldest))
+		return api_err("invalid_ts_oldest");
+	if (latest && *latest && !ts_valid(latest))
+		return api_err("invalid_ts_latest");
+	if (oldest && !*oldest)
+		oldest = NULL;
+	if (latest && !*latest)
+		latest = NULL;
+	limit = arg_limit(args, 100);
+	if (cursor_decode(js(args, "cursor"), &want))
+		return api_err("invalid_cursor");
+	list = malloc(cap * sizeof *list);
+	counts = json_object(); /* thread_ts → number of replies */
+	if (!list || !counts) {
+		free(list);
+		json_decref(counts);
+		free(want);
+		return api_err("internal_error");
+	}
+
+	/* One pass: the top-level messages within bounds, and the replies
+	 * counted by thread. */
+	chlen = strlen(ch);
+	json_object_foreach (fk->messages, key, m) {
+		if (strncmp(key, ch, chlen) || key[chlen] != '/')
+			continue;
+		mts = key + chlen + 1;
+		tts = js(m, "thread_ts");
+		if (tts && *tts && strcmp(tts, mts)) {
+			json_object_set_new(
+				counts, tts,
+				json_integer(json_integer_value(json_object_get(counts, tts)) + 1));
+			continue;
+		}
+		if (!ts_in_bounds(mts, oldest, latest, inclusive))
+			continue;
+		if (n == cap) {
+			nl = realloc(list, 2 * cap * sizeof *list);
+			if (!nl)
+				continue;
+			list = nl;
+			cap *= 2;
+		}
+		list[n].ts = mts;
+		list[n++].m = m;
+	}
+	qsort(list, n, sizeof *list, history_msg_cmp);
+
+	if (want) {
+		start = thread_msg_find(list, n, want);
+		free(want);
+		if (start == n) {
+			free(list);
+			json_decref(counts);
+			return api_err("invalid_cursor");
+		}
+	}
+	msgs = json_array();
+	for (i = end = start; i < n && i - start < (size_t)limit; i = ++end) {
+		replies = (size_t)json_integer_value(json_object_get(counts, list[i].ts));
+		json_array_append_new(msgs, thread_msg_view(list[i].ts, list[i].m,
+							    replies ? list[i].ts : NULL, replies,
+							    with_meta));
+	}
+	r = json_pack("{s:b, s:o, s:b, s:i}", "ok", 1, "messages", msgs, "has_more", end < n,
+		      "pin_count", 0);
+	if (end < n)
+		cursor_set(r, list[end].ts);
+	free(list);
+	json_decref(counts);
 	return r;
 }
 
@@ -2475,6 +2661,7 @@ static const struct api_method {
 	{ "users.info", m_users_info, "xoxb" },
 	{ "conversations.info", m_conversations_info, "xoxb" },
 	{ "conversations.replies", m_conversations_replies, "xoxb" },
+	{ "conversations.history", m_conversations_history, "xoxb" },
 	{ "files.getUploadURLExternal", m_get_upload_url, "xoxb" },
 	{ "files.completeUploadExternal", m_complete_upload, "xoxb" },
 };
@@ -2582,8 +2769,12 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 		resp = api_err("unknown_method");
 	if (warning && o.status == 200) {
 		json_object_set_new(resp, "warning", json_string(warning));
-		json_object_set_new(resp, "response_metadata",
-				    json_pack("{s:[s]}", "warnings", warning));
+		if (json_is_object(json_object_get(resp, "response_metadata")))
+			json_object_set_new(json_object_get(resp, "response_metadata"), "warnings",
+					    json_pack("[s]", warning));
+		else
+			json_object_set_new(resp, "response_metadata",
+					    json_pack("{s:[s]}", "warnings", warning));
 	}
 	record_call(fk, rq, method, auth, args, o.status, resp, NULL);
 	rq->status = o.status;
