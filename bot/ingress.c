@@ -6,7 +6,7 @@
  * the envelope is being received and must answer at once, without I/O: it
  * recognises a redelivery (dedupe), and for a slash command parses the text
  * and the channel to build the ephemeral answer (help, an error, the dry-run
- * plan, the status, or "declaring…"). It leaves its verdict (struct verdict:
+ * plan, the status, or "recording…"). It leaves its verdict (struct verdict:
  * an outcome and the command as parsed) with sm.c, which hands it to
  * ingress_dispatch_cb once the ack is written, so that dispatch acts on
  * exactly what the person was told and no command is parsed twice.
