@@ -601,11 +601,24 @@ void shell_post(struct app_inc *ai, const struct inc_action *a)
 struct held {
 	struct held *next;
 	bool waiting; /* for its save's answer; only the head can be */
-	int from;     /* the first action still to perform */
-	struct inc_actions acts;
+	int n;
+	struct inc_action a[]; /* only the actions still to perform */
 };
 
-static void run_from(struct app_inc *ai, const struct inc_actions *acts, int from);
+/* A held copy of the n actions at `a`: only those, as an incident waiting
+ * for a slow database must stay small. */
+static struct held *held_new(const struct inc_action *a, int n, bool waiting)
+{
+	struct held *h = rb_malloc(sizeof *h + (size_t)n * sizeof *a);
+
+	h->next = NULL;
+	h->waiting = waiting;
+	h->n = n;
+	memcpy(h->a, a, (size_t)n * sizeof *a);
+	return h;
+}
+
+static void run_from(struct app_inc *ai, const struct inc_action *acts, int n);
 
 /* Frees every batch still held (the incident was taken over, or the bot
  * is done). */
@@ -624,7 +637,7 @@ static void drain_held(struct app_inc *ai)
 	while (ai->held && !ai->held->waiting && !ai->lost) {
 		struct held *h = ai->held;
 		ai->held = h->next;
-		run_from(ai, &h->acts, h->from);
+		run_from(ai, h->a, h->n);
 		free(h);
 	}
 	if (ai->lost)
@@ -748,10 +761,10 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
  * is held until the database has it (save_done_cb), so that nobody is told
  * of a state that is not recorded, and a replica that lost the incident
  * (DB_ELOST) says nothing more about it. */
-static void run_from(struct app_inc *ai, const struct inc_actions *acts, int from)
+static void run_from(struct app_inc *ai, const struct inc_action *acts, int n)
 {
-	for (int i = from; i < acts->n && !ai->lost; i++) {
-		const struct inc_action *a = &acts->a[i];
+	for (int i = 0; i < n && !ai->lost; i++) {
+		const struct inc_action *a = &acts[i];
 		switch (a->kind) {
 		case INC_ACT_POST:
 			shell_post(ai, a);
@@ -760,11 +773,8 @@ static void run_from(struct app_inc *ai, const struct inc_actions *acts, int fro
 			do_audit(ai, a);
 			break;
 		case INC_ACT_SAVE:
-			if (i + 1 < acts->n) {
-				struct held *h = rb_malloc(sizeof *h);
-				h->waiting = true;
-				h->from = i + 1;
-				h->acts = *acts;
+			if (i + 1 < n) {
+				struct held *h = held_new(acts + i + 1, n - i - 1, true);
 				h->next = ai->held; /* the rest of the batch being run: first */
 				ai->held = h;
 				do_save(ai, true);
@@ -838,15 +848,11 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			ai->report_pending = report_after(acts->a[i].msg);
 	if (ai->held) {
 		/* Behind a save not answered yet: in order, after it. */
-		struct held *h = rb_malloc(sizeof *h), **tail = &ai->held;
+		struct held *h = held_new(acts->a, acts->n, false), **tail = &ai->held;
 		while (*tail)
 			tail = &(*tail)->next;
-		h->next = NULL;
-		h->waiting = false;
-		h->from = 0;
-		h->acts = *acts;
 		*tail = h;
 		return;
 	}
-	run_from(ai, acts, 0);
+	run_from(ai, acts->a, acts->n);
 }

@@ -23,7 +23,7 @@ BEGIN
 		i.owner IS NULL OR i.lease_until < clock_timestamp()
 	FROM incidents i
 	WHERE rollbot_owned_work(i.state, i.report_pending)
-	ORDER BY i.id;
+	ORDER BY i.id COLLATE "C"; -- byte order: the bot searches it with strcmp
 END
 $$;
 
