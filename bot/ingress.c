@@ -151,6 +151,15 @@ static const struct app_inc *open_for_service(const struct app *app, const char 
 	return NULL;
 }
 
+/* A state's name as words: "awaiting_approval" → "awaiting approval". */
+static void state_words(const char *state, char *out, size_t len)
+{
+	(void)rb_strlcpy(out, state, len);
+	for (char *p = out; *p; p++)
+		if (*p == '_')
+			*p = ' ';
+}
+
 /* `/rollback status` with no ID: every incident in progress, one line each. */
 static char *open_incidents_text(struct app *app)
 {
@@ -177,10 +186,7 @@ static char *open_incidents_text(struct app *app)
 		if (shell_find_incident(app, o->id) || inc_state_from_name(o->state, &st) ||
 		    inc_state_is_final(st))
 			continue;
-		(void)rb_strlcpy(phase, o->state, sizeof phase);
-		for (char *p = phase; *p; p++)
-			if (*p == '_')
-				*p = ' ';
+		state_words(o->state, phase, sizeof phase);
 		report_duration((now_ms(app) - o->declared_ms) / 1000, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "", o->id,
 				   o->service, o->severity, phase, elapsed);
@@ -430,10 +436,7 @@ static char *open_incident_text(const char *service, const char *open_id,
 	char id[INC_ID_MAX], state[32];
 
 	snprintf(id, sizeof id, "%s", open_id);
-	(void)rb_strlcpy(state, open_state, sizeof state);
-	for (char *p = state; *p; p++)
-		if (*p == '_')
-			*p = ' ';
+	state_words(open_state, state, sizeof state);
 	return rb_asprintf("*%s* already has a rollback in progress: %s (%s). rollbot runs one "
 			   "rollback per service at a time; follow that incident's thread.",
 			   service, id, state);

@@ -257,21 +257,37 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 		job_failed(j, "files.getUploadURLExternal", "client_busy");
 }
 
-/* Starts the report of incident `id` (copied), with its drafts when
- * `drafts`; `reply_to` (a response_url, or NULL) is told when it cannot be
- * done. */
-void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to)
+/* A job for incident `id`'s report (copied), with its drafts when
+ * `drafts`. */
+static struct report_job *job_new(struct app *app, const char *id, bool drafts)
 {
 	struct report_job *j = rb_calloc(1, sizeof *j);
 
 	j->app = app;
 	(void)rb_strlcpy(j->id, id, sizeof j->id);
 	j->drafts = drafts;
+	return j;
+}
+
+/* Reads the incident's record for `j`; report_read_cb carries on. */
+static void job_start(struct report_job *j)
+{
+	if (!db_report_rows(j->app->store, j->id, report_read_cb, j))
+		return;
+	log_error("store: cannot queue the report of %s", j->id);
+	j->owned = false; /* nothing was done: report_pending stays for another try */
+	job_free(j);
+}
+
+/* Starts the report of incident `id` (copied), with its drafts when
+ * `drafts`; `reply_to` (a response_url, or NULL) is told when it cannot be
+ * done. */
+void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to)
+{
+	struct report_job *j = job_new(app, id, drafts);
+
 	j->reply_url = reply_to && reply_to[0] ? rb_strdup(reply_to) : NULL;
-	if (db_report_rows(app->store, id, report_read_cb, j)) {
-		log_error("store: cannot queue the report of %s", id);
-		job_free(j);
-	}
+	job_start(j);
 }
 
 /* INC_ACT_REPORT: the report of an incident that ended, and its drafts when
@@ -282,16 +298,10 @@ void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
 
 	if (ai->app->stopping)
 		return; /* report_pending stays: whoever carries on uploads it */
-	j = rb_calloc(1, sizeof *j);
-	j->app = ai->app;
-	(void)rb_strlcpy(j->id, ai->inc.id, sizeof j->id);
-	j->drafts = a->drafts;
+	j = job_new(ai->app, ai->inc.id, a->drafts);
 	j->owned = true;
 	j->fence = ai->fence;
-	if (db_report_rows(ai->app->store, j->id, report_read_cb, j)) {
-		log_error("store: cannot queue the report of %s", j->id);
-		free(j);
-	}
+	job_start(j);
 }
 
 /* The report of an incident that ended on a replica that did not upload
@@ -310,16 +320,9 @@ void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool
 		return; /* busy: the next heartbeat asks again */
 	log_info("%s: uploading the report that was left to do", id);
 	(void)rb_strlcpy(app->reporting[slot], id, sizeof app->reporting[slot]);
-	j = rb_calloc(1, sizeof *j);
-	j->app = app;
-	(void)rb_strlcpy(j->id, id, sizeof j->id);
-	j->drafts = drafts;
+	j = job_new(app, id, drafts);
 	j->owned = true;
 	j->resumed = true;
 	j->fence = fence;
-	if (db_report_rows(app->store, j->id, report_read_cb, j)) {
-		log_error("store: cannot queue the report of %s", j->id);
-		app->reporting[slot][0] = '\0';
-		free(j);
-	}
+	job_start(j);
 }
