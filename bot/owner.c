@@ -221,7 +221,6 @@ static void keep_open(struct app *app, const struct db_open *o, size_t n)
 		(void)rb_strlcpy(a->service, o[i].service, sizeof a->service);
 		(void)rb_strlcpy(a->state, o[i].state, sizeof a->state);
 		(void)rb_strlcpy(a->severity, o[i].severity, sizeof a->severity);
-		(void)rb_strlcpy(a->owner, o[i].owner, sizeof a->owner);
 		a->declared_ms = now_ms(app) - o[i].age_ms;
 	}
 }

@@ -150,7 +150,6 @@ struct app {
 	char owner[128];         /* this replica's name: ROLLBOT_REPLICA, else host:pid */
 	struct app_open *open;   /* every incident with work, as the last heartbeat saw */
 	size_t n_open;
-	int64_t open_at_ms;      /* when that heartbeat answered */
 	bool beating;            /* a heartbeat is in flight */
 	bool claiming;           /* a claim is in flight */
 	bool taking;             /* an inbox take (and its deletes) is in flight */
@@ -172,7 +171,6 @@ struct app_open {
 	char service[CMD_SERVICE_MAX];
 	char state[32];
 	char severity[8];
-	char owner[128];
 	int64_t declared_ms; /* on this loop's clock */
 };
 
