@@ -108,6 +108,38 @@ static void audit_done_cb(void *arg, int err, const PGresult *res, const char *e
 		log_error("store: audit row not written: %s", errmsg ? errmsg : "?");
 }
 
+/* An INSERT of the audit rows in the JSON array `rows` (objects with
+ * "kind", "actor", "detail" and "key"), in the array's order, for the
+ * incident `id` of each row of `from`; a key already written is a no-op. */
+#define AUDIT_ROWS_SQL(id, from, rows)                                                    \
+	"INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) SELECT " id \
+	", r->>'actor', r->>'kind', coalesce(r->'detail', '{}'), r->>'key' FROM " from    \
+	", jsonb_array_elements(coalesce(" rows "::jsonb, '[]')) WITH ORDINALITY AS "      \
+	"x(r, n) ORDER BY x.n ON CONFLICT (dedupe_key) DO NOTHING"
+
+static void rows_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)arg;
+	(void)res;
+	if (err)
+		log_error("store: audit rows not written: %s", errmsg ? errmsg : "?");
+}
+
+void db_audit_rows(struct store *st, const char *incident, int64_t fence, json_t *rows)
+{
+	char f[24], *r = json_dumps(rows, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[3] = { incident, f, r };
+
+	snprintf(f, sizeof f, "%lld", (long long)fence);
+	if (!r || store_query(st,
+			      "WITH i AS (SELECT id FROM incidents WHERE id = $1 AND fence = "
+			      "$2::bigint) " AUDIT_ROWS_SQL("i.id", "i", "$3"),
+			      3, params, rows_done_cb, NULL))
+		log_error("store: cannot queue %zu audit rows", json_array_size(rows));
+	free(r);
+	json_decref(rows);
+}
+
 /* Through rollbot_audit() (sql/001), which drops a row whose key it has
  * seen; the detail goes in as compact JSON with sorted keys. */
 void db_audit(struct store *st, const char *incident, const char *actor, const char *kind,
@@ -220,12 +252,13 @@ static void fenced_cb(void *arg, int err, const PGresult *res, const char *errms
  * state, kept by the next ones, NULL while it is open. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     const char *report_pending, db_done_cb cb, void *arg)
+		     const char *report_pending, json_t *audits, db_done_cb cb, void *arg)
 {
 	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
 		updates[16], fence_s[24];
+	char *rows = audits ? json_dumps(audits, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	struct rb_buf approvers;
-	const char *params[19] = {
+	const char *params[20] = {
 		inc->id, inc_state_name(inc->state),
 		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
 		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
@@ -239,7 +272,7 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
 			sizeof verify_left),
 		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
-		last_checks ? last_checks : "", fence_s, report_pending
+		last_checks ? last_checks : "", fence_s, report_pending, rows
 	};
 	struct call *c = call_new(arg);
 	int rc = 0;
@@ -260,8 +293,10 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 	if (!rc)
 		rc = rb_buf_puts(&approvers, "}");
 	params[7] = rc ? "{}" : rb_buf_str(&approvers);
+	/* One statement, so one transaction: the audit rows are written with
+	 * the state they describe, and only if the fence still holds. */
 	rc = submit(st,
-		    "UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
+		    "WITH s AS (UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
 		    "announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
 		    "with_db = $7, approved_by = $8::text[], approval_deadline = "
 		    "clock_timestamp() + make_interval(secs => $9::bigint / 1000.0), "
@@ -273,9 +308,12 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		    "rollbot_is_final($2) THEN CASE "
 		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
 		    "clock_timestamp() END END, report_pending = coalesce($19, report_pending) "
-		    "WHERE id = $1 AND fence = $18::bigint RETURNING id",
-		    19, params, fenced_cb, c);
+		    "WHERE id = $1 AND fence = $18::bigint RETURNING id), "
+		    "a AS (" AUDIT_ROWS_SQL("s.id", "s", "$20") ") SELECT id FROM s",
+		    20, params, fenced_cb, c);
 	rb_buf_free(&approvers);
+	free(rows);
+	json_decref(audits);
 	return rc;
 }
 

@@ -88,10 +88,22 @@ enum { DB_ELOST = -64 };
  * is still this replica's under `fence` (else DB_ELOST). Deadlines go in as
  * the time left from `now_ms` (the caller's monotonic clock), turned into
  * wall-clock time by the database, because a monotonic clock means nothing
- * after a restart. */
+ * after a restart. `audits` (stolen; NULL for none) is a JSON array of the
+ * step's audit rows, as for db_audit_rows: they commit with the state in
+ * one transaction, or not at all, so a crash between them can neither
+ * lose a row nor write it twice when the step is taken again. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     const char *report_pending, db_done_cb cb, void *arg) RB_MUSTCHECK;
+		     const char *report_pending, json_t *audits, db_done_cb cb,
+		     void *arg) RB_MUSTCHECK;
+
+/* Appends the audit rows in the JSON array `rows` (stolen) for `incident`,
+ * in order, in one statement, and only while the incident is still this
+ * replica's under `fence`: a replica that lost it records nothing more
+ * about it. Each row is an object with "kind", "actor", "detail" (an
+ * object) and "key" (the dedupe key; a key already written adds nothing).
+ * Fire and forget: a failure is logged here. */
+void db_audit_rows(struct store *st, const char *incident, int64_t fence, json_t *rows);
 
 /* The report (`report_pending`: "report" or "report+drafts", or NULL for no
  * change) still to upload goes in with the save that ends the incident, so

@@ -600,25 +600,38 @@ void shell_post(struct app_inc *ai, const struct inc_action *a)
  * save before it (ai->held, oldest first). */
 struct held {
 	struct held *next;
-	bool waiting; /* for its save's answer; only the head can be */
+	bool waiting;   /* for its save's answer; only the head can be */
+	json_t *audits; /* the batch's audit rows, for its save (or NULL) */
 	int n;
 	struct inc_action a[]; /* only the actions still to perform */
 };
 
-/* A held copy of the n actions at `a`: only those, as an incident waiting
- * for a slow database must stay small. */
-static struct held *held_new(const struct inc_action *a, int n, bool waiting)
+/* A held copy of the actions at `a` other than audit rows (those are in
+ * `audits`, stolen): only those, as an incident waiting for a slow
+ * database must stay small. */
+static struct held *held_new(const struct inc_action *a, int n, bool waiting, json_t *audits)
 {
 	struct held *h = rb_malloc(sizeof *h + (size_t)n * sizeof *a);
 
 	h->next = NULL;
 	h->waiting = waiting;
-	h->n = n;
-	memcpy(h->a, a, (size_t)n * sizeof *a);
+	h->audits = audits;
+	h->n = 0;
+	for (int i = 0; i < n; i++)
+		if (a[i].kind != INC_ACT_AUDIT)
+			h->a[h->n++] = a[i];
 	return h;
 }
 
-static void run_from(struct app_inc *ai, const struct inc_action *acts, int n);
+static void run_from(struct app_inc *ai, const struct inc_action *acts, int n, json_t *audits);
+
+static bool has_save(const struct inc_action *acts, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (acts[i].kind == INC_ACT_SAVE)
+			return true;
+	return false;
+}
 
 /* Frees every batch still held (the incident was taken over, or the bot
  * is done). */
@@ -627,6 +640,7 @@ void shell_held_free(struct app_inc *ai)
 	while (ai->held) {
 		struct held *h = ai->held;
 		ai->held = h->next;
+		json_decref(h->audits);
 		free(h);
 	}
 }
@@ -637,7 +651,7 @@ static void drain_held(struct app_inc *ai)
 	while (ai->held && !ai->held->waiting && !ai->lost) {
 		struct held *h = ai->held;
 		ai->held = h->next;
-		run_from(ai, h->a, h->n);
+		run_from(ai, h->a, h->n, h->audits);
 		free(h);
 	}
 	if (ai->lost)
@@ -671,16 +685,17 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 }
 
 /* Writes the incident as it is now (db_save_incident turns the deadlines
- * into wall-clock time). With `barrier`, the actions after it wait for its
+ * into wall-clock time), with the step's audit rows (`audits`, stolen) in
+ * the same transaction. With `barrier`, the actions after it wait for its
  * commit (ai->held). */
-static void do_save(struct app_inc *ai, bool barrier)
+static void do_save(struct app_inc *ai, bool barrier, json_t *audits)
 {
 	struct save_ctx *sc = rb_malloc(sizeof *sc);
 
 	sc->ai = ai;
 	sc->barrier = barrier;
 	if (db_save_incident(ai->app->store, &ai->inc, ai->fence, now_ms(ai->app), ai->last_step,
-			     ai->last_checks, ai->report_pending, save_done_cb, sc)) {
+			     ai->last_checks, ai->report_pending, audits, save_done_cb, sc)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		free(sc);
 		if (barrier && ai->held) {
@@ -722,12 +737,14 @@ static void do_notify(struct app_inc *ai, const char *text)
 	shell_reply_url(ai->app, ai->inc.response_url, text);
 }
 
-/* The dedupe key names this one row: the store re-sends the same text if
- * the connection breaks, and the database then keeps a single copy. Two
- * rows with the same content (two people's identical reactions) stay two.
- * The rows of an inbox row are named by it (owner.c): applied again after
- * a crash, it adds none. */
-static void do_audit(struct app_inc *ai, const struct inc_action *a)
+/* The audit row of `a`, for db_audit_rows. The dedupe key names this one
+ * row: the store re-sends the same text if the connection breaks, and the
+ * database then keeps a single copy. Two rows with the same content (two
+ * people's identical reactions) stay two. The rows of an inbox row are
+ * named by it (owner.c): applied again after a crash, it adds none. The
+ * key is made when the step is taken, not when the row is sent, as the
+ * inbox's name is gone by then. */
+static json_t *audit_row(struct app_inc *ai, const struct inc_action *a)
 {
 	struct app *app = ai->app;
 	json_t *detail = json_object();
@@ -741,7 +758,8 @@ static void do_audit(struct app_inc *ai, const struct inc_action *a)
 	else
 		snprintf(key, sizeof key, "%s:%s:%s:%llu", ai->inc.id, a->audit_kind, a->actor,
 			 (unsigned long long)uv_hrtime());
-	db_audit(ai->app->store, ai->inc.id, a->actor, a->audit_kind, detail, key);
+	return json_pack("{s:s, s:s, s:o, s:s}", "kind", a->audit_kind, "actor", a->actor,
+			 "detail", detail, "key", key);
 }
 
 /* The answer to the person who typed a command: through the command's
@@ -757,12 +775,22 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	approval_notify_user(ai, a);
 }
 
-/* Performs acts->a[from..] in order. A save is a barrier: what follows it
- * is held until the database has it (save_done_cb), so that nobody is told
- * of a state that is not recorded, and a replica that lost the incident
- * (DB_ELOST) says nothing more about it. */
-static void run_from(struct app_inc *ai, const struct inc_action *acts, int n)
+/* Performs the n actions at `acts` in order, but for audit rows: those
+ * are in `audits` (stolen), written with the batch's first save, or at once
+ * when it has none. A save is a barrier: what follows it is held until the
+ * database has it (save_done_cb), so that nobody is told of a state that
+ * is not recorded, and a replica that lost the incident (DB_ELOST) says
+ * nothing more about it. */
+static void run_from(struct app_inc *ai, const struct inc_action *acts, int n, json_t *audits)
 {
+	if (ai->lost) {
+		json_decref(audits);
+		return;
+	}
+	if (audits && !has_save(acts, n)) {
+		db_audit_rows(ai->app->store, ai->inc.id, ai->fence, audits);
+		audits = NULL;
+	}
 	for (int i = 0; i < n && !ai->lost; i++) {
 		const struct inc_action *a = &acts[i];
 		switch (a->kind) {
@@ -770,17 +798,17 @@ static void run_from(struct app_inc *ai, const struct inc_action *acts, int n)
 			shell_post(ai, a);
 			break;
 		case INC_ACT_AUDIT:
-			do_audit(ai, a);
-			break;
+			break; /* in `audits` */
 		case INC_ACT_SAVE:
 			if (i + 1 < n) {
-				struct held *h = held_new(acts + i + 1, n - i - 1, true);
+				struct held *h = held_new(acts + i + 1, n - i - 1, true, NULL);
 				h->next = ai->held; /* the rest of the batch being run: first */
 				ai->held = h;
-				do_save(ai, true);
+				do_save(ai, true, audits);
 				return;
 			}
-			do_save(ai, false);
+			do_save(ai, false, audits);
+			audits = NULL;
 			break;
 		case INC_ACT_NOTIFY_REQUESTER:
 			do_notify(ai, a->text);
@@ -821,6 +849,7 @@ static void run_from(struct app_inc *ai, const struct inc_action *acts, int n)
 			break;
 		}
 	}
+	json_decref(audits); /* lost before its save: nothing more is written */
 }
 
 /* The messages that end a rollback: the report follows them. */
@@ -840,19 +869,28 @@ static const char *report_after(enum inc_message m)
 
 static void perform(struct app_inc *ai, const struct inc_actions *acts)
 {
+	json_t *audits = NULL;
+
 	/* A batch that ends the incident saves, with it, that the report is
 	 * still to be uploaded (publish.c clears it). */
-	for (int i = 0; i < acts->n; i++)
-		if (acts->a[i].kind == INC_ACT_POST && report_after(acts->a[i].msg) &&
+	for (int i = 0; i < acts->n; i++) {
+		const struct inc_action *a = &acts->a[i];
+		if (a->kind == INC_ACT_POST && report_after(a->msg) &&
 		    inc_state_is_final(ai->inc.state))
-			ai->report_pending = report_after(acts->a[i].msg);
+			ai->report_pending = report_after(a->msg);
+		if (a->kind == INC_ACT_AUDIT) {
+			if (!audits)
+				audits = json_array();
+			json_array_append_new(audits, audit_row(ai, a));
+		}
+	}
 	if (ai->held) {
 		/* Behind a save not answered yet: in order, after it. */
-		struct held *h = held_new(acts->a, acts->n, false), **tail = &ai->held;
+		struct held *h = held_new(acts->a, acts->n, false, audits), **tail = &ai->held;
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = h;
 		return;
 	}
-	run_from(ai, acts->a, acts->n);
+	run_from(ai, acts->a, acts->n, audits);
 }

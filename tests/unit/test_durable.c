@@ -5,7 +5,9 @@
  * already applied, an event that changes nothing), and rollbot_declare_by()
  * declares nothing once its deadline has passed; incidents have one owner
  * replica at a time, with a lease and a fence (claim, renew, release), and
- * an inbox for what other replicas receive; store_listen() hears NOTIFY.
+ * an inbox for what other replicas receive; a step's save commits its
+ * audit rows with it, under the fence, or nothing; store_listen() hears
+ * NOTIFY.
  * DATABASE_URL names a
  * database the test may fill (tests/run.sh makes one per binary); without
  * it the test says it was skipped. Run from the repository's top folder.
@@ -370,6 +372,113 @@ static void a_reaction_on_an_approval_request_goes_to_its_inbox(void **state)
 	free(id);
 }
 
+/* ---- a step's save and its audit rows: one transaction ---- */
+
+struct saved {
+	int calls;
+	int err;
+};
+
+static void saved_cb(void *arg, int err, const char *errmsg)
+{
+	struct saved *sv = arg;
+
+	(void)errmsg;
+	sv->calls++;
+	sv->err = err;
+}
+
+/* Runs the loop until the store has nothing queued (or 10 s). */
+static void run_until_idle(uv_loop_t *loop, struct store *st)
+{
+	uv_timer_t tick;
+	uint64_t deadline;
+
+	uv_update_time(loop);
+	deadline = uv_now(loop) + 10000;
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, tick_cb, 10, 10);
+	while (store_pending(st) > 0 && uv_now(loop) < deadline)
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Two audit rows of one step, keyed `tag`:1 and `tag`:2. */
+static json_t *step_rows(const char *tag, const char *to)
+{
+	char k1[64], k2[64];
+
+	snprintf(k1, sizeof k1, "%s:1", tag);
+	snprintf(k2, sizeof k2, "%s:2", tag);
+	return json_pack("[{s:s, s:s, s:{s:s}, s:s}, {s:s, s:s, s:{s:s, s:s}, s:s}]", "kind",
+			 "approval_counted", "actor", "U7", "detail", "emoji", "white_check_mark",
+			 "key", k1, "kind", "state_change", "actor", "rollbot", "detail", "from",
+			 "awaiting_approval", "to", to, "key", k2);
+}
+
+static int save(uv_loop_t *loop, struct store *st, const struct incident *inc, int64_t fence,
+		json_t *rows)
+{
+	struct saved sv = { 0 };
+
+	assert_int_equal(db_save_incident(st, inc, fence, 0, NULL, NULL, NULL, rows, saved_cb,
+					  &sv),
+			 0);
+	run_until_idle(loop, st);
+	assert_int_equal(sv.calls, 1);
+	return sv.err;
+}
+
+static void a_save_commits_its_audit_rows_with_it_or_not_at_all(void **state)
+{
+	uv_loop_t loop;
+	struct store *st;
+	struct incident inc;
+	char *id, sql[512];
+
+	(void)state;
+	id = declare_by("clock_timestamp() + interval '30 seconds'", "slash:save", "svc-save");
+	memset(&inc, 0, sizeof inc);
+	snprintf(inc.id, sizeof inc.id, "%s", id);
+	snprintf(inc.channel, sizeof inc.channel, "C1");
+	snprintf(inc.target, sizeof inc.target, "41");
+	inc.state = INC_APPROVED;
+	uv_loop_init(&loop);
+	st = store_new(&loop, db_url);
+
+	assert_int_equal(save(&loop, st, &inc, 1, step_rows("step:save", "approved")), 0);
+	snprintf(sql, sizeof sql,
+		 "SELECT (SELECT state FROM incidents WHERE id = '%s') || ':' || "
+		 "string_agg(kind || '/' || actor || '/' || coalesce(detail->>'to', ''), ',' "
+		 "ORDER BY id) FROM audit_log WHERE incident_id = '%s' AND dedupe_key LIKE "
+		 "'step:%%'",
+		 id, id);
+	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
+	/* The same step again (a replay after a lost connection): no new row. */
+	assert_int_equal(save(&loop, st, &inc, 1, step_rows("step:save", "approved")), 0);
+	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
+	/* Under a fence that moved on: neither the state nor a row. */
+	inc.state = INC_REJECTED;
+	assert_int_equal(save(&loop, st, &inc, 2, step_rows("step:lost", "rejected")), DB_ELOST);
+	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
+	/* Rows of a step with no save: fenced the same way. */
+	db_audit_rows(st, id, 2,
+		      json_pack("[{s:s, s:s, s:{}, s:s}]", "kind", "message_posted", "actor",
+				"rollbot", "detail", "key", "step:posted:lost"));
+	db_audit_rows(st, id, 1,
+		      json_pack("[{s:s, s:s, s:{}, s:s}]", "kind", "message_posted", "actor",
+				"rollbot", "detail", "key", "step:posted"));
+	run_until_idle(&loop, st);
+	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved,"
+		     "message_posted/rollbot/",
+		     sql);
+	free(id);
+	store_free(st);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void skipped_without_database(void **state)
 {
 	(void)state;
@@ -387,6 +496,7 @@ int main(void)
 		cmocka_unit_test(a_declared_incident_belongs_to_its_declarer),
 		cmocka_unit_test(an_expired_lease_is_taken_over_with_a_new_fence),
 		cmocka_unit_test(a_reaction_on_an_approval_request_goes_to_its_inbox),
+		cmocka_unit_test(a_save_commits_its_audit_rows_with_it_or_not_at_all),
 		cmocka_unit_test(a_notification_reaches_the_listener),
 		cmocka_unit_test(a_channel_must_be_a_plain_name),
 	};
