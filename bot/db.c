@@ -117,27 +117,64 @@ static void audit_done_cb(void *arg, int err, const PGresult *res, const char *e
 	", jsonb_array_elements(coalesce(" rows "::jsonb, '[]')) WITH ORDINALITY AS "      \
 	"x(r, n) ORDER BY x.n ON CONFLICT (dedupe_key) DO NOTHING"
 
-static void rows_done_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+/* An INSERT into post_outbox (sql/009) of the posts in the JSON array
+ * `rows` (objects with "key", "message" and "args"), in order. */
+#define OUTBOX_ROWS_SQL(id, from, rows)                                                      \
+	"INSERT INTO post_outbox (key, incident_id, message, args) SELECT r->>'key', " id      \
+	", r->>'message', r->'args' FROM " from ", jsonb_array_elements(coalesce(" rows        \
+	"::jsonb, '[]')) WITH ORDINALITY AS x(r, n) ORDER BY x.n ON CONFLICT (key) DO NOTHING"
+
+/* An UPDATE of post_outbox that closes the posts in the JSON array `rows`
+ * (objects with "key" and "ts" or "error") still open. */
+#define CLOSE_ROWS_SQL(from, rows)                                                            \
+	"UPDATE post_outbox o SET done_at = clock_timestamp(), ts = x.r->>'ts', error = "      \
+	"x.r->>'error' FROM " from ", jsonb_array_elements(coalesce(" rows "::jsonb, '[]')) " \
+	"AS x(r) WHERE o.key = x.r->>'key' AND o.done_at IS NULL"
+
+static void fenced_cb(void *arg, int err, const PGresult *res, const char *errmsg);
+
+/* A JSON array as a parameter (NULL for none); free with free(). */
+static char *json_param(const json_t *a)
 {
-	(void)arg;
-	(void)res;
-	if (err)
-		log_error("store: audit rows not written: %s", errmsg ? errmsg : "?");
+	return a ? json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
-void db_audit_rows(struct store *st, const char *incident, int64_t fence, json_t *rows)
+/* The three arrays of `rec` as parameters at p[0..2]; drops the arrays. */
+static void records_params(struct db_records *rec, char *p[3])
 {
-	char f[24], *r = json_dumps(rows, JSON_COMPACT | JSON_SORT_KEYS);
-	const char *params[3] = { incident, f, r };
+	p[0] = json_param(rec ? rec->audits : NULL);
+	p[1] = json_param(rec ? rec->posts : NULL);
+	p[2] = json_param(rec ? rec->closes : NULL);
+	if (rec) {
+		json_decref(rec->audits);
+		json_decref(rec->posts);
+		json_decref(rec->closes);
+		rec->audits = rec->posts = rec->closes = NULL;
+	}
+}
 
+int db_record(struct store *st, const char *incident, int64_t fence, struct db_records *rec,
+	      db_done_cb cb, void *arg)
+{
+	char f[24], *r[3];
+	const char *params[5] = { incident, f, NULL, NULL, NULL };
+	struct call *c = call_new(arg);
+	int rc;
+
+	c->cb.done = cb;
 	snprintf(f, sizeof f, "%lld", (long long)fence);
-	if (!r || store_query(st,
-			      "WITH i AS (SELECT id FROM incidents WHERE id = $1 AND fence = "
-			      "$2::bigint) " AUDIT_ROWS_SQL("i.id", "i", "$3"),
-			      3, params, rows_done_cb, NULL))
-		log_error("store: cannot queue %zu audit rows", json_array_size(rows));
-	free(r);
-	json_decref(rows);
+	records_params(rec, r);
+	for (int k = 0; k < 3; k++)
+		params[2 + k] = r[k];
+	rc = submit(st,
+		    "WITH i AS (SELECT id FROM incidents WHERE id = $1 AND fence = $2::bigint), "
+		    "a AS (" AUDIT_ROWS_SQL("i.id", "i", "$3") "), "
+		    "p AS (" OUTBOX_ROWS_SQL("i.id", "i", "$4") "), "
+		    "c AS (" CLOSE_ROWS_SQL("i", "$5") ") SELECT id FROM i",
+		    5, params, fenced_cb, c);
+	for (int k = 0; k < 3; k++)
+		free(r[k]);
+	return rc;
 }
 
 /* Through rollbot_audit() (sql/001), which drops a row whose key it has
@@ -252,13 +289,13 @@ static void fenced_cb(void *arg, int err, const PGresult *res, const char *errms
  * state, kept by the next ones, NULL while it is open. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     const char *report_pending, json_t *audits, db_done_cb cb, void *arg)
+		     const char *report_pending, struct db_records *rec, db_done_cb cb,
+		     void *arg)
 {
 	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
-		updates[16], fence_s[24];
-	char *rows = audits ? json_dumps(audits, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		updates[16], fence_s[24], *r[3];
 	struct rb_buf approvers;
-	const char *params[20] = {
+	const char *params[22] = {
 		inc->id, inc_state_name(inc->state),
 		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
 		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
@@ -272,12 +309,15 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
 			sizeof verify_left),
 		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
-		last_checks ? last_checks : "", fence_s, report_pending, rows
+		last_checks ? last_checks : "", fence_s, report_pending, NULL, NULL, NULL
 	};
 	struct call *c = call_new(arg);
 	int rc = 0;
 
 	c->cb.done = cb;
+	records_params(rec, r);
+	for (int k = 0; k < 3; k++)
+		params[19 + k] = r[k];
 	if (inc->plan_digest) {
 		snprintf(digest, sizeof digest, "%016llx", (unsigned long long)inc->plan_digest);
 		params[5] = digest;
@@ -293,8 +333,8 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 	if (!rc)
 		rc = rb_buf_puts(&approvers, "}");
 	params[7] = rc ? "{}" : rb_buf_str(&approvers);
-	/* One statement, so one transaction: the audit rows are written with
-	 * the state they describe, and only if the fence still holds. */
+	/* One statement, so one transaction: the audit rows and the posts are
+	 * written with the state they go with, and only if the fence holds. */
 	rc = submit(st,
 		    "WITH s AS (UPDATE incidents SET state = $2, announcement_ts = COALESCE($3, "
 		    "announcement_ts), approval_ts = $4, target = $5, plan_digest = $6, "
@@ -309,11 +349,13 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
 		    "clock_timestamp() END END, report_pending = coalesce($19, report_pending) "
 		    "WHERE id = $1 AND fence = $18::bigint RETURNING id), "
-		    "a AS (" AUDIT_ROWS_SQL("s.id", "s", "$20") ") SELECT id FROM s",
-		    20, params, fenced_cb, c);
+		    "a AS (" AUDIT_ROWS_SQL("s.id", "s", "$20") "), "
+		    "p AS (" OUTBOX_ROWS_SQL("s.id", "s", "$21") "), "
+		    "c AS (" CLOSE_ROWS_SQL("s", "$22") ") SELECT id FROM s",
+		    22, params, fenced_cb, c);
 	rb_buf_free(&approvers);
-	free(rows);
-	json_decref(audits);
+	for (int k = 0; k < 3; k++)
+		free(r[k]);
 	return rc;
 }
 
@@ -365,7 +407,9 @@ int db_mark_step(struct store *st, const char *id, int64_t fence, int index, db_
 	"updates_posted, "                                                                      \
 	"(extract(epoch FROM verify_deadline - clock_timestamp()) * 1000)::bigint, "            \
 	"coalesce(closed_by, ''), last_step, last_checks, coalesce(owner, ''), fence, "    \
-	"coalesce(report_pending, '')"
+	"coalesce(report_pending, ''), (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
+	"'key', o.key, 'message', o.message, 'args', o.args) ORDER BY o.id), '[]') FROM "    \
+	"post_outbox o WHERE o.incident_id = i.id AND o.done_at IS NULL)"
 
 /* One incident row (INCIDENT_COLUMNS) as a struct db_incident. */
 static void incident_row(const PGresult *res, int r, struct db_incident *out)
@@ -411,6 +455,11 @@ static void incident_row(const PGresult *res, int r, struct db_incident *out)
 	out->owner = PQgetvalue(res, r, 23);
 	out->fence = int_col(res, r, 24);
 	out->report_pending = PQgetvalue(res, r, 25);
+	out->pending_posts = json_loads(PQgetvalue(res, r, 26), 0, NULL);
+	if (!json_is_array(out->pending_posts)) {
+		json_decref(out->pending_posts);
+		out->pending_posts = json_array();
+	}
 }
 
 static void incidents_cb(void *arg, int err, const PGresult *res, const char *errmsg)
@@ -429,6 +478,8 @@ static void incidents_cb(void *arg, int err, const PGresult *res, const char *er
 	for (size_t r = 0; r < n; r++)
 		incident_row(res, (int)r, &rows[r]);
 	c->cb.incidents(c->arg, 0, NULL, rows, n);
+	for (size_t r = 0; r < n; r++)
+		json_decref(rows[r].pending_posts);
 	free(rows);
 	free(c);
 }
@@ -440,7 +491,8 @@ int db_load_incident(struct store *st, const char *id, db_incidents_cb cb, void 
 	const char *params[1] = { id };
 
 	c->cb.incidents = cb;
-	return submit(st, "SELECT " INCIDENT_COLUMNS " FROM incidents WHERE id = $1", 1, params,
+	return submit(st, "SELECT " INCIDENT_COLUMNS " FROM incidents i WHERE id = $1", 1,
+		      params,
 		      incidents_cb, c);
 }
 
@@ -709,7 +761,7 @@ int db_claim(struct store *st, const char *owner, int max, bool mine, db_inciden
 	snprintf(n, sizeof n, "%d", max);
 	return submit(st,
 		      "SELECT " INCIDENT_COLUMNS " FROM rollbot_claim($1, $2::int, $3::int, "
-		      "$4::boolean) ORDER BY id",
+		      "$4::boolean) i ORDER BY id",
 		      4, params, incidents_cb, c);
 }
 

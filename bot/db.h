@@ -83,32 +83,45 @@ int db_declare(struct store *st, const char *key, const struct incident *inc,
  * The caller must stop acting on the incident at once. */
 enum { DB_ELOST = -64 };
 
+/* What a step of an incident records with its state: JSON arrays (each
+ * NULL for none). An audit row is an object with "kind", "actor", "detail"
+ * (an object) and "key" (its dedupe key); a post, one with "key",
+ * "message" and "args" (the chat.postMessage arguments as they will be
+ * sent: it is recorded before it is posted); a close, one with "key" and
+ * "ts" (the post went out) or "error" (rollbot gave up on it). A key
+ * already written adds nothing; a post closed already stays as it is. */
+struct db_records {
+	json_t *audits;
+	json_t *posts;
+	json_t *closes;
+};
+
 /* Writes the incident as it is now, with the shell's texts for status
  * updates (`last_step`, `last_checks`; NULL reads as ""), if the incident
  * is still this replica's under `fence` (else DB_ELOST). Deadlines go in as
  * the time left from `now_ms` (the caller's monotonic clock), turned into
  * wall-clock time by the database, because a monotonic clock means nothing
- * after a restart. `audits` (stolen; NULL for none) is a JSON array of the
- * step's audit rows, as for db_audit_rows: they commit with the state in
- * one transaction, or not at all, so a crash between them can neither
- * lose a row nor write it twice when the step is taken again. */
+ * after a restart. `rec` (stolen as by db_record; NULL for none) is what
+ * the step records with it: it commits with the state in one transaction,
+ * or not at all, so a crash between them can neither lose a record nor
+ * write it twice when the step is taken again. */
 int db_save_incident(struct store *st, const struct incident *inc, int64_t fence,
 		     int64_t now_ms, const char *last_step, const char *last_checks,
-		     const char *report_pending, json_t *audits, db_done_cb cb,
+		     const char *report_pending, struct db_records *rec, db_done_cb cb,
 		     void *arg) RB_MUSTCHECK;
 
-/* Appends the audit rows in the JSON array `rows` (stolen) for `incident`,
- * in order, in one statement, and only while the incident is still this
- * replica's under `fence`: a replica that lost it records nothing more
- * about it. Each row is an object with "kind", "actor", "detail" (an
- * object) and "key" (the dedupe key; a key already written adds nothing).
- * Fire and forget: a failure is logged here. */
-void db_audit_rows(struct store *st, const char *incident, int64_t fence, json_t *rows);
+/* Records `rec` (its arrays are stolen, and NULL after) for `incident` in
+ * one statement, and only while the incident is still this replica's
+ * under `fence` (else DB_ELOST: a replica that lost it records nothing
+ * more about it). cb may be NULL. */
+int db_record(struct store *st, const char *incident, int64_t fence, struct db_records *rec,
+	      db_done_cb cb, void *arg) RB_MUSTCHECK;
 
 /* The report (`report_pending`: "report" or "report+drafts", or NULL for no
  * change) still to upload goes in with the save that ends the incident, so
- * that a crash before the upload leaves it to whoever claims the incident.
- * db_report_done clears it, under the fence, once the upload is over. */
+ * that a crash before the upload leaves it to whoever claims the incident;
+ * "posts" when only the last messages are still to be posted. db_report_done
+ * clears it, under the fence, once the upload (or the posts) are over. */
 int db_report_done(struct store *st, const char *id, int64_t fence, db_done_cb cb,
 		   void *arg) RB_MUSTCHECK;
 
@@ -136,7 +149,8 @@ struct db_incident {
 	const char *last_checks;
 	const char *owner;      /* the replica that carries it ("" when none) */
 	int64_t fence;          /* the owner's claim: its writes name it */
-	const char *report_pending; /* "report", "report+drafts", or "" */
+	const char *report_pending; /* "report", "report+drafts", "posts", or "" */
+	json_t *pending_posts; /* its posts still to be made (db_record), borrowed */
 };
 
 /* `rows` (n of them, in ID order) are borrowed; NULL when err != 0. */

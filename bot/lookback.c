@@ -2,23 +2,23 @@
  *
  * DESIGN
  *
- * Every message rollbot posts about an incident carries a marker in its
- * metadata (Slack's message metadata): event_type "rollbot_message" and a
- * payload naming the incident and the message ("announcement",
- * "approval_request", "status_update" with its number, …). A post is asked
- * for once the state that wants it is saved (shell.c's barrier), and its
- * answer (the ts) is recorded after. A replica that dies between the two
- * leaves a message that went out with no record of it, and whoever carries
- * the incident on (a restart, a takeover) would post it again.
+ * Every message rollbot posts about an incident is written to the outbox
+ * (post_outbox, sql/009) with the step that wants it, before it is posted,
+ * and carries a marker in its metadata (Slack's message metadata):
+ * event_type "rollbot_message" and a payload naming the incident, the
+ * message ("announcement", "approval_request", "status_update" with its
+ * number, …) and the outbox key. The step that takes the post's answer
+ * closes the row. A replica that dies between the post and that step
+ * leaves a row open for a message that may or may not have gone out, and
+ * whoever carries the incident on (a restart, a takeover) must not post it
+ * twice, nor leave it unsaid.
  *
- * So the first post after a resume looks first: the announcement in the
- * channel's history since the incident was declared, any other message at
- * the end of the incident's thread (the last message rollbot posted there).
- * When the marker says it is that very message, its ts is taken as the
- * post's answer and nothing is posted. Only the first post can be the lost
- * one: the state machine asks for one post at a time per event, and the
- * record of every earlier one is in the database. A look that fails (Slack
- * down, a thread longer than one page) posts: a repeat beats a silence.
+ * So outbox.c first looks for the open rows' keys in Slack: in the
+ * channel's history since the incident was declared while the
+ * announcement is among them, else in the incident's thread. A key found
+ * is a post that went out (its ts is taken as the answer); a key not found
+ * is posted now. A look that fails (Slack down) finds nothing, so every
+ * open row is posted: a repeat beats a silence.
  */
 #include "shell.h"
 
@@ -33,101 +33,83 @@
 #define MARKER_TYPE "rollbot_message"
 
 struct look {
-	struct app_inc *ai;
-	enum inc_message msg;
-	int number;
+	struct app *app;
+	char incident[INC_ID_MAX];
 	lookback_cb cb;
 	void *arg;
 };
 
 /* The metadata every post of `ai` about `msg` carries (a new reference).
- * `number`: the status update's, 0 for the other messages. */
-json_t *lookback_marker(const struct app_inc *ai, enum inc_message msg, int number)
+ * `number`: the status update's, 0 for the other messages; `key`: the
+ * outbox row's, or NULL for a post that has none (one asked for). */
+json_t *lookback_marker(const struct app_inc *ai, enum inc_message msg, int number,
+			const char *key)
 {
 	json_t *p = json_pack("{s:s, s:s}", "incident", ai->inc.id, "message",
 			      inc_message_name(msg));
 
 	if (number)
 		json_object_set_new(p, "number", json_integer(number));
+	if (key)
+		json_object_set_new(p, "key", json_string(key));
 	return json_pack("{s:s, s:o}", "event_type", MARKER_TYPE, "event_payload", p);
-}
-
-/* Whether message `m` (from a history or a thread) carries the marker of
- * the look. */
-static bool is_marked(const struct look *lk, json_t *m)
-{
-	json_t *md = json_object_get(m, "metadata");
-	json_t *p = json_object_get(md, "event_payload");
-	json_int_t n = json_integer_value(json_object_get(p, "number"));
-
-	return !strcmp(jstr(md, "event_type"), MARKER_TYPE) &&
-	       !strcmp(jstr(p, "incident"), lk->ai->inc.id) &&
-	       !strcmp(jstr(p, "message"), inc_message_name(lk->msg)) && n == lk->number;
 }
 
 static void looked_cb(void *arg, const struct api_result *res)
 {
 	struct look *lk = arg;
-	struct app_inc *ai = lk->ai;
-	json_t *msgs = json_object_get(res->body, "messages"), *m, *last = NULL;
-	const char *found = NULL;
+	json_t *msgs = json_object_get(res->body, "messages"), *m, *found = NULL;
 	size_t i;
 
 	if (!res->ok) {
-		ilog_warn(&ai->inc, "could not look for a %s posted before the restart (%s): posting "
-				    "it", inc_message_name(lk->msg), res->error ? res->error : "?");
-	} else if (lk->msg == INC_MSG_ANNOUNCEMENT) {
-		json_array_foreach(msgs, i, m)
-			if (!found && is_marked(lk, m))
-				found = jstr(m, "ts");
+		log_warn("%s: could not look for posts that went out before the restart (%s): "
+			 "posting them",
+			 lk->incident, res->error ? res->error : "?");
 	} else {
-		/* The thread, oldest first: only its last message from rollbot
-		 * can be the one whose record was lost. */
-		json_array_foreach(msgs, i, m)
-			if (json_object_get(m, "bot_id") ||
-			    !strcmp(jstr(m, "user"), ai->app->bot_user_id))
-				last = m;
-		if (last && is_marked(lk, last))
-			found = jstr(last, "ts");
+		found = json_object();
+		json_array_foreach(msgs, i, m) {
+			json_t *md = json_object_get(m, "metadata");
+			json_t *p = json_object_get(md, "event_payload");
+			const char *key = jstr(p, "key"), *ts = jstr(m, "ts");
+
+			if (!strcmp(jstr(md, "event_type"), MARKER_TYPE) &&
+			    !strcmp(jstr(p, "incident"), lk->incident) && key[0] && ts[0])
+				json_object_set_new(found, key, json_string(ts));
+		}
 	}
-	if (found && !found[0])
-		found = NULL;
-	if (found)
-		ilog_info(&ai->inc, "the %s went out before the restart (ts=%s): not posted again",
-			  inc_message_name(lk->msg), found);
 	lk->cb(lk->arg, found);
+	json_decref(found);
 	free(lk);
 }
 
-/* Looks whether `msg` (`number`: the status update's, else 0) of `ai` was
- * posted already, and calls cb(arg, ts) with its ts, or with NULL when it
- * was not (or the look failed). Returns 0, or -1 when the look cannot be
- * sent (cb is not called). */
-int lookback(struct app_inc *ai, enum inc_message msg, int number, lookback_cb cb, void *arg)
+/* Looks for the marked posts of incident `incident` in `channel`: in the
+ * thread `thread_ts`, or when that is NULL in the channel's history since
+ * `since` (wall clock, seconds). Calls cb(arg, found) with an object from
+ * outbox key to ts (borrowed), or NULL when the look failed. Returns 0, or
+ * -1 when the look cannot be sent (cb is not called). */
+int lookback(struct app *app, const char *incident, const char *channel, const char *thread_ts,
+	     int64_t since, lookback_cb cb, void *arg)
 {
 	struct look *lk = rb_calloc(1, sizeof *lk);
 	json_t *args;
 	const char *method;
 
-	lk->ai = ai;
-	lk->msg = msg;
-	lk->number = number;
+	lk->app = app;
+	(void)rb_strlcpy(lk->incident, incident, sizeof lk->incident);
 	lk->cb = cb;
 	lk->arg = arg;
-	if (msg == INC_MSG_ANNOUNCEMENT || !ai->inc.announcement_ts[0]) {
-		/* Since the declaration (wall clock), with a minute to spare. */
+	if (!thread_ts || !thread_ts[0]) {
 		char oldest[32];
-		int64_t age_s = (now_ms(ai->app) - ai->inc.declared_ms) / 1000;
-		snprintf(oldest, sizeof oldest, "%lld", (long long)(time(NULL) - age_s - 60));
+		snprintf(oldest, sizeof oldest, "%lld", (long long)since);
 		method = "conversations.history";
-		args = json_pack("{s:s, s:s, s:b, s:i}", "channel", ai->inc.channel, "oldest",
-				 oldest, "include_all_metadata", 1, "limit", 200);
+		args = json_pack("{s:s, s:s, s:b, s:i}", "channel", channel, "oldest", oldest,
+				 "include_all_metadata", 1, "limit", 200);
 	} else {
 		method = "conversations.replies";
-		args = json_pack("{s:s, s:s, s:b, s:i}", "channel", ai->inc.channel, "ts",
-				 ai->inc.announcement_ts, "include_all_metadata", 1, "limit", 1000);
+		args = json_pack("{s:s, s:s, s:b, s:i}", "channel", channel, "ts", thread_ts,
+				 "include_all_metadata", 1, "limit", 1000);
 	}
-	if (api_call(ai->app->api, method, args, looked_cb, lk)) {
+	if (api_call(app->api, method, args, looked_cb, lk)) {
 		free(lk);
 		return -1;
 	}

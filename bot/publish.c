@@ -61,6 +61,31 @@ bool publish_is_reporting(const struct app *app, const char *id)
 	return false;
 }
 
+/* Takes one of the slots of app->reporting for the work left on ended
+ * incident `id` (its report, or its last posts: outbox.c). False when it
+ * is taken already, or every slot is (the next heartbeat asks again). */
+bool publish_slot_take(struct app *app, const char *id)
+{
+	size_t slot = RB_ARRAY_LEN(app->reporting);
+
+	if (publish_is_reporting(app, id))
+		return false;
+	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
+		if (!app->reporting[i][0])
+			slot = i;
+	if (slot == RB_ARRAY_LEN(app->reporting))
+		return false;
+	(void)rb_strlcpy(app->reporting[slot], id, sizeof app->reporting[slot]);
+	return true;
+}
+
+void publish_slot_drop(struct app *app, const char *id)
+{
+	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
+		if (!strcmp(app->reporting[i], id))
+			app->reporting[i][0] = '\0';
+}
+
 static void job_free(struct report_job *j)
 {
 	struct app *app = j->app;
@@ -70,9 +95,8 @@ static void job_free(struct report_job *j)
 	if (j->owned && !app->stopping &&
 	    db_report_done(app->store, j->id, j->fence, NULL, NULL))
 		log_error("store: cannot queue the end of %s's report", j->id);
-	for (size_t i = 0; j->resumed && i < RB_ARRAY_LEN(app->reporting); i++)
-		if (!strcmp(app->reporting[i], j->id))
-			app->reporting[i][0] = '\0';
+	if (j->resumed)
+		publish_slot_drop(app, j->id);
 	free(j->reply_url);
 	free(j->markdown);
 	json_decref(j->data);
@@ -309,17 +333,10 @@ void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
 void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool drafts)
 {
 	struct report_job *j;
-	size_t slot = RB_ARRAY_LEN(app->reporting);
 
-	if (publish_is_reporting(app, id))
-		return;
-	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
-		if (!app->reporting[i][0])
-			slot = i;
-	if (slot == RB_ARRAY_LEN(app->reporting))
-		return; /* busy: the next heartbeat asks again */
+	if (!publish_slot_take(app, id))
+		return; /* on its way, or busy: the next heartbeat asks again */
 	log_info("%s: uploading the report that was left to do", id);
-	(void)rb_strlcpy(app->reporting[slot], id, sizeof app->reporting[slot]);
 	j = job_new(app, id, drafts);
 	j->owned = true;
 	j->resumed = true;

@@ -3,9 +3,10 @@
  * Once the bot knows who it is (auth.test) and who its approvers are, it
  * claims the incidents this replica held under its name and those nobody
  * holds (db_claim: with several replicas, those of the live ones stay
- * theirs, owner.c) and hands each INC_EV_RESUMED: the state machine decides what to do again
- * (recount a request's reactions, look before re-running an interrupted
- * step, go on verifying). Deadlines come back as time left, put on the
+ * theirs, owner.c) and hands each INC_EV_RESUMED: the state machine decides
+ * what to do again (recount a request's reactions, look before re-running
+ * an interrupted step, go on verifying). The posts the outbox has open go
+ * to outbox.c, which looks for them in Slack before posting any. Deadlines come back as time left, put on the
  * loop's clock here. resume_incident also brings back an incident a
  * command names when it is not in memory.
  */
@@ -46,7 +47,6 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 		inc.verify_deadline_ms = now + row->verify_left_ms;
 	ai = shell_inc_new(app, &inc);
 	ai->fence = row->fence;
-	ai->look_first = true;
 	if (row->last_step[0])
 		ai->last_step = rb_strdup(row->last_step);
 	if (row->last_checks[0])
@@ -72,9 +72,7 @@ bool resume_claimed(struct app *app, const struct db_incident *row, const char *
 	if (shell_find_incident(app, row->inc.id))
 		return true; /* carried here already (a command loaded it first) */
 	if (row->known && inc_state_is_final(row->inc.state)) {
-		if (row->report_pending[0])
-			publish_resumed_report(app, row->inc.id, row->fence,
-					       !strcmp(row->report_pending, "report+drafts"));
+		outbox_wrapup(app, row); /* its last posts, its report */
 		return true;
 	}
 	ai = resume_incident(app, row);
@@ -82,7 +80,17 @@ bool resume_claimed(struct app *app, const struct db_incident *row, const char *
 		return false;
 	ilog_info(&ai->inc, "%s in state %s (fence %lld)", how, inc_state_name(ai->inc.state),
 		  (long long)ai->fence);
+	/* Posts recorded and not known to have gone out: the resume does not
+	 * post them again, outbox.c looks for them and posts what it does not
+	 * find. */
+	if (json_array_size(row->pending_posts))
+		ai->resend = json_incref(row->pending_posts);
 	shell_step(ai, &ev);
+	if (ai->resend) {
+		json_t *pending = ai->resend;
+		ai->resend = NULL;
+		outbox_resend(ai, pending);
+	}
 	shell_inc_release(ai);
 	return true;
 }

@@ -106,9 +106,12 @@ void shell_inc_release(struct app_inc *ai)
 {
 	/* Until it ends, an incident has updates, rounds or reactions to wait
 	 * for: it stays. */
-	if (ai->pending > 0 || ai->has_deferred || (!inc_state_is_final(ai->inc.state) && !ai->lost))
+	if (ai->pending > 0 || ai->has_deferred || ai->draining ||
+	    (!inc_state_is_final(ai->inc.state) && !ai->lost))
 		return;
 	shell_held_free(ai);
+	json_decref(ai->closing);
+	json_decref(ai->resend);
 	plan_free(ai->plan);
 	shell_step_report_clear(&ai->last);
 	free(ai->last_step);
@@ -476,161 +479,64 @@ json_t *shell_ephemeral(const char *text)
 	return json_pack("{s:s, s:s}", "response_type", "ephemeral", "text", text ? text : "");
 }
 
-struct post_ctx {
-	struct app_inc *ai;
-	enum inc_message msg;
-	json_t *args; /* while a look-back runs: the post to send if it is needed */
-};
-
-static void post_done_cb(void *arg, const struct api_result *res)
-{
-	struct post_ctx *pc = arg;
-	struct app_inc *ai = pc->ai;
-	struct inc_event ev = { .msg = pc->msg };
-
-	free(pc);
-	ai->pending--;
-	if (res->ok) {
-		ev.kind = INC_EV_POSTED;
-		ev.ts = json_string_value(json_object_get(res->body, "ts"));
-		ilog_info(&ai->inc, "posted %s ts=%s", inc_message_name(ev.msg),
-			  ev.ts ? ev.ts : "?");
-	} else {
-		ev.kind = INC_EV_POST_FAILED;
-		ev.error = res->error;
-		ilog_error(&ai->inc, "could not post %s after %d attempt(s): %s",
-			   inc_message_name(ev.msg), res->attempts, res->error);
-	}
-	shell_step(ai, &ev);
-	/* While it waits for approval, an incident needs no plan: the request
-	 * shows it, and CHECK_PLAN builds it again before anything runs. */
-	if (ev.kind == INC_EV_POSTED && ev.msg == INC_MSG_APPROVAL_REQUEST &&
-	    ai->inc.state == INC_AWAITING_APPROVAL && !ai->has_deferred) {
-		plan_free(ai->plan);
-		ai->plan = NULL;
-	}
-	shell_inc_release(ai);
-}
-
-/* Sends the post (`args` stolen); its answer comes to post_done_cb. The
- * caller counted it in ai->pending. */
-static void send_post(struct post_ctx *pc, json_t *args)
-{
-	struct app_inc *ai = pc->ai;
-
-	if (api_call(ai->app->api, "chat.postMessage", args, post_done_cb, pc)) {
-		struct api_result r = { .ok = false, .error = "client_busy" };
-		post_done_cb(pc, &r);
-	}
-}
-
-/* lookback's answer: the ts of the message that went out before the
- * restart (taken as the post's answer), or NULL: post it now. */
-static void looked_cb(void *arg, const char *ts)
-{
-	struct post_ctx *pc = arg;
-	json_t *args = pc->args;
-
-	pc->args = NULL;
-	if (!ts) {
-		send_post(pc, args);
-		return;
-	}
-	json_decref(args);
-	{
-		json_t *body = json_pack("{s:b, s:s}", "ok", 1, "ts", ts);
-		struct api_result r = { .ok = true, .http_status = 200, .body = body, .raw = "",
-					.attempts = 0 };
-		post_done_cb(pc, &r);
-		json_decref(body);
-	}
-}
-
-/* INC_ACT_POST: renders message a->msg and posts it, in the incident's
- * thread when a->in_thread; INC_EV_POSTED or INC_EV_POST_FAILED follows
- * (at once when it cannot be sent). /rollback status --post uses it too. */
-void shell_post(struct app_inc *ai, const struct inc_action *a)
+/* The chat.postMessage arguments of message `msg` of `ai` as it is now (a
+ * new reference), in the incident's thread when `in_thread`, with the
+ * outbox key `key` (NULL: none) in its marker; NULL when the template
+ * fails. */
+json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread,
+			const char *key)
 {
 	struct app *app = ai->app;
-	json_t *data = shell_incident_data(app, &ai->inc);
+	json_t *data = shell_incident_data(app, &ai->inc), *args;
+	int number = msg == INC_MSG_STATUS_UPDATE && !ai->on_demand ? ai->inc.updates_posted : 0;
+	char *text;
 
-	if (a->msg != INC_MSG_ANNOUNCEMENT)
+	if (msg != INC_MSG_ANNOUNCEMENT)
 		message_data(ai, data);
-	if (a->msg == INC_MSG_STATUS_UPDATE && !ai->on_demand)
-		json_object_set_new(data, "update_number", json_integer(ai->inc.updates_posted));
-	char *text = tmpl_render(app->tmpl, inc_message_name(a->msg), data);
-	struct post_ctx *pc;
-	json_t *args;
-
+	if (number)
+		json_object_set_new(data, "update_number", json_integer(number));
+	text = tmpl_render(app->tmpl, inc_message_name(msg), data);
 	json_decref(data);
-	if (!text) {
-		struct inc_event ev = { .kind = INC_EV_POST_FAILED, .msg = a->msg,
-					.error = "template_error" };
-		shell_step(ai, &ev);
-		return;
-	}
+	if (!text)
+		return NULL;
 	args = json_pack("{s:s, s:s, s:b, s:b}", "channel", ai->inc.channel, "text", text,
 			 "unfurl_links", 0, "unfurl_media", 0);
 	free(text);
-	if (a->in_thread && ai->inc.announcement_ts[0])
+	if (in_thread && ai->inc.announcement_ts[0])
 		json_object_set_new(args, "thread_ts", json_string(ai->inc.announcement_ts));
 	/* The marker that lets a restart see that the post went out. */
-	json_object_set_new(args, "metadata",
-			    lookback_marker(ai, a->msg,
-					    a->msg == INC_MSG_STATUS_UPDATE && !ai->on_demand
-						    ? ai->inc.updates_posted : 0));
-	pc = rb_calloc(1, sizeof *pc);
-	pc->ai = ai;
-	pc->msg = a->msg;
-	ai->pending++;
-	if (ai->look_first && !ai->on_demand) {
-		/* The first post after a resume may have gone out already. */
-		ai->look_first = false;
-		pc->args = args;
-		if (!lookback(ai, a->msg,
-			      a->msg == INC_MSG_STATUS_UPDATE ? ai->inc.updates_posted : 0,
-			      looked_cb, pc))
-			return;
-		pc->args = NULL;
-	}
-	send_post(pc, args);
+	json_object_set_new(args, "metadata", lookback_marker(ai, msg, number, key));
+	return args;
 }
 
-/* A batch of actions, or the rest of one, waiting for the commit of the
- * save before it (ai->held, oldest first). */
+/* /rollback status --post: posted at once, with no outbox row (the command
+ * is recorded; a status asked for again after a crash costs nothing). */
+void shell_post(struct app_inc *ai, const struct inc_action *a)
+{
+	outbox_send(ai, a->msg, NULL, shell_post_args(ai, a->msg, a->in_thread, NULL));
+}
+
+/* A batch of actions (one step's) waiting for the commit of what it
+ * records, or for a save in it (ai->held, oldest first). */
 struct held {
 	struct held *next;
-	bool waiting;   /* for its save's answer; only the head can be */
-	json_t *audits; /* the batch's audit rows, for its save (or NULL) */
-	int n;
-	struct inc_action a[]; /* only the actions still to perform */
+	bool waiting;  /* for a write's answer; only the head can be */
+	bool recorded; /* its records are written, or on their way */
+	struct db_records rec; /* until recorded */
+	json_t *posts; /* its POST actions' outbox entries, in order */
+	int next_post;
+	int save_at; /* the SAVE that carries its records, or -1 */
+	int i, n;    /* the next action to perform, and how many */
+	struct inc_action a[]; /* the actions, but for audit rows (in rec) */
 };
 
-/* A held copy of the actions at `a` other than audit rows (those are in
- * `audits`, stolen): only those, as an incident waiting for a slow
- * database must stay small. */
-static struct held *held_new(const struct inc_action *a, int n, bool waiting, json_t *audits)
+static void held_free(struct held *h)
 {
-	struct held *h = rb_malloc(sizeof *h + (size_t)n * sizeof *a);
-
-	h->next = NULL;
-	h->waiting = waiting;
-	h->audits = audits;
-	h->n = 0;
-	for (int i = 0; i < n; i++)
-		if (a[i].kind != INC_ACT_AUDIT)
-			h->a[h->n++] = a[i];
-	return h;
-}
-
-static void run_from(struct app_inc *ai, const struct inc_action *acts, int n, json_t *audits);
-
-static bool has_save(const struct inc_action *acts, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (acts[i].kind == INC_ACT_SAVE)
-			return true;
-	return false;
+	json_decref(h->rec.audits);
+	json_decref(h->rec.posts);
+	json_decref(h->rec.closes);
+	json_decref(h->posts);
+	free(h);
 }
 
 /* Frees every batch still held (the incident was taken over, or the bot
@@ -640,30 +546,18 @@ void shell_held_free(struct app_inc *ai)
 	while (ai->held) {
 		struct held *h = ai->held;
 		ai->held = h->next;
-		json_decref(h->audits);
-		free(h);
+		held_free(h);
 	}
 }
 
-/* Performs the held batches whose save has answered, in order. */
-static void drain_held(struct app_inc *ai)
-{
-	while (ai->held && !ai->held->waiting && !ai->lost) {
-		struct held *h = ai->held;
-		ai->held = h->next;
-		run_from(ai, h->a, h->n, h->audits);
-		free(h);
-	}
-	if (ai->lost)
-		shell_held_free(ai);
-}
+static void drain_held(struct app_inc *ai);
 
 struct save_ctx {
 	struct app_inc *ai;
-	bool barrier; /* the head of ai->held waits for this save */
+	bool barrier; /* the head of ai->held waits for this write */
 };
 
-static void save_done_cb(void *arg, int err, const char *errmsg)
+static void write_done_cb(void *arg, int err, const char *errmsg)
 {
 	struct save_ctx *sc = arg;
 	struct app_inc *ai = sc->ai;
@@ -672,9 +566,9 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 	if (err == DB_ELOST)
 		owner_lost(ai, errmsg ? errmsg : "its fence moved on");
 	else if (err)
-		ilog_error(&ai->inc, "could not save the incident: %s", errmsg ? errmsg : "?");
+		ilog_error(&ai->inc, "could not record the incident: %s", errmsg ? errmsg : "?");
 	if (sc->barrier && ai->held) {
-		/* A save the server refused is logged, and the incident goes on
+		/* A write the server refused is logged, and the incident goes on
 		 * rather than freeze; a lost one goes no further. */
 		ai->held->waiting = false;
 		drain_held(ai);
@@ -685,27 +579,40 @@ static void save_done_cb(void *arg, int err, const char *errmsg)
 }
 
 /* Writes the incident as it is now (db_save_incident turns the deadlines
- * into wall-clock time), with the step's audit rows (`audits`, stolen) in
- * the same transaction. With `barrier`, the actions after it wait for its
- * commit (ai->held). */
-static void do_save(struct app_inc *ai, bool barrier, json_t *audits)
+ * into wall-clock time), with what the step records (`rec`, NULL for
+ * nothing) in the same transaction. With `barrier`, the head of ai->held
+ * waits for its commit. Returns true when the write is on its way. */
+static bool do_save(struct app_inc *ai, bool barrier, struct db_records *rec)
 {
 	struct save_ctx *sc = rb_malloc(sizeof *sc);
 
 	sc->ai = ai;
 	sc->barrier = barrier;
 	if (db_save_incident(ai->app->store, &ai->inc, ai->fence, now_ms(ai->app), ai->last_step,
-			     ai->last_checks, ai->report_pending, audits, save_done_cb, sc)) {
+			     ai->last_checks, ai->report_pending, rec, write_done_cb, sc)) {
 		ilog_error(&ai->inc, "cannot queue the save");
 		free(sc);
-		if (barrier && ai->held) {
-			ai->held->waiting = false; /* nothing to wait for: go on */
-			drain_held(ai);
-		}
-		return;
+		return false;
 	}
 	ai->report_pending = NULL;
 	ai->pending++;
+	return true;
+}
+
+/* What a step records when it saves nothing: the same, under the fence. */
+static bool do_record(struct app_inc *ai, bool barrier, struct db_records *rec)
+{
+	struct save_ctx *sc = rb_malloc(sizeof *sc);
+
+	sc->ai = ai;
+	sc->barrier = barrier;
+	if (db_record(ai->app->store, ai->inc.id, ai->fence, rec, write_done_cb, sc)) {
+		ilog_error(&ai->inc, "cannot queue its audit rows and posts");
+		free(sc);
+		return false;
+	}
+	ai->pending++;
+	return true;
 }
 
 static void notify_done_cb(void *arg, const struct api_result *res)
@@ -737,7 +644,7 @@ static void do_notify(struct app_inc *ai, const char *text)
 	shell_reply_url(ai->app, ai->inc.response_url, text);
 }
 
-/* The audit row of `a`, for db_audit_rows. The dedupe key names this one
+/* The audit row of `a`, for db_record. The dedupe key names this one
  * row: the store re-sends the same text if the connection breaks, and the
  * database then keeps a single copy. Two rows with the same content (two
  * people's identical reactions) stay two. The rows of an inbox row are
@@ -775,40 +682,28 @@ static void do_reply(struct app_inc *ai, const struct inc_action *a)
 	approval_notify_user(ai, a);
 }
 
-/* Performs the n actions at `acts` in order, but for audit rows: those
- * are in `audits` (stolen), written with the batch's first save, or at once
- * when it has none. A save is a barrier: what follows it is held until the
- * database has it (save_done_cb), so that nobody is told of a state that
- * is not recorded, and a replica that lost the incident (DB_ELOST) says
- * nothing more about it. */
-static void run_from(struct app_inc *ai, const struct inc_action *acts, int n, json_t *audits)
+/* Performs h's actions from h->i on, in order. A save among them (not the
+ * one that carried the records) is a barrier again: returns true when h
+ * waits for one, false when it is done. */
+static bool run_actions(struct app_inc *ai, struct held *h)
 {
-	if (ai->lost) {
-		json_decref(audits);
-		return;
-	}
-	if (audits && !has_save(acts, n)) {
-		db_audit_rows(ai->app->store, ai->inc.id, ai->fence, audits);
-		audits = NULL;
-	}
-	for (int i = 0; i < n && !ai->lost; i++) {
-		const struct inc_action *a = &acts[i];
+	while (h->i < h->n && !ai->lost) {
+		int at = h->i++;
+		const struct inc_action *a = &h->a[at];
+
 		switch (a->kind) {
 		case INC_ACT_POST:
-			shell_post(ai, a);
+			outbox_post(ai, a->msg, json_array_get(h->posts, (size_t)h->next_post++));
 			break;
 		case INC_ACT_AUDIT:
-			break; /* in `audits` */
+			break; /* recorded with the step */
 		case INC_ACT_SAVE:
-			if (i + 1 < n) {
-				struct held *h = held_new(acts + i + 1, n - i - 1, true, NULL);
-				h->next = ai->held; /* the rest of the batch being run: first */
-				ai->held = h;
-				do_save(ai, true, audits);
-				return;
+			if (at == h->save_at)
+				break; /* it carried the records */
+			if (do_save(ai, h->i < h->n, NULL) && h->i < h->n) {
+				h->waiting = true;
+				return true;
 			}
-			do_save(ai, false, audits);
-			audits = NULL;
 			break;
 		case INC_ACT_NOTIFY_REQUESTER:
 			do_notify(ai, a->text);
@@ -849,7 +744,53 @@ static void run_from(struct app_inc *ai, const struct inc_action *acts, int n, j
 			break;
 		}
 	}
-	json_decref(audits); /* lost before its save: nothing more is written */
+	return false;
+}
+
+/* Writes what h records (its state when it saves, its audit rows, its
+ * posts, the answer it takes), before anything of it is done: true when
+ * the rest of h waits for the commit. */
+static bool record(struct app_inc *ai, struct held *h)
+{
+	struct db_records *rec = &h->rec;
+	bool more = false, queued;
+
+	h->recorded = true;
+	for (int k = 0; k < h->n && !more; k++)
+		more = k != h->save_at && h->a[k].kind != INC_ACT_ARM_TIMER &&
+		       h->a[k].kind != INC_ACT_CANCEL_TIMER;
+	if (h->save_at >= 0)
+		queued = do_save(ai, more, rec);
+	else if (rec->audits || rec->posts || rec->closes)
+		queued = do_record(ai, more, rec);
+	else
+		return false;
+	if (queued && more)
+		h->waiting = true;
+	return h->waiting;
+}
+
+/* Performs the held batches, in order, each once what it records is
+ * committed. Not again from within itself: a batch a synchronous answer
+ * adds waits for the loop below. */
+static void drain_held(struct app_inc *ai)
+{
+	if (ai->draining)
+		return;
+	ai->draining = true;
+	while (ai->held && !ai->held->waiting && !ai->lost) {
+		struct held *h = ai->held;
+
+		if (!h->recorded && record(ai, h))
+			break;
+		if (run_actions(ai, h))
+			break;
+		ai->held = h->next;
+		held_free(h);
+	}
+	ai->draining = false;
+	if (ai->lost)
+		shell_held_free(ai);
 }
 
 /* The messages that end a rollback: the report follows them. */
@@ -867,30 +808,77 @@ static const char *report_after(enum inc_message m)
 	}
 }
 
+/* Whether the posts the outbox had open at a resume include `msg` (the
+ * resume's own step then does not post it again: outbox.c does). */
+static bool resent(const struct app_inc *ai, enum inc_message msg)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(ai->resend, i, e)
+		if (!strcmp(jstr(e, "message"), inc_message_name(msg)))
+			return true;
+	return false;
+}
+
+/* Takes the step's actions: its audit rows and posts (rendered now) are
+ * recorded first, with its save when it has one, and everything else
+ * waits for that, behind the steps before it. */
 static void perform(struct app_inc *ai, const struct inc_actions *acts)
 {
-	json_t *audits = NULL;
+	struct held *h = rb_calloc(1, sizeof *h + (size_t)acts->n * sizeof acts->a[0]);
+	bool ends = inc_state_is_final(ai->inc.state);
 
-	/* A batch that ends the incident saves, with it, that the report is
-	 * still to be uploaded (publish.c clears it). */
-	for (int i = 0; i < acts->n; i++) {
-		const struct inc_action *a = &acts->a[i];
-		if (a->kind == INC_ACT_POST && report_after(a->msg) &&
-		    inc_state_is_final(ai->inc.state))
-			ai->report_pending = report_after(a->msg);
-		if (a->kind == INC_ACT_AUDIT) {
-			if (!audits)
-				audits = json_array();
-			json_array_append_new(audits, audit_row(ai, a));
+	h->save_at = -1;
+	h->posts = json_array();
+	for (int k = 0; k < acts->n; k++) {
+		const struct inc_action *a = &acts->a[k];
+		json_t *e;
+
+		switch (a->kind) {
+		case INC_ACT_AUDIT:
+			if (!h->rec.audits)
+				h->rec.audits = json_array();
+			json_array_append_new(h->rec.audits, audit_row(ai, a));
+			continue;
+		case INC_ACT_POST:
+			if (ai->resend && resent(ai, a->msg))
+				continue;
+			/* A batch that ends the incident saves, with it, what is
+			 * still owed: the report (publish.c clears it), or, with
+			 * no report after them, its last posts (outbox.c). */
+			if (ends && report_after(a->msg))
+				ai->report_pending = report_after(a->msg);
+			else if (ends && !ai->report_pending)
+				ai->report_pending = "posts";
+			e = outbox_entry(ai, a);
+			if (json_is_object(e)) {
+				if (!h->rec.posts)
+					h->rec.posts = json_array();
+				json_array_append(h->rec.posts, e);
+			}
+			json_array_append_new(h->posts, e);
+			break;
+		case INC_ACT_SAVE:
+			if (h->save_at < 0)
+				h->save_at = h->n;
+			break;
+		default:
+			break;
 		}
+		h->a[h->n++] = *a;
 	}
-	if (ai->held) {
-		/* Behind a save not answered yet: in order, after it. */
-		struct held *h = held_new(acts->a, acts->n, false, audits), **tail = &ai->held;
+	if (ai->report_pending && !strcmp(ai->report_pending, "posts"))
+		ai->posts_wrapup = true;
+	if (ai->closing) {
+		h->rec.closes = json_pack("[o]", ai->closing);
+		ai->closing = NULL;
+	}
+	{
+		struct held **tail = &ai->held;
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = h;
-		return;
 	}
-	run_from(ai, acts->a, acts->n, audits);
+	drain_held(ai);
 }

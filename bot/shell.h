@@ -19,8 +19,9 @@
  *   pins.c       📌: messages in the report's timeline
  *   history.c    /rollback history
  *   resume.c     carrying on after a restart
+ *   outbox.c     every post recorded before it is made, and the posts a
+ *                crash left open, carried on
  *   lookback.c   the marker in every post's metadata, and the look for it
- *                before the first post after a resume
  *   owner.c      several replicas: the heartbeat that renews this one's
  *                leases, claims of orphaned incidents, and the inbox of
  *                envelopes other replicas received about its incidents
@@ -69,11 +70,18 @@ struct app_inc {
 	/* Taken over, or only a copy for a command's answer: nothing acts on it
 	 * any more; it leaves memory once nothing is in flight for it. */
 	bool lost;
-	bool look_first; /* resumed: its first post looks whether it went out already */
 	const char *report_pending; /* static: what the next save records as still to upload */
+	/* Posts (outbox.c): the answer the next step records, as an outbox
+	 * close; the posts sent and not answered; after a resume, the posts
+	 * the outbox has open, which the resume's own step does not post. */
+	json_t *closing;
+	int posts_open;
+	json_t *resend;
+	bool posts_wrapup; /* ended, with its last posts owed and no report after */
 	/* Actions waiting for the commit of the save before them (shell.c):
 	 * nobody is told of a state the database does not have. */
 	struct held *held;
+	bool draining; /* performing them: a step taken meanwhile waits its turn */
 	int pending;       /* posts, saves, commands and requests in flight */
 	struct plan *plan; /* built when the target is known; owned */
 	struct step_report last;
@@ -221,6 +229,8 @@ void shell_step(struct app_inc *ai, const struct inc_event *event);
 void shell_defer(struct app_inc *ai, const struct inc_event *ev);
 void shell_flush_deferred(struct app_inc *ai);
 void shell_post(struct app_inc *ai, const struct inc_action *a);
+json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread,
+			const char *key);
 void shell_reply_url(struct app *app, const char *url, const char *text);
 json_t *shell_ephemeral(const char *text);
 json_t *shell_incident_data(struct app *app, const struct incident *inc);
@@ -269,6 +279,8 @@ void verifying_status_check(struct app_inc *ai);
 void publish_report(struct app *app, const char *id, bool drafts, const char *reply_to);
 void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool drafts);
 bool publish_is_reporting(const struct app *app, const char *id);
+bool publish_slot_take(struct app *app, const char *id);
+void publish_slot_drop(struct app *app, const char *id);
 void publish_incident_report(struct app_inc *ai, const struct inc_action *a);
 
 /* ---- pins.c, history.c, resume.c ---- */
@@ -281,9 +293,19 @@ void resume_start(struct app *app);
 
 /* ---- lookback.c ---- */
 
-typedef void (*lookback_cb)(void *arg, const char *ts);
-json_t *lookback_marker(const struct app_inc *ai, enum inc_message msg, int number);
-int lookback(struct app_inc *ai, enum inc_message msg, int number, lookback_cb cb, void *arg);
+typedef void (*lookback_cb)(void *arg, json_t *found);
+json_t *lookback_marker(const struct app_inc *ai, enum inc_message msg, int number,
+			const char *key);
+int lookback(struct app *app, const char *incident, const char *channel, const char *thread_ts,
+	     int64_t since, lookback_cb cb, void *arg);
+
+/* ---- outbox.c ---- */
+
+json_t *outbox_entry(struct app_inc *ai, const struct inc_action *a);
+void outbox_post(struct app_inc *ai, enum inc_message msg, json_t *entry);
+void outbox_send(struct app_inc *ai, enum inc_message msg, const char *key, json_t *args);
+void outbox_resend(struct app_inc *ai, json_t *pending);
+void outbox_wrapup(struct app *app, const struct db_incident *row);
 
 /* ---- owner.c ---- */
 

@@ -6,7 +6,7 @@
  * declares nothing once its deadline has passed; incidents have one owner
  * replica at a time, with a lease and a fence (claim, renew, release), and
  * an inbox for what other replicas receive; a step's save commits its
- * audit rows with it, under the fence, or nothing; store_listen() hears
+ * audit rows, posts and answers with it, under the fence, or nothing; store_listen() hears
  * NOTIFY.
  * DATABASE_URL names a
  * database the test may fill (tests/run.sh makes one per binary); without
@@ -418,24 +418,62 @@ static json_t *step_rows(const char *tag, const char *to)
 }
 
 static int save(uv_loop_t *loop, struct store *st, const struct incident *inc, int64_t fence,
-		json_t *rows)
+		struct db_records *rec)
 {
 	struct saved sv = { 0 };
 
-	assert_int_equal(db_save_incident(st, inc, fence, 0, NULL, NULL, NULL, rows, saved_cb,
-					  &sv),
+	assert_int_equal(db_save_incident(st, inc, fence, 0, NULL, NULL, NULL, rec, saved_cb, &sv),
 			 0);
 	run_until_idle(loop, st);
 	assert_int_equal(sv.calls, 1);
 	return sv.err;
 }
 
-static void a_save_commits_its_audit_rows_with_it_or_not_at_all(void **state)
+static int record(uv_loop_t *loop, struct store *st, const char *id, int64_t fence,
+		  struct db_records *rec)
+{
+	struct saved sv = { 0 };
+
+	assert_int_equal(db_record(st, id, fence, rec, saved_cb, &sv), 0);
+	run_until_idle(loop, st);
+	assert_int_equal(sv.calls, 1);
+	return sv.err;
+}
+
+static json_t *a_post(const char *key, const char *message)
+{
+	return json_pack("[{s:s, s:s, s:{s:s, s:s}}]", "key", key, "message", message, "args",
+			 "channel", "C1", "text", "hello");
+}
+
+struct loaded {
+	int calls;
+	char pending[256];
+};
+
+static void loaded_cb(void *arg, int err, const char *errmsg, const struct db_incident *rows,
+		      size_t n)
+{
+	struct loaded *l = arg;
+	char *d;
+
+	(void)errmsg;
+	l->calls++;
+	assert_int_equal(err, 0);
+	assert_int_equal(n, 1);
+	d = json_dumps(rows[0].pending_posts, JSON_COMPACT | JSON_SORT_KEYS);
+	snprintf(l->pending, sizeof l->pending, "%s", d);
+	free(d);
+}
+
+static void a_save_commits_its_records_with_it_or_not_at_all(void **state)
 {
 	uv_loop_t loop;
 	struct store *st;
 	struct incident inc;
-	char *id, sql[512];
+	struct db_records rec = { 0 };
+	struct loaded l = { 0 };
+	char *id, sql[512], posts[512];
 
 	(void)state;
 	id = declare_by("clock_timestamp() + interval '30 seconds'", "slash:save", "svc-save");
@@ -446,33 +484,63 @@ static void a_save_commits_its_audit_rows_with_it_or_not_at_all(void **state)
 	inc.state = INC_APPROVED;
 	uv_loop_init(&loop);
 	st = store_new(&loop, db_url);
-
-	assert_int_equal(save(&loop, st, &inc, 1, step_rows("step:save", "approved")), 0);
 	snprintf(sql, sizeof sql,
 		 "SELECT (SELECT state FROM incidents WHERE id = '%s') || ':' || "
 		 "string_agg(kind || '/' || actor || '/' || coalesce(detail->>'to', ''), ',' "
 		 "ORDER BY id) FROM audit_log WHERE incident_id = '%s' AND dedupe_key LIKE "
 		 "'step:%%'",
 		 id, id);
+	snprintf(posts, sizeof posts,
+		 "SELECT string_agg(key || '/' || message || '/' || (args->>'text') || '/' || "
+		 "coalesce(ts, error, 'open'), ',' ORDER BY id) FROM post_outbox WHERE "
+		 "incident_id = '%s'",
+		 id);
+
+	rec.audits = step_rows("step:save", "approved");
+	rec.posts = a_post("post:1", "approved");
+	assert_int_equal(save(&loop, st, &inc, 1, &rec), 0);
+	assert_null(rec.audits);
 	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
+	assert_value("post:1/approved/hello/open", posts);
+	/* Whoever carries it on sees the post still open. */
+	assert_int_equal(db_load_incident(st, id, loaded_cb, &l), 0);
+	run_until_idle(&loop, st);
+	assert_int_equal(l.calls, 1);
+	assert_string_equal(l.pending, "[{\"args\":{\"channel\":\"C1\",\"text\":\"hello\"},"
+				       "\"key\":\"post:1\",\"message\":\"approved\"}]");
 	/* The same step again (a replay after a lost connection): no new row. */
-	assert_int_equal(save(&loop, st, &inc, 1, step_rows("step:save", "approved")), 0);
+	rec.audits = step_rows("step:save", "approved");
+	rec.posts = a_post("post:1", "approved");
+	assert_int_equal(save(&loop, st, &inc, 1, &rec), 0);
 	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
+	assert_value("post:1/approved/hello/open", posts);
 	/* Under a fence that moved on: neither the state nor a row. */
 	inc.state = INC_REJECTED;
-	assert_int_equal(save(&loop, st, &inc, 2, step_rows("step:lost", "rejected")), DB_ELOST);
+	rec.audits = step_rows("step:lost", "rejected");
+	rec.posts = a_post("post:lost", "rejected");
+	assert_int_equal(save(&loop, st, &inc, 2, &rec), DB_ELOST);
 	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved", sql);
-	/* Rows of a step with no save: fenced the same way. */
-	db_audit_rows(st, id, 2,
-		      json_pack("[{s:s, s:s, s:{}, s:s}]", "kind", "message_posted", "actor",
-				"rollbot", "detail", "key", "step:posted:lost"));
-	db_audit_rows(st, id, 1,
-		      json_pack("[{s:s, s:s, s:{}, s:s}]", "kind", "message_posted", "actor",
-				"rollbot", "detail", "key", "step:posted"));
-	run_until_idle(&loop, st);
+	assert_value("post:1/approved/hello/open", posts);
+	/* A step with no save: fenced the same way; its answer closes the post. */
+	rec.closes = json_pack("[{s:s, s:s}]", "key", "post:1", "ts", "111.000200");
+	assert_int_equal(record(&loop, st, id, 2, &rec), DB_ELOST);
+	assert_value("post:1/approved/hello/open", posts);
+	rec.audits = json_pack("[{s:s, s:s, s:{}, s:s}]", "kind", "message_posted", "actor",
+			       "rollbot", "detail", "key", "step:posted");
+	rec.closes = json_pack("[{s:s, s:s}]", "key", "post:1", "ts", "111.000200");
+	assert_int_equal(record(&loop, st, id, 1, &rec), 0);
 	assert_value("approved:approval_counted/U7/,state_change/rollbot/approved,"
 		     "message_posted/rollbot/",
 		     sql);
+	assert_value("post:1/approved/hello/111.000200", posts);
+	/* A closed post stays as it was answered. */
+	rec.closes = json_pack("[{s:s, s:s}]", "key", "post:1", "error", "late");
+	assert_int_equal(record(&loop, st, id, 1, &rec), 0);
+	assert_value("post:1/approved/hello/111.000200", posts);
+	l.calls = 0;
+	assert_int_equal(db_load_incident(st, id, loaded_cb, &l), 0);
+	run_until_idle(&loop, st);
+	assert_string_equal(l.pending, "[]");
 	free(id);
 	store_free(st);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -496,7 +564,7 @@ int main(void)
 		cmocka_unit_test(a_declared_incident_belongs_to_its_declarer),
 		cmocka_unit_test(an_expired_lease_is_taken_over_with_a_new_fence),
 		cmocka_unit_test(a_reaction_on_an_approval_request_goes_to_its_inbox),
-		cmocka_unit_test(a_save_commits_its_audit_rows_with_it_or_not_at_all),
+		cmocka_unit_test(a_save_commits_its_records_with_it_or_not_at_all),
 		cmocka_unit_test(a_notification_reaches_the_listener),
 		cmocka_unit_test(a_channel_must_be_a_plain_name),
 	};
