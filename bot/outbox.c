@@ -99,14 +99,6 @@ static void answered(struct post_ctx *pc, const struct api_result *res)
 		if (db_record(ai->app->store, ai->inc.id, ai->fence, &rec, NULL, NULL))
 			ilog_error(&ai->inc, "cannot queue the answer to post %s", pc->key);
 	}
-	/* The last messages of an ended incident that owes no report are out:
-	 * nothing is left to carry on. */
-	if (ai->posts_wrapup && !ai->posts_open && inc_state_is_final(ai->inc.state) &&
-	    !ai->lost) {
-		ai->posts_wrapup = false;
-		if (db_report_done(ai->app->store, ai->inc.id, ai->fence, NULL, NULL))
-			ilog_error(&ai->inc, "cannot queue the end of its last posts");
-	}
 	/* While it waits for approval, an incident needs no plan: the request
 	 * shows it, and CHECK_PLAN builds it again before anything runs. */
 	if (ev.kind == INC_EV_POSTED && ev.msg == INC_MSG_APPROVAL_REQUEST &&

@@ -789,8 +789,18 @@ static void drain_held(struct app_inc *ai)
 		held_free(h);
 	}
 	ai->draining = false;
-	if (ai->lost)
+	if (ai->lost) {
 		shell_held_free(ai);
+		return;
+	}
+	/* The last messages of an ended incident that owes no report are out,
+	 * and their answers queued for the store before this: nothing is left
+	 * to carry on. */
+	if (!ai->held && ai->posts_wrapup && !ai->posts_open && inc_state_is_final(ai->inc.state)) {
+		ai->posts_wrapup = false;
+		if (db_report_done(ai->app->store, ai->inc.id, ai->fence, NULL, NULL))
+			ilog_error(&ai->inc, "cannot queue the end of its last posts");
+	}
 }
 
 /* The messages that end a rollback: the report follows them. */
