@@ -316,13 +316,13 @@ void publish_report(struct app *app, const char *id, bool drafts, const char *re
 
 /* INC_ACT_REPORT: the report of an incident that ended, and its drafts when
  * the action asks for them; nothing while the bot is stopping. */
-void publish_incident_report(struct app_inc *ai, const struct inc_action *a)
+void publish_incident_report(struct app_inc *ai, bool drafts)
 {
 	struct report_job *j;
 
 	if (ai->app->stopping)
 		return; /* report_pending stays: whoever carries on uploads it */
-	j = job_new(ai->app, ai->inc.id, a->drafts);
+	j = job_new(ai->app, ai->inc.id, drafts);
 	j->owned = true;
 	j->fence = ai->fence;
 	job_start(j);

@@ -516,6 +516,21 @@ void shell_post(struct app_inc *ai, const struct inc_action *a)
 	outbox_send(ai, a->msg, NULL, shell_post_args(ai, a->msg, a->in_thread, NULL));
 }
 
+/* One action of a held batch: what performing it needs, and no more (a
+ * struct inc_action is over 1 KB, most of it audit detail, which is in the
+ * batch's records by then). */
+struct held_act {
+	enum inc_action_kind kind;
+	enum inc_message msg;
+	bool in_thread;
+	bool drafts;
+	int step;
+	const char *reaction;
+	char *text; /* NOTIFY_*, REPLY: owned */
+	char *url;  /* REPLY: the command's response_url when it was taken, or NULL */
+	char user[INC_SLACK_ID_MAX];
+};
+
 /* A batch of actions (one step's) waiting for the commit of what it
  * records, or for a save in it (ai->held, oldest first). */
 struct held {
@@ -527,11 +542,15 @@ struct held {
 	int next_post;
 	int save_at; /* the SAVE that carries its records, or -1 */
 	int i, n;    /* the next action to perform, and how many */
-	struct inc_action a[]; /* the actions, but for audit rows (in rec) */
+	struct held_act a[]; /* the actions, but for audit rows (in rec) */
 };
 
 static void held_free(struct held *h)
 {
+	for (int k = 0; k < h->n; k++) {
+		free(h->a[k].text);
+		free(h->a[k].url);
+	}
 	json_decref(h->rec.audits);
 	json_decref(h->rec.posts);
 	json_decref(h->rec.closes);
@@ -669,17 +688,46 @@ static json_t *audit_row(struct app_inc *ai, const struct inc_action *a)
 			 "detail", detail, "key", key);
 }
 
-/* The answer to the person who typed a command: through the command's
- * response_url while it is being handled, else privately in the channel. */
-static void do_reply(struct app_inc *ai, const struct inc_action *a)
+/* The held copy of action `a`. */
+static void held_act_set(struct app_inc *ai, struct held_act *h, const struct inc_action *a)
 {
-	struct app *app = ai->app;
+	memset(h, 0, sizeof *h);
+	h->kind = a->kind;
+	h->msg = a->msg;
+	h->in_thread = a->in_thread;
+	h->drafts = a->drafts;
+	h->step = a->step;
+	h->reaction = a->reaction;
+	(void)rb_strlcpy(h->user, a->user, sizeof h->user);
+	if (a->kind == INC_ACT_NOTIFY_REQUESTER || a->kind == INC_ACT_NOTIFY_USER ||
+	    a->kind == INC_ACT_REPLY)
+		h->text = rb_strdup(a->text);
+	if (a->kind == INC_ACT_REPLY && ai->app->reply_url && ai->app->reply_url[0])
+		h->url = rb_strdup(ai->app->reply_url);
+}
 
-	if (app->reply_url && app->reply_url[0]) {
-		shell_reply_url(app, app->reply_url, a->text);
+/* A private note to h->user in the channel. */
+static void notify_user(struct app_inc *ai, const struct held_act *h)
+{
+	struct inc_action a;
+
+	memset(&a, 0, sizeof a);
+	a.kind = INC_ACT_NOTIFY_USER;
+	(void)rb_strlcpy(a.user, h->user, sizeof a.user);
+	(void)rb_strlcpy(a.text, h->text ? h->text : "", sizeof a.text);
+	approval_notify_user(ai, &a);
+}
+
+/* The answer to the person who typed a command: through the command's
+ * response_url when the step was taken while it was handled, else
+ * privately in the channel. */
+static void do_reply(struct app_inc *ai, const struct held_act *h)
+{
+	if (h->url) {
+		shell_reply_url(ai->app, h->url, h->text);
 		return;
 	}
-	approval_notify_user(ai, a);
+	notify_user(ai, h);
 }
 
 /* Performs h's actions from h->i on, in order. A save among them (not the
@@ -689,7 +737,7 @@ static bool run_actions(struct app_inc *ai, struct held *h)
 {
 	while (h->i < h->n && !ai->lost) {
 		int at = h->i++;
-		const struct inc_action *a = &h->a[at];
+		const struct held_act *a = &h->a[at];
 
 		switch (a->kind) {
 		case INC_ACT_POST:
@@ -709,7 +757,7 @@ static bool run_actions(struct app_inc *ai, struct held *h)
 			do_notify(ai, a->text);
 			break;
 		case INC_ACT_NOTIFY_USER:
-			approval_notify_user(ai, a);
+			notify_user(ai, a);
 			break;
 		case INC_ACT_PREPARE_PLAN:
 			steps_prepare_plan(ai);
@@ -740,7 +788,7 @@ static bool run_actions(struct app_inc *ai, struct held *h)
 			do_reply(ai, a);
 			break;
 		case INC_ACT_REPORT:
-			publish_incident_report(ai, a);
+			publish_incident_report(ai, a->drafts);
 			break;
 		}
 	}
@@ -836,7 +884,7 @@ static bool resent(const struct app_inc *ai, enum inc_message msg)
  * waits for that, behind the steps before it. */
 static void perform(struct app_inc *ai, const struct inc_actions *acts)
 {
-	struct held *h = rb_calloc(1, sizeof *h + (size_t)acts->n * sizeof acts->a[0]);
+	struct held *h = rb_calloc(1, sizeof *h + (size_t)acts->n * sizeof h->a[0]);
 	bool ends = inc_state_is_final(ai->inc.state);
 
 	h->save_at = -1;
@@ -876,7 +924,7 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 		default:
 			break;
 		}
-		h->a[h->n++] = *a;
+		held_act_set(ai, &h->a[h->n++], a);
 	}
 	if (ai->report_pending && !strcmp(ai->report_pending, "posts"))
 		ai->posts_wrapup = true;

@@ -281,7 +281,7 @@ void publish_resumed_report(struct app *app, const char *id, int64_t fence, bool
 bool publish_is_reporting(const struct app *app, const char *id);
 bool publish_slot_take(struct app *app, const char *id);
 void publish_slot_drop(struct app *app, const char *id);
-void publish_incident_report(struct app_inc *ai, const struct inc_action *a);
+void publish_incident_report(struct app_inc *ai, bool drafts);
 
 /* ---- pins.c, history.c, resume.c ---- */
 

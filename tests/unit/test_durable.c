@@ -14,6 +14,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,8 +181,8 @@ static void tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
-/* Runs the loop until *count reaches want (or 10 s). */
-static void run_until(uv_loop_t *loop, const int *count, int want)
+/* Runs the loop while busy(arg) says so (or 10 s). */
+static void run_while(uv_loop_t *loop, bool (*busy)(const void *), const void *arg)
 {
 	uv_timer_t tick;
 	uint64_t deadline;
@@ -190,10 +191,30 @@ static void run_until(uv_loop_t *loop, const int *count, int want)
 	deadline = uv_now(loop) + 10000;
 	uv_timer_init(loop, &tick);
 	uv_timer_start(&tick, tick_cb, 10, 10);
-	while (*count < want && uv_now(loop) < deadline)
+	while (busy(arg) && uv_now(loop) < deadline)
 		uv_run(loop, UV_RUN_ONCE);
 	uv_close((uv_handle_t *)&tick, NULL);
 	uv_run(loop, UV_RUN_NOWAIT);
+}
+
+struct until {
+	const int *count;
+	int want;
+};
+
+static bool short_of(const void *arg)
+{
+	const struct until *u = arg;
+
+	return *u->count < u->want;
+}
+
+/* Runs the loop until *count reaches want (or 10 s). */
+static void run_until(uv_loop_t *loop, const int *count, int want)
+{
+	struct until u = { count, want };
+
+	run_while(loop, short_of, &u);
 }
 
 static void notify(const char *payload)
@@ -388,20 +409,15 @@ static void saved_cb(void *arg, int err, const char *errmsg)
 	sv->err = err;
 }
 
+static bool store_busy(const void *st)
+{
+	return store_pending(st) > 0;
+}
+
 /* Runs the loop until the store has nothing queued (or 10 s). */
 static void run_until_idle(uv_loop_t *loop, struct store *st)
 {
-	uv_timer_t tick;
-	uint64_t deadline;
-
-	uv_update_time(loop);
-	deadline = uv_now(loop) + 10000;
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	while (store_pending(st) > 0 && uv_now(loop) < deadline)
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
+	run_while(loop, store_busy, st);
 }
 
 /* Two audit rows of one step, keyed `tag`:1 and `tag`:2. */
