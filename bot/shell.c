@@ -422,6 +422,9 @@ static void message_data(struct app_inc *ai, json_t *data)
 		if (ai->last.tail && ai->last.tail[0])
 			json_object_set_new(data, "step_tail",
 					    shell_json_text(ai->last.tail, strlen(ai->last.tail)));
+		if (ai->last.tail_cut)
+			json_object_set_new(data, "step_tail_cut",
+					    json_integer((json_int_t)ai->last.tail_cut));
 	}
 }
 

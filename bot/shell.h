@@ -52,7 +52,8 @@ struct step_report {
 	int index;      /* 0-based */
 	char *title;
 	char *command;  /* display form, never executed */
-	char *tail;     /* the end of its output */
+	char *tail;     /* the end of its output, safe in a code block */
+	size_t tail_cut; /* characters of that end left out before it */
 	char *outcome;  /* "exit status 0 in 1.2 s", "timed out after 300 s", … */
 	bool ok;
 };

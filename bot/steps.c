@@ -160,6 +160,11 @@ void steps_prepare_plan(struct app_inc *ai)
 	ai->pending++;
 }
 
+/* The characters of a step's output shown in its message, at most: well
+ * under Slack's 40,000 for a message, and Slack's advice of 4,000 for one
+ * that people read. */
+#define STEP_TAIL_MAX 3000
+
 static void step_report(struct app_inc *ai, int index, const char *command,
 			const char *outcome, const char *tail, bool ok)
 {
@@ -170,10 +175,12 @@ static void step_report(struct app_inc *ai, int index, const char *command,
 	ai->last.title = rb_strdup(ai->plan->steps[index].title);
 	ai->last.command = rb_strdup(command);
 	ai->last.outcome = rb_strdup(outcome);
-	/* The template closes the code block on its own line. */
+	/* The template closes the code block on its own line. A single line
+	 * can be longer than a Slack message may be (40,000 characters): the
+	 * end of it is shown, and the audit log keeps the whole output. */
 	while (n && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
 		n--;
-	ai->last.tail = rb_strndup(tail, n);
+	ai->last.tail = rb_code_tail(tail, n, STEP_TAIL_MAX, &ai->last.tail_cut);
 	ai->last.ok = ok;
 	free(ai->last_step);
 	ai->last_step = rb_asprintf("%s step %d/%d, %s (`%s`): %s", ok ? "✔" : "✖", index + 1,

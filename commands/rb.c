@@ -104,6 +104,41 @@ size_t rb_utf8_chars(const char *s)
 	return n;
 }
 
+char *rb_code_tail(const char *s, size_t len, size_t max_chars, size_t *cut)
+{
+	static const char zwsp[] = "\xe2\x80\x8b"; /* U+200B ZERO WIDTH SPACE */
+	size_t start = len, kept = 0, before = 0, o = 0, run = 0;
+	char *out;
+
+	/* Back from the end, a character at a time (its first byte is not a
+	 * continuation byte). */
+	while (start > 0) {
+		size_t i = start - 1;
+		while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80)
+			i--;
+		if (kept == max_chars)
+			break;
+		start = i;
+		kept++;
+	}
+	for (size_t i = 0; i < start; i++)
+		before += ((unsigned char)s[i] & 0xC0) != 0x80;
+	*cut = before;
+	/* At worst a zero-width space for every second byte. */
+	out = rb_malloc((len - start) / 2 * (sizeof zwsp - 1) + (len - start) + 1);
+	for (size_t i = start; i < len; i++) {
+		if (s[i] == '`' && run == 2) {
+			memcpy(out + o, zwsp, sizeof zwsp - 1);
+			o += sizeof zwsp - 1;
+			run = 0;
+		}
+		run = s[i] == '`' ? run + 1 : 0;
+		out[o++] = s[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int rb_strlcpy(char *dst, const char *src, size_t size)
 {
 	size_t n = strlen(src);

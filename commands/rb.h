@@ -59,6 +59,13 @@ int rb_str_in_list(const char *const *list, const char *s);
 /* Characters (not bytes) in a UTF-8 string: continuation bytes don't count. */
 size_t rb_utf8_chars(const char *s);
 
+/* The end of the UTF-8 text s[0..len) to show in a Slack code block: its
+ * last `max_chars` characters at most, never cut inside a character, with
+ * every run of backticks broken by a zero-width space after two of them,
+ * so that the text cannot close the block (```). Returns a new string;
+ * *cut is the number of characters left out before it (0: none). */
+char *rb_code_tail(const char *s, size_t len, size_t max_chars, size_t *cut);
+
 /* Bounded string copy: always NUL-terminates, returns RB_ETOOBIG when cut. */
 int rb_strlcpy(char *dst, const char *src, size_t size);
 

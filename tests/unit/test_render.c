@@ -510,6 +510,53 @@ static void test_check_rejects_bad_template(void **state)
 				 "section 'steps' opened at line 1, column 1 is still open");
 }
 
+/* ---- rb_code_tail: a step's output in a Slack code block ---- */
+
+static void test_code_tail_keeps_short_output(void **state)
+{
+	size_t cut = 99;
+	char *t = rb_code_tail("ok\ndone", 7, 3000, &cut);
+
+	(void)state;
+	assert_string_equal(t, "ok\ndone");
+	assert_int_equal(cut, 0);
+	free(t);
+}
+
+static void test_code_tail_cuts_by_character_from_the_end(void **state)
+{
+	/* "aé€😀z": 5 characters, 1 + 2 + 3 + 4 + 1 bytes. */
+	const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z";
+	size_t cut;
+	char *t = rb_code_tail(s, strlen(s), 3, &cut);
+
+	(void)state;
+	assert_string_equal(t, "\xe2\x82\xac\xf0\x9f\x98\x80z");
+	assert_int_equal(cut, 2);
+	free(t);
+	t = rb_code_tail(s, strlen(s), 1, &cut);
+	assert_string_equal(t, "z");
+	assert_int_equal(cut, 4);
+	free(t);
+	t = rb_code_tail(s, strlen(s), 0, &cut);
+	assert_string_equal(t, "");
+	assert_int_equal(cut, 5);
+	free(t);
+}
+
+static void test_code_tail_cannot_close_the_block(void **state)
+{
+	size_t cut;
+	char *t = rb_code_tail("x```y````z``", 12, 3000, &cut);
+
+	(void)state;
+	/* A zero-width space after every second backtick of a run. */
+	assert_string_equal(t, "x``\xe2\x80\x8b`y``\xe2\x80\x8b``z``");
+	assert_null(strstr(t, "```"));
+	assert_int_equal(cut, 0);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest own[] = {
@@ -534,6 +581,9 @@ int main(void)
 		cmocka_unit_test(test_output_exactly_at_ceiling),
 		cmocka_unit_test(test_check_accepts_good_template),
 		cmocka_unit_test(test_check_rejects_bad_template),
+		cmocka_unit_test(test_code_tail_keeps_short_output),
+		cmocka_unit_test(test_code_tail_cuts_by_character_from_the_end),
+		cmocka_unit_test(test_code_tail_cannot_close_the_block),
 	};
 	int failed = run_spec();
 
