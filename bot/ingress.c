@@ -307,6 +307,20 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 
 /* Decides what a slash command means, without I/O. Leaves the verdict in
  * *verdict (a new one) and returns the ack payload (new reference). */
+/* A Slack user ID as Slack sends it in a slash command: U or W, then
+ * upper-case letters and digits. */
+static bool is_user_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 3 || n >= INC_SLACK_ID_MAX || (s[0] != 'U' && s[0] != 'W'))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
 static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verdict)
 {
 	json_t *payload = json_object_get(env, "payload");
@@ -331,6 +345,16 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 	if (strcmp(command, "/rollback")) {
 		snprintf(err, sizeof err, "rollbot only answers /rollback, not %s.", command);
 		rc = CMD_ESYNTAX;
+	} else if (!is_user_id(jstr(payload, "user_id"))) {
+		/* Who asked is part of the record and of the approval rule (the
+		 * requester may not approve): never guessed. */
+		log_warn("refused a /rollback (envelope %s) without a valid user_id: Slack always "
+			 "sends one, so this request is malformed",
+			 jstr(env, "envelope_id"));
+		snprintf(err, sizeof err, "rollbot could not tell who sent this /rollback (the "
+					  "request had no valid user ID), so it recorded and ran "
+					  "nothing. Try again.");
+		rc = CMD_EVALUE;
 	} else if (!config_is_incident_channel(app->cfg, channel)) {
 		struct rb_buf b;
 		rb_buf_init(&b, sizeof err - 1);
