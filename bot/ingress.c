@@ -335,9 +335,11 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 	int rc;
 
 	if (trigger[0]) {
-		char key[160];
-		snprintf(key, sizeof key, "trigger:%s", trigger);
-		if (dd_seen(app->dd, key, now_ms(app))) {
+		/* Whole, never cut: two long IDs that share a prefix are two. */
+		char *key = rb_asprintf("trigger:%s", trigger);
+		bool seen = dd_seen(app->dd, key, now_ms(app));
+		free(key);
+		if (seen) {
 			*verdict = verdict_new(VERDICT_DUPLICATE);
 			return NULL;
 		}
@@ -429,10 +431,13 @@ json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
 	const char *type = jstr(env, "type");
 	struct verdict *v = NULL;
 	json_t *ack = NULL;
-	char key[200];
+	/* Delivery keys whole, never cut: two long IDs that share a prefix are
+	 * two deliveries. */
+	char *key = rb_asprintf("envelope:%s", jstr(env, "envelope_id"));
+	bool seen = dd_seen(app->dd, key, now_ms(app));
 
-	snprintf(key, sizeof key, "envelope:%s", jstr(env, "envelope_id"));
-	if (dd_seen(app->dd, key, now_ms(app))) {
+	free(key);
+	if (seen) {
 		*verdict = verdict_new(VERDICT_DUPLICATE);
 		return NULL;
 	}
@@ -442,9 +447,10 @@ json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
 		/* The same event comes back in a new envelope when an ack was
 		 * late: event_id is the key that survives that. */
 		const char *event_id = jstr(json_object_get(env, "payload"), "event_id");
-		snprintf(key, sizeof key, "event:%s", event_id);
+		key = rb_asprintf("event:%s", event_id);
 		if (event_id[0] && dd_seen(app->dd, key, now_ms(app)))
 			v = verdict_new(VERDICT_DUPLICATE);
+		free(key);
 	}
 	*verdict = v;
 	return ack;
@@ -848,7 +854,7 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 	const char *ts = jstr(item, "ts"), *channel = jstr(item, "channel");
 	const char *reaction = jstr(event, "reaction"), *user = jstr(event, "user");
 	const char *event_ts = jstr(event, "event_ts");
-	char emoji[64], key[160], now_ts[32];
+	char emoji[64], now_ts[32], *key;
 
 	if (strcmp(jstr(item, "type"), "message") || !ts[0])
 		return;
@@ -871,9 +877,10 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 		snprintf(now_ts, sizeof now_ts, "%lld.%06ld", (long long)t.tv_sec, t.tv_nsec / 1000);
 		event_ts = now_ts;
 	}
-	snprintf(key, sizeof key, "event:%s", event_id[0] ? event_id : event_ts);
+	key = rb_asprintf("event:%s", event_id[0] ? event_id : event_ts);
 	if (db_react(app->store, key, channel, ts, user, emoji, added, event_ts, react_cb, app))
 		log_error("store: cannot queue a reaction");
+	free(key);
 }
 
 /* sm.c's dispatch, after the ack: acts on what ingress_ack_payload_cb

@@ -22,8 +22,14 @@ struct pin_job {
 	char channel[INC_SLACK_ID_MAX];
 	char ts[INC_SLACK_ID_MAX];
 	char user[INC_SLACK_ID_MAX];
-	char key[160];
+	char *key; /* whole: an event ID is never cut */
 };
+
+static void pin_free(struct pin_job *p)
+{
+	free(p->key);
+	free(p);
+}
 
 static void pin_stored_cb(void *arg, int err, const char *errmsg, const char *incident)
 {
@@ -37,7 +43,7 @@ static void pin_stored_cb(void *arg, int err, const char *errmsg, const char *in
 			 strncmp(p->key, "pin:", 4) ? "removed" : "added", p->user, p->ts);
 	else
 		log_debug("pin on %s %s: not in an incident's thread", p->channel, p->ts);
-	free(p);
+	pin_free(p);
 }
 
 /* The pinned message, as Slack has it: its author, text and thread. */
@@ -52,7 +58,7 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 	if (!res->ok || strcmp(jstr(m, "ts"), p->ts)) {
 		log_warn("could not read the pinned message %s %s: %s", p->channel, p->ts,
 			 res->ok ? "not found" : res->error);
-		free(p);
+		pin_free(p);
 		return;
 	}
 	/* Cut between whole UTF-8 characters: the text must stay valid JSON. */
@@ -76,7 +82,7 @@ static void pin_message_cb(void *arg, const struct api_result *res)
 	pin.key = p->key;
 	if (db_pin(p->app->store, &pin, pin_stored_cb, p)) {
 		log_error("store: cannot queue the pin of %s", p->ts);
-		free(p);
+		pin_free(p);
 	}
 }
 
@@ -91,8 +97,8 @@ void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool ad
 	(void)rb_strlcpy(p->channel, jstr(item, "channel"), sizeof p->channel);
 	(void)rb_strlcpy(p->ts, jstr(item, "ts"), sizeof p->ts);
 	(void)rb_strlcpy(p->user, jstr(event, "user"), sizeof p->user);
-	snprintf(p->key, sizeof p->key, "%s:%s:%s:%s:%s", added ? "pin" : "unpin", p->channel,
-		 p->ts, p->user, event_id[0] ? event_id : jstr(event, "event_ts"));
+	p->key = rb_asprintf("%s:%s:%s:%s:%s", added ? "pin" : "unpin", p->channel, p->ts, p->user,
+			     event_id[0] ? event_id : jstr(event, "event_ts"));
 	if (added) {
 		if (api_call(app->api, "conversations.replies",
 			     json_pack("{s:s, s:s, s:s, s:s, s:b, s:i}", "channel", p->channel, "ts",
@@ -100,12 +106,12 @@ void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool ad
 				       "limit", 1),
 			     pin_message_cb, p)) {
 			log_warn("cannot queue conversations.replies");
-			free(p);
+			pin_free(p);
 		}
 		return;
 	}
 	if (db_unpin(app->store, p->channel, p->ts, p->user, p->key, pin_stored_cb, p)) {
 		log_error("store: cannot queue the unpin of %s", p->ts);
-		free(p);
+		pin_free(p);
 	}
 }
