@@ -614,12 +614,27 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		conn_gone(c, "dns");
 		return;
 	}
-	if (uv_ip4_name((struct sockaddr_in *)res->ai_addr, c->addr, sizeof c->addr)) {
+	/* An IPv4 address when the host has one (the network surely routes
+	 * it), else its IPv6 one: a host with only AAAA records works too. */
+	{
+		const struct addrinfo *a = res, *v6 = NULL;
+		int rc = -1;
+
+		for (; a && a->ai_family != AF_INET; a = a->ai_next)
+			if (!v6 && a->ai_family == AF_INET6)
+				v6 = a;
+		if (a)
+			rc = uv_ip4_name((const struct sockaddr_in *)a->ai_addr, c->addr,
+					 sizeof c->addr);
+		else if (v6)
+			rc = uv_ip6_name((const struct sockaddr_in6 *)v6->ai_addr, c->addr,
+					 sizeof c->addr);
 		uv_freeaddrinfo(res);
-		conn_gone(c, "dns");
-		return;
+		if (rc) {
+			conn_gone(c, "dns");
+			return;
+		}
 	}
-	uv_freeaddrinfo(res);
 	lws_connect(c);
 }
 
@@ -657,7 +672,7 @@ static void start_conn(struct sm *sm, const char *url)
 		return;
 	}
 	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_INET;
+	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	c->gai.data = c;
 	c->resolving = true;
