@@ -30,6 +30,7 @@
  */
 #include "sm.h"
 
+#include <ctype.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,7 @@ struct sm_conn {
 	int port;
 	bool tls;
 	struct rb_buf rx;
+	bool rx_over;        /* the message being read is over RB_WS_MSG_MAX */
 	uint64_t rx_done_ns; /* when the message being handled was complete */
 	struct sm_out *out_head, *out_tail;
 };
@@ -418,6 +420,65 @@ static void on_envelope(struct sm_conn *c, json_t *msg)
 	lws_callback_on_writable(c->wsi);
 }
 
+/* The envelope_id of a frame that cannot be read as a whole (JSON jansson
+ * refuses: a \u0000 in a string, a lone surrogate, very deep nesting; or
+ * a frame too big to keep), found by its key in the raw bytes. Slack's IDs
+ * are short and plain (a UUID): anything else is not taken. */
+static bool raw_envelope_id(const char *data, size_t len, char *out, size_t outlen)
+{
+	static const char k[] = "\"envelope_id\"";
+	const char *p, *end;
+	size_t n = 0;
+
+	if (!data || !len)
+		return false;
+	p = memmem(data, len, k, sizeof k - 1);
+	end = data + len;
+	if (!p)
+		return false;
+	for (p += sizeof k - 1; p < end && strchr(" \t\r\n", *p); p++)
+		;
+	if (p >= end || *p++ != ':')
+		return false;
+	for (; p < end && strchr(" \t\r\n", *p); p++)
+		;
+	if (p >= end || *p++ != '"')
+		return false;
+	while (p + n < end && n + 1 < outlen && (isalnum((unsigned char)p[n]) || p[n] == '-'))
+		n++;
+	if (!n || p + n >= end || p[n] != '"')
+		return false;
+	memcpy(out, p, n);
+	out[n] = '\0';
+	return true;
+}
+
+/* Acks the envelope of a frame that cannot be acted on, so that Slack does
+ * not send it again and again: what it carried is lost either way, and
+ * the log says so. */
+static void ack_unreadable(struct sm_conn *c, const char *data, size_t len, const char *why)
+{
+	char id[64], *text;
+	json_t *ack;
+
+	if (!raw_envelope_id(data, len, id, sizeof id)) {
+		log_warn("socket_mode: conn=%u ignoring a frame of %zu bytes with no envelope_id "
+			 "(%s)",
+			 c->id, len, why);
+		return;
+	}
+	log_warn("socket_mode: conn=%u envelope %s cannot be read (%s): acked so that Slack "
+		 "does not send it again; it is not acted on",
+		 c->id, id, why);
+	c->sm->stats.envelopes++;
+	ack = json_pack("{s:s}", "envelope_id", id);
+	text = json_dumps(ack, JSON_COMPACT);
+	json_decref(ack);
+	out_push(c, text, strlen(text), NULL, NULL);
+	free(text);
+	lws_callback_on_writable(c->wsi);
+}
+
 static void on_message(struct sm_conn *c, const char *data, size_t len)
 {
 	json_error_t jerr;
@@ -425,9 +486,8 @@ static void on_message(struct sm_conn *c, const char *data, size_t len)
 	const char *type;
 
 	if (!json_is_object(msg)) {
-		log_warn("socket_mode: conn=%u ignoring a frame that is not a JSON object (%s)",
-			 c->id, jerr.text);
 		json_decref(msg);
+		ack_unreadable(c, data, len, jerr.text[0] ? jerr.text : "not a JSON object");
 		return;
 	}
 	lws_validity_confirmed(c->wsi);
@@ -484,18 +544,32 @@ static int sm_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		if (!c)
 			break;
-		if (lws_is_first_fragment(wsi))
+		if (lws_is_first_fragment(wsi)) {
 			rb_buf_reset(&c->rx);
-		if (rb_buf_append(&c->rx, in, len)) {
-			log_error("socket_mode: conn=%u message over %u bytes; dropping the socket",
-				  c->id, RB_WS_MSG_MAX);
-			return -1;
+			c->rx_over = false;
+		}
+		/* A message too big to keep: its first RB_WS_MSG_MAX bytes stay
+		 * (the envelope_id comes first) and the rest is read and dropped,
+		 * so that the socket and the envelopes after it live on. */
+		if (!c->rx_over) {
+			size_t room = RB_WS_MSG_MAX - c->rx.len;
+			if (len > room) {
+				if (room && rb_buf_append(&c->rx, in, room))
+					rb_buf_reset(&c->rx);
+				c->rx_over = true;
+			} else if (rb_buf_append(&c->rx, in, len)) {
+				c->rx_over = true;
+			}
 		}
 		if (!lws_is_final_fragment(wsi))
 			break;
 		c->rx_done_ns = uv_hrtime();
-		on_message(c, c->rx.data, c->rx.len);
+		if (c->rx_over)
+			ack_unreadable(c, c->rx.data, c->rx.len, "a message over 1 MiB");
+		else
+			on_message(c, c->rx.data, c->rx.len);
 		rb_buf_reset(&c->rx);
+		c->rx_over = false;
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (!c)

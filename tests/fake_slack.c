@@ -96,6 +96,7 @@
 #define FS_RETRIES	     3	   /* events_api redeliveries */
 #define FS_RESPONSE_URL_USES 5	   /* a response_url works five times */
 #define FS_BATCH_MAX	     100000
+#define FS_PAD_MAX (4 << 20) /* /_fake/envelope pad_to: a frame over Slack's sizes */
 #define FS_REPLICA_MAX	     9 /* /r/1/ … /r/9/: which bot process a request came from */
 #define FS_JSON_FLAGS	     (JSON_COMPACT | JSON_ESCAPE_SLASH)
 #define FS_JSON_CT	     "application/json; charset=utf-8"
@@ -761,6 +762,52 @@ static struct delivery *delivery_new(struct fake *fk, json_t *env)
 	lws_dll2_add_tail(&d->node, &fk->deliveries);
 	json_object_set_new(fk->by_id, d->id, json_integer((json_int_t)(intptr_t)d));
 	return d;
+}
+
+/* Fault injection on one tracked delivery: the frame sent is `wire` as
+ * is (malformed JSON, say) instead of the envelope, or the envelope with a
+ * "padding" string right after its envelope_id, so that the frame is
+ * `pad_to` bytes long. Either way its ack is awaited like any other. */
+static void delivery_rewire(struct delivery *d, const char *wire, size_t pad_to)
+{
+	char *txt;
+	size_t len;
+
+	if (wire) {
+		txt = rb_strdup(wire);
+	} else {
+		json_t *others = json_copy(d->env); /* every key but envelope_id, after it */
+		char *rest, *head;
+		json_t *idj = json_string(d->id);
+
+		json_object_del(others, "envelope_id");
+		rest = json_dumps(others, JSON_COMPACT);
+		json_decref(others);
+		char *id = json_dumps(idj, JSON_ENCODE_ANY);
+		size_t fixed;
+
+		json_decref(idj);
+		RB_ASSERT(rest && id);
+		head = rb_asprintf("{\"envelope_id\":%s,\"padding\":\"", id);
+		/* head + padding + "\"," + rest without its '{' */
+		fixed = strlen(head) + 2 + strlen(rest) - 1;
+		len = pad_to > fixed ? pad_to - fixed : 0;
+		txt = rb_malloc(fixed + len + 1);
+		memcpy(txt, head, strlen(head));
+		memset(txt + strlen(head), 'x', len);
+		memcpy(txt + strlen(head) + len, "\",", 2);
+		memcpy(txt + strlen(head) + len + 2, rest + 1, strlen(rest) - 1);
+		txt[fixed + len] = '\0';
+		free(head);
+		free(id);
+		free(rest);
+	}
+	len = strlen(txt);
+	free(d->wire);
+	d->len = len;
+	d->wire = rb_malloc(LWS_PRE + len);
+	memcpy(d->wire + LWS_PRE, txt, len);
+	free(txt);
 }
 
 static struct delivery *delivery_find(struct fake *fk, const char *id)
@@ -3286,11 +3333,13 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 {
 	json_t *envs = json_array(), *ids, *list = json_object_get(body, "envelopes");
 	json_t *batch = json_object_get(body, "slash_batch"), *e, *r;
-	long long count = 1, sock = 0, interval_us = 0, first = 1, replica = 0;
+	long long count = 1, sock = 0, interval_us = 0, first = 1, replica = 0, pad_to = 0;
+	const char *wire = js(body, "wire");
 	char err[160];
 	size_t i;
 
 	jint(body, "socket", &sock);
+	jint(body, "pad_to", &pad_to);
 	if (json_object_get(body, "replica") && !json_is_null(json_object_get(body, "replica")) &&
 	    (jint(body, "replica", &replica) || replica < 1 || replica > FS_REPLICA_MAX)) {
 		json_decref(envs);
@@ -3351,6 +3400,14 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 		}
 		json_array_append_new(envs, r);
 	}
+	if ((wire || pad_to) && (json_is_array(list) || json_is_object(batch))) {
+		json_decref(envs);
+		return ctl_bad(status, "wire and pad_to go with a single envelope");
+	}
+	if (pad_to < 0 || pad_to > FS_PAD_MAX) {
+		json_decref(envs);
+		return ctl_bad(status, "pad_to must be 0-4194304");
+	}
 	ids = json_array();
 	json_array_foreach (envs, i, e) {
 		struct delivery *d;
@@ -3358,6 +3415,8 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 		reaction_event_apply(fk, e); /* now that the whole batch is valid */
 		d = delivery_new(fk, json_incref(e));
 		d->target = (int)replica;
+		if (wire || pad_to)
+			delivery_rewire(d, wire, (size_t)pad_to);
 		json_array_append_new(ids, json_string(d->id));
 		if (interval_us > 0 && i > 0) {
 			/* Paced: a steady rate, as the benchmark's latency phase wants. */
