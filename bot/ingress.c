@@ -764,6 +764,31 @@ static void dispatch_declare(struct app *app, json_t *env, const struct cmd *cmd
 	json_decref(detail);
 }
 
+/* The part of `url` up to the path ("https://host:port/"), or its length
+ * 0 when it has none. */
+static size_t url_origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (!p || !p[3])
+		return 0;
+	p = strchr(p + 3, '/');
+	return p ? (size_t)(p - url) + 1 : 0;
+}
+
+/* Whether `url` may be a command's response_url: Slack's hooks host, or
+ * the host the Web API is reached on (SLACK_API_URL: a proxy, the local
+ * fake). rollbot posts what it tells the person there, so anything else
+ * in an envelope is not trusted with it. */
+static bool response_url_ok(const struct app *app, const char *url)
+{
+	size_t n = url_origin_len(app->opt->api_url);
+
+	if (!strncmp(url, "https://hooks.slack.com/", 24))
+		return true;
+	return n && url_origin_len(url) == n && !strncmp(url, app->opt->api_url, n);
+}
+
 /* Acts on a slash command's verdict (never a duplicate: ingress_dispatch_cb
  * drops those), and records it in the audit log. */
 static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v)
@@ -771,7 +796,16 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 	json_t *payload = json_object_get(env, "payload");
 	const char *outcome = verdict_names[v->kind];
 	const char *user = jstr(payload, "user_id");
-	const char *response_url = jstr(payload, "response_url");
+	const char *response_url;
+
+	if (jstr(payload, "response_url")[0] &&
+	    !response_url_ok(app, jstr(payload, "response_url"))) {
+		log_warn("slash command (envelope %s): its response_url is neither on Slack's "
+			 "hooks host nor on SLACK_API_URL's: nothing is sent to it",
+			 jstr(env, "envelope_id"));
+		json_object_set_new(payload, "response_url", json_string(""));
+	}
+	response_url = jstr(payload, "response_url");
 	json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command", jstr(payload, "command"),
 				   "text", jstr(payload, "text"), "channel",
 				   jstr(payload, "channel_id"), "envelope_id",
