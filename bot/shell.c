@@ -4,11 +4,15 @@
  *
  * Every change to an incident goes through shell_step(): it hands one event
  * to inc_step() with the policy and timings in force and the bot's
- * identity, logs the transition, and performs the actions it returns, in
- * order: posts (rendered from templates, with the data built here), saves
- * (db_save_incident), audit rows, replies and notes, and the actions the
- * other files carry out (steps.c, verifying.c, approval.c, publish.c). An
- * action that answers at once (a plan built without running anything)
+ * identity, logs the transition, and performs the actions it returns. What
+ * the step records goes first, in one statement under the fence: the
+ * incident's row when it saves (db_save_incident, else db_record), its
+ * audit rows, its posts (rendered here, with the data built here, into the
+ * outbox: outbox.c) and the answer to the post it takes. Only once that is
+ * committed are the other actions performed, in order: posts, replies and
+ * notes, and what the other files carry out (steps.c, verifying.c,
+ * approval.c, publish.c); a step waits behind the steps before it (held).
+ * An action that answers at once (a plan built without running anything)
  * leaves its event with shell_defer(), and shell_step() handles it after
  * the actions before it, one event at a time.
  *
