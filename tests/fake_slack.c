@@ -285,6 +285,7 @@ struct fake {
 	json_t *acks, *op_timeouts, *exhausted, *protocol_errors;
 	/* Slack's memory */
 	json_t *messages;      /* "C…/ts" → {"user","text","thread_ts","reactions",…} */
+	json_t *reaction_ts;   /* "C…/ts name user" → event_ts of the last event applied */
 	json_t *users;	       /* id → overrides */
 	json_t *channels;      /* id → overrides */
 	json_t *usergroups;    /* "S…" → ["U…", …] */
@@ -1783,6 +1784,8 @@ static json_t *reactions_view(const json_t *rs)
 	return out;
 }
 
+static int ts_cmp(const char *a, const char *b);
+
 /* A reaction_added/reaction_removed event on its way to the bot is a
  * reaction that happened: the message (when known) keeps it. Other
  * envelopes, and reactions to unknown messages, change nothing. */
@@ -1791,6 +1794,8 @@ static void reaction_event_apply(struct fake *fk, const json_t *env)
 	json_t *ev = json_object_get(json_object_get(env, "payload"), "event");
 	json_t *item = json_object_get(ev, "item"), *m;
 	const char *type = js(ev, "type"), *user = js(ev, "user"), *name = js(ev, "reaction");
+	const char *ev_ts = js(ev, "event_ts"), *last;
+	char *key;
 
 	if (!type || !user || !name || !js(item, "channel") || !js(item, "ts"))
 		return;
@@ -1799,8 +1804,18 @@ static void reaction_event_apply(struct fake *fk, const json_t *env)
 	if (strcmp(type, "reaction_added") && strcmp(type, "reaction_removed"))
 		return;
 	m = message_get(fk, js(item, "channel"), js(item, "ts"));
-	if (m)
+	if (!m)
+		return;
+	/* A redelivery, or a copy as old as an event applied already, is not
+	 * a new reaction: Slack's state is what the latest event made it. */
+	key = rb_asprintf("%s/%s %s %s", js(item, "channel"), js(item, "ts"), name, user);
+	last = js(fk->reaction_ts, key);
+	if (!ev_ts || !last || ts_cmp(ev_ts, last) > 0) {
 		reaction_change(m, name, user, !strcmp(type, "reaction_added"));
+		if (ev_ts)
+			json_object_set_new(fk->reaction_ts, key, json_string(ev_ts));
+	}
+	free(key);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -3802,6 +3817,7 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		fk->cfg.ping_ms = ping;
 		fk->route_replica = 0;
 		json_object_clear(fk->messages);
+		json_object_clear(fk->reaction_ts);
 		json_object_clear(fk->users);
 		json_object_clear(fk->channels);
 		json_object_clear(fk->files);
@@ -4428,6 +4444,7 @@ static void fake_init(struct fake *fk, int ping_ms)
 	fk->channels = json_object();
 	fk->files = json_object();
 	fk->tickets = json_object();
+	fk->reaction_ts = json_object();
 	fk->response_urls = json_object();
 	fk->buckets = json_object();
 	fk->flags = json_object();
@@ -4469,6 +4486,7 @@ static void fake_free(struct fake *fk)
 	json_decref(fk->channels);
 	json_decref(fk->files);
 	json_decref(fk->tickets);
+	json_decref(fk->reaction_ts);
 	json_decref(fk->response_urls);
 	json_decref(fk->buckets);
 	json_decref(fk->flags);
