@@ -32,6 +32,7 @@
  * incident may leave memory meanwhile. */
 struct report_job {
 	struct app *app;
+	struct report_job *next; /* app->report_jobs */
 	char id[INC_ID_MAX];
 	char channel[INC_SLACK_ID_MAX];
 	char thread_ts[INC_SLACK_ID_MAX];
@@ -52,11 +53,17 @@ struct report_job {
 static const char *const draft_names[] = { "draft_internal", "draft_status_page",
 					   "draft_customer_email" };
 
-/* Whether incident `id`'s report is being uploaded after a takeover. */
+/* Whether incident `id`'s report (or its last posts) is being done here:
+ * by a job of this replica, the one the incident's end started included
+ * (its drafts, paced to Slack's limits, can take seconds), so that the
+ * heartbeat does not start a second. */
 bool publish_is_reporting(const struct app *app, const char *id)
 {
 	for (size_t i = 0; i < RB_ARRAY_LEN(app->reporting); i++)
 		if (!strcmp(app->reporting[i], id))
+			return true;
+	for (const struct report_job *j = app->report_jobs; j; j = j->next)
+		if (!strcmp(j->id, id))
 			return true;
 	return false;
 }
@@ -97,6 +104,11 @@ static void job_free(struct report_job *j)
 		log_error("store: cannot queue the end of %s's report", j->id);
 	if (j->resumed)
 		publish_slot_drop(app, j->id);
+	for (struct report_job **pp = &app->report_jobs; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
 	free(j->reply_url);
 	free(j->markdown);
 	json_decref(j->data);
@@ -290,6 +302,8 @@ static struct report_job *job_new(struct app *app, const char *id, bool drafts)
 	j->app = app;
 	(void)rb_strlcpy(j->id, id, sizeof j->id);
 	j->drafts = drafts;
+	j->next = app->report_jobs;
+	app->report_jobs = j;
 	return j;
 }
 

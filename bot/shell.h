@@ -119,6 +119,8 @@ struct app_inc {
 
 /* The running bot: its adapters, its incidents in memory, its timers. One,
  * made by app_run. */
+struct report_job; /* publish.c */
+
 struct app {
 	const struct app_options *opt;
 	const struct config *cfg;
@@ -167,6 +169,7 @@ struct app {
 	struct app_declaring *declaring; /* /rollback declarations not answered yet */
 	char skipped[32][INC_ID_MAX]; /* claimed but not carried (service gone) */
 	char reporting[16][INC_ID_MAX]; /* reports of ended incidents being uploaded */
+	struct report_job *report_jobs; /* every report job running (publish.c) */
 	size_t n_skipped;
 	/* While an inbox row is applied: the key its audit rows are deduped by
 	 * (with audit_seq), so that a row applied again adds none. */
