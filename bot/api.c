@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "form.h"
 #include "log.h"
 
 /* Calls pending at once before api_call() answers API_EBUSY: far above what
@@ -73,6 +74,10 @@ struct api_req {
 	api_cb cb;
 	void *arg;
 	int attempts;
+	int limited; /* of the attempts, those Slack answered 429 */
+	/* chat.postMessage: its channel and thread ("" = top level), which
+	 * take one post at a time; NULL for other calls */
+	char *channel, *thread;
 	uint64_t started_ms;
 	uv_timer_t retry;
 	struct rb_buf body;
@@ -105,6 +110,8 @@ struct api {
 	/* api_call()s waiting for a slot, oldest first. */
 	struct api_wait *wait_head, *wait_tail;
 	int waiting;
+	struct pace *pace;
+	uv_timer_t gate; /* wakes pump() when a paced call may start */
 	struct sock *socks;
 	int open_handles; /* loop handles not yet closed; the last frees api */
 	bool closing;
@@ -115,6 +122,7 @@ struct api {
 struct api_wait {
 	struct api_wait *next;
 	char *method;
+	char *channel, *thread; /* as in api_req */
 	json_t *args;
 	api_cb cb;
 	void *arg;
@@ -127,6 +135,7 @@ struct verdict {
 	bool ok;
 	bool retry;
 	long delay_ms;      /* when retry */
+	bool limited;       /* a 429: Slack's rate limit, not a failure */
 	const char *error;  /* final error when !ok (also the retry reason) */
 };
 
@@ -226,6 +235,9 @@ static void req_release(struct api_req *req)
 	req->headers = NULL;
 	free(req->label);
 	req->label = NULL;
+	free(req->channel);
+	free(req->thread);
+	req->channel = req->thread = NULL;
 	rb_buf_free(&req->body);
 	uv_close((uv_handle_t *)&req->retry, req_close_cb);
 }
@@ -290,6 +302,7 @@ static struct verdict judge_slack(struct api_req *req, long status, long retry_a
 
 	if (status == 429) {
 		v.retry = true;
+		v.limited = true;
 		v.delay_ms = retry_after_ms(req->api, retry_after_s);
 		v.error = "ratelimited";
 		return v;
@@ -335,6 +348,25 @@ static struct verdict judge_raw(struct api_req *req, long status, long retry_aft
 	return v;
 }
 
+/* A 429: every call of the method (of chat.postMessage, to the channel)
+ * waits with this one until Retry-After has passed, instead of drawing a
+ * 429 of its own, which Slack counts as a further violation. */
+static void hold_back(struct api_req *req, long delay_ms)
+{
+	struct api *api = req->api;
+	uint64_t now = uv_now(api->loop);
+	int held = 0;
+
+	for (struct api_wait *w = api->wait_head; w; w = w->next)
+		held += !strcmp(w->method, req->label) &&
+			(!req->channel || (w->channel && !strcmp(w->channel, req->channel)));
+	pace_pause(api->pace, req->label, req->channel, now, now + (uint64_t)delay_ms);
+	log_warn("Slack rate-limited %s%s%s: it and %d call(s) behind it wait %ld ms "
+		 "(Retry-After)",
+		 req->label, req->channel ? " in " : "", req->channel ? req->channel : "", held,
+		 delay_ms);
+}
+
 static void retry_cb(uv_timer_t *t)
 {
 	struct api_req *req = RB_CONTAINER_OF(t, struct api_req, retry);
@@ -376,14 +408,20 @@ static void attempt_done(struct api_req *req, CURLcode code)
 		v.error = transport;
 		v.retry = true;
 	}
-	if (v.ok || !v.retry || req->once || req->attempts >= API_MAX_ATTEMPTS) {
+	if (v.limited)
+		req->limited++;
+	if (v.ok || !v.retry || req->once || req->attempts - req->limited >= API_MAX_ATTEMPTS ||
+	    req->limited >= API_MAX_LIMITED) {
 		finish(req, v.ok, v.error, status, doc);
 		return;
 	}
 	if (!v.delay_ms)
-		v.delay_ms = backoff_ms(api, req->attempts);
+		v.delay_ms = backoff_ms(api, req->attempts - req->limited);
+	if (v.limited && !req->raw)
+		hold_back(req, v.delay_ms);
 	log_warn("api retry method=%s attempt=%d/%d reason=\"%s\" status=%ld delay_ms=%ld",
-		 req->label, req->attempts, API_MAX_ATTEMPTS, v.error, status, v.delay_ms);
+		 req->label, req->attempts - req->limited, API_MAX_ATTEMPTS, v.error, status,
+		 v.delay_ms);
 	json_decref(doc); /* v.error may point into doc: not used after this */
 	req->state = REQ_WAITING;
 	uv_timer_start(&req->retry, retry_cb, (uint64_t)v.delay_ms, 0);
@@ -573,12 +611,18 @@ static void handle_closed(struct api *api)
 	free(api->bot_token);
 	free(api->app_token);
 	free(api->ca_file);
+	pace_free(api->pace);
 	free(api);
 }
 
 static void timer_close_cb(uv_handle_t *h)
 {
 	handle_closed(RB_CONTAINER_OF(h, struct api, timer));
+}
+
+static void gate_close_cb(uv_handle_t *h)
+{
+	handle_closed(RB_CONTAINER_OF(h, struct api, gate));
 }
 
 static char *dup_or_null(const char *s)
@@ -610,8 +654,10 @@ struct api *api_new(uv_loop_t *loop, const struct api_options *opt)
 	if (!api->rng)
 		api->rng = 0x9E3779B97F4A7C15ULL;
 
+	api->pace = pace_new(opt ? &opt->pace : NULL);
 	RB_ASSERT(uv_timer_init(loop, &api->timer) == 0);
-	api->open_handles = 1;
+	RB_ASSERT(uv_timer_init(loop, &api->gate) == 0);
+	api->open_handles = 2;
 	api->multi = curl_multi_init();
 	RB_ASSERT(api->multi);
 	/* A handful of connections, reused: Slack's rate limits let no more
@@ -625,6 +671,15 @@ struct api *api_new(uv_loop_t *loop, const struct api_options *opt)
 	curl_multi_setopt(api->multi, CURLMOPT_TIMERFUNCTION, curl_timer_cb);
 	curl_multi_setopt(api->multi, CURLMOPT_TIMERDATA, api);
 	return api;
+}
+
+static void wait_free(struct api_wait *w)
+{
+	json_decref(w->args);
+	free(w->method);
+	free(w->channel);
+	free(w->thread);
+	free(w);
 }
 
 /* Cancels every pending call (callbacks run now, with "shutdown"), cleans
@@ -653,11 +708,11 @@ void api_free(struct api *api)
 		api->wait_head = w->next;
 		api->waiting--;
 		w->cb(w->arg, &res);
-		json_decref(w->args);
-		free(w->method);
-		free(w);
+		wait_free(w);
 	}
 	api->wait_tail = NULL;
+	uv_timer_stop(&api->gate);
+	uv_close((uv_handle_t *)&api->gate, gate_close_cb);
 	curl_multi_cleanup(api->multi); /* may call socket_cb with REMOVE */
 	api->multi = NULL;
 	for (struct sock *s = api->socks; s; s = s->next)
@@ -736,85 +791,35 @@ static int submit(struct api_req *req)
 	return 0;
 }
 
-/* Appends one form value: strings as they are, booleans as true/false,
- * numbers as text, objects and arrays as compact JSON; all URL-encoded. */
-static int form_value(struct rb_buf *out, CURL *easy, const json_t *v)
-{
-	char *text = NULL, *esc;
-	const char *s;
-	size_t len;
-	int rc;
-
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		s = json_string_value(v);
-		len = json_string_length(v);
-		break;
-	case JSON_TRUE:
-		s = "true";
-		len = 4;
-		break;
-	case JSON_FALSE:
-		s = "false";
-		len = 5;
-		break;
-	default: /* numbers, objects, arrays */
-		text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-		if (!text)
-			return RB_ENOMEM;
-		s = text;
-		len = strlen(text);
-		break;
-	}
-	esc = curl_easy_escape(easy, s, (int)len);
-	free(text);
-	if (!esc)
-		return RB_ENOMEM;
-	rc = rb_buf_puts(out, esc);
-	curl_free(esc);
-	return rc;
-}
-
-/* Encodes a JSON object as application/x-www-form-urlencoded. Nulls are
- * left out ("use the default"). Returns 0 or a negative code. */
-static int form_encode(struct rb_buf *out, CURL *easy, const json_t *args)
-{
-	const char *key;
-	json_t *v;
-	char *esc;
-	int rc;
-
-	json_object_foreach((json_t *)args, key, v) {
-		if (json_is_null(v))
-			continue;
-		if (out->len) {
-			rc = rb_buf_puts(out, "&");
-			if (rc < 0)
-				return rc;
-		}
-		esc = curl_easy_escape(easy, key, 0);
-		if (!esc)
-			return RB_ENOMEM;
-		rc = rb_buf_printf(out, "%s=", esc);
-		curl_free(esc);
-		if (rc < 0)
-			return rc;
-		rc = form_value(out, easy, v);
-		if (rc < 0)
-			return rc;
-	}
-	return 0;
-}
-
 /* Calls Web API `method` (see api.h). `args` is stolen. Returns 0 and calls
  * cb exactly once later (or from api_free), or API_ESHUTDOWN after
  * api_free, API_EBUSY when API_MAX_INFLIGHT calls are pending, RB_EINVAL
  * for a bad method or non-object args, RB_ETOOBIG for a body over
  * RB_HTTP_BODY_MAX; on error cb is never called. */
-static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg);
+static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
+		    const char *channel, const char *thread);
+
+/* 0 when a call may start now, else how long it waits (UINT64_MAX: until
+ * the post before it in its thread is answered, which pumps again). */
+static uint64_t gate_wait(struct api *api, const char *method, const char *channel,
+			  const char *thread)
+{
+	if (channel)
+		for (struct api_req *r = api->reqs; r; r = r->next)
+			if (r->channel && !strcmp(r->channel, channel) &&
+			    !strcmp(r->thread, thread))
+				return UINT64_MAX;
+	return pace_wait(api->pace, method, channel, uv_now(api->loop));
+}
+
+static void gate_cb(uv_timer_t *t)
+{
+	pump(RB_CONTAINER_OF(t, struct api, gate));
+}
 
 int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
 {
+	const char *channel = NULL, *thread = NULL;
 	struct api_wait *w;
 
 	if (!api || api->closing) {
@@ -830,10 +835,19 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 		log_warn("api busy method=%s pending=%d", method, api->pending + api->waiting);
 		return API_EBUSY;
 	}
-	if (api->pending < API_MAX_LIVE && !api->wait_head)
-		return call_now(api, method, args, cb, arg);
+	if (!strcmp(method, "chat.postMessage") &&
+	    json_is_string(json_object_get(args, "channel"))) {
+		channel = json_string_value(json_object_get(args, "channel"));
+		thread = json_string_value(json_object_get(args, "thread_ts"));
+		thread = thread ? thread : "";
+	}
+	if (api->pending < API_MAX_LIVE && !api->wait_head &&
+	    !gate_wait(api, method, channel, thread))
+		return call_now(api, method, args, cb, arg, channel, thread);
 	w = rb_calloc(1, sizeof *w);
 	w->method = rb_strdup(method);
+	w->channel = channel ? rb_strdup(channel) : NULL;
+	w->thread = thread ? rb_strdup(thread) : NULL;
 	w->args = args;
 	w->cb = cb;
 	w->arg = arg;
@@ -843,35 +857,53 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 		api->wait_head = w;
 	api->wait_tail = w;
 	api->waiting++;
+	uv_timer_start(&api->gate, gate_cb, 0, 0); /* pump, but not under the caller */
 	return 0;
 }
 
-/* Starts the calls that wait, in order, while there are slots. One that
- * cannot be made after all still gets its callback, as promised. */
+/* Starts the calls that wait and may go, oldest first, while there are
+ * slots; then sets the gate timer for the soonest of the others. Calls in
+ * one thread all wait while one of them does (the same thread, the same
+ * channel's bucket or pause), so they leave in the order they came. One
+ * that cannot be made after all still gets its callback, as promised. */
 static void pump(struct api *api)
 {
-	while (!api->closing && api->wait_head && api->pending < API_MAX_LIVE) {
-		struct api_wait *w = api->wait_head;
+	struct api_wait **pp = &api->wait_head, *prev = NULL;
+	uint64_t soonest = UINT64_MAX;
+
+	while (!api->closing && *pp && api->pending < API_MAX_LIVE) {
+		struct api_wait *w = *pp;
+		uint64_t wait = gate_wait(api, w->method, w->channel, w->thread);
 		int rc;
 
-		api->wait_head = w->next;
-		if (!api->wait_head)
-			api->wait_tail = NULL;
+		if (wait) {
+			if (wait < soonest)
+				soonest = wait;
+			prev = w;
+			pp = &w->next;
+			continue;
+		}
+		*pp = w->next;
+		if (api->wait_tail == w)
+			api->wait_tail = prev;
 		api->waiting--;
-		rc = call_now(api, w->method, w->args, w->cb, w->arg);
+		rc = call_now(api, w->method, w->args, w->cb, w->arg, w->channel, w->thread);
+		w->args = NULL; /* stolen */
 		if (rc) {
 			struct api_result res = { .ok = false, .error = "client_error", .raw = "" };
 			log_warn("api method=%s could not be started (%d)", w->method, rc);
 			w->cb(w->arg, &res);
 		}
-		free(w->method);
-		free(w);
+		wait_free(w);
 	}
+	if (!api->closing && soonest != UINT64_MAX)
+		uv_timer_start(&api->gate, gate_cb, soonest, 0);
 }
 
 /* api_call() with a slot: builds the request and starts it. `args` is
  * stolen. */
-static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
+static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
+		    const char *channel, const char *thread)
 {
 	struct api_req *req;
 	const char *token;
@@ -883,6 +915,10 @@ static int call_now(struct api *api, const char *method, json_t *args, api_cb cb
 	req = req_new(api, url, method, cb, arg);
 	free(url);
 	req->post_message = !strcmp(method, "chat.postMessage");
+	if (channel) {
+		req->channel = rb_strdup(channel);
+		req->thread = rb_strdup(thread);
+	}
 
 	token = !strcmp(method, "apps.connections.open") ? api->app_token : api->bot_token;
 	if (token && !has_crlf(token)) {
@@ -910,7 +946,10 @@ static int call_now(struct api *api, const char *method, json_t *args, api_cb cb
 	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE, (long)body.len);
 	curl_easy_setopt(req->easy, CURLOPT_COPYPOSTFIELDS, rb_buf_str(&body));
 	rb_buf_free(&body);
-	return submit(req);
+	rc = submit(req);
+	if (!rc)
+		pace_take(api->pace, method, channel, uv_now(api->loop));
+	return rc;
 }
 
 /* POSTs a raw body to an absolute http(s) URL with no token (see api.h).
@@ -1002,4 +1041,11 @@ int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb, 
 int api_pending(const struct api *api)
 {
 	return api ? api->pending + api->waiting : 0;
+}
+
+const char *api_paused(struct api *api, uint64_t *left_ms, int *held)
+{
+	if (held)
+		*held = api ? api->waiting : 0;
+	return api && !api->closing ? pace_paused(api->pace, uv_now(api->loop), left_ms) : NULL;
 }

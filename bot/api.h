@@ -6,7 +6,11 @@
  * blocking call. Errors are Slack's: HTTP 200 with ok:false. The client
  * retries what is worth retrying (429 after Retry-After; 5xx, timeouts and
  * transport errors with exponential backoff) and reports everything else
- * once. Tokens only ever travel in the Authorization header and are never
+ * once. Calls are paced to Slack's rate limits (pace.h), a 429 holds back
+ * every call of that method (of chat.postMessage: to that channel) until
+ * Retry-After has passed, and chat.postMessage calls to one thread (or to
+ * a channel's top level) go out one after the other, in the order they
+ * were made: each waits for the answer to the one before. Tokens only ever travel in the Authorization header and are never
  * logged.
  */
 #ifndef API_H
@@ -14,16 +18,19 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "../commands/rb.h"
+#include "pace.h"
 
 enum {
 	API_ESHUTDOWN = -50, /* the client was freed before the call finished */
 	API_EBUSY = -51,     /* too many calls in flight (API_MAX_INFLIGHT queued) */
 };
 
-#define API_MAX_ATTEMPTS 5 /* first try + 4 retries */
+#define API_MAX_ATTEMPTS 5 /* first try + 4 retries; 429s do not count */
+#define API_MAX_LIMITED 60 /* 429s before a call gives up (an hour at most) */
 
 struct api; /* opaque */
 
@@ -51,6 +58,7 @@ struct api_options {
 	long retry_base_ms;     /* first backoff; default 1000, doubles, capped at 30 s */
 	long max_retry_after_ms; /* ceiling on a 429's Retry-After; default 60000 */
 	const char *ca_file;    /* extra CA file for tests, or NULL */
+	struct pace_options pace; /* Slack's rate limits (pace.h); zeros: defaults */
 };
 
 /* Creates a client on `loop`. Strings are copied. Never fails (aborts on
@@ -92,5 +100,10 @@ int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb,
 
 /* Calls in flight or waiting for a retry. */
 int api_pending(const struct api *api);
+
+/* What Slack has rate-limited and is still paused ("chat.postMessage in
+ * C…", borrowed until the next call), with the ms left and the calls held
+ * back; NULL when nothing is. For /ready and the log. */
+const char *api_paused(struct api *api, uint64_t *left_ms, int *held);
 
 #endif

@@ -9,6 +9,8 @@
 #ifndef APP_H
 #define APP_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 struct app_options {
@@ -20,6 +22,9 @@ struct app_options {
 	const char *ca_file;      /* extra CA (tests), or NULL */
 	int sm_ping_s;            /* 0 = default */
 	int sm_dead_s;
+	/* ROLLBOT_SLACK_PACING=off: no client-side pacing, only Slack's 429s
+	 * (the benchmark, which measures rollbot rather than Slack's limits) */
+	bool pacing_off;
 	/* This replica's name among several on one database (ROLLBOT_REPLICA),
 	 * or NULL: "host:pid". A restart under the same name takes its
 	 * incidents back at once; under a new one, once their leases run out. */

@@ -172,10 +172,20 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 							     : "starting: loading the incidents in "
 							       "progress\n";
 
+		uint64_t left = 0;
+		int held = 0;
+		const char *paused = app->api ? api_paused(app->api, &left, &held) : NULL;
+
 		rc = rb_buf_printf(body, "slack %s\ndatabase %s\n%s%s",
 				   slack ? "connected" : "NOT connected",
 				   db ? "connected" : "NOT connected", starting,
 				   app->stopping ? "stopping\n" : "");
+		/* Still ready: what waits is sent once Slack's pause is over. */
+		if (paused && !rc)
+			rc = rb_buf_printf(body,
+					   "waiting: Slack rate-limited %s, %.1f s more; %d "
+					   "call(s) queued\n",
+					   paused, (double)left / 1000.0, held);
 		return (slack && db && !app->stopping && !rc) ? 200 : 503;
 	}
 	if (!strcmp(path, "/metrics")) {
@@ -342,6 +352,7 @@ int app_run(const struct app_options *opt)
 	ao.bot_token = opt->bot_token;
 	ao.app_token = opt->app_token;
 	ao.ca_file = opt->ca_file;
+	ao.pace.off = opt->pacing_off;
 	app->api = api_new(&app->loop, &ao);
 	app->store = store_new(&app->loop, opt->database_url);
 	owner_init(app);

@@ -177,6 +177,8 @@ static int cmd_run(int argc, char **argv)
 	opt.sm_ping_s = env_int("ROLLBOT_SM_PING_S");
 	opt.sm_dead_s = env_int("ROLLBOT_SM_DEAD_S");
 	opt.replica = getenv("ROLLBOT_REPLICA");
+	opt.pacing_off = getenv("ROLLBOT_SLACK_PACING") &&
+			 !strcmp(getenv("ROLLBOT_SLACK_PACING"), "off");
 	rc = app_run(&opt);
 	config_free(cfg);
 	return rc;

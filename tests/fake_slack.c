@@ -1920,7 +1920,9 @@ static json_t *arg_metadata(const json_t *args, const char *k, bool *bad)
 	return r;
 }
 
-/* Token bucket per channel for chat.postMessage (off unless configured). */
+/* Token bucket per channel for chat.postMessage: Slack allows about one
+ * post a second in a channel, with short bursts
+ * (https://api.slack.com/methods/chat.postMessage, "Rate limits"). */
 static bool post_rate_limited(struct fake *fk, const char *ch)
 {
 	json_t *b = json_object_get(fk->buckets, ch);
@@ -3456,16 +3458,19 @@ static json_t *ctl_envelope(struct fake *fk, json_t *body, int *status)
 
 static json_t *ctl_calls(struct fake *fk, json_t *query)
 {
-	long long since = 0;
+	long long since = 0, status = 0;
 	const char *method = js(query, "method");
 	json_t *out = json_array(), *c;
 	size_t i;
 
 	jint(query, "since", &since);
+	jint(query, "status", &status);
 	json_array_foreach (fk->calls, i, c) {
 		if (json_integer_value(json_object_get(c, "seq")) <= since)
 			continue;
 		if (method && strcmp(method, js(c, "method") ? js(c, "method") : ""))
+			continue;
+		if (status && json_integer_value(json_object_get(c, "status")) != status)
 			continue;
 		json_array_append(out, c);
 	}
@@ -4430,8 +4435,8 @@ static void fake_init(struct fake *fk, int ping_ms)
 	c->debug_lifetime_ms = 360000;
 	c->warning_ms = 10000;
 	c->refresh_close = CM_FRAME;
-	c->post_rate_per_s = 0;
-	c->post_burst = 3;
+	c->post_rate_per_s = 1; /* Slack: about one a second per channel */
+	c->post_burst = 4;
 	c->ping_ms = ping_ms;
 	fk->cfg = *c;
 	fk->calls = json_array();

@@ -25,7 +25,7 @@
 
 #define BOT_TOKEN "xoxb-test-bot-token"
 #define APP_TOKEN "xapp-test-app-token"
-#define MAX_RECS 16
+#define MAX_RECS 64
 #define MAX_HDRS 32
 #define MAX_GOT 8
 #define GUARD_MS 15000
@@ -701,11 +701,103 @@ static void test_429_every_time_fails_ratelimited(void **state)
 	call(fx, "auth.test", NULL);
 	fx_run(fx);
 
-	assert_int_equal(fx->srv.nrecs, API_MAX_ATTEMPTS);
+	/* 429s do not use up the attempts: Slack says when to come back */
+	assert_int_equal(fx->srv.nrecs, API_MAX_LIMITED);
 	assert_false(g->ok);
 	assert_string_equal(g->error, "ratelimited");
 	assert_int_equal(g->status, 429);
-	assert_int_equal(g->attempts, API_MAX_ATTEMPTS);
+	assert_int_equal(g->attempts, API_MAX_LIMITED);
+}
+
+static void test_429s_do_not_use_up_the_attempts(void **state)
+{
+	struct fx *fx = *state;
+	const struct got *g = &fx->got[0];
+
+	SCRIPT(fx, { 429, "Retry-After: 1\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}", false },
+	       { 429, "Retry-After: 1\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}", false },
+	       { 429, "Retry-After: 1\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}", false },
+	       { 429, "Retry-After: 1\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}", false },
+	       { 429, "Retry-After: 1\r\n", "{\"ok\":false,\"error\":\"ratelimited\"}", false },
+	       RSTATUS(500), RSTATUS(500), RSTATUS(500), RSTATUS(500), R200("{\"ok\":true}"));
+	fx_api(fx, NULL, 0, 0, 10);
+	call(fx, "chat.update", json_pack("{s:s, s:s, s:s}", "channel", "C1", "ts", "1.1", "text", "x"));
+	fx_run(fx);
+
+	assert_int_equal(fx->srv.nrecs, 10);
+	assert_true(g->ok);
+	assert_int_equal(g->attempts, 10);
+}
+
+/* "A" draws one 429 (Retry-After capped to 300 ms), everything else is ok. */
+static const struct resp *pick_429_for_a(struct srv *srv, const struct rec *r)
+{
+	static const struct resp limited = { 429, "Retry-After: 1\r\n",
+					     "{\"ok\":false,\"error\":\"ratelimited\"}", false };
+
+	if (strstr(r->body, "\"text\":\"A\"") && !srv->next_resp++)
+		return &limited;
+	return &ok_resp;
+}
+
+static int rec_index(const struct fx *fx, const char *text, int nth)
+{
+	char want[32];
+
+	snprintf(want, sizeof want, "\"text\":\"%s\"", text);
+	for (int i = 0; i < fx->srv.nrecs; i++)
+		if (strstr(fx->srv.recs[i].body, want) && !nth--)
+			return i;
+	return -1;
+}
+
+static void post_d_cb(uv_timer_t *t)
+{
+	struct fx *fx = RB_CONTAINER_OF(t, struct fx, aux);
+
+	fx->ticks = fx->srv.nrecs; /* checked after the run */
+	fx->rc_in_cb = api_call(fx->api, "chat.postMessage",
+				json_pack("{s:s, s:s}", "channel", "C1", "text", "D"), result_cb, fx);
+}
+
+/* A 429 on a post holds back the posts behind it in its thread and its
+ * channel until Retry-After has passed (no 429 of their own), and the
+ * thread's posts leave in the order they were made; another channel is
+ * not held. */
+static void test_429_holds_its_channel_and_thread_back_in_order(void **state)
+{
+	struct fx *fx = *state;
+	int a, c, a2, b, d;
+
+	fx->srv.pick = pick_429_for_a;
+	fx_api(fx, NULL, 0, 0, 300);
+	fx->expect = 4;
+	call(fx, "chat.postMessage",
+	     json_pack("{s:s, s:s, s:s}", "channel", "C1", "thread_ts", "1.1", "text", "A"));
+	call(fx, "chat.postMessage",
+	     json_pack("{s:s, s:s, s:s}", "channel", "C1", "thread_ts", "1.1", "text", "B"));
+	call(fx, "chat.postMessage", json_pack("{s:s, s:s}", "channel", "C2", "text", "C"));
+	uv_timer_start(&fx->aux, post_d_cb, 100, 0); /* once A's 429 is in */
+	fx_run(fx);
+
+	assert_int_equal(fx->rc_in_cb, 0);
+	assert_int_equal(fx->ticks, 2); /* D was made after A (429) and C; B waited */
+	assert_int_equal(fx->srv.nrecs, 5);
+	a = rec_index(fx, "A", 0);
+	a2 = rec_index(fx, "A", 1);
+	b = rec_index(fx, "B", 0);
+	c = rec_index(fx, "C", 0);
+	d = rec_index(fx, "D", 0);
+	/* B waited for A's answer: it never went out before A's retry */
+	assert_true(a >= 0 && a2 > a && b > a2);
+	/* C2 is not held: C went before A's retry */
+	assert_true(c >= 0 && c < a2);
+	/* D (C1, top level, made during the pause) waited for it to end */
+	assert_true(d > a);
+	assert_true(fx->srv.recs[d].at_ms - fx->srv.recs[a].at_ms >= 290);
+	assert_true(fx->srv.recs[b].at_ms - fx->srv.recs[a].at_ms >= 290);
+	for (int i = 0; i < fx->ngot; i++)
+		assert_true(fx->got[i].ok);
 }
 
 static void test_500_twice_then_ok(void **state)
@@ -1129,6 +1221,8 @@ int main(void)
 		T(test_429_waits_retry_after_then_succeeds),
 		T(test_retry_after_is_capped),
 		T(test_429_every_time_fails_ratelimited),
+		T(test_429s_do_not_use_up_the_attempts),
+		T(test_429_holds_its_channel_and_thread_back_in_order),
 		T(test_500_twice_then_ok),
 		T(test_500_always_fails_after_max_attempts),
 		T(test_backoff_grows),
