@@ -23,10 +23,12 @@
  * (Slack may redeliver events; the shell's dedupe catches the copy).
  *
  * Reconnects: exponential backoff 1 s … 60 s with ±20 % jitter; the
- * counter resets only after a socket has been live for a minute, so a
- * server that accepts and drops at once does not keep us on the shortest
- * delay. A refresh opens the replacement immediately. too_many_websockets
- * waits at least 30 s, link_disabled five minutes.
+ * counter resets on a socket's hello, as Slack's SDKs do: a socket Slack
+ * accepted was a success, and the next drop (Slack drops sockets every
+ * few hours, and on its deploys) is met with a reconnect within a second
+ * or so. Sockets refused before their hello keep backing off. A refresh
+ * opens the replacement immediately. too_many_websockets waits at least
+ * 30 s, link_disabled five minutes.
  */
 #include "sm.h"
 
@@ -272,8 +274,6 @@ static void conn_gone(struct sm_conn *c, const char *why)
 {
 	struct sm *sm = c->sm;
 	struct sm_out *m;
-	bool was_live = c->live_since_ms > 0;
-
 	log_info("socket_mode: conn=%u closed state=%s reason=%s", c->id,
 		 conn_state_names[c->state], why);
 	sm->stats.disconnects++;
@@ -290,8 +290,6 @@ static void conn_gone(struct sm_conn *c, const char *why)
 		}
 	}
 	rb_buf_free(&c->rx);
-	if (was_live && now_ms(sm) - c->live_since_ms >= 60000)
-		sm->retry_count = 0;
 	if (c->resolving || c->in_connect)
 		c->dead = true; /* freed when getaddrinfo or the connect call returns */
 	else
@@ -325,6 +323,7 @@ static void on_hello(struct sm_conn *c, json_t *msg)
 
 	c->state = C_LIVE;
 	c->live_since_ms = now_ms(sm);
+	sm->retry_count = 0; /* Slack took it: the next drop reconnects at once */
 	lws_set_timer_usecs(c->wsi, -1);
 	sm->stats.connects++;
 	for (struct sm_conn *o = sm->conns; o; o = o->next)
@@ -833,8 +832,12 @@ struct sm *sm_new(uv_loop_t *loop, struct api *api, const struct sm_options *opt
 	sm->cb = *cb;
 	sm->cb_arg = cb_arg;
 	sm->hello_timeout_s = opt->hello_timeout_s > 0 ? opt->hello_timeout_s : 10;
-	sm->retry_policy.secs_since_valid_ping = (uint16_t)(opt->ping_s > 0 ? opt->ping_s : 10);
-	sm->retry_policy.secs_since_valid_hangup = (uint16_t)(opt->dead_s > 0 ? opt->dead_s : 30);
+	/* A ping after 4 s without a frame, the socket given up after 8 s
+	 * without one and a new one about a second later: a dead socket is
+	 * replaced within about 10 s, as Slack's SDKs notice one (python's
+	 * Socket Mode client pings every 5 s). */
+	sm->retry_policy.secs_since_valid_ping = (uint16_t)(opt->ping_s > 0 ? opt->ping_s : 4);
+	sm->retry_policy.secs_since_valid_hangup = (uint16_t)(opt->dead_s > 0 ? opt->dead_s : 8);
 	sm->retry_policy.conceal_count = LWS_RETRY_CONCEAL_ALWAYS;
 	sm->retry_policy.jitter_percent = 20;
 	if (opt->ca_file)

@@ -43,8 +43,8 @@ struct sm_callbacks {
 
 struct sm_options {
 	const char *ca_file; /* extra CA for a test TLS server, or NULL */
-	int ping_s;          /* ping after this long without proof of life (default 10) */
-	int dead_s;          /* hang up after this long without any (default 30) */
+	int ping_s;          /* ping after this long without proof of life (default 4) */
+	int dead_s;          /* hang up after this long without any (default 8) */
 	int hello_timeout_s; /* a socket that says nothing this long is replaced (default 10) */
 };
 
