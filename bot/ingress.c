@@ -167,7 +167,9 @@ static char *open_incidents_text(struct app *app)
 	char *out;
 	int rc = 0;
 
-	rb_buf_init(&b, 16000);
+	/* Within a message's 40,000 characters; over an ack's 20 KB, fit_ack
+	 * sends it through response_url. */
+	rb_buf_init(&b, 39000);
 	for (struct app_inc *ai = app->incidents; ai && !rc; ai = ai->next) {
 		char phase[128], elapsed[32];
 		if (inc_state_is_final(ai->inc.state))
@@ -235,6 +237,9 @@ struct verdict {
 	enum verdict_kind kind;
 	bool in_ack; /* status: the ack carried the whole answer */
 	char *error; /* rejected: what the person was told (owned) */
+	/* An answer too long for an ack (Slack drops acks of 20 KB or more):
+	 * the ack says it follows, dispatch sends it through response_url. */
+	json_t *long_answer;
 	struct cmd cmd; /* accepted and the subcommands: the command, parsed once */
 };
 
@@ -256,7 +261,59 @@ void ingress_verdict_free_cb(void *verdict)
 	if (!v)
 		return;
 	free(v->error);
+	json_decref(v->long_answer);
 	free(v);
+}
+
+static bool response_url_ok(const struct app *app, const char *url);
+
+/* Texts Slack takes in a message (response_url's too): 40,000 characters. */
+#define MSG_TEXT_MAX 40000
+
+/* An ack payload that would make an ack Slack drops is kept in the verdict
+ * and replaced by a short one saying it follows; the person always gets an
+ * answer. Without a usable response_url it stays (sm.c then sends a plain
+ * ack and says so). Returns the payload to ack with. */
+static json_t *fit_ack(struct app *app, json_t *env, json_t *ack, struct verdict *v)
+{
+	const char *url = jstr(json_object_get(env, "payload"), "response_url");
+	char *text;
+	size_t n;
+
+	if (!ack || !v)
+		return ack;
+	text = json_dumps(ack, JSON_COMPACT);
+	n = strlen(text) + strlen(jstr(env, "envelope_id")) + 32; /* {"envelope_id":…,"payload":…} */
+	free(text);
+	if (n < RB_ACK_MAX || !url[0] || !response_url_ok(app, url))
+		return ack;
+	v->long_answer = ack;
+	return shell_ephemeral("The answer is long: it follows in a moment, as a message only "
+			       "you can see.");
+}
+
+/* Sends the answer fit_ack held back through the command's response_url,
+ * its text cut to what Slack takes in a message (at a character, with a
+ * line that says so). */
+static void send_long_answer(struct app *app, const char *url, json_t *answer)
+{
+	const char *t = jstr(answer, "text");
+
+	if (rb_utf8_chars(t) > MSG_TEXT_MAX) {
+		size_t keep = 0, chars = 0;
+		char *cut;
+
+		while (t[keep] && chars < MSG_TEXT_MAX - 200) {
+			keep++;
+			if (((unsigned char)t[keep] & 0xC0) != 0x80)
+				chars++;
+		}
+		cut = rb_asprintf("%.*s\n…(cut: Slack takes at most %d characters in a message)",
+				  (int)keep, t, MSG_TEXT_MAX);
+		json_object_set_new(answer, "text", json_string(cut));
+		free(cut);
+	}
+	shell_reply_payload(app, url, answer);
 }
 
 /* status, resolve, cancel, report and history: the ack, and in *verdict
@@ -443,6 +500,7 @@ json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
 	}
 	if (!strcmp(type, "slash_commands")) {
 		ack = slash_verdict(app, env, &v);
+		ack = fit_ack(app, env, ack, v);
 	} else if (!strcmp(type, "events_api")) {
 		/* The same event comes back in a new envelope when an ack was
 		 * late: event_id is the key that survives that. */
@@ -806,6 +864,8 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 		json_object_set_new(payload, "response_url", json_string(""));
 	}
 	response_url = jstr(payload, "response_url");
+	if (v->long_answer && response_url[0])
+		send_long_answer(app, response_url, v->long_answer);
 	json_t *detail = json_pack("{s:s, s:s, s:s, s:s, s:s}", "command", jstr(payload, "command"),
 				   "text", jstr(payload, "text"), "channel",
 				   jstr(payload, "channel_id"), "envelope_id",

@@ -650,19 +650,24 @@ static void notify_done_cb(void *arg, const struct api_result *res)
 
 /* Answers the person who typed a command, privately, through the
  * command's response_url ("" = there is none: nothing is sent). */
-void shell_reply_url(struct app *app, const char *url, const char *text)
+void shell_reply_payload(struct app *app, const char *url, const json_t *body)
 {
-	json_t *body;
 	char *s;
 
 	if (!url || !url[0])
 		return;
-	body = shell_ephemeral(text);
 	s = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
 	if (api_post_url(app->api, url, "application/json", s, strlen(s), notify_done_cb, NULL))
 		log_warn("cannot queue a reply through response_url");
 	free(s);
+}
+
+void shell_reply_url(struct app *app, const char *url, const char *text)
+{
+	json_t *body = shell_ephemeral(text);
+
+	shell_reply_payload(app, url, body);
+	json_decref(body);
 }
 
 static void do_notify(struct app_inc *ai, const char *text)

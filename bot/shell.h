@@ -236,6 +236,8 @@ void shell_post(struct app_inc *ai, const struct inc_action *a);
 json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread,
 			const char *key);
 void shell_reply_url(struct app *app, const char *url, const char *text);
+/* The same with a whole message payload (borrowed). */
+void shell_reply_payload(struct app *app, const char *url, const json_t *body);
 json_t *shell_ephemeral(const char *text);
 json_t *shell_incident_data(struct app *app, const struct incident *inc);
 char *shell_status_text(struct app_inc *ai, bool scheduled);
