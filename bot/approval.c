@@ -166,6 +166,7 @@ struct recount_item {
 	bool added;
 	const char *emoji; /* static */
 	char user[POL_USER_MAX];
+	bool again; /* ai->recount_again when it was made */
 };
 
 static void snapshot_cb(void *arg, int err, const char *errmsg, enum db_react_word w,
@@ -186,7 +187,8 @@ static void snapshot_cb(void *arg, int err, const char *errmsg, enum db_react_wo
 				    "as found", errmsg ? errmsg : "?");
 	/* Unchanged: an event recorded it already, and that event is applied
 	 * from the inbox (or was): counting it here too would count it twice. */
-	if ((err || w == DB_REACT_APPLIED) && ai->inc.state == INC_AWAITING_APPROVAL)
+	if ((err || w == DB_REACT_APPLIED || (it->again && it->added)) &&
+	    ai->inc.state == INC_AWAITING_APPROVAL)
 		shell_step(ai, &ev);
 	free(it);
 	shell_inc_release(ai);
@@ -206,6 +208,7 @@ static void recount_one(struct app_inc *ai, const char *user, const char *emoji,
 	it = rb_calloc(1, sizeof *it);
 	it->ai = ai;
 	it->added = added;
+	it->again = ai->recount_again;
 	it->emoji = emoji;
 	(void)rb_strlcpy(it->user, user, sizeof it->user);
 	clock_gettime(CLOCK_REALTIME, &t);
@@ -236,6 +239,7 @@ static void recount_done_cb(void *arg, const struct api_result *res)
 	ai->pending--;
 	ai->recounting = false;
 	if (!res->ok) {
+		ai->recount_again = false;
 		ilog_warn(&ai->inc, "could not read the approval request's reactions (%s): "
 				    "only reactions from now on count",
 			  res->error ? res->error : "?");
@@ -258,6 +262,7 @@ static void recount_done_cb(void *arg, const struct api_result *res)
 		if (!known)
 			recount_one(ai, json_string_value(u), POL_EMOJI_APPROVE, true);
 	}
+	ai->recount_again = false;
 	ilog_info(&ai->inc, "recounted the approval request: %zu approval(s), %zu rejection(s) on "
 			    "it; state %s",
 		  json_array_size(approves), json_array_size(rejects),
@@ -284,17 +289,33 @@ void approval_recount(struct app_inc *ai)
 	ai->recounting = true;
 }
 
+#define GROUP_BACKOFF_MAX_MS 60000
+
 static void group_update(struct app_group *g, const struct api_result *res)
 {
 	json_t *users = json_object_get(res->body, "users"), *u;
 	size_t i, n = 0;
 
 	if (!res->ok) {
-		log_warn("could not read the members of approver group %s (%s): %s", g->id,
-			 res->error ? res->error : "?",
-			 g->n_members ? "keeping the last list" : "its members cannot approve yet");
+		if (g->known) {
+			log_warn("could not read the members of approver group %s (%s): keeping "
+				 "the last list",
+				 g->id, res->error ? res->error : "?");
+			return;
+		}
+		/* Never read: its members cannot approve until it is, so it is
+		 * asked again soon, not at the next refresh. */
+		g->backoff_ms = g->backoff_ms ? g->backoff_ms * 2 : 1000;
+		if (g->backoff_ms > GROUP_BACKOFF_MAX_MS)
+			g->backoff_ms = GROUP_BACKOFF_MAX_MS;
+		g->retry_at_ms = now_ms(g->app) + g->backoff_ms;
+		log_warn("could not read the members of approver group %s (%s): its members "
+			 "cannot approve yet; retrying in %lld s",
+			 g->id, res->error ? res->error : "?", (long long)(g->backoff_ms / 1000));
 		return;
 	}
+	g->retry_at_ms = 0;
+	g->backoff_ms = 0;
 	free(g->members);
 	free(g->member_ptrs);
 	g->members = rb_calloc(json_array_size(users) + 1, sizeof *g->members);
@@ -314,22 +335,56 @@ static void group_update(struct app_group *g, const struct api_result *res)
 static void group_done_cb(void *arg, const struct api_result *res)
 {
 	struct app_group *g = arg;
+	struct app *app = g->app;
+	bool was_known = g->known;
 
+	g->reading = false;
 	group_update(g, res);
+	g->known = g->known || res->ok;
 	/* Incidents waiting for approval are recounted once the groups are
 	 * known, so that a member's ✅ given while the bot was down counts. */
-	if (g->app->groups_pending && --g->app->groups_pending == 0)
-		resume_start(g->app);
+	if (app->groups_pending && --app->groups_pending == 0) {
+		resume_start(app);
+		return;
+	}
+	/* A group read for the first time after the start: a member's ✅ given
+	 * meanwhile did not count then, and counts now. */
+	if (!was_known && g->known && !app->stopping)
+		for (struct app_inc *ai = app->incidents; ai; ai = ai->next)
+			if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
+			    !ai->lost && !ai->recounting) {
+				ai->recount_again = true;
+				approval_recount(ai);
+			}
+}
+
+static void group_read(struct app_group *g)
+{
+	if (g->reading)
+		return;
+	if (api_call(g->app->api, "usergroups.users.list", json_pack("{s:s}", "usergroup", g->id),
+		     group_done_cb, g)) {
+		log_warn("cannot queue usergroups.users.list");
+		return;
+	}
+	g->reading = true;
 }
 
 /* Reads every approver group's members again (usergroups.users.list). */
 void approval_refresh_groups(struct app *app)
 {
 	for (size_t i = 0; i < app->n_groups; i++)
-		if (api_call(app->api, "usergroups.users.list",
-			     json_pack("{s:s}", "usergroup", app->groups[i].id), group_done_cb,
-			     &app->groups[i]))
-			log_warn("cannot queue usergroups.users.list");
+		group_read(&app->groups[i]);
+}
+
+/* Approver groups never read yet, for /ready. */
+size_t approval_groups_unknown(const struct app *app)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < app->n_groups; i++)
+		n += !app->groups[i].known;
+	return n;
 }
 
 /* Every approver group named in the configuration, once. */
@@ -373,6 +428,12 @@ void approval_sweep_cb(uv_timer_t *t)
 	 * wait for a restart. */
 	if (++app->sweeps % GROUP_REFRESH_S == 0)
 		approval_refresh_groups(app);
+	for (size_t i = 0; i < app->n_groups; i++)
+		if (app->groups[i].retry_at_ms && now >= app->groups[i].retry_at_ms &&
+		    !app->stopping) {
+			app->groups[i].retry_at_ms = 0;
+			group_read(&app->groups[i]);
+		}
 	loop_retry_auth(app);
 	ingress_declare_sweep(app);
 	owner_tick(app);

@@ -180,6 +180,11 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 				   slack ? "connected" : "NOT connected",
 				   db ? "connected" : "NOT connected", starting,
 				   app->stopping ? "stopping\n" : "");
+		if (app->sm_started && approval_groups_unknown(app) && !rc)
+			rc = rb_buf_printf(body,
+					   "waiting: %zu approver group(s) not read yet "
+					   "(retrying); their members cannot approve until then\n",
+					   approval_groups_unknown(app));
 		/* Still ready: what waits is sent once Slack's pause is over. */
 		if (paused && !rc)
 			rc = rb_buf_printf(body,

@@ -91,6 +91,9 @@ struct app_inc {
 	bool has_deferred;
 	bool recounting;   /* reactions.get in flight: the deadline waits for it */
 	int recount_waiting; /* the recount's snapshots still in flight */
+	/* The recount after an approver group was read at last: ✅ that were
+	 * recorded as not counting (the group unknown then) are weighed again. */
+	bool recount_again;
 	struct inc_event deferred;
 	char deferred_text[256];
 	char deferred_target[CMD_TARGET_MAX];
@@ -206,6 +209,10 @@ struct app_group {
 	char (*members)[POL_USER_MAX];
 	char **member_ptrs; /* members[i], for struct pol_policy */
 	size_t n_members;
+	bool known;          /* read once at least */
+	bool reading;        /* a usergroups.users.list is in flight */
+	int64_t retry_at_ms; /* not known yet: when to ask again (backoff) */
+	int64_t backoff_ms;
 };
 
 /* The loop's clock: monotonic milliseconds, as of this turn of the loop. */
@@ -264,6 +271,7 @@ void approval_recount(struct app_inc *ai);
 void approval_groups_init(struct app *app);
 void approval_groups_free(struct app *app);
 void approval_refresh_groups(struct app *app);
+size_t approval_groups_unknown(const struct app *app);
 void approval_sweep_cb(uv_timer_t *t);
 
 /* ---- steps.c ---- */
