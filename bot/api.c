@@ -946,9 +946,10 @@ static int call_now(struct api *api, const char *method, json_t *args, api_cb cb
 	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE, (long)body.len);
 	curl_easy_setopt(req->easy, CURLOPT_COPYPOSTFIELDS, rb_buf_str(&body));
 	rb_buf_free(&body);
+	/* req->channel, not channel: that may point into args, freed above. */
 	rc = submit(req);
 	if (!rc)
-		pace_take(api->pace, method, channel, uv_now(api->loop));
+		pace_take(api->pace, method, req->channel, uv_now(api->loop));
 	return rc;
 }
 
