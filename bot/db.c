@@ -731,6 +731,44 @@ int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg)
 		      pin_cb, c);
 }
 
+int db_thread_message(struct store *st, const char *channel, const char *ts,
+		      const char *thread_ts, const char *author, const char *text, db_pin_cb cb,
+		      void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.pin = cb;
+	return submit(st,
+		      "INSERT INTO thread_messages (channel, ts, thread_ts, author, text) "
+		      "SELECT $1, $2, $3, $4, left($5, 1000) FROM incidents WHERE channel = $1 "
+		      "AND announcement_ts = $3 LIMIT 1 ON CONFLICT (channel, ts) DO UPDATE SET "
+		      "text = EXCLUDED.text RETURNING (SELECT id FROM incidents WHERE channel = $1 "
+		      "AND announcement_ts = $3 LIMIT 1)",
+		      5, (const char *const[]){ channel, ts, thread_ts, author, text }, pin_cb, c);
+}
+
+int db_pin_known(struct store *st, const char *channel, const char *ts, const char *user,
+		 const char *key, const char *bot_user, db_pin_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.pin = cb;
+	/* A reply kept from its message event, or a post of rollbot's own;
+	 * the announcement itself belongs to its incident too. */
+	return submit(st,
+		      "INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+		      "SELECT i.id, $3, 'pinned', jsonb_build_object('author', m.author, 'text', "
+		      "m.text, 'ts', m.ts, 'channel', m.channel, 'posted_at', "
+		      ISO_UTC("to_timestamp(m.ts::double precision)") "), $4 FROM ("
+		      "SELECT channel, ts, thread_ts, author, text FROM thread_messages WHERE "
+		      "channel = $1 AND ts = $2 UNION ALL SELECT o.args->>'channel', o.ts, "
+		      "COALESCE(o.args->>'thread_ts', o.ts), $5, left(o.args->>'text', 1000) FROM "
+		      "post_outbox o WHERE o.args->>'channel' = $1 AND o.ts = $2) m JOIN incidents "
+		      "i ON i.channel = m.channel AND i.announcement_ts = m.thread_ts LIMIT 1 "
+		      "ON CONFLICT (dedupe_key) DO NOTHING RETURNING incident_id",
+		      5, (const char *const[]){ channel, ts, user, key, bot_user }, pin_cb, c);
+}
+
 /* An `unpinned` row for each incident whose timeline has the message. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,
 	     const char *key, db_pin_cb cb, void *arg)

@@ -226,6 +226,21 @@ typedef void (*db_pin_cb)(void *arg, int err, const char *errmsg, const char *in
  * at the time the message was posted. */
 int db_pin(struct store *st, const struct db_pin *p, db_pin_cb cb, void *arg) RB_MUSTCHECK;
 
+/* Keeps a message people posted (or edited) in a thread, when the thread is
+ * an incident's (its announcement): what a 📌 on it adds to the timeline.
+ * `incident` in the callback is that incident, or NULL when the thread is
+ * no incident's and nothing was kept. */
+int db_thread_message(struct store *st, const char *channel, const char *ts,
+		      const char *thread_ts, const char *author, const char *text, db_pin_cb cb,
+		      void *arg) RB_MUSTCHECK;
+
+/* 📌 on message `ts` in `channel` by `user`, from what the database knows
+ * of the message: a reply kept by db_thread_message, or a post of rollbot's
+ * own (post_outbox, written by `bot_user`). `incident` is NULL when the
+ * message is not known there (or the pin was recorded already). */
+int db_pin_known(struct store *st, const char *channel, const char *ts, const char *user,
+		 const char *key, const char *bot_user, db_pin_cb cb, void *arg) RB_MUSTCHECK;
+
 /* Takes message `ts` in `channel` out of the timelines it is in, as
  * `user`'s act; `key` as for db_pin. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,

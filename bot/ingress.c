@@ -1002,6 +1002,9 @@ void ingress_dispatch_cb(void *arg, json_t *env, void *verdict)
 			dispatch_reaction(app, event,
 					  jstr(json_object_get(env, "payload"), "event_id"),
 					  !strcmp(etype, "reaction_added"));
+		else if (!strcmp(etype, "message") &&
+			 config_is_incident_channel(app->cfg, jstr(event, "channel")))
+			pins_message(app, event);
 		else
 			log_debug("event %s ignored", etype[0] ? etype : "(none)");
 	} else {

@@ -300,6 +300,7 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 /* ---- pins.c, history.c, resume.c ---- */
 
 void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
+void pins_message(struct app *app, json_t *event);
 void history_start(struct app *app, const char *service, const char *reply_to);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 bool resume_claimed(struct app *app, const struct db_incident *row, const char *how);

@@ -2386,16 +2386,18 @@ static json_t *m_conversations_replies(struct fake *fk, json_t *args, const char
 	thread_ts = js(m, "thread_ts") && *js(m, "thread_ts") ? js(m, "thread_ts") : ts;
 	parent = message_get(fk, ch, thread_ts);
 
-	/* list[0] is the parent when it is known and within bounds; then the
-	 * replies within bounds (messages of this channel whose thread_ts is
-	 * the thread's, other than the parent itself), in ts order. */
+	/* list[0] is the parent when it is known, whatever the bounds: Slack
+	 * puts the thread's parent first even when oldest/latest leave it
+	 * out; then the replies within bounds (messages of this channel whose
+	 * thread_ts is the thread's, other than the parent itself), in ts
+	 * order. */
 	cap = 16;
 	list = malloc(cap * sizeof *list);
 	if (!list) {
 		free(want);
 		return api_err("internal_error");
 	}
-	if (parent && ts_in_bounds(thread_ts, oldest, latest, inclusive)) {
+	if (parent) {
 		list[n].ts = thread_ts;
 		list[n++].m = parent;
 		first = 1;
