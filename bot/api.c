@@ -70,6 +70,7 @@ struct api_req {
 	char *label; /* method, or the host for api_post_url: safe to log */
 	bool raw;    /* api_post_url: ok = 2xx, no Slack "ok" field */
 	bool once;   /* api_probe_url: one attempt, whatever the answer */
+	bool persist; /* api_call_until_answered: no attempt limit */
 	bool post_message; /* internal_error/fatal_error may have posted */
 	api_cb cb;
 	void *arg;
@@ -84,6 +85,7 @@ struct api_req {
 	bool too_big;
 	char err[CURL_ERROR_SIZE];
 	char status_err[32]; /* "http_503" */
+	char last_error[64]; /* why the last attempt failed, for api_refused */
 };
 
 struct sock {
@@ -123,6 +125,7 @@ struct api_wait {
 	struct api_wait *next;
 	char *method;
 	char *channel, *thread; /* as in api_req */
+	bool persist;
 	json_t *args;
 	api_cb cb;
 	void *arg;
@@ -410,8 +413,11 @@ static void attempt_done(struct api_req *req, CURLcode code)
 	}
 	if (v.limited)
 		req->limited++;
-	if (v.ok || !v.retry || req->once || req->attempts - req->limited >= API_MAX_ATTEMPTS ||
-	    req->limited >= API_MAX_LIMITED) {
+	if (!v.ok && v.error)
+		(void)rb_strlcpy(req->last_error, v.error, sizeof req->last_error);
+	if (v.ok || !v.retry || req->once ||
+	    (!req->persist && (req->attempts - req->limited >= API_MAX_ATTEMPTS ||
+			       req->limited >= API_MAX_LIMITED))) {
 		finish(req, v.ok, v.error, status, doc);
 		return;
 	}
@@ -419,9 +425,15 @@ static void attempt_done(struct api_req *req, CURLcode code)
 		v.delay_ms = backoff_ms(api, req->attempts - req->limited);
 	if (v.limited && !req->raw)
 		hold_back(req, v.delay_ms);
-	log_warn("api retry method=%s attempt=%d/%d reason=\"%s\" status=%ld delay_ms=%ld",
-		 req->label, req->attempts - req->limited, API_MAX_ATTEMPTS, v.error, status,
-		 v.delay_ms);
+	if (req->persist && req->attempts - req->limited >= API_MAX_ATTEMPTS)
+		log_warn("api retry method=%s attempt=%d reason=\"%s\" status=%ld delay_ms=%ld: "
+			 "a post about an incident is not dropped, it waits for Slack",
+			 req->label, req->attempts - req->limited, v.error, status, v.delay_ms);
+	else
+		log_warn("api retry method=%s attempt=%d/%d reason=\"%s\" status=%ld "
+			 "delay_ms=%ld",
+			 req->label, req->attempts - req->limited, API_MAX_ATTEMPTS, v.error,
+			 status, v.delay_ms);
 	json_decref(doc); /* v.error may point into doc: not used after this */
 	req->state = REQ_WAITING;
 	uv_timer_start(&req->retry, retry_cb, (uint64_t)v.delay_ms, 0);
@@ -797,7 +809,7 @@ static int submit(struct api_req *req)
  * for a bad method or non-object args, RB_ETOOBIG for a body over
  * RB_HTTP_BODY_MAX; on error cb is never called. */
 static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
-		    const char *channel, const char *thread);
+		    const char *channel, const char *thread, bool persist);
 
 /* 0 when a call may start now, else how long it waits (UINT64_MAX: until
  * the post before it in its thread is answered, which pumps again). */
@@ -817,7 +829,8 @@ static void gate_cb(uv_timer_t *t)
 	pump(RB_CONTAINER_OF(t, struct api, gate));
 }
 
-int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
+static int call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
+		bool persist)
 {
 	const char *channel = NULL, *thread = NULL;
 	struct api_wait *w;
@@ -843,11 +856,12 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 	}
 	if (api->pending < API_MAX_LIVE && !api->wait_head &&
 	    !gate_wait(api, method, channel, thread))
-		return call_now(api, method, args, cb, arg, channel, thread);
+		return call_now(api, method, args, cb, arg, channel, thread, persist);
 	w = rb_calloc(1, sizeof *w);
 	w->method = rb_strdup(method);
 	w->channel = channel ? rb_strdup(channel) : NULL;
 	w->thread = thread ? rb_strdup(thread) : NULL;
+	w->persist = persist;
 	w->args = args;
 	w->cb = cb;
 	w->arg = arg;
@@ -859,6 +873,17 @@ int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void 
 	api->waiting++;
 	uv_timer_start(&api->gate, gate_cb, 0, 0); /* pump, but not under the caller */
 	return 0;
+}
+
+int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
+{
+	return call(api, method, args, cb, arg, false);
+}
+
+int api_call_until_answered(struct api *api, const char *method, json_t *args, api_cb cb,
+			    void *arg)
+{
+	return call(api, method, args, cb, arg, true);
 }
 
 /* Starts the calls that wait and may go, oldest first, while there are
@@ -887,7 +912,8 @@ static void pump(struct api *api)
 		if (api->wait_tail == w)
 			api->wait_tail = prev;
 		api->waiting--;
-		rc = call_now(api, w->method, w->args, w->cb, w->arg, w->channel, w->thread);
+		rc = call_now(api, w->method, w->args, w->cb, w->arg, w->channel, w->thread,
+			      w->persist);
 		w->args = NULL; /* stolen */
 		if (rc) {
 			struct api_result res = { .ok = false, .error = "client_error", .raw = "" };
@@ -903,7 +929,7 @@ static void pump(struct api *api)
 /* api_call() with a slot: builds the request and starts it. `args` is
  * stolen. */
 static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
-		    const char *channel, const char *thread)
+		    const char *channel, const char *thread, bool persist)
 {
 	struct api_req *req;
 	const char *token;
@@ -915,6 +941,7 @@ static int call_now(struct api *api, const char *method, json_t *args, api_cb cb
 	req = req_new(api, url, method, cb, arg);
 	free(url);
 	req->post_message = !strcmp(method, "chat.postMessage");
+	req->persist = persist;
 	if (channel) {
 		req->channel = rb_strdup(channel);
 		req->thread = rb_strdup(thread);
@@ -1042,6 +1069,19 @@ int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb, 
 int api_pending(const struct api *api)
 {
 	return api ? api->pending + api->waiting : 0;
+}
+
+int api_refused(const struct api *api, const char **last_error)
+{
+	int n = 0;
+
+	for (const struct api_req *r = api ? api->reqs : NULL; r; r = r->next)
+		if (r->persist && r->attempts - r->limited >= API_MAX_ATTEMPTS) {
+			n++;
+			if (last_error)
+				*last_error = r->last_error;
+		}
+	return n;
 }
 
 const char *api_paused(struct api *api, uint64_t *left_ms, int *held)

@@ -80,6 +80,14 @@ void api_free(struct api *api);
  * or a negative code and never calls cb. */
 int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg) RB_MUSTCHECK;
 
+/* api_call for what must not be dropped (a post about an incident): a
+ * failure worth retrying (5xx, a timeout, a transport error, 429) is
+ * retried with no attempt limit, backoff capped at 30 s, until Slack
+ * answers for good or the client is freed ("shutdown": the post's outbox
+ * row stays open for whoever carries on). */
+int api_call_until_answered(struct api *api, const char *method, json_t *args, api_cb cb,
+			    void *arg) RB_MUSTCHECK;
+
 /* POSTs `body` (copied, `len` bytes) with `content_type` to an absolute
  * URL with no token: response_url replies and the file-upload step. The
  * result's `ok` is true for any 2xx status (body may be NULL if not JSON).
@@ -100,6 +108,11 @@ int api_probe_url(struct api *api, const char *url, long timeout_ms, api_cb cb,
 
 /* Calls in flight or waiting for a retry. */
 int api_pending(const struct api *api);
+
+/* api_call_until_answered calls that failed API_MAX_ATTEMPTS times or
+ * more and still wait for Slack, with the last one's error in *last_error
+ * (borrowed until the next call); for /ready. */
+int api_refused(const struct api *api, const char **last_error);
 
 /* What Slack has rate-limited and is still paused ("chat.postMessage in
  * C…", borrowed until the next call), with the ms left and the calls held

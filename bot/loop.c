@@ -185,6 +185,15 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 					   "waiting: %zu approver group(s) not read yet "
 					   "(retrying); their members cannot approve until then\n",
 					   approval_groups_unknown(app));
+		if (app->api && api_refused(app->api, NULL) && !rc) {
+			const char *why = "?";
+			int n = api_refused(app->api, &why);
+
+			rc = rb_buf_printf(body,
+					   "waiting: %d post(s) Slack keeps refusing (%s); retried "
+					   "until it answers, in order\n",
+					   n, why);
+		}
 		/* Still ready: what waits is sent once Slack's pause is over. */
 		if (paused && !rc)
 			rc = rb_buf_printf(body,

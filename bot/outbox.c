@@ -133,7 +133,9 @@ void outbox_send(struct app_inc *ai, enum inc_message msg, const char *key, json
 		answered(pc, &r);
 		return;
 	}
-	if (api_call(ai->app->api, "chat.postMessage", args, post_done_cb, pc)) {
+	/* Not dropped while Slack fails: it waits, and the thread's next posts
+	 * wait behind it (api.c), so the thread keeps its order. */
+	if (api_call_until_answered(ai->app->api, "chat.postMessage", args, post_done_cb, pc)) {
 		struct api_result r = { .ok = false, .error = "client_busy" };
 		answered(pc, &r);
 	}
@@ -312,8 +314,9 @@ static void wrapup_next(struct wrapup *w)
 			wrapup_close(w, e, ts, NULL);
 			continue;
 		}
-		if (!api_call(app->api, "chat.postMessage",
-			      json_incref(json_object_get(e, "args")), wrapup_posted_cb, w))
+		if (!api_call_until_answered(app->api, "chat.postMessage",
+					     json_incref(json_object_get(e, "args")),
+					     wrapup_posted_cb, w))
 			return;
 		wrapup_close(w, e, NULL, "client_busy");
 	}

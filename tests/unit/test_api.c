@@ -729,6 +729,28 @@ static void test_429s_do_not_use_up_the_attempts(void **state)
 	assert_int_equal(g->attempts, 10);
 }
 
+/* A post that must not be dropped outlasts the attempt limit: eight 500s,
+ * then Slack answers; a plain call gives up after API_MAX_ATTEMPTS. */
+static void test_until_answered_outlasts_the_attempt_limit(void **state)
+{
+	struct fx *fx = *state;
+	const struct got *g = &fx->got[0];
+
+	SCRIPT(fx, RSTATUS(500), RSTATUS(500), RSTATUS(500), RSTATUS(500), RSTATUS(500),
+	       RSTATUS(500), RSTATUS(500), RSTATUS(500), R200("{\"ok\":true,\"ts\":\"1.000002\"}"));
+	fx_api(fx, NULL, 0, 1, 0); /* backoff from 1 ms */
+	assert_int_equal(api_call_until_answered(fx->api, "chat.postMessage",
+						 json_pack("{s:s, s:s}", "channel", "C1", "text",
+							   "x"),
+						 result_cb, fx),
+			 0);
+	fx_run(fx);
+
+	assert_int_equal(fx->srv.nrecs, 9);
+	assert_true(g->ok);
+	assert_int_equal(g->attempts, 9);
+}
+
 /* "A" draws one 429 (Retry-After capped to 300 ms), everything else is ok. */
 static const struct resp *pick_429_for_a(struct srv *srv, const struct rec *r)
 {
@@ -1222,6 +1244,7 @@ int main(void)
 		T(test_retry_after_is_capped),
 		T(test_429_every_time_fails_ratelimited),
 		T(test_429s_do_not_use_up_the_attempts),
+		T(test_until_answered_outlasts_the_attempt_limit),
 		T(test_429_holds_its_channel_and_thread_back_in_order),
 		T(test_500_twice_then_ok),
 		T(test_500_always_fails_after_max_attempts),
