@@ -71,6 +71,7 @@ struct api_req {
 	bool raw;    /* api_post_url: ok = 2xx, no Slack "ok" field */
 	bool once;   /* api_probe_url: one attempt, whatever the answer */
 	bool persist; /* api_call_until_answered: no attempt limit */
+	api_wanted_fn wanted; /* asked before each retry; NULL = always */
 	bool post_message; /* internal_error/fatal_error may have posted */
 	api_cb cb;
 	void *arg;
@@ -126,6 +127,7 @@ struct api_wait {
 	char *method;
 	char *channel, *thread; /* as in api_req */
 	bool persist;
+	api_wanted_fn wanted;
 	json_t *args;
 	api_cb cb;
 	void *arg;
@@ -376,6 +378,10 @@ static void retry_cb(uv_timer_t *t)
 
 	if (req->api->closing)
 		return; /* cannot happen: api_free stops every retry timer */
+	if (req->wanted && !req->wanted(req->arg)) {
+		finish(req, false, "not_wanted", 0, NULL);
+		return;
+	}
 	start_attempt(req);
 }
 
@@ -809,7 +815,7 @@ static int submit(struct api_req *req)
  * for a bad method or non-object args, RB_ETOOBIG for a body over
  * RB_HTTP_BODY_MAX; on error cb is never called. */
 static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
-		    const char *channel, const char *thread, bool persist);
+		    const char *channel, const char *thread, bool persist, api_wanted_fn wanted);
 
 /* 0 when a call may start now, else how long it waits (UINT64_MAX: until
  * the post before it in its thread is answered, which pumps again). */
@@ -830,7 +836,7 @@ static void gate_cb(uv_timer_t *t)
 }
 
 static int call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
-		bool persist)
+		bool persist, api_wanted_fn wanted)
 {
 	const char *channel = NULL, *thread = NULL;
 	struct api_wait *w;
@@ -856,12 +862,13 @@ static int call(struct api *api, const char *method, json_t *args, api_cb cb, vo
 	}
 	if (api->pending < API_MAX_LIVE && !api->wait_head &&
 	    !gate_wait(api, method, channel, thread))
-		return call_now(api, method, args, cb, arg, channel, thread, persist);
+		return call_now(api, method, args, cb, arg, channel, thread, persist, wanted);
 	w = rb_calloc(1, sizeof *w);
 	w->method = rb_strdup(method);
 	w->channel = channel ? rb_strdup(channel) : NULL;
 	w->thread = thread ? rb_strdup(thread) : NULL;
 	w->persist = persist;
+	w->wanted = wanted;
 	w->args = args;
 	w->cb = cb;
 	w->arg = arg;
@@ -877,13 +884,13 @@ static int call(struct api *api, const char *method, json_t *args, api_cb cb, vo
 
 int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg)
 {
-	return call(api, method, args, cb, arg, false);
+	return call(api, method, args, cb, arg, false, NULL);
 }
 
 int api_call_until_answered(struct api *api, const char *method, json_t *args, api_cb cb,
-			    void *arg)
+			    void *arg, api_wanted_fn wanted)
 {
-	return call(api, method, args, cb, arg, true);
+	return call(api, method, args, cb, arg, true, wanted);
 }
 
 /* Starts the calls that wait and may go, oldest first, while there are
@@ -913,7 +920,7 @@ static void pump(struct api *api)
 			api->wait_tail = prev;
 		api->waiting--;
 		rc = call_now(api, w->method, w->args, w->cb, w->arg, w->channel, w->thread,
-			      w->persist);
+			      w->persist, w->wanted);
 		w->args = NULL; /* stolen */
 		if (rc) {
 			struct api_result res = { .ok = false, .error = "client_error", .raw = "" };
@@ -929,7 +936,7 @@ static void pump(struct api *api)
 /* api_call() with a slot: builds the request and starts it. `args` is
  * stolen. */
 static int call_now(struct api *api, const char *method, json_t *args, api_cb cb, void *arg,
-		    const char *channel, const char *thread, bool persist)
+		    const char *channel, const char *thread, bool persist, api_wanted_fn wanted)
 {
 	struct api_req *req;
 	const char *token;
@@ -942,6 +949,7 @@ static int call_now(struct api *api, const char *method, json_t *args, api_cb cb
 	free(url);
 	req->post_message = !strcmp(method, "chat.postMessage");
 	req->persist = persist;
+	req->wanted = wanted;
 	if (channel) {
 		req->channel = rb_strdup(channel);
 		req->thread = rb_strdup(thread);

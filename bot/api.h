@@ -80,13 +80,19 @@ void api_free(struct api *api);
  * or a negative code and never calls cb. */
 int api_call(struct api *api, const char *method, json_t *args, api_cb cb, void *arg) RB_MUSTCHECK;
 
+/* Asked before each retry of an api_call_until_answered call: false ends
+ * it with error "not_wanted" (say, the incident is another replica's now,
+ * and its post is that replica's to make). */
+typedef bool (*api_wanted_fn)(void *arg);
+
 /* api_call for what must not be dropped (a post about an incident): a
  * failure worth retrying (5xx, a timeout, a transport error, 429) is
  * retried with no attempt limit, backoff capped at 30 s, until Slack
- * answers for good or the client is freed ("shutdown": the post's outbox
- * row stays open for whoever carries on). */
+ * answers for good, `wanted` (NULL: always) says no more, or the client is
+ * freed ("shutdown": the post's outbox row stays open for whoever carries
+ * on). */
 int api_call_until_answered(struct api *api, const char *method, json_t *args, api_cb cb,
-			    void *arg) RB_MUSTCHECK;
+			    void *arg, api_wanted_fn wanted) RB_MUSTCHECK;
 
 /* POSTs `body` (copied, `len` bytes) with `content_type` to an absolute
  * URL with no token: response_url replies and the file-upload step. The

@@ -115,6 +115,15 @@ static void post_done_cb(void *arg, const struct api_result *res)
 	answered(arg, res);
 }
 
+/* A post that waits on Slack is retried while the incident is still this
+ * replica's: once another carries it, that one looks for it and posts it. */
+static bool post_wanted(void *arg)
+{
+	const struct post_ctx *pc = arg;
+
+	return !pc->ai->lost;
+}
+
 /* Posts `args` (stolen) as message `msg` of `ai`, the outbox row `key`
  * (NULL: none); INC_EV_POSTED or INC_EV_POST_FAILED follows (at once when
  * it cannot be sent). */
@@ -135,7 +144,8 @@ void outbox_send(struct app_inc *ai, enum inc_message msg, const char *key, json
 	}
 	/* Not dropped while Slack fails: it waits, and the thread's next posts
 	 * wait behind it (api.c), so the thread keeps its order. */
-	if (api_call_until_answered(ai->app->api, "chat.postMessage", args, post_done_cb, pc)) {
+	if (api_call_until_answered(ai->app->api, "chat.postMessage", args, post_done_cb, pc,
+				    post_wanted)) {
 		struct api_result r = { .ok = false, .error = "client_busy" };
 		answered(pc, &r);
 	}
@@ -316,7 +326,7 @@ static void wrapup_next(struct wrapup *w)
 		}
 		if (!api_call_until_answered(app->api, "chat.postMessage",
 					     json_incref(json_object_get(e, "args")),
-					     wrapup_posted_cb, w))
+					     wrapup_posted_cb, w, NULL))
 			return;
 		wrapup_close(w, e, NULL, "client_busy");
 	}

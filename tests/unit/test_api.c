@@ -742,13 +742,43 @@ static void test_until_answered_outlasts_the_attempt_limit(void **state)
 	assert_int_equal(api_call_until_answered(fx->api, "chat.postMessage",
 						 json_pack("{s:s, s:s}", "channel", "C1", "text",
 							   "x"),
-						 result_cb, fx),
+						 result_cb, fx, NULL),
 			 0);
 	fx_run(fx);
 
 	assert_int_equal(fx->srv.nrecs, 9);
 	assert_true(g->ok);
 	assert_int_equal(g->attempts, 9);
+}
+
+/* Wanted no more after its second failure (the incident went to another
+ * replica, say). */
+static bool wanted_twice(void *arg)
+{
+	const struct fx *fx = arg;
+
+	return fx->srv.nrecs < 2;
+}
+
+static void test_until_answered_stops_when_not_wanted(void **state)
+{
+	struct fx *fx = *state;
+	const struct got *g = &fx->got[0];
+
+	SCRIPT(fx, RSTATUS(500));
+	fx_api(fx, NULL, 0, 1, 0);
+	fx->linger_ms = 200; /* no attempt after the answer */
+	assert_int_equal(api_call_until_answered(fx->api, "chat.postMessage",
+						 json_pack("{s:s, s:s}", "channel", "C1", "text",
+							   "x"),
+						 result_cb, fx, wanted_twice),
+			 0);
+	fx_run(fx);
+
+	assert_int_equal(fx->ngot, 1);
+	assert_int_equal(fx->srv.nrecs, 2);
+	assert_false(g->ok);
+	assert_string_equal(g->error, "not_wanted");
 }
 
 /* "A" draws one 429 (Retry-After capped to 300 ms), everything else is ok. */
@@ -1245,6 +1275,7 @@ int main(void)
 		T(test_429_every_time_fails_ratelimited),
 		T(test_429s_do_not_use_up_the_attempts),
 		T(test_until_answered_outlasts_the_attempt_limit),
+		T(test_until_answered_stops_when_not_wanted),
 		T(test_429_holds_its_channel_and_thread_back_in_order),
 		T(test_500_twice_then_ok),
 		T(test_500_always_fails_after_max_attempts),
