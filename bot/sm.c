@@ -90,6 +90,7 @@ struct sm {
 	struct sm_conn *conns;
 	unsigned next_id;
 	bool opening; /* apps.connections.open in flight */
+	bool open_when_room; /* a new socket waits for an old one to go */
 	int retry_count;
 	uv_timer_t retry_timer;
 	uv_timer_t stop_timer;
@@ -296,6 +297,12 @@ static void conn_gone(struct sm_conn *c, const char *why)
 		free(c);
 	if (sm->stopping) {
 		maybe_finish_stop(sm);
+		return;
+	}
+	if (sm->open_when_room) {
+		sm->open_when_room = false;
+		uv_timer_stop(&sm->retry_timer);
+		open_connection(sm);
 		return;
 	}
 	if (!have_usable_conn(sm) && !uv_is_active((uv_handle_t *)&sm->retry_timer))
@@ -803,11 +810,35 @@ static void open_cb(void *arg, const struct api_result *res)
 	start_conn(sm, url);
 }
 
+/* At most two sockets: with two open (one draining after a refresh, and
+ * its replacement told to refresh too), the oldest draining one is closed
+ * and the new one waits until it is gone. True when it must wait. */
+static bool no_room(struct sm *sm)
+{
+	struct sm_conn *oldest = NULL;
+	int n = 0;
+
+	for (struct sm_conn *c = sm->conns; c; c = c->next) {
+		n++;
+		if (c->state == C_DRAINING)
+			oldest = c; /* the list is newest first */
+	}
+	if (n < 2)
+		return false;
+	if (oldest && !oldest->close_requested) {
+		log_info("socket_mode: conn=%u closed to make room: at most two sockets",
+			 oldest->id);
+		conn_close(oldest);
+	}
+	sm->open_when_room = true;
+	return true;
+}
+
 static void open_connection(struct sm *sm)
 {
 	int rc;
 
-	if (sm->stopping || sm->opening)
+	if (sm->stopping || sm->opening || no_room(sm))
 		return;
 	sm->opening = true;
 	rc = api_call(sm->api, "apps.connections.open", json_object(), open_cb, sm);
