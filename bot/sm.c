@@ -27,8 +27,8 @@
  * accepted was a success, and the next drop (Slack drops sockets every
  * few hours, and on its deploys) is met with a reconnect within a second
  * or so. Sockets refused before their hello keep backing off. A refresh
- * opens the replacement immediately. too_many_websockets waits at least
- * 30 s, link_disabled five minutes.
+ * opens the replacement immediately. too_many_websockets and link_disabled
+ * are retried with the same backoff, which they do not reset.
  */
 #include "sm.h"
 
@@ -373,16 +373,21 @@ static void on_disconnect(struct sm_conn *c, json_t *msg)
 	const char *reason = json_string_value(json_object_get(msg, "reason")) ?: "";
 
 	log_info("socket_mode: conn=%u disconnect reason=%s", c->id, reason);
+	/* Both are refusals before a hello: the backoff (1 s, 2 s … 60 s) keeps
+	 * growing, so a refusal that lasts costs a try a minute, and one that
+	 * ends (Socket Mode turned back on, another process's sockets gone) is
+	 * over within seconds. */
 	if (!strcmp(reason, "link_disabled")) {
 		log_error("socket_mode: Slack says Socket Mode is disabled for this app; turn it "
-			  "on in the app settings. Retrying in 5 minutes.");
-		leave_and_wait(c, 300000);
+			  "on in the app settings. Retrying with backoff.");
+		leave_and_wait(c, 0);
 		return;
 	}
 	if (!strcmp(reason, "too_many_websockets")) {
 		log_error("socket_mode: Slack refused the socket: the app already has 10 open. "
-			  "Check for other processes using the same app token.");
-		leave_and_wait(c, 30000);
+			  "Check for other processes using the same app token. Retrying with "
+			  "backoff.");
+		leave_and_wait(c, 0);
 		return;
 	}
 	/* warning, refresh_requested and anything unknown: replace the socket
