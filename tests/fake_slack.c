@@ -211,6 +211,7 @@ struct fake_cfg {
 	enum close_mode refresh_close;
 	int post_rate_per_s; /* chat.postMessage per channel; 0 = unlimited */
 	int post_burst;
+	bool method_tiers; /* other methods limited to their tier per minute */
 	int ping_ms;
 };
 
@@ -1944,6 +1945,62 @@ static bool post_rate_limited(struct fake *fk, const char *ch)
 	return false;
 }
 
+/* A method's tier as calls per minute (https://api.slack.com/docs/rate-limits
+ * and each method's page); 0 = not limited here: chat.postMessage has its
+ * per-channel limit, auth.test is "special" (thousands an hour), and
+ * apps.connections.open (Tier 1, "1+ per minute") is not limited, since
+ * Slack's own SDKs reconnect at once and Slack does not publish how many
+ * it takes. */
+static int method_tier_per_min(const char *method)
+{
+	static const struct {
+		const char *method;
+		int per_min;
+	} tiers[] = {
+		{ "usergroups.users.list", 20 },	 /* Tier 2 */
+		{ "conversations.replies", 50 },	 /* Tier 3 */
+		{ "conversations.history", 50 },	 /* Tier 3 */
+		{ "conversations.info", 50 },		 /* Tier 3 */
+		{ "reactions.add", 50 },		 /* Tier 3 */
+		{ "reactions.get", 50 },		 /* Tier 3 */
+		{ "chat.update", 50 },			 /* Tier 3 */
+		{ "chat.postEphemeral", 100 },		 /* Tier 4 */
+		{ "files.getUploadURLExternal", 100 },	 /* Tier 4 */
+		{ "files.completeUploadExternal", 100 }, /* Tier 4 */
+	};
+
+	for (size_t i = 0; i < RB_ARRAY_LEN(tiers); i++)
+		if (!strcmp(tiers[i].method, method))
+			return tiers[i].per_min;
+	return 0;
+}
+
+/* A token bucket per method holding a minute of its tier; over it, the
+ * seconds until the next call is allowed (Retry-After), else 0. */
+static int method_rate_limited(struct fake *fk, const char *method)
+{
+	int per_min = fk->cfg.method_tiers ? method_tier_per_min(method) : 0;
+	char key[96];
+	json_t *b;
+	int64_t now = mono_us();
+	double tokens = per_min, rate = per_min / 60.0;
+
+	if (!per_min)
+		return 0;
+	snprintf(key, sizeof key, "method %s", method);
+	b = json_object_get(fk->buckets, key);
+	if (b) {
+		tokens = json_real_value(json_array_get(b, 0));
+		tokens += (double)(now - (int64_t)json_real_value(json_array_get(b, 1))) / 1e6 * rate;
+		if (tokens > per_min)
+			tokens = per_min;
+	}
+	if (tokens < 1.0)
+		return (int)((1.0 - tokens) / rate) + 1;
+	json_object_set_new(fk->buckets, key, json_pack("[f, f]", tokens - 1.0, (double)now));
+	return 0;
+}
+
 static json_t *m_connections_open(struct fake *fk, json_t *args, const char *auth,
 				  struct api_out *o)
 {
@@ -2820,6 +2877,15 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 		if (!resp)
 			resp = fail_answer(&hit, &o.status, &o.retry_after);
 	}
+	if (!resp) {
+		int wait_s = method_rate_limited(fk, method);
+
+		if (wait_s > 0) {
+			o.status = 429;
+			o.retry_after = wait_s;
+			resp = api_err("ratelimited");
+		}
+	}
 	for (i = 0; !resp && i < RB_ARRAY_LEN(api_methods); i++) {
 		const char *e;
 
@@ -3685,7 +3751,7 @@ static json_t *ctl_fail(struct fake *fk, json_t *body, int *status)
 static json_t *cfg_json(const struct fake_cfg *c)
 {
 	return json_pack("{s:i, s:[i, i, i], s:i, s:b, s:s?, s:i, s:i, s:i, s:i, s:i, s:i, s:s, "
-			 "s:i, s:i, s:i}",
+			 "s:i, s:i, s:b, s:i}",
 			 "retry_after_ms", c->retry_after_ms, "retry_delays_ms",
 			 c->retry_delays_ms[0], c->retry_delays_ms[1], c->retry_delays_ms[2],
 			 "slash_timeout_ms", c->slash_timeout_ms, "hello", c->hello,
@@ -3695,7 +3761,7 @@ static json_t *cfg_json(const struct fake_cfg *c)
 			 c->lifetime_ms, "debug_lifetime_ms", c->debug_lifetime_ms, "warning_ms",
 			 c->warning_ms, "refresh_close", close_mode_name(c->refresh_close),
 			 "post_rate_per_s", c->post_rate_per_s, "post_burst", c->post_burst,
-			 "ping_ms", c->ping_ms);
+			 "method_tiers", c->method_tiers, "ping_ms", c->ping_ms);
 }
 
 /* Applies the config keys in body to a copy, and only if all are valid. */
@@ -3715,6 +3781,12 @@ static json_t *ctl_config(struct fake *fk, json_t *body, int *status)
 			if (!json_is_boolean(v))
 				return ctl_bad(status, "hello must be true or false");
 			c.hello = json_is_true(v);
+			continue;
+		}
+		if (!strcmp(k, "method_tiers")) {
+			if (!json_is_boolean(v))
+				return ctl_bad(status, "method_tiers must be true or false");
+			c.method_tiers = json_is_true(v);
 			continue;
 		}
 		if (!strcmp(k, "disconnect_before_hello")) {
@@ -4439,6 +4511,7 @@ static void fake_init(struct fake *fk, int ping_ms)
 	c->refresh_close = CM_FRAME;
 	c->post_rate_per_s = 1; /* Slack: about one a second per channel */
 	c->post_burst = 4;
+	c->method_tiers = true;
 	c->ping_ms = ping_ms;
 	fk->cfg = *c;
 	fk->calls = json_array();
