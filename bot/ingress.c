@@ -171,7 +171,7 @@ static char *open_incidents_text(struct app *app)
 	 * sends it through response_url. */
 	rb_buf_init(&b, 39000);
 	for (struct app_inc *ai = app->incidents; ai && !rc; ai = ai->next) {
-		char phase[128], elapsed[32];
+		char phase[160], elapsed[32];
 		if (inc_state_is_final(ai->inc.state))
 			continue;
 		shell_phase_text(ai, phase, sizeof phase);
@@ -521,13 +521,45 @@ json_t *ingress_ack_payload_cb(void *arg, json_t *env, void **verdict)
 static char *open_incident_text(const char *service, const char *open_id,
 				const char *open_state)
 {
-	char id[INC_ID_MAX], state[32];
+	char id[INC_ID_MAX], state[32], how[256];
+	enum inc_state st;
 
 	snprintf(id, sizeof id, "%s", open_id);
 	state_words(open_state, state, sizeof state);
+	/* How that incident ends, for each state that holds the service (the
+	 * state may come from another replica's row; one this build does not
+	 * know gets the general answer). */
+	if (inc_state_from_name(open_state, &st))
+		st = INC_STATE_COUNT;
+	switch (st) {
+	case INC_DECLARED:
+	case INC_AWAITING_APPROVAL:
+		snprintf(how, sizeof how, "Nothing has run yet: to call it off, use "
+			 "`/rollback cancel %s`.", id);
+		break;
+	case INC_APPROVED:
+	case INC_ROLLING_BACK:
+		snprintf(how, sizeof how, "Its rollback is running: wait for its steps to finish "
+			 "(its thread shows each one), then close it with `/rollback resolve %s`.",
+			 id);
+		break;
+	case INC_VERIFYING:
+		snprintf(how, sizeof how, "It has rolled back and is being verified: it ends when "
+			 "its checks pass, or close it with `/rollback resolve %s`.", id);
+		break;
+	case INC_FAILED:
+		snprintf(how, sizeof how, "It failed and is left open for people: once the service "
+			 "is healthy, close it with `/rollback resolve %s`, or give up on it with "
+			 "`/rollback cancel %s`.", id, id);
+		break;
+	default:
+		snprintf(how, sizeof how, "Close it with `/rollback resolve %s` or "
+			 "`/rollback cancel %s`.", id, id);
+		break;
+	}
 	return rb_asprintf("*%s* already has a rollback in progress: %s (%s). rollbot runs one "
-			   "rollback per service at a time; follow that incident's thread.",
-			   service, id, state);
+			   "rollback per service at a time, until its incident ends. %s",
+			   service, id, state, how);
 }
 
 /* How long a /rollback may wait for the database before the person is

@@ -91,6 +91,12 @@ bool resume_claimed(struct app *app, const struct db_incident *row, const char *
 		ai->resend = NULL;
 		outbox_resend(ai, pending);
 	}
+	/* A failed incident stays open, and its report was owed from the
+	 * failure on (shell.c, report_after): a carrier that died before the
+	 * upload leaves it here, for this one to upload. */
+	if (row->report_pending[0] && strcmp(row->report_pending, "posts"))
+		publish_resumed_report(app, row->inc.id, ai->fence,
+				       !strcmp(row->report_pending, "report+drafts"));
 	shell_inc_release(ai);
 	return true;
 }

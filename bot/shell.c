@@ -302,6 +302,11 @@ void shell_phase_text(const struct app_inc *ai, char *out, size_t len)
 		snprintf(out, len, "rolled back, verifying the service (%d round%s so far)",
 			 inc->verify_rounds, inc->verify_rounds == 1 ? "" : "s");
 		break;
+	case INC_FAILED:
+		/* Open until a person closes it: say what they should do. */
+		snprintf(out, len, "failed, in people's hands: `/rollback resolve %s` once healthy, "
+			 "or `/rollback cancel %s`", inc->id, inc->id);
+		break;
 	default:
 		snprintf(out, len, "%s", inc_state_name(inc->state));
 		break;
@@ -343,6 +348,9 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	json_object_set_new(data, "resume_step", json_integer(ai->inc.next_step + 1));
 	json_object_set_new(data, "interrupted", json_boolean(ai->inc.interrupted));
 	json_object_set_new(data, "closed_by", json_string(ai->inc.closed_by));
+	/* A step ran (it may have failed): the end messages must not say
+	 * that nothing was run. */
+	json_object_set_new(data, "ran", json_boolean(ai->last_step != NULL));
 	json_object_set_new(data, "note", json_string(ai->problem));
 	if (svc) {
 		shell_human_duration(svc->verify.window_ms, buf, sizeof buf);
@@ -914,10 +922,12 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 		case INC_ACT_POST:
 			if (ai->resend && resent(ai, a->msg))
 				continue;
-			/* A batch that ends the incident saves, with it, what is
-			 * still owed: the report (publish.c clears it), or, with
-			 * no report after them, its last posts (outbox.c). */
-			if (ends && report_after(a->msg))
+			/* A batch that ends the incident, or fails it (the report
+			 * is uploaded at the failure too, while it stays open),
+			 * saves, with it, what is still owed: the report
+			 * (publish.c clears it), or, with no report after them,
+			 * its last posts (outbox.c). */
+			if (report_after(a->msg))
 				ai->report_pending = report_after(a->msg);
 			else if (ends && !ai->report_pending)
 				ai->report_pending = "posts";

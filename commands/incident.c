@@ -66,14 +66,13 @@ const char *inc_message_name(enum inc_message m)
 
 bool inc_state_is_final(enum inc_state s)
 {
-	return s == INC_RESOLVED || s == INC_REJECTED || s == INC_EXPIRED ||
-	       s == INC_CANCELLED || s == INC_FAILED;
+	return s == INC_RESOLVED || s == INC_REJECTED || s == INC_EXPIRED || s == INC_CANCELLED;
 }
 
 bool inc_state_holds_service(enum inc_state s)
 {
 	return s == INC_DECLARED || s == INC_AWAITING_APPROVAL || s == INC_APPROVED ||
-	       s == INC_ROLLING_BACK;
+	       s == INC_ROLLING_BACK || s == INC_VERIFYING || s == INC_FAILED;
 }
 
 static struct inc_action *add(struct inc_actions *out, enum inc_action_kind kind)
@@ -118,6 +117,10 @@ static void transition(struct incident *next, enum inc_state to, struct inc_acti
 	if (inc_state_is_final(to)) {
 		/* The end of the incident: no more updates, no more rounds. */
 		next->next_update_ms = 0;
+		next->next_verify_ms = 0;
+	} else if (to == INC_FAILED) {
+		/* People take over: no more rounds, but the updates go on
+		 * until someone resolves or cancels it. */
 		next->next_verify_ms = 0;
 	}
 	audit(out, "state_change", "rollbot", "from", inc_state_name(from), "to",
@@ -410,13 +413,15 @@ static int on_post_failed(const struct incident *cur, const struct inc_event *ev
 		a = add(out, INC_ACT_NOTIFY_REQUESTER);
 		snprintf(a->text, sizeof a->text,
 			 ":warning: %s: Slack refused the approval request (`%s`), so nothing will "
-			 "run. Check rollbot's log, then run /rollback again.",
-			 cur->id, ev->error ? ev->error : "unknown");
+			 "run. Check rollbot's log, close it with `/rollback cancel %s`, then run "
+			 "/rollback again.",
+			 cur->id, ev->error ? ev->error : "unknown", cur->id);
 		return 0;
 	}
 	if (ev->msg == INC_MSG_ANNOUNCEMENT && cur->state == INC_DECLARED) {
-		/* Without its announcement there is no thread to approve in: the
-		 * incident ends here, so that it does not hold the service. */
+		/* Without its announcement there is no thread to approve in:
+		 * nothing will run. It stays open as failed (it holds the service
+		 * until a person cancels it, as every failed incident does). */
 		transition(next, INC_FAILED, out);
 		a = add(out, INC_ACT_NOTIFY_REQUESTER);
 		/* The text must tell a person at 3 a.m. what to do next. */
@@ -424,14 +429,16 @@ static int on_post_failed(const struct incident *cur, const struct inc_event *ev
 			(void)snprintf(a->text, sizeof a->text,
 				       ":warning: %s is recorded, but I could not post its "
 				       "announcement: I am not a member of <#%s>. Invite me with "
-				       "`/invite @rollbot`, then run /rollback again.",
-				       cur->id, cur->channel);
+				       "`/invite @rollbot`, close it with `/rollback cancel %s`, "
+				       "then run /rollback again.",
+				       cur->id, cur->channel, cur->id);
 		else
 			(void)snprintf(a->text, sizeof a->text,
 				       ":warning: %s is recorded, but Slack refused its announcement "
 				       "(`%s`) after several tries, so nothing will run. Check rollbot's "
-				       "log, then run /rollback again.",
-				       cur->id, ev->error ? ev->error : "unknown");
+				       "log, close it with `/rollback cancel %s`, then run /rollback "
+				       "again.",
+				       cur->id, ev->error ? ev->error : "unknown", cur->id);
 	}
 	return 0;
 }
@@ -482,6 +489,10 @@ static int on_resumed(const struct incident *cur, struct incident *next,
 	case INC_VERIFYING:
 		next->next_verify_ms = 0;
 		add(out, INC_ACT_VERIFY); /* probes only read */
+		break;
+	case INC_FAILED:
+		/* People have it: only its status updates go on (the shell
+		 * schedules them from next_update_ms). */
 		break;
 	default:
 		break;
@@ -640,7 +651,10 @@ static int on_cancel(const struct incident *cur, const struct inc_event *ev,
 		     struct incident *next, struct inc_actions *out)
 {
 	*next = *cur;
-	if (cur->state != INC_DECLARED && cur->state != INC_AWAITING_APPROVAL) {
+	/* After a failure, cancel closes the incident without saying the
+	 * service recovered: nothing is run or undone (the message says so). */
+	if (cur->state != INC_DECLARED && cur->state != INC_AWAITING_APPROVAL &&
+	    cur->state != INC_FAILED) {
 		if (cur->state == INC_ROLLING_BACK || cur->state == INC_APPROVED)
 			reply(out, ev, "%s cannot be cancelled: its rollback has started, and "
 				       "stopping half-way would leave %s in between. Wait for "

@@ -8,8 +8,8 @@
  * clock, no globals, no allocation (STYLE.md rule 4).
  *
  * Life cycle (DESIGN.md): declared → awaiting_approval → approved →
- * rolling_back → verifying → resolved, with the ends rejected, expired,
- * cancelled and failed. This file carries the part that exists today:
+ * rolling_back → verifying → resolved, with the ends rejected, expired and
+ * cancelled; failed stays open until a person resolves or cancels it. This file carries the part that exists today:
  * declaration and the announcement.
  */
 #ifndef INCIDENT_H
@@ -227,13 +227,16 @@ const char *inc_state_name(enum inc_state s);
 /* Parses a state name as stored; returns 0 or RB_EINVAL. */
 int inc_state_from_name(const char *name, enum inc_state *out);
 const char *inc_message_name(enum inc_message m);
-/* True for resolved, rejected, expired, cancelled and failed. */
+/* True for resolved, rejected, expired and cancelled. Failed is not final:
+ * the service may be between versions, so the incident stays open (status
+ * updates, /rollback status) until a person resolves or cancels it. */
 bool inc_state_is_final(enum inc_state s);
 /* True for the states in which the incident holds its service: from the
- * declaration to the end of the rollback's commands (declared,
- * awaiting_approval, approved, rolling_back). Verifying does not hold it:
- * the rollback has run, and the service may be rolled back again. A service
- * has at most one incident in these states. sql/005_one_state_list.sql's
+ * declaration until it ends (declared, awaiting_approval, approved,
+ * rolling_back, verifying, failed). Verifying holds it: a second rollback
+ * would change the version being verified; failed holds it: people are
+ * working on the service. A service has at most one incident in these
+ * states. sql/005_one_state_list.sql's
  * rollbot_holds_service() is this list for the database (as its
  * rollbot_is_final() is inc_state_is_final's), and tests/unit/test_store.c
  * checks that the two agree. */

@@ -125,7 +125,8 @@ static void failed_announcement_is_audited_and_requester_told(void **state)
 	assert_string_equal(out.a[3].text,
 			    ":warning: INC-2026-0001 is recorded, but I could not post its "
 			    "announcement: I am not a member of <#C05K8Q2V7XM>. Invite me with "
-			    "`/invite @rollbot`, then run /rollback again.");
+			    "`/invite @rollbot`, close it with `/rollback cancel INC-2026-0001`, then "
+			    "run /rollback again.");
 }
 
 static void other_failure_names_the_error(void **state)
@@ -162,12 +163,15 @@ static void state_names_round_trip(void **state)
 	assert_string_equal(inc_state_name(INC_AWAITING_APPROVAL), "awaiting_approval");
 	assert_true(inc_state_is_final(INC_RESOLVED));
 	assert_false(inc_state_is_final(INC_VERIFYING));
+	/* Failed stays open until a person closes it (issue 11). */
+	assert_false(inc_state_is_final(INC_FAILED));
+	assert_true(inc_state_is_final(INC_CANCELLED));
 	enum inc_state s;
 	assert_int_equal(inc_state_from_name("bogus", &s), RB_EINVAL);
 }
 
-/* From the declaration to the end of the rollback's commands, and only
- * then: a verifying service may be rolled back again. */
+/* From the declaration until the incident ends: every state that is not
+ * final holds the service, verifying and failed included (issue 11). */
 static void states_that_hold_the_service(void **state)
 {
 	(void)state;
@@ -175,10 +179,11 @@ static void states_that_hold_the_service(void **state)
 	assert_true(inc_state_holds_service(INC_AWAITING_APPROVAL));
 	assert_true(inc_state_holds_service(INC_APPROVED));
 	assert_true(inc_state_holds_service(INC_ROLLING_BACK));
-	assert_false(inc_state_holds_service(INC_VERIFYING));
+	assert_true(inc_state_holds_service(INC_VERIFYING));
+	assert_true(inc_state_holds_service(INC_FAILED));
 	for (int i = 0; i < INC_STATE_COUNT; i++)
-		if (inc_state_is_final((enum inc_state)i))
-			assert_false(inc_state_holds_service((enum inc_state)i));
+		assert_true(inc_state_is_final((enum inc_state)i) !=
+			    inc_state_holds_service((enum inc_state)i));
 }
 
 /* ---- approval and the rollback's steps ---- */
@@ -628,11 +633,56 @@ static void failed_round_plans_the_next_then_gives_up(void **state)
 	step_ok(&inc, &due, 4100, &out);
 	assert_int_equal(inc.next_verify_ms, 0);
 	assert_true(find(&out, INC_ACT_VERIFY, 0) >= 0);
-	/* The last round that fits the window fails: people take over. */
+	/* The last round that fits the window fails: people take over. No
+	 * more rounds, but the updates go on (the incident stays open). */
+	inc.next_update_ms = 9000;
 	step_ok(&inc, &bad, 7500, &out);
 	assert_int_equal(inc.state, INC_FAILED);
 	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_VERIFY_FAILED);
+	assert_int_equal(inc.next_verify_ms, 0);
+	assert_int_equal(inc.next_update_ms, 9000);
+}
+
+/* A failed incident stays open: its status updates go on on schedule, a
+ * restart carries it on (nothing runs), and a person's cancel closes it
+ * and stops them (issue 11, item 2). */
+static void failed_incident_stays_open_until_cancelled(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = verifying(&p, &out);
+	struct inc_event bad = { .kind = INC_EV_VERIFIED, .ok = false, .timing = &timing };
+	struct inc_event due = { .kind = INC_EV_UPDATE_DUE, .timing = &timing };
+	struct inc_event resumed = { .kind = INC_EV_RESUMED, .timing = &timing };
+	struct inc_event stranger = { .kind = INC_EV_CANCEL, .user = "U09NOBODY01",
+				      .policy = &p, .timing = &timing };
+	struct inc_event cancel = { .kind = INC_EV_CANCEL, .user = "U02JD0E4512",
+				    .error = "fixing forward", .policy = &p, .timing = &timing };
+	const int64_t iv = timing.update_interval_ms;
+
+	(void)state;
+	inc.next_update_ms = 9000 + iv;
+	step_ok(&inc, &bad, 9000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	step_ok(&inc, &due, 9000 + iv, &out);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_STATUS_UPDATE);
+	assert_string_equal(audit_of(&out, "status_update")->values[1], "failed");
+	assert_int_equal(inc.next_update_ms, 9000 + 2 * iv);
+	step_ok(&inc, &resumed, 9000 + iv + 1, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_int_equal(out.n, 1); /* only the "resumed" row: nothing runs */
+	assert_string_equal(audit_of(&out, "resumed")->values[0], "failed");
+	step_ok(&inc, &stranger, 9000 + iv + 2, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_true(find(&out, INC_ACT_REPLY, 0) >= 0);
+	step_ok(&inc, &cancel, 9000 + iv + 3, &out);
+	assert_int_equal(inc.state, INC_CANCELLED);
+	assert_string_equal(inc.closed_by, "U02JD0E4512");
+	assert_string_equal(audit_of(&out, "cancelled")->values[1], "failed");
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_CANCELLED);
 	assert_int_equal(inc.next_update_ms, 0);
+	step_ok(&inc, &due, 9000 + 2 * iv, &out);
+	assert_int_equal(out.n, 0);
 }
 
 static void passed_round_resolves(void **state)
@@ -778,6 +828,9 @@ static void restart_in_each_state_does_only_what_is_safe(void **state)
 	inc = verifying(&p, &out);
 	step_ok(&inc, &resumed, 1000, &out);
 	assert_true(find(&out, INC_ACT_VERIFY, 0) >= 0);
+	inc.state = INC_FAILED;
+	step_ok(&inc, &resumed, 1000, &out); /* open: carried on, nothing runs */
+	assert_int_equal(out.n, 1);
 	inc.state = INC_RESOLVED;
 	assert_int_equal(inc_step(&inc, &resumed, 1000, &inc, &out), INC_EBADEVENT);
 }
@@ -845,6 +898,7 @@ int main(void)
 		cmocka_unit_test(updates_keep_their_grid_and_never_burst),
 		cmocka_unit_test(resolve_and_cancel_check_who_and_when),
 		cmocka_unit_test(approver_resolves_a_failed_incident),
+		cmocka_unit_test(failed_incident_stays_open_until_cancelled),
 		cmocka_unit_test(restart_while_rolling_back_asks_before_running_again),
 		cmocka_unit_test(restart_in_each_state_does_only_what_is_safe),
 		cmocka_unit_test(end_messages_bring_the_report),

@@ -474,10 +474,24 @@ static void declare_refuses_a_second_rollback_of_the_same_service(void **state)
 	assert_int_equal(db_long(c, "SELECT count(*) FROM audit_log WHERE kind = "
 				    "'command_refused_open_incident'"),
 			 1);
-	/* Once the first is over, the service can be rolled back again. */
+	/* Verifying and failed still hold it (issue 11): the answer names the
+	 * incident and its state, from whichever replica asks. */
 	free(db_value(c, "UPDATE incidents SET state = 'verifying' RETURNING id", 0, NULL));
 	free(second);
+	free(open);
 	second = declare_for(c, "slash:three", "payments-api");
+	open = rb_asprintf("open:%s:verifying", first);
+	assert_string_equal(second, open);
+	free(db_value(c, "UPDATE incidents SET state = 'failed' RETURNING id", 0, NULL));
+	free(second);
+	free(open);
+	second = declare_for(c, "slash:four", "payments-api");
+	open = rb_asprintf("open:%s:failed", first);
+	assert_string_equal(second, open);
+	/* Once the first is over, the service can be rolled back again. */
+	free(db_value(c, "UPDATE incidents SET state = 'cancelled' RETURNING id", 0, NULL));
+	free(second);
+	second = declare_for(c, "slash:five", "payments-api");
 	assert_int_equal(strncmp(second, "INC-", 4), 0);
 	free(open);
 	free(first);
@@ -584,6 +598,85 @@ static void state_lists_agree_with_the_state_machine(void **state)
 		free(holds);
 		free(final);
 	}
+	PQfinish(c);
+}
+
+/* ---- sql/011_lock_until_end.sql -------------------------------------- */
+
+/* On a database where verifying did not hold the service and failed was
+ * final: the migration must not fail on two incidents of one service that
+ * now both hold it, keeps the one in declared .. rolling_back (or the
+ * newest verifying one), closes the others and the already-failed ones as
+ * cancelled with a row saying why, and rebuilds the indexes. */
+static void migration_011_closes_what_would_hold_twice(void **state)
+{
+	struct fx *f = *state;
+	char err[RB_ERR_LEN];
+	size_t k = 0;
+	int applied = -1;
+	PGconn *c;
+	char *v;
+
+	while (k < nmigs && strcmp(migs[k].name, "011_lock_until_end.sql"))
+		k++;
+	assert_true(k < nmigs);
+	if (store_migrate(f->conninfo, migs, k, &applied, err, sizeof err) != 0)
+		fail_msg("store_migrate: %s", err);
+	c = db_connect(f->conninfo);
+	db_ok(c, "INSERT INTO incidents (id, year, seq, service, state, severity, method, "
+		 "requested_by, channel, created_at, ended_at) VALUES "
+		 "('INC-2026-0001', 2026, 1, 'payments-api', 'verifying', 'P1', 'kubectl', 'U1', "
+		 " 'C1', '2026-01-01 03:00Z', NULL), "
+		 "('INC-2026-0002', 2026, 2, 'payments-api', 'verifying', 'P1', 'kubectl', 'U1', "
+		 " 'C1', '2026-01-01 03:10Z', NULL), "
+		 "('INC-2026-0003', 2026, 3, 'search', 'verifying', 'P1', 'helm', 'U1', "
+		 " 'C1', '2026-01-01 03:20Z', NULL), "
+		 "('INC-2026-0004', 2026, 4, 'search', 'awaiting_approval', 'P1', 'helm', 'U1', "
+		 " 'C1', '2026-01-01 03:00Z', NULL), "
+		 "('INC-2026-0005', 2026, 5, 'web', 'failed', 'P1', 'kubectl', 'U1', "
+		 " 'C1', '2026-01-01 03:00Z', '2026-01-01 03:30Z'), "
+		 "('INC-2026-0006', 2026, 6, 'web', 'failed', 'P1', 'kubectl', 'U1', "
+		 " 'C1', '2026-01-01 04:00Z', '2026-01-01 04:30Z')");
+	PQfinish(c);
+	if (store_migrate(f->conninfo, migs, nmigs, &applied, err, sizeof err) != 0)
+		fail_msg("store_migrate: %s", err);
+	assert_int_equal(applied, (int)(nmigs - k));
+	c = db_connect(f->conninfo);
+	v = db_value(c, "SELECT string_agg(id || '=' || state || ':' || "
+			"(ended_at IS NOT NULL)::text, ' ' ORDER BY id) FROM incidents", 0, NULL);
+	assert_string_equal(v, "INC-2026-0001=cancelled:true INC-2026-0002=verifying:false "
+			       "INC-2026-0003=cancelled:true INC-2026-0004=awaiting_approval:false "
+			       "INC-2026-0005=cancelled:true INC-2026-0006=cancelled:true");
+	free(v);
+	/* The old rules' end is kept for those that had failed. */
+	v = db_value(c, "SELECT ended_at = '2026-01-01 03:30Z' FROM incidents "
+			"WHERE id = 'INC-2026-0005'", 0, NULL);
+	assert_string_equal(v, "t");
+	free(v);
+	v = db_value(c, "SELECT string_agg(incident_id || ':' || (detail->>'from') || '>' || "
+			"(detail->>'to') || ':' || (detail->>'note' LIKE '%migration 011%')::text || "
+			"':' || (detail->>'note' LIKE '%superseded by INC-2026-0004%')::text, ' ' "
+			"ORDER BY incident_id) FROM audit_log WHERE kind = 'state_change'", 0, NULL);
+	assert_string_equal(v, "INC-2026-0001:verifying>cancelled:true:false "
+			       "INC-2026-0003:verifying>cancelled:true:true "
+			       "INC-2026-0005:failed>cancelled:true:false "
+			       "INC-2026-0006:failed>cancelled:true:false");
+	free(v);
+	/* The rebuilt index holds verifying and failed: a second one of a held
+	 * service is refused by the database itself. */
+	{
+		PGresult *r = db_exec(c, "INSERT INTO incidents (id, year, seq, service, state, "
+				      "severity, method, requested_by, channel) VALUES "
+				      "('INC-2026-0007', 2026, 7, 'payments-api', 'failed', 'P1', "
+				      "'kubectl', 'U1', 'C1')", 0, NULL);
+		assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505");
+		PQclear(r);
+	}
+	db_ok(c, "UPDATE incidents SET state = 'failed' WHERE id = 'INC-2026-0002'");
+	v = db_value(c, "SELECT count(*) FROM incidents WHERE NOT rollbot_is_final(state)", 0,
+		     NULL);
+	assert_string_equal(v, "2");
+	free(v);
 	PQfinish(c);
 }
 
@@ -1001,6 +1094,8 @@ int main(void)
 						fx_setup_migrated, fx_teardown),
 		cmocka_unit_test_setup_teardown(state_lists_agree_with_the_state_machine,
 						fx_setup_migrated, fx_teardown),
+		cmocka_unit_test_setup_teardown(migration_011_closes_what_would_hold_twice, fx_setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(audit_dedupe_key_writes_once, fx_setup_migrated,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(audit_log_refuses_update_delete_truncate,
