@@ -37,9 +37,11 @@ void approval_policy(const struct app *app, const struct incident *inc, struct p
 	p->approvers = (const char *const *)a->approvers;
 	p->n_approvers = a->n_approvers;
 	p->group_id = a->approver_group;
+	p->group_unknown = a->approver_group != NULL;
 	for (size_t i = 0; a->approver_group && i < app->n_groups; i++) {
 		if (strcmp(app->groups[i].id, a->approver_group))
 			continue;
+		p->group_unknown = !app->groups[i].known;
 		/* pol_react reads IDs as strings: one pointer per member. */
 		p->group_members = (const char *const *)app->groups[i].member_ptrs;
 		p->n_group_members = app->groups[i].n_members;
@@ -48,6 +50,87 @@ void approval_policy(const struct app *app, const struct incident *inc, struct p
 	p->allow_self_approval = a->allow_self_approval;
 	memcpy(p->skip, a->skip, sizeof p->skip);
 	p->timeout_ms = a->timeout_ms;
+}
+
+/* Who could approve, as Slack markup: "<@U1>", "<@U1> and <@U2>",
+ * "<@U1>, <@U2> and 3 others". */
+static int eligible_phrase(struct rb_buf *b, const char *const *who, int n, int shown)
+{
+	int rc = 0;
+
+	for (int i = 0; i < shown && !rc; i++)
+		rc = rb_buf_printf(b, "%s<@%s>", !i ? "" : i == n - 1 ? " and " : ", ", who[i]);
+	if (!rc && n > shown)
+		rc = rb_buf_printf(b, " and %d other%s", n - shown, n - shown == 1 ? "" : "s");
+	return rc;
+}
+
+/* Why nobody could approve a rollback of `inc` and what to do, for a
+ * person at 3 a.m. (the /rollback's refusal and the no_approvers message):
+ * a new string, or NULL when the request can be approved, needs no
+ * approval at its severity, or waits on a group whose members are not
+ * known yet (rollbot does not refuse on what it does not know). */
+char *approval_unreachable_text(const struct app *app, const struct incident *inc)
+{
+	const struct config_service *svc = config_service(app->cfg, inc->service);
+	struct pol_policy p;
+	struct pol_request req = { .requester = inc->requested_by, .with_db = inc->with_db };
+	const char *who[8];
+	bool self_listed, self_excluded;
+	int n, needed, others, rc;
+	struct rb_buf b;
+
+	approval_policy(app, inc, &p);
+	if (pol_skip_approval(&p, inc->severity, inc->with_db) || !pol_unapprovable(&p, &req))
+		return NULL;
+	n = pol_eligible(&p, &req, who, (int)RB_ARRAY_LEN(who));
+	needed = pol_needed(&p, inc->with_db);
+	self_listed = pol_is_approver(&p, inc->requested_by);
+	/* One more than needed when nobody may approve their own rollback. */
+	others = !p.allow_self_approval || inc->with_db;
+	self_excluded = self_listed && others;
+	rb_buf_init(&b, 4096);
+	rc = rb_buf_printf(&b, "*%s* needs %d approval%s%s, ", inc->service, needed,
+			   needed == 1 ? "" : "s",
+			   inc->with_db ? " from two different people for a database rollback" : "");
+	if (!rc && n == 0)
+		rc = rb_buf_puts(&b, self_excluded ? "and you are its only approver (your own ✅ "
+						    "does not count)."
+						  : "and it has no approver.");
+	else if (!rc) {
+		rc = rb_buf_puts(&b, "and only ");
+		if (!rc)
+			rc = eligible_phrase(&b, who, n,
+					     n < (int)RB_ARRAY_LEN(who) ? n : (int)RB_ARRAY_LEN(who));
+		if (!rc)
+			rc = rb_buf_printf(&b, " could approve it%s.",
+					   self_excluded ? " (your own ✅ does not count)" : "");
+	}
+	if (!rc)
+		rc = rb_buf_puts(&b, "\nWhat you can do now:");
+	/* Someone who is not an approver asks: then the requester's ✅ counts. */
+	if (!rc && self_excluded && n + 1 >= needed)
+		rc = rb_buf_printf(&b, "\n• ask someone who is not an approver to type the same "
+				       "`/rollback %s …`: then your ✅ counts.",
+				   inc->service);
+	for (int s = CMD_SEV_P0; !rc && !inc->with_db && s <= CMD_SEV_P3; s++)
+		if (p.skip[s])
+			rc = rb_buf_printf(&b, "\n• if this is a %s incident, add `--severity %s`: "
+					       "it needs no approval.",
+					   cmd_severity_name((enum cmd_severity)s),
+					   cmd_severity_name((enum cmd_severity)s));
+	if (!rc)
+		rc = rb_buf_printf(&b, "\n• have `approval.approvers`%s%s fixed in rollbot's "
+				       "configuration: it needs at least %d approver%s%s.",
+				   svc && svc->has_approval ? " of " : "",
+				   svc && svc->has_approval ? inc->service : "", needed + others,
+				   needed + others == 1 ? "" : "s",
+				   others ? " so that anyone's rollback can be approved" : "");
+	if (rc) {
+		rb_buf_free(&b);
+		return rb_strdup("nobody could approve it: see `approval` in rollbot's configuration.");
+	}
+	return rb_buf_steal(&b);
 }
 
 /* The update interval and the verification window and interval for `inc`. */

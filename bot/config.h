@@ -59,6 +59,7 @@
 #define CONFIG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -162,6 +163,14 @@ const char *config_param(const struct config_service *svc, const char *key);
 /* The approval policy in force for a service (its own, or the global one). */
 const struct config_approval *config_approval_for(const struct config *cfg,
 						  const struct config_service *svc);
+
+/* check-config: prints a warning to `out` for each approval block with too
+ * few listed approvers for its services' rollbacks to be approved (fewer
+ * than required, or than required + 1 when the requester's ✅ does not
+ * count; --with-db needs two besides the requester). Groups are not read.
+ * Returns how many warnings it printed; they never make the file invalid. */
+#define CONFIG_LABEL_MAX 200
+int config_warn_approvers(const struct config *cfg, FILE *out);
 
 /* True when `channel` is one of the incidents channels. */
 bool config_is_incident_channel(const struct config *cfg, const char *channel);

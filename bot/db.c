@@ -769,6 +769,17 @@ int db_pin_known(struct store *st, const char *channel, const char *ts, const ch
 		      5, (const char *const[]){ channel, ts, user, key, bot_user }, pin_cb, c);
 }
 
+int db_last_request(struct store *st, const char *incident, db_pin_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+
+	c->cb.pin = cb;
+	return submit(st,
+		      "SELECT args->>'text' FROM post_outbox WHERE incident_id = $1 AND "
+		      "message = 'approval_request' ORDER BY id DESC LIMIT 1",
+		      1, (const char *const[]){ incident }, pin_cb, c);
+}
+
 /* An `unpinned` row for each incident whose timeline has the message. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,
 	     const char *key, db_pin_cb cb, void *arg)

@@ -241,6 +241,13 @@ int db_thread_message(struct store *st, const char *channel, const char *ts,
 int db_pin_known(struct store *st, const char *channel, const char *ts, const char *user,
 		 const char *key, const char *bot_user, db_pin_cb cb, void *arg) RB_MUSTCHECK;
 
+/* The text of incident `incident`'s last approval request, as rendered
+ * and recorded (post_outbox): what its approvers read, for the plan_changed
+ * message after a restart or a takeover. The callback's last argument is
+ * that text, or NULL when there is none. */
+int db_last_request(struct store *st, const char *incident, db_pin_cb cb,
+		    void *arg) RB_MUSTCHECK;
+
 /* Takes message `ts` in `channel` out of the timelines it is in, as
  * `user`'s act; `key` as for db_pin. */
 int db_unpin(struct store *st, const char *channel, const char *ts, const char *user,

@@ -378,6 +378,26 @@ static bool is_user_id(const char *s)
 	return true;
 }
 
+/* A request nobody could approve is never declared: it would only expire,
+ * while the service stays down. Returns true with what to tell the person
+ * in *text (who could approve and what to do); false when it can be
+ * approved, or needs no approval. */
+static bool unapprovable(struct app *app, const struct cmd *cmd, json_t *payload, char **text)
+{
+	struct incident inc;
+	char *why;
+
+	fill_incident_from_cmd(app, cmd, payload, &inc);
+	why = approval_unreachable_text(app, &inc);
+	if (!why)
+		return false;
+	*text = rb_asprintf("✋ *Nobody could approve this rollback, so rollbot did not start "
+			    "it.* Nothing was announced, recorded as an incident or run.\n%s",
+			    why);
+	free(why);
+	return true;
+}
+
 static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verdict)
 {
 	json_t *payload = json_object_get(env, "payload");
@@ -454,6 +474,10 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 	} else if (owner_open_for_service(app, cmd.service)) {
 		const struct app_open *o = owner_open_for_service(app, cmd.service);
 		text = open_incident_text(cmd.service, o->id, o->state);
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(text);
+		ack = shell_ephemeral(text);
+	} else if (unapprovable(app, &cmd, payload, &text)) {
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);

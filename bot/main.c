@@ -118,6 +118,7 @@ static int cmd_check_config(const char *path)
 	for (size_t i = 0; i < cfg->n_services; i++)
 		printf("  %-24s %s\n", cfg->services[i].name,
 		       plan_method_info(cfg->services[i].method)->name);
+	(void)config_warn_approvers(cfg, stdout);
 	tmpl_free(ts);
 	config_free(cfg);
 	return 0;

@@ -96,6 +96,7 @@ void shell_incidents_free(struct app *app)
 		app->incidents = ai->next;
 		shell_held_free(ai);
 		plan_free(ai->plan);
+		free(ai->asked_plan);
 		shell_step_report_clear(&ai->last);
 		free(ai->last_step);
 		free(ai->last_checks);
@@ -117,6 +118,7 @@ void shell_inc_release(struct app_inc *ai)
 	json_decref(ai->closing);
 	json_decref(ai->resend);
 	plan_free(ai->plan);
+	free(ai->asked_plan);
 	shell_step_report_clear(&ai->last);
 	free(ai->last_step);
 	free(ai->last_checks);
@@ -401,6 +403,10 @@ static void message_data(struct app_inc *ai, json_t *data)
 	needed = pol_needed(&pol, ai->inc.with_db);
 	if (pol_mentions(&pol, &req, who, sizeof who))
 		(void)rb_strlcpy(who, "the approvers", sizeof who);
+	/* Never a request that names nobody: inc_step does not post one, and
+	 * should a path slip through, the request says so instead of
+	 * ": react ✅ to approve". */
+	json_object_set_new(data, "no_approvers", json_boolean(!who[0]));
 	shell_human_duration(pol.timeout_ms, tmo, sizeof tmo);
 	json_object_set_new(data, "approvers", json_string(who));
 	json_object_set_new(data, "needed", json_integer(needed));
@@ -438,6 +444,83 @@ static void message_data(struct app_inc *ai, json_t *data)
 			json_object_set_new(data, "step_tail_cut",
 					    json_integer((json_int_t)ai->last.tail_cut));
 	}
+}
+
+/* A plan line without its "N. " number: a step added or removed
+ * renumbers the others, which did not change. */
+static const char *unnumbered(const char *line)
+{
+	const char *p = line;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return p != line && p[0] == '.' && p[1] == ' ' ? p + 2 : line;
+}
+
+/* Whether `text` has a line equal to line[0..len) once both are unnumbered. */
+static bool has_line(const char *text, const char *line, size_t len)
+{
+	const char *want = unnumbered(line);
+	size_t wlen = len - (size_t)(want - line);
+
+	for (const char *p = text; p && *p;) {
+		const char *end = strchr(p, '\n'), *u = unnumbered(p);
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		size_t ulen = n - (size_t)(u - p);
+
+		if (ulen == wlen && !memcmp(u, want, wlen))
+			return true;
+		p = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* Appends to b each line of `from` that `other` does not have, as
+ * "\n• LABEL: line" (numbers dropped). */
+static int changed_lines(struct rb_buf *b, const char *from, const char *other, const char *label)
+{
+	int rc = 0;
+
+	for (const char *p = from; p && *p && !rc;) {
+		const char *end = strchr(p, '\n');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n && !has_line(other, p, n)) {
+			const char *u = unnumbered(p);
+			rc = rb_buf_printf(b, "\n• %s: %.*s", label, (int)(n - (size_t)(u - p)), u);
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return rc;
+}
+
+/* plan_changed's data: what differs between the plan the approvers read
+ * (ai->asked_plan) and the plan that would run now (ai->plan), as "was"
+ * and "now" lines. */
+static void plan_change_data(struct app_inc *ai, json_t *data)
+{
+	char *now = ai->plan ? plan_describe(ai->plan) : NULL;
+	struct rb_buf b;
+	int rc;
+
+	rb_buf_init(&b, 16u << 10);
+	if (!ai->asked_plan || !now) {
+		rc = rb_buf_puts(&b, "\n• the plan in the approval request above is no longer "
+				     "the one that would run (rollbot restarted since, so it cannot "
+				     "show the old one: the new plan is in the request below)");
+	} else {
+		rc = changed_lines(&b, ai->asked_plan, now, "was");
+		if (!rc)
+			rc = changed_lines(&b, now, ai->asked_plan, "now");
+		if (!rc && !rb_buf_str(&b)[0])
+			rc = rb_buf_puts(&b, "\n• the commands read the same, but a setting behind "
+					     "them changed (a timeout or the environment they run with)");
+	}
+	json_object_set_new(data, "changes",
+			    json_string(rc ? "\n• (too long to show: compare the two requests)"
+					   : rb_buf_str(&b)));
+	rb_buf_free(&b);
+	free(now);
 }
 
 /* The status update, as posted every update interval or asked for with
@@ -508,6 +591,21 @@ json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread
 
 	if (msg != INC_MSG_ANNOUNCEMENT)
 		message_data(ai, data);
+	if (msg == INC_MSG_APPROVAL_REQUEST && ai->plan) {
+		/* What the approvers read: plan_changed compares with it. */
+		free(ai->asked_plan);
+		ai->asked_plan = plan_describe(ai->plan);
+	}
+	if (msg == INC_MSG_PLAN_CHANGED)
+		plan_change_data(ai, data);
+	if (msg == INC_MSG_NO_APPROVERS) {
+		char *why = approval_unreachable_text(ai->app, &ai->inc);
+		json_object_set_new(data, "unreachable",
+				    json_string(why ? why : "the approvers it needs are not "
+							    "configured (see `approval` in "
+							    "rollbot's configuration)."));
+		free(why);
+	}
 	if (number)
 		json_object_set_new(data, "update_number", json_integer(number));
 	text = tmpl_render(app->tmpl, inc_message_name(msg), data);
@@ -790,7 +888,7 @@ static bool run_actions(struct app_inc *ai, struct held *h)
 			/* approval_sweep_cb reads the deadline from the incident. */
 			break;
 		case INC_ACT_CHECK_PLAN:
-			steps_plan_and_defer(ai, INC_EV_PLAN_CHECKED);
+			steps_check_plan(ai);
 			break;
 		case INC_ACT_RUN_STEP:
 			steps_run(ai, a->step);

@@ -85,6 +85,9 @@ struct app_inc {
 	bool draining; /* performing them: a step taken meanwhile waits its turn */
 	int pending;       /* posts, saves, commands and requests in flight */
 	struct plan *plan; /* built when the target is known; owned */
+	/* The plan as the last approval request showed it (plan_describe),
+	 * for plan_changed to say what differs; NULL after a restart. */
+	char *asked_plan;
 	struct step_report last;
 	/* An event an action produced synchronously waits here until the
 	 * actions of the current step are all done (one at a time). */
@@ -265,6 +268,9 @@ void ingress_verdict_free_cb(void *verdict);
 
 void approval_policy(const struct app *app, const struct incident *inc, struct pol_policy *p);
 void approval_timing(const struct app *app, const struct incident *inc, struct inc_timing *t);
+/* Why nobody could approve a rollback of inc and what to do (a new string),
+ * or NULL when somebody could (see approval.c). */
+char *approval_unreachable_text(const struct app *app, const struct incident *inc);
 void approval_react(struct app_inc *ai, const char *name);
 void approval_notify_user(struct app_inc *ai, const struct inc_action *a);
 void approval_recount(struct app_inc *ai);
@@ -280,6 +286,7 @@ const struct config_service *steps_plan_input(const struct app *app, const struc
 					      struct plan_param *params, struct plan_input *in);
 int steps_build_plan(struct app_inc *ai, char *err, size_t errlen);
 void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind);
+void steps_check_plan(struct app_inc *ai);
 void steps_prepare_plan(struct app_inc *ai);
 void steps_run(struct app_inc *ai, int index);
 

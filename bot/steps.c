@@ -94,6 +94,77 @@ void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
 	shell_defer(ai, &ev);
 }
 
+/* The plan part of an approval request's text (after its "*What will
+ * run*" line, up to the first blank line), with Slack's escapes undone:
+ * the plan as plan_describe wrote it. A new string, or NULL. */
+static char *request_plan(const char *text)
+{
+	const char *p = text ? strstr(text, "*What will run*") : NULL;
+	const char *end;
+	char *out;
+	size_t o = 0;
+
+	p = p ? strchr(p, '\n') : NULL;
+	if (!p)
+		return NULL;
+	p++;
+	end = strstr(p, "\n\n");
+	if (!end)
+		end = p + strlen(p);
+	while (end > p && end[-1] == '\n')
+		end--;
+	out = rb_malloc((size_t)(end - p) + 1);
+	while (p < end) {
+		static const struct { const char *esc; char c; } un[] = {
+			{ "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' } };
+		size_t k;
+		for (k = 0; k < RB_ARRAY_LEN(un); k++)
+			if (!strncmp(p, un[k].esc, strlen(un[k].esc)))
+				break;
+		if (k < RB_ARRAY_LEN(un)) {
+			out[o++] = un[k].c;
+			p += strlen(un[k].esc);
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void last_request_cb(void *arg, int err, const char *errmsg, const char *text)
+{
+	struct app_inc *ai = arg;
+
+	ai->pending--;
+	if (err)
+		ilog_warn(&ai->inc, "cannot read the approval request that was approved (%s): "
+				    "a changed plan is shown without the old one",
+			  errmsg ? errmsg : "?");
+	else if (!ai->asked_plan)
+		ai->asked_plan = request_plan(text);
+	if (ai->lost || ai->inc.state != INC_APPROVED) {
+		shell_inc_release(ai); /* cancelled meanwhile, or taken over */
+		return;
+	}
+	steps_plan_and_defer(ai, INC_EV_PLAN_CHECKED);
+	shell_flush_deferred(ai);
+	shell_inc_release(ai);
+}
+
+/* CHECK_PLAN: builds the plan again and compares. After a restart or a
+ * takeover the plan its approvers read is not in memory: it is read from
+ * the request as recorded first, so that a changed plan can be shown
+ * against it. */
+void steps_check_plan(struct app_inc *ai)
+{
+	if (ai->asked_plan || db_last_request(ai->app->store, ai->inc.id, last_request_cb, ai)) {
+		steps_plan_and_defer(ai, INC_EV_PLAN_CHECKED);
+		return;
+	}
+	ai->pending++;
+}
+
 static void resolve_done_cb(void *arg, const struct run_result *res)
 {
 	struct app_inc *ai = arg;

@@ -41,6 +41,8 @@ static const char *const message_names[INC_MSG_COUNT] = {
 	[INC_MSG_VERIFY_FAILED] = "verify_failed",
 	[INC_MSG_RESOLVED] = "resolved",
 	[INC_MSG_CANCELLED] = "cancelled",
+	[INC_MSG_PLAN_CHANGED] = "plan_changed",
+	[INC_MSG_NO_APPROVERS] = "no_approvers",
 };
 
 const char *inc_state_name(enum inc_state s)
@@ -207,6 +209,31 @@ static void start_steps(struct incident *next, struct inc_actions *out)
 	a->step = next->next_step;
 }
 
+/* Asks for approval (next is awaiting it), unless nobody could ever give
+ * it: the requester is the only approver, say, or fewer people than
+ * `required` may approve. A request that can only expire is never posted:
+ * the incident fails with a message that says who is missing and what to
+ * do. The shell refuses such a /rollback before declaring it; this is for
+ * a configuration or a group that changed since. */
+static void ask_for_approval(struct incident *next, const struct pol_policy *policy,
+			     struct inc_actions *out)
+{
+	struct pol_request req = { .requester = next->requested_by, .with_db = next->with_db };
+	char eligible[16], needed[16];
+
+	if (!pol_unapprovable(policy, &req)) {
+		transition(next, INC_AWAITING_APPROVAL, out);
+		post(out, INC_MSG_APPROVAL_REQUEST);
+		return;
+	}
+	snprintf(eligible, sizeof eligible, "%d", pol_eligible(policy, &req, NULL, 0));
+	snprintf(needed, sizeof needed, "%d", pol_needed(policy, next->with_db));
+	audit(out, "approval_impossible", "rollbot", "needed", needed, "eligible", eligible,
+	      (const char *)NULL);
+	transition(next, INC_FAILED, out);
+	post(out, INC_MSG_NO_APPROVERS);
+}
+
 static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
 			 int64_t now_ms, struct incident *next, struct inc_actions *out)
 {
@@ -233,8 +260,7 @@ static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
 		return 0;
 	}
 	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
-	transition(next, INC_AWAITING_APPROVAL, out);
-	post(out, INC_MSG_APPROVAL_REQUEST);
+	ask_for_approval(next, ev->policy, out);
 	return 0;
 }
 
@@ -317,8 +343,9 @@ static int on_reaction(const struct incident *cur, const struct inc_event *ev,
 	} else if (next->pol.verdict == POL_APPROVED) {
 		add(out, INC_ACT_CANCEL_TIMER);
 		transition(next, INC_APPROVED, out);
-		post(out, INC_MSG_APPROVED);
-		/* Just before running: is the plan still the one approved? */
+		/* Just before running: is the plan still the one approved? The
+		 * "Approved… rolling back now" message waits for the answer, so
+		 * that it is only said when it is true. */
 		add(out, INC_ACT_CHECK_PLAN);
 	} else if (next->pol.verdict == POL_REJECTED) {
 		add(out, INC_ACT_CANCEL_TIMER);
@@ -350,6 +377,7 @@ static int on_plan_checked(const struct incident *cur, const struct inc_event *e
 		return INC_EBADEVENT;
 	*next = *cur;
 	if (ev->digest == cur->plan_digest) {
+		post(out, INC_MSG_APPROVED);
 		start_steps(next, out);
 		return 0;
 	}
@@ -365,8 +393,10 @@ static int on_plan_checked(const struct incident *cur, const struct inc_event *e
 	(void)pol_rebind(&next->pol, ev->digest);
 	next->approval_ts[0] = '\0';
 	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
-	transition(next, INC_AWAITING_APPROVAL, out);
-	post(out, INC_MSG_APPROVAL_REQUEST);
+	/* Said in the thread first: the approval above was for another plan,
+	 * what differs, and that a new one is needed (the request follows). */
+	post(out, INC_MSG_PLAN_CHANGED);
+	ask_for_approval(next, ev->policy, out);
 	return 0;
 }
 
@@ -513,8 +543,7 @@ static int on_status_checked(const struct incident *cur, const struct inc_event 
 	pol_state_init(&next->pol, cur->plan_digest);
 	next->approval_ts[0] = '\0';
 	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
-	transition(next, INC_AWAITING_APPROVAL, out);
-	post(out, INC_MSG_APPROVAL_REQUEST);
+	ask_for_approval(next, ev->policy, out);
 	return 0;
 }
 

@@ -112,6 +112,8 @@ enum inc_message {
 	INC_MSG_VERIFY_FAILED, /* still unhealthy when the window ended */
 	INC_MSG_RESOLVED,      /* closed by hand with /rollback resolve */
 	INC_MSG_CANCELLED,
+	INC_MSG_PLAN_CHANGED,  /* approved, but the plan is no longer the one approved */
+	INC_MSG_NO_APPROVERS,  /* nobody could approve the request: not asked, failed */
 	INC_MSG_COUNT
 };
 

@@ -326,6 +326,47 @@ int pol_counted(const struct pol_policy *p, const struct pol_request *req,
 	return n;
 }
 
+/* Whether `u` counts as one more eligible person: a well-formed ID, not
+ * the requester when their approval would not count. */
+static bool eligible(const struct pol_policy *p, const struct pol_request *req, const char *u)
+{
+	size_t len = strlen(str(u));
+
+	if (len == 0 || len >= POL_USER_MAX)
+		return false;
+	return !(req && is_requester(req, u) && requester_excluded(p, req));
+}
+
+/* Returns how many people could approve the request (see policy.h). Each
+ * is counted at their first place in the approvers, then the group, so
+ * that nobody counts twice; the lists are short enough to scan. */
+int pol_eligible(const struct pol_policy *p, const struct pol_request *req, const char **who,
+		 int max)
+{
+	size_t na = p->approvers ? p->n_approvers : 0;
+	size_t ng = p->group_members ? p->n_group_members : 0;
+	int n = 0;
+
+	for (size_t i = 0; i < na + ng; i++) {
+		const char *u = i < na ? p->approvers[i] : p->group_members[i - na];
+
+		if (!eligible(p, req, u) || in_list(p->approvers, i < na ? i : na, u) ||
+		    (i >= na && in_list(p->group_members, i - na, u)))
+			continue;
+		if (n < max)
+			who[n] = u;
+		n++;
+	}
+	return n;
+}
+
+bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req)
+{
+	if (p->group_unknown)
+		return false;
+	return pol_eligible(p, req, NULL, 0) < pol_needed(p, req && req->with_db);
+}
+
 /* The checks of pol_react, in order, on n (a copy of the current state). */
 static enum pol_reason decide(const struct pol_policy *p, const struct pol_request *req,
 			      const struct pol_reaction *ev, struct pol_state *n)

@@ -57,6 +57,9 @@ struct pol_policy {
 	size_t n_group_members;
 	/* The approver user group (S…), for mentions; NULL or "" = none. */
 	const char *group_id;
+	/* The group's members have never been read (usergroups.users.list
+	 * failed so far): group_members says nothing about who is in it. */
+	bool group_unknown;
 	/* Distinct approvals needed, 1..POL_MAX_APPROVERS (2 at least for --with-db). */
 	int required;
 	/* The requester's own approval counts (never for --with-db). */
@@ -206,6 +209,18 @@ int pol_counted(const struct pol_policy *p, const struct pol_request *req,
 int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf,
 		 size_t size) RB_MUSTCHECK;
 
+/* The people who could approve this request: each listed approver and
+ * known group member once, less the requester when their approval would
+ * not count. Writes the first `max` of them (borrowed from p) into who
+ * (NULL with max 0 to count only) and returns how many there are. */
+int pol_eligible(const struct pol_policy *p, const struct pol_request *req, const char **who,
+		 int max);
+/* True when the request could never be approved: fewer eligible people
+ * (pol_eligible) than pol_needed. Never while the group's members are
+ * unknown (p->group_unknown): they may be enough, and a rollback is not
+ * refused on knowledge rollbot lacks. Only req->requester and
+ * req->with_db are read. */
+bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req);
 /* True when `user` is a listed approver or a member of the approver group
  * as last resolved (who may also close or cancel an incident by hand). */
 bool pol_is_approver(const struct pol_policy *p, const char *user);

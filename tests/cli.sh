@@ -56,6 +56,32 @@ check "check-config accepts the example" 0 "ok: " -- "$bot" check-config example
 printf 'incidents_channels: [C05K8Q2V7XM]\napproval:\n  aprovers: [U03ASM1TH7Q]\n' >"$tmp/typo.yaml"
 check "check-config names the line of a typo" 1 "typo.yaml:3:3: unknown key \`aprovers\`" -- \
 	"$bot" check-config "$tmp/typo.yaml"
+# Approvers too few for a rollback to be approved: a warning, never an error.
+approvers_yaml() { # APPROVAL_LINES SERVICE_EXTRA
+	printf 'incidents_channels: [C05K8Q2V7XM]\napproval:\n%b\nservices:\n  api:\n    method: kubectl\n    namespace: n\n    deployment: d\n%b' "$1" "$2"
+}
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1' '' >"$tmp/alone.yaml"
+check "check-config warns when an approver cannot get their own rollback approved" 0 \
+	"alone.yaml: warning: approval: a rollback needs 1 approval from people other than the requester, and 1 approver is listed: anyone who is an approver cannot get their own rollback approved (list at least 2)" -- \
+	"$bot" check-config "$tmp/alone.yaml"
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  allow_self_approval: true' '' >"$tmp/self.yaml"
+out=$("$bot" check-config "$tmp/self.yaml" 2>&1)
+if [[ $out == *warning* || $out != *"ok: "* ]]; then
+	echo "FAIL check-config warned although self-approval is allowed: $out"
+	failed=$((failed + 1))
+else
+	echo "ok   no warning when the requester's own approval counts"
+	passed=$((passed + 1))
+fi
+approvers_yaml '  approvers: [U03ASM1TH7Q, U04BOBBY111]\n  required: 1\n  allow_self_approval: true' \
+	'    db_rollback: [/usr/local/bin/migrate, down]\n' >"$tmp/db.yaml"
+check "check-config warns that --with-db needs two approvers besides the requester" 0 \
+	"db.yaml: warning: approval: a database rollback (--with-db) needs 2 approvals from people other than the requester, and 2 approvers are listed: anyone who is an approver cannot get their own rollback approved (list at least 3)" -- \
+	"$bot" check-config "$tmp/db.yaml"
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  approver_group: S05RLMGRS1\n  required: 2' '' >"$tmp/group.yaml"
+check "check-config says it cannot read a group" 0 \
+	"group.yaml: warning: approval: a rollback needs 2 approvals but only 1 approver is listed (unless approver group S05RLMGRS1 has more members: check-config cannot read a group, it does not ask Slack): nobody can get it approved" -- \
+	"$bot" check-config "$tmp/group.yaml"
 check "check-config of a missing file" 1 "$tmp/none.yaml" -- "$bot" check-config "$tmp/none.yaml"
 check "run with a bad config stops before connecting" 2 "typo.yaml:3:3" -- \
 	env SLACK_APP_TOKEN=xapp-1 SLACK_BOT_TOKEN=xoxb-1 DATABASE_URL=postgresql:///x "$bot" run --config "$tmp/typo.yaml"

@@ -303,7 +303,9 @@ static void approver_check_approves_and_checks_the_plan(void **state)
 	assert_true(find(&out, INC_ACT_CHECK_PLAN, 0) >= 0);
 	assert_string_equal(audit_of(&out, "reaction_added")->actor, "U03ASM1TH7Q");
 	assert_string_equal(audit_of(&out, "reaction_added")->values[1], "approval_counted");
-	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVED);
+	/* "Approved… rolling back now" waits for the plan check: it may not
+	 * be true. */
+	assert_true(find(&out, INC_ACT_POST, 0) < 0);
 }
 
 static void same_plan_starts_the_first_step(void **state)
@@ -319,6 +321,9 @@ static void same_plan_starts_the_first_step(void **state)
 	step_ok(&inc, &ok, 5000, &out);
 	step_ok(&inc, &checked, 5001, &out);
 	assert_int_equal(inc.state, INC_ROLLING_BACK);
+	/* Now it is true: "Approved… rolling back now", then the first step. */
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVED);
+	assert_true(find(&out, INC_ACT_POST, 0) < find(&out, INC_ACT_RUN_STEP, 0));
 	i = find(&out, INC_ACT_RUN_STEP, 0);
 	assert_int_equal(out.a[i].step, 0);
 }
@@ -331,6 +336,7 @@ static void changed_plan_asks_again(void **state)
 	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
 	struct inc_event checked = { .kind = INC_EV_PLAN_CHECKED, .digest = 0xdef, .n_steps = 2,
 				     .policy = &p };
+	int i;
 
 	(void)state;
 	step_ok(&inc, &ok, 5000, &out);
@@ -339,8 +345,71 @@ static void changed_plan_asks_again(void **state)
 	assert_int_equal(inc.pol.n_approved, 0);
 	assert_string_equal(inc.approval_ts, "");
 	assert_true(find(&out, INC_ACT_RUN_STEP, 0) < 0);
-	assert_int_equal(out.a[find(&out, INC_ACT_POST, 0)].msg, INC_MSG_APPROVAL_REQUEST);
+	/* The thread hears why first, then gets the new request; never
+	 * "Approved… rolling back now". */
+	i = find(&out, INC_ACT_POST, 0);
+	assert_int_equal(out.a[i].msg, INC_MSG_PLAN_CHANGED);
+	assert_true(out.a[i].in_thread);
+	i = find(&out, INC_ACT_POST, i + 1);
+	assert_int_equal(out.a[i].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_true(find(&out, INC_ACT_POST, i + 1) < 0);
 	assert_non_null(audit_of(&out, "plan_changed"));
+}
+
+/* The requester is the only approver: no request that can only expire. */
+static void nobody_to_approve_fails_without_a_request(void **state)
+{
+	static const char *const only_jane[] = { "U02JD0E4512" };
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ev = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 2,
+				.target = "41", .policy = &p };
+	struct inc_actions out;
+	const struct inc_action *a;
+	int i;
+
+	(void)state;
+	p.approvers = only_jane;
+	p.n_approvers = 1;
+	step_ok(&inc, &ev, 1000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	i = find(&out, INC_ACT_POST, 0);
+	assert_int_equal(out.a[i].msg, INC_MSG_NO_APPROVERS);
+	assert_true(find(&out, INC_ACT_POST, i + 1) < 0);
+	a = audit_of(&out, "approval_impossible");
+	assert_non_null(a);
+	assert_string_equal(a->values[0], "1"); /* needed */
+	assert_string_equal(a->values[1], "0"); /* eligible */
+	/* A group not read yet may hold approvers: the request is posted. */
+	inc = declared();
+	p.group_id = "S05RLMGRS1";
+	p.group_unknown = true;
+	step_ok(&inc, &ev, 1000, &out);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+}
+
+/* The plan changed and, meanwhile, so did the approvers: the plan_changed
+ * message, and no request nobody could approve. */
+static void changed_plan_with_nobody_left_fails(void **state)
+{
+	static const char *const only_jane[] = { "U02JD0E4512" };
+	struct pol_policy p = policy(1);
+	struct inc_actions out;
+	struct incident inc = awaiting(&p, &out);
+	struct inc_event ok = reaction(&p, "U03ASM1TH7Q", "white_check_mark", true);
+	struct inc_event checked = { .kind = INC_EV_PLAN_CHECKED, .digest = 0xdef, .n_steps = 2,
+				     .policy = &p };
+	int i;
+
+	(void)state;
+	step_ok(&inc, &ok, 5000, &out);
+	p.approvers = only_jane;
+	p.n_approvers = 1;
+	step_ok(&inc, &checked, 6000, &out);
+	assert_int_equal(inc.state, INC_FAILED);
+	i = find(&out, INC_ACT_POST, 0);
+	assert_int_equal(out.a[i].msg, INC_MSG_PLAN_CHANGED);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST, i + 1)].msg, INC_MSG_NO_APPROVERS);
 }
 
 static void non_approver_is_told_privately_and_nothing_changes(void **state)
@@ -372,6 +441,9 @@ static void requester_cannot_approve_own_rollback(void **state)
 	(void)state;
 	p.approvers = self;
 	p.n_approvers = 1;
+	/* Only a group not read yet lets such a request be posted at all. */
+	p.group_id = "S05RLMGRS1";
+	p.group_unknown = true;
 	inc = awaiting(&p, &out);
 	ev = reaction(&p, "U02JD0E4512", "white_check_mark", true);
 	step_ok(&inc, &ev, 5000, &out);
@@ -878,6 +950,8 @@ int main(void)
 		cmocka_unit_test(approver_check_approves_and_checks_the_plan),
 		cmocka_unit_test(same_plan_starts_the_first_step),
 		cmocka_unit_test(changed_plan_asks_again),
+		cmocka_unit_test(nobody_to_approve_fails_without_a_request),
+		cmocka_unit_test(changed_plan_with_nobody_left_fails),
 		cmocka_unit_test(non_approver_is_told_privately_and_nothing_changes),
 		cmocka_unit_test(requester_cannot_approve_own_rollback),
 		cmocka_unit_test(bots_own_reactions_are_audited_and_ignored),

@@ -716,7 +716,63 @@ static void emoji_names_ignore_the_skin_tone(void **state)
 	assert_false(pol_emoji_is(NULL, "x"));
 }
 
+/* Who could approve: listed approvers then group members, each once, less
+ * the requester when their ✅ would not count. */
+static void eligible_counts_each_person_once(void **state)
+{
+	static const char *const dup[] = {ALICE, ALICE, JANE};
+	static const char *const members[] = {ALICE, CAROL, CAROL, JANE};
+	struct pol_policy p = POLICY(dup, members, 2, false);
+	struct pol_request req = {.requester = JANE};
+	const char *who[4] = {0};
+
+	(void)state;
+	assert_int_equal(pol_eligible(&p, &req, who, 4), 2);
+	assert_string_equal(who[0], ALICE);
+	assert_string_equal(who[1], CAROL);
+	assert_null(who[2]);
+	assert_int_equal(pol_eligible(&p, &req, who, 1), 2); /* counted past max */
+	p.allow_self_approval = true;
+	assert_int_equal(pol_eligible(&p, &req, NULL, 0), 3);
+	req.with_db = true; /* never the requester for a database rollback */
+	assert_int_equal(pol_eligible(&p, &req, NULL, 0), 2);
+}
+
+/* The issue: the requester is the only approver, and the request can only
+ * expire. A group nobody could read yet is not taken for an empty one. */
+static void unapprovable_when_too_few_others(void **state)
+{
+	static const char *const jane[] = {JANE};
+	static const char *const none[] = {NULL};
+	struct pol_policy only_jane = POLICY(jane, none, 1, false);
+	struct pol_policy pair = POLICY(ab, none, 2, false);
+	struct pol_request by_jane = {.requester = JANE}, by_alice = {.requester = ALICE};
+
+	(void)state;
+	only_jane.n_group_members = 0;
+	only_jane.group_members = NULL;
+	pair.n_group_members = 0;
+	pair.group_members = NULL;
+	assert_true(pol_unapprovable(&only_jane, &by_jane));
+	assert_false(pol_unapprovable(&only_jane, &by_alice)); /* Jane may approve Alice's */
+	only_jane.group_unknown = true;
+	assert_false(pol_unapprovable(&only_jane, &by_jane)); /* maybe enough in the group */
+	only_jane.group_unknown = false;
+	only_jane.allow_self_approval = true;
+	assert_false(pol_unapprovable(&only_jane, &by_jane));
+	by_jane.with_db = true; /* two others needed, and there are none */
+	assert_true(pol_unapprovable(&only_jane, &by_jane));
+	/* required 2, two approvers: fine for Jane, impossible for Alice. */
+	assert_false(pol_unapprovable(&pair, &(struct pol_request){.requester = JANE}));
+	assert_true(pol_unapprovable(&pair, &by_alice));
+	/* A known group member makes up the number. */
+	assert_false(pol_unapprovable(&two, &by_alice));
+	assert_true(pol_unapprovable(&three, &by_alice));
+}
+
 static const struct CMUnitTest fixed_tests[] = {
+	cmocka_unit_test(eligible_counts_each_person_once),
+	cmocka_unit_test(unapprovable_when_too_few_others),
 	cmocka_unit_test(needed_is_required_and_two_for_with_db),
 	cmocka_unit_test(rebind_resets_pending_and_approved_only),
 	cmocka_unit_test(deadline_adds_the_timeout_and_saturates),
