@@ -160,6 +160,12 @@ if [ -x tests/stubs/selftest.sh ]; then
 	run_script "stubs selftest" 300 tests/stubs/selftest.sh
 fi
 
+if [ "$unit_only" != 1 ]; then
+	echo
+	echo "=== Kubernetes manifests against examples/rollbot.yaml ==="
+	run_script k8s 60 tests/k8s.sh
+fi
+
 i=0
 for b in "${dirs[@]}"; do
 	i=$((i + 1))
