@@ -8,7 +8,7 @@
 # 1. The probes: the container port they name is the port of the example's
 #    http_listen, which listens on every address (not loopback, which a
 #    probe from the kubelet cannot reach); their paths are ones the bot
-#    serves (bot/loop.c).
+#    serves (bot/loop.c); docker/Dockerfile EXPOSEs that port.
 # 2. No example Kubernetes service names a kubeconfig `context`: in the pod
 #    kubectl and helm use the ServiceAccount, which has no contexts.
 # 3. The ClusterRole grants every (API group, resource, verb) that the
@@ -75,6 +75,10 @@ for kind in ("livenessProbe", "readinessProbe"):
     check(f"{kind} path {path} is served by the bot",
           path in ("/health", "/ready") and f'"{path}"' in loop_c,
           f"bot/loop.c does not serve {path!r}")
+exposed = [w for l in open("docker/Dockerfile", encoding="utf-8")
+           if l.startswith("EXPOSE") for w in l.split()[1:]]
+check(f"docker/Dockerfile EXPOSEs http_listen's port {port}",
+      any(w.split("/")[0] == port for w in exposed), f"EXPOSE {' '.join(exposed) or 'missing'}")
 check("liveness probes /health, not /ready (a Slack outage must not restart the bot)",
       container.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/health", "")
 
