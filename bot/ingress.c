@@ -35,6 +35,7 @@
 #include "log.h"
 #include "store.h"
 #include "tmpl.h"
+#include "tools.h"
 
 /* ---- slash commands: the verdict, computed in the ack path ---- */
 
@@ -93,6 +94,38 @@ static void dry_run_plan(const struct app *app, const struct incident *inc, json
 	plan_step_free(rs);
 }
 
+/* The first program the rollback of cmd's service runs that this machine
+ * lacks, or NULL; looked for anew each time (stat calls), so a program
+ * installed since start counts. */
+static const char *tool_missing(const struct app *app, const struct cmd *cmd)
+{
+	const struct config_service *svc = config_service(app->cfg, cmd->service);
+
+	return svc ? tools_missing(svc, cmd->with_db, NULL) : NULL;
+}
+
+static void tool_missing_data(const struct app *app, const struct cmd *cmd, json_t *data)
+{
+	const char *prog = tool_missing(app, cmd);
+	char why[RB_ERR_LEN];
+
+	if (prog)
+		json_object_set_new(data, "tool_missing",
+				    json_string(tools_why(prog, NULL, why, sizeof why)));
+}
+
+/* Refused before anything is announced: the rollback would stop at its
+ * first command, after everyone was called in. */
+static char *tool_missing_text(const struct cmd *cmd, const char *prog)
+{
+	char why[RB_ERR_LEN];
+
+	return rb_asprintf("rollbot cannot roll back %s from here: %s. Nothing was announced "
+			   "or run. Install it where rollbot runs (or correct %s in the "
+			   "configuration), then run /rollback again.",
+			   cmd->service, tools_why(prog, NULL, why, sizeof why), cmd->service);
+}
+
 static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
 {
 	struct incident inc;
@@ -128,6 +161,7 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 	json_object_set_new(data, "approval_timeout", json_string(tmo));
 	json_object_set_new(data, "approval_skipped", json_boolean(pol->skip[inc.severity]));
 	dry_run_plan(app, &inc, data);
+	tool_missing_data(app, cmd, data);
 	text = tmpl_render(app->tmpl, "dry_run", data);
 	json_decref(data);
 	rb_buf_free(&who);
@@ -478,6 +512,11 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
 	} else if (unapprovable(app, &cmd, payload, &text)) {
+		v = verdict_new(VERDICT_REJECTED);
+		v->error = rb_strdup(text);
+		ack = shell_ephemeral(text);
+	} else if (tool_missing(app, &cmd)) {
+		text = tool_missing_text(&cmd, tool_missing(app, &cmd));
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);

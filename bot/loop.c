@@ -25,6 +25,7 @@
 #include "sm.h"
 #include "store.h"
 #include "tmpl.h"
+#include "tools.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
 #define DEDUPE_MAX 100000
@@ -133,6 +134,30 @@ static void channel_done_cb(void *arg, const struct api_result *res)
 
 /* ---- /health, /ready, /metrics ---- */
 
+/* A line per service whose rollback cannot run here, looked for anew on
+ * each request (stat calls), so a program installed since start counts. */
+static int ready_tools(const struct app *app, struct rb_buf *body)
+{
+	char why[RB_ERR_LEN];
+	int rc = 0;
+
+	for (size_t i = 0; i < app->cfg->n_services && !rc; i++) {
+		const struct config_service *svc = &app->cfg->services[i];
+		const char *prog = tools_missing(svc, false, NULL);
+		bool db = false;
+
+		if (!prog) {
+			prog = tools_missing(svc, true, NULL);
+			db = true;
+		}
+		if (prog)
+			rc = rb_buf_printf(body, "cannot roll back%s: %s (%s)\n",
+					   db ? " --with-db" : "", svc->name,
+					   tools_why_short(prog, why, sizeof why));
+	}
+	return rc;
+}
+
 /* The ack-time histogram in Prometheus' cumulative form. */
 static int ack_histogram(struct rb_buf *body, const struct sm_stats *st)
 {
@@ -194,6 +219,10 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 					   "until it answers, in order\n",
 					   n, why);
 		}
+		/* Still ready: the bot serves its other services, and a pod
+		 * taken out of service would not install the program. */
+		if (!rc)
+			rc = ready_tools(app, body);
 		/* Still ready: what waits is sent once Slack's pause is over. */
 		if (paused && !rc)
 			rc = rb_buf_printf(body,
@@ -330,6 +359,21 @@ static void signal_cb(uv_signal_t *s, int signum)
 	begin_stop(s->data, 0);
 }
 
+/* A warning, not an error: the bot serves the other services, /ready
+ * names the ones it cannot roll back, and a /rollback of one is refused
+ * before anything is announced. */
+static void warn_tools(const struct app *app)
+{
+	char *report = tools_report(app->cfg, NULL);
+
+	for (char *l = report; l && *l;) {
+		size_t n = strcspn(l, "\n");
+		log_warn("cannot roll back: %.*s", (int)n, l);
+		l += n + (l[n] == '\n');
+	}
+	free(report);
+}
+
 /* Runs the bot until it stops (see app.h); returns the exit code. */
 int app_run(const struct app_options *opt)
 {
@@ -404,6 +448,7 @@ int app_run(const struct app_options *opt)
 				log_warn("cannot queue conversations.info");
 		log_info("rollbot started: %zu service(s), incidents in %zu channel(s)",
 			 app->cfg->n_services, app->cfg->n_channels);
+		warn_tools(app);
 	}
 	uv_run(&app->loop, UV_RUN_DEFAULT);
 	sm_free(app->sm);

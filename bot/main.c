@@ -25,6 +25,7 @@
 #include "log.h"
 #include "store.h"
 #include "tmpl.h"
+#include "tools.h"
 
 #define ROLLBOT_VERSION "0.1.0"
 
@@ -103,6 +104,7 @@ static int cmd_check_config(const char *path)
 	struct config *cfg;
 	struct tmpl_set *ts;
 	char err[RB_ERR_LEN];
+	char *missing;
 
 	if (config_load(path, &cfg, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
@@ -119,6 +121,13 @@ static int cmd_check_config(const char *path)
 		printf("  %-24s %s\n", cfg->services[i].name,
 		       plan_method_info(cfg->services[i].method)->name);
 	(void)config_warn_approvers(cfg, stdout);
+	/* A warning and exit status 0: the file is right, and check-config
+	 * also runs where the bot does not (CI, a laptop). */
+	missing = tools_report(cfg, NULL);
+	if (missing)
+		printf("warning: these services cannot be rolled back from this machine:\n%s",
+		       missing);
+	free(missing);
 	tmpl_free(ts);
 	config_free(cfg);
 	return 0;

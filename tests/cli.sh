@@ -53,6 +53,14 @@ else
 	passed=$((passed + 1))
 fi
 check "check-config accepts the example" 0 "ok: " -- "$bot" check-config examples/rollbot.yaml
+# Programs this machine lacks: a warning naming each with the services that
+# need it, and exit status 0 (the file is right; CI may lack the tools).
+tools_want="warning: these services cannot be rolled back from this machine:
+kubectl is not on PATH ($tmp/nobin): needed by payments-api, billing
+/nonexistent/rollbot/migrate is missing or not an executable file: needed by billing --with-db
+/nonexistent/rollbot/ledger-rollback is missing or not an executable file: needed by ledger"
+check "check-config names the missing programs and who needs them" 0 "$tools_want" -- \
+	env PATH="$tmp/nobin" "$bot" check-config tests/scenarios/rollbot-tools.yaml
 printf 'incidents_channels: [C05K8Q2V7XM]\napproval:\n  aprovers: [U03ASM1TH7Q]\n' >"$tmp/typo.yaml"
 check "check-config names the line of a typo" 1 "typo.yaml:3:3: unknown key \`aprovers\`" -- \
 	"$bot" check-config "$tmp/typo.yaml"

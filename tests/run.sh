@@ -13,7 +13,9 @@
 # a clean summary (a sanitizer report at exit). The very last line is
 # `N passed, M failed` over everything; the exit status is 0 only when
 # nothing failed and something passed. The cluster is stopped and removed
-# whatever happens. ROLLBOT_UNIT_TIMEOUT overrides the 120 s.
+# whatever happens. ROLLBOT_UNIT_TIMEOUT overrides the 120 s. Without
+# --unit-only it also runs, once, tests/k8s.sh (the Kubernetes manifests
+# against examples/rollbot.yaml).
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
@@ -158,6 +160,12 @@ if [ -x tests/stubs/selftest.sh ]; then
 	echo
 	echo "=== backend stubs ==="
 	run_script "stubs selftest" 300 tests/stubs/selftest.sh
+fi
+
+if [ "$unit_only" != 1 ]; then
+	echo
+	echo "=== Kubernetes manifests against examples/rollbot.yaml ==="
+	run_script k8s 60 tests/k8s.sh
 fi
 
 i=0

@@ -100,7 +100,7 @@ static void test_example_loads(void **state)
 	assert_int_equal(cfg->default_severity, CMD_SEV_P1);
 	assert_int_equal(cfg->update_interval_ms, 10 * 60 * 1000);
 	assert_null(cfg->templates_dir);
-	assert_string_equal(cfg->http_listen, "127.0.0.1:8080");
+	assert_string_equal(cfg->http_listen, "0.0.0.0:8080");
 	assert_int_equal(cfg->approval.n_approvers, 2);
 	assert_string_equal(cfg->approval.approvers[0], "U03ASM1TH7Q");
 	assert_string_equal(cfg->approval.approvers[1], "U04BJ0NES2R");
