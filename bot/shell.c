@@ -317,7 +317,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	const struct verify_round *r = ai->round ? ai->round : &none;
 	char buf[128];
 
-	report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, buf, sizeof buf);
+	report_span(report_between(ai->inc.declared_ms, now_ms(app)), buf, sizeof buf);
 	json_object_set_new(data, "elapsed", json_string(buf));
 	shell_phase_text(ai, buf, sizeof buf);
 	json_object_set_new(data, "phase", json_string(buf));
@@ -361,16 +361,18 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	if (!ai->health_checked) {
 		json_object_set_new(data, "downtime",
 				    json_string("not measured (no health_url configured)"));
-	} else if (!ai->health_down_ms && !ai->health_down_since_ms) {
+	} else if (!ai->down.failing && !ai->down.total_ms) {
 		json_object_set_new(data, "downtime",
 				    json_string("none seen by the health checks after the rollback"));
 	} else {
-		int64_t down = ai->health_down_ms;
+		/* An open span is counted to the last round, as the report does. */
+		int64_t down = report_down_total(&ai->down);
 		char d[64], t[128];
-		if (ai->health_down_since_ms)
-			down += now_ms(app) - ai->health_down_since_ms;
-		report_duration(down / 1000, d, sizeof d);
-		snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
+		report_span(down, d, sizeof d);
+		if (down > 0)
+			snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
+		else
+			snprintf(t, sizeof t, "health check failing at the last check after the rollback");
 		json_object_set_new(data, "downtime", json_string(t));
 	}
 	json_object_set_new(data, "has_metrics",

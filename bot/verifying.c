@@ -73,9 +73,9 @@ static char *checks_line(const struct verify_round *r)
 	return out;
 }
 
-static json_t *round_json(const struct verify_round *r)
+static json_t *round_json(const struct verify_round *r, int64_t at_ms)
 {
-	json_t *o = json_object();
+	json_t *o = json_pack("{s:I}", "at_ms", (json_int_t)at_ms);
 
 	for (int c = 0; c < VERIFY_CHECK_COUNT; c++) {
 		if (r->outcome[c] == VERIFY_NOT_RUN)
@@ -92,6 +92,7 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	struct app_inc *ai = arg;
 	struct inc_event ev = { .kind = INC_EV_VERIFIED };
 	char summary[INC_TEXT_MAX];
+	int64_t at = now_ms(ai->app); /* recorded with the results: the report counts from it */
 
 	ai->pending--;
 	ai->verifying_now = false;
@@ -104,16 +105,12 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	*ai->round = *r;
 	if (r->outcome[VERIFY_HEALTH] != VERIFY_NOT_RUN)
 		ai->health_checked = true;
-	if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL && !ai->health_down_since_ms)
-		ai->health_down_since_ms = now_ms(ai->app);
-	else if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS && ai->health_down_since_ms) {
-		ai->health_down_ms += now_ms(ai->app) - ai->health_down_since_ms;
-		ai->health_down_since_ms = 0;
-	}
+	if (r->outcome[VERIFY_HEALTH] != VERIFY_NOT_RUN)
+		(void)report_down_observe(&ai->down, at, r->outcome[VERIFY_HEALTH] == VERIFY_PASS);
 	free(ai->last_checks);
 	ai->last_checks = any ? checks_line(r) : rb_strdup("");
 	(void)verify_round_summary(r, summary, sizeof summary);
-	db_audit(ai->app->store, ai->inc.id, "rollbot", "probe_results", round_json(r), NULL);
+	db_audit(ai->app->store, ai->inc.id, "rollbot", "probe_results", round_json(r, at), NULL);
 	ev.ok = !any || verify_round_passed(r);
 	ev.nothing_checked = !any;
 	ev.error = summary;

@@ -54,6 +54,36 @@ char *report_render(const char *tmpl, const json_t *data, char *err, size_t errl
  * out when len > 0. */
 void report_duration(int64_t seconds, char *out, size_t len);
 
+/* A measured span for people: "0 s", "under 0.1 s", "0.4 s" under a second,
+ * then as report_duration ("2 s", "1 min 05 s"), always truncated. The one
+ * formatter for downtime, elapsed time and incident length. */
+void report_span(int64_t ms, char *out, size_t len);
+
+/* The span between two times, as every duration rollbot shows is taken:
+ * between the whole seconds the clock times show ("15:17:02"), so that a
+ * reader who subtracts them gets the duration shown, but in milliseconds
+ * when the span is under a second, so that a blip is not "0 s". */
+int64_t report_between(int64_t from_ms, int64_t to_ms);
+
+/* Downtime, computed once: the completion message (bot/verifying.c,
+ * bot/shell.c) and the report and drafts (report_data) feed it the same
+ * health results at the same times (the probe_results row's "at_ms"). */
+struct report_down {
+	bool seen;	  /* a health result was observed */
+	bool failing;	  /* the last result failed */
+	int64_t since_ms; /* when the current failing span began */
+	int64_t total_ms; /* closed failing spans, summed */
+	int64_t last_ms;  /* the last result's time */
+};
+
+/* One health result at at_ms. Returns the length of the failing span it
+ * closes, or -1 when it closes none. */
+int64_t report_down_observe(struct report_down *d, int64_t at_ms, bool passed);
+
+/* Total downtime, a span still failing counted until the last result (what
+ * was seen, not guessed). */
+int64_t report_down_total(const struct report_down *d);
+
 /* Parses exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, as the shell's SQL
  * writes it) into milliseconds since 1970-01-01 (negative before). Returns
  * 0, or RB_EINVAL (and *ms untouched) for anything else, including

@@ -604,6 +604,55 @@ static void test_duration(void **state)
 	dur(-5, "0 s");
 }
 
+/* The one formatter for measured spans (issue 11, item 8): a short blip is
+ * never "0 s", and everything is truncated. */
+static void span(int64_t ms, const char *want)
+{
+	char out[32];
+
+	report_span(ms, out, sizeof out);
+	assert_string_equal(out, want);
+}
+
+static void test_span(void **state)
+{
+	(void)state;
+	span(0, "0 s");
+	span(-20, "0 s");
+	span(40, "under 0.1 s");
+	span(400, "0.4 s");
+	span(999, "0.9 s");
+	span(1000, "1 s");
+	span(2999, "2 s");
+	span(59900, "59 s");
+	span(60000, "1 min 00 s");
+	span(65000, "1 min 05 s");
+	span(3600 * 1000 + 61000, "1 h 01 min");
+}
+
+/* One downtime computation: spans closed by a passing result, an open one
+ * counted to the last result seen. */
+static void test_down(void **state)
+{
+	struct report_down d = { 0 };
+
+	(void)state;
+	assert_int_equal(report_down_observe(&d, 1000, true), -1);
+	assert_int_equal(report_down_total(&d), 0);
+	assert_int_equal(report_down_observe(&d, 1400, false), -1);
+	assert_int_equal(report_down_observe(&d, 2000, false), -1);
+	assert_int_equal(report_down_total(&d), 600);
+	/* 1.400 to 3.650: the clocks show :01 and :03, so 2 s, as printed. */
+	assert_int_equal(report_down_observe(&d, 3650, true), 2000);
+	assert_int_equal(report_down_observe(&d, 5000, false), -1);
+	assert_int_equal(report_down_observe(&d, 5400, false), -1);
+	assert_int_equal(report_down_total(&d), 2400);
+	assert_int_equal(report_between(1900, 2100), 200);
+	assert_int_equal(report_between(1900, 3100), 2000);
+	assert_int_equal(report_between(3100, 1900), 0);
+	assert_true(d.seen);
+}
+
 static void test_duration_small_buffer(void **state)
 {
 	char out[6];
@@ -743,8 +792,9 @@ static void test_data_fields(void **state)
 	assert_string_equal(get(d, "approved_by"), "U03ASM1TH7Q");
 	assert_string_equal(get(d, "target"), "revision 41");
 	assert_string_equal(get(d, "method_title"), "Kubernetes rolling rollback");
-	assert_string_equal(get(d, "start_human"), "15:17 UTC on 2026-11-23");
-	assert_string_equal(get(d, "window_human"), "from 15:17 to 15:27 UTC on 2026-11-23");
+	/* Under an hour: seconds, never "from 15:17 to 15:17" (issue 11, item 8). */
+	assert_string_equal(get(d, "start_human"), "15:17:02 UTC on 2026-11-23");
+	assert_string_equal(get(d, "window_human"), "from 15:17:02 to 15:27:31 UTC on 2026-11-23");
 	assert_string_equal(get(d, "health_now"), "health check passing (HTTP 200)");
 	assert_string_equal(get(d, "error_rate_now"), "0.12% (threshold 1.0%)");
 	assert_string_equal(get(d, "latency_now"), "440 ms (threshold 2.0 s)");
@@ -776,7 +826,7 @@ static void test_data_midnight(void **state)
 	assert_string_equal(get(d, "duration_line"),
 			    "2026-11-30 23:58:30 – 2026-12-01 00:04:10 UTC (5 min 40 s)");
 	assert_string_equal(get(d, "window_human"),
-			    "from 23:58 UTC on 2026-11-30 to 00:04 UTC on 2026-12-01");
+			    "from 23:58:30 UTC on 2026-11-30 to 00:04:10 UTC on 2026-12-01");
 	assert_string_equal(get(d, "approved_by"), "U03ASM1TH7Q, U08BOB0001");
 	assert_string_equal(get(d, "outcome"), "resolved by hand by U08BOB0001");
 	assert_string_equal(get(d, "impact.downtime"), "not measured (no health check)");
@@ -1105,6 +1155,8 @@ int main(void)
 		cmocka_unit_test(test_templates_parse),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_duration_small_buffer),
+		cmocka_unit_test(test_span),
+		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_time_boundaries),
 		cmocka_unit_test(test_parse_time_refuses),
