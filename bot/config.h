@@ -111,6 +111,7 @@ struct config_service {
 	size_t n_params;
 	int64_t timeout_ms;  /* the backend's timeout; default 5 minutes */
 	char *affected;      /* who is hurt when it breaks; NULL = not configured */
+	char *environment;   /* "production": shown by /rollback services; NULL = not said */
 	char *eta;           /* overrides the method's ETA; NULL = method default */
 	char *health_url;    /* NULL when not configured */
 	char *version_url;

@@ -217,6 +217,7 @@ enum verdict_kind {
 	VERDICT_CANCEL,
 	VERDICT_REPORT,
 	VERDICT_HISTORY,
+	VERDICT_SERVICES, /* answered in the ack */
 };
 
 /* As logged, and in the audit rows' dedupe keys. */
@@ -231,6 +232,7 @@ static const char *const verdict_names[] = {
 	[VERDICT_CANCEL] = "cancel",
 	[VERDICT_REPORT] = "report",
 	[VERDICT_HISTORY] = "history",
+	[VERDICT_SERVICES] = "services",
 };
 
 struct verdict {
@@ -350,6 +352,12 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		v = verdict_new(VERDICT_REPORT);
 		text = rb_asprintf("Building the report of %s from its audit log: it will be "
 				   "uploaded in the incident's thread.", cmd->incident);
+		ack = shell_ephemeral(text);
+		free(text);
+		break;
+	case CMD_SERVICES:
+		v = verdict_new(VERDICT_SERVICES);
+		text = services_text(app);
 		ack = shell_ephemeral(text);
 		free(text);
 		break;
@@ -883,6 +891,7 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 		db_audit(app->store, NULL, user, "command_rejected", detail, key);
 		break;
 	case VERDICT_HELP:
+	case VERDICT_SERVICES:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
 		break;
 	case VERDICT_ACCEPTED:

@@ -322,6 +322,12 @@ void outbox_send(struct app_inc *ai, enum inc_message msg, const char *key, json
 void outbox_resend(struct app_inc *ai, json_t *pending);
 void outbox_wrapup(struct app *app, const struct db_incident *row);
 
+/* ---- services.c ---- */
+
+/* `/rollback services`: every configured service, sorted, with its method,
+ * environment and the incident holding it. A new string (free()). */
+char *services_text(struct app *app);
+
 /* ---- owner.c ---- */
 
 void owner_init(struct app *app);

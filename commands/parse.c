@@ -19,7 +19,7 @@
  * as one word. A leading em or en dash counts as `--`, because macOS turns
  * a typed `--to` into `—to`.
  *
- * Subcommands. `help status resolve cancel report history` are recognised
+ * Subcommands. `help status resolve cancel report history services` are recognised
  * only as the first word, unquoted, in any case, so a service can never be
  * named after one (cmd_is_reserved_word, for the configuration loader).
  * They read their words with the same lexer; the note of `resolve` and the
@@ -902,6 +902,7 @@ static const struct subcommand subcommands[] = {
 	  "it takes only the incident ID.", NULL },
 	{ "history", CMD_HISTORY, "`/rollback history SERVICE`",
 	  "it takes only a service name, like `/rollback history SERVICE`.", NULL },
+	{ "services", CMD_SERVICES, "`/rollback services`", "nothing.", NULL },
 };
 
 static const struct subcommand *find_subcommand(const char *word)
@@ -1065,6 +1066,8 @@ static int extra_word(const struct subcommand *sc, struct msg *m)
 		put(m, "`status` takes at most one incident ID, and `--post`.");
 	else if (sc->kind == CMD_HISTORY)
 		put(m, "`history` takes at most one service name.");
+	else if (sc->kind == CMD_SERVICES)
+		put(m, "`services` takes nothing: `/rollback services` lists every service.");
 	else
 		put(m, "`%s` takes only the incident ID.", sc->word);
 	return CMD_ESYNTAX;
@@ -1115,7 +1118,7 @@ static int sub_words(struct parse *p, const struct subcommand *sc,
 			break;
 		if (is_option_word(&p->w))
 			rc = sub_option(sc, &p->w, out, m);
-		else if (out->incident[0] || out->service[0])
+		else if (out->incident[0] || out->service[0] || sc->kind == CMD_SERVICES)
 			rc = extra_word(sc, m);
 		else if (sc->kind == CMD_HISTORY)
 			rc = take_history_service(p->w.text, services, n_services, out, m);
@@ -1404,6 +1407,8 @@ const char *cmd_usage(void)
 	       "• `/rollback cancel INC-ID [reason]`: call the incident off, e.g. a false alarm.\n"
 	       "• `/rollback report INC-ID`: the incident's timeline, for the post-mortem.\n"
 	       "• `/rollback history [SERVICE]`: past rollbacks, of one service or of all.\n"
+	       "• `/rollback services`: every service rollbot can roll back, its method and "
+	       "environment, and the incident that holds it.\n"
 	       "\n"
 	       "rollbot declares the incident, posts its announcement in this channel and "
 	       "records every step. `/rollback help` shows this again.";

@@ -210,6 +210,7 @@ static void test_defaults(void **state)
 	assert_string_equal(svc->name, "payments-api");
 	assert_int_equal(svc->timeout_ms, 300000);
 	assert_null(svc->affected);
+	assert_null(svc->environment);
 	assert_null(svc->eta);
 	assert_null(svc->health_url);
 	assert_null(svc->version_url);
@@ -897,7 +898,8 @@ static void test_service_key_not_valid_for_method(void **state)
 			"    release: payments\n"),
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
-		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify)");
+		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify, "
+		"environment)");
 }
 
 static void test_service_duplicate_key(void **state)
@@ -1127,6 +1129,28 @@ static void test_affected_too_long(void **state)
 			 "    affected: %s\n"),
 		 long_text);
 	INVALID(yaml, "t.yaml:8:15: `affected` is longer than 200 characters");
+}
+
+/* `environment` (issue 11, item 10): a short label, for /rollback services. */
+static void test_environment(void **state)
+{
+	char yaml[1024], long_text[66];
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(SERVICE("    method: docker\n"
+			      "    service: web\n"
+			      "    environment: eu production\n"));
+	assert_string_equal(cfg->services[0].environment, "eu production");
+	config_free(cfg);
+	memset(long_text, 'x', 65);
+	long_text[65] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE("    method: docker\n"
+			 "    service: web\n"
+			 "    environment: %s\n"),
+		 long_text);
+	INVALID(yaml, "t.yaml:8:18: `environment` is longer than 64 characters");
 }
 
 static void test_long_value_is_clipped_in_message(void **state)
@@ -2148,6 +2172,7 @@ int main(void)
 		cmocka_unit_test(test_health_url_not_http),
 		cmocka_unit_test(test_service_timeout_not_duration),
 		cmocka_unit_test(test_affected_too_long),
+		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_long_value_is_clipped_in_message),
 		cmocka_unit_test(test_param_value_is_not_quoted),
 		cmocka_unit_test(test_flag_url_with_credentials),

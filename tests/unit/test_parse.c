@@ -1418,7 +1418,8 @@ static void test_history_of_one_service(void **state)
 static void test_reserved_words(void **state)
 {
 	static const char *const words[] = { "help",   "status",  "resolve", "cancel",
-					     "report", "history", "STATUS",  "History" };
+					     "report", "history", "STATUS",  "History",
+					     "services" };
 	(void)state;
 	for (size_t i = 0; i < RB_ARRAY_LEN(words); i++)
 		assert_true(cmd_is_reserved_word(words[i]));
