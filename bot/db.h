@@ -179,6 +179,7 @@ struct db_history_row {
 	const char *started;     /* "2026-11-23 15:17", UTC */
 	bool reached[DB_PHASE_COUNT];
 	int64_t phase_s[DB_PHASE_COUNT]; /* seconds from the request, when reached */
+	bool approval_skipped; /* the severity skips approval: "approved" at once, by nobody */
 };
 
 /* `rows` (n, newest first) are borrowed; NULL when err != 0. */

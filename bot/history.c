@@ -29,6 +29,14 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Approval counts as a phase only where someone approved: a severity that
+ * skips approval is "approved" at 0 s, which says nothing about approvers
+ * and would pull the median down. */
+static bool counts(const struct db_history_row *row, enum db_phase p)
+{
+	return row->reached[p] && !(p == DB_PHASE_APPROVED && row->approval_skipped);
+}
+
 /* The median time to phase p over the rows that reached it, as text. */
 static void median_text(const struct db_history_row *rows, size_t n_rows, enum db_phase p,
 			char *out, size_t len)
@@ -37,7 +45,7 @@ static void median_text(const struct db_history_row *rows, size_t n_rows, enum d
 	int n = 0;
 
 	for (size_t r = 0; r < n_rows && n < 64; r++)
-		if (rows[r].reached[p])
+		if (counts(&rows[r], p))
 			v[n++] = rows[r].phase_s[p];
 	if (!n) {
 		snprintf(out, len, "n/a");
@@ -54,6 +62,10 @@ static void phase_after(const struct db_history_row *row, enum db_phase p, const
 	char t[32];
 
 	out[0] = '\0';
+	if (p == DB_PHASE_APPROVED && row->approval_skipped) {
+		snprintf(out, len, ", approval skipped (%s)", row->severity);
+		return;
+	}
 	if (!row->reached[p])
 		return;
 	report_duration(row->phase_s[p], t, sizeof t);
@@ -64,7 +76,8 @@ static char *history_text(const struct history_job *h, const struct db_history_r
 			  size_t n_rows)
 {
 	struct rb_buf b;
-	char m1[32], m2[32], m3[32];
+	char m1[32], m2[32], m3[32], skipped[64] = "";
+	size_t n_skipped = 0;
 	char *out;
 	int rc;
 
@@ -108,10 +121,14 @@ static char *history_text(const struct history_job *h, const struct db_history_r
 	median_text(rows, n_rows, DB_PHASE_APPROVED, m1, sizeof m1);
 	median_text(rows, n_rows, DB_PHASE_ROLLED_BACK, m2, sizeof m2);
 	median_text(rows, n_rows, DB_PHASE_VERIFIED, m3, sizeof m3);
+	for (size_t r = 0; r < n_rows; r++)
+		n_skipped += rows[r].approval_skipped;
+	if (n_skipped)
+		snprintf(skipped, sizeof skipped, " (%zu skipped approval, not counted)", n_skipped);
 	if (!rc)
 		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %zu: to "
-				       "approved %s, to rolled back %s, to verified %s.",
-				   n_rows, m1, m2, m3);
+				       "approved %s%s, to rolled back %s, to verified %s.",
+				   n_rows, m1, skipped, m2, m3);
 	out = rb_strdup(rc ? "Too much history to show here: `rollbot report --list` prints it."
 			   : rb_buf_str(&b));
 	rb_buf_free(&b);

@@ -189,6 +189,10 @@ static void phase_cell(const struct db_history_row *row, enum db_phase p, char *
 {
 	long long s;
 
+	if (p == DB_PHASE_APPROVED && row->approval_skipped) {
+		snprintf(out, len, "skipped");
+		return;
+	}
 	if (!row->reached[p]) {
 		snprintf(out, len, "-");
 		return;
