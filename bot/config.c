@@ -104,6 +104,7 @@ static const char *const top_keys[] = { "incidents_channels",
 					"default_severity",
 					"update_interval",
 					"templates_dir",
+					"display_timezone",
 					"http_listen",
 					"approval",
 					"verify",
@@ -413,6 +414,41 @@ static int string_dup(struct ctx *c, const struct node *n, const char *key, size
 		return rc;
 	if (max && rb_utf8_chars(s) > max)
 		return fail(c, n, "`%s` is longer than %zu characters", key, max);
+	free(*out);
+	*out = rb_strdup(s);
+	return 0;
+}
+
+/* An IANA zone name of the system's tz database: "Europe/Berlin", "UTC".
+ * Checked here, at load, so that a typo stops the start with its line and
+ * column instead of silently showing UTC (glibc falls back to UTC for a
+ * zone it cannot read). The name is a relative path of plain characters,
+ * and the file must be a TZif file. */
+static int timezone_name(struct ctx *c, const struct node *n, char **out)
+{
+	char path[256], magic[4];
+	const char *s;
+	FILE *f;
+	size_t got = 0;
+	int rc = scalar(c, n, "display_timezone", false, &s);
+
+	if (rc < 0)
+		return rc;
+	if (!*s || strlen(s) > 64 || s[0] == '/' || strstr(s, "..") ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/") !=
+		    strlen(s))
+		return fail(c, n, "`display_timezone` `%s` is not a time zone name such as "
+				  "Europe/Berlin or America/New_York", s);
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", s);
+	f = fopen(path, "rb");
+	if (f) {
+		got = fread(magic, 1, sizeof magic, f);
+		fclose(f);
+	}
+	if (got != sizeof magic || memcmp(magic, "TZif", 4))
+		return fail(c, n, "`display_timezone` `%s` is not in the tz database "
+				  "(/usr/share/zoneinfo): use a name such as Europe/Berlin or "
+				  "America/New_York", s);
 	free(*out);
 	*out = rb_strdup(s);
 	return 0;
@@ -1393,6 +1429,12 @@ static int parse_top(struct ctx *c, const struct node *root, struct config *cfg)
 		if (rc < 0)
 			return rc;
 	}
+	v = lookup(root, "display_timezone");
+	if (v) {
+		rc = timezone_name(c, v, &cfg->display_timezone);
+		if (rc < 0)
+			return rc;
+	}
 	v = lookup(root, "templates_dir");
 	if (v) {
 		rc = string_dup(c, v, "templates_dir", 0, &cfg->templates_dir);
@@ -1546,6 +1588,7 @@ void config_free(struct config *cfg)
 		free(cfg->channels[i]);
 	free(cfg->channels);
 	free(cfg->templates_dir);
+	free(cfg->display_timezone);
 	free(cfg->http_listen);
 	approval_clear(&cfg->approval);
 	verify_clear(&cfg->verify);

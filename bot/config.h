@@ -136,6 +136,10 @@ struct config {
 	int default_severity; /* enum cmd_severity value, default P1 */
 	int64_t update_interval_ms; /* default 10 minutes */
 	char *templates_dir;  /* NULL = built-in templates only */
+	/* An IANA zone ("Europe/Berlin") for the times Slack messages show,
+	 * and shown beside UTC in the report; NULL = UTC. main.c installs it
+	 * as TZ once, at start (report_set_zone). */
+	char *display_timezone;
 	char *http_listen;    /* "host:port" or NULL */
 	struct config_approval approval;
 	struct config_verify verify; /* the global block over the defaults; no queries */

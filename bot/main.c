@@ -164,6 +164,9 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	/* Once, before any thread: local times follow display_timezone, UTC
+	 * ones never read TZ. */
+	report_set_zone(cfg->display_timezone);
 	if (migrations(dburl, true)) {
 		config_free(cfg);
 		return 1;

@@ -335,9 +335,8 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 								: "not checked yet"));
 	if (ai->inc.next_update_ms) {
 		time_t t = time(NULL) + (time_t)((ai->inc.next_update_ms - now_ms(app)) / 1000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+		/* "03:32:00 CET" in display_timezone, "03:32:00 UTC" without. */
+		report_local_clock((int64_t)t * 1000, buf, sizeof buf);
 		json_object_set_new(data, "next_update", json_string(buf));
 	}
 	json_object_set_new(data, "resume_step", json_integer(ai->inc.next_step + 1));

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "incident.h"
 #include "plan.h"
@@ -213,6 +214,25 @@ int64_t report_down_total(const struct report_down *d)
 static void between(int64_t from_ms, int64_t to_ms, char *out, size_t len)
 {
 	report_span(report_between(from_ms, to_ms), out, len);
+}
+
+void report_set_zone(const char *name)
+{
+	setenv("TZ", name && *name ? name : "UTC", 1);
+	tzset();
+}
+
+void report_local_clock(int64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)floor_div(ms, 1000);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm)) {
+		snprintf(out, len, "?");
+		return;
+	}
+	snprintf(out, len, "%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 tm.tm_zone ? tm.tm_zone : "");
 }
 
 /* "2026-11-23 15:17:02" */
@@ -1308,7 +1328,19 @@ static void put_header(const struct scan *s, json_t *o)
 	set_str(o, "end", b);
 	set_str(o, "end_human", hb);
 	set_str(o, "duration", d);
-	set_own(o, "duration_line", rb_asprintf("%s – %s UTC (%s)", a, same_day ? b + 11 : b, d));
+	if (s->inc->zone && s->inc->zone[0]) {
+		char la[48], lb[48];
+
+		/* UTC stays the reference; the operators' clock beside it. */
+		report_local_clock(s->start_ms, la, sizeof la);
+		report_local_clock(s->end_ms, lb, sizeof lb);
+		set_own(o, "duration_line",
+			rb_asprintf("%s – %s UTC (%s); %s – %s in %s", a, same_day ? b + 11 : b, d,
+				    la, lb, s->inc->zone));
+	} else {
+		set_own(o, "duration_line",
+			rb_asprintf("%s – %s UTC (%s)", a, same_day ? b + 11 : b, d));
+	}
 	set_own(o, "window_human",
 		same_day ? rb_asprintf("from %.*s to %s", (int)hm, ha, hb) :
 			   rb_asprintf("from %s to %s", ha, hb));

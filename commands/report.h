@@ -35,6 +35,9 @@ struct report_incident {
 		*ended_at /* same shape, or "" while the incident is open */,
 		*closed_by /* "" when nobody closed it by hand */;
 	bool with_db;
+	/* The operators' zone (display_timezone), shown beside UTC; NULL or ""
+	 * for UTC only. It must be the zone report_set_zone installed. */
+	const char *zone;
 };
 
 /* The report as data. Rows must be in id order (the order they were
@@ -83,6 +86,16 @@ int64_t report_down_observe(struct report_down *d, int64_t at_ms, bool passed);
 /* Total downtime, a span still failing counted until the last result (what
  * was seen, not guessed). */
 int64_t report_down_total(const struct report_down *d);
+
+/* Installs the zone local times are shown in (an IANA name such as
+ * "Europe/Berlin"; NULL for UTC): TZ is set once, at start, before any
+ * thread; every UTC time is computed without it (gmtime_r, or the
+ * report's own calendar arithmetic). */
+void report_set_zone(const char *name);
+
+/* "03:32:00 CET": the clock time of ms in the installed zone, with the
+ * zone's abbreviation for that instant (summer or winter time). */
+void report_local_clock(int64_t ms, char *out, size_t len);
 
 /* Parses exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, as the shell's SQL
  * writes it) into milliseconds since 1970-01-01 (negative before). Returns

@@ -546,8 +546,8 @@ static void test_unknown_top_level_key(void **state)
 	(void)state;
 	INVALID(MINIMAL "update_intervall: 5m\n",
 		"t.yaml:9:1: unknown key `update_intervall` at the top level (known: "
-		"incidents_channels, default_severity, update_interval, templates_dir, http_listen, "
-		"approval, verify, services)");
+		"incidents_channels, default_severity, update_interval, templates_dir, "
+		"display_timezone, http_listen, approval, verify, services)");
 }
 
 static void test_duplicate_top_level_key(void **state)
@@ -1151,6 +1151,27 @@ static void test_environment(void **state)
 			 "    environment: %s\n"),
 		 long_text);
 	INVALID(yaml, "t.yaml:8:18: `environment` is longer than 64 characters");
+}
+
+/* display_timezone (issue 11, item 12): a name of the tz database, checked
+ * at load with its line and column. */
+static void test_display_timezone(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("display_timezone: Europe/Berlin\n" MINIMAL);
+	assert_string_equal(cfg->display_timezone, "Europe/Berlin");
+	config_free(cfg);
+	cfg = load_ok(MINIMAL);
+	assert_null(cfg->display_timezone);
+	config_free(cfg);
+	INVALID("display_timezone: Europe/Berln\n" MINIMAL,
+		"t.yaml:1:19: `display_timezone` `Europe/Berln` is not in the tz database "
+		"(/usr/share/zoneinfo): use a name such as Europe/Berlin or America/New_York");
+	INVALID("display_timezone: ../../etc/passwd\n" MINIMAL,
+		"t.yaml:1:19: `display_timezone` `../../etc/passwd` is not a time zone name such "
+		"as Europe/Berlin or America/New_York");
 }
 
 static void test_long_value_is_clipped_in_message(void **state)
@@ -2173,6 +2194,7 @@ int main(void)
 		cmocka_unit_test(test_service_timeout_not_duration),
 		cmocka_unit_test(test_affected_too_long),
 		cmocka_unit_test(test_environment),
+		cmocka_unit_test(test_display_timezone),
 		cmocka_unit_test(test_long_value_is_clipped_in_message),
 		cmocka_unit_test(test_param_value_is_not_quoted),
 		cmocka_unit_test(test_flag_url_with_credentials),

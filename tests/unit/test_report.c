@@ -322,26 +322,33 @@ static const struct fixture fixtures[] = {
 	{ "p1_resolved",
 	  { "INC-2026-0042", "payments-api", "P1", "resolved", "checkout 5xx at 6%", "41",
 	    "kubectl", "U02JD0E4512", "C0INCIDENTS", "2026-11-23T15:17:02.123Z",
-	    "2026-11-23T15:27:31.455Z", "", false },
+	    "2026-11-23T15:27:31.455Z", "", false, NULL },
 	  FX(p1_rows) },
 	{ "p0_skipped",
 	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
 	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
-	    "2026-11-24T03:13:59.700Z", "", false },
+	    "2026-11-24T03:13:59.700Z", "", false, NULL },
+	  FX(p0_rows) },
+	/* The same, for operators in Berlin (display_timezone): UTC stays,
+	 * local beside it. */
+	{ "p0_berlin",
+	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
+	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
+	    "2026-11-24T03:13:59.700Z", "", false, "Europe/Berlin" },
 	  FX(p0_rows) },
 	{ "verify_failed",
 	  { "INC-2026-0044", "search-api", "P2", "failed", "", "17", "kubectl", "U07KLEE001",
-	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false },
+	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false, NULL },
 	  FX(failed_rows) },
 	{ "cancelled",
 	  { "INC-2026-0045", "storefront", "P1", "cancelled",
 	    "cart page blank after the 2.4 release", "", "bluegreen", "U02JD0E4512", "C0INCIDENTS",
-	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false },
+	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false, NULL },
 	  FX(cancelled_rows) },
 	{ "midnight",
 	  { "INC-2026-0046", "promo-flags", "P2", "resolved",
 	    "new promo banner crashes the iOS app", "", "flag", "U0MAYA0001", "C0INCIDENTS",
-	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false },
+	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false, NULL },
 	  FX(midnight_rows) },
 };
 
@@ -522,6 +529,31 @@ static void test_golden_p0_skipped(void **state)
 {
 	(void)state;
 	check_golden("p0_skipped", REPORT, "p0_skipped.md");
+}
+
+/* display_timezone (issue 11, item 12): the zone is set as rollbot sets it
+ * at start, so the test does not depend on the host's zone. */
+static void test_golden_berlin(void **state)
+{
+	(void)state;
+	report_set_zone("Europe/Berlin");
+	check_golden("p0_berlin", REPORT, "p0_skipped.berlin.md");
+	report_set_zone(NULL);
+}
+
+static void test_local_clock(void **state)
+{
+	char out[48];
+
+	(void)state;
+	report_set_zone("Europe/Berlin");
+	report_local_clock(1795576365880, out, sizeof out); /* 2026-11-25T03:12:45.880Z */
+	assert_string_equal(out, "04:12:45 CET");
+	report_local_clock(1782907200000, out, sizeof out); /* 2026-07-01T12:00:00Z */
+	assert_string_equal(out, "14:00:00 CEST");
+	report_set_zone(NULL);
+	report_local_clock(1782907200000, out, sizeof out);
+	assert_string_equal(out, "12:00:00 UTC");
 }
 
 static void test_golden_verify_failed(void **state)
@@ -1156,6 +1188,8 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_duration_small_buffer),
 		cmocka_unit_test(test_span),
+		cmocka_unit_test(test_golden_berlin),
+		cmocka_unit_test(test_local_clock),
 		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_time_boundaries),
