@@ -175,7 +175,7 @@ static char *open_incidents_text(struct app *app)
 		if (inc_state_is_final(ai->inc.state))
 			continue;
 		shell_phase_text(ai, phase, sizeof phase);
-		report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, elapsed, sizeof elapsed);
+		report_span(now_ms(app) - ai->inc.declared_ms, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
 				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
 				   phase, elapsed);
@@ -189,7 +189,7 @@ static char *open_incidents_text(struct app *app)
 		    inc_state_is_final(st))
 			continue;
 		state_words(o->state, phase, sizeof phase);
-		report_duration((now_ms(app) - o->declared_ms) / 1000, elapsed, sizeof elapsed);
+		report_span(now_ms(app) - o->declared_ms, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "", o->id,
 				   o->service, o->severity, phase, elapsed);
 	}

@@ -317,7 +317,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	const struct verify_round *r = ai->round ? ai->round : &none;
 	char buf[128];
 
-	report_span(report_between(ai->inc.declared_ms, now_ms(app)), buf, sizeof buf);
+	report_span(now_ms(app) - ai->inc.declared_ms, buf, sizeof buf);
 	json_object_set_new(data, "elapsed", json_string(buf));
 	shell_phase_text(ai, buf, sizeof buf);
 	json_object_set_new(data, "phase", json_string(buf));
