@@ -515,7 +515,7 @@ static const char HISTORY_SQL[] =
 	"(SELECT string_agg(DISTINCT r.actor, ',') FROM audit_log r WHERE r.incident_id = i.id "
 	"AND r.kind = 'reaction_added' AND r.detail->>'decision' = 'approval_counted'), "
 	"EXISTS (SELECT 1 FROM audit_log s WHERE s.incident_id = i.id AND s.kind = "
-	"'approval_skipped') "
+	"'approval_skipped'), extract(epoch FROM i.created_at)::bigint "
 	"FROM incidents i LEFT JOIN audit_log a ON a.incident_id = i.id AND a.kind = "
 	"'state_change' WHERE $1 = '' OR i.service = $1 GROUP BY i.id "
 	"ORDER BY i.created_at DESC, i.id DESC LIMIT $2::int";
@@ -545,6 +545,7 @@ static void history_result(struct call *c, const PGresult *res)
 		}
 		h->approvers = PQgetisnull(res, r, 12) ? "" : PQgetvalue(res, r, 12);
 		h->approval_skipped = !strcmp(PQgetvalue(res, r, 13), "t");
+		h->started_s = int_col(res, r, 14);
 	}
 	c->cb.history(c->arg, 0, NULL, rows, n);
 	free(rows);
