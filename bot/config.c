@@ -57,6 +57,7 @@
 #define MAX_DURATION_MS	 (7LL * 24 * 3600 * 1000)
 #define MAX_REQUIRED	 100
 #define MAX_AFFECTED_LEN 200
+#define MAX_ENVIRONMENT_LEN 64 /* "production", "eu-west staging": a label */
 #define MAX_ETA_LEN	 64
 #define MAX_ID_LEN	 32
 #define MAX_DB_ARGS	 32   /* elements of db_rollback */
@@ -103,6 +104,7 @@ static const char *const top_keys[] = { "incidents_channels",
 					"default_severity",
 					"update_interval",
 					"templates_dir",
+					"display_timezone",
 					"http_listen",
 					"approval",
 					"verify",
@@ -116,7 +118,7 @@ static const char *const approval_keys[] = { "approvers", "approver_group",
 static const char *const service_keys[] = { "method",	"timeout",     "affected",
 					    "eta",	"health_url",  "version_url",
 					    "approval", "db_rollback", "db_rollback_timeout",
-					    "verify",	NULL };
+					    "verify",	"environment", NULL };
 /* The global verify block takes fewer keys than a service's: a query is
  * about one service's metrics, and `status` about its method. */
 static const char *const verify_global_keys[] = { "window",	    "interval",	   "prometheus_url",
@@ -412,6 +414,41 @@ static int string_dup(struct ctx *c, const struct node *n, const char *key, size
 		return rc;
 	if (max && rb_utf8_chars(s) > max)
 		return fail(c, n, "`%s` is longer than %zu characters", key, max);
+	free(*out);
+	*out = rb_strdup(s);
+	return 0;
+}
+
+/* An IANA zone name of the system's tz database: "Europe/Berlin", "UTC".
+ * Checked here, at load, so that a typo stops the start with its line and
+ * column instead of silently showing UTC (glibc falls back to UTC for a
+ * zone it cannot read). The name is a relative path of plain characters,
+ * and the file must be a TZif file. */
+static int timezone_name(struct ctx *c, const struct node *n, char **out)
+{
+	char path[256], magic[4];
+	const char *s;
+	FILE *f;
+	size_t got = 0;
+	int rc = scalar(c, n, "display_timezone", false, &s);
+
+	if (rc < 0)
+		return rc;
+	if (!*s || strlen(s) > 64 || s[0] == '/' || strstr(s, "..") ||
+	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+-/") !=
+		    strlen(s))
+		return fail(c, n, "`display_timezone` `%s` is not a time zone name such as "
+				  "Europe/Berlin or America/New_York", s);
+	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", s);
+	f = fopen(path, "rb");
+	if (f) {
+		got = fread(magic, 1, sizeof magic, f);
+		fclose(f);
+	}
+	if (got != sizeof magic || memcmp(magic, "TZif", 4))
+		return fail(c, n, "`display_timezone` `%s` is not in the tz database "
+				  "(/usr/share/zoneinfo): use a name such as Europe/Berlin or "
+				  "America/New_York", s);
 	free(*out);
 	*out = rb_strdup(s);
 	return 0;
@@ -1215,6 +1252,8 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			rc = duration(c, v, k, &svc->timeout_ms);
 		} else if (!strcmp(k, "affected")) {
 			rc = string_dup(c, v, k, MAX_AFFECTED_LEN, &svc->affected);
+		} else if (!strcmp(k, "environment")) {
+			rc = string_dup(c, v, k, MAX_ENVIRONMENT_LEN, &svc->environment);
 		} else if (!strcmp(k, "eta")) {
 			rc = string_dup(c, v, k, MAX_ETA_LEN, &svc->eta);
 		} else if (!strcmp(k, "health_url") || !strcmp(k, "version_url")) {
@@ -1390,6 +1429,12 @@ static int parse_top(struct ctx *c, const struct node *root, struct config *cfg)
 		if (rc < 0)
 			return rc;
 	}
+	v = lookup(root, "display_timezone");
+	if (v) {
+		rc = timezone_name(c, v, &cfg->display_timezone);
+		if (rc < 0)
+			return rc;
+	}
 	v = lookup(root, "templates_dir");
 	if (v) {
 		rc = string_dup(c, v, "templates_dir", 0, &cfg->templates_dir);
@@ -1528,6 +1573,7 @@ void config_free(struct config *cfg)
 		free(svc->params);
 		free(svc->name);
 		free(svc->affected);
+		free(svc->environment);
 		free(svc->eta);
 		free(svc->health_url);
 		free(svc->version_url);
@@ -1542,6 +1588,7 @@ void config_free(struct config *cfg)
 		free(cfg->channels[i]);
 	free(cfg->channels);
 	free(cfg->templates_dir);
+	free(cfg->display_timezone);
 	free(cfg->http_listen);
 	approval_clear(&cfg->approval);
 	verify_clear(&cfg->verify);

@@ -112,6 +112,7 @@ struct config_service {
 	size_t n_params;
 	int64_t timeout_ms;  /* the backend's timeout; default 5 minutes */
 	char *affected;      /* who is hurt when it breaks; NULL = not configured */
+	char *environment;   /* "production": shown by /rollback services; NULL = not said */
 	char *eta;           /* overrides the method's ETA; NULL = method default */
 	char *health_url;    /* NULL when not configured */
 	char *version_url;
@@ -136,6 +137,10 @@ struct config {
 	int default_severity; /* enum cmd_severity value, default P1 */
 	int64_t update_interval_ms; /* default 10 minutes */
 	char *templates_dir;  /* NULL = built-in templates only */
+	/* An IANA zone ("Europe/Berlin") for the times Slack messages show,
+	 * and shown beside UTC in the report; NULL = UTC. main.c installs it
+	 * as TZ once, at start (report_set_zone). */
+	char *display_timezone;
 	char *http_listen;    /* "host:port" or NULL */
 	struct config_approval approval;
 	struct config_verify verify; /* the global block over the defaults; no queries */

@@ -499,7 +499,8 @@ int db_load_incident(struct store *st, const char *id, db_incidents_cb cb, void 
 /* ---- history ---- */
 
 /* The latest incidents, newest first, with the seconds from the request to
- * each phase (NULL when not reached). $1 = a service name, or '' for every
+ * each phase (NULL when not reached), and whether approval was skipped (the
+ * severity needs none: its "approved" is not an approval). $1 = a service name, or '' for every
  * service; $2 = how many. */
 static const char HISTORY_SQL[] =
 	"SELECT i.id, i.service, i.state, i.method, i.requested_by, "
@@ -512,7 +513,9 @@ static const char HISTORY_SQL[] =
 	"extract(epoch FROM min(a.at) FILTER (WHERE a.detail->>'to' = 'resolved' AND "
 	"a.detail->>'from' = 'verifying') - i.created_at)::bigint, "
 	"(SELECT string_agg(DISTINCT r.actor, ',') FROM audit_log r WHERE r.incident_id = i.id "
-	"AND r.kind = 'reaction_added' AND r.detail->>'decision' = 'approval_counted') "
+	"AND r.kind = 'reaction_added' AND r.detail->>'decision' = 'approval_counted'), "
+	"EXISTS (SELECT 1 FROM audit_log s WHERE s.incident_id = i.id AND s.kind = "
+	"'approval_skipped'), extract(epoch FROM i.created_at)::bigint "
 	"FROM incidents i LEFT JOIN audit_log a ON a.incident_id = i.id AND a.kind = "
 	"'state_change' WHERE $1 = '' OR i.service = $1 GROUP BY i.id "
 	"ORDER BY i.created_at DESC, i.id DESC LIMIT $2::int";
@@ -541,6 +544,8 @@ static void history_result(struct call *c, const PGresult *res)
 			h->phase_s[p] = h->reached[p] ? int_col(res, r, 9 + p) : 0;
 		}
 		h->approvers = PQgetisnull(res, r, 12) ? "" : PQgetvalue(res, r, 12);
+		h->approval_skipped = !strcmp(PQgetvalue(res, r, 13), "t");
+		h->started_s = int_col(res, r, 14);
 	}
 	c->cb.history(c->arg, 0, NULL, rows, n);
 	free(rows);

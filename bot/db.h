@@ -177,8 +177,10 @@ struct db_history_row {
 	const char *approved_by; /* the incident's approvers, "U1,U2" ("" when none) */
 	const char *approvers;   /* whoever's ✅ counted, from the audit log, "U1,U2" or "" */
 	const char *started;     /* "2026-11-23 15:17", UTC */
+	int64_t started_s;       /* the same, seconds since 1970 */
 	bool reached[DB_PHASE_COUNT];
 	int64_t phase_s[DB_PHASE_COUNT]; /* seconds from the request, when reached */
+	bool approval_skipped; /* the severity skips approval: "approved" at once, by nobody */
 };
 
 /* `rows` (n, newest first) are borrowed; NULL when err != 0. */

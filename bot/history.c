@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../commands/report.h"
 #include "db.h"
@@ -29,6 +30,14 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Approval counts as a phase only where someone approved: a severity that
+ * skips approval is "approved" at 0 s, which says nothing about approvers
+ * and would pull the median down. */
+static bool counts(const struct db_history_row *row, enum db_phase p)
+{
+	return row->reached[p] && !(p == DB_PHASE_APPROVED && row->approval_skipped);
+}
+
 /* The median time to phase p over the rows that reached it, as text. */
 static void median_text(const struct db_history_row *rows, size_t n_rows, enum db_phase p,
 			char *out, size_t len)
@@ -37,7 +46,7 @@ static void median_text(const struct db_history_row *rows, size_t n_rows, enum d
 	int n = 0;
 
 	for (size_t r = 0; r < n_rows && n < 64; r++)
-		if (rows[r].reached[p])
+		if (counts(&rows[r], p))
 			v[n++] = rows[r].phase_s[p];
 	if (!n) {
 		snprintf(out, len, "n/a");
@@ -54,17 +63,39 @@ static void phase_after(const struct db_history_row *row, enum db_phase p, const
 	char t[32];
 
 	out[0] = '\0';
+	if (p == DB_PHASE_APPROVED && row->approval_skipped) {
+		snprintf(out, len, ", approval skipped (%s)", row->severity);
+		return;
+	}
 	if (!row->reached[p])
 		return;
 	report_duration(row->phase_s[p], t, sizeof t);
 	snprintf(out, len, ", %s after %s", what, t);
 }
 
+/* When it started: UTC as the row has it, or in display_timezone (TZ was
+ * set to it at start) with the zone's abbreviation, "2026-11-23 16:17 CET". */
+static void started_text(const struct db_history_row *row, const char *zone, char *out,
+			 size_t len)
+{
+	time_t t = (time_t)row->started_s;
+	struct tm tm;
+
+	if (!zone || !localtime_r(&t, &tm)) {
+		snprintf(out, len, "%s", row->started);
+		return;
+	}
+	snprintf(out, len, "%04d-%02d-%02d %02d:%02d %s", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_zone ? tm.tm_zone : "");
+}
+
 static char *history_text(const struct history_job *h, const struct db_history_row *rows,
 			  size_t n_rows)
 {
+	const char *zone = h->app->cfg->display_timezone;
 	struct rb_buf b;
-	char m1[32], m2[32], m3[32];
+	char m1[32], m2[32], m3[32], skipped[64] = "";
+	size_t n_skipped = 0;
 	char *out;
 	int rc;
 
@@ -75,12 +106,16 @@ static char *history_text(const struct history_job *h, const struct db_history_r
 		rb_buf_free(&b);
 		return out;
 	}
-	rc = rb_buf_printf(&b, "*Last rollbacks%s%s* (newest first, times UTC)",
-			   h->service[0] ? " of " : "", h->service);
+	rc = rb_buf_printf(&b, "*Last rollbacks%s%s* (newest first, times %s)",
+			   h->service[0] ? " of " : "", h->service,
+			   zone ? zone : "UTC");
 	for (size_t r = 0; r < n_rows && !rc; r++) {
 		const struct db_history_row *row = &rows[r];
 		char a[64], rb[64], v[64], who[200] = "";
 		const char *approvers = row->approvers;
+		char started[48];
+
+		started_text(row, zone, started, sizeof started);
 
 		phase_after(row, DB_PHASE_APPROVED, "approved", a, sizeof a);
 		phase_after(row, DB_PHASE_ROLLED_BACK, "rolled back", rb, sizeof rb);
@@ -101,17 +136,21 @@ static char *history_text(const struct history_job *h, const struct db_history_r
 			rb_buf_free(&w);
 		}
 		rc = rb_buf_printf(&b, "\n• *%s* %s: *%s* %s, %s%s%s, requested by <@%s>%s%s%s%s",
-				   row->id, row->started, row->service, row->state, row->method,
+				   row->id, started, row->service, row->state, row->method,
 				   row->target[0] ? " to " : "", row->target, row->requested_by, who,
 				   a, rb, v);
 	}
 	median_text(rows, n_rows, DB_PHASE_APPROVED, m1, sizeof m1);
 	median_text(rows, n_rows, DB_PHASE_ROLLED_BACK, m2, sizeof m2);
 	median_text(rows, n_rows, DB_PHASE_VERIFIED, m3, sizeof m3);
+	for (size_t r = 0; r < n_rows; r++)
+		n_skipped += rows[r].approval_skipped;
+	if (n_skipped)
+		snprintf(skipped, sizeof skipped, " (%zu skipped approval, not counted)", n_skipped);
 	if (!rc)
 		rc = rb_buf_printf(&b, "\nMedian time from the /rollback over these %zu: to "
-				       "approved %s, to rolled back %s, to verified %s.",
-				   n_rows, m1, m2, m3);
+				       "approved %s%s, to rolled back %s, to verified %s.",
+				   n_rows, m1, skipped, m2, m3);
 	out = rb_strdup(rc ? "Too much history to show here: `rollbot report --list` prints it."
 			   : rb_buf_str(&b));
 	rb_buf_free(&b);

@@ -209,7 +209,7 @@ static char *open_incidents_text(struct app *app)
 		if (inc_state_is_final(ai->inc.state))
 			continue;
 		shell_phase_text(ai, phase, sizeof phase);
-		report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, elapsed, sizeof elapsed);
+		report_span(now_ms(app) - ai->inc.declared_ms, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "",
 				   ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity),
 				   phase, elapsed);
@@ -223,7 +223,7 @@ static char *open_incidents_text(struct app *app)
 		    inc_state_is_final(st))
 			continue;
 		state_words(o->state, phase, sizeof phase);
-		report_duration((now_ms(app) - o->declared_ms) / 1000, elapsed, sizeof elapsed);
+		report_span(now_ms(app) - o->declared_ms, elapsed, sizeof elapsed);
 		rc = rb_buf_printf(&b, "%s• *%s* %s (%s): %s, for %s", b.len ? "\n" : "", o->id,
 				   o->service, o->severity, phase, elapsed);
 	}
@@ -251,6 +251,7 @@ enum verdict_kind {
 	VERDICT_CANCEL,
 	VERDICT_REPORT,
 	VERDICT_HISTORY,
+	VERDICT_SERVICES, /* answered in the ack */
 };
 
 /* As logged, and in the audit rows' dedupe keys. */
@@ -265,6 +266,7 @@ static const char *const verdict_names[] = {
 	[VERDICT_CANCEL] = "cancel",
 	[VERDICT_REPORT] = "report",
 	[VERDICT_HISTORY] = "history",
+	[VERDICT_SERVICES] = "services",
 };
 
 struct verdict {
@@ -384,6 +386,12 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		v = verdict_new(VERDICT_REPORT);
 		text = rb_asprintf("Building the report of %s from its audit log: it will be "
 				   "uploaded in the incident's thread.", cmd->incident);
+		ack = shell_ephemeral(text);
+		free(text);
+		break;
+	case CMD_SERVICES:
+		v = verdict_new(VERDICT_SERVICES);
+		text = services_text(app);
 		ack = shell_ephemeral(text);
 		free(text);
 		break;
@@ -978,6 +986,7 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 		db_audit(app->store, NULL, user, "command_rejected", detail, key);
 		break;
 	case VERDICT_HELP:
+	case VERDICT_SERVICES:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
 		break;
 	case VERDICT_ACCEPTED:

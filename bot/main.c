@@ -174,6 +174,9 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 2;
 	}
+	/* Once, before any thread: local times follow display_timezone, UTC
+	 * ones never read TZ. */
+	report_set_zone(cfg->display_timezone);
 	if (migrations(dburl, true)) {
 		config_free(cfg);
 		return 1;
@@ -199,6 +202,10 @@ static void phase_cell(const struct db_history_row *row, enum db_phase p, char *
 {
 	long long s;
 
+	if (p == DB_PHASE_APPROVED && row->approval_skipped) {
+		snprintf(out, len, "skipped");
+		return;
+	}
 	if (!row->reached[p]) {
 		snprintf(out, len, "-");
 		return;

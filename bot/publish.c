@@ -257,7 +257,15 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 		job_failed(j, "reading the audit log", errmsg);
 		return;
 	}
-	j->data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
+	if (rep) {
+		/* The operators' zone beside UTC (set as TZ at start, main.c). */
+		struct report_incident inc = rep->inc;
+
+		inc.zone = j->app->cfg->display_timezone;
+		j->data = report_data(&inc, rep->rows, rep->n_rows);
+	} else {
+		j->data = NULL;
+	}
 	if (!j->data) {
 		if (j->reply_url) {
 			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "

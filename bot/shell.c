@@ -324,7 +324,7 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	const struct verify_round *r = ai->round ? ai->round : &none;
 	char buf[128];
 
-	report_duration((now_ms(app) - ai->inc.declared_ms) / 1000, buf, sizeof buf);
+	report_span(now_ms(app) - ai->inc.declared_ms, buf, sizeof buf);
 	json_object_set_new(data, "elapsed", json_string(buf));
 	shell_phase_text(ai, buf, sizeof buf);
 	json_object_set_new(data, "phase", json_string(buf));
@@ -342,9 +342,8 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 								: "not checked yet"));
 	if (ai->inc.next_update_ms) {
 		time_t t = time(NULL) + (time_t)((ai->inc.next_update_ms - now_ms(app)) / 1000);
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+		/* "03:32:00 CET" in display_timezone, "03:32:00 UTC" without. */
+		report_local_clock((int64_t)t * 1000, buf, sizeof buf);
 		json_object_set_new(data, "next_update", json_string(buf));
 	}
 	json_object_set_new(data, "resume_step", json_integer(ai->inc.next_step + 1));
@@ -371,16 +370,18 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	if (!ai->health_checked) {
 		json_object_set_new(data, "downtime",
 				    json_string("not measured (no health_url configured)"));
-	} else if (!ai->health_down_ms && !ai->health_down_since_ms) {
+	} else if (!ai->down.failing && !ai->down.total_ms) {
 		json_object_set_new(data, "downtime",
 				    json_string("none seen by the health checks after the rollback"));
 	} else {
-		int64_t down = ai->health_down_ms;
+		/* An open span is counted to the last round, as the report does. */
+		int64_t down = report_down_total(&ai->down);
 		char d[64], t[128];
-		if (ai->health_down_since_ms)
-			down += now_ms(app) - ai->health_down_since_ms;
-		report_duration(down / 1000, d, sizeof d);
-		snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
+		report_span(down, d, sizeof d);
+		if (down > 0)
+			snprintf(t, sizeof t, "health check failing for %s after the rollback", d);
+		else
+			snprintf(t, sizeof t, "health check failing at the last check after the rollback");
 		json_object_set_new(data, "downtime", json_string(t));
 	}
 	json_object_set_new(data, "has_metrics",

@@ -40,6 +40,7 @@
 #include <uv.h>
 
 #include "../commands/incident.h"
+#include "../commands/report.h"
 #include "../commands/verify.h"
 #include "app.h"
 
@@ -109,9 +110,8 @@ struct app_inc {
 	 * memory are waiting for approval: they do not carry it). */
 	struct verify_round *round;
 	/* What the health checks saw after the rollback, for the completion
-	 * message: since when it failed (0: it has not), and for how long. */
-	int64_t health_down_since_ms;
-	int64_t health_down_ms;
+	 * message: counted by the same function as the report's downtime. */
+	struct report_down down; /* health check downtime, as the report counts it */
 	bool health_checked;
 	bool verifying_now; /* a verification round or status check is running */
 	bool on_demand;     /* the status being posted was asked for (no number) */
@@ -328,6 +328,12 @@ void outbox_post(struct app_inc *ai, enum inc_message msg, json_t *entry);
 void outbox_send(struct app_inc *ai, enum inc_message msg, const char *key, json_t *args);
 void outbox_resend(struct app_inc *ai, json_t *pending);
 void outbox_wrapup(struct app *app, const struct db_incident *row);
+
+/* ---- services.c ---- */
+
+/* `/rollback services`: every configured service, sorted, with its method,
+ * environment and the incident holding it. A new string (free()). */
+char *services_text(struct app *app);
 
 /* ---- owner.c ---- */
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../commands/plan.h"
 #include "../commands/verify.h"
@@ -73,9 +74,18 @@ static char *checks_line(const struct verify_round *r)
 	return out;
 }
 
-static json_t *round_json(const struct verify_round *r)
+/* Milliseconds since 1970, UTC: the report's clock (the loop's is monotonic). */
+static int64_t wall_ms(void)
 {
-	json_t *o = json_object();
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static json_t *round_json(const struct verify_round *r, int64_t at_ms)
+{
+	json_t *o = json_pack("{s:I}", "at_ms", (json_int_t)at_ms);
 
 	for (int c = 0; c < VERIFY_CHECK_COUNT; c++) {
 		if (r->outcome[c] == VERIFY_NOT_RUN)
@@ -92,6 +102,7 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	struct app_inc *ai = arg;
 	struct inc_event ev = { .kind = INC_EV_VERIFIED };
 	char summary[INC_TEXT_MAX];
+	int64_t at = wall_ms(); /* recorded with the results: the report counts from it */
 
 	ai->pending--;
 	ai->verifying_now = false;
@@ -104,16 +115,12 @@ static void verify_done_cb(void *arg, const struct verify_round *r, bool any)
 	*ai->round = *r;
 	if (r->outcome[VERIFY_HEALTH] != VERIFY_NOT_RUN)
 		ai->health_checked = true;
-	if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL && !ai->health_down_since_ms)
-		ai->health_down_since_ms = now_ms(ai->app);
-	else if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS && ai->health_down_since_ms) {
-		ai->health_down_ms += now_ms(ai->app) - ai->health_down_since_ms;
-		ai->health_down_since_ms = 0;
-	}
+	if (r->outcome[VERIFY_HEALTH] != VERIFY_NOT_RUN)
+		(void)report_down_observe(&ai->down, at, r->outcome[VERIFY_HEALTH] == VERIFY_PASS);
 	free(ai->last_checks);
 	ai->last_checks = any ? checks_line(r) : rb_strdup("");
 	(void)verify_round_summary(r, summary, sizeof summary);
-	db_audit(ai->app->store, ai->inc.id, "rollbot", "probe_results", round_json(r), NULL);
+	db_audit(ai->app->store, ai->inc.id, "rollbot", "probe_results", round_json(r, at), NULL);
 	ev.ok = !any || verify_round_passed(r);
 	ev.nothing_checked = !any;
 	ev.error = summary;

@@ -19,7 +19,7 @@
  * as one word. A leading em or en dash counts as `--`, because macOS turns
  * a typed `--to` into `—to`.
  *
- * Subcommands. `help status resolve cancel report history` are recognised
+ * Subcommands. `help status resolve cancel report history services` are recognised
  * only as the first word, unquoted, in any case, so a service can never be
  * named after one (cmd_is_reserved_word, for the configuration loader).
  * They read their words with the same lexer; the note of `resolve` and the
@@ -31,10 +31,11 @@
  * argv, an environment variable and the audit log, so: the service must be
  * one the configuration names (matched exactly); a target must pass
  * plan_target_valid for the service's kind; a reason is one line of at most
- * CMD_REASON_CHARS characters with no control characters and no shell
- * substitution syntax. The note of resolve and the reason of cancel follow
- * the same rules but may hold `…` and $(…): they go to the audit log and
- * to Slack, never to a script, and people quote the commands they ran. An
+ * CMD_REASON_CHARS characters with no control characters, and otherwise
+ * free text: backticks and $(…) included, since people quote the commands
+ * they ran, and free text never reaches an argv (a script method sees it
+ * only as the value of ROLLBOT_REASON). The note of resolve and the reason
+ * of cancel follow the same rules. An
  * incident ID is checked character by character. The whole text is capped
  * at TEXT_MAX bytes and must be valid UTF-8.
  *
@@ -66,9 +67,6 @@
 	"Usage: /rollback SERVICE [--to REVISION] [--severity P0-P3] [--reason \"…\"] [--dry-run] [--with-db]"
 #define OPTIONS_LINE   "Options: --to, --severity, --reason, --dry-run, --with-db."
 #define REASON_EXAMPLE "`--reason \"checkout 5xx at 6%\"`"
-#define SHELL_TAIL                                                                               \
-	": rollbot passes the reason to rollback scripts and refuses shell substitution syntax " \
-	"($(…), ${…} and backticks). Please rephrase."
 
 /* A message being written into the caller's err buffer; output past the
  * end is dropped, never overflows. */
@@ -623,9 +621,12 @@ static int check_target(const struct cmd_service *svc, const char *target, bool 
 
 /* Checks decoded free text (`what` names it: "reason", "note"): one line,
  * at most CMD_REASON_CHARS characters, no controls, since it goes into the
- * audit log and into messages. With `shell`, also no shell substitution:
- * a rollback's reason is passed to scripts. Copies it into out->reason. */
-static int take_text(const char *r, const char *what, bool shell, struct cmd *out, struct msg *m)
+ * audit log and into messages. Anything else is accepted, backticks and
+ * $(…) included: free text never reaches an argv or a shell (a script
+ * method gets it as the value of ROLLBOT_REASON, which a shell does not
+ * expand again), and every template escapes it for Slack. Copies it into
+ * out->reason. */
+static int take_text(const char *r, const char *what, struct cmd *out, struct msg *m)
 {
 	size_t chars = rb_utf8_chars(r);
 	size_t i = 0, n;
@@ -648,14 +649,6 @@ static int take_text(const char *r, const char *what, bool shell, struct cmd *ou
 			    what, (unsigned)c);
 			return CMD_EVALUE;
 		}
-		if (shell && c == '`') {
-			put(m, "The %s contains a backtick" SHELL_TAIL, what);
-			return CMD_EVALUE;
-		}
-		if (shell && c == '$' && (r[i + 1] == '(' || r[i + 1] == '{')) {
-			put(m, "The %s contains `$%c`" SHELL_TAIL, what, r[i + 1]);
-			return CMD_EVALUE;
-		}
 	}
 	/* 500 characters of UTF-8 always fit CMD_REASON_MAX. */
 	int rc = rb_strlcpy(out->reason, r, sizeof out->reason);
@@ -671,7 +664,7 @@ static int take_reason(const char *r, struct cmd *out, struct msg *m)
 		    REASON_EXAMPLE);
 		return CMD_EVALUE;
 	}
-	return take_text(r, "reason", true, out, m);
+	return take_text(r, "reason", out, m);
 }
 
 /* ---- the command ---------------------------------------------------- */
@@ -909,6 +902,7 @@ static const struct subcommand subcommands[] = {
 	  "it takes only the incident ID.", NULL },
 	{ "history", CMD_HISTORY, "`/rollback history SERVICE`",
 	  "it takes only a service name, like `/rollback history SERVICE`.", NULL },
+	{ "services", CMD_SERVICES, "`/rollback services`", "nothing.", NULL },
 };
 
 static const struct subcommand *find_subcommand(const char *word)
@@ -1072,6 +1066,8 @@ static int extra_word(const struct subcommand *sc, struct msg *m)
 		put(m, "`status` takes at most one incident ID, and `--post`.");
 	else if (sc->kind == CMD_HISTORY)
 		put(m, "`history` takes at most one service name.");
+	else if (sc->kind == CMD_SERVICES)
+		put(m, "`services` takes nothing: `/rollback services` lists every service.");
 	else
 		put(m, "`%s` takes only the incident ID.", sc->word);
 	return CMD_ESYNTAX;
@@ -1122,7 +1118,7 @@ static int sub_words(struct parse *p, const struct subcommand *sc,
 			break;
 		if (is_option_word(&p->w))
 			rc = sub_option(sc, &p->w, out, m);
-		else if (out->incident[0] || out->service[0])
+		else if (out->incident[0] || out->service[0] || sc->kind == CMD_SERVICES)
 			rc = extra_word(sc, m);
 		else if (sc->kind == CMD_HISTORY)
 			rc = take_history_service(p->w.text, services, n_services, out, m);
@@ -1187,9 +1183,9 @@ static int take_note(struct parse *p, const struct subcommand *sc, struct cmd *o
 	if (rc > 0 && looks_like_option(&p->w))
 		return sub_option(sc, &p->w, out, m);
 	if (rc > 0 && p->w.quoted_start && lex_next(&peek, &p->v, &quiet) == 0)
-		return take_text(p->w.text, sc->noun, false, out, m);
+		return take_text(p->w.text, sc->noun, out, m);
 	rest_as_typed(&p->lx, &p->w);
-	return take_text(p->w.text, sc->noun, false, out, m);
+	return take_text(p->w.text, sc->noun, out, m);
 }
 
 /* resolve INC-ID [note…], cancel INC-ID [reason…]. */
@@ -1411,6 +1407,8 @@ const char *cmd_usage(void)
 	       "• `/rollback cancel INC-ID [reason]`: call the incident off, e.g. a false alarm.\n"
 	       "• `/rollback report INC-ID`: the incident's timeline, for the post-mortem.\n"
 	       "• `/rollback history [SERVICE]`: past rollbacks, of one service or of all.\n"
+	       "• `/rollback services`: every service rollbot can roll back, its method and "
+	       "environment, and the incident that holds it.\n"
 	       "\n"
 	       "rollbot declares the incident, posts its announcement in this channel and "
 	       "records every step. `/rollback help` shows this again.";

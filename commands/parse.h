@@ -43,6 +43,7 @@ enum cmd_kind {
 	CMD_CANCEL,  /* incident, reason ("" when none) */
 	CMD_REPORT,  /* incident */
 	CMD_HISTORY, /* service ("" = every service) */
+	CMD_SERVICES, /* nothing: what can be rolled back */
 };
 
 enum cmd_severity {

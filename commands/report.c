@@ -14,7 +14,9 @@
  * report across midnight, a month end or a year end needs no timegm (which
  * would read TZ). Durations are taken between the whole seconds the report
  * shows, so that a reader who subtracts two printed times gets the printed
- * duration.
+ * duration, except under a second, shown in tenths (report_between); the
+ * completion message counts downtime with the same functions
+ * (report_down_*), so the two never disagree.
  *
  * Text that came from people or programs (notes, pinned messages, command
  * output) is made safe for one Markdown line: control characters become
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "incident.h"
 #include "plan.h"
@@ -155,15 +158,81 @@ void report_duration(int64_t seconds, char *out, size_t len)
 		snprintf(out, len, "%lld d %02lld h", s / 86400, s / 3600 % 24);
 }
 
-/* Whole seconds between two times as the report prints them. */
-static int64_t shown_seconds(int64_t from_ms, int64_t to_ms)
+/* Under a second the tenths, so that a short blip is not "0 s"; from a
+ * second on, report_duration. Always truncated: 59.9 s is "59 s". */
+void report_span(int64_t ms, char *out, size_t len)
 {
-	return floor_div(to_ms, 1000) - floor_div(from_ms, 1000);
+	if (!out || !len)
+		return;
+	if (ms <= 0)
+		snprintf(out, len, "0 s");
+	else if (ms < 100)
+		snprintf(out, len, "under 0.1 s");
+	else if (ms < 1000)
+		snprintf(out, len, "0.%lld s", (long long)ms / 100);
+	else
+		report_duration(ms / 1000, out, len);
+}
+
+int64_t report_between(int64_t from_ms, int64_t to_ms)
+{
+	if (to_ms <= from_ms)
+		return 0;
+	if (to_ms - from_ms < 1000)
+		return to_ms - from_ms;
+	return (floor_div(to_ms, 1000) - floor_div(from_ms, 1000)) * 1000;
+}
+
+int64_t report_down_observe(struct report_down *d, int64_t at_ms, bool passed)
+{
+	int64_t span;
+
+	d->seen = true;
+	d->last_ms = at_ms;
+	if (!passed) {
+		if (!d->failing) {
+			d->failing = true;
+			d->since_ms = at_ms;
+		}
+		return -1;
+	}
+	if (!d->failing)
+		return -1;
+	span = report_between(d->since_ms, at_ms);
+	d->total_ms += span;
+	d->failing = false;
+	return span;
+}
+
+int64_t report_down_total(const struct report_down *d)
+{
+	if (d->failing)
+		return d->total_ms + report_between(d->since_ms, d->last_ms);
+	return d->total_ms;
 }
 
 static void between(int64_t from_ms, int64_t to_ms, char *out, size_t len)
 {
-	report_duration(shown_seconds(from_ms, to_ms), out, len);
+	report_span(report_between(from_ms, to_ms), out, len);
+}
+
+void report_set_zone(const char *name)
+{
+	setenv("TZ", name && *name ? name : "UTC", 1);
+	tzset();
+}
+
+void report_local_clock(int64_t ms, char *out, size_t len)
+{
+	time_t t = (time_t)floor_div(ms, 1000);
+	struct tm tm;
+
+	if (!localtime_r(&t, &tm)) {
+		snprintf(out, len, "?");
+		return;
+	}
+	snprintf(out, len, "%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 tm.tm_zone ? tm.tm_zone : "");
 }
 
 /* "2026-11-23 15:17:02" */
@@ -185,14 +254,19 @@ static void fmt_clock(int64_t ms, int64_t day_ms, char out[32])
 		memmove(out, out + 11, strlen(out + 11) + 1);
 }
 
-/* "15:17 UTC on 2026-11-23", as the customer email says it. */
-static void fmt_human(int64_t ms, char out[48])
+/* "15:17 UTC on 2026-11-23", as the customer email says it; with `secs`
+ * "15:17:02 UTC on …", for a window under an hour, which would otherwise
+ * read "from 15:17 to 15:17". */
+static void fmt_human(int64_t ms, bool secs, char out[48])
 {
 	struct civil c;
+	char sec[4] = "";
 
 	civil_from_ms(ms, &c);
-	snprintf(out, 48, "%02u:%02u UTC on %04lld-%02u-%02u", c.h, c.mi, (long long)c.y, c.mo,
-		 c.d);
+	if (secs)
+		snprintf(sec, sizeof sec, ":%02u", c.s);
+	snprintf(out, 48, "%02u:%02u%s UTC on %04lld-%02u-%02u", c.h, c.mi, sec, (long long)c.y,
+		 c.mo, c.d);
 }
 
 /* A step's run time: "20 ms" under a second, "1.2 s" under a minute, then
@@ -446,8 +520,8 @@ struct scan {
 
 	struct seen health, err_first, err_last, lat_first, lat_last;
 	bool health_seen;
-	int64_t down_from;  /* failing health since, -1 if passing */
-	json_t *down_spans; /* array of strings */
+	struct report_down down; /* the same computation as the completion message */
+	json_t *down_spans;	 /* array of strings */
 };
 
 static void add_entry(struct scan *s, int64_t ms, size_t order, char *text, const char *pin)
@@ -797,14 +871,14 @@ static void probe_health(struct scan *s, const struct row *r, const json_t *c)
 {
 	bool passed = dtrue(c, "passed");
 
+	/* The bot's own time of the round when the row has it, so that the
+	 * report counts exactly what the completion message counted. */
+	int64_t at = dint(r->d, "at_ms", r->ms), from = s->down.since_ms;
+
 	s->health_seen = true;
-	s->health = (struct seen){ r->ms, dstr(c, "detail"), passed };
-	if (!passed && s->down_from < 0)
-		s->down_from = r->ms;
-	if (passed && s->down_from >= 0) {
-		span_add(s, s->down_from, r->ms, false);
-		s->down_from = -1;
-	}
+	s->health = (struct seen){ at, dstr(c, "detail"), passed };
+	if (report_down_observe(&s->down, at, passed) >= 0)
+		span_add(s, from, at, false);
 }
 
 static void probe_metric(const struct row *r, const json_t *c, struct seen *first,
@@ -1068,7 +1142,7 @@ static void scan_init(struct scan *s, const struct report_incident *inc)
 	s->method_known = plan_method_from_name(inc->method, &s->method) == 0;
 	s->end_ms = -1;
 	s->trigger_ms = s->rolling_ms = s->done_ms = s->stop_ms = -1;
-	s->verified_ms = s->down_from = s->closed_ms = -1;
+	s->verified_ms = s->closed_ms = -1;
 	s->cmd_entry = SIZE_MAX;
 	s->closed_by = clean(inc->closed_by, 64);
 	s->approvers = json_array();
@@ -1098,8 +1172,8 @@ static void scan_rows(struct scan *s, const struct row *rs, size_t n)
 			s->last_ms = rs[i].ms;
 		add_entry(s, rs[i].ms, i, row_text(s, &rs[i]), NULL);
 	}
-	if (s->down_from >= 0)
-		span_add(s, s->down_from, s->health.ms, true);
+	if (s->down.failing)
+		span_add(s, s->down.since_ms, s->health.ms, true);
 	if (s->n)
 		qsort(s->e, s->n, sizeof *s->e, entry_cmp); /* e is NULL with no rows */
 }
@@ -1230,9 +1304,12 @@ static void put_header(const struct scan *s, json_t *o)
 	char a[32], b[32], d[32], ha[48], hb[48];
 	bool same_day =
 		ended(s) && floor_div(s->start_ms, MS_PER_DAY) == floor_div(s->end_ms, MS_PER_DAY);
+	/* Seconds in the window whenever it is short: one rule for both ends. */
+	bool secs = ended(s) && s->end_ms - s->start_ms < 3600 * 1000;
+	size_t hm = secs ? 8 : 5;
 
 	fmt_stamp(s->start_ms, a);
-	fmt_human(s->start_ms, ha);
+	fmt_human(s->start_ms, secs, ha);
 	set_own(o, "date", rb_strndup(a, 10));
 	set_str(o, "start", a);
 	set_str(o, "start_human", ha);
@@ -1246,14 +1323,26 @@ static void put_header(const struct scan *s, json_t *o)
 		return;
 	}
 	fmt_stamp(s->end_ms, b);
-	fmt_human(s->end_ms, hb);
+	fmt_human(s->end_ms, secs, hb);
 	between(s->start_ms, s->end_ms, d, sizeof d);
 	set_str(o, "end", b);
 	set_str(o, "end_human", hb);
 	set_str(o, "duration", d);
-	set_own(o, "duration_line", rb_asprintf("%s – %s UTC (%s)", a, same_day ? b + 11 : b, d));
+	if (s->inc->zone && s->inc->zone[0]) {
+		char la[48], lb[48];
+
+		/* UTC stays the reference; the operators' clock beside it. */
+		report_local_clock(s->start_ms, la, sizeof la);
+		report_local_clock(s->end_ms, lb, sizeof lb);
+		set_own(o, "duration_line",
+			rb_asprintf("%s – %s UTC (%s); %s – %s in %s", a, same_day ? b + 11 : b, d,
+				    la, lb, s->inc->zone));
+	} else {
+		set_own(o, "duration_line",
+			rb_asprintf("%s – %s UTC (%s)", a, same_day ? b + 11 : b, d));
+	}
 	set_own(o, "window_human",
-		same_day ? rb_asprintf("from %.5s to %s", ha, hb) :
+		same_day ? rb_asprintf("from %.*s to %s", (int)hm, ha, hb) :
 			   rb_asprintf("from %s to %s", ha, hb));
 }
 
@@ -1297,6 +1386,7 @@ static char *elevated_errors(const struct scan *s)
 
 static char *downtime(const struct scan *s)
 {
+	char d[32];
 	struct rb_buf b;
 	size_t i;
 	json_t *v;
@@ -1306,6 +1396,12 @@ static char *downtime(const struct scan *s)
 	if (!json_array_size(s->down_spans))
 		return rb_strdup("no failing health check seen after the rollback");
 	rb_buf_init(&b, 1u << 16);
+	report_span(report_down_total(&s->down), d, sizeof d);
+	/* One span tells its own length; several get the total first, the
+	 * number the completion message showed. */
+	if (json_array_size(s->down_spans) > 1 &&
+	    rb_buf_printf(&b, "%s in total after the rollback: ", d))
+		return rb_buf_steal(&b);
 	json_array_foreach (s->down_spans, i, v)
 		if (rb_buf_printf(&b, "%s%s", i ? "; " : "", json_string_value(v)))
 			break; /* cut at 64 KiB: the first spans say enough */

