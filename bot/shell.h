@@ -98,6 +98,10 @@ struct app_inc {
 	char deferred_text[256];
 	char deferred_target[CMD_TARGET_MAX];
 	char problem[256]; /* the last event's error, for the messages about it */
+	/* Read from the tool's history with the target (steps.c), for the
+	 * report: the revision running before the rollback, when deployed. */
+	char running_before[CMD_TARGET_MAX];
+	char deployed_at[64];
 	/* For status updates and the completion message; kept in the store
 	 * (last_step, last_checks) so that they survive a restart. */
 	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */

@@ -31,6 +31,7 @@
 #include "incident.h"
 #include "plan.h"
 #include "render.h"
+#include "report_int.h"
 
 /* Characters of people's or programs' text one report line repeats. */
 #define TEXT_MAX 200
@@ -383,6 +384,30 @@ static bool dtrue(const json_t *d, const char *key)
 	const json_t *v = json_object_get(d, key);
 
 	return json_is_true(v) || is(json_string_value(v), "true");
+}
+
+/* ---- for the other report files (report_int.h) ---- */
+
+void report_stamp(int64_t ms, char out[32])
+{
+	fmt_stamp(ms, out);
+}
+
+void report_clock(int64_t ms, int64_t day_ms, char out[32])
+{
+	fmt_clock(ms, day_ms, out);
+}
+
+char *report_clean(const char *s, size_t max)
+{
+	return clean(s, max);
+}
+
+const char *report_name(const struct report_incident *inc, const char *id)
+{
+	const char *name = json_string_value(json_object_get(inc->names, orempty(id)));
+
+	return name && name[0] ? name : orempty(id);
 }
 
 /* One line of the timeline. Pinned entries remember their message's ts so
@@ -906,7 +931,7 @@ static char *on_closed(struct scan *s, const struct row *r, const char *verb, co
 static void on_pinned(struct scan *s, const struct row *r)
 {
 	const char *ts = dstr(r->d, "ts");
-	char *a = clean(dstr(r->d, "author"), 64), *x = clean(dstr(r->d, "text"), TEXT_MAX);
+	char *a = clean(report_name(s->inc, dstr(r->d, "author")), 64), *x = clean(dstr(r->d, "text"), TEXT_MAX);
 	int64_t at = r->ms;
 
 	if (report_parse_time(dstr(r->d, "posted_at"), &at))
@@ -948,6 +973,18 @@ static char *on_unknown(const struct row *r)
 
 	free(w);
 	return t;
+}
+
+/* `/rollback sent`: someone says a draft went out (report_facts.c lists them). */
+static char *on_draft_sent(const struct row *r)
+{
+	const char *d = dstr(r->d, "draft");
+	const char *what = is(d, "status-page") ? "status page update" :
+			   is(d, "email")	 ? "customer email" :
+			   is(d, "internal")	 ? "internal update" :
+						   NULL;
+
+	return what ? rb_asprintf("%s marked as sent by %s", what, r->actor) : on_unknown(r);
 }
 
 /* Routes one row to its handler. Unknown kinds still appear, by name, so
@@ -1010,6 +1047,8 @@ static char *row_text(struct scan *s, const struct row *r)
 		return rb_strdup("incident report posted in the thread");
 	if (is(k, "report_failed"))
 		return on_report_failed(r);
+	if (is(k, "draft_sent"))
+		return on_draft_sent(r);
 	if (is(k, "draft_posted"))
 		return NULL; /* drafts for people to edit: not an event of the incident */
 	return on_unknown(r);
@@ -1020,7 +1059,8 @@ static char *row_text(struct scan *s, const struct row *r)
 /* The rows as times and JSON. A time that cannot be read takes the one
  * before it, so the row stays where it was written. Returns a new array
  * (free with free_rows). */
-static struct row *read_rows(const struct report_row *rows, size_t n, int64_t start_ms)
+static struct row *read_rows(const struct report_incident *inc, const struct report_row *rows,
+			     size_t n, int64_t start_ms)
 {
 	struct row *rs = rb_calloc(n + 1, sizeof *rs);
 	int64_t prev = start_ms;
@@ -1032,7 +1072,7 @@ static struct row *read_rows(const struct report_row *rows, size_t n, int64_t st
 			rs[i].ms = prev;
 		prev = rs[i].ms;
 		rs[i].idx = i;
-		rs[i].actor = clean(rows[i].actor, 64);
+		rs[i].actor = clean(report_name(inc, rows[i].actor), 64);
 		rs[i].kind = orempty(rows[i].kind);
 		if (!json_is_object(d)) {
 			json_decref(d);
@@ -1070,7 +1110,7 @@ static void scan_init(struct scan *s, const struct report_incident *inc)
 	s->trigger_ms = s->rolling_ms = s->done_ms = s->stop_ms = -1;
 	s->verified_ms = s->down_from = s->closed_ms = -1;
 	s->cmd_entry = SIZE_MAX;
-	s->closed_by = clean(inc->closed_by, 64);
+	s->closed_by = clean(report_name(inc, inc->closed_by), 64);
 	s->approvers = json_array();
 	s->approved_by = json_array();
 	s->down_spans = json_array();
@@ -1517,7 +1557,7 @@ static char *ending(const struct scan *s, const char *took)
 static char *summary(const struct scan *s, const char *target, const char *title,
 		     const char *reason, const char *took)
 {
-	char *req = clean(s->inc->requested_by, 64), *svc = clean(s->inc->service, TEXT_MAX);
+	char *req = clean(report_name(s->inc, s->inc->requested_by), 64), *svc = clean(s->inc->service, TEXT_MAX);
 	char *end = ending(s, took), *skip = NULL, *t;
 
 	if (s->skipped_sev) {
@@ -1648,7 +1688,7 @@ static void put_incident(const struct scan *s, json_t *o, const char *target, co
 	set_str(o, "method_title", title);
 	set_str(o, "target", target);
 	set_str(o, "reason", reason[0] ? reason : "not given");
-	set_own(o, "requested_by", clean(inc->requested_by, 64));
+	set_own(o, "requested_by", clean(report_name(inc, inc->requested_by), 64));
 	set_own(o, "channel", clean(inc->channel, 64));
 	json_object_set_new(o, "with_db", json_boolean(inc->with_db));
 }
@@ -1683,7 +1723,7 @@ json_t *report_data(const struct report_incident *inc, const struct report_row *
 	if (inc->ended_at && inc->ended_at[0] && report_parse_time(inc->ended_at, &s.end_ms))
 		s.end_ms = -1;
 	s.last_ms = s.start_ms;
-	rs = read_rows(rows, n, s.start_ms);
+	rs = read_rows(inc, rows, n, s.start_ms);
 	scan_rows(&s, rs, n);
 	target = target_phrase(&s, s.target ? s.target : inc->target);
 	title = method_title(&s);
@@ -1698,6 +1738,7 @@ json_t *report_data(const struct report_incident *inc, const struct report_row *
 	put_resolution(&s, o, target, title);
 	put_rollback_summary(&s, o, target, title, reason, took);
 	put_now(&s, o);
+	report_put_facts(o, inc, rows, n);
 	free(target);
 	free(title);
 	free(reason);

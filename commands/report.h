@@ -35,6 +35,9 @@ struct report_incident {
 		*ended_at /* same shape, or "" while the incident is open */,
 		*closed_by /* "" when nobody closed it by hand */;
 	bool with_db;
+	/* People's names, {"U02JD0E4512": "Alice Smith"} (borrowed; NULL or a
+	 * missing ID: the report shows the ID). The rows keep the IDs. */
+	const json_t *names;
 };
 
 /* The report as data. Rows must be in id order (the order they were
