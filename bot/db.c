@@ -588,11 +588,34 @@ int db_history_now(const char *conninfo, const char *service, int limit, db_hist
 	return store_query_now(conninfo, HISTORY_SQL, 2, params, history_now_cb, &c, err, errlen);
 }
 
+/* ---- people's names (names.c) ---- */
+
+static void name_saved_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)arg;
+	(void)res;
+	if (err)
+		log_warn("store: a user's name was not kept: %s", errmsg ? errmsg : "?");
+}
+
+void db_save_name(struct store *st, const char *user, const char *name)
+{
+	const char *params[2] = { user, name };
+
+	if (store_query(st,
+			"INSERT INTO user_names (user_id, name) VALUES ($1, $2) "
+			"ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, "
+			"fetched_at = clock_timestamp()",
+			2, params, name_saved_cb, NULL))
+		log_warn("store: cannot queue a user's name");
+}
+
 /* ---- the report ---- */
 
 /* One row per incident: the incident's columns, its audit rows as a JSON
- * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), and the
- * announcement's ts, the thread (14). $1 = the incident ID. The report is
+ * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), the
+ * announcement's ts, the thread (14), and the names known of the people in
+ * it (15, {"U…": "name"}, from user_names: the bot's names.c keeps them). $1 = the incident ID. The report is
  * built from the audit log alone (commands/report.c): this is the one query
  * that reads it. */
 static const char REPORT_SQL[] =
@@ -601,7 +624,11 @@ static const char REPORT_SQL[] =
 	"coalesce(" ISO_UTC("i.ended_at") ", ''), coalesce(i.closed_by, ''), i.with_db, "
 	"(SELECT coalesce(json_agg(json_build_object('at', " ISO_UTC("a.at") ", 'actor', a.actor, "
 	"'kind', a.kind, 'detail', a.detail) ORDER BY a.id), '[]') FROM audit_log a "
-	"WHERE a.incident_id = i.id)::text, coalesce(i.announcement_ts, '') "
+	"WHERE a.incident_id = i.id)::text, coalesce(i.announcement_ts, ''), "
+	"(SELECT coalesce(json_object_agg(u.user_id, u.name), '{}'::json) FROM user_names u "
+	"WHERE u.user_id IN (SELECT a.actor FROM audit_log a WHERE a.incident_id = i.id "
+	"UNION SELECT a.detail->>'author' FROM audit_log a WHERE a.incident_id = i.id "
+	"UNION SELECT i.requested_by UNION SELECT i.closed_by))::text "
 	"FROM incidents i WHERE i.id = $1";
 
 /* Maps a REPORT_SQL result (no row: no such incident) and hands it to c's
@@ -611,7 +638,7 @@ static void report_result(struct call *c, const PGresult *res)
 	struct db_report rep;
 	struct report_row *rows;
 	char **details;
-	json_t *audit, *r;
+	json_t *audit, *r, *names;
 	size_t n, i;
 
 	if (PQntuples(res) != 1 || PQnfields(res) < 15) {
@@ -633,6 +660,8 @@ static void report_result(struct call *c, const PGresult *res)
 	rep.inc.closed_by = PQgetvalue(res, 0, 11);
 	rep.inc.with_db = bool_col(res, 0, 12);
 	rep.thread_ts = PQgetvalue(res, 0, 14);
+	names = PQnfields(res) > 15 ? json_loads(PQgetvalue(res, 0, 15), 0, NULL) : NULL;
+	rep.inc.names = names;
 	audit = json_loads(PQgetvalue(res, 0, 13), 0, NULL);
 	n = json_array_size(audit);
 	rows = rb_calloc(n + 1, sizeof *rows);
@@ -659,6 +688,7 @@ static void report_result(struct call *c, const PGresult *res)
 	free(details);
 	free(rows);
 	json_decref(audit);
+	json_decref(names);
 }
 
 static void report_cb(void *arg, int err, const PGresult *res, const char *errmsg)

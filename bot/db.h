@@ -205,6 +205,10 @@ typedef void (*db_report_cb)(void *arg, int err, const char *errmsg, const struc
 /* Reads incident `id` and its audit log for its report. */
 int db_report_rows(struct store *st, const char *id, db_report_cb cb, void *arg) RB_MUSTCHECK;
 
+/* Keeps user `user`'s name (sql/014) for the reports, the CLI's too:
+ * replaces an older one. Fire and forget: a failure is logged. */
+void db_save_name(struct store *st, const char *user, const char *name);
+
 /* ---- 📌 ---- */
 
 /* A pinned message, every string borrowed for the call. */

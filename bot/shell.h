@@ -177,6 +177,7 @@ struct app {
 	char skipped[32][INC_ID_MAX]; /* claimed but not carried (service gone) */
 	char reporting[16][INC_ID_MAX]; /* reports of ended incidents being uploaded */
 	struct report_job *report_jobs; /* every report job running (publish.c) */
+	json_t *names; /* people's names, by user ID (names.c) */
 	size_t n_skipped;
 	/* While an inbox row is applied: the key its audit rows are deduped by
 	 * (with audit_seq), so that a row applied again adds none. */

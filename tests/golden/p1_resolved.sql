@@ -37,3 +37,6 @@ INSERT INTO audit_log (incident_id, at, actor, kind, detail) VALUES
 	('INC-2026-0042', '2026-11-23T15:27:31.389Z', 'rollbot', 'state_change', '{"from":"verifying","to":"resolved"}'),
 	('INC-2026-0042', '2026-11-23T15:27:31.902Z', 'rollbot', 'message_posted', '{"message":"complete","channel":"C0INCIDENTS","ts":"1795447651.000900"}'),
 	('INC-2026-0042', '2026-11-23T15:41:12.004Z', 'U05ONCALL1', 'draft_sent', '{"draft":"status-page"}');
+INSERT INTO user_names (user_id, name) VALUES
+	('U02JD0E4512', 'Dana Whitfield'), ('U03ASM1TH7Q', 'Arjun Mehta'), ('U04SRE9K2', 'Sam Okafor'),
+	('U0NOTINIT99', 'Nobody In This Incident');
