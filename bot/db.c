@@ -36,6 +36,7 @@ struct call {
 		db_react_cb react;
 		db_inbox_put_cb inbox_put;
 		db_inbox_cb inbox;
+		db_sent_cb sent;
 	} cb;
 	void *arg;
 };
@@ -608,6 +609,42 @@ void db_save_name(struct store *st, const char *user, const char *name)
 			"fetched_at = clock_timestamp()",
 			2, params, name_saved_cb, NULL))
 		log_warn("store: cannot queue a user's name");
+}
+
+/* ---- /rollback sent ---- */
+
+/* One row when the incident exists: its channel, its thread, and whether
+ * the row went in (0: its key was seen, a redelivery). */
+static void sent_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	bool found = !err && PQntuples(res) == 1;
+
+	if (found && !int_col(res, 0, 2)) {
+		log_info("a /rollback sent was recorded before (redelivery): nothing to say");
+		free(c);
+		return;
+	}
+	c->cb.sent(c->arg, err, errmsg, found, found ? PQgetvalue(res, 0, 0) : "",
+		   found ? PQgetvalue(res, 0, 1) : "");
+	free(c);
+}
+
+int db_mark_sent(struct store *st, const char *id, const char *user, const char *draft,
+		 const char *key, db_sent_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[4] = { id, user, draft, key };
+
+	c->cb.sent = cb;
+	return submit(st,
+		      "WITH i AS (SELECT id, channel, coalesce(announcement_ts, '') AS ts "
+		      "FROM incidents WHERE id = $1), "
+		      "a AS (INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+		      "SELECT i.id, $2, 'draft_sent', jsonb_build_object('draft', $3::text), $4 "
+		      "FROM i ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
+		      "SELECT i.channel, i.ts, (SELECT count(*) FROM a) FROM i",
+		      4, params, sent_cb, c);
 }
 
 /* ---- the report ---- */

@@ -217,6 +217,7 @@ enum verdict_kind {
 	VERDICT_CANCEL,
 	VERDICT_REPORT,
 	VERDICT_HISTORY,
+	VERDICT_SENT,
 };
 
 /* As logged, and in the audit rows' dedupe keys. */
@@ -231,6 +232,7 @@ static const char *const verdict_names[] = {
 	[VERDICT_CANCEL] = "cancel",
 	[VERDICT_REPORT] = "report",
 	[VERDICT_HISTORY] = "history",
+	[VERDICT_SENT] = "sent",
 };
 
 struct verdict {
@@ -352,6 +354,9 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 				   "uploaded in the incident's thread.", cmd->incident);
 		ack = shell_ephemeral(text);
 		free(text);
+		break;
+	case CMD_SENT:
+		v = verdict_new(VERDICT_SENT);
 		break;
 	default:
 		v = verdict_new(VERDICT_HISTORY);
@@ -895,6 +900,11 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 	case VERDICT_HISTORY:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
 		history_start(app, v->cmd.service, response_url);
+		break;
+	case VERDICT_SENT:
+		json_decref(detail); /* the draft_sent row is the record (sent.c) */
+		sent_start(app, v->cmd.incident, user, v->cmd.reason, response_url,
+			   jstr(env, "envelope_id"));
 		break;
 	case VERDICT_STATUS:
 	case VERDICT_RESOLVE:

@@ -307,6 +307,13 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
 void pins_message(struct app *app, json_t *event);
 void history_start(struct app *app, const char *service, const char *reply_to);
+
+/* sent.c: /rollback sent — records that `user` sent incident `id`'s draft
+ * `draft` ("status-page", "email", "internal"), keyed by the envelope so a
+ * redelivery records nothing twice, then says so in the incident's thread
+ * and to the person (`reply_to`, a response_url). */
+void sent_start(struct app *app, const char *id, const char *user, const char *draft,
+		const char *reply_to, const char *envelope);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 bool resume_claimed(struct app *app, const struct db_incident *row, const char *how);
 void resume_start(struct app *app);
