@@ -57,8 +57,9 @@ static void recorded_cb(void *arg, int err, const char *errmsg, bool found, cons
 		t = rb_asprintf("There is no incident %s. `/rollback status` lists the ones in "
 				"progress.", s->id);
 	} else {
-		t = rb_asprintf("Recorded: the %s of %s was sent. `/rollback report %s` uploads the "
-				"report with it.", draft_title(s->draft), s->id, s->id);
+		t = rb_asprintf("Recorded: the %s of %s was sent. `/rollback report %s` uploads "
+				"the report with it.",
+				draft_title(s->draft), s->id, s->id);
 	}
 	if (s->reply_to)
 		shell_reply_url(s->app, s->reply_to, t);
@@ -69,7 +70,8 @@ static void recorded_cb(void *arg, int err, const char *errmsg, bool found, cons
 				draft_title(s->draft), s->id);
 		if (api_call(s->app->api, "chat.postMessage",
 			     json_pack("{s:s, s:s, s:s, s:b, s:b}", "channel", channel, "text", t,
-				       "thread_ts", thread_ts, "unfurl_links", 0, "unfurl_media", 0),
+				       "thread_ts", thread_ts, "unfurl_links", 0, "unfurl_media",
+				       0),
 			     thread_posted_cb, id)) {
 			log_warn("%s: cannot queue the note that a draft was sent", s->id);
 			free(id);

@@ -9,12 +9,9 @@
  * written from those facts as finished sentences, so the templates stay
  * free of logic and `rollbot report --format json` shows the same words.
  *
- * Times are UTC and are read from the rows, never from a clock: calendar
- * arithmetic is Howard Hinnant's days-from-civil, exact for any date, so a
- * report across midnight, a month end or a year end needs no timegm (which
- * would read TZ). Durations are taken between the whole seconds the report
- * shows, so that a reader who subtracts two printed times gets the printed
- * duration.
+ * Times are UTC and are read from the rows, never from a clock
+ * (report_time.c); the sections the runbooks add beyond this pass are
+ * report_facts.c's.
  *
  * Text that came from people or programs (notes, pinned messages, command
  * output) is made safe for one Markdown line: control characters become
@@ -37,178 +34,6 @@
 #define TEXT_MAX 200
 /* A rendered report or draft: far more than any incident writes. */
 #define REPORT_OUT_MAX (1u << 20)
-#define MS_PER_DAY     INT64_C(86400000)
-
-/* ---- time ---------------------------------------------------------------- */
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
- * days_from_civil: March-based years put the leap day last). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-struct civil {
-	int64_t y;
-	unsigned mo, d, h, mi, s;
-};
-
-/* The inverse, down to the second, for a time in ms since the epoch. */
-static void civil_from_ms(int64_t ms, struct civil *c)
-{
-	int64_t z = floor_div(ms, MS_PER_DAY), secs = floor_div(ms, 1000) - z * 86400, era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = floor_div(z, 146097);
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	c->d = doy - (153 * mp + 2) / 5 + 1;
-	c->mo = mp < 10 ? mp + 3 : mp - 9;
-	c->y = (int64_t)yoe + era * 400 + (c->mo <= 2);
-	c->h = (unsigned)(secs / 3600);
-	c->mi = (unsigned)(secs / 60 % 60);
-	c->s = (unsigned)(secs % 60);
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* The number in s[from, from + n) when those are all digits, else -1. */
-static int64_t digits(const char *s, size_t from, size_t n)
-{
-	int64_t v = 0;
-
-	for (size_t i = from; i < from + n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* Parses "YYYY-MM-DDTHH:MM:SS.mmmZ" and nothing else: the shell's SQL
- * writes exactly that, so anything different is a bug worth refusing
- * rather than a format worth guessing. Returns 0 or RB_EINVAL. */
-int report_parse_time(const char *at, int64_t *ms)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	int64_t y, mo, d, h, mi, s, frac;
-
-	if (!at || strlen(at) != sizeof shape - 1)
-		return RB_EINVAL;
-	for (size_t i = 0; i < sizeof shape - 1; i++)
-		if (shape[i] != 'd' && at[i] != shape[i])
-			return RB_EINVAL;
-	y = digits(at, 0, 4);
-	mo = digits(at, 5, 2);
-	d = digits(at, 8, 2);
-	h = digits(at, 11, 2);
-	mi = digits(at, 14, 2);
-	s = digits(at, 17, 2);
-	frac = digits(at, 20, 3);
-	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 ||
-	    s > 59 || frac < 0 || d > days_in_month(y, (unsigned)mo))
-		return RB_EINVAL;
-	*ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) *
-		      1000 +
-	      frac;
-	return 0;
-}
-
-/* Builds the duration from the largest unit down, two units at most: a
- * reader of an incident report wants "13 min 05 s", not 785 seconds. */
-void report_duration(int64_t seconds, char *out, size_t len)
-{
-	long long s = seconds < 0 ? 0 : (long long)seconds;
-
-	if (!out || !len)
-		return;
-	if (s < 60)
-		snprintf(out, len, "%lld s", s);
-	else if (s < 3600)
-		snprintf(out, len, "%lld min %02lld s", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(out, len, "%lld h %02lld min", s / 3600, s / 60 % 60);
-	else
-		snprintf(out, len, "%lld d %02lld h", s / 86400, s / 3600 % 24);
-}
-
-/* Whole seconds between two times as the report prints them. */
-static int64_t shown_seconds(int64_t from_ms, int64_t to_ms)
-{
-	return floor_div(to_ms, 1000) - floor_div(from_ms, 1000);
-}
-
-static void between(int64_t from_ms, int64_t to_ms, char *out, size_t len)
-{
-	report_duration(shown_seconds(from_ms, to_ms), out, len);
-}
-
-/* "2026-11-23 15:17:02" */
-static void fmt_stamp(int64_t ms, char out[32])
-{
-	struct civil c;
-
-	civil_from_ms(ms, &c);
-	snprintf(out, 32, "%04lld-%02u-%02u %02u:%02u:%02u", (long long)c.y, c.mo, c.d, c.h, c.mi,
-		 c.s);
-}
-
-/* "15:17:02" on the day `day_ms` falls in, the whole stamp on another day:
- * prose in the report names the date only when it changes. */
-static void fmt_clock(int64_t ms, int64_t day_ms, char out[32])
-{
-	fmt_stamp(ms, out);
-	if (floor_div(ms, MS_PER_DAY) == floor_div(day_ms, MS_PER_DAY))
-		memmove(out, out + 11, strlen(out + 11) + 1);
-}
-
-/* "15:17 UTC on 2026-11-23", as the customer email says it. */
-static void fmt_human(int64_t ms, char out[48])
-{
-	struct civil c;
-
-	civil_from_ms(ms, &c);
-	snprintf(out, 48, "%02u:%02u UTC on %04lld-%02u-%02u", c.h, c.mi, (long long)c.y, c.mo,
-		 c.d);
-}
-
-/* A step's run time: "20 ms" under a second, "1.2 s" under a minute, then
- * report_duration. */
-static void fmt_step_time(int64_t ms, char *out, size_t len)
-{
-	long long tenths = (long long)((ms < 0 ? 0 : ms) + 50) / 100;
-
-	if (ms < 1000)
-		snprintf(out, len, "%lld ms", (long long)(ms < 0 ? 0 : ms));
-	else if (tenths < 600)
-		snprintf(out, len, "%lld.%lld s", tenths / 10, tenths % 10);
-	else
-		report_duration(ms / 1000, out, len);
-}
 
 /* ---- text ---------------------------------------------------------------- */
 
@@ -387,16 +212,6 @@ static bool dtrue(const json_t *d, const char *key)
 }
 
 /* ---- for the other report files (report_int.h) ---- */
-
-void report_stamp(int64_t ms, char out[32])
-{
-	fmt_stamp(ms, out);
-}
-
-void report_clock(int64_t ms, int64_t day_ms, char out[32])
-{
-	fmt_clock(ms, day_ms, out);
-}
 
 char *report_clean(const char *s, size_t max)
 {
@@ -739,7 +554,7 @@ static char *run_outcome(const struct row *r, bool *ok)
 	long long ms = dint(r->d, "duration_ms", 0), code = dint(r->d, "exit_status", -2);
 	char took[32];
 
-	fmt_step_time(ms, took, sizeof took);
+	report_step_time(ms, took, sizeof took);
 	*ok = false;
 	if (dtrue(r->d, "timed_out"))
 		return rb_asprintf("timed out after %s and was killed", took);
@@ -803,9 +618,9 @@ static void span_add(struct scan *s, int64_t from, int64_t to, bool still)
 	char a[32], b[32], d[32];
 	char *t;
 
-	fmt_clock(from, s->start_ms, a);
-	fmt_clock(to, from, b);
-	between(from, to, d, sizeof d);
+	report_clock(from, s->start_ms, a);
+	report_clock(to, from, b);
+	report_between(from, to, d, sizeof d);
 	if (still && from == to)
 		t = rb_asprintf("health check failing at the last check, at %s", a);
 	else if (still)
@@ -931,7 +746,8 @@ static char *on_closed(struct scan *s, const struct row *r, const char *verb, co
 static void on_pinned(struct scan *s, const struct row *r)
 {
 	const char *ts = dstr(r->d, "ts");
-	char *a = clean(report_name(s->inc, dstr(r->d, "author")), 64), *x = clean(dstr(r->d, "text"), TEXT_MAX);
+	char *a = clean(report_name(s->inc, dstr(r->d, "author")), 64);
+	char *x = clean(dstr(r->d, "text"), TEXT_MAX);
 	int64_t at = r->ms;
 
 	if (report_parse_time(dstr(r->d, "posted_at"), &at))
@@ -1269,10 +1085,11 @@ static void put_header(const struct scan *s, json_t *o)
 {
 	char a[32], b[32], d[32], ha[48], hb[48];
 	bool same_day =
-		ended(s) && floor_div(s->start_ms, MS_PER_DAY) == floor_div(s->end_ms, MS_PER_DAY);
+		ended(s) && report_floor_div(s->start_ms, MS_PER_DAY) ==
+				    report_floor_div(s->end_ms, MS_PER_DAY);
 
-	fmt_stamp(s->start_ms, a);
-	fmt_human(s->start_ms, ha);
+	report_stamp(s->start_ms, a);
+	report_human(s->start_ms, ha);
 	set_own(o, "date", rb_strndup(a, 10));
 	set_str(o, "start", a);
 	set_str(o, "start_human", ha);
@@ -1285,9 +1102,9 @@ static void put_header(const struct scan *s, json_t *o)
 		set_own(o, "window_human", rb_asprintf("since %s", ha));
 		return;
 	}
-	fmt_stamp(s->end_ms, b);
-	fmt_human(s->end_ms, hb);
-	between(s->start_ms, s->end_ms, d, sizeof d);
+	report_stamp(s->end_ms, b);
+	report_human(s->end_ms, hb);
+	report_between(s->start_ms, s->end_ms, d, sizeof d);
 	set_str(o, "end", b);
 	set_str(o, "end_human", hb);
 	set_str(o, "duration", d);
@@ -1305,7 +1122,7 @@ static void put_timeline(const struct scan *s, json_t *o)
 	for (size_t i = 0; i < s->n; i++) {
 		if (!s->e[i].text)
 			continue;
-		fmt_stamp(s->e[i].ms, at);
+		report_stamp(s->e[i].ms, at);
 		json_array_append_new(list,
 				      json_pack("{s:s, s:s}", "at", at, "text", s->e[i].text));
 	}
@@ -1318,18 +1135,18 @@ static char *elevated_errors(const struct scan *s)
 {
 	char a[32], b[32], d[32];
 
-	fmt_clock(s->start_ms, s->start_ms, a);
+	report_clock(s->start_ms, s->start_ms, a);
 	if (s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, b);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, b);
+		report_between(s->start_ms, s->verified_ms, d, sizeof d);
 		return rb_asprintf("at least %s of elevated errors (from the /rollback at %s to "
 				   "the first passing verification at %s)",
 				   d, a, b);
 	}
 	if (s->rounds == 0)
 		return rb_strdup("not measured (no verification round ran)");
-	fmt_clock(known_end(s), s->start_ms, b);
-	between(s->start_ms, known_end(s), d, sizeof d);
+	report_clock(known_end(s), s->start_ms, b);
+	report_between(s->start_ms, known_end(s), d, sizeof d);
 	return rb_asprintf("at least %s of elevated errors (from the /rollback at %s until at "
 			   "least %s; no verification round passed)",
 			   d, a, b);
@@ -1364,8 +1181,8 @@ static void put_metric(const struct scan *s, json_t *list, const char *name,
 		return;
 	x = clean(first->detail, TEXT_MAX);
 	y = clean(last->detail, TEXT_MAX);
-	fmt_clock(first->ms, s->start_ms, a);
-	fmt_clock(last->ms, first->ms, b);
+	report_clock(first->ms, s->start_ms, a);
+	report_clock(last->ms, first->ms, b);
 	if (first->ms == last->ms)
 		push_text(list, rb_asprintf("%s: %s at the only check (%s)", name, x, a));
 	else
@@ -1404,7 +1221,7 @@ static char *commands_took(const struct scan *s)
 		return NULL;
 	if (to < 0)
 		return rb_strdup("not finished");
-	between(s->rolling_ms, to, d, sizeof d);
+	report_between(s->rolling_ms, to, d, sizeof d);
 	return rb_strdup(d);
 }
 
@@ -1448,15 +1265,15 @@ static void put_resolution(const struct scan *s, json_t *o, const char *target, 
 
 	set_own(r, "text", resolution_text(s, target, title));
 	if (took && s->done_ms >= 0) {
-		fmt_clock(s->rolling_ms, s->start_ms, a);
-		fmt_clock(s->done_ms, s->rolling_ms, b);
+		report_clock(s->rolling_ms, s->start_ms, a);
+		report_clock(s->done_ms, s->rolling_ms, b);
 		push_text(details, rb_asprintf("Rollback commands: %s (%s – %s)", took, a, b));
 	} else if (took) {
 		push_text(details, rb_asprintf("Rollback commands: %s", took));
 	}
 	if (s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, a);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, a);
+		report_between(s->start_ms, s->verified_ms, d, sizeof d);
 		push_text(details, rb_asprintf("Verified at %s, %s after the /rollback "
 					       "(verification round %d)",
 					       a, d, s->verified_round));
@@ -1483,7 +1300,7 @@ static char *ending_by_hand(const struct scan *s, const char *what)
 	char at[32];
 
 	/* No closing row (an older log): the end is when it was closed. */
-	fmt_clock(s->closed_ms >= 0 ? s->closed_ms : known_end(s), s->start_ms, at);
+	report_clock(s->closed_ms >= 0 ? s->closed_ms : known_end(s), s->start_ms, at);
 	if (is(what, "resolved") && s->executed)
 		t = rb_asprintf("Before any verification round passed, %s resolved it by hand at "
 				"%s%s%s%s.",
@@ -1530,8 +1347,8 @@ static char *ending(const struct scan *s, const char *took)
 	char at[32], d[32], *w, *t;
 
 	if (is(st, "resolved") && !closer(s) && s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, at);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, at);
+		report_between(s->start_ms, s->verified_ms, d, sizeof d);
 		return rb_asprintf("The rollback commands ran in %s and the service passed "
 				   "verification at %s, %s after the request.",
 				   took, at, d);
@@ -1557,7 +1374,8 @@ static char *ending(const struct scan *s, const char *took)
 static char *summary(const struct scan *s, const char *target, const char *title,
 		     const char *reason, const char *took)
 {
-	char *req = clean(report_name(s->inc, s->inc->requested_by), 64), *svc = clean(s->inc->service, TEXT_MAX);
+	char *req = clean(report_name(s->inc, s->inc->requested_by), 64);
+	char *svc = clean(s->inc->service, TEXT_MAX);
 	char *end = ending(s, took), *skip = NULL, *t;
 
 	if (s->skipped_sev) {
@@ -1635,7 +1453,7 @@ static void put_rollback_summary(const struct scan *s, json_t *o, const char *ta
 	char at[32];
 	char *name = clean(s->inc->method, 64);
 
-	fmt_stamp(s->trigger_ms >= 0 ? s->trigger_ms : s->start_ms, at);
+	report_stamp(s->trigger_ms >= 0 ? s->trigger_ms : s->start_ms, at);
 	set_own(r, "executed", executed(s));
 	set_own(r, "trigger_time", rb_asprintf("%s UTC", at));
 	set_str(r, "trigger_reason", reason[0] ? reason : "not given");

@@ -156,10 +156,11 @@ static int parse_rfc3339(const char *t, int64_t *ms)
 /* "revision 42" or "version 42", as report.c says the target. */
 static char *revision_phrase(const struct report_incident *inc, const char *v)
 {
+	const struct plan_method_info *mi = NULL;
 	enum plan_method m;
-	const struct plan_method_info *mi =
-		plan_method_from_name(inc->method ? inc->method : "", &m) == 0 ? plan_method_info(m) :
-										 NULL;
+
+	if (plan_method_from_name(inc->method ? inc->method : "", &m) == 0)
+		mi = plan_method_info(m);
 
 	if (mi && mi->target == PLAN_TARGET_REVISION)
 		return rb_asprintf("revision %s", v);
@@ -309,8 +310,10 @@ static void put_sent(json_t *o, const struct report_incident *inc, const struct 
 static void put_follow_ups(json_t *o, const struct report_incident *inc, const struct facts *f)
 {
 	json_t *list = json_array();
-	char *before = fact(f, "running_before"), *rev = before ? revision_phrase(inc, before) : NULL;
-	char *t = rev ? rb_asprintf("Block the bad deployment (%s) from being deployed again", rev) :
+	char *before = fact(f, "running_before");
+	char *rev = before ? revision_phrase(inc, before) : NULL;
+	char *t = rev ? rb_asprintf("Block the bad deployment (%s) from being deployed again",
+				    rev) :
 			rb_strdup("Block the bad deployment from being deployed again");
 
 	json_array_append_new(list, json_pack("{s:s}", "text", "Open an incident ticket for the "
