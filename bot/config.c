@@ -57,8 +57,8 @@
 #define MAX_DURATION_MS	 (7LL * 24 * 3600 * 1000)
 #define MAX_REQUIRED	 100
 #define MAX_AFFECTED_LEN 200
-#define MAX_ENVIRONMENT_LEN 64 /* "production", "eu-west staging": a label */
 #define MAX_ETA_LEN	 64
+#define MAX_FACT_LEN	 100 /* display_name, environment, owner */
 #define MAX_ID_LEN	 32
 #define MAX_DB_ARGS	 32   /* elements of db_rollback */
 #define MAX_DB_ARG_LEN	 256  /* bytes in one element */
@@ -118,7 +118,8 @@ static const char *const approval_keys[] = { "approvers", "approver_group",
 static const char *const service_keys[] = { "method",	"timeout",     "affected",
 					    "eta",	"health_url",  "version_url",
 					    "approval", "db_rollback", "db_rollback_timeout",
-					    "verify",	"environment", NULL };
+					    "verify",	"display_name", "environment",
+					    "owner",	NULL };
 /* The global verify block takes fewer keys than a service's: a query is
  * about one service's metrics, and `status` about its method. */
 static const char *const verify_global_keys[] = { "window",	    "interval",	   "prometheus_url",
@@ -1252,8 +1253,12 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			rc = duration(c, v, k, &svc->timeout_ms);
 		} else if (!strcmp(k, "affected")) {
 			rc = string_dup(c, v, k, MAX_AFFECTED_LEN, &svc->affected);
+		} else if (!strcmp(k, "display_name")) {
+			rc = string_dup(c, v, k, MAX_FACT_LEN, &svc->display_name);
 		} else if (!strcmp(k, "environment")) {
-			rc = string_dup(c, v, k, MAX_ENVIRONMENT_LEN, &svc->environment);
+			rc = string_dup(c, v, k, MAX_FACT_LEN, &svc->environment);
+		} else if (!strcmp(k, "owner")) {
+			rc = string_dup(c, v, k, MAX_FACT_LEN, &svc->owner);
 		} else if (!strcmp(k, "eta")) {
 			rc = string_dup(c, v, k, MAX_ETA_LEN, &svc->eta);
 		} else if (!strcmp(k, "health_url") || !strcmp(k, "version_url")) {
@@ -1573,7 +1578,9 @@ void config_free(struct config *cfg)
 		free(svc->params);
 		free(svc->name);
 		free(svc->affected);
+		free(svc->display_name);
 		free(svc->environment);
+		free(svc->owner);
 		free(svc->eta);
 		free(svc->health_url);
 		free(svc->version_url);

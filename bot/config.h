@@ -32,6 +32,9 @@
  *       deployment: payments-api
  *       timeout: 5m
  *       affected: "checkout and card payments"
+ *       display_name: "Payments"             # optional: what customers call it
+ *       environment: "production (prod-eu)"  # optional: environment or cluster
+ *       owner: "payments team"               # optional: for the report's sign-off
  *       health_url: https://payments.example.com/health
  *       version_url: https://payments.example.com/version
  *       approval: { approvers: [U01…], required: 2 }   # optional per-service override
@@ -112,7 +115,10 @@ struct config_service {
 	size_t n_params;
 	int64_t timeout_ms;  /* the backend's timeout; default 5 minutes */
 	char *affected;      /* who is hurt when it breaks; NULL = not configured */
-	char *environment;   /* "production": shown by /rollback services; NULL = not said */
+	/* For the report and the drafts; NULL = not configured. */
+	char *display_name;  /* the customer-facing name (default: the service name) */
+	char *environment;   /* "production (eu-west-1 / prod-eu)": environment or cluster */
+	char *owner;         /* the owning team, for the report's sign-off block */
 	char *eta;           /* overrides the method's ETA; NULL = method default */
 	char *health_url;    /* NULL when not configured */
 	char *version_url;
@@ -148,9 +154,13 @@ struct config {
 	size_t n_services;
 };
 
+/* Room for any message of config_load: the longest lists every key a
+ * service may take. */
+#define CONFIG_ERR_LEN 512
+
 /* Reads and validates the file at `path`. Returns 0 and a new config in
  * *out (free with config_free), or a negative CONFIG_E* code with
- * "FILE:LINE:COL: message" in err (RB_ERR_LEN bytes) and *out NULL. */
+ * "FILE:LINE:COL: message" in err (CONFIG_ERR_LEN bytes) and *out NULL. */
 int config_load(const char *path, struct config **out, char *err, size_t errlen) RB_MUSTCHECK;
 
 /* The same from a string in memory; `name` stands for the file in messages. */

@@ -36,6 +36,7 @@ struct call {
 		db_react_cb react;
 		db_inbox_put_cb inbox_put;
 		db_inbox_cb inbox;
+		db_sent_cb sent;
 	} cb;
 	void *arg;
 };
@@ -593,11 +594,70 @@ int db_history_now(const char *conninfo, const char *service, int limit, db_hist
 	return store_query_now(conninfo, HISTORY_SQL, 2, params, history_now_cb, &c, err, errlen);
 }
 
+/* ---- people's names (names.c) ---- */
+
+static void name_saved_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)arg;
+	(void)res;
+	if (err)
+		log_warn("store: a user's name was not kept: %s", errmsg ? errmsg : "?");
+}
+
+void db_save_name(struct store *st, const char *user, const char *name)
+{
+	const char *params[2] = { user, name };
+
+	if (store_query(st,
+			"INSERT INTO user_names (user_id, name) VALUES ($1, $2) "
+			"ON CONFLICT (user_id) DO UPDATE SET name = EXCLUDED.name, "
+			"fetched_at = clock_timestamp()",
+			2, params, name_saved_cb, NULL))
+		log_warn("store: cannot queue a user's name");
+}
+
+/* ---- /rollback sent ---- */
+
+/* One row when the incident exists: its channel, its thread, and whether
+ * the row went in (0: its key was seen, a redelivery). */
+static void sent_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct call *c = arg;
+	bool found = !err && PQntuples(res) == 1;
+
+	if (found && !int_col(res, 0, 2)) {
+		log_info("a /rollback sent was recorded before (redelivery): nothing to say");
+		free(c);
+		return;
+	}
+	c->cb.sent(c->arg, err, errmsg, found, found ? PQgetvalue(res, 0, 0) : "",
+		   found ? PQgetvalue(res, 0, 1) : "");
+	free(c);
+}
+
+int db_mark_sent(struct store *st, const char *id, const char *user, const char *draft,
+		 const char *key, db_sent_cb cb, void *arg)
+{
+	struct call *c = call_new(arg);
+	const char *params[4] = { id, user, draft, key };
+
+	c->cb.sent = cb;
+	return submit(st,
+		      "WITH i AS (SELECT id, channel, coalesce(announcement_ts, '') AS ts "
+		      "FROM incidents WHERE id = $1), "
+		      "a AS (INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key) "
+		      "SELECT i.id, $2, 'draft_sent', jsonb_build_object('draft', $3::text), $4 "
+		      "FROM i ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
+		      "SELECT i.channel, i.ts, (SELECT count(*) FROM a) FROM i",
+		      4, params, sent_cb, c);
+}
+
 /* ---- the report ---- */
 
 /* One row per incident: the incident's columns, its audit rows as a JSON
- * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), and the
- * announcement's ts, the thread (14). $1 = the incident ID. The report is
+ * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), the
+ * announcement's ts, the thread (14), and the names known of the people in
+ * it (15, {"U…": "name"}, from user_names: the bot's names.c keeps them). $1 = the incident ID. The report is
  * built from the audit log alone (commands/report.c): this is the one query
  * that reads it. */
 static const char REPORT_SQL[] =
@@ -606,7 +666,11 @@ static const char REPORT_SQL[] =
 	"coalesce(" ISO_UTC("i.ended_at") ", ''), coalesce(i.closed_by, ''), i.with_db, "
 	"(SELECT coalesce(json_agg(json_build_object('at', " ISO_UTC("a.at") ", 'actor', a.actor, "
 	"'kind', a.kind, 'detail', a.detail) ORDER BY a.id), '[]') FROM audit_log a "
-	"WHERE a.incident_id = i.id)::text, coalesce(i.announcement_ts, '') "
+	"WHERE a.incident_id = i.id)::text, coalesce(i.announcement_ts, ''), "
+	"(SELECT coalesce(json_object_agg(u.user_id, u.name), '{}'::json) FROM user_names u "
+	"WHERE u.user_id IN (SELECT a.actor FROM audit_log a WHERE a.incident_id = i.id "
+	"UNION SELECT a.detail->>'author' FROM audit_log a WHERE a.incident_id = i.id "
+	"UNION SELECT i.requested_by UNION SELECT i.closed_by))::text "
 	"FROM incidents i WHERE i.id = $1";
 
 /* Maps a REPORT_SQL result (no row: no such incident) and hands it to c's
@@ -616,7 +680,7 @@ static void report_result(struct call *c, const PGresult *res)
 	struct db_report rep;
 	struct report_row *rows;
 	char **details;
-	json_t *audit, *r;
+	json_t *audit, *r, *names;
 	size_t n, i;
 
 	if (PQntuples(res) != 1 || PQnfields(res) < 15) {
@@ -638,6 +702,8 @@ static void report_result(struct call *c, const PGresult *res)
 	rep.inc.closed_by = PQgetvalue(res, 0, 11);
 	rep.inc.with_db = bool_col(res, 0, 12);
 	rep.thread_ts = PQgetvalue(res, 0, 14);
+	names = PQnfields(res) > 15 ? json_loads(PQgetvalue(res, 0, 15), 0, NULL) : NULL;
+	rep.inc.names = names;
 	audit = json_loads(PQgetvalue(res, 0, 13), 0, NULL);
 	n = json_array_size(audit);
 	rows = rb_calloc(n + 1, sizeof *rows);
@@ -664,6 +730,7 @@ static void report_result(struct call *c, const PGresult *res)
 	free(details);
 	free(rows);
 	json_decref(audit);
+	json_decref(names);
 }
 
 static void report_cb(void *arg, int err, const PGresult *res, const char *errmsg)

@@ -207,6 +207,19 @@ typedef void (*db_report_cb)(void *arg, int err, const char *errmsg, const struc
 /* Reads incident `id` and its audit log for its report. */
 int db_report_rows(struct store *st, const char *id, db_report_cb cb, void *arg) RB_MUSTCHECK;
 
+/* Keeps user `user`'s name (sql/014) for the reports, the CLI's too:
+ * replaces an older one. Fire and forget: a failure is logged. */
+void db_save_name(struct store *st, const char *user, const char *name);
+
+/* /rollback sent: appends a draft_sent row ({"draft": draft}, by `user`,
+ * deduped by `key`) to incident `id`, if there is one. The callback gets
+ * found = false when there is no such incident, else its channel and
+ * thread (the announcement's ts, "" when none), borrowed for the call. */
+typedef void (*db_sent_cb)(void *arg, int err, const char *errmsg, bool found,
+			   const char *channel, const char *thread_ts);
+int db_mark_sent(struct store *st, const char *id, const char *user, const char *draft,
+		 const char *key, db_sent_cb cb, void *arg) RB_MUSTCHECK;
+
 /* ---- 📌 ---- */
 
 /* A pinned message, every string borrowed for the call. */

@@ -252,6 +252,7 @@ enum verdict_kind {
 	VERDICT_REPORT,
 	VERDICT_HISTORY,
 	VERDICT_SERVICES, /* answered in the ack */
+	VERDICT_SENT,
 };
 
 /* As logged, and in the audit rows' dedupe keys. */
@@ -267,6 +268,7 @@ static const char *const verdict_names[] = {
 	[VERDICT_REPORT] = "report",
 	[VERDICT_HISTORY] = "history",
 	[VERDICT_SERVICES] = "services",
+	[VERDICT_SENT] = "sent",
 };
 
 struct verdict {
@@ -394,6 +396,9 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		text = services_text(app);
 		ack = shell_ephemeral(text);
 		free(text);
+		break;
+	case CMD_SENT:
+		v = verdict_new(VERDICT_SENT);
 		break;
 	default:
 		v = verdict_new(VERDICT_HISTORY);
@@ -999,6 +1004,11 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 	case VERDICT_HISTORY:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
 		history_start(app, v->cmd.service, response_url);
+		break;
+	case VERDICT_SENT:
+		json_decref(detail); /* the draft_sent row is the record (sent.c) */
+		sent_start(app, v->cmd.incident, user, v->cmd.reason, response_url,
+			   jstr(env, "envelope_id"));
 		break;
 	case VERDICT_STATUS:
 	case VERDICT_RESOLVE:

@@ -21,6 +21,7 @@
 #include "../commands/plan.h"
 #include "api.h"
 #include "httpd.h"
+#include "names.h"
 #include "log.h"
 #include "sm.h"
 #include "store.h"
@@ -461,6 +462,7 @@ int app_run(const struct app_options *opt)
 	free(app->open);
 	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */
 	dd_free(app->dd);
+	names_free(app);
 	approval_groups_free(app);
 	free(app->services);
 	tmpl_free(app->tmpl);

@@ -103,7 +103,7 @@ static int cmd_check_config(const char *path)
 {
 	struct config *cfg;
 	struct tmpl_set *ts;
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	char *missing;
 
 	if (config_load(path, &cfg, err, sizeof err)) {
@@ -138,7 +138,7 @@ static int cmd_run(int argc, char **argv)
 	const char *config_path = NULL, *app_token, *bot_token, *dburl, *api_url;
 	struct app_options opt = { 0 };
 	struct config *cfg;
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	int rc;
 
 	for (int i = 0; i < argc; i++) {

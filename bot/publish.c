@@ -24,6 +24,7 @@
 #include "api.h"
 #include "db.h"
 #include "log.h"
+#include "names.h"
 #include "tmpl.h"
 
 /* One report on its way into a thread: read from the store, rendered,
@@ -48,6 +49,7 @@ struct report_job {
 	bool resumed;   /* taken over: the audit log says what was done already */
 	int64_t fence;  /* the claim it is written under */
 	unsigned drafts_done; /* resumed: bit i set when draft_names[i] was posted */
+	json_t *people; /* the user IDs the record names, once read; their names asked */
 };
 
 static const char *const draft_names[] = { "draft_internal", "draft_status_page",
@@ -111,6 +113,7 @@ static void job_free(struct report_job *j)
 		}
 	free(j->reply_url);
 	free(j->markdown);
+	json_decref(j->people);
 	json_decref(j->data);
 	free(j);
 }
@@ -248,6 +251,54 @@ static bool already_done(struct report_job *j, const struct db_report *rep)
 	return uploaded;
 }
 
+static void job_start(struct report_job *j);
+
+/* Every user ID the record names: the requester, who closed it, each
+ * row's actor and each pinned message's author. A new array. */
+static json_t *people_of(const struct db_report *rep)
+{
+	json_t *ids = json_array();
+
+	json_array_append_new(ids, json_string(rep->inc.requested_by));
+	json_array_append_new(ids, json_string(rep->inc.closed_by ? rep->inc.closed_by : ""));
+	for (size_t i = 0; i < rep->n_rows; i++) {
+		const struct report_row *r = &rep->rows[i];
+		json_array_append_new(ids, json_string(r->actor));
+		if (!strcmp(r->kind, "pinned")) {
+			json_t *d = json_loads(r->detail, 0, NULL);
+			const char *a = json_string_value(json_object_get(d, "author"));
+			if (a)
+				json_array_append_new(ids, json_string(a));
+			json_decref(d);
+		}
+	}
+	return ids;
+}
+
+/* The names are in (or not to be had): the record is read again, and the
+ * report made with them. */
+static void names_done_cb(void *arg)
+{
+	job_start(arg);
+}
+
+/* The report data, people named: the store's names, then this replica's. */
+static json_t *data_with_names(struct report_job *j, const struct db_report *rep)
+{
+	struct report_incident inc = rep->inc;
+	json_t *names = json_is_object(rep->inc.names) ? json_deep_copy(rep->inc.names) :
+							 json_object();
+	json_t *data;
+
+	names_put(j->app, j->people, names);
+	inc.names = names;
+	/* The operators' zone beside UTC (set as TZ at start, main.c). */
+	inc.zone = j->app->cfg->display_timezone;
+	data = report_data(&inc, rep->rows, rep->n_rows);
+	json_decref(names);
+	return data;
+}
+
 static void report_read_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
 {
 	struct report_job *j = arg;
@@ -257,15 +308,14 @@ static void report_read_cb(void *arg, int err, const char *errmsg, const struct 
 		job_failed(j, "reading the audit log", errmsg);
 		return;
 	}
-	if (rep) {
-		/* The operators' zone beside UTC (set as TZ at start, main.c). */
-		struct report_incident inc = rep->inc;
-
-		inc.zone = j->app->cfg->display_timezone;
-		j->data = report_data(&inc, rep->rows, rep->n_rows);
-	} else {
-		j->data = NULL;
+	if (rep && !j->people) {
+		/* First the names of the people in it (users.info, paced), then
+		 * the record again: it is borrowed for this call only. */
+		j->people = people_of(rep);
+		names_resolve(j->app, j->people, names_done_cb, j);
+		return;
 	}
+	j->data = rep ? data_with_names(j, rep) : NULL;
 	if (!j->data) {
 		if (j->reply_url) {
 			char *t = rb_asprintf("There is no incident %s. `/rollback status` lists the "

@@ -795,7 +795,7 @@ static json_t *audit_row(struct app_inc *ai, const struct inc_action *a)
 	json_t *detail = json_object();
 	char key[160];
 
-	for (int i = 0; i < 4 && a->keys[i]; i++)
+	for (int i = 0; i < INC_AUDIT_KEYS && a->keys[i]; i++)
 		json_object_set_new(detail, a->keys[i], json_string(a->values[i]));
 	if (app->audit_key)
 		snprintf(key, sizeof key, "%s:%s:%s:%d", app->audit_key, a->audit_kind, a->actor,

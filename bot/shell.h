@@ -102,6 +102,10 @@ struct app_inc {
 	char deferred_text[256];
 	char deferred_target[CMD_TARGET_MAX];
 	char problem[256]; /* the last event's error, for the messages about it */
+	/* Read from the tool's history with the target (steps.c), for the
+	 * report: the revision running before the rollback, when deployed. */
+	char running_before[CMD_TARGET_MAX];
+	char deployed_at[64];
 	/* For status updates and the completion message; kept in the store
 	 * (last_step, last_checks) so that they survive a restart. */
 	char *last_step;   /* "Step 2/2 (`kubectl rollout status …`): exit status 0 after 1.2 s" */
@@ -176,6 +180,7 @@ struct app {
 	char skipped[32][INC_ID_MAX]; /* claimed but not carried (service gone) */
 	char reporting[16][INC_ID_MAX]; /* reports of ended incidents being uploaded */
 	struct report_job *report_jobs; /* every report job running (publish.c) */
+	json_t *names; /* people's names, by user ID (names.c) */
 	size_t n_skipped;
 	/* While an inbox row is applied: the key its audit rows are deduped by
 	 * (with audit_seq), so that a row applied again adds none. */
@@ -309,6 +314,13 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
 void pins_message(struct app *app, json_t *event);
 void history_start(struct app *app, const char *service, const char *reply_to);
+
+/* sent.c: /rollback sent — records that `user` sent incident `id`'s draft
+ * `draft` ("status-page", "email", "internal"), keyed by the envelope so a
+ * redelivery records nothing twice, then says so in the incident's thread
+ * and to the person (`reply_to`, a response_url). */
+void sent_start(struct app *app, const char *id, const char *user, const char *draft,
+		const char *reply_to, const char *envelope);
 struct app_inc *resume_incident(struct app *app, const struct db_incident *row);
 bool resume_claimed(struct app *app, const struct db_incident *row, const char *how);
 void resume_start(struct app *app);

@@ -75,6 +75,23 @@ int steps_build_plan(struct app_inc *ai, char *err, size_t errlen)
 	return 0;
 }
 
+/* The report's facts for the plan_ready row: what the history said was
+ * running, and what the configuration says about the service. Borrowed
+ * from ai and from the configuration, which outlive the step. */
+static void put_facts(struct app_inc *ai, struct inc_event *ev)
+{
+	const struct config_service *svc = config_service(ai->app->cfg, ai->inc.service);
+
+	ev->running_before = ai->running_before;
+	ev->deployed_at = ai->deployed_at;
+	if (!svc)
+		return;
+	ev->display_name = svc->display_name;
+	ev->environment = svc->environment;
+	ev->affected = svc->affected;
+	ev->owner = svc->owner;
+}
+
 /* Builds the plan and leaves PLAN_READY (or PLAN_CHECKED) or PLAN_FAILED
  * for shell_step() to handle. */
 void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
@@ -91,6 +108,7 @@ void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind)
 	ev.digest = plan_digest(ai->plan);
 	ev.n_steps = (int)ai->plan->n_steps;
 	ev.target = ai->inc.target;
+	put_facts(ai, &ev);
 	shell_defer(ai, &ev);
 }
 
@@ -185,6 +203,10 @@ static void resolve_done_cb(void *arg, const struct run_result *res)
 		ev.error = err;
 	} else {
 		ilog_info(&ai->inc, "target resolved from history: %s", target);
+		if (!plan_parse_current(ai->inc.method, res->output, ai->running_before,
+					sizeof ai->running_before, ai->deployed_at,
+					sizeof ai->deployed_at))
+			ilog_info(&ai->inc, "running before the rollback: %s", ai->running_before);
 		(void)rb_strlcpy(ai->inc.target, target, sizeof ai->inc.target);
 		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
 		shell_flush_deferred(ai);

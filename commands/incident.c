@@ -100,7 +100,8 @@ static void audit(struct inc_actions *out, const char *kind, const char *actor, 
 	a->audit_kind = kind;
 	a->actor = actor;
 	va_start(ap, actor);
-	for (const char *k = va_arg(ap, const char *); k && i < 4; k = va_arg(ap, const char *)) {
+	for (const char *k = va_arg(ap, const char *); k && i < INC_AUDIT_KEYS;
+	     k = va_arg(ap, const char *)) {
 		const char *v = va_arg(ap, const char *);
 		a->keys[i] = k;
 		(void)rb_strlcpy(a->values[i], v ? v : "", sizeof a->values[i]);
@@ -234,6 +235,30 @@ static void ask_for_approval(struct incident *next, const struct pol_policy *pol
 	post(out, INC_MSG_NO_APPROVERS);
 }
 
+/* Adds the report's facts known at plan time to the plan_ready row, only
+ * those known (the report tells an absent one as not recorded). */
+static void plan_facts(struct inc_action *a, const struct inc_event *ev)
+{
+	const char *kv[][2] = {
+		{ "running_before", ev->running_before }, { "deployed_at", ev->deployed_at },
+		{ "display_name", ev->display_name },	  { "environment", ev->environment },
+		{ "affected", ev->affected },		  { "owner", ev->owner },
+	};
+	int i = 0;
+
+	while (i < INC_AUDIT_KEYS && a->keys[i])
+		i++;
+	for (size_t k = 0; k < RB_ARRAY_LEN(kv) && i < INC_AUDIT_KEYS; k++) {
+		if (!kv[k][1] || !kv[k][1][0])
+			continue;
+		a->keys[i] = kv[k][0];
+		(void)rb_strlcpy(a->values[i], kv[k][1], sizeof a->values[i]);
+		i++;
+	}
+	if (i < INC_AUDIT_KEYS)
+		a->keys[i] = NULL;
+}
+
 static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
 			 int64_t now_ms, struct incident *next, struct inc_actions *out)
 {
@@ -250,6 +275,7 @@ static int on_plan_ready(const struct incident *cur, const struct inc_event *ev,
 	snprintf(n, sizeof n, "%d", ev->n_steps);
 	audit(out, "plan_ready", "rollbot", "target", next->target, "steps", n,
 	      (const char *)NULL);
+	plan_facts(&out->a[out->n - 1], ev);
 	if (pol_skip_approval(ev->policy, cur->severity, cur->with_db)) {
 		/* "Production down: no discussion needed" (runbook 000). */
 		audit(out, "approval_skipped", "rollbot", "severity",

@@ -146,6 +146,11 @@ struct inc_event {
 	uint64_t digest;
 	int n_steps;
 	const char *target; /* PLAN_READY: the explicit target ("" for NONE methods) */
+	/* PLAN_READY, for the report (borrowed; NULL or "" = not known): the
+	 * revision running before the rollback and when it was deployed (from
+	 * the tool's history), and the service's configured facts. */
+	const char *running_before, *deployed_at, *display_name, *environment, *affected,
+		*owner;
 	/* INC_EV_REACTION (all borrowed) */
 	const char *user;
 	const char *reaction;
@@ -192,6 +197,7 @@ enum inc_action_kind {
 
 #define INC_ACTIONS_MAX 12
 #define INC_TEXT_MAX 256
+#define INC_AUDIT_KEYS 8 /* plan_ready carries the report's facts */
 
 struct inc_action {
 	enum inc_action_kind kind;
@@ -199,8 +205,8 @@ struct inc_action {
 	bool in_thread;           /* INC_ACT_POST: reply under the announcement */
 	const char *audit_kind;   /* INC_ACT_AUDIT: static string */
 	const char *actor;        /* INC_ACT_AUDIT: "rollbot" or a Slack user ID (points into next) */
-	const char *keys[4];      /* INC_ACT_AUDIT: detail fields, NULL-terminated */
-	char values[4][INC_TEXT_MAX];
+	const char *keys[INC_AUDIT_KEYS]; /* INC_ACT_AUDIT: detail fields, NULL-terminated */
+	char values[INC_AUDIT_KEYS][INC_TEXT_MAX];
 	char text[INC_TEXT_MAX];  /* INC_ACT_NOTIFY_REQUESTER, INC_ACT_NOTIFY_USER */
 	char user[INC_SLACK_ID_MAX]; /* INC_ACT_NOTIFY_USER */
 	const char *reaction;     /* INC_ACT_REACT: static string */

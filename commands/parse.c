@@ -903,6 +903,9 @@ static const struct subcommand subcommands[] = {
 	{ "history", CMD_HISTORY, "`/rollback history SERVICE`",
 	  "it takes only a service name, like `/rollback history SERVICE`.", NULL },
 	{ "services", CMD_SERVICES, "`/rollback services`", "nothing.", NULL },
+	{ "sent", CMD_SENT, "`/rollback sent " ID_EXAMPLE " status-page`",
+	  "it takes none. Name the draft after the ID: `status-page`, `email` or `internal`.",
+	  "draft" },
 };
 
 static const struct subcommand *find_subcommand(const char *word)
@@ -1214,6 +1217,32 @@ static int sub_note(struct parse *p, const struct subcommand *sc,
 	return take_note(p, sc, out, m);
 }
 
+/* sent INC-ID DRAFT: which stakeholder draft went out (the report lists
+ * them). The draft's name is kept lower-case in out->reason. */
+static int sub_sent(struct parse *p, const struct subcommand *sc,
+		    const struct cmd_service *services, size_t n_services, struct cmd *out,
+		    struct msg *m)
+{
+	static const char *const drafts[] = { "status-page", "email", "internal" };
+	int rc = sub_note(p, sc, services, n_services, out, m);
+
+	if (rc != 0)
+		return rc;
+	for (size_t i = 0; i < RB_ARRAY_LEN(drafts); i++) {
+		if (!strcasecmp(out->reason, drafts[i])) {
+			rc = rb_strlcpy(out->reason, drafts[i], sizeof out->reason);
+			RB_ASSERT(rc == 0);
+			return 0;
+		}
+	}
+	put(m, out->reason[0] ? "`%s` is not a draft: say which one was sent, `status-page`, "
+				"`email` or `internal`, like %s." :
+				"Say which draft was sent%s: `status-page`, `email` or `internal`, "
+				"like %s.",
+	    out->reason[0] ? out->reason : "", sc->example);
+	return CMD_EVALUE;
+}
+
 /* Parses the rest of the text after a subcommand word into *out. */
 static int subcommand(struct parse *p, const struct subcommand *sc,
 		      const struct cmd_service *services, size_t n_services, struct cmd *out,
@@ -1223,6 +1252,8 @@ static int subcommand(struct parse *p, const struct subcommand *sc,
 
 	if (sc->kind == CMD_RESOLVE || sc->kind == CMD_CANCEL)
 		rc = sub_note(p, sc, services, n_services, out, m);
+	else if (sc->kind == CMD_SENT)
+		rc = sub_sent(p, sc, services, n_services, out, m);
 	else if (sc->kind != CMD_HELP)
 		rc = sub_words(p, sc, services, n_services, out, m);
 	if (rc == 1) {
@@ -1409,6 +1440,8 @@ const char *cmd_usage(void)
 	       "• `/rollback history [SERVICE]`: past rollbacks, of one service or of all.\n"
 	       "• `/rollback services`: every service rollbot can roll back, its method and "
 	       "environment, and the incident that holds it.\n"
+	       "• `/rollback sent INC-ID status-page|email|internal`: record that a draft the "
+	       "report came with was sent.\n"
 	       "\n"
 	       "rollbot declares the incident, posts its announcement in this channel and "
 	       "records every step. `/rollback help` shows this again.";

@@ -7,6 +7,7 @@
  *   /rollback cancel INC-ID [reason…]
  *   /rollback report INC-ID
  *   /rollback history [SERVICE]
+ *   /rollback sent INC-ID status-page|email|internal
  *   /rollback help
  *
  * A subcommand is the first word (any case, unquoted); the words are
@@ -44,6 +45,7 @@ enum cmd_kind {
 	CMD_REPORT,  /* incident */
 	CMD_HISTORY, /* service ("" = every service) */
 	CMD_SERVICES, /* nothing: what can be rolled back */
+	CMD_SENT,    /* incident, reason = the draft: "status-page", "email" or "internal" */
 };
 
 enum cmd_severity {
@@ -100,7 +102,7 @@ const char *cmd_severity_name(enum cmd_severity s);
 int cmd_severity_from_name(const char *s, enum cmd_severity *out);
 
 /* True when `name` is a subcommand word (help, status, resolve, cancel,
- * report, history), in any case: a service cannot be called that, since
+ * report, history, sent), in any case: a service cannot be called that, since
  * `/rollback NAME` would never reach it. False for NULL. */
 bool cmd_is_reserved_word(const char *name);
 

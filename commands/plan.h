@@ -186,6 +186,13 @@ int plan_parse_lambda_alias(const char *out, char *target, size_t len, char *err
 int plan_parse_resolve(enum plan_method m, const char *out, char *target, size_t len, char *err,
 		       size_t errlen) RB_MUSTCHECK;
 
+/* The revision running before the rollback, from the same output
+ * (plan_current.c): kubectl's newest revision, helm's "deployed" one (and
+ * its "updated" time in `at`, "" when absent), lambda's alias version.
+ * Returns 0, or PLAN_EPARSE / PLAN_EINVAL with from and at "". */
+int plan_parse_current(enum plan_method m, const char *out, char *from, size_t len, char *at,
+		       size_t atlen);
+
 /* The plan for people (Slack): one line per step, "1. `kubectl rollout undo
  * deployment/x -n ns --to-revision=41`", HTTP steps as "2. POST URL BODY".
  * Arguments that a shell would read specially are single-quoted, so the

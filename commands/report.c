@@ -9,14 +9,9 @@
  * written from those facts as finished sentences, so the templates stay
  * free of logic and `rollbot report --format json` shows the same words.
  *
- * Times are UTC and are read from the rows, never from a clock: calendar
- * arithmetic is Howard Hinnant's days-from-civil, exact for any date, so a
- * report across midnight, a month end or a year end needs no timegm (which
- * would read TZ). Durations are taken between the whole seconds the report
- * shows, so that a reader who subtracts two printed times gets the printed
- * duration, except under a second, shown in tenths (report_between); the
- * completion message counts downtime with the same functions
- * (report_down_*), so the two never disagree.
+ * Times are UTC and are read from the rows, never from a clock
+ * (report_time.c); the sections the runbooks add beyond this pass are
+ * report_facts.c's.
  *
  * Text that came from people or programs (notes, pinned messages, command
  * output) is made safe for one Markdown line: control characters become
@@ -34,254 +29,12 @@
 #include "incident.h"
 #include "plan.h"
 #include "render.h"
+#include "report_int.h"
 
 /* Characters of people's or programs' text one report line repeats. */
 #define TEXT_MAX 200
 /* A rendered report or draft: far more than any incident writes. */
 #define REPORT_OUT_MAX (1u << 20)
-#define MS_PER_DAY     INT64_C(86400000)
-
-/* ---- time ---------------------------------------------------------------- */
-
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-
-	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
- * days_from_civil: March-based years put the leap day last). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-	int64_t era;
-	unsigned yoe, doy, doe;
-
-	y -= m <= 2;
-	era = floor_div(y, 400);
-	yoe = (unsigned)(y - era * 400);
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int64_t)doe - 719468;
-}
-
-struct civil {
-	int64_t y;
-	unsigned mo, d, h, mi, s;
-};
-
-/* The inverse, down to the second, for a time in ms since the epoch. */
-static void civil_from_ms(int64_t ms, struct civil *c)
-{
-	int64_t z = floor_div(ms, MS_PER_DAY), secs = floor_div(ms, 1000) - z * 86400, era;
-	unsigned doe, yoe, doy, mp;
-
-	z += 719468;
-	era = floor_div(z, 146097);
-	doe = (unsigned)(z - era * 146097);
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	c->d = doy - (153 * mp + 2) / 5 + 1;
-	c->mo = mp < 10 ? mp + 3 : mp - 9;
-	c->y = (int64_t)yoe + era * 400 + (c->mo <= 2);
-	c->h = (unsigned)(secs / 3600);
-	c->mi = (unsigned)(secs / 60 % 60);
-	c->s = (unsigned)(secs % 60);
-}
-
-static unsigned days_in_month(int64_t y, unsigned m)
-{
-	static const unsigned days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/* The number in s[from, from + n) when those are all digits, else -1. */
-static int64_t digits(const char *s, size_t from, size_t n)
-{
-	int64_t v = 0;
-
-	for (size_t i = from; i < from + n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* Parses "YYYY-MM-DDTHH:MM:SS.mmmZ" and nothing else: the shell's SQL
- * writes exactly that, so anything different is a bug worth refusing
- * rather than a format worth guessing. Returns 0 or RB_EINVAL. */
-int report_parse_time(const char *at, int64_t *ms)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
-	int64_t y, mo, d, h, mi, s, frac;
-
-	if (!at || strlen(at) != sizeof shape - 1)
-		return RB_EINVAL;
-	for (size_t i = 0; i < sizeof shape - 1; i++)
-		if (shape[i] != 'd' && at[i] != shape[i])
-			return RB_EINVAL;
-	y = digits(at, 0, 4);
-	mo = digits(at, 5, 2);
-	d = digits(at, 8, 2);
-	h = digits(at, 11, 2);
-	mi = digits(at, 14, 2);
-	s = digits(at, 17, 2);
-	frac = digits(at, 20, 3);
-	if (y < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 ||
-	    s > 59 || frac < 0 || d > days_in_month(y, (unsigned)mo))
-		return RB_EINVAL;
-	*ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) *
-		      1000 +
-	      frac;
-	return 0;
-}
-
-/* Builds the duration from the largest unit down, two units at most: a
- * reader of an incident report wants "13 min 05 s", not 785 seconds. */
-void report_duration(int64_t seconds, char *out, size_t len)
-{
-	long long s = seconds < 0 ? 0 : (long long)seconds;
-
-	if (!out || !len)
-		return;
-	if (s < 60)
-		snprintf(out, len, "%lld s", s);
-	else if (s < 3600)
-		snprintf(out, len, "%lld min %02lld s", s / 60, s % 60);
-	else if (s < 86400)
-		snprintf(out, len, "%lld h %02lld min", s / 3600, s / 60 % 60);
-	else
-		snprintf(out, len, "%lld d %02lld h", s / 86400, s / 3600 % 24);
-}
-
-/* Under a second the tenths, so that a short blip is not "0 s"; from a
- * second on, report_duration. Always truncated: 59.9 s is "59 s". */
-void report_span(int64_t ms, char *out, size_t len)
-{
-	if (!out || !len)
-		return;
-	if (ms <= 0)
-		snprintf(out, len, "0 s");
-	else if (ms < 100)
-		snprintf(out, len, "under 0.1 s");
-	else if (ms < 1000)
-		snprintf(out, len, "0.%lld s", (long long)ms / 100);
-	else
-		report_duration(ms / 1000, out, len);
-}
-
-int64_t report_between(int64_t from_ms, int64_t to_ms)
-{
-	if (to_ms <= from_ms)
-		return 0;
-	if (to_ms - from_ms < 1000)
-		return to_ms - from_ms;
-	return (floor_div(to_ms, 1000) - floor_div(from_ms, 1000)) * 1000;
-}
-
-int64_t report_down_observe(struct report_down *d, int64_t at_ms, bool passed)
-{
-	int64_t span;
-
-	d->seen = true;
-	d->last_ms = at_ms;
-	if (!passed) {
-		if (!d->failing) {
-			d->failing = true;
-			d->since_ms = at_ms;
-		}
-		return -1;
-	}
-	if (!d->failing)
-		return -1;
-	span = report_between(d->since_ms, at_ms);
-	d->total_ms += span;
-	d->failing = false;
-	return span;
-}
-
-int64_t report_down_total(const struct report_down *d)
-{
-	if (d->failing)
-		return d->total_ms + report_between(d->since_ms, d->last_ms);
-	return d->total_ms;
-}
-
-static void between(int64_t from_ms, int64_t to_ms, char *out, size_t len)
-{
-	report_span(report_between(from_ms, to_ms), out, len);
-}
-
-void report_set_zone(const char *name)
-{
-	setenv("TZ", name && *name ? name : "UTC", 1);
-	tzset();
-}
-
-void report_local_clock(int64_t ms, char *out, size_t len)
-{
-	time_t t = (time_t)floor_div(ms, 1000);
-	struct tm tm;
-
-	if (!localtime_r(&t, &tm)) {
-		snprintf(out, len, "?");
-		return;
-	}
-	snprintf(out, len, "%02d:%02d:%02d %s", tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 tm.tm_zone ? tm.tm_zone : "");
-}
-
-/* "2026-11-23 15:17:02" */
-static void fmt_stamp(int64_t ms, char out[32])
-{
-	struct civil c;
-
-	civil_from_ms(ms, &c);
-	snprintf(out, 32, "%04lld-%02u-%02u %02u:%02u:%02u", (long long)c.y, c.mo, c.d, c.h, c.mi,
-		 c.s);
-}
-
-/* "15:17:02" on the day `day_ms` falls in, the whole stamp on another day:
- * prose in the report names the date only when it changes. */
-static void fmt_clock(int64_t ms, int64_t day_ms, char out[32])
-{
-	fmt_stamp(ms, out);
-	if (floor_div(ms, MS_PER_DAY) == floor_div(day_ms, MS_PER_DAY))
-		memmove(out, out + 11, strlen(out + 11) + 1);
-}
-
-/* "15:17 UTC on 2026-11-23", as the customer email says it; with `secs`
- * "15:17:02 UTC on …", for a window under an hour, which would otherwise
- * read "from 15:17 to 15:17". */
-static void fmt_human(int64_t ms, bool secs, char out[48])
-{
-	struct civil c;
-	char sec[4] = "";
-
-	civil_from_ms(ms, &c);
-	if (secs)
-		snprintf(sec, sizeof sec, ":%02u", c.s);
-	snprintf(out, 48, "%02u:%02u%s UTC on %04lld-%02u-%02u", c.h, c.mi, sec, (long long)c.y,
-		 c.mo, c.d);
-}
-
-/* A step's run time: "20 ms" under a second, "1.2 s" under a minute, then
- * report_duration. */
-static void fmt_step_time(int64_t ms, char *out, size_t len)
-{
-	long long tenths = (long long)((ms < 0 ? 0 : ms) + 50) / 100;
-
-	if (ms < 1000)
-		snprintf(out, len, "%lld ms", (long long)(ms < 0 ? 0 : ms));
-	else if (tenths < 600)
-		snprintf(out, len, "%lld.%lld s", tenths / 10, tenths % 10);
-	else
-		report_duration(ms / 1000, out, len);
-}
 
 /* ---- text ---------------------------------------------------------------- */
 
@@ -457,6 +210,20 @@ static bool dtrue(const json_t *d, const char *key)
 	const json_t *v = json_object_get(d, key);
 
 	return json_is_true(v) || is(json_string_value(v), "true");
+}
+
+/* ---- for the other report files (report_int.h) ---- */
+
+char *report_clean(const char *s, size_t max)
+{
+	return clean(s, max);
+}
+
+const char *report_name(const struct report_incident *inc, const char *id)
+{
+	const char *name = json_string_value(json_object_get(inc->names, orempty(id)));
+
+	return name && name[0] ? name : orempty(id);
 }
 
 /* One line of the timeline. Pinned entries remember their message's ts so
@@ -788,7 +555,7 @@ static char *run_outcome(const struct row *r, bool *ok)
 	long long ms = dint(r->d, "duration_ms", 0), code = dint(r->d, "exit_status", -2);
 	char took[32];
 
-	fmt_step_time(ms, took, sizeof took);
+	report_step_time(ms, took, sizeof took);
 	*ok = false;
 	if (dtrue(r->d, "timed_out"))
 		return rb_asprintf("timed out after %s and was killed", took);
@@ -852,9 +619,9 @@ static void span_add(struct scan *s, int64_t from, int64_t to, bool still)
 	char a[32], b[32], d[32];
 	char *t;
 
-	fmt_clock(from, s->start_ms, a);
-	fmt_clock(to, from, b);
-	between(from, to, d, sizeof d);
+	report_clock(from, s->start_ms, a);
+	report_clock(to, from, b);
+	report_between_text(from, to, d, sizeof d);
 	if (still && from == to)
 		t = rb_asprintf("health check failing at the last check, at %s", a);
 	else if (still)
@@ -980,7 +747,8 @@ static char *on_closed(struct scan *s, const struct row *r, const char *verb, co
 static void on_pinned(struct scan *s, const struct row *r)
 {
 	const char *ts = dstr(r->d, "ts");
-	char *a = clean(dstr(r->d, "author"), 64), *x = clean(dstr(r->d, "text"), TEXT_MAX);
+	char *a = clean(report_name(s->inc, dstr(r->d, "author")), 64);
+	char *x = clean(dstr(r->d, "text"), TEXT_MAX);
 	int64_t at = r->ms;
 
 	if (report_parse_time(dstr(r->d, "posted_at"), &at))
@@ -1022,6 +790,18 @@ static char *on_unknown(const struct row *r)
 
 	free(w);
 	return t;
+}
+
+/* `/rollback sent`: someone says a draft went out (report_facts.c lists them). */
+static char *on_draft_sent(const struct row *r)
+{
+	const char *d = dstr(r->d, "draft");
+	const char *what = is(d, "status-page") ? "status page update" :
+			   is(d, "email")	 ? "customer email" :
+			   is(d, "internal")	 ? "internal update" :
+						   NULL;
+
+	return what ? rb_asprintf("%s marked as sent by %s", what, r->actor) : on_unknown(r);
 }
 
 /* Routes one row to its handler. Unknown kinds still appear, by name, so
@@ -1084,6 +864,8 @@ static char *row_text(struct scan *s, const struct row *r)
 		return rb_strdup("incident report posted in the thread");
 	if (is(k, "report_failed"))
 		return on_report_failed(r);
+	if (is(k, "draft_sent"))
+		return on_draft_sent(r);
 	if (is(k, "draft_posted"))
 		return NULL; /* drafts for people to edit: not an event of the incident */
 	return on_unknown(r);
@@ -1094,7 +876,8 @@ static char *row_text(struct scan *s, const struct row *r)
 /* The rows as times and JSON. A time that cannot be read takes the one
  * before it, so the row stays where it was written. Returns a new array
  * (free with free_rows). */
-static struct row *read_rows(const struct report_row *rows, size_t n, int64_t start_ms)
+static struct row *read_rows(const struct report_incident *inc, const struct report_row *rows,
+			     size_t n, int64_t start_ms)
 {
 	struct row *rs = rb_calloc(n + 1, sizeof *rs);
 	int64_t prev = start_ms;
@@ -1106,7 +889,7 @@ static struct row *read_rows(const struct report_row *rows, size_t n, int64_t st
 			rs[i].ms = prev;
 		prev = rs[i].ms;
 		rs[i].idx = i;
-		rs[i].actor = clean(rows[i].actor, 64);
+		rs[i].actor = clean(report_name(inc, rows[i].actor), 64);
 		rs[i].kind = orempty(rows[i].kind);
 		if (!json_is_object(d)) {
 			json_decref(d);
@@ -1144,7 +927,7 @@ static void scan_init(struct scan *s, const struct report_incident *inc)
 	s->trigger_ms = s->rolling_ms = s->done_ms = s->stop_ms = -1;
 	s->verified_ms = s->closed_ms = -1;
 	s->cmd_entry = SIZE_MAX;
-	s->closed_by = clean(inc->closed_by, 64);
+	s->closed_by = clean(report_name(inc, inc->closed_by), 64);
 	s->approvers = json_array();
 	s->approved_by = json_array();
 	s->down_spans = json_array();
@@ -1303,13 +1086,14 @@ static void put_header(const struct scan *s, json_t *o)
 {
 	char a[32], b[32], d[32], ha[48], hb[48];
 	bool same_day =
-		ended(s) && floor_div(s->start_ms, MS_PER_DAY) == floor_div(s->end_ms, MS_PER_DAY);
+		ended(s) && report_floor_div(s->start_ms, MS_PER_DAY) ==
+				    report_floor_div(s->end_ms, MS_PER_DAY);
 	/* Seconds in the window whenever it is short: one rule for both ends. */
 	bool secs = ended(s) && s->end_ms - s->start_ms < 3600 * 1000;
 	size_t hm = secs ? 8 : 5;
 
-	fmt_stamp(s->start_ms, a);
-	fmt_human(s->start_ms, secs, ha);
+	report_stamp(s->start_ms, a);
+	report_human(s->start_ms, secs, ha);
 	set_own(o, "date", rb_strndup(a, 10));
 	set_str(o, "start", a);
 	set_str(o, "start_human", ha);
@@ -1322,9 +1106,9 @@ static void put_header(const struct scan *s, json_t *o)
 		set_own(o, "window_human", rb_asprintf("since %s", ha));
 		return;
 	}
-	fmt_stamp(s->end_ms, b);
-	fmt_human(s->end_ms, secs, hb);
-	between(s->start_ms, s->end_ms, d, sizeof d);
+	report_stamp(s->end_ms, b);
+	report_human(s->end_ms, secs, hb);
+	report_between_text(s->start_ms, s->end_ms, d, sizeof d);
 	set_str(o, "end", b);
 	set_str(o, "end_human", hb);
 	set_str(o, "duration", d);
@@ -1354,7 +1138,7 @@ static void put_timeline(const struct scan *s, json_t *o)
 	for (size_t i = 0; i < s->n; i++) {
 		if (!s->e[i].text)
 			continue;
-		fmt_stamp(s->e[i].ms, at);
+		report_stamp(s->e[i].ms, at);
 		json_array_append_new(list,
 				      json_pack("{s:s, s:s}", "at", at, "text", s->e[i].text));
 	}
@@ -1367,18 +1151,18 @@ static char *elevated_errors(const struct scan *s)
 {
 	char a[32], b[32], d[32];
 
-	fmt_clock(s->start_ms, s->start_ms, a);
+	report_clock(s->start_ms, s->start_ms, a);
 	if (s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, b);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, b);
+		report_between_text(s->start_ms, s->verified_ms, d, sizeof d);
 		return rb_asprintf("at least %s of elevated errors (from the /rollback at %s to "
 				   "the first passing verification at %s)",
 				   d, a, b);
 	}
 	if (s->rounds == 0)
 		return rb_strdup("not measured (no verification round ran)");
-	fmt_clock(known_end(s), s->start_ms, b);
-	between(s->start_ms, known_end(s), d, sizeof d);
+	report_clock(known_end(s), s->start_ms, b);
+	report_between_text(s->start_ms, known_end(s), d, sizeof d);
 	return rb_asprintf("at least %s of elevated errors (from the /rollback at %s until at "
 			   "least %s; no verification round passed)",
 			   d, a, b);
@@ -1420,8 +1204,8 @@ static void put_metric(const struct scan *s, json_t *list, const char *name,
 		return;
 	x = clean(first->detail, TEXT_MAX);
 	y = clean(last->detail, TEXT_MAX);
-	fmt_clock(first->ms, s->start_ms, a);
-	fmt_clock(last->ms, first->ms, b);
+	report_clock(first->ms, s->start_ms, a);
+	report_clock(last->ms, first->ms, b);
 	if (first->ms == last->ms)
 		push_text(list, rb_asprintf("%s: %s at the only check (%s)", name, x, a));
 	else
@@ -1460,7 +1244,7 @@ static char *commands_took(const struct scan *s)
 		return NULL;
 	if (to < 0)
 		return rb_strdup("not finished");
-	between(s->rolling_ms, to, d, sizeof d);
+	report_between_text(s->rolling_ms, to, d, sizeof d);
 	return rb_strdup(d);
 }
 
@@ -1504,15 +1288,15 @@ static void put_resolution(const struct scan *s, json_t *o, const char *target, 
 
 	set_own(r, "text", resolution_text(s, target, title));
 	if (took && s->done_ms >= 0) {
-		fmt_clock(s->rolling_ms, s->start_ms, a);
-		fmt_clock(s->done_ms, s->rolling_ms, b);
+		report_clock(s->rolling_ms, s->start_ms, a);
+		report_clock(s->done_ms, s->rolling_ms, b);
 		push_text(details, rb_asprintf("Rollback commands: %s (%s – %s)", took, a, b));
 	} else if (took) {
 		push_text(details, rb_asprintf("Rollback commands: %s", took));
 	}
 	if (s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, a);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, a);
+		report_between_text(s->start_ms, s->verified_ms, d, sizeof d);
 		push_text(details, rb_asprintf("Verified at %s, %s after the /rollback "
 					       "(verification round %d)",
 					       a, d, s->verified_round));
@@ -1539,7 +1323,7 @@ static char *ending_by_hand(const struct scan *s, const char *what)
 	char at[32];
 
 	/* No closing row (an older log): the end is when it was closed. */
-	fmt_clock(s->closed_ms >= 0 ? s->closed_ms : known_end(s), s->start_ms, at);
+	report_clock(s->closed_ms >= 0 ? s->closed_ms : known_end(s), s->start_ms, at);
 	if (is(what, "resolved") && s->executed)
 		t = rb_asprintf("Before any verification round passed, %s resolved it by hand at "
 				"%s%s%s%s.",
@@ -1586,8 +1370,8 @@ static char *ending(const struct scan *s, const char *took)
 	char at[32], d[32], *w, *t;
 
 	if (is(st, "resolved") && !closer(s) && s->verified_ms >= 0) {
-		fmt_clock(s->verified_ms, s->start_ms, at);
-		between(s->start_ms, s->verified_ms, d, sizeof d);
+		report_clock(s->verified_ms, s->start_ms, at);
+		report_between_text(s->start_ms, s->verified_ms, d, sizeof d);
 		return rb_asprintf("The rollback commands ran in %s and the service passed "
 				   "verification at %s, %s after the request.",
 				   took, at, d);
@@ -1613,7 +1397,8 @@ static char *ending(const struct scan *s, const char *took)
 static char *summary(const struct scan *s, const char *target, const char *title,
 		     const char *reason, const char *took)
 {
-	char *req = clean(s->inc->requested_by, 64), *svc = clean(s->inc->service, TEXT_MAX);
+	char *req = clean(report_name(s->inc, s->inc->requested_by), 64);
+	char *svc = clean(s->inc->service, TEXT_MAX);
 	char *end = ending(s, took), *skip = NULL, *t;
 
 	if (s->skipped_sev) {
@@ -1691,7 +1476,7 @@ static void put_rollback_summary(const struct scan *s, json_t *o, const char *ta
 	char at[32];
 	char *name = clean(s->inc->method, 64);
 
-	fmt_stamp(s->trigger_ms >= 0 ? s->trigger_ms : s->start_ms, at);
+	report_stamp(s->trigger_ms >= 0 ? s->trigger_ms : s->start_ms, at);
 	set_own(r, "executed", executed(s));
 	set_own(r, "trigger_time", rb_asprintf("%s UTC", at));
 	set_str(r, "trigger_reason", reason[0] ? reason : "not given");
@@ -1744,7 +1529,7 @@ static void put_incident(const struct scan *s, json_t *o, const char *target, co
 	set_str(o, "method_title", title);
 	set_str(o, "target", target);
 	set_str(o, "reason", reason[0] ? reason : "not given");
-	set_own(o, "requested_by", clean(inc->requested_by, 64));
+	set_own(o, "requested_by", clean(report_name(inc, inc->requested_by), 64));
 	set_own(o, "channel", clean(inc->channel, 64));
 	json_object_set_new(o, "with_db", json_boolean(inc->with_db));
 }
@@ -1779,7 +1564,7 @@ json_t *report_data(const struct report_incident *inc, const struct report_row *
 	if (inc->ended_at && inc->ended_at[0] && report_parse_time(inc->ended_at, &s.end_ms))
 		s.end_ms = -1;
 	s.last_ms = s.start_ms;
-	rs = read_rows(rows, n, s.start_ms);
+	rs = read_rows(inc, rows, n, s.start_ms);
 	scan_rows(&s, rs, n);
 	target = target_phrase(&s, s.target ? s.target : inc->target);
 	title = method_title(&s);
@@ -1794,6 +1579,7 @@ json_t *report_data(const struct report_incident *inc, const struct report_row *
 	put_resolution(&s, o, target, title);
 	put_rollback_summary(&s, o, target, title, reason, took);
 	put_now(&s, o);
+	report_put_facts(o, inc, rows, n);
 	free(target);
 	free(title);
 	free(reason);

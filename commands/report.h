@@ -38,6 +38,9 @@ struct report_incident {
 	/* The operators' zone (display_timezone), shown beside UTC; NULL or ""
 	 * for UTC only. It must be the zone report_set_zone installed. */
 	const char *zone;
+	/* People's names, {"U02JD0E4512": "Alice Smith"} (borrowed; NULL or a
+	 * missing ID: the report shows the ID). The rows keep the IDs. */
+	const json_t *names;
 };
 
 /* The report as data. Rows must be in id order (the order they were

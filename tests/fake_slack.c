@@ -1965,6 +1965,7 @@ static int method_tier_per_min(const char *method)
 		{ "reactions.get", 50 },		 /* Tier 3 */
 		{ "chat.update", 50 },			 /* Tier 3 */
 		{ "chat.postEphemeral", 100 },		 /* Tier 4 */
+		{ "users.info", 100 },			 /* Tier 4 */
 		{ "files.getUploadURLExternal", 100 },	 /* Tier 4 */
 		{ "files.completeUploadExternal", 100 }, /* Tier 4 */
 	};

@@ -40,7 +40,7 @@
 
 static struct config *load_ok(const char *yaml)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	int rc = config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err);
 
@@ -52,7 +52,7 @@ static struct config *load_ok(const char *yaml)
 
 static void load_err(const char *yaml, int want_rc, const char *want)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = (struct config *)1;
 	int rc = config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err);
 
@@ -88,7 +88,7 @@ static void load_err(const char *yaml, int want_rc, const char *want)
 
 static void test_example_loads(void **state)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	(void)state;
 
@@ -115,7 +115,7 @@ static void test_example_loads(void **state)
 
 static void test_example_has_one_service_per_method(void **state)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	bool seen[PLAN_METHOD_COUNT] = { false };
 	(void)state;
@@ -132,7 +132,7 @@ static void test_example_has_one_service_per_method(void **state)
 
 static void test_example_service_details(void **state)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	const struct config_service *pay, *search, *ledger;
 	(void)state;
@@ -176,7 +176,7 @@ static void test_scenario_configs_load(void **state)
 {
 	static const char *const files[] = { "tests/scenarios/rollbot.yaml",
 					     "tests/scenarios/rollbot-http.yaml", NULL };
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	(void)state;
 
 	for (size_t i = 0; files[i]; i++) {
@@ -210,7 +210,9 @@ static void test_defaults(void **state)
 	assert_string_equal(svc->name, "payments-api");
 	assert_int_equal(svc->timeout_ms, 300000);
 	assert_null(svc->affected);
+	assert_null(svc->display_name);
 	assert_null(svc->environment);
+	assert_null(svc->owner);
 	assert_null(svc->eta);
 	assert_null(svc->health_url);
 	assert_null(svc->version_url);
@@ -424,7 +426,7 @@ static void test_duration_rejects_overflow(void **state)
 static void test_load_from_file(void **state)
 {
 	char path[] = "/tmp/rollbot-test-XXXXXX";
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	int fd = mkstemp(path);
 	(void)state;
@@ -462,7 +464,7 @@ static void test_load_error_names_file_and_line(void **state)
 
 static void test_load_missing_file(void **state)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = (struct config *)1;
 	(void)state;
 	assert_int_equal(config_load("/nonexistent/rollbot.yaml", &cfg, err, sizeof err),
@@ -899,7 +901,7 @@ static void test_service_key_not_valid_for_method(void **state)
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
 		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify, "
-		"environment)");
+		"display_name, environment, owner)");
 }
 
 static void test_service_duplicate_key(void **state)
@@ -1134,7 +1136,7 @@ static void test_affected_too_long(void **state)
 /* `environment` (issue 11, item 10): a short label, for /rollback services. */
 static void test_environment(void **state)
 {
-	char yaml[1024], long_text[66];
+	char yaml[1024], long_text[102];
 	struct config *cfg;
 
 	(void)state;
@@ -1143,14 +1145,14 @@ static void test_environment(void **state)
 			      "    environment: eu production\n"));
 	assert_string_equal(cfg->services[0].environment, "eu production");
 	config_free(cfg);
-	memset(long_text, 'x', 65);
-	long_text[65] = '\0';
+	memset(long_text, 'x', 101);
+	long_text[101] = '\0';
 	snprintf(yaml, sizeof yaml,
 		 SERVICE("    method: docker\n"
 			 "    service: web\n"
 			 "    environment: %s\n"),
 		 long_text);
-	INVALID(yaml, "t.yaml:8:18: `environment` is longer than 64 characters");
+	INVALID(yaml, "t.yaml:8:18: `environment` is longer than 100 characters");
 }
 
 /* display_timezone (issue 11, item 12): a name of the tz database, checked
@@ -1174,6 +1176,36 @@ static void test_display_timezone(void **state)
 		"as Europe/Berlin or America/New_York");
 }
 
+/* The report's and the drafts' facts (issue 11, item 7). */
+static void test_report_facts_load(void **state)
+{
+	struct config *cfg;
+	(void)state;
+	cfg = load_ok(SERVICE("    method: docker\n"
+			      "    service: web\n"
+			      "    display_name: \"Payments\"\n"
+			      "    environment: production (cluster prod-eu)\n"
+			      "    owner: payments team\n"));
+	assert_string_equal(cfg->services[0].display_name, "Payments");
+	assert_string_equal(cfg->services[0].environment, "production (cluster prod-eu)");
+	assert_string_equal(cfg->services[0].owner, "payments team");
+	config_free(cfg);
+}
+
+static void test_display_name_too_long(void **state)
+{
+	char yaml[1024], long_text[102];
+	(void)state;
+	memset(long_text, 'x', 101);
+	long_text[101] = '\0';
+	snprintf(yaml, sizeof yaml,
+		 SERVICE("    method: docker\n"
+			 "    service: web\n"
+			 "    display_name: %s\n"),
+		 long_text);
+	INVALID(yaml, "t.yaml:8:19: `display_name` is longer than 100 characters");
+}
+
 static void test_long_value_is_clipped_in_message(void **state)
 {
 	(void)state;
@@ -1188,7 +1220,7 @@ static void test_long_value_is_clipped_in_message(void **state)
  * Slack or a log); the key and the rule are enough to find it. */
 static void test_param_value_is_not_quoted(void **state)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 	static const char yaml[] = SERVICE("    method: docker\n"
 					   "    service: web;SECRETISH\n");
@@ -2034,7 +2066,7 @@ static void test_verify_query_utf8(void **state)
  * otherwise hold the password. */
 static void assert_refused_without_secret(const char *yaml, const char *want)
 {
-	char err[RB_ERR_LEN];
+	char err[CONFIG_ERR_LEN];
 	struct config *cfg = NULL;
 
 	assert_int_equal(config_parse(yaml, strlen(yaml), "t.yaml", &cfg, err, sizeof err),
@@ -2170,6 +2202,8 @@ int main(void)
 		cmocka_unit_test(test_service_unknown_method),
 		cmocka_unit_test(test_service_missing_required_key),
 		cmocka_unit_test(test_service_key_not_valid_for_method),
+		cmocka_unit_test(test_report_facts_load),
+		cmocka_unit_test(test_display_name_too_long),
 		cmocka_unit_test(test_service_duplicate_key),
 		cmocka_unit_test(test_param_without_value),
 		cmocka_unit_test(test_param_with_nul),

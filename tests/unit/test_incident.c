@@ -272,6 +272,35 @@ static void plan_ready_posts_the_approval_request(void **state)
 	assert_string_equal(audit_of(&out, "plan_ready")->values[0], "41");
 }
 
+/* The report's facts ride on the plan_ready row; unknown ones are left out. */
+static void plan_ready_records_the_report_facts(void **state)
+{
+	struct pol_policy p = policy(1);
+	struct incident inc = declared();
+	struct inc_event ev = { .kind = INC_EV_PLAN_READY, .digest = 7, .n_steps = 2,
+				.target = "41", .policy = &p, .running_before = "42",
+				.deployed_at = "", .display_name = "Payments",
+				.environment = "production", .affected = NULL,
+				.owner = "payments team" };
+	const struct inc_action *a;
+	struct inc_actions out;
+
+	(void)state;
+	step_ok(&inc, &ev, 1000, &out);
+	a = audit_of(&out, "plan_ready");
+	assert_string_equal(a->keys[0], "target");
+	assert_string_equal(a->keys[1], "steps");
+	assert_string_equal(a->keys[2], "running_before");
+	assert_string_equal(a->values[2], "42");
+	assert_string_equal(a->keys[3], "display_name");
+	assert_string_equal(a->values[3], "Payments");
+	assert_string_equal(a->keys[4], "environment");
+	assert_string_equal(a->values[4], "production");
+	assert_string_equal(a->keys[5], "owner");
+	assert_string_equal(a->values[5], "payments team");
+	assert_null(a->keys[6]);
+}
+
 static void posted_request_gets_both_reactions_and_the_timer(void **state)
 {
 	struct pol_policy p = policy(1);
@@ -946,6 +975,7 @@ int main(void)
 		cmocka_unit_test(state_names_round_trip),
 		cmocka_unit_test(states_that_hold_the_service),
 		cmocka_unit_test(plan_ready_posts_the_approval_request),
+		cmocka_unit_test(plan_ready_records_the_report_facts),
 		cmocka_unit_test(posted_request_gets_both_reactions_and_the_timer),
 		cmocka_unit_test(approver_check_approves_and_checks_the_plan),
 		cmocka_unit_test(same_plan_starts_the_first_step),

@@ -1249,6 +1249,29 @@ static void test_status_of_service_named_like_an_id(void **state)
 	assert_string_equal(c.incident, "");
 }
 
+/* /rollback sent (issue 11, item 7): the draft's name, in any case. */
+static void test_sent(void **state)
+{
+	struct cmd c;
+
+	(void)state;
+	parse_ok("sent inc-2026-0007 Status-Page", &c);
+	assert_int_equal(c.kind, CMD_SENT);
+	assert_string_equal(c.incident, "INC-2026-0007");
+	assert_string_equal(c.reason, "status-page");
+	parse_ok("SENT INC-2026-0007 \"email\"", &c);
+	assert_string_equal(c.reason, "email");
+	parse_ok("sent INC-2026-0007 internal", &c);
+	assert_string_equal(c.reason, "internal");
+	parse_err("sent INC-2026-0007", CMD_EVALUE,
+		  "Say which draft was sent: `status-page`, `email` or `internal`, like "
+		  "`/rollback sent INC-2026-0001 status-page`.");
+	parse_err("sent INC-2026-0007 the email", CMD_EVALUE,
+		  "`the email` is not a draft: say which one was sent, `status-page`, `email` or "
+		  "`internal`, like `/rollback sent INC-2026-0001 status-page`.");
+	assert_true(cmd_is_reserved_word("sent"));
+}
+
 static void test_resolve_with_note(void **state)
 {
 	(void)state;
@@ -1914,6 +1937,7 @@ int main(void)
 		cmocka_unit_test(test_status_help),
 		cmocka_unit_test(test_status_of_service_named_like_an_id),
 		cmocka_unit_test(test_resolve_with_note),
+		cmocka_unit_test(test_sent),
 		cmocka_unit_test(test_resolve_without_note),
 		cmocka_unit_test(test_resolve_note_is_trimmed_and_keeps_inner_spaces),
 		cmocka_unit_test(test_resolve_quoted_note_loses_its_quotes),

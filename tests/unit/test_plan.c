@@ -1420,6 +1420,38 @@ static void test_kubectl_history_picks_second_highest(void **state)
 	assert_string_equal(target, "40");
 }
 
+/* What runs before the rollback, for the report (plan_current.c). */
+static void test_current_revision_from_history(void **state)
+{
+	char from[16], at[64];
+	(void)state;
+
+	assert_int_equal(plan_parse_current(PLAN_KUBECTL, kubectl_history, from, sizeof from, at,
+					    sizeof at),
+			 0);
+	assert_string_equal(from, "41");
+	assert_string_equal(at, "");
+	assert_int_equal(
+		plan_parse_current(PLAN_HELM,
+				   "[{\"revision\":6,\"updated\":\"2026-11-20T10:00:00Z\","
+				   "\"status\":\"superseded\"},{\"revision\":8,\"updated\":"
+				   "\"2026-11-24T04:02:11.412367+01:00\",\"status\":\"deployed\"}]",
+				   from, sizeof from, at, sizeof at),
+		0);
+	assert_string_equal(from, "8");
+	assert_string_equal(at, "2026-11-24T04:02:11.412367+01:00");
+	assert_int_equal(plan_parse_current(PLAN_LAMBDA, "{\"FunctionVersion\":\"12\"}", from,
+					    sizeof from, at, sizeof at),
+			 0);
+	assert_string_equal(from, "12");
+	assert_int_equal(plan_parse_current(PLAN_HELM, "not json", from, sizeof from, at,
+					    sizeof at),
+			 PLAN_EPARSE);
+	assert_string_equal(from, "");
+	assert_int_equal(plan_parse_current(PLAN_DOCKER, "x", from, sizeof from, at, sizeof at),
+			 PLAN_EINVAL);
+}
+
 static void test_kubectl_history_after_a_rollback(void **state)
 {
 	/* 40 was rolled back to and became 42: numbers never repeat. */
@@ -2136,6 +2168,7 @@ int main(void)
 		cmocka_unit_test(test_digest_sees_element_boundaries),
 		cmocka_unit_test(test_digest_differs_between_methods),
 		cmocka_unit_test(test_strerror_and_free_null),
+		cmocka_unit_test(test_current_revision_from_history),
 	};
 	int failed = cmocka_run_group_tests_name("plan", tests, NULL, NULL);
 

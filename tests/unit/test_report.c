@@ -43,6 +43,7 @@ struct fixture {
 	struct report_incident inc;
 	const struct fx_row *rows;
 	size_t n;
+	const char *names; /* inc.names as JSON with ' for ", or NULL */
 };
 
 #define FX(rows) (rows), (sizeof(rows) / sizeof((rows)[0]))
@@ -60,7 +61,9 @@ static const struct fx_row p1_rows[] = {
 	{ "2026-11-23T15:17:02.123Z", "rollbot", "state_change", "{'from':null,'to':'declared'}" },
 	{ "2026-11-23T15:17:02.871Z", "rollbot", "message_posted",
 	  "{'message':'announcement','channel':'C0INCIDENTS','ts':'1795447022.000100'}" },
-	{ "2026-11-23T15:17:03.402Z", "rollbot", "plan_ready", "{'target':'41','steps':'2'}" },
+	{ "2026-11-23T15:17:03.402Z", "rollbot", "plan_ready",
+	  "{'target':'41','steps':'2','display_name':'Payments','environment':'production "
+	  "(cluster prod-eu)','affected':'checkout and card payments','owner':'payments team'}" },
 	{ "2026-11-23T15:17:03.402Z", "rollbot", "state_change",
 	  "{'from':'declared','to':'awaiting_approval'}" },
 	{ "2026-11-23T15:17:03.950Z", "rollbot", "message_posted",
@@ -128,6 +131,7 @@ static const struct fx_row p1_rows[] = {
 	  "{'from':'verifying','to':'resolved'}" },
 	{ "2026-11-23T15:27:31.902Z", "rollbot", "message_posted",
 	  "{'message':'complete','channel':'C0INCIDENTS','ts':'1795447651.000900'}" },
+	{ "2026-11-23T15:41:12.004Z", "U05ONCALL1", "draft_sent", "{'draft':'status-page'}" },
 };
 
 /* Case 2: a P0 whose approval is skipped ("production down"), with Helm;
@@ -140,7 +144,9 @@ static const struct fx_row p0_rows[] = {
 	{ "2026-11-24T03:12:45.880Z", "rollbot", "state_change", "{'from':null,'to':'declared'}" },
 	{ "2026-11-24T03:12:46.402Z", "rollbot", "message_posted",
 	  "{'message':'announcement','channel':'C0INCIDENTS','ts':'1795489966.000100'}" },
-	{ "2026-11-24T03:12:46.950Z", "rollbot", "plan_ready", "{'target':'7','steps':'2'}" },
+	{ "2026-11-24T03:12:46.950Z", "rollbot", "plan_ready",
+	  "{'target':'7','steps':'2','running_before':'8','deployed_at':"
+	  "'2026-11-24T04:02:11.412367+01:00','display_name':'Checkout'}" },
 	{ "2026-11-24T03:12:46.950Z", "rollbot", "approval_skipped", "{'severity':'P0'}" },
 	{ "2026-11-24T03:12:46.950Z", "rollbot", "state_change",
 	  "{'from':'declared','to':'approved'}" },
@@ -322,34 +328,35 @@ static const struct fixture fixtures[] = {
 	{ "p1_resolved",
 	  { "INC-2026-0042", "payments-api", "P1", "resolved", "checkout 5xx at 6%", "41",
 	    "kubectl", "U02JD0E4512", "C0INCIDENTS", "2026-11-23T15:17:02.123Z",
-	    "2026-11-23T15:27:31.455Z", "", false, NULL },
-	  FX(p1_rows) },
+	    "2026-11-23T15:27:31.455Z", "", false, NULL, NULL },
+	  FX(p1_rows),
+	  "{'U02JD0E4512':'Dana Whitfield','U03ASM1TH7Q':'Arjun Mehta','U04SRE9K2':'Sam Okafor'}" },
 	{ "p0_skipped",
 	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
 	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
-	    "2026-11-24T03:13:59.700Z", "", false, NULL },
-	  FX(p0_rows) },
+	    "2026-11-24T03:13:59.700Z", "", false, NULL, NULL },
+	  FX(p0_rows), NULL },
 	/* The same, for operators in Berlin (display_timezone): UTC stays,
 	 * local beside it. */
 	{ "p0_berlin",
 	  { "INC-2026-0043", "checkout-web", "P0", "resolved", "site down: 502 on every page", "7",
 	    "helm", "U06NIGHT01", "C0INCIDENTS", "2026-11-24T03:12:45.880Z",
-	    "2026-11-24T03:13:59.700Z", "", false, "Europe/Berlin" },
-	  FX(p0_rows) },
+	    "2026-11-24T03:13:59.700Z", "", false, "Europe/Berlin", NULL },
+	  FX(p0_rows), NULL },
 	{ "verify_failed",
 	  { "INC-2026-0044", "search-api", "P2", "failed", "", "17", "kubectl", "U07KLEE001",
-	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false, NULL },
-	  FX(failed_rows) },
+	    "C0INCIDENTS", "2026-11-25T09:00:00.000Z", "2026-11-25T09:11:03.402Z", "", false, NULL, NULL },
+	  FX(failed_rows), NULL },
 	{ "cancelled",
 	  { "INC-2026-0045", "storefront", "P1", "cancelled",
 	    "cart page blank after the 2.4 release", "", "bluegreen", "U02JD0E4512", "C0INCIDENTS",
-	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false, NULL },
-	  FX(cancelled_rows) },
+	    "2026-11-26T11:40:12.500Z", "2026-11-26T11:43:02.851Z", "U02JD0E4512", false, NULL, NULL },
+	  FX(cancelled_rows), NULL },
 	{ "midnight",
 	  { "INC-2026-0046", "promo-flags", "P2", "resolved",
 	    "new promo banner crashes the iOS app", "", "flag", "U0MAYA0001", "C0INCIDENTS",
-	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false, NULL },
-	  FX(midnight_rows) },
+	    "2026-11-30T23:58:30.250Z", "2026-12-01T00:04:10.051Z", "U08BOB0001", false, NULL, NULL },
+	  FX(midnight_rows), NULL },
 };
 
 /* Turns a fixture's ' into ". Returns a new string. */
@@ -368,14 +375,19 @@ static json_t *fixture_data(const struct fixture *f)
 {
 	struct report_row *rows = rb_calloc(f->n + 1, sizeof *rows);
 	char **details = rb_calloc(f->n + 1, sizeof *details);
+	struct report_incident inc = f->inc;
+	char *names = f->names ? dq(f->names) : NULL;
 	json_t *data;
 
+	inc.names = names ? json_loads(names, 0, NULL) : NULL;
+	free(names);
 	for (size_t i = 0; i < f->n; i++) {
 		details[i] = dq(f->rows[i].detail);
 		rows[i] = (struct report_row){ f->rows[i].at, f->rows[i].actor, f->rows[i].kind,
 					       details[i] };
 	}
-	data = report_data(&f->inc, rows, f->n);
+	data = report_data(&inc, rows, f->n);
+	json_decref((json_t *)inc.names);
 	for (size_t i = 0; i < f->n; i++)
 		free(details[i]);
 	free(details);
@@ -821,7 +833,8 @@ static void test_data_fields(void **state)
 	assert_string_equal(get(d, "duration_line"),
 			    "2026-11-23 15:17:02 – 15:27:31 UTC (10 min 29 s)");
 	assert_string_equal(get(d, "outcome"), "resolved after verification");
-	assert_string_equal(get(d, "approved_by"), "U03ASM1TH7Q");
+	assert_string_equal(get(d, "approved_by"), "Arjun Mehta"); /* names; the rows keep IDs */
+	assert_string_equal(get(d, "requested_by"), "Dana Whitfield");
 	assert_string_equal(get(d, "target"), "revision 41");
 	assert_string_equal(get(d, "method_title"), "Kubernetes rolling rollback");
 	/* Under an hour: seconds, never "from 15:17 to 15:17" (issue 11, item 8). */
@@ -837,15 +850,64 @@ static void test_data_fields(void **state)
 	assert_true(json_is_true(json_object_get(d, "verified")));
 	assert_true(json_is_false(json_object_get(d, "ongoing")));
 	/* The pin goes in at the message's time, before the approval. */
-	assert_non_null(timeline_find(d, "📌 U04SRE9K2: EU checkout", &at));
+	assert_non_null(timeline_find(d, "📌 Sam Okafor: EU checkout", &at));
 	assert_string_equal(at, "2026-11-23 15:18:40");
 	/* The unpinned one is gone; ignored reactions never came. */
-	assert_null(timeline_find(d, "📌 U04SRE9K2: DB pool", NULL));
-	assert_null(timeline_find(d, "approval by U02JD0E4512", NULL));
+	assert_null(timeline_find(d, "📌 Sam Okafor: DB pool", NULL));
+	assert_null(timeline_find(d, "approval by Dana Whitfield", NULL));
+	/* A person with no name known is shown by ID. */
+	assert_non_null(timeline_find(d, "status page update marked as sent by U05ONCALL1", &at));
+	assert_string_equal(at, "2026-11-23 15:41:12");
 	assert_string_equal(timeline_find(d, "step 1 ", NULL),
 			    "step 1 `kubectl rollout undo deployment/payments-api -n prod "
 			    "--to-revision=41`: exit status 0 in 1.2 s");
 	json_decref(d);
+}
+
+/* Issue 11, item 7: what the runbooks' reports carry. */
+static void test_data_facts(void **state)
+{
+	json_t *d = fixture_data(fixture("p1_resolved")), *p0 = fixture_data(fixture("p0_skipped"));
+	json_t *c = fixture_data(fixture("cancelled"));
+	const char *at = NULL;
+
+	(void)state;
+	assert_string_equal(get(d, "environment"), "production (cluster prod-eu)");
+	assert_string_equal(get(d, "display_name"), "Payments");
+	assert_string_equal(get(d, "impact.affected"), "checkout and card payments");
+	assert_string_equal(get(d, "owner.lead"), "Dana Whitfield");
+	assert_string_equal(get(d, "owner.team"), "payments team");
+	assert_string_equal(get(d, "revision_after"),
+			    "revision 41 (the version check at 15:27:31 said \"41 is running\")");
+	assert_string_equal(get(d, "revision_before"),
+			    "not recorded (the tool's history is read only when --to is omitted)");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(d, "communications"), 0), "text")),
+			    "Status page update: sent (marked by U05ONCALL1 at 2026-11-23 15:41:12 UTC)");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(d, "communications"), 1), "text")),
+			    "Customer email: not marked as sent (`/rollback sent INC-2026-0042 email` "
+			    "records it)");
+	assert_non_null(timeline_find(d, "problem detected: \"checkout 5xx at 6%\"", &at));
+	assert_string_equal(at, "2026-11-23 15:17:02");
+	/* helm: the revision running before, deployed at 04:02:11+01:00. */
+	assert_string_equal(get(p0, "revision_before"),
+			    "revision 8 (deployed at 2026-11-24 03:02:11 UTC; read from the tool's "
+			    "history before the rollback)");
+	assert_non_null(timeline_find(p0, "deploy of revision 8", &at));
+	assert_string_equal(at, "2026-11-24 03:02:11");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(p0, "follow_ups"), 1), "text")),
+			    "Block the bad deployment (revision 8) from being deployed again");
+	assert_string_equal(get(p0, "display_name"), "Checkout");
+	/* Nothing configured, nothing run. */
+	assert_string_equal(get(c, "display_name"), "storefront");
+	assert_string_equal(get(c, "revision_after"), "unchanged (nothing was run)");
+	assert_string_equal(get(c, "environment"),
+			    "not configured (the service has no `environment`)");
+	json_decref(d);
+	json_decref(p0);
+	json_decref(c);
 }
 
 static void test_data_midnight(void **state)
@@ -1013,7 +1075,7 @@ static json_t *incident_of(const char *state, bool with_db, const struct fx_row 
 				       .ended_at = "2026-01-01T10:09:00.000Z",
 				       .closed_by = "",
 				       .with_db = with_db };
-	struct fixture f = { "adhoc", inc, fx, n };
+	struct fixture f = { "adhoc", inc, fx, n, NULL };
 
 	return fixture_data(&f);
 }
@@ -1195,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_parse_time_boundaries),
 		cmocka_unit_test(test_parse_time_refuses),
 		cmocka_unit_test(test_data_fields),
+		cmocka_unit_test(test_data_facts),
 		cmocka_unit_test(test_data_midnight),
 		cmocka_unit_test(test_data_ongoing),
 		cmocka_unit_test(test_pin_unpin_pin),
