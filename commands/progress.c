@@ -240,3 +240,24 @@ char *progress_text(int index, int n_steps, const char *title, int64_t elapsed_m
 	rb_buf_free(&b);
 	return s;
 }
+
+char *progress_final_text(int index, int n_steps, const char *title, bool ok,
+			  const char *outcome, const struct progress *p)
+{
+	struct rb_buf b;
+	char bar[64];
+	char *s;
+	int rc;
+
+	rb_buf_init(&b, 4096);
+	rc = rb_buf_printf(&b, "%s *Step %d/%d*: ", ok ? "✔" : "✖", index + 1, n_steps);
+	span_text(title ? title : "", &b);
+	rc |= rb_buf_puts(&b, " — ");
+	span_text(outcome ? outcome : "", &b);
+	progress_bar(p->done, p->total, bar, sizeof bar);
+	if (bar[0])
+		rc |= rb_buf_printf(&b, "\n%s", bar);
+	s = rb_strdup(rc ? (ok ? "✔ …" : "✖ …") : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return s;
+}

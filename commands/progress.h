@@ -47,4 +47,12 @@ void progress_duration(int64_t ms, char *out, size_t len);
 char *progress_text(int index, int n_steps, const char *title, int64_t elapsed_ms,
 		    int64_t timeout_ms, const struct progress *p);
 
+/** The live message's last text, once step `index` ended:
+ *   ✔ *Step 2/3*: Wait for the rollout — exit status 0 after 84.2 s
+ *   ▓▓▓▓▓▓▓▓▓▓ 10/10
+ * (✖ when !ok; the bar as last seen, when there was one). `outcome` is
+ * the step result's own ("exit status 0 after 84.2 s"). New string. */
+char *progress_final_text(int index, int n_steps, const char *title, bool ok,
+			  const char *outcome, const struct progress *p);
+
 #endif

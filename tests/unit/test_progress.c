@@ -196,6 +196,28 @@ static void test_text(void **state)
 	free(t);
 }
 
+static void test_final_text(void **state)
+{
+	struct progress p;
+	char *t;
+
+	(void)state;
+	parse("Waiting for deployment \"web\" rollout to finish: 9 of 10 updated replicas are "
+	      "available...\ndeployment \"web\" successfully rolled out\n", &p);
+	/* The last line has no count: the bar is the last one seen, which
+	 * live.c keeps; here there is none. */
+	t = progress_final_text(1, 2, "Wait for the rollout", true, "exit status 0 after 84.2 s", &p);
+	assert_string_equal(t, "✔ *Step 2/2*: Wait for the rollout — exit status 0 after 84.2 s");
+	free(t);
+	p.done = 6;
+	p.total = 10;
+	t = progress_final_text(0, 1, "Roll <back>", false, "timed out after 300.0 s and was killed",
+				&p);
+	assert_string_equal(t, "✖ *Step 1/1*: Roll &lt;back&gt; — timed out after 300.0 s and was "
+			       "killed\n▓▓▓▓▓▓░░░░ 6/10");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_bar),
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_text),
+		cmocka_unit_test(test_final_text),
 	};
 
 	return cmocka_run_group_tests_name("progress", tests, NULL, NULL);
