@@ -15,9 +15,7 @@
  *    row "step_progress" (step, key), under the incident's fence, and its
  *    ts goes to the audit log once Slack answers. It has no outbox row on
  *    purpose: a crash never posts it again (an outbox row would be resent
- *    after a restart, for a step that no longer runs). A step interrupted
- *    by a restart leaves its progress message at its last edit; the
- *    thread says under it what became of the step.
+ *    after a restart, for a step that no longer runs).
  *  - Edits are best effort and bounded: at most one in flight, at most one
  *    every LIVE_EVERY_MS, only when the text changed; a failed one is not
  *    retried (the next tick sends the text of then), and after
@@ -29,6 +27,10 @@
  *    step result, with the output, is still posted after it as before: the
  *    live message says how it went at a glance, the result is the record.
  *    That last edit waits for the post's answer or the edit in flight.
+ *  - Whoever carries the incident on after a restart finds the live message
+ *    of the step that was running (its step_progress_posted row) and edits
+ *    it once to say that the step was interrupted (live_interrupted): the
+ *    thread goes on below with what the status command says.
  *
  * The live view holds the incident (ai->pending) until its last call has
  * answered, so the incident outlives it.
@@ -326,4 +328,67 @@ void live_end(struct live *lv, bool ok, const char *outcome)
 		return;
 	}
 	send_edit(lv, text);
+}
+
+/* ---- after a restart ---- */
+
+struct stale {
+	struct app_inc *ai;
+	int index;
+};
+
+static void stale_done_cb(void *arg, const struct api_result *res)
+{
+	struct stale *sl = arg;
+	struct app_inc *ai = sl->ai;
+
+	if (!res->ok)
+		ilog_warn(&ai->inc, "live progress of step %d: last edit failed: %s", sl->index,
+			  res->error ? res->error : "?");
+	free(sl);
+	ai->pending--;
+	shell_inc_release(ai);
+}
+
+static void stale_found_cb(void *arg, int err, const char *errmsg, const char *ts)
+{
+	struct stale *sl = arg;
+	struct app_inc *ai = sl->ai;
+	const char *title = NULL;
+	char *text;
+	json_t *args;
+
+	if (err || !ts || ai->lost) {
+		if (err)
+			ilog_warn(&ai->inc, "live progress of step %d: cannot look for it: %s",
+				  sl->index, errmsg ? errmsg : "?");
+		free(sl);
+		ai->pending--;
+		shell_inc_release(ai);
+		return;
+	}
+	if (ai->plan && sl->index >= 0 && (size_t)sl->index < ai->plan->n_steps)
+		title = ai->plan->steps[sl->index].title;
+	text = progress_interrupted_text(sl->index, ai->inc.n_steps, title);
+	args = json_pack("{s:s, s:s, s:s}", "channel", ai->inc.channel, "ts", ts, "text", text);
+	free(text);
+	ilog_info(&ai->inc, "live progress of step %d (ts=%s): marked interrupted", sl->index, ts);
+	if (api_call(ai->app->api, "chat.update", args, stale_done_cb, sl)) {
+		free(sl);
+		ai->pending--;
+		shell_inc_release(ai);
+	}
+}
+
+void live_interrupted(struct app_inc *ai, int index)
+{
+	struct stale *sl = rb_calloc(1, sizeof *sl);
+
+	sl->ai = ai;
+	sl->index = index;
+	if (db_step_progress_ts(ai->app->store, ai->inc.id, index, stale_found_cb, sl)) {
+		free(sl);
+		return;
+	}
+	ai->pending++;
 }

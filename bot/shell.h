@@ -290,6 +290,7 @@ struct live;
 struct live *live_start(struct app_inc *ai, int index, const char *title, int64_t timeout_ms);
 void live_output(struct live *lv, const char *data, size_t len);
 void live_end(struct live *lv, bool ok, const char *outcome);
+void live_interrupted(struct app_inc *ai, int index);
 
 /* ---- verifying.c ---- */
 

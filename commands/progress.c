@@ -261,3 +261,19 @@ char *progress_final_text(int index, int n_steps, const char *title, bool ok,
 	rb_buf_free(&b);
 	return s;
 }
+
+char *progress_interrupted_text(int index, int n_steps, const char *title)
+{
+	struct rb_buf b;
+	char *s;
+	int rc;
+
+	rb_buf_init(&b, 4096);
+	rc = rb_buf_printf(&b, "⚠️ *Step %d/%d*: ", index + 1, n_steps);
+	span_text(title ? title : "", &b);
+	rc |= rb_buf_puts(&b, " — interrupted: rollbot restarted while it ran (what became of it "
+			      "follows in the thread)");
+	s = rb_strdup(rc ? "⚠️ …" : rb_buf_str(&b));
+	rb_buf_free(&b);
+	return s;
+}

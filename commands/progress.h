@@ -55,4 +55,10 @@ char *progress_text(int index, int n_steps, const char *title, int64_t elapsed_m
 char *progress_final_text(int index, int n_steps, const char *title, bool ok,
 			  const char *outcome, const struct progress *p);
 
+/** The live message of a step that was running when rollbot stopped
+ * (found again after the restart):
+ *   ⚠️ *Step 2/3*: Wait for the rollout — interrupted: rollbot restarted while it ran (what became of it follows in the thread)
+ * New string. */
+char *progress_interrupted_text(int index, int n_steps, const char *title);
+
 #endif

@@ -218,6 +218,17 @@ static void test_final_text(void **state)
 	free(t);
 }
 
+static void test_interrupted_text(void **state)
+{
+	char *t;
+
+	(void)state;
+	t = progress_interrupted_text(0, 2, "Roll `x` back");
+	assert_string_equal(t, "⚠️ *Step 1/2*: Roll 'x' back — interrupted: rollbot restarted while "
+			       "it ran (what became of it follows in the thread)");
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -232,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_final_text),
+		cmocka_unit_test(test_interrupted_text),
 	};
 
 	return cmocka_run_group_tests_name("progress", tests, NULL, NULL);
