@@ -819,6 +819,20 @@ int db_thread_message(struct store *st, const char *channel, const char *ts,
 		      5, (const char *const[]){ channel, ts, thread_ts, author, text }, pin_cb, c);
 }
 
+int db_step_progress_ts(struct store *st, const char *incident, int step, db_pin_cb cb,
+			void *arg)
+{
+	struct call *c = call_new(arg);
+	char n[16];
+
+	snprintf(n, sizeof n, "%d", step);
+	c->cb.pin = cb;
+	return submit(st,
+		      "SELECT detail->>'ts' FROM audit_log WHERE incident_id = $1 AND kind = "
+		      "'step_progress_posted' AND detail->>'step' = $2 ORDER BY id DESC LIMIT 1",
+		      2, (const char *const[]){ incident, n }, pin_cb, c);
+}
+
 int db_pin_known(struct store *st, const char *channel, const char *ts, const char *user,
 		 const char *key, const char *bot_user, db_pin_cb cb, void *arg)
 {

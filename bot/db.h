@@ -249,6 +249,12 @@ int db_thread_message(struct store *st, const char *channel, const char *ts,
 		      const char *thread_ts, const char *author, const char *text, db_pin_cb cb,
 		      void *arg) RB_MUSTCHECK;
 
+/* The ts of the live progress message of step `step` (0-based) of
+ * `incident`, from its step_progress_posted audit row (live.c), as the
+ * callback's last argument; NULL when none was posted. */
+int db_step_progress_ts(struct store *st, const char *incident, int step, db_pin_cb cb,
+			void *arg) RB_MUSTCHECK;
+
 /* 📌 on message `ts` in `channel` by `user`, from what the database knows
  * of the message: a reply kept by db_thread_message, or a post of rollbot's
  * own (post_outbox, written by `bot_user`). `incident` is NULL when the

@@ -57,6 +57,10 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 		ilog_warn(&ai->inc, "its plan cannot be built any more: %s", err);
 	else
 		ai->inc.n_steps = (int)ai->plan->n_steps;
+	/* The step that was running may have its live message still saying
+	 * so: it says what happened instead. */
+	if (inc.state == INC_ROLLING_BACK)
+		live_interrupted(ai, inc.next_step);
 	return ai;
 }
 

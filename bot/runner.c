@@ -98,6 +98,7 @@ struct run_job {
 	uv_pipe_t err; /* the child's stderr */
 	uv_timer_t timer;
 	run_cb cb;
+	void (*on_output)(void *arg, const char *data, size_t len);
 	void *arg;
 	char *name; /* argv[0], for log lines and spawn_error */
 	int64_t timeout_ms;
@@ -444,6 +445,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 	if (nread > 0) {
 		capture_append(&job->cap, buf->base, (size_t)nread);
+		if (job->on_output)
+			job->on_output(job->arg, buf->base, (size_t)nread);
 		return;
 	}
 	if (nread == 0)
@@ -554,6 +557,7 @@ int run_start(uv_loop_t *loop, const struct run_spec *spec, run_cb cb, void *arg
 	job->arg = arg;
 	job->name = rb_strdup(spec->argv[0]);
 	job->timeout_ms = spec->timeout_ms;
+	job->on_output = spec->on_output;
 	job->grace_ms = spec->grace_ms ? spec->grace_ms : RUN_DEFAULT_GRACE_MS;
 	job->phase = PH_DEADLINE;
 

@@ -39,6 +39,12 @@ struct run_spec {
 	 * long after a SIGKILL the runner waits for the group to be gone.
 	 * 0 means RUN_DEFAULT_GRACE_MS. */
 	int64_t grace_ms;
+	/* NULL, or called on the loop with each piece of output as it arrives
+	 * (stdout and stderr interleaved, pieces not cut at lines), always
+	 * before the run's callback, with the run's `arg`: for a live view of
+	 * a long step. The bytes are borrowed for the call. Everything still
+	 * ends up in run_result.output as well. */
+	void (*on_output)(void *arg, const char *data, size_t len);
 };
 
 /* What a finished run hands its callback. Everything is borrowed: valid

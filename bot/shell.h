@@ -14,6 +14,7 @@
  *   approval.c   the policy, the bot's reactions on a request, approver
  *                groups, the recount after a restart, the one-second sweep
  *   steps.c      the plan, and running its steps
+ *   live.c       a running step's progress, edited in place in the thread
  *   verifying.c  verification rounds and the status check
  *   publish.c    the incident report's upload and the drafts
  *   pins.c       📌: messages in the report's timeline
@@ -294,6 +295,14 @@ void steps_plan_and_defer(struct app_inc *ai, enum inc_event_kind kind);
 void steps_check_plan(struct app_inc *ai);
 void steps_prepare_plan(struct app_inc *ai);
 void steps_run(struct app_inc *ai, int index);
+
+/* ---- live.c ---- */
+
+struct live;
+struct live *live_start(struct app_inc *ai, int index, const char *title, int64_t timeout_ms);
+void live_output(struct live *lv, const char *data, size_t len);
+void live_end(struct live *lv, bool ok, const char *outcome);
+void live_interrupted(struct app_inc *ai, int index);
 
 /* ---- verifying.c ---- */
 

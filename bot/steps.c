@@ -294,7 +294,15 @@ struct step_ctx {
 	struct app_inc *ai;
 	int index;
 	uint64_t started;
+	struct live *live; /* exec steps: the live progress message (live.c) */
 };
+
+static void exec_output_cb(void *arg, const char *data, size_t len)
+{
+	struct step_ctx *sc = arg;
+
+	live_output(sc->live, data, len);
+}
 
 static void exec_done_cb(void *arg, const struct run_result *res)
 {
@@ -331,6 +339,7 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 			res->truncated),
 	      NULL);
 	step_report(ai, sc->index, cmd, outcome, tail_copy, ev.ok);
+	live_end(sc->live, ev.ok, outcome);
 	ilog_info(&ai->inc, "step %d %s: %s", sc->index, ev.ok ? "done" : "FAILED", outcome);
 	free(cmd);
 	free(tail_copy);
@@ -383,8 +392,14 @@ static const char *start_step(struct step_ctx *sc)
 	if (st->kind == PLAN_STEP_EXEC) {
 		struct run_spec spec = { .argv = (const char *const *)st->exec.argv,
 					 .env_extra = (const char *const *)st->exec.env,
-					 .timeout_ms = st->timeout_ms };
+					 .timeout_ms = st->timeout_ms,
+					 .on_output = exec_output_cb };
+		sc->live = live_start(ai, sc->index, st->title, st->timeout_ms);
 		rc = run_start(&ai->app->loop, &spec, exec_done_cb, sc, NULL);
+		if (rc) {
+			live_end(sc->live, false, "could not start");
+			sc->live = NULL;
+		}
 	} else if (!strcmp(st->http.method, "GET")) {
 		rc = api_get_url(ai->app->api, st->http.url, http_done_cb, sc);
 	} else {

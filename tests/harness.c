@@ -2135,7 +2135,7 @@ static int step_expect_no_log(struct scenario *s, const json_t *arg, const json_
 /* ---- stub backends: rules, records, processes ------------------------- */
 
 static const char *const rule_keys[] = { "tool",     "match", "exit",	     "stdout", "stderr",
-					 "sleep_ms", "hang",  "ignore_term", "times",  "note" };
+					 "sleep_ms", "hang",  "ignore_term", "times",  "line_ms", "note" };
 
 /* A whole number in [lo, hi]? */
 static bool int_in(const json_t *v, json_int_t lo, json_int_t hi)
@@ -2202,6 +2202,8 @@ static int check_rule(struct scenario *s, size_t i, const json_t *r)
 			what = "an exit status from 0 to 255";
 		else if (!strcmp(k, "sleep_ms") && !int_in(v, 0, 86400000))
 			what = "a number of ms >= 0";
+		else if (!strcmp(k, "line_ms") && !int_in(v, 0, 600000))
+			what = "a number of ms from 0 to 600000";
 		else if (!strcmp(k, "times") && !int_in(v, 1, 1000000000))
 			what = "a number >= 1";
 		else if ((!strcmp(k, "stdout") || !strcmp(k, "stderr")) && !plain_string(v))

@@ -53,6 +53,12 @@ struct got {
 	char *output;
 	size_t output_len;
 	bool truncated;
+	/* on_output: the bytes seen so far, and how many pieces came while
+	 * the callback had not run yet (all of them must). */
+	char pieces[256];
+	size_t pieces_len;
+	int n_pieces;
+	int pieces_after_cb;
 };
 
 struct fx {
@@ -93,6 +99,19 @@ static void result_cb(void *arg, const struct run_result *res)
 	}
 	g->output_len = res->output_len;
 	g->truncated = res->truncated;
+}
+
+static void output_cb(void *arg, const char *data, size_t len)
+{
+	struct got *g = arg;
+
+	g->n_pieces++;
+	if (g->calls)
+		g->pieces_after_cb++;
+	if (g->pieces_len + len < sizeof g->pieces) {
+		memcpy(g->pieces + g->pieces_len, data, len);
+		g->pieces_len += len;
+	}
 }
 
 static void guard_cb(uv_timer_t *t)
@@ -255,6 +274,42 @@ static void test_stdout_and_stderr_interleaved_in_arrival_order(void **state)
 
 	assert_int_equal(fx->got[0].exit_status, 0);
 	assert_output(&fx->got[0], "out\nerr\nout2\n");
+}
+
+/* Output is handed over as it arrives, not only at the end: the first line
+ * comes while the process still sleeps (the live progress of a long step). */
+static void aux_check_cb(uv_timer_t *t)
+{
+	struct fx *fx = t->data;
+
+	/* 0.5 s into a run that prints, sleeps 2 s, prints again. */
+	fx->got[1].n_pieces = fx->got[0].n_pieces;
+	fx->got[1].calls = fx->got[0].calls;
+	memcpy(fx->got[1].pieces, fx->got[0].pieces, fx->got[0].pieces_len);
+	fx->got[1].pieces_len = fx->got[0].pieces_len;
+}
+
+static void test_output_delivered_as_it_arrives(void **state)
+{
+	struct fx *fx = *state;
+	const char *argv[] = { "sh", "-c", "echo '1 of 3'; sleep 2; echo '3 of 3' >&2", NULL };
+	struct run_spec spec = { .argv = argv, .timeout_ms = 5000, .on_output = output_cb };
+
+	assert_int_equal(run_start(&fx->loop, &spec, result_cb, &fx->got[0], NULL), 0);
+	assert_int_equal(uv_timer_start(&fx->aux, aux_check_cb, 500, 0), 0);
+	fx_run(fx);
+
+	/* Half a second in: the first line, and no result yet. */
+	assert_int_equal(fx->got[1].calls, 0);
+	assert_true(fx->got[1].n_pieces >= 1);
+	assert_int_equal(fx->got[1].pieces_len, 7);
+	assert_memory_equal(fx->got[1].pieces, "1 of 3\n", 7);
+	/* At the end: everything, every piece before the callback. */
+	assert_int_equal(fx->got[0].calls, 1);
+	assert_int_equal(fx->got[0].pieces_after_cb, 0);
+	assert_int_equal(fx->got[0].pieces_len, 14);
+	assert_memory_equal(fx->got[0].pieces, "1 of 3\n3 of 3\n", 14);
+	assert_output(&fx->got[0], "1 of 3\n3 of 3\n");
 }
 
 static void test_stdin_is_dev_null(void **state)
@@ -816,6 +871,7 @@ int main(void)
 		T(test_argv_arrives_verbatim),
 		T(test_exit_status_reported),
 		T(test_stdout_and_stderr_interleaved_in_arrival_order),
+		T(test_output_delivered_as_it_arrives),
 		T(test_stdin_is_dev_null),
 		T(test_env_extra_added_and_overriding),
 		T(test_path_from_env_extra_used_for_lookup),
