@@ -524,12 +524,12 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
-	} else if (unapprovable(app, &cmd, payload, &text)) {
+	} else if (tool_missing(app, &cmd)) {
+		text = tool_missing_text(&cmd, tool_missing(app, &cmd));
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
-	} else if (tool_missing(app, &cmd)) {
-		text = tool_missing_text(&cmd, tool_missing(app, &cmd));
+	} else if (unapprovable(app, &cmd, payload, &text)) {
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
