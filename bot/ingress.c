@@ -115,15 +115,20 @@ static void tool_missing_data(const struct app *app, const struct cmd *cmd, json
 }
 
 /* Refused before anything is announced: the rollback would stop at its
- * first command, after everyone was called in. */
-static char *tool_missing_text(const struct cmd *cmd, const char *prog)
+ * first command, after everyone was called in. Returns true with what to
+ * tell the person in *text; false when every program is there. */
+static bool tool_refused(const struct app *app, const struct cmd *cmd, char **text)
 {
+	const char *prog = tool_missing(app, cmd);
 	char why[RB_ERR_LEN];
 
-	return rb_asprintf("rollbot cannot roll back %s from here: %s. Nothing was announced "
-			   "or run. Install it where rollbot runs (or correct %s in the "
-			   "configuration), then run /rollback again.",
-			   cmd->service, tools_why(prog, NULL, why, sizeof why), cmd->service);
+	if (!prog)
+		return false;
+	*text = rb_asprintf("rollbot cannot roll back %s from here: %s. Nothing was announced "
+			    "or run. Install it where rollbot runs (or correct %s in the "
+			    "configuration), then run /rollback again.",
+			    cmd->service, tools_why(prog, NULL, why, sizeof why), cmd->service);
+	return true;
 }
 
 static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
@@ -409,22 +414,6 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 	return ack;
 }
 
-/* Decides what a slash command means, without I/O. Leaves the verdict in
- * *verdict (a new one) and returns the ack payload (new reference). */
-/* A Slack user ID as Slack sends it in a slash command: U or W, then
- * upper-case letters and digits. */
-static bool is_user_id(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 3 || n >= INC_SLACK_ID_MAX || (s[0] != 'U' && s[0] != 'W'))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
 /* A request nobody could approve is never declared: it would only expire,
  * while the service stays down. Returns true with what to tell the person
  * in *text (who could approve and what to do); false when it can be
@@ -445,6 +434,8 @@ static bool unapprovable(struct app *app, const struct cmd *cmd, json_t *payload
 	return true;
 }
 
+/* Decides what a slash command means, without I/O. Leaves the verdict in
+ * *verdict (a new one) and returns the ack payload (new reference). */
 static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verdict)
 {
 	json_t *payload = json_object_get(env, "payload");
@@ -471,7 +462,7 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 	if (strcmp(command, "/rollback")) {
 		snprintf(err, sizeof err, "rollbot only answers /rollback, not %s.", command);
 		rc = CMD_ESYNTAX;
-	} else if (!is_user_id(jstr(payload, "user_id"))) {
+	} else if (!inc_is_user_id(jstr(payload, "user_id"))) {
 		/* Who asked is part of the record and of the approval rule (the
 		 * requester may not approve): never guessed. */
 		log_warn("refused a /rollback (envelope %s) without a valid user_id: Slack always "
@@ -524,8 +515,7 @@ static json_t *slash_verdict(struct app *app, json_t *env, struct verdict **verd
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);
-	} else if (tool_missing(app, &cmd)) {
-		text = tool_missing_text(&cmd, tool_missing(app, &cmd));
+	} else if (tool_refused(app, &cmd, &text)) {
 		v = verdict_new(VERDICT_REJECTED);
 		v->error = rb_strdup(text);
 		ack = shell_ephemeral(text);

@@ -110,6 +110,16 @@ static void current(struct live *lv, struct progress *p)
 
 static void send_edit(struct live *lv, char *text);
 
+/* Sends the last edit that waited for the call in flight, if any. */
+static void send_final(struct live *lv)
+{
+	char *t = lv->final;
+
+	lv->final = NULL;
+	if (t)
+		send_edit(lv, t);
+}
+
 static void edit_done_cb(void *arg, const struct api_result *res)
 {
 	struct live *lv = arg;
@@ -125,12 +135,7 @@ static void edit_done_cb(void *arg, const struct api_result *res)
 		free(lv->shown);
 		lv->shown = NULL;
 	}
-	if (lv->final) {
-		char *t = lv->final;
-
-		lv->final = NULL;
-		send_edit(lv, t);
-	}
+	send_final(lv);
 	live_free_if_done(lv);
 }
 
@@ -177,12 +182,7 @@ static void posted_cb(void *arg, const struct api_result *res)
 		free(lv->final);
 		lv->final = NULL;
 	}
-	if (lv->final) {
-		char *t = lv->final;
-
-		lv->final = NULL;
-		send_edit(lv, t);
-	}
+	send_final(lv);
 	live_free_if_done(lv);
 }
 

@@ -112,18 +112,6 @@ static void info_cb(void *arg, const struct api_result *res)
 		batch_done(b);
 }
 
-static bool is_user_id(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n < 3 || n >= INC_SLACK_ID_MAX || (s[0] != 'U' && s[0] != 'W'))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
 void names_resolve(struct app *app, const json_t *ids, names_cb cb, void *arg)
 {
 	struct names_batch *b = rb_calloc(1, sizeof *b);
@@ -141,7 +129,7 @@ void names_resolve(struct app *app, const json_t *ids, names_cb cb, void *arg)
 		const char *id = json_string_value(v);
 		struct names_req *r;
 
-		if (!is_user_id(id) || fresh(app, id) || json_object_get(asked, id))
+		if (!inc_is_user_id(id) || fresh(app, id) || json_object_get(asked, id))
 			continue;
 		json_object_set_new(asked, id, json_true());
 		r = rb_calloc(1, sizeof *r);

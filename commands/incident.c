@@ -77,6 +77,18 @@ bool inc_state_holds_service(enum inc_state s)
 	       s == INC_ROLLING_BACK || s == INC_VERIFYING || s == INC_FAILED;
 }
 
+bool inc_is_user_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n < 3 || n >= INC_SLACK_ID_MAX || (s[0] != 'U' && s[0] != 'W'))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
 static struct inc_action *add(struct inc_actions *out, enum inc_action_kind kind)
 {
 	struct inc_action *a;

@@ -250,4 +250,8 @@ bool inc_state_is_final(enum inc_state s);
  * checks that the two agree. */
 bool inc_state_holds_service(enum inc_state s);
 
+/* A Slack user ID as Slack sends it: U or W, then upper-case letters and
+ * digits, shorter than INC_SLACK_ID_MAX. False for NULL. */
+bool inc_is_user_id(const char *s);
+
 #endif
