@@ -80,6 +80,7 @@ static void answered(struct post_ctx *pc, const struct api_result *res)
 	if (res->ok) {
 		ev.kind = INC_EV_POSTED;
 		ev.ts = json_string_value(json_object_get(res->body, "ts"));
+		ev.ran = ai->last_step != NULL;
 		ilog_info(&ai->inc, "posted %s ts=%s", inc_message_name(ev.msg), ev.ts ? ev.ts : "?");
 	} else {
 		ev.kind = INC_EV_POST_FAILED;

@@ -970,10 +970,13 @@ static void drain_held(struct app_inc *ai)
 	}
 }
 
-/* The messages that end a rollback: the report follows them. */
-static const char *report_after(enum inc_message m)
+/* The messages that end a rollback: the report follows them (and a cancel
+ * after a step ran: incident.c asks for it once the cancel is posted). */
+static const char *report_after(const struct app_inc *ai, enum inc_message m)
 {
 	switch (m) {
+	case INC_MSG_CANCELLED:
+		return ai->last_step ? "report" : NULL;
 	case INC_MSG_COMPLETE:
 	case INC_MSG_RESOLVED:
 		return "report+drafts";
@@ -1026,8 +1029,8 @@ static void perform(struct app_inc *ai, const struct inc_actions *acts)
 			 * saves, with it, what is still owed: the report
 			 * (publish.c clears it), or, with no report after them,
 			 * its last posts (outbox.c). */
-			if (report_after(a->msg))
-				ai->report_pending = report_after(a->msg);
+			if (report_after(ai, a->msg))
+				ai->report_pending = report_after(ai, a->msg);
 			else if (ends && !ai->report_pending)
 				ai->report_pending = "posts";
 			e = outbox_entry(ai, a);

@@ -183,6 +183,38 @@ void steps_check_plan(struct app_inc *ai)
 	ai->pending++;
 }
 
+/* Keeps what the history says is running now, for the report's "rolled
+ * back from"; false when the output is not understood. */
+static bool read_current(struct app_inc *ai, const char *output)
+{
+	if (plan_parse_current(ai->inc.method, output, ai->running_before,
+			       sizeof ai->running_before, ai->deployed_at, sizeof ai->deployed_at))
+		return false;
+	ilog_info(&ai->inc, "running before the rollback: %s", ai->running_before);
+	return true;
+}
+
+/* With --to the target is known: the history is read only for what runs
+ * now (the report's "rolled back from"). Best effort: a history that
+ * cannot be read is logged and the rollback goes on without it. */
+static void current_done_cb(void *arg, const struct run_result *res)
+{
+	struct app_inc *ai = arg;
+
+	ai->pending--;
+	if (!res->spawned || res->timed_out || res->exit_status || res->term_signal ||
+	    !read_current(ai, res->output))
+		ilog_warn(&ai->inc, "cannot read what runs before the rollback from the tool's "
+				    "history: the report will not say what it was rolled back from");
+	if (ai->lost || ai->inc.state != INC_DECLARED) {
+		shell_inc_release(ai); /* cancelled meanwhile, or taken over */
+		return;
+	}
+	steps_plan_and_defer(ai, INC_EV_PLAN_READY);
+	shell_flush_deferred(ai);
+	shell_inc_release(ai);
+}
+
 static void resolve_done_cb(void *arg, const struct run_result *res)
 {
 	struct app_inc *ai = arg;
@@ -203,10 +235,7 @@ static void resolve_done_cb(void *arg, const struct run_result *res)
 		ev.error = err;
 	} else {
 		ilog_info(&ai->inc, "target resolved from history: %s", target);
-		if (!plan_parse_current(ai->inc.method, res->output, ai->running_before,
-					sizeof ai->running_before, ai->deployed_at,
-					sizeof ai->deployed_at))
-			ilog_info(&ai->inc, "running before the rollback: %s", ai->running_before);
+		(void)read_current(ai, res->output);
 		(void)rb_strlcpy(ai->inc.target, target, sizeof ai->inc.target);
 		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
 		shell_flush_deferred(ai);
@@ -217,9 +246,9 @@ static void resolve_done_cb(void *arg, const struct run_result *res)
 	shell_inc_release(ai);
 }
 
-/* Resolves the target when --to was not given (from the tool's own history,
- * so a retry never toggles back: the target is explicit from here on), then
- * builds the plan. */
+/* Reads the tool's history, then builds the plan. Without --to the history
+ * resolves the target (so a retry never toggles back: the target is
+ * explicit from here on); with it, it says only what runs now. */
 void steps_prepare_plan(struct app_inc *ai)
 {
 	struct plan_param params[PARAMS_MAX];
@@ -230,7 +259,7 @@ void steps_prepare_plan(struct app_inc *ai)
 	char err[RB_ERR_LEN];
 	int rc;
 
-	if (ai->inc.target[0] || !svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE) {
+	if (!svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE) {
 		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
 		return;
 	}
@@ -243,8 +272,17 @@ void steps_prepare_plan(struct app_inc *ai)
 	}
 	spec.argv = (const char *const *)rs->exec.argv;
 	spec.timeout_ms = rs->timeout_ms;
-	rc = run_start(&ai->app->loop, &spec, resolve_done_cb, ai, NULL);
+	/* With --to the history only says what runs now, and the rollback goes
+	 * on without it; without, it decides the target. */
+	rc = run_start(&ai->app->loop, &spec, ai->inc.target[0] ? current_done_cb : resolve_done_cb,
+		       ai, NULL);
 	plan_step_free(rs);
+	if (rc && ai->inc.target[0]) {
+		ilog_warn(&ai->inc, "cannot start the history command: the report will not say "
+				    "what it was rolled back from");
+		steps_plan_and_defer(ai, INC_EV_PLAN_READY);
+		return;
+	}
 	if (rc) {
 		struct inc_event ev = { .kind = INC_EV_PLAN_FAILED, .error = "cannot start the history command" };
 		shell_defer(ai, &ev);

@@ -183,11 +183,12 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev, int
 	      next->channel, "ts", ev->ts, (const char *)NULL);
 	if (ev->msg == INC_MSG_ANNOUNCEMENT && cur->state == INC_DECLARED)
 		add(out, INC_ACT_PREPARE_PLAN);
-	/* The end of a rollback that ran: the report, from the audit log, once
-	 * the last message is in it; a resolved one also gets the drafts for
-	 * stakeholders. */
+	/* The end of a rollback that ran (a cancel after a failure too): the
+	 * report, from the audit log, once the last message is in it; a
+	 * resolved one also gets the drafts for stakeholders. */
 	if (ev->msg == INC_MSG_COMPLETE || ev->msg == INC_MSG_RESOLVED ||
-	    ev->msg == INC_MSG_VERIFY_FAILED || ev->msg == INC_MSG_ROLLBACK_FAILED) {
+	    ev->msg == INC_MSG_VERIFY_FAILED || ev->msg == INC_MSG_ROLLBACK_FAILED ||
+	    (ev->msg == INC_MSG_CANCELLED && ev->ran)) {
 		struct inc_action *a = add(out, INC_ACT_REPORT);
 		a->drafts = ev->msg == INC_MSG_COMPLETE || ev->msg == INC_MSG_RESOLVED;
 	}

@@ -163,6 +163,9 @@ struct inc_event {
 	/* INC_EV_STEP_DONE */
 	int step;
 	bool ok;
+	/* INC_EV_POSTED: a step of this incident has run (the shell keeps its
+	 * last result), so the end of a failed one gets its report too. */
+	bool ran;
 	/* PLAN_READY, REACTION, APPROVAL_TIMEOUT: the policy in force and who
 	 * the bot is (borrowed). */
 	const struct pol_policy *policy;

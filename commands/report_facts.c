@@ -222,8 +222,8 @@ static void put_versions(json_t *o, const struct report_incident *inc, const str
 	else
 		set_own(o, "revision_before",
 			rb_strdup(has_history(inc) ?
-					  "not recorded (the tool's history is read only when --to "
-					  "is omitted)" :
+					  "not recorded (the tool's history could not be read "
+					  "before the rollback: rollbot's log says why)" :
 					  "not recorded (this method keeps no history to read)"));
 	if (!json_is_true(json_object_get(o, "executed"))) {
 		set_own(o, "revision_after", rb_strdup("unchanged (nothing was run)"));

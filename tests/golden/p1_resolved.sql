@@ -10,7 +10,7 @@ INSERT INTO audit_log (incident_id, at, actor, kind, detail) VALUES
 	('INC-2026-0042', '2026-11-23T15:17:02.123Z', 'U02JD0E4512', 'command_received', '{"command":"/rollback","text":"payments-api --to 41 --severity P1 --reason \"checkout 5xx at 6%\"","channel":"C0INCIDENTS","service":"payments-api","target":"41","severity":"P1","reason":"checkout 5xx at 6%","envelope_id":"e-7f3a","trigger_id":"t-1190"}'),
 	('INC-2026-0042', '2026-11-23T15:17:02.123Z', 'rollbot', 'state_change', '{"from":null,"to":"declared"}'),
 	('INC-2026-0042', '2026-11-23T15:17:02.871Z', 'rollbot', 'message_posted', '{"message":"announcement","channel":"C0INCIDENTS","ts":"1795447022.000100"}'),
-	('INC-2026-0042', '2026-11-23T15:17:03.402Z', 'rollbot', 'plan_ready', '{"target":"41","steps":"2","display_name":"Payments","environment":"production (cluster prod-eu)","affected":"checkout and card payments","owner":"payments team"}'),
+	('INC-2026-0042', '2026-11-23T15:17:03.402Z', 'rollbot', 'plan_ready', '{"target":"41","steps":"2","running_before":"42","display_name":"Payments","environment":"production (cluster prod-eu)","affected":"checkout and card payments","owner":"payments team"}'),
 	('INC-2026-0042', '2026-11-23T15:17:03.402Z', 'rollbot', 'state_change', '{"from":"declared","to":"awaiting_approval"}'),
 	('INC-2026-0042', '2026-11-23T15:17:03.950Z', 'rollbot', 'message_posted', '{"message":"approval_request","channel":"C0INCIDENTS","ts":"1795447023.000200"}'),
 	('INC-2026-0042', '2026-11-23T15:17:04.310Z', 'U0ROLLBOT1', 'reaction_added', '{"reaction":"white_check_mark","decision":"ignored_bot_reaction"}'),

@@ -959,6 +959,14 @@ static void end_messages_bring_the_report(void **state)
 	posted.msg = INC_MSG_STATUS_UPDATE;
 	step_ok(&inc, &posted, 3500, &out);
 	assert_true(find(&out, INC_ACT_REPORT, 0) < 0);
+	/* A cancel brings the report only when a step had run (a failed
+	 * rollback's end); one before anything ran has nothing to report. */
+	posted.msg = INC_MSG_CANCELLED;
+	step_ok(&inc, &posted, 3600, &out);
+	assert_true(find(&out, INC_ACT_REPORT, 0) < 0);
+	posted.ran = true;
+	step_ok(&inc, &posted, 3700, &out);
+	assert_false(out.a[find(&out, INC_ACT_REPORT, 0)].drafts);
 }
 
 int main(void)

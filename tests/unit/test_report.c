@@ -62,8 +62,9 @@ static const struct fx_row p1_rows[] = {
 	{ "2026-11-23T15:17:02.871Z", "rollbot", "message_posted",
 	  "{'message':'announcement','channel':'C0INCIDENTS','ts':'1795447022.000100'}" },
 	{ "2026-11-23T15:17:03.402Z", "rollbot", "plan_ready",
-	  "{'target':'41','steps':'2','display_name':'Payments','environment':'production "
-	  "(cluster prod-eu)','affected':'checkout and card payments','owner':'payments team'}" },
+	  "{'target':'41','steps':'2','running_before':'42','display_name':'Payments',"
+	  "'environment':'production (cluster prod-eu)','affected':'checkout and card payments',"
+	  "'owner':'payments team'}" },
 	{ "2026-11-23T15:17:03.402Z", "rollbot", "state_change",
 	  "{'from':'declared','to':'awaiting_approval'}" },
 	{ "2026-11-23T15:17:03.950Z", "rollbot", "message_posted",
@@ -880,7 +881,7 @@ static void test_data_facts(void **state)
 	assert_string_equal(get(d, "revision_after"),
 			    "revision 41 (the version check at 15:27:31 said \"41 is running\")");
 	assert_string_equal(get(d, "revision_before"),
-			    "not recorded (the tool's history is read only when --to is omitted)");
+			    "revision 42 (read from the tool's history before the rollback)");
 	assert_string_equal(json_string_value(json_object_get(
 				    json_array_get(json_object_get(d, "communications"), 0), "text")),
 			    "Status page update: sent (marked by U05ONCALL1 at 2026-11-23 15:41:12 UTC)");
