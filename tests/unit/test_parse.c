@@ -1,4 +1,4 @@
-/* rollbot — unit tests of commands/parse.c (MIT licence, see LICENSE).
+/* rollbot — unit tests of commands/parse*.c (MIT licence, see LICENSE).
  *
  * One behaviour per test. Every error message is asserted word for word:
  * they are the product here, read by someone on call at 3 a.m. The hostile
