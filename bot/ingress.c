@@ -76,6 +76,10 @@ static void dry_run_plan(const struct app *app, const struct incident *inc, json
 
 	if (!svc)
 		return;
+	/* No incident is declared, so none has an ID yet: the plan (a script
+	 * gets it as ROLLBOT_INCIDENT) is built with a well-formed stand-in,
+	 * which the text never shows ("INC-…" would fail its checks). */
+	in.incident_id = "INC-DRY-RUN";
 	if (inc->target[0] || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
 	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
 		if (plan_build(&in, &p, err, sizeof err)) {
