@@ -40,9 +40,10 @@ static const char usage[] =
 	"      Apply pending database migrations and exit.\n"
 	"  rollbot check-config FILE\n"
 	"      Validate a configuration file (and its templates) and exit.\n"
-	"  rollbot report INC-YYYY-NNNN [--format md|json] [--templates DIR]\n"
+	"  rollbot report INC-YYYY-NNNN [--format md|json] [--templates DIR] [--config FILE]\n"
 	"      Print an incident's report, built from the audit log (Markdown by\n"
-	"      default, or the data as JSON), for the post-mortem document.\n"
+	"      default, or the data as JSON), for the post-mortem document. With\n"
+	"      the bot's --config, local times follow its display_timezone.\n"
 	"  rollbot report --list\n"
 	"      List the latest incidents with their outcome and phase times.\n"
 	"  rollbot --help | --version\n"
@@ -251,28 +252,40 @@ static int report_list(const char *dburl)
 	return 0;
 }
 
-/* The report data of the incident read (a new reference), or NULL. */
+struct report_read {
+	const char *zone; /* display_timezone of --config, or NULL */
+	json_t *data;     /* the report data (a new reference), or NULL */
+};
+
 static void report_rows_cb(void *arg, int err, const char *errmsg, const struct db_report *rep)
 {
-	json_t **data = arg;
+	struct report_read *rr = arg;
+	struct report_incident inc;
 
 	(void)err;
 	(void)errmsg;
-	*data = rep ? report_data(&rep->inc, rep->rows, rep->n_rows) : NULL;
+	if (!rep)
+		return;
+	inc = rep->inc;
+	inc.zone = rr->zone;
+	rr->data = report_data(&inc, rep->rows, rep->n_rows);
 }
 
-static int report_one(const char *dburl, const char *id, bool json, const char *templates)
+static int report_one(const char *dburl, const char *id, bool json, const char *templates,
+		      const char *zone)
 {
 	struct tmpl_set *ts = NULL;
+	struct report_read rr = { .zone = zone };
 	char err[RB_ERR_LEN];
-	json_t *data = NULL;
+	json_t *data;
 	char *out;
 	int rc = 0;
 
-	if (db_report_rows_now(dburl, id, report_rows_cb, &data, err, sizeof err)) {
+	if (db_report_rows_now(dburl, id, report_rows_cb, &rr, err, sizeof err)) {
 		fprintf(stderr, "rollbot: database: %s\n", err);
 		return 1;
 	}
+	data = rr.data;
 	if (!data) {
 		fprintf(stderr, "rollbot: there is no incident %s (rollbot report --list lists "
 				"them)\n", id);
@@ -303,8 +316,11 @@ static int report_one(const char *dburl, const char *id, bool json, const char *
 
 static int cmd_report(int argc, char **argv)
 {
-	const char *id = NULL, *format = "md", *templates = NULL, *dburl;
+	const char *id = NULL, *format = "md", *templates = NULL, *config_path = NULL, *dburl;
+	struct config *cfg = NULL;
+	char err[RB_ERR_LEN];
 	bool list = false;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--list"))
@@ -313,6 +329,8 @@ static int cmd_report(int argc, char **argv)
 			format = argv[++i];
 		else if (!strcmp(argv[i], "--templates") && i + 1 < argc)
 			templates = argv[++i];
+		else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			config_path = argv[++i];
 		else if (argv[i][0] != '-' && !id)
 			id = argv[i];
 		else {
@@ -331,7 +349,18 @@ static int cmd_report(int argc, char **argv)
 	dburl = need_env("DATABASE_URL", NULL, "a PostgreSQL connection string");
 	if (!dburl)
 		return 2;
-	return list ? report_list(dburl) : report_one(dburl, id, !strcmp(format, "json"), templates);
+	/* The bot's configuration gives the report the operators' zone
+	 * (display_timezone), as the uploaded one has it. */
+	if (config_path && config_load(config_path, &cfg, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	report_set_zone(cfg ? cfg->display_timezone : NULL);
+	rc = list ? report_list(dburl) :
+		    report_one(dburl, id, !strcmp(format, "json"), templates,
+			       cfg ? cfg->display_timezone : NULL);
+	config_free(cfg);
+	return rc;
 }
 
 int main(int argc, char **argv)
