@@ -348,24 +348,23 @@ static void exec_done_cb(void *arg, const struct run_result *res)
 	struct app_inc *ai = sc->ai;
 	const struct plan_step *st = &ai->plan->steps[sc->index];
 	struct inc_event ev = { .kind = INC_EV_STEP_DONE, .step = sc->index };
-	char outcome[160], status[16], dur[32], *cmd = plan_step_display(st);
+	char outcome[160], status[16], dur[32], took[32], *cmd = plan_step_display(st);
 	size_t tail_len;
 	const char *tail = run_tail(res->output, res->output_len, 5, &tail_len);
 	char *tail_copy = rb_strndup(tail, tail_len);
 
 	ai->pending--;
 	ev.ok = res->spawned && !res->timed_out && !res->term_signal && res->exit_status == 0;
+	report_step_time(res->duration_ms, took, sizeof took);
 	if (!res->spawned)
 		snprintf(outcome, sizeof outcome, "could not start: %s", res->spawn_error);
 	else if (res->timed_out)
-		snprintf(outcome, sizeof outcome, "timed out after %.1f s and was killed",
-			 (double)res->duration_ms / 1000);
+		snprintf(outcome, sizeof outcome, "timed out after %s and was killed", took);
 	else if (res->term_signal)
-		snprintf(outcome, sizeof outcome, "killed by signal %d after %.1f s",
-			 res->term_signal, (double)res->duration_ms / 1000);
+		snprintf(outcome, sizeof outcome, "killed by signal %d after %s", res->term_signal,
+			 took);
 	else
-		snprintf(outcome, sizeof outcome, "exit status %d after %.1f s", res->exit_status,
-			 (double)res->duration_ms / 1000);
+		snprintf(outcome, sizeof outcome, "exit status %d after %s", res->exit_status, took);
 	snprintf(status, sizeof status, "%d", res->spawned ? res->exit_status : -1);
 	snprintf(dur, sizeof dur, "%lld", (long long)res->duration_ms);
 	/* All of it to the audit log: argv, status, duration and the output. */

@@ -65,6 +65,10 @@ void report_duration(int64_t seconds, char *out, size_t len);
  * formatter for downtime, elapsed time and incident length. */
 void report_span(int64_t ms, char *out, size_t len);
 
+/* A command's run time, as the report's timeline and the step messages say
+ * it: "56 ms", "84.2 s" (rounded to the tenth), then report_duration. */
+void report_step_time(int64_t ms, char *out, size_t len);
+
 /* The span between two times, as every duration rollbot shows is taken:
  * between the whole seconds the clock times show ("15:17:02"), so that a
  * reader who subtracts them gets the duration shown, but in milliseconds

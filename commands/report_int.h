@@ -28,8 +28,6 @@ void report_clock(int64_t ms, int64_t day_ms, char out[32]);
 void report_human(int64_t ms, bool secs, char out[48]);
 /* The time between two of the report's printed seconds, for people. */
 void report_between_text(int64_t from_ms, int64_t to_ms, char *out, size_t len);
-/* A step's run time: "20 ms", "1.2 s", then report_duration. */
-void report_step_time(int64_t ms, char *out, size_t len);
 
 /* report.c. */
 /* s made safe for one Markdown line, cut at max characters. New string. */

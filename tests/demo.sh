@@ -72,6 +72,23 @@ done
 say "${dim}rollbot is connected over Socket Mode (fake Slack on 127.0.0.1:$port).${off}"
 say ""
 
+# The people, as Slack's users.info names them (the report shows names).
+for u in 'U02JD0E4512 jane.doe Jane Doe' 'U03ASM1TH7Q alex.smith Alex Smith' \
+	'U05SAMLEE01 sam.lee Sam Lee'; do
+	read -r id handle real <<<"$u"
+	api /_fake/user -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg id "$id" --arg h "$handle" --arg r "$real" \
+			'{id:$id, name:$h, display_name:$h, real_name:$r}')" >/dev/null
+done
+# The cluster as the stub kubectl plays it: revision 42 (the 03:05 deploy
+# of 2.1.0) is running, 41 before it.
+jq -n '[{tool:"kubectl", match:"rollout history", stdout:
+	("deployment.apps/payments-api \nREVISION  CHANGE-CAUSE\n" +
+	 "40        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:1.9.4 --namespace=payments\n" +
+	 "41        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:2.0.3 --namespace=payments\n" +
+	 "42        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:2.1.0 --namespace=payments\n\n")}]' \
+	>"$work/stub-rules.json"
+
 seen=0
 # Prints the messages rollbot posted since the last call, as Slack shows
 # them, once one of them matches the regex $1 (or after 15 s).
