@@ -348,6 +348,11 @@ static void lifecycle_data(struct app_inc *ai, json_t *data)
 	}
 	json_object_set_new(data, "resume_step", json_integer(ai->inc.next_step + 1));
 	json_object_set_new(data, "interrupted", json_boolean(ai->inc.interrupted));
+	/* The history read before the plan says the target runs already: a
+	 * mistyped --to, and a rollback that would change nothing. */
+	json_object_set_new(data, "already_running",
+			    json_boolean(ai->running_before[0] &&
+					 !strcmp(ai->running_before, ai->inc.target)));
 	json_object_set_new(data, "closed_by", json_string(ai->inc.closed_by));
 	/* A step ran (it may have failed): the end messages must not say
 	 * that nothing was run. */
