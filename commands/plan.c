@@ -16,13 +16,15 @@
  * which the operator wrote as words). Every value is validated again here,
  * even though the config loader and the parser already did: this is the
  * last code before execve, and a rule enforced in one place only is one
- * refactoring away from being lost. The checks are per kind of value
- * (Kubernetes name, label, image, URL, path, JSON) and never echo the
- * value into the message, which may end up in Slack or a log.
+ * refactoring away from being lost. The checks (plan_check.c) are per
+ * kind of value (Kubernetes name, label, image, URL, path, JSON) and never
+ * echo the value into the message, which may end up in Slack or a log.
  *
  * When no --to is given, the target is resolved first (plan_resolve_step
- * lists the history; plan_parse_* read it), recorded, and passed to
- * plan_build explicitly, so a retry does the same thing as the first try.
+ * lists the history; plan_parse_* in plan_history.c read it), recorded, and
+ * passed to plan_build explicitly, so a retry does the same thing as the
+ * first try. plan_show.c writes plans for people and digests them; what the
+ * plan's files share is in plan_int.h.
  *
  * Pure: no I/O, no clock, no globals. The method table is constant; plans
  * are allocated for the caller and freed with plan_free. jansson is used as
@@ -37,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "plan_int.h"
 #include "rb.h"
 
 /* `context` (the kubeconfig context, or Helm's --kube-context) is optional for
@@ -115,553 +118,14 @@ int plan_method_from_name(const char *name, enum plan_method *out)
 	return RB_EINVAL;
 }
 
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
+/* ---- building ---------------------------------------------------------- */
 
-static bool is_alnum(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* Tells whether `s` may be used as a target of kind t. A revision is 1-9
- * digits without a leading zero (fits an int, and "041" is never what
- * someone meant). A version is [A-Za-z0-9][A-Za-z0-9._-]{0,63} without "..":
- * safe as one argv element, as an image tag and in a file name. For
- * PLAN_TARGET_NONE only the empty string ("no target") is valid. NULL is
- * never valid. */
-bool plan_target_valid(enum plan_target t, const char *s)
-{
-	size_t n;
-
-	if (!s)
-		return false;
-	n = strlen(s);
-	switch (t) {
-	case PLAN_TARGET_NONE:
-		return n == 0;
-	case PLAN_TARGET_REVISION:
-		if (n < 1 || n > 9 || s[0] == '0')
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (!is_digit(s[i]))
-				return false;
-		return true;
-	case PLAN_TARGET_VERSION:
-		if (n < 1 || n > 64 || !is_alnum(s[0]))
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if (!is_alnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-				return false;
-		return strstr(s, "..") == NULL;
-	}
-	return false;
-}
-
-/* ---- errors ---------------------------------------------------------- */
-
-/* Returns a constant description of a PLAN_E* code (or an RB_E* one). */
-const char *plan_strerror(int code)
-{
-	switch (code) {
-	case RB_OK:
-		return "success";
-	case RB_ENOMEM:
-		return "out of memory";
-	case RB_ETOOBIG:
-		return "value too large";
-	case RB_EINVAL:
-		return "invalid argument";
-	case PLAN_EINVAL:
-		return "invalid plan input";
-	case PLAN_EPARSE:
-		return "command output not understood";
-	case PLAN_ENOTARGET:
-		return "no target to roll back to";
-	}
-	return "unknown error";
-}
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...) RB_PRINTF(4, 5);
-
-/* Writes the message (when the caller gave a buffer) and returns code. */
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-/* A short, printable copy of text we did not write (a config key, a status
- * from a CLI) for a message: anything but printable ASCII becomes '?', and
- * it is cut at 40 characters, so a message never carries a newline or an
- * escape sequence into a log line or a Slack post. */
-static const char *clip(const char *s, char *buf, size_t size)
-{
-	size_t o = 0;
-
-	RB_ASSERT(size >= 4);
-	for (; *s && o + 1 < size; s++) {
-		if (o == 40 || o + 4 >= size) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		buf[o++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-/* ---- validation -------------------------------------------------------- */
-
-#define MAX_TIMEOUT_MS (7LL * 24 * 3600 * 1000) /* as bot/config.c */
-#define MAX_PARAMS     32
-#define MAX_NAME_LEN   253 /* a DNS name */
-#define MAX_URL_LEN    2048
-#define MAX_PATH_LEN   1024
-#define MAX_ARGS_LEN   1024
-#define MAX_PATCH_LEN  8192
-#define MAX_ID_LEN     64
-#define MAX_REASON_LEN 2048 /* CMD_REASON_MAX (500 UTF-8 characters) and some */
 #define MAX_STEPS      5 /* the longest method (3) + its check + the database step */
 /* A step whose command has a --timeout of its own (rollout status, helm
  * --wait) is killed this much later than that timeout, so the command's own
  * message ("timed out waiting for the condition") is what people read, not
  * a bare "killed". */
 #define STEP_GRACE_MS 10000
-
-/* c is in set; '\0' never is (strchr would find the terminator). */
-static bool in_set(char c, const char *set)
-{
-	return c != '\0' && strchr(set, c) != NULL;
-}
-
-static bool is_lower_alnum(char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'z');
-}
-
-/* An RFC 1123 label as Kubernetes uses it: [a-z0-9]([-a-z0-9]*[a-z0-9])?,
- * at most 63 characters. Namespaces and container names are labels. */
-static bool dns_label_ok(const char *s, size_t n)
-{
-	if (n < 1 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_lower_alnum(s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-/* An RFC 1123 subdomain: labels joined by '.', at most max characters.
- * Deployment, service and ingress names; Helm release names (max 53). */
-static bool dns_subdomain_ok(const char *s, size_t n, size_t max)
-{
-	size_t start = 0;
-
-	if (n < 1 || n > max)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		if (i == n || s[i] == '.') {
-			if (!dns_label_ok(s + start, i - start))
-				return false;
-			start = i + 1;
-		}
-	}
-	return true;
-}
-
-/* The name part of a label key, and a label value:
- * [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?, at most 63 characters. (An empty
- * label value is valid in Kubernetes but never a colour.) */
-static bool qualified_name_ok(const char *s, size_t n)
-{
-	if (n < 1 || n > 63 || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "-_."))
-			return false;
-	return true;
-}
-
-/* A label key: [prefix/]name, the prefix a DNS subdomain. */
-static bool label_key_ok(const char *s)
-{
-	const char *slash = strchr(s, '/');
-
-	if (!slash)
-		return qualified_name_ok(s, strlen(s));
-	return dns_subdomain_ok(s, (size_t)(slash - s), 253) &&
-	       qualified_name_ok(slash + 1, strlen(slash + 1));
-}
-
-/* A plain name parameter (the one rule bot/config.c also applies, since it
- * validates every service by building its plan): it must start
- * with a letter or digit (so never an option, a path or "." / ".."), and
- * hold no "..". Kube contexts (arn:aws:eks:…:cluster/x, user@cluster),
- * Lambda function names and ARNs, aliases, regions, flag names, Docker
- * service names. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > MAX_NAME_LEN || !is_alnum(s[0]) || strstr(s, ".."))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "._-/:@+,"))
-			return false;
-	return true;
-}
-
-/* An image repository, with an optional registry and port
- * (registry:5000/team/app), but no tag and no digest: the target is
- * appended as the tag, and a digest would pin the image whatever the tag. */
-static bool image_ok(const char *s)
-{
-	size_t n = strlen(s);
-	const char *last = strrchr(s, '/');
-
-	if (n < 1 || n > MAX_NAME_LEN || !is_alnum(s[0]) || !is_alnum(s[n - 1]))
-		return false;
-	if (strstr(s, "..") || strstr(s, "//"))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "._-/:"))
-			return false;
-	return strchr(last ? last + 1 : s, ':') == NULL;
-}
-
-/* An http(s) URL with a host, no credentials (plan_describe shows it in
- * Slack) and only characters that need no quoting. With allow_query false
- * also no query or fragment: a path is appended to it. */
-static bool url_ok(const char *s, bool allow_query)
-{
-	const char *host, *end;
-	size_t n = strlen(s);
-
-	if (n > MAX_URL_LEN)
-		return false;
-	if (!strncmp(s, "https://", 8))
-		host = s + 8;
-	else if (!strncmp(s, "http://", 7))
-		host = s + 7;
-	else
-		return false;
-	if (!*host || *host == '/' || *host == ':' || *host == '?' || *host == '#')
-		return false;
-	end = host + strcspn(host, "/?#");
-	if (memchr(host, '@', (size_t)(end - host)))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch <= 0x20 || ch >= 0x7f || in_set((char)ch, "\"'<>\\^`{|}"))
-			return false;
-	}
-	return allow_query || !strpbrk(s, "?#");
-}
-
-/* An absolute path: safe characters, no "..". */
-static bool path_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 2 || n > MAX_PATH_LEN || s[0] != '/' || strstr(s, ".."))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "._-/:@+,"))
-			return false;
-	return true;
-}
-
-/* Script arguments: words of safe characters
- * and '=', separated by spaces. A leading '-' is fine: they are the
- * script's own options, written by the operator. */
-static bool args_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > MAX_ARGS_LEN || strspn(s, " ") == n)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "._-/:@+,= "))
-			return false;
-	return true;
-}
-
-/* A JSON object or array (kubectl patch -p): parsed, duplicates refused,
- * but passed on byte for byte. Control characters other than JSON's
- * whitespace cannot survive the parse. */
-static bool patch_ok(const char *s)
-{
-	size_t n = strlen(s);
-	json_error_t jerr;
-	json_t *j;
-	bool ok;
-
-	if (n < 2 || n > MAX_PATCH_LEN)
-		return false;
-	j = json_loadb(s, n, JSON_REJECT_DUPLICATES, &jerr);
-	ok = j && (json_is_object(j) || json_is_array(j));
-	json_decref(j);
-	return ok;
-}
-
-/* The service's own name, as bot/config.c service_name_ok. */
-static bool service_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 63 || !is_lower_alnum(s[0]))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (!is_lower_alnum(s[i]) && !in_set(s[i], "._-"))
-			return false;
-	return true;
-}
-
-/* Incident id, severity, Slack user id: short and plain; "" is fine. */
-static bool id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > MAX_ID_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_alnum(s[i]) && !in_set(s[i], "._-@"))
-			return false;
-	return true;
-}
-
-/* Free text for an environment variable: one line, no control bytes. */
-static bool text_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > MAX_REASON_LEN)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch < 0x20 || ch == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-enum vkind {
-	V_NONE,
-	V_DNS_LABEL,
-	V_K8S_NAME,
-	V_RELEASE,
-	V_NAME,
-	V_IMAGE,
-	V_LABEL_KEY,
-	V_LABEL_VALUE,
-	V_URL,
-	V_MANIFEST,
-	V_PATH,
-	V_ARGS,
-	V_JSON,
-};
-
-/* Each kind's rule, for messages. */
-static const char *const vkind_rule[] = {
-	[V_NONE] = "a known parameter",
-	[V_DNS_LABEL] = "a Kubernetes name: lowercase letters, digits and '-', starting and "
-			"ending with a letter or digit, at most 63 characters",
-	[V_K8S_NAME] = "a Kubernetes object name: lowercase letters, digits, '-' and '.', "
-		       "starting and ending with a letter or digit, at most 253 characters",
-	[V_RELEASE] = "a Helm release name: lowercase letters, digits, '-' and '.', at most 53 "
-		      "characters",
-	[V_NAME] = "letters, digits and . _ - / : @ + , starting with a letter or digit, "
-		   "without '..', at most 253 characters",
-	[V_IMAGE] = "an image repository without tag or digest (registry:5000/team/app)",
-	[V_LABEL_KEY] = "a label key ([prefix/]name)",
-	[V_LABEL_VALUE] = "a label value: letters, digits, '-', '_' and '.', starting and ending "
-			  "with a letter or digit, at most 63 characters",
-	[V_URL] = "an http:// or https:// URL without spaces, credentials, query or fragment",
-	[V_MANIFEST] = "an absolute path without '..' or an http(s) URL",
-	[V_PATH] = "an absolute path of letters, digits and . _ - / : @ + , without '..'",
-	[V_ARGS] = "words of letters, digits and . _ - / : @ + , = separated by spaces",
-	[V_JSON] = "a JSON object or array of at most 8192 bytes",
-};
-
-/* The kind of value a method parameter holds. `service` is a Kubernetes
- * Service for bluegreen and a Swarm service for docker. */
-static enum vkind param_kind(enum plan_method m, const char *key)
-{
-	static const struct {
-		const char *key;
-		enum vkind kind;
-	} kinds[] = {
-		{ "namespace", V_DNS_LABEL }, { "container", V_DNS_LABEL },
-		{ "deployment", V_K8S_NAME }, { "canary_deployment", V_K8S_NAME },
-		{ "service", V_K8S_NAME },    { "ingress", V_K8S_NAME },
-		{ "release", V_RELEASE },     { "context", V_NAME },
-		{ "flag", V_NAME },	      { "function", V_NAME },
-		{ "alias", V_NAME },	      { "region", V_NAME },
-		{ "image", V_IMAGE },	      { "selector_key", V_LABEL_KEY },
-		{ "colour", V_LABEL_VALUE },  { "url", V_URL },
-		{ "manifest", V_MANIFEST },   { "path", V_PATH },
-		{ "args", V_ARGS },	      { "patch", V_JSON },
-	};
-
-	if (m == PLAN_DOCKER && !strcmp(key, "service"))
-		return V_NAME;
-	for (size_t i = 0; i < RB_ARRAY_LEN(kinds); i++)
-		if (!strcmp(kinds[i].key, key))
-			return kinds[i].kind;
-	return V_NONE;
-}
-
-static bool value_ok(enum vkind k, const char *s)
-{
-	switch (k) {
-	case V_NONE:
-		return false;
-	case V_DNS_LABEL:
-		return dns_label_ok(s, strlen(s));
-	case V_K8S_NAME:
-		return dns_subdomain_ok(s, strlen(s), 253);
-	case V_RELEASE:
-		return dns_subdomain_ok(s, strlen(s), 53);
-	case V_NAME:
-		return name_ok(s);
-	case V_IMAGE:
-		return image_ok(s);
-	case V_LABEL_KEY:
-		return label_key_ok(s);
-	case V_LABEL_VALUE:
-		return qualified_name_ok(s, strlen(s));
-	case V_URL:
-		return url_ok(s, false);
-	case V_MANIFEST:
-		if (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8))
-			return url_ok(s, true);
-		return path_ok(s);
-	case V_PATH:
-		return path_ok(s);
-	case V_ARGS:
-		return args_ok(s);
-	case V_JSON:
-		return patch_ok(s);
-	}
-	return false;
-}
-
-/* Borrowed value of parameter key, or NULL. Keys are unique (checked). */
-static const char *param(const struct plan_input *in, const char *key)
-{
-	for (size_t i = 0; i < in->n_params; i++)
-		if (!strcmp(in->params[i].key, key))
-			return in->params[i].value;
-	return NULL;
-}
-
-static const char *or_empty(const char *s)
-{
-	return s ? s : "";
-}
-
-/* Checks everything plan_build and plan_resolve_step read from `in`;
- * with_target also checks the target for the method. Returns 0 or
- * PLAN_EINVAL with a message that names the value but never quotes it. */
-static int check_input(const struct plan_input *in, bool with_target, char *err, size_t errlen)
-{
-	const struct plan_method_info *mi;
-	const char *t;
-	char b[48];
-
-	if (!in)
-		return fail(err, errlen, PLAN_EINVAL, "no plan input");
-	if ((unsigned)in->method >= PLAN_METHOD_COUNT)
-		return fail(err, errlen, PLAN_EINVAL, "unknown rollback method %d",
-			    (int)in->method);
-	mi = plan_method_info(in->method);
-	if (!in->service || !service_ok(in->service))
-		return fail(err, errlen, PLAN_EINVAL, "the service name is not a valid name");
-	if (in->timeout_ms < 1 || in->timeout_ms > MAX_TIMEOUT_MS)
-		return fail(err, errlen, PLAN_EINVAL,
-			    "the command timeout must be between 1 ms and 7 days");
-	if (in->n_params > MAX_PARAMS || (in->n_params && !in->params))
-		return fail(err, errlen, PLAN_EINVAL, "too many parameters");
-
-	for (size_t i = 0; i < in->n_params; i++) {
-		const char *k = in->params[i].key;
-		const char *v = in->params[i].value;
-		enum vkind kind;
-
-		if (!k || !v)
-			return fail(err, errlen, PLAN_EINVAL, "parameter %zu has no key or value",
-				    i + 1);
-		if (!rb_str_in_list(mi->required, k) && !rb_str_in_list(mi->optional, k))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "`%s` is not a parameter of method %s", clip(k, b, sizeof b),
-				    mi->name);
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(in->params[j].key, k))
-				return fail(err, errlen, PLAN_EINVAL,
-					    "parameter `%s` is given twice", k);
-		kind = param_kind(in->method, k);
-		if (!value_ok(kind, v))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "parameter `%s` must be %s", k, vkind_rule[kind]);
-	}
-	for (size_t i = 0; mi->required[i]; i++)
-		if (!param(in, mi->required[i]))
-			return fail(err, errlen, PLAN_EINVAL, "method %s needs parameter `%s`",
-				    mi->name, mi->required[i]);
-	if (in->method == PLAN_CANARY) {
-		if (param(in, "manifest") && param(in, "patch"))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "canary takes `manifest` or `patch`, not both");
-		if (!param(in, "patch") != !param(in, "ingress"))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "canary `patch` and `ingress` go together");
-	}
-	if (in->method == PLAN_SCRIPT) {
-		if (!id_ok(or_empty(in->incident_id)) || !id_ok(or_empty(in->severity)) ||
-		    !id_ok(or_empty(in->requested_by)))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "incident id, severity and requester must be plain words");
-		if (!text_ok(or_empty(in->reason)))
-			return fail(err, errlen, PLAN_EINVAL,
-				    "the reason must be one line without control characters");
-	}
-	if (!with_target)
-		return 0;
-
-	t = or_empty(in->target);
-	if (!*t) {
-		if (mi->target == PLAN_TARGET_REVISION)
-			return fail(err, errlen, PLAN_EINVAL,
-				    "method %s needs an explicit target: resolve it from the "
-				    "history first",
-				    mi->name);
-		return 0;
-	}
-	if (mi->target == PLAN_TARGET_NONE)
-		return fail(err, errlen, PLAN_EINVAL, "method %s takes no target", mi->name);
-	if (!plan_target_valid(mi->target, t))
-		return fail(err, errlen, PLAN_EINVAL, "the target must be %s",
-			    mi->target == PLAN_TARGET_REVISION ?
-				    "a revision number (1-9 digits, no leading zero)" :
-				    "a version: letters, digits, '.', '_' and '-', starting with "
-				    "a letter or digit, at most 64 characters");
-	if (in->method == PLAN_DOCKER && !param(in, "image"))
-		return fail(err, errlen, PLAN_EINVAL,
-			    "docker needs the `image` parameter to go to a tag; without a "
-			    "target it rolls back to the previous spec");
-	return 0;
-}
-
-/* ---- building ---------------------------------------------------------- */
 
 /* A growing, always NULL-terminated argv whose elements it owns. */
 struct argv_b {
@@ -792,7 +256,7 @@ static long long secs(int64_t ms)
  * subcommand's own argument parsing can take it for something else. */
 static void kubectl_begin(struct argv_b *a, const struct plan_input *in)
 {
-	const char *ctx = param(in, "context");
+	const char *ctx = plan_input_param(in, "context");
 
 	av_push(a, "kubectl");
 	if (ctx)
@@ -803,7 +267,7 @@ static void kubectl_begin(struct argv_b *a, const struct plan_input *in)
  * --context); it is a global flag too. */
 static void helm_begin(struct argv_b *a, const struct plan_input *in)
 {
-	const char *ctx = param(in, "context");
+	const char *ctx = plan_input_param(in, "context");
 
 	av_push(a, "helm");
 	if (ctx)
@@ -830,8 +294,8 @@ static void add_rollout_status(struct plan *p, const struct plan_input *in, cons
 /* The kubectl method (seeds/003 "Rollback to Specific Revision"). */
 static void build_kubectl(struct plan *p, const struct plan_input *in)
 {
-	const char *ns = param(in, "namespace");
-	const char *d = param(in, "deployment");
+	const char *ns = plan_input_param(in, "namespace");
+	const char *d = plan_input_param(in, "deployment");
 	struct argv_b a = { 0 };
 
 	kubectl_begin(&a, in);
@@ -851,8 +315,8 @@ static void build_kubectl(struct plan *p, const struct plan_input *in)
  * itself wait for the resources to be ready, with our timeout. */
 static void build_helm(struct plan *p, const struct plan_input *in)
 {
-	const char *ns = param(in, "namespace");
-	const char *r = param(in, "release");
+	const char *ns = plan_input_param(in, "namespace");
+	const char *r = plan_input_param(in, "release");
 	struct argv_b a = { 0 };
 
 	helm_begin(&a, in);
@@ -912,10 +376,10 @@ static char *json_take_dump(json_t *j)
  * JSON-escaped whatever they hold, and passed as one argv element. */
 static void build_bluegreen(struct plan *p, const struct plan_input *in)
 {
-	const char *ns = param(in, "namespace");
-	const char *svc = param(in, "service");
-	const char *key = param(in, "selector_key");
-	const char *colour = param(in, "colour");
+	const char *ns = plan_input_param(in, "namespace");
+	const char *svc = plan_input_param(in, "service");
+	const char *key = plan_input_param(in, "selector_key");
+	const char *colour = plan_input_param(in, "colour");
 	struct argv_b a = { 0 };
 
 	if (!key)
@@ -955,7 +419,7 @@ static void url_segment(struct rb_buf *b, const char *s)
 
 	for (; rc == 0 && *s; s++) {
 		unsigned char ch = (unsigned char)*s;
-		if (is_alnum((char)ch) || in_set((char)ch, "-._~")) {
+		if (plan_is_alnum((char)ch) || plan_in_set((char)ch, "-._~")) {
 			rc = rb_buf_append(b, s, 1);
 		} else {
 			char e[3] = { '%', hex[ch >> 4], hex[ch & 15] };
@@ -972,8 +436,8 @@ static void build_flag(struct plan *p, const struct plan_input *in)
 {
 	static const int post_ok[] = { 200, 204 };
 	static const int get_ok[] = { 200 };
-	const char *url = param(in, "url");
-	const char *flag = param(in, "flag");
+	const char *url = plan_input_param(in, "url");
+	const char *flag = plan_input_param(in, "flag");
 	size_t n = strlen(url);
 	struct rb_buf b;
 	int rc;
@@ -1000,10 +464,10 @@ static void build_flag(struct plan *p, const struct plan_input *in)
  * other's type, so the type follows the patch's shape. */
 static void build_canary(struct plan *p, const struct plan_input *in)
 {
-	const char *ns = param(in, "namespace");
-	const char *c = param(in, "canary_deployment");
-	const char *manifest = param(in, "manifest");
-	const char *patch = param(in, "patch");
+	const char *ns = plan_input_param(in, "namespace");
+	const char *c = plan_input_param(in, "canary_deployment");
+	const char *manifest = plan_input_param(in, "manifest");
+	const char *patch = plan_input_param(in, "patch");
 	struct argv_b a = { 0 };
 
 	if (manifest) {
@@ -1016,7 +480,7 @@ static void build_canary(struct plan *p, const struct plan_input *in)
 		add_exec(p, PLAN_ROLE_ACTION, in->timeout_ms, &a,
 			 rb_asprintf("Route 0%% of traffic to the canary (apply %s)", manifest));
 	} else if (patch) {
-		const char *ing = param(in, "ingress");
+		const char *ing = plan_input_param(in, "ingress");
 		bool array = patch[strspn(patch, " \t\r\n")] == '[';
 
 		kubectl_begin(&a, in);
@@ -1047,9 +511,9 @@ static void build_canary(struct plan *p, const struct plan_input *in)
  * previous manifest, wait for the rollout. */
 static void build_recreate(struct plan *p, const struct plan_input *in)
 {
-	const char *ns = param(in, "namespace");
-	const char *d = param(in, "deployment");
-	const char *manifest = param(in, "manifest");
+	const char *ns = plan_input_param(in, "namespace");
+	const char *d = plan_input_param(in, "deployment");
+	const char *manifest = plan_input_param(in, "manifest");
 	struct argv_b a = { 0 };
 
 	kubectl_begin(&a, in);
@@ -1078,15 +542,15 @@ static void build_recreate(struct plan *p, const struct plan_input *in)
  * needs no resolution: Swarm keeps exactly one previous spec). */
 static void build_docker(struct plan *p, const struct plan_input *in)
 {
-	const char *svc = param(in, "service");
-	const char *image = param(in, "image");
+	const char *svc = plan_input_param(in, "service");
+	const char *image = plan_input_param(in, "image");
 	struct argv_b a = { 0 };
 
 	av_push(&a, "docker");
 	av_push(&a, "service");
 	av_push(&a, "update");
 	if (in->target[0]) {
-		RB_ASSERT(image); /* check_input */
+		RB_ASSERT(image); /* plan_check_input */
 		av_push(&a, "--image");
 		av_pushf(&a, "%s:%s", image, in->target);
 		av_push(&a, svc);
@@ -1114,14 +578,14 @@ static void lambda_begin(struct argv_b *a, const struct plan_input *in, const ch
 	av_push(a, "lambda");
 	av_push(a, verb);
 	av_push(a, "--function-name");
-	av_push(a, param(in, "function"));
+	av_push(a, plan_input_param(in, "function"));
 	av_push(a, "--name");
-	av_push(a, param(in, "alias"));
+	av_push(a, plan_input_param(in, "alias"));
 }
 
 static void lambda_region(struct argv_b *a, const struct plan_input *in)
 {
-	const char *region = param(in, "region");
+	const char *region = plan_input_param(in, "region");
 
 	if (region) {
 		av_push(a, "--region");
@@ -1132,8 +596,8 @@ static void lambda_region(struct argv_b *a, const struct plan_input *in)
 /* The lambda method (seeds/003 "Lambda Function Rollback"). */
 static void build_lambda(struct plan *p, const struct plan_input *in)
 {
-	const char *f = param(in, "function");
-	const char *alias = param(in, "alias");
+	const char *f = plan_input_param(in, "function");
+	const char *alias = plan_input_param(in, "alias");
 	struct argv_b a = { 0 };
 
 	lambda_begin(&a, in, "update-alias");
@@ -1155,8 +619,8 @@ static void build_lambda(struct plan *p, const struct plan_input *in)
  * not eval them. */
 static void build_script(struct plan *p, const struct plan_input *in)
 {
-	const char *path = param(in, "path");
-	const char *args = param(in, "args");
+	const char *path = plan_input_param(in, "path");
+	const char *args = plan_input_param(in, "args");
 	struct argv_b a = { 0 };
 	struct argv_b e = { 0 };
 	struct plan_step *s;
@@ -1176,12 +640,12 @@ static void build_script(struct plan *p, const struct plan_input *in)
 	if (in->target[0])
 		av_push(&a, in->target);
 
-	av_pushf(&e, "ROLLBOT_INCIDENT=%s", or_empty(in->incident_id));
+	av_pushf(&e, "ROLLBOT_INCIDENT=%s", plan_or_empty(in->incident_id));
 	av_pushf(&e, "ROLLBOT_SERVICE=%s", in->service);
 	av_pushf(&e, "ROLLBOT_TARGET=%s", in->target);
-	av_pushf(&e, "ROLLBOT_SEVERITY=%s", or_empty(in->severity));
-	av_pushf(&e, "ROLLBOT_REASON=%s", or_empty(in->reason));
-	av_pushf(&e, "ROLLBOT_REQUESTED_BY=%s", or_empty(in->requested_by));
+	av_pushf(&e, "ROLLBOT_SEVERITY=%s", plan_or_empty(in->severity));
+	av_pushf(&e, "ROLLBOT_REASON=%s", plan_or_empty(in->reason));
+	av_pushf(&e, "ROLLBOT_REQUESTED_BY=%s", plan_or_empty(in->requested_by));
 
 	s = next_step(p);
 	set_exec(s, PLAN_ROLE_ACTION, in->timeout_ms, &a,
@@ -1199,7 +663,7 @@ static void (*const builders[PLAN_METHOD_COUNT])(struct plan *, const struct pla
 };
 
 /* Builds the plan of in->method; see plan.h. Every input is checked first
- * (check_input), so the builders above can trust what they read. */
+ * (plan_check_input), so the builders above can trust what they read. */
 int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t errlen)
 {
 	struct plan_input v;
@@ -1207,16 +671,16 @@ int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t
 	int rc;
 
 	*out = NULL;
-	rc = check_input(in, true, err, errlen);
+	rc = plan_check_input(in, true, err, errlen);
 	if (rc < 0)
 		return rc;
 	v = *in;
-	v.target = or_empty(in->target);
+	v.target = plan_or_empty(in->target);
 
 	p = rb_calloc(1, sizeof *p);
 	p->method = in->method;
 	p->steps = rb_calloc(MAX_STEPS, sizeof *p->steps);
-	/* check_input refused any method outside the table. */
+	/* plan_check_input refused any method outside the table. */
 	builders[in->method](p, &v);
 	if (in->db_argv) {
 		/* Runbook 000 §3.2: only when asked for, after the application
@@ -1225,15 +689,15 @@ int plan_build(const struct plan_input *in, struct plan **out, char *err, size_t
 		size_t n = 0;
 
 		for (; in->db_argv[n]; n++)
-			if (n >= 32 || (n == 0 ? !path_ok(in->db_argv[0]) : !text_ok(in->db_argv[n]))) {
+			if (n >= 32 || (n == 0 ? !plan_path_ok(in->db_argv[0]) : !plan_text_ok(in->db_argv[n]))) {
 				plan_free(p);
-				return fail(err, errlen, PLAN_EINVAL,
+				return plan_fail(err, errlen, PLAN_EINVAL,
 					    "the db_rollback command must be an absolute path followed by "
 					    "at most 31 arguments without control characters");
 			}
 		if (!n || in->db_timeout_ms <= 0) {
 			plan_free(p);
-			return fail(err, errlen, PLAN_EINVAL, "the db_rollback command is empty");
+			return plan_fail(err, errlen, PLAN_EINVAL, "the db_rollback command is empty");
 		}
 		for (size_t i = 0; i < n; i++)
 			av_push(&a, in->db_argv[i]);
@@ -1256,7 +720,7 @@ int plan_resolve_step(const struct plan_input *in, struct plan_step **out, char 
 	int rc;
 
 	*out = NULL;
-	rc = check_input(in, false, err, errlen);
+	rc = plan_check_input(in, false, err, errlen);
 	if (rc < 0)
 		return rc;
 	switch (in->method) {
@@ -1264,21 +728,21 @@ int plan_resolve_step(const struct plan_input *in, struct plan_step **out, char 
 		kubectl_begin(&a, in);
 		av_push(&a, "rollout");
 		av_push(&a, "history");
-		av_pushf(&a, "deployment/%s", param(in, "deployment"));
+		av_pushf(&a, "deployment/%s", plan_input_param(in, "deployment"));
 		av_push(&a, "-n");
-		av_push(&a, param(in, "namespace"));
+		av_push(&a, plan_input_param(in, "namespace"));
 		title = rb_asprintf("List the rollout history of deployment/%s",
-				    param(in, "deployment"));
+				    plan_input_param(in, "deployment"));
 		break;
 	case PLAN_HELM:
 		helm_begin(&a, in);
 		av_push(&a, "history");
-		av_push(&a, param(in, "release"));
+		av_push(&a, plan_input_param(in, "release"));
 		av_push(&a, "-n");
-		av_push(&a, param(in, "namespace"));
+		av_push(&a, plan_input_param(in, "namespace"));
 		av_push(&a, "-o");
 		av_push(&a, "json");
-		title = rb_asprintf("List the history of Helm release %s", param(in, "release"));
+		title = rb_asprintf("List the history of Helm release %s", plan_input_param(in, "release"));
 		break;
 	case PLAN_LAMBDA:
 		lambda_begin(&a, in, "get-alias");
@@ -1286,7 +750,7 @@ int plan_resolve_step(const struct plan_input *in, struct plan_step **out, char 
 		av_push(&a, "json");
 		lambda_region(&a, in);
 		title = rb_asprintf("Read which version alias %s of %s points at",
-				    param(in, "alias"), param(in, "function"));
+				    plan_input_param(in, "alias"), plan_input_param(in, "function"));
 		break;
 	default:
 		return 0;
@@ -1295,476 +759,4 @@ int plan_resolve_step(const struct plan_input *in, struct plan_step **out, char 
 	set_exec(s, PLAN_ROLE_CHECK, in->timeout_ms, &a, title);
 	*out = s;
 	return 0;
-}
-
-/* ---- reading the history ----------------------------------------------- */
-
-/* Writes a revision number into target[len]. */
-static int put_target(unsigned long rev, char *target, size_t len, char *err, size_t errlen)
-{
-	char b[24];
-
-	snprintf(b, sizeof b, "%lu", rev);
-	if (!target || rb_strlcpy(target, b, len) != 0)
-		return fail(err, errlen, RB_ETOOBIG, "the target buffer is too small");
-	return 0;
-}
-
-/* Reads a revision at s: 1-9 digits without a leading zero, followed by
- * end, space or tab. Returns the number of digits, or 0. */
-static size_t revision_at(const char *s, size_t n, unsigned long *rev)
-{
-	size_t d = 0;
-
-	while (d < n && is_digit(s[d]))
-		d++;
-	if (d < 1 || d > 9 || s[0] == '0' || (d < n && s[d] != ' ' && s[d] != '\t'))
-		return 0;
-	*rev = strtoul(s, NULL, 10);
-	return d;
-}
-
-/* Reads `kubectl rollout history deployment/D -n NS`:
- *
- *   deployment.apps/payments-api
- *   REVISION  CHANGE-CAUSE
- *   40        <none>
- *   41        kubectl set image deployment/payments-api app=payments:v2.1.0
- *
- * Lines before the REVISION header are skipped; after it every non-blank
- * line must start with a revision number (the CHANGE-CAUSE after it is
- * free text and ignored). The current revision is the highest: kubectl
- * gives each new rollout, and each rollback, the next number (a rollback
- * to 40 re-labels that ReplicaSet 42, so numbers never repeat). The target
- * is the second highest, what the workload ran before the current one;
- * after a completed rollback that is the release rolled back from, which
- * is why the resolved number is shown to the approvers.
- *
- * Why not a bare `kubectl rollout undo`: it means "the revision before the
- * current one" at the moment it runs. If rollbot crashed, or a step timed
- * out after the undo went through, a retry would undo the undo and bring
- * the bad release back. Resolving the number once, recording it and always
- * passing --to-revision makes the retry do the same thing again. */
-int plan_parse_kubectl_history(const char *out, char *target, size_t len, char *err, size_t errlen)
-{
-	unsigned long top = 0, second = 0;
-	bool header = false;
-	size_t rows = 0;
-	int lineno = 0;
-
-	if (!out)
-		return fail(err, errlen, PLAN_EPARSE, "no rollout history output");
-	for (const char *line = out; *line;) {
-		const char *eol = strchr(line, '\n');
-		size_t n = eol ? (size_t)(eol - line) : strlen(line);
-		const char *s = line;
-		unsigned long rev;
-
-		line += n + (eol ? 1 : 0);
-		lineno++;
-		while (n && (s[0] == ' ' || s[0] == '\t')) {
-			s++;
-			n--;
-		}
-		while (n && in_set(s[n - 1], " \t\r"))
-			n--;
-		if (!n)
-			continue;
-		if (!header) {
-			header = n >= 8 && !strncmp(s, "REVISION", 8) &&
-				 (n == 8 || s[8] == ' ' || s[8] == '\t');
-			continue;
-		}
-		if (!revision_at(s, n, &rev))
-			return fail(err, errlen, PLAN_EPARSE,
-				    "rollout history line %d does not start with a revision number",
-				    lineno);
-		if (rev == top || rev == second)
-			return fail(err, errlen, PLAN_EPARSE,
-				    "rollout history lists revision %lu twice", rev);
-		if (rev > top) {
-			second = top;
-			top = rev;
-		} else if (rev > second) {
-			second = rev;
-		}
-		rows++;
-	}
-	if (!header)
-		return fail(err, errlen, PLAN_EPARSE,
-			    "no REVISION header: this is not `kubectl rollout history` output");
-	if (rows == 0)
-		return fail(err, errlen, PLAN_ENOTARGET,
-			    "nothing to roll back to: the rollout history is empty");
-	if (rows == 1)
-		return fail(err, errlen, PLAN_ENOTARGET,
-			    "nothing to roll back to: revision %lu is the only one in the history",
-			    top);
-	return put_target(second, target, len, err, errlen);
-}
-
-/* Parses a whole JSON text, refusing duplicate keys. */
-static json_t *load_json(const char *out, const char *what, char *err, size_t errlen)
-{
-	json_error_t jerr;
-	json_t *j;
-
-	if (!out) {
-		fail(err, errlen, PLAN_EPARSE, "no %s output", what);
-		return NULL;
-	}
-	j = json_loads(out, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
-		fail(err, errlen, PLAN_EPARSE, "%s output is not JSON (line %d, column %d)", what,
-		     jerr.line, jerr.column);
-	return j;
-}
-
-/* Reads `helm history RELEASE -n NS -o json`: an array of
- * {"revision":N,"status":"…",…}. What it decides:
- *
- * - current = the one revision whose status is "deployed" (none, or more
- *   than one, is not a state to guess in);
- * - it must also be the newest revision: when a newer one is "failed" or
- *   "pending-*", the cluster may be half-way into that release, and
- *   whether to re-apply the deployed revision or go further back is a
- *   decision for a person, who gets told both numbers and uses --to;
- * - target = the highest revision below the current one whose status is
- *   "superseded": a release that really ran. "failed" revisions in between
- *   are skipped (they never came up), as are "uninstalled" ones.
- */
-int plan_parse_helm_history(const char *out, char *target, size_t len, char *err, size_t errlen)
-{
-	json_t *root = load_json(out, "helm history", err, errlen);
-	json_int_t newest = 0, deployed = 0, best = 0;
-	const char *newest_status = "";
-	size_t n_deployed = 0, i;
-	json_t *e;
-	char b[48];
-	int rc = 0;
-
-	if (!root)
-		return PLAN_EPARSE;
-	if (!json_is_array(root)) {
-		json_decref(root);
-		return fail(err, errlen, PLAN_EPARSE,
-			    "helm history output is not a JSON array of revisions");
-	}
-	json_array_foreach (root, i, e) {
-		json_t *r = json_object_get(e, "revision");
-		const char *st = json_string_value(json_object_get(e, "status"));
-		json_int_t rev = json_is_integer(r) ? json_integer_value(r) : 0;
-
-		if (!json_is_object(e) || rev < 1 || rev > 999999999 || !st) {
-			rc = fail(err, errlen, PLAN_EPARSE,
-				  "helm history entry %zu has no valid revision and status", i + 1);
-			goto done;
-		}
-		for (size_t j = 0; j < i; j++) {
-			if (json_integer_value(
-				    json_object_get(json_array_get(root, j), "revision")) == rev) {
-				rc = fail(err, errlen, PLAN_EPARSE,
-					  "helm history lists revision %lld twice", (long long)rev);
-				goto done;
-			}
-		}
-		if (rev > newest) {
-			newest = rev;
-			newest_status = st;
-		}
-		if (!strcmp(st, "deployed")) {
-			n_deployed++;
-			deployed = rev;
-		}
-	}
-	if (json_array_size(root) == 0) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "nothing to roll back to: the release has no history");
-		goto done;
-	}
-	if (n_deployed == 0) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "no revision of the release is deployed (the newest, %lld, is %s): "
-			  "choose the revision with --to",
-			  (long long)newest, clip(newest_status, b, sizeof b));
-		goto done;
-	}
-	if (n_deployed > 1) {
-		rc = fail(err, errlen, PLAN_EPARSE, "helm history marks %zu revisions as deployed",
-			  n_deployed);
-		goto done;
-	}
-	if (newest != deployed) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "the newest revision, %lld, is %s while revision %lld is still deployed: "
-			  "choose the revision with --to",
-			  (long long)newest, clip(newest_status, b, sizeof b), (long long)deployed);
-		goto done;
-	}
-	json_array_foreach (root, i, e) {
-		json_int_t rev = json_integer_value(json_object_get(e, "revision"));
-		const char *st = json_string_value(json_object_get(e, "status"));
-
-		if (rev < deployed && rev > best && !strcmp(st, "superseded"))
-			best = rev;
-	}
-	if (!best) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "nothing to roll back to: no superseded revision before revision %lld",
-			  (long long)deployed);
-		goto done;
-	}
-	rc = put_target((unsigned long)best, target, len, err, errlen);
-done:
-	json_decref(root);
-	return rc;
-}
-
-/* Reads `aws lambda get-alias … --output json`: {"FunctionVersion":"7",…}.
- * The target is the version below the alias's one (7 → 6): Lambda numbers
- * published versions 1, 2, 3… and never reuses a number. A deleted version
- * leaves a gap; update-alias then fails visibly and a person picks with
- * --to. An alias on $LATEST has no "previous", and a weighted alias
- * (RoutingConfig.AdditionalVersionWeights) sends traffic to two versions,
- * so which one is bad is not ours to guess: both are errors. */
-int plan_parse_lambda_alias(const char *out, char *target, size_t len, char *err, size_t errlen)
-{
-	json_t *root = load_json(out, "aws lambda get-alias", err, errlen);
-	json_t *weights;
-	const char *fv;
-	unsigned long v;
-	int rc;
-
-	if (!root)
-		return PLAN_EPARSE;
-	fv = json_string_value(json_object_get(root, "FunctionVersion"));
-	weights =
-		json_object_get(json_object_get(root, "RoutingConfig"), "AdditionalVersionWeights");
-	if (!fv) {
-		rc = fail(err, errlen, PLAN_EPARSE, "the alias has no FunctionVersion");
-	} else if (!strcmp(fv, "$LATEST")) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "the alias points at $LATEST, which has no previous version: choose "
-			  "the version with --to");
-	} else if (!plan_target_valid(PLAN_TARGET_REVISION, fv)) {
-		rc = fail(err, errlen, PLAN_EPARSE, "the alias's FunctionVersion is not a number");
-	} else if (json_is_object(weights) && json_object_size(weights) > 0) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "the alias splits traffic between version %s and others (weighted "
-			  "alias): choose the version with --to",
-			  fv);
-	} else if (!strcmp(fv, "1")) {
-		rc = fail(err, errlen, PLAN_ENOTARGET,
-			  "nothing to roll back to: version 1 is the first version");
-	} else {
-		v = strtoul(fv, NULL, 10); /* 2..999999999: plan_target_valid */
-		rc = put_target(v - 1, target, len, err, errlen);
-	}
-	json_decref(root);
-	return rc;
-}
-
-/* Dispatches to the parser of method m's resolution step. */
-int plan_parse_resolve(enum plan_method m, const char *out, char *target, size_t len, char *err,
-		       size_t errlen)
-{
-	switch (m) {
-	case PLAN_KUBECTL:
-		return plan_parse_kubectl_history(out, target, len, err, errlen);
-	case PLAN_HELM:
-		return plan_parse_helm_history(out, target, len, err, errlen);
-	case PLAN_LAMBDA:
-		return plan_parse_lambda_alias(out, target, len, err, errlen);
-	default:
-		return fail(err, errlen, PLAN_EINVAL,
-			    "this rollback method has no target to resolve");
-	}
-}
-
-/* ---- for people ------------------------------------------------------ */
-
-/* Characters a POSIX shell reads literally in a word. */
-static bool shell_plain(char c)
-{
-	return is_alnum(c) || in_set(c, "_./:=,@%+-");
-}
-
-/* Appends s as a shell word: bare when plain; in single quotes otherwise,
- * with ' written '\''; and when it holds a control character (a multi-line
- * patch from YAML), as $'…' with C escapes, so the line stays one line and
- * still pastes into bash. */
-static int append_word(struct rb_buf *b, const char *s)
-{
-	bool plain = *s != '\0', ctl = false;
-	int rc = 0;
-
-	for (const char *c = s; *c; c++) {
-		unsigned char ch = (unsigned char)*c;
-		plain = plain && shell_plain(*c);
-		ctl = ctl || ch < 0x20 || ch == 0x7f;
-	}
-	if (plain)
-		return rb_buf_puts(b, s);
-	if (!ctl) {
-		rc = rb_buf_puts(b, "'");
-		for (const char *c = s; rc == 0 && *c; c++)
-			rc = *c == '\'' ? rb_buf_puts(b, "'\\''") : rb_buf_append(b, c, 1);
-		return rc ? rc : rb_buf_puts(b, "'");
-	}
-	rc = rb_buf_puts(b, "$'");
-	for (const char *c = s; rc == 0 && *c; c++) {
-		unsigned char ch = (unsigned char)*c;
-		if (ch == '\n')
-			rc = rb_buf_puts(b, "\\n");
-		else if (ch == '\t')
-			rc = rb_buf_puts(b, "\\t");
-		else if (ch == '\r')
-			rc = rb_buf_puts(b, "\\r");
-		else if (ch < 0x20 || ch == 0x7f)
-			rc = rb_buf_printf(b, "\\x%02x", ch);
-		else if (ch == '\'' || ch == '\\')
-			rc = rb_buf_printf(b, "\\%c", ch);
-		else
-			rc = rb_buf_append(b, c, 1);
-	}
-	return rc ? rc : rb_buf_puts(b, "'");
-}
-
-static int append_step(struct rb_buf *b, const struct plan_step *s)
-{
-	int rc = 0;
-
-	if (s->kind == PLAN_STEP_HTTP) {
-		rc = rb_buf_printf(b, "%s %s", s->http.method, s->http.url);
-		if (rc == 0 && s->http.body)
-			rc = rb_buf_printf(b, " %s", s->http.body);
-		return rc;
-	}
-	for (size_t i = 0; rc == 0 && i < s->exec.argc; i++) {
-		if (i)
-			rc = rb_buf_puts(b, " ");
-		if (rc == 0)
-			rc = append_word(b, s->exec.argv[i]);
-	}
-	return rc;
-}
-
-/* The display line of one step; see plan.h. New string, free with free(). */
-char *plan_step_display(const struct plan_step *s)
-{
-	struct rb_buf b;
-
-	rb_buf_init(&b, 4u << 20);
-	RB_ASSERT(append_step(&b, s) == 0);
-	return rb_buf_steal(&b);
-}
-
-/* The whole plan for Slack; see plan.h. New string, free with free(). */
-char *plan_describe(const struct plan *p)
-{
-	struct rb_buf b;
-	int rc = 0;
-
-	rb_buf_init(&b, 16u << 20);
-	for (size_t i = 0; rc == 0 && i < p->n_steps; i++) {
-		const struct plan_step *s = &p->steps[i];
-		bool exec = s->kind == PLAN_STEP_EXEC;
-
-		rc = rb_buf_printf(&b, "%s%zu. %s", i ? "\n" : "", i + 1, exec ? "`" : "");
-		if (rc == 0)
-			rc = append_step(&b, s);
-		if (rc == 0 && exec)
-			rc = rb_buf_puts(&b, "`");
-	}
-	RB_ASSERT(rc == 0);
-	return rb_buf_steal(&b);
-}
-
-/* ---- digest ---------------------------------------------------------- */
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME  0x100000001b3ULL
-
-static void fnv_bytes(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-
-	for (size_t i = 0; i < n; i++) {
-		*h ^= c[i];
-		*h *= FNV_PRIME;
-	}
-}
-
-/* Eight bytes, little-endian whatever the machine, so a digest recorded
- * on one host checks on another. */
-static void fnv_u64(uint64_t *h, uint64_t v)
-{
-	unsigned char b[8];
-
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	fnv_bytes(h, b, sizeof b);
-}
-
-/* A string as its length and bytes, so ["ab","c"] and ["a","bc"] differ;
- * NULL as a length no string has, so it differs from "". */
-static void fnv_str(uint64_t *h, const char *s)
-{
-	size_t n;
-
-	if (!s) {
-		fnv_u64(h, UINT64_MAX);
-		return;
-	}
-	n = strlen(s);
-	fnv_u64(h, n);
-	fnv_bytes(h, s, n);
-}
-
-static void fnv_strv(uint64_t *h, char *const *v, size_t n)
-{
-	fnv_u64(h, n);
-	for (size_t i = 0; i < n; i++)
-		fnv_str(h, v[i]);
-}
-
-static void digest_step(uint64_t *h, const struct plan_step *s)
-{
-	fnv_u64(h, (uint64_t)s->kind);
-	fnv_u64(h, (uint64_t)s->role);
-	fnv_u64(h, (uint64_t)s->timeout_ms);
-	fnv_str(h, s->title);
-	fnv_strv(h, s->exec.argv, s->exec.argc);
-	fnv_strv(h, s->exec.env, s->exec.n_env);
-	fnv_str(h, s->http.method);
-	fnv_str(h, s->http.url);
-	fnv_str(h, s->http.body);
-	fnv_u64(h, s->http.n_expect);
-	for (size_t i = 0; i < s->http.n_expect && i < PLAN_HTTP_EXPECT_MAX; i++)
-		fnv_u64(h, (uint64_t)(int64_t)s->http.expect[i]);
-}
-
-/* FNV-1a 64 of the whole plan; see plan.h. A version tag leads the
- * serialisation, so changing its layout changes every digest rather than
- * matching an old approval by accident. */
-uint64_t plan_digest(const struct plan *p)
-{
-	uint64_t h = FNV_OFFSET;
-
-	fnv_str(&h, "rollbot-plan-1");
-	fnv_u64(&h, (uint64_t)p->method);
-	fnv_u64(&h, p->n_steps);
-	for (size_t i = 0; i < p->n_steps; i++)
-		digest_step(&h, &p->steps[i]);
-	return h;
-}
-
-/* FNV-1a 64 of one step alone (a resolution step, for its audit row). */
-uint64_t plan_step_digest(const struct plan_step *s)
-{
-	uint64_t h = FNV_OFFSET;
-
-	fnv_str(&h, "rollbot-step-1");
-	digest_step(&h, s);
-	return h;
 }
