@@ -3766,7 +3766,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 		}
 		b->should_run = false;
 	}
-	(void)prom_stop(&s, false);
+	(void)prom_stop(&s, s.failed); /* a failed scenario keeps its folder, log and data */
 	for (int k = 0; k < s.n_bots; k++)
 		if (s.bots[k].log)
 			scan_bot_log(&s, &s.bots[k]);

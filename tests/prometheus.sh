@@ -15,7 +15,8 @@
 # As root it runs as `prometheus` (the Debian package's user) or `nobody`, DIR
 # handed to that user; as anyone else, as the caller. It listens on 127.0.0.1
 # only, keeps its data an hour, and neither reaches nor serves anything else.
-# Waits are on conditions (/-/ready, then `up` of every job), each bounded.
+# Waits are on conditions (/-/ready, then `up` of every job scraped since this
+# start), bounded by 60 s (ROLLBOT_PROMETHEUS_WAIT_S).
 set -euo pipefail
 
 MARK=.rollbot-prometheus # marks DIR as ours: `stop` removes only such a folder
@@ -51,8 +52,16 @@ as_owner_bg() {
 	fi
 }
 
+# Whether PID runs. A zombie does not: the harness (a child subreaper)
+# inherits Prometheus once `start` has exited, and reaps it only later.
+running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
 alive() {
-	[[ -f $1/prometheus.pid ]] && kill -0 "$(cat "$1/prometheus.pid")" 2>/dev/null
+	[[ -f $1/prometheus.pid ]] && running "$(cat "$1/prometheus.pid")"
 }
 
 # The value of an instant query, or nothing.
@@ -62,7 +71,7 @@ query() {
 }
 
 cmd_start() {
-	local dir=$1 port=$2 fake=$3 interval=$4 url name n deadline
+	local dir=$1 port=$2 fake=$3 interval=$4 url name n deadline t0 scraped
 	shift 4
 	[[ $# -ge 1 ]] || usage
 	command -v prometheus >/dev/null 2>&1 ||
@@ -103,6 +112,7 @@ cmd_start() {
 			die "$OWNER cannot reach $dir: make its parent folders traversable (chmod o+x)"
 	fi
 	cd "$dir"
+	t0=$(date +%s)
 	as_owner_bg prometheus --config.file="$dir/prometheus.yml" \
 		--storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=1h \
 		--web.listen-address="127.0.0.1:$port" \
@@ -119,9 +129,12 @@ cmd_start() {
 		((SECONDS < deadline)) || die "prometheus not ready within ${WAIT_S}s (log: $dir/prometheus.log)"
 		sleep 0.1
 	done
-	until [[ $(query "$url" 'count(up == 1)') == "$n" ]]; do
+	# Scraped since this start: after a halt, the samples of the earlier
+	# run are still there.
+	scraped="count(up == 1 and timestamp(up) >= $t0)"
+	until [[ $(query "$url" "$scraped") == "$n" ]]; do
 		alive "$dir" || die "prometheus exited before its first scrape (log: $dir/prometheus.log)"
-		((SECONDS < deadline)) || die "prometheus did not scrape all of $* within ${WAIT_S}s (up: $(query "$url" 'count(up == 1)'))"
+		((SECONDS < deadline)) || die "prometheus did not scrape all of $* within ${WAIT_S}s (scraped: $(query "$url" "$scraped"))"
 		sleep 0.1
 	done
 	echo "$url"
@@ -134,10 +147,12 @@ cmd_halt() {
 	pid=$(cat "$dir/prometheus.pid")
 	kill "$pid" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+		running "$pid" || break
 		sleep 0.1
 	done
-	kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+	if running "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
 	rm -f "$dir/prometheus.pid"
 }
 
