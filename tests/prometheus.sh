@@ -9,6 +9,7 @@
 #        A DIR left by `halt` is started again with its data (same port, same jobs).
 #   tests/prometheus.sh halt DIR   stop it, keep DIR (a later start resumes)
 #   tests/prometheus.sh stop DIR   stop it and remove DIR
+# (halt and stop do nothing when DIR does not exist).
 #
 # The job is named NAME and the exporter labels its series job="NAME" too
 # (honor_labels), so a query reads http_requests_total{job="NAME"} either way.
@@ -142,6 +143,7 @@ cmd_start() {
 
 cmd_halt() {
 	local dir=$1 pid i
+	[[ -e $dir ]] || return 0 # a start that failed before making it
 	[[ -d $dir && -e $dir/$MARK ]] || die "$dir was not set up by tests/prometheus.sh start"
 	alive "$dir" || return 0
 	pid=$(cat "$dir/prometheus.pid")
@@ -157,7 +159,7 @@ cmd_halt() {
 }
 
 cmd_stop() {
-	[[ -d $1 ]] || die "no such folder: $1"
+	[[ -e $1 ]] || return 0 # a start that failed before making it
 	[[ -e $1/$MARK ]] || die "$1 was not set up by tests/prometheus.sh start; not removing it"
 	cmd_halt "$1"
 	rm -rf -- "$1"
