@@ -60,7 +60,8 @@ $(BUILD)/obj/gen/embedded.o: $(BUILD)/gen/embedded.c
 $(BUILD)/rollbot: $(BUILD)/obj/bot/main.o $(BOT_OBJ) $(CMD_OBJ) $(GEN_OBJ)
 	$(CC) $(LDFLAGS) $^ -o $@ $(PKG_LIBS) -lm
 
-$(BUILD)/fake_slack: $(BUILD)/obj/tests/fake_slack.o $(BUILD)/obj/commands/rb.o
+$(BUILD)/fake_slack: $(BUILD)/obj/tests/fake_slack.o $(BUILD)/obj/tests/fake_metrics.o \
+		     $(BUILD)/obj/commands/rb.o
 	$(CC) $(LDFLAGS) $^ -o $@ $(PKG_LIBS)
 
 $(BUILD)/harness: $(BUILD)/obj/tests/harness.o $(BUILD)/obj/commands/rb.o

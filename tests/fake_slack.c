@@ -57,6 +57,7 @@
  * as they are read and are never stored, recorded or logged; nor are tickets.
  */
 #include "commands/rb.h"
+#include "tests/fake_metrics.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -239,6 +240,7 @@ enum rq_kind {
 	RK_FLAGS,
 	RK_SVC,
 	RK_PROM,
+	RK_METRICS,
 	RK_CONTROL,
 	RK_OTHER
 };
@@ -297,6 +299,7 @@ struct fake {
 	json_t *flags;	       /* the flag service: name → state ({"flag","enabled",…}) */
 	json_t *svc;	       /* probe scripts: "NAME/health" → {"responses":[…],"next":N} */
 	json_t *prom;	       /* probe scripts: query → {"values":[…],"next":N} */
+	struct fake_metrics *metrics; /* /svc/NAME/metrics (tests/fake_metrics.c) */
 	char app_hash[65];
 	int64_t last_ts_us;
 	unsigned file_seq, event_seq, response_url_seq;
@@ -3404,6 +3407,17 @@ static int prom_call(struct fake *fk, struct http_req *rq)
 	return delay;
 }
 
+/* GET /svc/NAME/metrics: the exporter's text (tests/fake_metrics.c). Not
+ * recorded: Prometheus scrapes it every second, the bot never does, and
+ * /_fake/metrics counts the scrapes. */
+static void metrics_call(struct fake *fk, struct http_req *rq)
+{
+	rq->status = 200;
+	rq->resp = fm_scrape(fk->metrics, rq->path, mono_us());
+	rq->resp_len = strlen(rq->resp);
+	rq->resp_ctype = FM_CONTENT_TYPE;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Control API                                                            */
 
@@ -3907,6 +3921,7 @@ static json_t *ctl_reset(struct fake *fk, json_t *body)
 		json_object_clear(fk->usergroups);
 		json_object_clear(fk->svc);
 		json_object_clear(fk->prom);
+		fm_reset(fk->metrics);
 	}
 	note("reset%s", all ? " all" : "");
 	return json_pack("{s:b}", "ok", 1);
@@ -4155,6 +4170,8 @@ static void control_call(struct fake *fk, struct http_req *rq)
 		resp = ctl_state(fk);
 	else if (!strcmp(name, "flags"))
 		resp = ctl_flags(fk, body, rq->is_post, &status);
+	else if (!strcmp(name, "metrics"))
+		resp = fm_control(fk->metrics, body, rq->is_post, mono_us(), &status);
 	else if (!rq->is_post)
 		resp = ctl_bad(&status, "use POST");
 	else if (!strcmp(name, "envelope"))
@@ -4247,6 +4264,8 @@ static int http_run(struct fake *fk, struct http_req *rq)
 		delay = svc_call(fk, rq);
 	} else if (rq->kind == RK_PROM) {
 		delay = prom_call(fk, rq);
+	} else if (rq->kind == RK_METRICS) {
+		metrics_call(fk, rq);
 	} else if (rq->kind == RK_CONTROL) {
 		control_call(fk, rq);
 	} else {
@@ -4310,6 +4329,8 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		rq->kind = RK_SVC;
 	} else if (!strcmp(rq->path, "/prom/api/v1/query")) {
 		rq->kind = RK_PROM;
+	} else if (fm_path(rq->path)) {
+		rq->kind = RK_METRICS;
 	} else if (!strncmp(rq->path, "/_fake/", 7) && !rq->replica) {
 		rq->kind = RK_CONTROL;
 		max = FS_CONTROL_BODY_MAX;
@@ -4532,6 +4553,7 @@ static void fake_init(struct fake *fk, int ping_ms)
 	fk->usergroups = json_object();
 	fk->svc = json_object();
 	fk->prom = json_object();
+	fk->metrics = fm_new();
 	fk->by_id = json_object();
 	hex_rand(fk->app_hash, 64);
 }
@@ -4574,6 +4596,7 @@ static void fake_free(struct fake *fk)
 	json_decref(fk->usergroups);
 	json_decref(fk->svc);
 	json_decref(fk->prom);
+	fm_free(fk->metrics);
 	json_decref(fk->by_id);
 }
 

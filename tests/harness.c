@@ -46,7 +46,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -57,6 +59,7 @@ extern char **environ;
 
 #define DEFAULT_CONFIG	  "tests/scenarios/rollbot.yaml"
 #define DEFAULT_PG_SCRIPT "tests/pg.sh"
+#define PROM_SCRIPT	  "tests/prometheus.sh"
 #define SCENARIO_DIR	  "tests/scenarios"
 #define STUB_DIR	  "tests/stubs"
 #define STUB_CALLS	  "stub-calls.jsonl" /* in the scenario's folder (tests/stubs/stub) */
@@ -197,6 +200,10 @@ struct scenario {
 	json_t *fail_expected;
 	json_t *fail_actual;
 	struct rb_buf detail; /* extra lines for the report */
+	/* "prometheus": a real one, run by tests/prometheus.sh */
+	char prom_dir[96];  /* its folder in tmp; empty until set up */
+	char prom_url[64];  /* ${prometheus_url} */
+	bool prom_started; /* its folder exists (started at least once) */
 };
 
 /* What a sanitizer report in a child's stderr contains. */
@@ -774,6 +781,8 @@ static json_t *var_value(struct scenario *s, const char *expr)
 			v = port;
 		else if (!strcmp(copy, "fake_url"))
 			v = s->base;
+		else if (!strcmp(copy, "prometheus_url") && s->prom_url[0])
+			v = s->prom_url;
 		else if (!strcmp(copy, "tmp"))
 			v = s->tmp;
 		else if (!strcmp(copy, "build"))
@@ -3014,6 +3023,10 @@ static int step_database(struct scenario *s, const json_t *arg, const json_t *st
 	return rc;
 }
 
+static int step_prometheus(struct scenario *s, const json_t *arg, const json_t *step,
+			   json_t **res);
+static int prom_validate(struct scenario *s, const json_t *p);
+
 struct action {
 	const char *name;
 	int (*run)(struct scenario *s, const json_t *arg, const json_t *step, json_t **res);
@@ -3039,6 +3052,7 @@ static const struct action actions[] = {
 	{ "expect_no_process", step_expect_no_process },
 	{ "run", step_run },
 	{ "database", step_database },
+	{ "prometheus", step_prometheus },
 };
 
 static const char *const step_options[] = {
@@ -3052,6 +3066,7 @@ static const char *const replica_actions[] = { "bot", "expect_exit", "send", "ex
 static const char *const scenario_keys[] = {
 	"name",	     "note",  "config",	  "env",	  "fake_args",
 	"autostart", "steps", "replicas", "allow_errors", "timeout_s",
+	"prometheus",
 };
 
 static const struct action *find_action(const char *k)
@@ -3105,6 +3120,9 @@ static int validate(struct scenario *s)
 		  json_integer_value(v) > MAX_REPLICAS))
 		return failf(s, "\"replicas\" must be a number from 1 to %d", MAX_REPLICAS);
 	s->n_bots = v ? (int)json_integer_value(v) : 1;
+	v = json_object_get(s->doc, "prometheus");
+	if (v && prom_validate(s, v))
+		return -1;
 	json_array_foreach (steps, i, v) {
 		const char *sk, *act = NULL;
 		json_t *x;
@@ -3145,6 +3163,140 @@ static int validate(struct scenario *s)
 			return failf(s, "step %zu: \"as\": a name cannot contain '.'", i + 1);
 	}
 	return 0;
+}
+
+/* ---- a real Prometheus (README, "A real Prometheus") --------------------- */
+
+/* A TCP port of 127.0.0.1 free right now, or 0. */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = 0;
+
+	if (fd < 0)
+		return 0;
+	if (!bind(fd, (struct sockaddr *)&a, sizeof a) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* "prometheus": {"services":[NAME,…],"scrape_interval":"1s","autostart":true}. */
+static int prom_validate(struct scenario *s, const json_t *p)
+{
+	const json_t *v, *x;
+	const char *k;
+	size_t i;
+
+	if (!json_is_object(p))
+		return failf(s, "\"prometheus\" must be an object");
+	json_object_foreach ((json_t *)p, k, x)
+		if (strcmp(k, "services") && strcmp(k, "scrape_interval") && strcmp(k, "autostart"))
+			return failf(s, "\"prometheus\": unknown key \"%s\"", k);
+	v = json_object_get(p, "services");
+	if (!json_array_size(v))
+		return failf(s, "\"prometheus\": \"services\" must be a non-empty array of names");
+	json_array_foreach (v, i, x)
+		if (!json_is_string(x))
+			return failf(s, "\"prometheus\": \"services\" must hold names");
+	x = json_object_get(p, "scrape_interval");
+	if (x && !json_is_string(x))
+		return failf(s, "\"prometheus\": \"scrape_interval\" must be a duration (\"1s\")");
+	x = json_object_get(p, "autostart");
+	if (x && !json_is_boolean(x))
+		return failf(s, "\"prometheus\": \"autostart\" must be true or false");
+	return 0;
+}
+
+/* Starts it (again, after a stop: same port, same data) and waits until it
+ * has scraped every service once. */
+static int prom_start(struct scenario *s)
+{
+	const json_t *p = json_object_get(s->doc, "prometheus"), *names, *x;
+	const char **argv;
+	char port[16], err[512], *out = NULL;
+	size_t n, i;
+	int rc = 0;
+
+	names = json_object_get(p, "services");
+	n = json_array_size(names);
+	argv = rb_calloc(n + 8, sizeof *argv);
+	snprintf(port, sizeof port, "%s", s->prom_url + strlen("http://127.0.0.1:"));
+	argv[0] = "bash";
+	argv[1] = PROM_SCRIPT;
+	argv[2] = "start";
+	argv[3] = s->prom_dir;
+	argv[4] = port;
+	argv[5] = s->base;
+	argv[6] = jstr(p, "scrape_interval", "1s");
+	json_array_foreach (names, i, x)
+		argv[7 + i] = json_string_value(x);
+	/* It runs as an unprivileged user, who must reach its folder. */
+	if (chmod(s->tmp, 0711))
+		rc = failf(s, "chmod %s: %s", s->tmp, strerror(errno));
+	else if (run_script(argv, false, &out, err, sizeof err))
+		rc = failf(s, "cannot start Prometheus: %s (Debian's prometheus package is needed: "
+			      "make deps; its log: %s/prometheus.log)", err, s->prom_dir);
+	s->prom_started = true;
+	free(out);
+	free(argv);
+	return rc;
+}
+
+/* Halts it (keep: its data stays for a later start) or stops it and removes
+ * its folder. */
+static int prom_stop(struct scenario *s, bool keep)
+{
+	const char *argv[] = { "bash", PROM_SCRIPT, keep ? "halt" : "stop", s->prom_dir, NULL };
+	char err[512], *out = NULL;
+	int rc = 0;
+
+	if (!s->prom_started)
+		return 0;
+	if (run_script(argv, true, &out, err, sizeof err))
+		rc = failf(s, "cannot stop Prometheus: %s", err);
+	free(out);
+	if (!keep)
+		s->prom_started = false;
+	return rc;
+}
+
+/* The URL is known from the start (the bot's config may name it); the
+ * server starts now unless "autostart" is false. */
+static int prom_setup(struct scenario *s)
+{
+	const json_t *p = json_object_get(s->doc, "prometheus");
+	int port;
+
+	if (!p)
+		return 0;
+	port = free_port();
+	if (!port)
+		return failf(s, "no free port for Prometheus: %s", strerror(errno));
+	snprintf(s->prom_url, sizeof s->prom_url, "http://127.0.0.1:%d", port);
+	snprintf(s->prom_dir, sizeof s->prom_dir, "%s/prometheus", s->tmp);
+	if (json_is_false(json_object_get(p, "autostart")))
+		return 0;
+	return prom_start(s);
+}
+
+/* {"prometheus": "start" | "stop"}: a stopped one keeps its data. */
+static int step_prometheus(struct scenario *s, const json_t *arg, const json_t *step,
+			   json_t **res)
+{
+	const char *what = json_string_value(arg);
+
+	(void)step;
+	(void)res;
+	if (!s->prom_url[0])
+		return failf(s, "prometheus: the scenario has no \"prometheus\" key");
+	if (what && !strcmp(what, "start"))
+		return prom_start(s);
+	if (what && !strcmp(what, "stop"))
+		return prom_stop(s, true);
+	return failf(s, "prometheus: \"start\" or \"stop\"");
 }
 
 /* ---- one scenario ----------------------------------------------------- */
@@ -3590,7 +3742,8 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 			failf(&s, "%s createdb printed no URL", h->pg_script);
 		free(name);
 	}
-	if (!s.failed && !start_fake(&s) && !json_is_false(json_object_get(s.doc, "autostart")))
+	if (!s.failed && !start_fake(&s) && !prom_setup(&s) &&
+	    !json_is_false(json_object_get(s.doc, "autostart")))
 		for (int k = 0; k < s.n_bots && !s.failed; k++)
 			bot_start(&s, k, true);
 	if (!s.failed)
@@ -3613,6 +3766,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 		}
 		b->should_run = false;
 	}
+	(void)prom_stop(&s, s.failed); /* a failed scenario keeps its folder, log and data */
 	for (int k = 0; k < s.n_bots; k++)
 		if (s.bots[k].log)
 			scan_bot_log(&s, &s.bots[k]);

@@ -7,6 +7,9 @@
 # and returns at once. Not root and something missing: it prints the command
 # to run and exits 1. Installing `postgresql` may start Debian's own cluster
 # service; that is harmless, the tests start their own throwaway cluster.
+# Likewise `prometheus` and `prometheus-alertmanager` may start Debian's own
+# services on their default ports; the scenarios start their own Prometheus
+# (tests/prometheus.sh) on a free port of 127.0.0.1.
 set -euo pipefail
 
 # Packages, in the order apt-get is given them. Two entries are satisfied by
@@ -29,6 +32,8 @@ wanted=(
 	util-linux
 	shellcheck
 	python3-yaml
+	prometheus
+	prometheus-alertmanager
 )
 
 # One dpkg-query for everything: "name status" per installed-or-known package.

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# rollbot — a throwaway Prometheus for the scenarios and the demo (MIT licence).
+#
+#   tests/prometheus.sh start DIR PORT FAKE_URL INTERVAL NAME…
+#        write DIR/prometheus.yml (one scrape job per NAME, FAKE_URL/svc/NAME/metrics
+#        every INTERVAL, e.g. 1s), start Debian's prometheus on 127.0.0.1:PORT with its
+#        data in DIR/data and its log in DIR/prometheus.log, wait until it is ready
+#        and has scraped every NAME once, print its URL (http://127.0.0.1:PORT).
+#        A DIR left by `halt` is started again with its data (same port, same jobs).
+#   tests/prometheus.sh halt DIR   stop it, keep DIR (a later start resumes)
+#   tests/prometheus.sh stop DIR   stop it and remove DIR
+# (halt and stop do nothing when DIR does not exist).
+#
+# The job is named NAME and the exporter labels its series job="NAME" too
+# (honor_labels), so a query reads http_requests_total{job="NAME"} either way.
+# As root it runs as `prometheus` (the Debian package's user) or `nobody`, DIR
+# handed to that user; as anyone else, as the caller. It listens on 127.0.0.1
+# only, keeps its data an hour, and neither reaches nor serves anything else.
+# Waits are on conditions (/-/ready, then `up` of every job scraped since this
+# start), bounded by 60 s (ROLLBOT_PROMETHEUS_WAIT_S).
+set -euo pipefail
+
+MARK=.rollbot-prometheus # marks DIR as ours: `stop` removes only such a folder
+WAIT_S=${ROLLBOT_PROMETHEUS_WAIT_S:-60}
+
+die() {
+	echo "prometheus.sh: $*" >&2
+	exit 1
+}
+
+usage() {
+	echo "usage: tests/prometheus.sh start DIR PORT FAKE_URL INTERVAL NAME… | halt DIR | stop DIR" >&2
+	exit 2
+}
+
+pick_owner() {
+	if [[ $(id -u) -ne 0 ]]; then
+		OWNER=$(id -un)
+	elif getent passwd prometheus >/dev/null; then
+		OWNER=prometheus
+	else
+		OWNER=nobody
+	fi
+}
+
+# Runs a command as the owner, in a session of its own (so that the caller's
+# process group can be killed without it).
+as_owner_bg() {
+	if [[ $(id -u) -eq 0 ]]; then
+		setsid setpriv --reuid="$OWNER" --regid="$(id -g "$OWNER")" --clear-groups -- "$@" &
+	else
+		setsid "$@" &
+	fi
+}
+
+# Whether PID runs. A zombie does not: the harness (a child subreaper)
+# inherits Prometheus once `start` has exited, and reaps it only later.
+running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+alive() {
+	[[ -f $1/prometheus.pid ]] && running "$(cat "$1/prometheus.pid")"
+}
+
+# The value of an instant query, or nothing.
+query() {
+	curl -fsS --noproxy '*' --max-time 2 "$1/api/v1/query" --data-urlencode "query=$2" 2>/dev/null |
+		jq -r '.data.result[0].value[1] // empty' 2>/dev/null || true
+}
+
+cmd_start() {
+	local dir=$1 port=$2 fake=$3 interval=$4 url name n deadline t0 scraped
+	shift 4
+	[[ $# -ge 1 ]] || usage
+	command -v prometheus >/dev/null 2>&1 ||
+		die "no prometheus binary: install Debian's prometheus package (make deps, as root)"
+	command -v jq >/dev/null 2>&1 || die "no jq (make deps, as root)"
+	[[ $port =~ ^[0-9]+$ ]] || die "bad port '$port'"
+	[[ $interval =~ ^[0-9]+(ms|s|m)$ ]] || die "bad scrape interval '$interval' (e.g. 1s)"
+	mkdir -p -- "$dir"
+	dir=$(cd -- "$dir" && pwd -P)
+	alive "$dir" && die "a Prometheus already runs in $dir"
+	pick_owner
+	if [[ ! -e $dir/$MARK ]]; then
+		touch "$dir/$MARK"
+		mkdir -p "$dir/data"
+		{
+			echo "# tests/prometheus.sh: scrape the fake's exporter, nothing else"
+			echo "global:"
+			echo "  scrape_interval: $interval"
+			echo "  scrape_timeout: $interval"
+			echo "  evaluation_interval: $interval"
+			echo "scrape_configs:"
+			for name in "$@"; do
+				[[ $name =~ ^[A-Za-z0-9._-]{1,64}$ ]] || die "bad service name '$name'"
+				echo "  - job_name: '$name'"
+				echo "    honor_labels: true"
+				echo "    metrics_path: /svc/$name/metrics"
+				echo "    static_configs:"
+				echo "      - targets: ['${fake#http://}']"
+			done
+		} >"$dir/prometheus.yml"
+		echo "$port" >"$dir/port"
+	fi
+	port=$(cat "$dir/port")
+	url="http://127.0.0.1:$port"
+	if [[ $(id -u) -eq 0 ]]; then
+		chown -R "$OWNER" "$dir"
+		runuser -u "$OWNER" -- test -w "$dir/data" ||
+			die "$OWNER cannot reach $dir: make its parent folders traversable (chmod o+x)"
+	fi
+	cd "$dir"
+	t0=$(date +%s)
+	as_owner_bg prometheus --config.file="$dir/prometheus.yml" \
+		--storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=1h \
+		--web.listen-address="127.0.0.1:$port" \
+		--query.lookback-delta=30s --log.level=warn \
+		>>"$dir/prometheus.log" 2>&1
+	echo $! >"$dir/prometheus.pid"
+	n=$#
+	deadline=$((SECONDS + WAIT_S))
+	until curl -fsS --noproxy '*' --max-time 2 -o /dev/null "$url/-/ready" 2>/dev/null; do
+		alive "$dir" || {
+			tail -n 20 "$dir/prometheus.log" >&2
+			die "prometheus exited before it was ready"
+		}
+		((SECONDS < deadline)) || die "prometheus not ready within ${WAIT_S}s (log: $dir/prometheus.log)"
+		sleep 0.1
+	done
+	# Scraped since this start: after a halt, the samples of the earlier
+	# run are still there.
+	scraped="count(up == 1 and timestamp(up) >= $t0)"
+	until [[ $(query "$url" "$scraped") == "$n" ]]; do
+		alive "$dir" || die "prometheus exited before its first scrape (log: $dir/prometheus.log)"
+		((SECONDS < deadline)) || die "prometheus did not scrape all of $* within ${WAIT_S}s (scraped: $(query "$url" "$scraped"))"
+		sleep 0.1
+	done
+	echo "$url"
+}
+
+cmd_halt() {
+	local dir=$1 pid i
+	[[ -e $dir ]] || return 0 # a start that failed before making it
+	[[ -d $dir && -e $dir/$MARK ]] || die "$dir was not set up by tests/prometheus.sh start"
+	alive "$dir" || return 0
+	pid=$(cat "$dir/prometheus.pid")
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		running "$pid" || break
+		sleep 0.1
+	done
+	if running "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$dir/prometheus.pid"
+}
+
+cmd_stop() {
+	[[ -e $1 ]] || return 0 # a start that failed before making it
+	[[ -e $1/$MARK ]] || die "$1 was not set up by tests/prometheus.sh start; not removing it"
+	cmd_halt "$1"
+	rm -rf -- "$1"
+}
+
+[[ $# -ge 2 ]] || usage
+case $1 in
+start)
+	[[ $# -ge 6 ]] || usage
+	cmd_start "${@:2}"
+	;;
+halt) cmd_halt "$2" ;;
+stop) cmd_stop "$2" ;;
+*) usage ;;
+esac
