@@ -64,6 +64,13 @@ static char *outcome(const struct scan *s)
 					rb_strdup("rejected");
 	if (is(st, "expired"))
 		return rb_strdup("expired: no decision within the approval window");
+	why = is(st, "cancelled") && s->failed_from ? why_failed(s) : NULL;
+	if (why) {
+		/* Given up after a failure: the failure stays the story. */
+		t = rb_asprintf("cancelled by %s after it failed: %s", who ? who : "someone", why);
+		free(why);
+		return t;
+	}
 	if (is(st, "cancelled"))
 		return who ? rb_asprintf("cancelled by %s", who) : rb_strdup("cancelled");
 	w = report_words(st);
