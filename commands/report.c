@@ -302,7 +302,16 @@ static void put_header(const struct scan *s, json_t *o)
 		report_set_str(o, "end", "");
 		report_set_str(o, "end_human", "ongoing");
 		report_set_str(o, "duration", "ongoing");
-		report_set_own(o, "duration_line", rb_asprintf("%s UTC – ongoing", a));
+		if (s->inc->zone && s->inc->zone[0]) {
+			char la[48];
+
+			report_local_clock(s->start_ms, la, sizeof la);
+			report_set_own(o, "duration_line",
+				       rb_asprintf("%s UTC – ongoing; from %s in %s", a, la,
+						   s->inc->zone));
+		} else {
+			report_set_own(o, "duration_line", rb_asprintf("%s UTC – ongoing", a));
+		}
 		report_set_own(o, "window_human", rb_asprintf("since %s", ha));
 		return;
 	}
