@@ -1,0 +1,186 @@
+/* rollbot — /rollback assess (MIT licence, see LICENSE).
+ *
+ * Reads a service's figures the way verification does (bot/probe.c: the
+ * health URL and the verify block's two Prometheus queries, each with its
+ * own timeout, on the loop), hands them to the pure classifier
+ * (commands/assess.c) and answers the person privately with the verdict,
+ * the suggested severity and its time budget, each figure against its
+ * threshold, and the /rollback it would run, shown as the dry run shows it.
+ * The ack has already gone out when this starts: a slow or dead Prometheus
+ * only delays this answer, and a figure it cannot read is said plainly.
+ */
+#include "shell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../commands/assess.h"
+#include "log.h"
+#include "probe.h"
+
+#define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
+
+struct assess_job {
+	struct app *app;
+	struct cmd cmd;
+	json_t *payload; /* the slash command's, for the dry run (owned) */
+	char *reply_url;
+	double p99_max_s;
+};
+
+static void job_free(struct assess_job *j)
+{
+	json_decref(j->payload);
+	free(j->reply_url);
+	free(j);
+}
+
+static struct as_figure figure(const struct verify_round *r, enum verify_check c)
+{
+	struct as_figure f = { false, 0 };
+
+	/* probe.c settles an unread metric at -1 (no answer, no data, junk). */
+	if (r->outcome[c] != VERIFY_NOT_RUN && r->value[c] >= 0) {
+		f.known = true;
+		f.value = r->value[c];
+	}
+	return f;
+}
+
+/* The figures as the classifier takes them. A health URL that does not
+ * answer 200 is a failing health check: that is what an outage looks like. */
+static void figures(const struct assess_job *j, const struct verify_round *r,
+		    struct as_input *in)
+{
+	memset(in, 0, sizeof *in);
+	in->error_rate = figure(r, VERIFY_ERROR_RATE);
+	in->p99_s = figure(r, VERIFY_LATENCY);
+	in->p99_threshold_s = j->p99_max_s;
+	if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS)
+		in->health = AS_HEALTH_OK;
+	else if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL)
+		in->health = AS_HEALTH_FAILING;
+	else
+		in->health = AS_HEALTH_UNKNOWN;
+}
+
+/* Why a figure is missing: not configured, or what the probe saw. */
+static const char *missing_why(const struct verify_round *r, enum verify_check c)
+{
+	if (r->outcome[c] == VERIFY_NOT_RUN)
+		return "not configured";
+	return r->detail[c];
+}
+
+static int figure_lines(struct rb_buf *b, const struct as_result *res,
+			const struct verify_round *r)
+{
+	static const enum verify_check order[] = { VERIFY_ERROR_RATE, VERIFY_LATENCY,
+						   VERIFY_HEALTH };
+	int rc = 0;
+
+	for (size_t i = 0; i < res->n_reasons && i < RB_ARRAY_LEN(order) && !rc; i++) {
+		enum verify_check c = order[i];
+		bool unread = strstr(res->reasons[i], "could not be read") != NULL;
+
+		rc = rb_buf_printf(b, "• %s", res->reasons[i]);
+		if (!rc && unread)
+			rc = rb_buf_printf(b, " — %s", missing_why(r, c));
+		else if (!rc && c == VERIFY_HEALTH)
+			rc = rb_buf_printf(b, " — %s", r->detail[c]);
+		if (!rc)
+			rc = rb_buf_puts(b, "\n");
+	}
+	return rc;
+}
+
+static char *answer_text(struct assess_job *j, const struct as_result *res,
+			 const struct verify_round *r)
+{
+	struct cmd rb = j->cmd;
+	struct rb_buf b;
+	char *dry, *out;
+	int rc;
+
+	rb_buf_init(&b, 16384);
+	rc = rb_buf_printf(&b, "*Assessment of %s*: %s.", j->cmd.service,
+			   assess_verdict_text(res->verdict));
+	if (!rc && res->severity != AS_SEV_NONE)
+		rc = rb_buf_printf(&b, " Suggested severity: *%s* (%s).",
+				   assess_severity_name(res->severity), res->budget);
+	if (!rc)
+		rc = rb_buf_puts(&b, "\n");
+	if (!rc)
+		rc = figure_lines(&b, res, r);
+	if (!rc)
+		rc = rb_buf_printf(&b, "%s\n", assess_people_note());
+	/* Not yet: a channel post must be recorded before it is made, and
+	 * there is no store path for a post outside an incident yet. */
+	if (!rc && j->cmd.post)
+		rc = rb_buf_puts(&b, "`--post` is not available yet: nothing was posted in the "
+				     "channel.\n");
+	if (!rc && res->verdict >= AS_DISCUSS) {
+		rb.kind = CMD_ROLLBACK;
+		rb.dry_run = true;
+		rb.post = false;
+		rb.severity = (enum cmd_severity)(res->severity - AS_SEV_P0);
+		rc = rb_buf_printf(&b, "\nThe rollback it would run: `/rollback %s --severity %s`\n",
+				   rb.service, assess_severity_name(res->severity));
+		dry = ingress_dry_run_text(j->app, &rb, j->payload);
+		if (!rc && dry)
+			rc = rb_buf_puts(&b, dry);
+		free(dry);
+	}
+	out = rc ? rb_strdup("rollbot could not put the assessment into words.")
+		 : rb_strdup(rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+static void probed_cb(void *arg, const struct verify_round *r, bool any)
+{
+	struct assess_job *j = arg;
+	struct as_input in;
+	struct as_result res;
+	char *text;
+
+	(void)any;
+	figures(j, r, &in);
+	assess_classify(&in, &res);
+	text = answer_text(j, &res, r);
+	log_info("assess %s: %s", j->cmd.service, assess_verdict_text(res.verdict));
+	shell_reply_url(j->app, j->reply_url, text);
+	free(text);
+	job_free(j);
+}
+
+void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to)
+{
+	const struct config_service *svc = config_service(app->cfg, cmd->service);
+	struct assess_job *j;
+	struct probe_spec spec;
+
+	if (!svc) {
+		shell_reply_url(app, reply_to, "That service is no longer configured.");
+		return;
+	}
+	j = rb_calloc(1, sizeof *j);
+	j->app = app;
+	j->cmd = *cmd;
+	j->payload = json_deep_copy(payload);
+	j->reply_url = rb_strdup(reply_to ? reply_to : "");
+	j->p99_max_s = (double)svc->verify.latency_max_ms / 1000.0;
+	memset(&spec, 0, sizeof spec);
+	spec.timeout_ms = ASSESS_TIMEOUT_MS;
+	spec.health_url = svc->health_url;
+	spec.prometheus_url = svc->verify.prometheus_url;
+	spec.error_rate_query = svc->verify.error_rate_query;
+	spec.latency_query = svc->verify.latency_query;
+	spec.error_rate_max = AS_ERR_ROLLBACK;
+	spec.latency_max_s = j->p99_max_s;
+	if (probe_round(&app->loop, app->api, &spec, probed_cb, j)) {
+		shell_reply_url(app, reply_to, "rollbot could not start reading the figures.");
+		job_free(j);
+	}
+}
