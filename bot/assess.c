@@ -18,6 +18,7 @@
 #include "../commands/assess.h"
 #include "log.h"
 #include "probe.h"
+#include "runner.h"
 
 #define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
 
@@ -27,6 +28,11 @@ struct assess_job {
 	json_t *payload; /* the slash command's, for the dry run (owned) */
 	char *reply_url;
 	double p99_max_s;
+	int outstanding; /* the probe round, and the history command if any */
+	struct verify_round round;
+	/* The tool's revision history, for people: "revision 42 is running
+	 * (deployed …); the previous one is 41", or why it is not known. */
+	char history[256];
 };
 
 static void job_free(struct assess_job *j)
@@ -114,6 +120,8 @@ static char *answer_text(struct assess_job *j, const struct as_result *res,
 	if (!rc)
 		rc = figure_lines(&b, res, r);
 	if (!rc)
+		rc = rb_buf_printf(&b, "• revision history: %s\n", j->history);
+	if (!rc)
 		rc = rb_buf_printf(&b, "%s\n", assess_people_note());
 	/* Not yet: a channel post must be recorded before it is made, and
 	 * there is no store path for a post outside an incident yet. */
@@ -138,14 +146,15 @@ static char *answer_text(struct assess_job *j, const struct as_result *res,
 	return out;
 }
 
-static void probed_cb(void *arg, const struct verify_round *r, bool any)
+static void finish(struct assess_job *j)
 {
-	struct assess_job *j = arg;
+	const struct verify_round *r = &j->round;
 	struct as_input in;
 	struct as_result res;
 	char *text;
 
-	(void)any;
+	if (--j->outstanding > 0)
+		return;
 	figures(j, r, &in);
 	assess_classify(&in, &res);
 	text = answer_text(j, &res, r);
@@ -153,6 +162,79 @@ static void probed_cb(void *arg, const struct verify_round *r, bool any)
 	shell_reply_url(j->app, j->reply_url, text);
 	free(text);
 	job_free(j);
+}
+
+static void probed_cb(void *arg, const struct verify_round *r, bool any)
+{
+	struct assess_job *j = arg;
+
+	(void)any;
+	j->round = *r;
+	finish(j);
+}
+
+static void history_cb(void *arg, const struct run_result *res)
+{
+	struct assess_job *j = arg;
+	const struct config_service *svc = config_service(j->app->cfg, j->cmd.service);
+	char prev[CMD_TARGET_MAX] = "", from[CMD_TARGET_MAX] = "", at[64] = "", err[RB_ERR_LEN];
+
+	if (!svc)
+		snprintf(j->history, sizeof j->history, "the service is no longer configured");
+	else if (!res->spawned)
+		snprintf(j->history, sizeof j->history, "could not be read — %s",
+			 res->spawn_error ? res->spawn_error : "not started");
+	else if (res->timed_out || res->exit_status)
+		snprintf(j->history, sizeof j->history, "could not be read — %s",
+			 res->timed_out ? "the history command timed out"
+					: "the history command failed");
+	else {
+		(void)plan_parse_current(svc->method, res->output, from, sizeof from, at, sizeof at);
+		if (plan_parse_resolve(svc->method, res->output, prev, sizeof prev, err, sizeof err))
+			prev[0] = '\0';
+		snprintf(j->history, sizeof j->history, "%s%s%s%s%s%s%s",
+			 from[0] ? "revision " : "", from[0] ? from : "running revision unknown",
+			 from[0] ? " is running" : "", at[0] ? " (deployed " : "", at,
+			 at[0] ? ")" : "", prev[0] ? "; the previous one is " : "; no previous one");
+		if (prev[0])
+			(void)rb_strlcpy(j->history + strlen(j->history), prev,
+					 sizeof j->history - strlen(j->history));
+	}
+	finish(j);
+}
+
+/* Starts the tool's history command (kubectl rollout history…), as the
+ * rollback itself would to pick its target. Returns true when started. */
+static bool start_history(struct app *app, struct assess_job *j)
+{
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in;
+	struct incident inc;
+	struct plan_step *rs = NULL;
+	struct run_spec spec = { 0 };
+	char err[RB_ERR_LEN];
+	const struct config_service *svc;
+	int rc;
+
+	memset(&inc, 0, sizeof inc);
+	(void)rb_strlcpy(inc.service, j->cmd.service, sizeof inc.service);
+	inc.severity = (enum cmd_severity)CMD_SEV_UNSET;
+	svc = steps_plan_input(app, &inc, params, &in);
+	in.incident_id = "INC-DRY-RUN";
+	snprintf(j->history, sizeof j->history, "not kept by this method");
+	if (!svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
+	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
+		plan_step_free(rs);
+		return false;
+	}
+	spec.argv = (const char *const *)rs->exec.argv;
+	spec.timeout_ms = rs->timeout_ms;
+	rc = run_start(&app->loop, &spec, history_cb, j, NULL);
+	plan_step_free(rs);
+	if (rc)
+		snprintf(j->history, sizeof j->history, "could not be read — the history command "
+							"did not start");
+	return rc == 0;
 }
 
 void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to)
@@ -179,8 +261,13 @@ void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const
 	spec.latency_query = svc->verify.latency_query;
 	spec.error_rate_max = AS_ERR_ROLLBACK;
 	spec.latency_max_s = j->p99_max_s;
+	j->outstanding = 2; /* one held until both have started */
 	if (probe_round(&app->loop, app->api, &spec, probed_cb, j)) {
 		shell_reply_url(app, reply_to, "rollbot could not start reading the figures.");
 		job_free(j);
+		return;
 	}
+	if (start_history(app, j))
+		j->outstanding++;
+	finish(j);
 }
