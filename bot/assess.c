@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../commands/assess.h"
+#include "db.h"
 #include "log.h"
 #include "probe.h"
 #include "runner.h"
@@ -123,11 +124,6 @@ static char *answer_text(struct assess_job *j, const struct as_result *res,
 		rc = rb_buf_printf(&b, "• revision history: %s\n", j->history);
 	if (!rc)
 		rc = rb_buf_printf(&b, "%s\n", assess_people_note());
-	/* Not yet: a channel post must be recorded before it is made, and
-	 * there is no store path for a post outside an incident yet. */
-	if (!rc && j->cmd.post)
-		rc = rb_buf_puts(&b, "`--post` is not available yet: nothing was posted in the "
-				     "channel.\n");
 	if (!rc && res->verdict >= AS_DISCUSS) {
 		rb.kind = CMD_ROLLBACK;
 		rb.dry_run = true;
@@ -146,6 +142,9 @@ static char *answer_text(struct assess_job *j, const struct as_result *res,
 	return out;
 }
 
+static void post_in_channel(struct assess_job *j, const struct as_result *res,
+			    const char *text);
+
 static void finish(struct assess_job *j)
 {
 	const struct verify_round *r = &j->round;
@@ -160,8 +159,82 @@ static void finish(struct assess_job *j)
 	text = answer_text(j, &res, r);
 	log_info("assess %s: %s", j->cmd.service, assess_verdict_text(res.verdict));
 	shell_reply_url(j->app, j->reply_url, text);
+	if (j->cmd.post)
+		post_in_channel(j, &res, text);
 	free(text);
 	job_free(j);
+}
+
+struct assess_post {
+	struct app *app;
+	char *channel;
+	char *text;
+	char *reply_url;
+};
+
+static void post_free(struct assess_post *p)
+{
+	free(p->channel);
+	free(p->text);
+	free(p->reply_url);
+	free(p);
+}
+
+static void posted_cb(void *arg, const struct api_result *res)
+{
+	struct assess_post *p = arg;
+
+	if (!res->ok)
+		shell_reply_url(p->app, p->reply_url,
+				"The assessment was recorded but Slack did not take the post in the "
+				"channel.");
+	post_free(p);
+}
+
+/* The row is written: only now is it said in the channel. */
+static void recorded_cb(void *arg, int err, const char *errmsg)
+{
+	struct assess_post *p = arg;
+	json_t *args;
+
+	if (err) {
+		log_error("assess: not recorded, not posted: %s", errmsg ? errmsg : "?");
+		shell_reply_url(p->app, p->reply_url,
+				"rollbot could not record the assessment, so it did not post it in "
+				"the channel.");
+		post_free(p);
+		return;
+	}
+	args = json_pack("{s:s, s:s}", "channel", p->channel, "text", p->text);
+	if (api_call(p->app->api, "chat.postMessage", args, posted_cb, p))
+		post_free(p);
+}
+
+/* --post: recorded first (an audit row with the exact text), then posted. */
+static void post_in_channel(struct assess_job *j, const struct as_result *res, const char *text)
+{
+	struct assess_post *p = rb_calloc(1, sizeof *p);
+	const char *trigger = json_string_value(json_object_get(j->payload, "trigger_id"));
+	const char *user = json_string_value(json_object_get(j->payload, "user_id"));
+	char *key = rb_asprintf("assess_posted:%s", trigger ? trigger : "");
+	json_t *detail;
+
+	p->app = j->app;
+	p->channel = rb_strdup(json_string_value(json_object_get(j->payload, "channel_id")) ?
+				       json_string_value(json_object_get(j->payload, "channel_id")) :
+				       "");
+	p->text = rb_strdup(text);
+	p->reply_url = rb_strdup(j->reply_url);
+	detail = json_pack("{s:s, s:s, s:s, s:s}", "service", j->cmd.service, "verdict",
+			   assess_verdict_text(res->verdict), "channel", p->channel, "text", text);
+	if (db_audit_then(j->app->store, NULL, user ? user : "", "assess_posted", detail,
+			  trigger && *trigger ? key : NULL, recorded_cb, p)) {
+		shell_reply_url(j->app, j->reply_url,
+				"rollbot could not record the assessment, so it did not post it in "
+				"the channel.");
+		post_free(p);
+	}
+	free(key);
 }
 
 static void probed_cb(void *arg, const struct verify_round *r, bool any)
