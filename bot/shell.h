@@ -19,6 +19,7 @@
  *   publish.c    the incident report's upload and the drafts
  *   pins.c       📌: messages in the report's timeline
  *   history.c    /rollback history
+ *   assess.c     /rollback assess: figures read after the ack, classified
  *   resume.c     carrying on after a restart
  *   outbox.c     every post recorded before it is made, and the posts a
  *                crash left open, carried on
