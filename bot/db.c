@@ -193,6 +193,23 @@ void db_audit(struct store *st, const char *incident, const char *actor, const c
 	json_decref(detail);
 }
 
+/* db_audit, and cb once the row is written (or could not be): for what
+ * must be recorded before it is said, outside an incident's step. */
+int db_audit_then(struct store *st, const char *incident, const char *actor, const char *kind,
+		  json_t *detail, const char *key, db_done_cb cb, void *arg)
+{
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[5] = { incident, actor, kind, d, key };
+	struct call *c = call_new(arg);
+	int rc;
+
+	c->cb.done = cb;
+	rc = submit(st, "SELECT rollbot_audit($1, $2, $3, $4::jsonb, $5)", 5, params, done_cb, c);
+	free(d);
+	json_decref(detail);
+	return rc;
+}
+
 /* ---- declaring an incident ---- */
 
 /* rollbot_declare() answers the new ID, NULL for a duplicate delivery, or

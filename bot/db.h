@@ -46,6 +46,11 @@ int db_migrate(const char *conninfo, int *applied, size_t *known, char *err,
  * queued or written is logged here. */
 void db_audit(struct store *st, const char *incident, const char *actor, const char *kind,
 	      json_t *detail, const char *key);
+/* The same, then cb (err 0 once the row is written): for a post outside
+ * an incident that must be recorded before it is made (/rollback assess
+ * --post). Returns 0, or a negative code and cb is never called. */
+int db_audit_then(struct store *st, const char *incident, const char *actor, const char *kind,
+		  json_t *detail, const char *key, db_done_cb cb, void *arg) RB_MUSTCHECK;
 
 /* ---- declaring an incident ---- */
 

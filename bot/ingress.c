@@ -177,6 +177,11 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 	return text;
 }
 
+char *ingress_dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
+{
+	return dry_run_text(app, cmd, payload);
+}
+
 static char *open_incident_text(const char *service, const char *id, const char *state);
 
 /* The answer to a /rollback that cannot be recorded. */
@@ -262,6 +267,7 @@ enum verdict_kind {
 	VERDICT_HISTORY,
 	VERDICT_SERVICES, /* answered in the ack */
 	VERDICT_SENT,
+	VERDICT_ASSESS,
 };
 
 /* As logged, and in the audit rows' dedupe keys. */
@@ -278,6 +284,7 @@ static const char *const verdict_names[] = {
 	[VERDICT_HISTORY] = "history",
 	[VERDICT_SERVICES] = "services",
 	[VERDICT_SENT] = "sent",
+	[VERDICT_ASSESS] = "assess",
 };
 
 struct verdict {
@@ -408,6 +415,14 @@ static json_t *subcommand_verdict(struct app *app, const struct cmd *cmd,
 		break;
 	case CMD_SENT:
 		v = verdict_new(VERDICT_SENT);
+		break;
+	case CMD_ASSESS:
+		/* The figures are read after the ack: Prometheus may be slow. */
+		v = verdict_new(VERDICT_ASSESS);
+		text = rb_asprintf("Reading the error rate, p99 and health check of %s…",
+				   cmd->service);
+		ack = shell_ephemeral(text);
+		free(text);
 		break;
 	default:
 		v = verdict_new(VERDICT_HISTORY);
@@ -998,6 +1013,10 @@ static void dispatch_slash(struct app *app, json_t *env, const struct verdict *v
 	case VERDICT_HISTORY:
 		db_audit(app->store, NULL, user, "command_received", detail, key);
 		history_start(app, v->cmd.service, response_url);
+		break;
+	case VERDICT_ASSESS:
+		db_audit(app->store, NULL, user, "command_received", detail, key);
+		assess_start(app, &v->cmd, payload, response_url);
 		break;
 	case VERDICT_SENT:
 		json_decref(detail); /* the draft_sent row is the record (sent.c) */

@@ -19,6 +19,7 @@
  *   publish.c    the incident report's upload and the drafts
  *   pins.c       📌: messages in the report's timeline
  *   history.c    /rollback history
+ *   assess.c     /rollback assess: figures read after the ack, classified
  *   resume.c     carrying on after a restart
  *   outbox.c     every post recorded before it is made, and the posts a
  *                crash left open, carried on
@@ -323,6 +324,12 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 void pins_dispatch(struct app *app, json_t *event, const char *event_id, bool added);
 void pins_message(struct app *app, json_t *event);
 void history_start(struct app *app, const char *service, const char *reply_to);
+/* assess.c: /rollback assess — reads the figures on the loop and answers
+ * through `reply_to` (a response_url); `payload` is copied. */
+void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to);
+/* ingress.c: the dry run's text for `cmd` (a rollback), as /rollback
+ * --dry-run shows it; free it. */
+char *ingress_dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload);
 
 /* sent.c: /rollback sent — records that `user` sent incident `id`'s draft
  * `draft` ("status-page", "email", "internal"), keyed by the envelope so a

@@ -8,6 +8,7 @@
  *   /rollback report INC-ID
  *   /rollback history [SERVICE]
  *   /rollback sent INC-ID status-page|email|internal
+ *   /rollback assess SERVICE [--post]
  *   /rollback help
  *
  * A subcommand is the first word (any case, unquoted); the words are
@@ -46,6 +47,7 @@ enum cmd_kind {
 	CMD_HISTORY, /* service ("" = every service) */
 	CMD_SERVICES, /* nothing: what can be rolled back */
 	CMD_SENT,    /* incident, reason = the draft: "status-page", "email" or "internal" */
+	CMD_ASSESS,  /* service, post: the runbooks' verdict on its figures */
 };
 
 enum cmd_severity {
@@ -77,7 +79,7 @@ struct cmd {
 	bool dry_run;
 	bool with_db; /* --with-db: also run the service's database down-migration */
 	char incident[CMD_INCIDENT_MAX]; /* "INC-2026-0001", upper-case; "" when not given */
-	bool post; /* status --post: post the update in the incident's thread too */
+	bool post; /* status/assess --post: post the answer in the channel too */
 };
 
 enum {
@@ -102,7 +104,7 @@ const char *cmd_severity_name(enum cmd_severity s);
 int cmd_severity_from_name(const char *s, enum cmd_severity *out);
 
 /* True when `name` is a subcommand word (help, status, resolve, cancel,
- * report, history, sent), in any case: a service cannot be called that, since
+ * report, history, sent, assess), in any case: a service cannot be called that, since
  * `/rollback NAME` would never reach it. False for NULL. */
 bool cmd_is_reserved_word(const char *name);
 

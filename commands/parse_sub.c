@@ -1,6 +1,7 @@
 /* rollbot — the /rollback subcommands (MIT licence, see LICENSE).
  *
- * Subcommands. `help status resolve cancel report history services` are recognised
+ * Subcommands. `help status resolve cancel report history services sent assess`
+ * are recognised
  * only as the first word, unquoted, in any case, so a service can never be
  * named after one (cmd_is_reserved_word, for the configuration loader).
  * They read their words with the same lexer; the note of `resolve` and the
@@ -40,6 +41,8 @@ static const struct subcommand subcommands[] = {
 	{ "sent", CMD_SENT, "`/rollback sent " ID_EXAMPLE " status-page`",
 	  "it takes none. Name the draft after the ID: `status-page`, `email` or `internal`.",
 	  "draft" },
+	{ "assess", CMD_ASSESS, "`/rollback assess SERVICE --post`",
+	  "only a service name and `--post`.", NULL },
 };
 
 /* The subcommand `word` names, in any case, or NULL. */
@@ -167,7 +170,7 @@ static int sub_option(const struct subcommand *sc, struct word *w, struct cmd *o
 		*eq = '\0';
 	if (!strcmp(w->text, "--help") || !strcmp(w->text, "-h"))
 		return 1;
-	if (sc->kind == CMD_STATUS && !strcmp(w->text, "--post")) {
+	if ((sc->kind == CMD_STATUS || sc->kind == CMD_ASSESS) && !strcmp(w->text, "--post")) {
 		if (eq) {
 			cmd_put(m, "`--post` takes no value.");
 			return CMD_ESYNTAX;
@@ -184,10 +187,10 @@ static int sub_option(const struct subcommand *sc, struct word *w, struct cmd *o
 	}
 	cmd_put(m, "Unknown option ");
 	cmd_put_echo(m, w->text);
-	if (sc->kind == CMD_STATUS &&
+	if ((sc->kind == CMD_STATUS || sc->kind == CMD_ASSESS) &&
 	    cmd_edit_distance(w->text, "--post") <=
 		    cmd_typo_budget(strlen(w->text) - strspn(w->text, "-")))
-		cmd_put(m, " for `status`. Did you mean `--post`?");
+		cmd_put(m, " for `%s`. Did you mean `--post`?", sc->word);
 	else
 		cmd_put(m, " for `%s`: %s", sc->word, sc->takes);
 	return CMD_ESYNTAX;
@@ -200,6 +203,8 @@ static int extra_word(const struct subcommand *sc, struct msg *m)
 		cmd_put(m, "`status` takes at most one incident ID, and `--post`.");
 	else if (sc->kind == CMD_HISTORY)
 		cmd_put(m, "`history` takes at most one service name.");
+	else if (sc->kind == CMD_ASSESS)
+		cmd_put(m, "`assess` takes one service name, and `--post`.");
 	else if (sc->kind == CMD_SERVICES)
 		cmd_put(m, "`services` takes nothing: `/rollback services` lists every service.");
 	else
@@ -237,6 +242,25 @@ static int take_history_service(const char *name, const struct cmd_service *serv
 	return 0;
 }
 
+/* The service of `assess`: one configured service. */
+static int take_assess_service(const char *name, const struct cmd_service *services,
+			       size_t n_services, struct cmd *out, struct msg *m)
+{
+	const struct cmd_service *svc;
+	int rc;
+
+	if (!*name) {
+		cmd_put(m, "The service name is empty: `/rollback assess SERVICE`.");
+		return CMD_EVALUE;
+	}
+	svc = cmd_find_service(name, services, n_services, m, &rc);
+	if (!svc)
+		return rc;
+	rc = rb_strlcpy(out->service, svc->name, sizeof out->service);
+	RB_ASSERT(rc == 0);
+	return 0;
+}
+
 /* status [INC-ID] [--post], report INC-ID, history [SERVICE]: a few words
  * in any order, options anywhere. */
 static int sub_words(struct parse *p, const struct subcommand *sc,
@@ -256,6 +280,8 @@ static int sub_words(struct parse *p, const struct subcommand *sc,
 			rc = extra_word(sc, m);
 		else if (sc->kind == CMD_HISTORY)
 			rc = take_history_service(p->w.text, services, n_services, out, m);
+		else if (sc->kind == CMD_ASSESS)
+			rc = take_assess_service(p->w.text, services, n_services, out, m);
 		else
 			rc = take_incident(sc, p->w.text, services, n_services, out, m);
 		if (rc != 0)
@@ -263,6 +289,11 @@ static int sub_words(struct parse *p, const struct subcommand *sc,
 	}
 	if (sc->kind == CMD_REPORT && !out->incident[0])
 		return needs_incident(sc, m);
+	if (sc->kind == CMD_ASSESS && !out->service[0]) {
+		cmd_put(m, "`assess` needs a service, like %s. `/rollback services` lists them.",
+			sc->example);
+		return CMD_ESYNTAX;
+	}
 	return 0;
 }
 

@@ -1272,6 +1272,30 @@ static void test_sent(void **state)
 	assert_true(cmd_is_reserved_word("sent"));
 }
 
+/* /rollback assess (issue 12, item 1): one known service, and --post. */
+static void test_assess(void **state)
+{
+	(void)state;
+	assert_sub("assess payments-api", CMD_ASSESS, "", "payments-api", "", false);
+	assert_sub("ASSESS --post payments-api", CMD_ASSESS, "", "payments-api", "", true);
+	assert_sub("assess payments-api --post", CMD_ASSESS, "", "payments-api", "", true);
+	assert_help("assess --help");
+	assert_true(cmd_is_reserved_word("assess"));
+	parse_err("assess", CMD_ESYNTAX,
+		  "`assess` needs a service, like `/rollback assess SERVICE --post`. "
+		  "`/rollback services` lists them.");
+	parse_err("assess --post", CMD_ESYNTAX,
+		  "`assess` needs a service, like `/rollback assess SERVICE --post`. "
+		  "`/rollback services` lists them.");
+	parse_err("assess payments-api search", CMD_ESYNTAX,
+		  "`assess` takes one service name, and `--post`.");
+	parse_err("assess payments-api --postt", CMD_ESYNTAX,
+		  "Unknown option `--postt` for `assess`. Did you mean `--post`?");
+	parse_err("assess payments-api --to 41", CMD_ESYNTAX,
+		  "`--to` is an option for rollbacks, not for `assess`: only a service name and "
+		  "`--post`.");
+}
+
 static void test_resolve_with_note(void **state)
 {
 	(void)state;
@@ -1938,6 +1962,7 @@ int main(void)
 		cmocka_unit_test(test_status_of_service_named_like_an_id),
 		cmocka_unit_test(test_resolve_with_note),
 		cmocka_unit_test(test_sent),
+		cmocka_unit_test(test_assess),
 		cmocka_unit_test(test_resolve_without_note),
 		cmocka_unit_test(test_resolve_note_is_trimmed_and_keeps_inner_spaces),
 		cmocka_unit_test(test_resolve_quoted_note_loses_its_quotes),

@@ -1,0 +1,346 @@
+/* rollbot — /rollback assess (MIT licence, see LICENSE).
+ *
+ * Reads a service's figures the way verification does (bot/probe.c: the
+ * health URL and the verify block's two Prometheus queries, each with its
+ * own timeout, on the loop), hands them to the pure classifier
+ * (commands/assess.c) and answers the person privately with the verdict,
+ * the suggested severity and its time budget, each figure against its
+ * threshold, and the /rollback it would run, shown as the dry run shows it.
+ * The ack has already gone out when this starts: a slow or dead Prometheus
+ * only delays this answer, and a figure it cannot read is said plainly.
+ */
+#include "shell.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../commands/assess.h"
+#include "db.h"
+#include "log.h"
+#include "probe.h"
+#include "runner.h"
+
+#define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
+
+struct assess_job {
+	struct app *app;
+	struct cmd cmd;
+	json_t *payload; /* the slash command's, for the dry run (owned) */
+	char *reply_url;
+	double p99_max_s;
+	int outstanding; /* the probe round, and the history command if any */
+	struct verify_round round;
+	/* The tool's revision history, for people: "revision 42 is running
+	 * (deployed …); the previous one is 41", or why it is not known. */
+	char history[256];
+};
+
+static void job_free(struct assess_job *j)
+{
+	json_decref(j->payload);
+	free(j->reply_url);
+	free(j);
+}
+
+static struct as_figure figure(const struct verify_round *r, enum verify_check c)
+{
+	struct as_figure f = { false, 0 };
+
+	/* probe.c settles an unread metric at -1 (no answer, no data, junk). */
+	if (r->outcome[c] != VERIFY_NOT_RUN && r->value[c] >= 0) {
+		f.known = true;
+		f.value = r->value[c];
+	}
+	return f;
+}
+
+/* The figures as the classifier takes them. A health URL that does not
+ * answer 200 is a failing health check: that is what an outage looks like. */
+static void figures(const struct assess_job *j, const struct verify_round *r,
+		    struct as_input *in)
+{
+	memset(in, 0, sizeof *in);
+	in->error_rate = figure(r, VERIFY_ERROR_RATE);
+	in->p99_s = figure(r, VERIFY_LATENCY);
+	in->p99_threshold_s = j->p99_max_s;
+	if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS)
+		in->health = AS_HEALTH_OK;
+	else if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL)
+		in->health = AS_HEALTH_FAILING;
+	else
+		in->health = AS_HEALTH_UNKNOWN;
+}
+
+/* Why a figure is missing: not configured, or what the probe saw. */
+static const char *missing_why(const struct verify_round *r, enum verify_check c)
+{
+	if (r->outcome[c] == VERIFY_NOT_RUN)
+		return "not configured";
+	return r->detail[c];
+}
+
+static int figure_lines(struct rb_buf *b, const struct as_result *res,
+			const struct verify_round *r)
+{
+	static const enum verify_check order[] = { VERIFY_ERROR_RATE, VERIFY_LATENCY,
+						   VERIFY_HEALTH };
+	int rc = 0;
+
+	for (size_t i = 0; i < res->n_reasons && i < RB_ARRAY_LEN(order) && !rc; i++) {
+		enum verify_check c = order[i];
+		bool unread = strstr(res->reasons[i], "could not be read") != NULL;
+
+		rc = rb_buf_printf(b, "• %s", res->reasons[i]);
+		if (!rc && unread)
+			rc = rb_buf_printf(b, " — %s", missing_why(r, c));
+		else if (!rc && c == VERIFY_HEALTH)
+			rc = rb_buf_printf(b, " — %s", r->detail[c]);
+		if (!rc)
+			rc = rb_buf_puts(b, "\n");
+	}
+	return rc;
+}
+
+static char *answer_text(struct assess_job *j, const struct as_result *res,
+			 const struct verify_round *r)
+{
+	struct cmd rb = j->cmd;
+	struct rb_buf b;
+	char *dry, *out;
+	int rc;
+
+	rb_buf_init(&b, 16384);
+	rc = rb_buf_printf(&b, "*Assessment of %s*: %s.", j->cmd.service,
+			   assess_verdict_text(res->verdict));
+	if (!rc && res->severity != AS_SEV_NONE)
+		rc = rb_buf_printf(&b, " Suggested severity: *%s* (%s).",
+				   assess_severity_name(res->severity), res->budget);
+	if (!rc)
+		rc = rb_buf_puts(&b, "\n");
+	if (!rc)
+		rc = figure_lines(&b, res, r);
+	if (!rc)
+		rc = rb_buf_printf(&b, "• revision history: %s\n", j->history);
+	if (!rc)
+		rc = rb_buf_printf(&b, "%s\n", assess_people_note());
+	if (!rc && res->verdict >= AS_DISCUSS) {
+		rb.kind = CMD_ROLLBACK;
+		rb.dry_run = true;
+		rb.post = false;
+		rb.severity = (enum cmd_severity)(res->severity - AS_SEV_P0);
+		rc = rb_buf_printf(&b, "\nThe rollback it would run: `/rollback %s --severity %s`\n",
+				   rb.service, assess_severity_name(res->severity));
+		dry = ingress_dry_run_text(j->app, &rb, j->payload);
+		if (!rc && dry)
+			rc = rb_buf_puts(&b, dry);
+		free(dry);
+	}
+	out = rc ? rb_strdup("rollbot could not put the assessment into words.")
+		 : rb_strdup(rb_buf_str(&b));
+	rb_buf_free(&b);
+	return out;
+}
+
+static void post_in_channel(struct assess_job *j, const struct as_result *res,
+			    const char *text);
+
+static void finish(struct assess_job *j)
+{
+	const struct verify_round *r = &j->round;
+	struct as_input in;
+	struct as_result res;
+	char *text;
+
+	if (--j->outstanding > 0)
+		return;
+	figures(j, r, &in);
+	assess_classify(&in, &res);
+	text = answer_text(j, &res, r);
+	log_info("assess %s: %s", j->cmd.service, assess_verdict_text(res.verdict));
+	shell_reply_url(j->app, j->reply_url, text);
+	if (j->cmd.post)
+		post_in_channel(j, &res, text);
+	free(text);
+	job_free(j);
+}
+
+struct assess_post {
+	struct app *app;
+	char *channel;
+	char *text;
+	char *reply_url;
+};
+
+static void post_free(struct assess_post *p)
+{
+	free(p->channel);
+	free(p->text);
+	free(p->reply_url);
+	free(p);
+}
+
+static void posted_cb(void *arg, const struct api_result *res)
+{
+	struct assess_post *p = arg;
+
+	if (!res->ok)
+		shell_reply_url(p->app, p->reply_url,
+				"The assessment was recorded but Slack did not take the post in the "
+				"channel.");
+	post_free(p);
+}
+
+/* The row is written: only now is it said in the channel. */
+static void recorded_cb(void *arg, int err, const char *errmsg)
+{
+	struct assess_post *p = arg;
+	json_t *args;
+
+	if (err) {
+		log_error("assess: not recorded, not posted: %s", errmsg ? errmsg : "?");
+		shell_reply_url(p->app, p->reply_url,
+				"rollbot could not record the assessment, so it did not post it in "
+				"the channel.");
+		post_free(p);
+		return;
+	}
+	args = json_pack("{s:s, s:s}", "channel", p->channel, "text", p->text);
+	if (api_call(p->app->api, "chat.postMessage", args, posted_cb, p))
+		post_free(p);
+}
+
+/* --post: recorded first (an audit row with the exact text), then posted. */
+static void post_in_channel(struct assess_job *j, const struct as_result *res, const char *text)
+{
+	struct assess_post *p = rb_calloc(1, sizeof *p);
+	const char *trigger = json_string_value(json_object_get(j->payload, "trigger_id"));
+	const char *user = json_string_value(json_object_get(j->payload, "user_id"));
+	char *key = rb_asprintf("assess_posted:%s", trigger ? trigger : "");
+	json_t *detail;
+
+	p->app = j->app;
+	p->channel = rb_strdup(json_string_value(json_object_get(j->payload, "channel_id")) ?
+				       json_string_value(json_object_get(j->payload, "channel_id")) :
+				       "");
+	p->text = rb_strdup(text);
+	p->reply_url = rb_strdup(j->reply_url);
+	detail = json_pack("{s:s, s:s, s:s, s:s}", "service", j->cmd.service, "verdict",
+			   assess_verdict_text(res->verdict), "channel", p->channel, "text", text);
+	if (db_audit_then(j->app->store, NULL, user ? user : "", "assess_posted", detail,
+			  trigger && *trigger ? key : NULL, recorded_cb, p)) {
+		shell_reply_url(j->app, j->reply_url,
+				"rollbot could not record the assessment, so it did not post it in "
+				"the channel.");
+		post_free(p);
+	}
+	free(key);
+}
+
+static void probed_cb(void *arg, const struct verify_round *r, bool any)
+{
+	struct assess_job *j = arg;
+
+	(void)any;
+	j->round = *r;
+	finish(j);
+}
+
+static void history_cb(void *arg, const struct run_result *res)
+{
+	struct assess_job *j = arg;
+	const struct config_service *svc = config_service(j->app->cfg, j->cmd.service);
+	char prev[CMD_TARGET_MAX] = "", from[CMD_TARGET_MAX] = "", at[64] = "", err[RB_ERR_LEN];
+
+	if (!svc)
+		snprintf(j->history, sizeof j->history, "the service is no longer configured");
+	else if (!res->spawned)
+		snprintf(j->history, sizeof j->history, "could not be read — %s",
+			 res->spawn_error ? res->spawn_error : "not started");
+	else if (res->timed_out || res->exit_status)
+		snprintf(j->history, sizeof j->history, "could not be read — %s",
+			 res->timed_out ? "the history command timed out"
+					: "the history command failed");
+	else {
+		(void)plan_parse_current(svc->method, res->output, from, sizeof from, at, sizeof at);
+		if (plan_parse_resolve(svc->method, res->output, prev, sizeof prev, err, sizeof err))
+			prev[0] = '\0';
+		snprintf(j->history, sizeof j->history, "%s%s%s%s%s%s%s",
+			 from[0] ? "revision " : "", from[0] ? from : "running revision unknown",
+			 from[0] ? " is running" : "", at[0] ? " (deployed " : "", at,
+			 at[0] ? ")" : "", prev[0] ? "; the previous one is " : "; no previous one");
+		if (prev[0])
+			(void)rb_strlcpy(j->history + strlen(j->history), prev,
+					 sizeof j->history - strlen(j->history));
+	}
+	finish(j);
+}
+
+/* Starts the tool's history command (kubectl rollout history…), as the
+ * rollback itself would to pick its target. Returns true when started. */
+static bool start_history(struct app *app, struct assess_job *j)
+{
+	struct plan_param params[PARAMS_MAX];
+	struct plan_input in;
+	struct incident inc;
+	struct plan_step *rs = NULL;
+	struct run_spec spec = { 0 };
+	char err[RB_ERR_LEN];
+	const struct config_service *svc;
+	int rc;
+
+	memset(&inc, 0, sizeof inc);
+	(void)rb_strlcpy(inc.service, j->cmd.service, sizeof inc.service);
+	inc.severity = (enum cmd_severity)CMD_SEV_UNSET;
+	svc = steps_plan_input(app, &inc, params, &in);
+	in.incident_id = "INC-DRY-RUN";
+	snprintf(j->history, sizeof j->history, "not kept by this method");
+	if (!svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
+	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
+		plan_step_free(rs);
+		return false;
+	}
+	spec.argv = (const char *const *)rs->exec.argv;
+	spec.timeout_ms = rs->timeout_ms;
+	rc = run_start(&app->loop, &spec, history_cb, j, NULL);
+	plan_step_free(rs);
+	if (rc)
+		snprintf(j->history, sizeof j->history, "could not be read — the history command "
+							"did not start");
+	return rc == 0;
+}
+
+void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to)
+{
+	const struct config_service *svc = config_service(app->cfg, cmd->service);
+	struct assess_job *j;
+	struct probe_spec spec;
+
+	if (!svc) {
+		shell_reply_url(app, reply_to, "That service is no longer configured.");
+		return;
+	}
+	j = rb_calloc(1, sizeof *j);
+	j->app = app;
+	j->cmd = *cmd;
+	j->payload = json_deep_copy(payload);
+	j->reply_url = rb_strdup(reply_to ? reply_to : "");
+	j->p99_max_s = (double)svc->verify.latency_max_ms / 1000.0;
+	memset(&spec, 0, sizeof spec);
+	spec.timeout_ms = ASSESS_TIMEOUT_MS;
+	spec.health_url = svc->health_url;
+	spec.prometheus_url = svc->verify.prometheus_url;
+	spec.error_rate_query = svc->verify.error_rate_query;
+	spec.latency_query = svc->verify.latency_query;
+	spec.error_rate_max = AS_ERR_ROLLBACK;
+	spec.latency_max_s = j->p99_max_s;
+	j->outstanding = 2; /* one held until both have started */
+	if (probe_round(&app->loop, app->api, &spec, probed_cb, j)) {
+		shell_reply_url(app, reply_to, "rollbot could not start reading the figures.");
+		job_free(j);
+		return;
+	}
+	if (start_history(app, j))
+		j->outstanding++;
+	finish(j);
+}

@@ -1,0 +1,133 @@
+/* rollbot — the runbooks' verdict on a service's figures (MIT licence). */
+#include "assess.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void reason(struct as_result *out, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reason(struct as_result *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (out->n_reasons >= AS_MAX_REASONS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(out->reasons[out->n_reasons], AS_REASON_LEN, fmt, ap);
+	va_end(ap);
+	out->n_reasons++;
+}
+
+/* Raises the verdict and severity; never lowers them (the worst figure wins).
+ * Severities compare inverted: P0 is the most severe. */
+static void bump(struct as_result *out, enum as_verdict v, enum as_severity s,
+		  const char *budget)
+{
+	if (v > out->verdict)
+		out->verdict = v;
+	if (s != AS_SEV_NONE && (out->severity == AS_SEV_NONE || s < out->severity)) {
+		out->severity = s;
+		out->budget = budget;
+	}
+}
+
+/* Runbook 003's decision matrix, action and timeline columns. */
+#define BUDGET_OUTAGE "Immediate rollback, < 5 min"
+#define BUDGET_ERRORS "Rollback after confirmation, < 15 min"
+#define BUDGET_PERF "Rollback after investigation, < 30 min"
+#define BUDGET_MINOR "Monitor, rollback if escalates, < 2 hours"
+
+static void classify_health(const struct as_input *in, struct as_result *out)
+{
+	switch (in->health) {
+	case AS_HEALTH_FAILING:
+		reason(out, "health check failing (outage: roll back now)");
+		bump(out, AS_ROLLBACK_NOW, AS_SEV_P0, BUDGET_OUTAGE);
+		break;
+	case AS_HEALTH_OK:
+		reason(out, "health check passing");
+		break;
+	default:
+		reason(out, "health check: could not be read");
+		break;
+	}
+}
+
+static void classify_errors(const struct as_input *in, struct as_result *out)
+{
+	double e = in->error_rate.value;
+
+	if (!in->error_rate.known) {
+		reason(out, "error rate: could not be read");
+		return;
+	}
+	if (e > AS_ERR_ROLLBACK) {
+		reason(out, "error rate %.2f %% > 5 %% (roll back now)", e * 100.0);
+		bump(out, AS_ROLLBACK_NOW, AS_SEV_P1, BUDGET_ERRORS);
+	} else if (e >= AS_ERR_DISCUSS) {
+		reason(out, "error rate %.2f %% within 1-5 %% (discuss)", e * 100.0);
+		bump(out, AS_DISCUSS, AS_SEV_P1, BUDGET_ERRORS);
+	} else {
+		reason(out, "error rate %.2f %% < 1 %% (monitor)", e * 100.0);
+		bump(out, AS_MONITOR, AS_SEV_P2, BUDGET_MINOR);
+	}
+}
+
+static void classify_p99(const struct as_input *in, struct as_result *out)
+{
+	double t = in->p99_threshold_s > 0 ? in->p99_threshold_s : AS_P99_DEFAULT_S;
+
+	if (!in->p99_s.known) {
+		reason(out, "p99 latency: could not be read");
+		return;
+	}
+	if (in->p99_s.value > t) {
+		reason(out, "p99 latency %.3f s > %.3f s (degraded performance: discuss)",
+		       in->p99_s.value, t);
+		bump(out, AS_DISCUSS, AS_SEV_P1, BUDGET_PERF);
+	} else {
+		reason(out, "p99 latency %.3f s <= %.3f s", in->p99_s.value, t);
+	}
+}
+
+void assess_classify(const struct as_input *in, struct as_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->budget = "";
+	classify_errors(in, out);
+	classify_p99(in, out);
+	classify_health(in, out);
+	/* "Monitor" only when the error rate says so; an unread error rate with
+	 * nothing failing leaves no verdict rather than a false all-clear. */
+	if (out->verdict == AS_MONITOR && !in->error_rate.known)
+		out->verdict = AS_NO_VERDICT;
+}
+
+const char *assess_verdict_text(enum as_verdict v)
+{
+	switch (v) {
+	case AS_ROLLBACK_NOW:
+		return "roll back now";
+	case AS_DISCUSS:
+		return "discuss";
+	case AS_MONITOR:
+		return "monitor";
+	default:
+		return "no verdict";
+	}
+}
+
+const char *assess_severity_name(enum as_severity s)
+{
+	static const char *const names[] = { "", "P0", "P1", "P2" };
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "";
+}
+
+const char *assess_people_note(void)
+{
+	return "Data corruption and security breaches are not measured: people judge them "
+	       "(runbook 000: either means roll back now).";
+}
