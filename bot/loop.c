@@ -28,6 +28,7 @@
 #include "tmpl.h"
 #include "tools.h"
 #include "watcher.h"
+#include "alertmanager.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
 #define DEDUPE_MAX 100000
@@ -440,6 +441,7 @@ int app_run(const struct app_options *opt)
 				       sizeof err);
 		if (!app->httpd)
 			log_error("%s", err);
+		alertmanager_attach(app);
 	}
 	if (!app->sm || (app->cfg->http_listen && !app->httpd)) {
 		begin_stop(app, 1);
