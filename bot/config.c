@@ -39,6 +39,7 @@ static const char *const top_keys[] = { "incidents_channels",
 					"templates_dir",
 					"display_timezone",
 					"http_listen",
+					"alertmanager",
 					"approval",
 					"verify",
 					"services",
@@ -135,6 +136,12 @@ static int parse_top(struct ctx *c, const struct node *root, struct config *cfg)
 				"`%s`",
 				config_clip(s, b, sizeof b));
 		cfg->http_listen = rb_strdup(s);
+	}
+	v = config_lookup(root, "alertmanager");
+	if (v) {
+		rc = config_parse_alertmanager(c, v, cfg);
+		if (rc < 0)
+			return rc;
 	}
 	v = config_lookup(root, "approval");
 	if (!v)
@@ -275,6 +282,7 @@ void config_free(struct config *cfg)
 	free(cfg->templates_dir);
 	free(cfg->display_timezone);
 	free(cfg->http_listen);
+	free(cfg->alertmanager_path);
 	config_approval_clear(&cfg->approval);
 	config_verify_clear(&cfg->verify);
 	free(cfg->path);

@@ -49,6 +49,17 @@
  *         latency_query: 'histogram_quantile(0.99, sum by (le)
  *                         (rate(http_request_duration_seconds_bucket{job="payments"}[2m])))'
  *         status: true                     # re-run the method's status command
+ *       watch:                             # optional: propose a rollback (issue 12)
+ *         interval: 30s                    # between evaluations
+ *         error_rate_max: 5%               # bad when above, held for error_for
+ *         error_for: 2m
+ *         latency_max: 2s                  # p99, held for latency_for
+ *         latency_for: 2m
+ *         health_for: 2m                   # health_url failing this long
+ *         rearm_after: 5m                  # healthy this long: a new episode
+ *         expire_after: 30m                # an unanswered proposal lapses
+ *   alertmanager:                          # optional; needs http_listen
+ *     path: /alertmanager                  # token: ROLLBOT_ALERTMANAGER_TOKEN
  *
  * A service's verify block starts from the global one (which starts from
  * the defaults), so svc->verify is always complete. The queries need a
@@ -102,6 +113,22 @@ struct config_verify {
 	bool status;            /* re-run the method's status command as a check; default true */
 };
 
+/* The watcher (issue 12): a service's `watch:` block, read by
+ * bot/config_watch.c. It reads the figures the service's verify block
+ * names (error_rate_query, latency_query on its prometheus_url) and its
+ * health_url; defaults from runbook 001. */
+struct config_watch {
+	bool on;               /* the service has a watch block */
+	int64_t interval_ms;   /* between evaluations; default 30 s */
+	double error_rate_max; /* a ratio; default 0.05; bad when above */
+	int64_t error_for_ms;  /* held this long proposes; default 2 minutes */
+	int64_t latency_max_ms; /* p99; default 2000 */
+	int64_t latency_for_ms; /* default 2 minutes */
+	int64_t health_for_ms; /* health_url failing this long; default 2 minutes */
+	int64_t rearm_ms;      /* healthy this long arms a new episode; default 5 minutes */
+	int64_t expiry_ms;     /* an unanswered proposal lapses; default 30 minutes */
+};
+
 /* One method parameter from the service block, e.g. namespace=payments. */
 struct config_param {
 	char *key;
@@ -133,6 +160,7 @@ struct config_service {
 	/* Complete after load: the service's verify block over the global one
 	 * over the defaults. The strings are this struct's own. */
 	struct config_verify verify;
+	struct config_watch watch; /* watch.on false: not watched */
 	int line;            /* where the block starts, for messages */
 };
 
@@ -150,9 +178,15 @@ struct config {
 	char *http_listen;    /* "host:port" or NULL */
 	struct config_approval approval;
 	struct config_verify verify; /* the global block over the defaults; no queries */
+	/* `alertmanager: { path: /alertmanager }`: the webhook's path on
+	 * http_listen; NULL = CONFIG_ALERTMANAGER_PATH. The bearer token comes
+	 * from ROLLBOT_ALERTMANAGER_TOKEN; without it the path answers 404. */
+	char *alertmanager_path;
 	struct config_service *services;
 	size_t n_services;
 };
+
+#define CONFIG_ALERTMANAGER_PATH "/alertmanager"
 
 /* Room for any message of config_load: the longest lists every key a
  * service may take. */

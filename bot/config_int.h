@@ -110,6 +110,16 @@ void config_verify_copy(struct config_verify *dst, const struct config_verify *s
 int config_parse_verify(struct ctx *c, const struct node *n, const struct config_service *svc,
 			struct config_verify *out);
 
+/* error_rate_max (verify and watch): a percentage or a ratio in (0, 1]. */
+int config_error_rate_max(struct ctx *c, const struct node *n, double *out);
+
+/* config_watch.c: a service's `watch:` block (after the rest of the
+ * service is read: it needs the verify block and health_url), and the
+ * top-level `alertmanager:` block (after http_listen). */
+int config_parse_watch(struct ctx *c, const struct node *key, const struct node *n,
+		       struct config_service *svc);
+int config_parse_alertmanager(struct ctx *c, const struct node *n, struct config *cfg);
+
 /* config_service.c: the `services:` block into cfg->services; cfg's
  * approval and verify blocks are read already. */
 int config_parse_services(struct ctx *c, const struct node *n, struct config *cfg);

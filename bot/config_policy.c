@@ -217,7 +217,7 @@ static int ratio(const char *s, double *out, bool *percent)
 
 /* error_rate_max: a ratio in (0, 1]. A bare number above 1 was most
  * likely meant as a percentage, so the message says how to write one. */
-static int error_rate_max(struct ctx *c, const struct node *n, double *out)
+int config_error_rate_max(struct ctx *c, const struct node *n, double *out)
 {
 	const char *s;
 	char b[64], hint[96] = "";
@@ -300,7 +300,7 @@ static int verify_key(struct ctx *c, const char *k, const struct node *v, struct
 	if (!strcmp(k, "prometheus_url"))
 		return prometheus_url(c, v, &out->prometheus_url);
 	if (!strcmp(k, "error_rate_max"))
-		return error_rate_max(c, v, &out->error_rate_max);
+		return config_error_rate_max(c, v, &out->error_rate_max);
 	if (!strcmp(k, "latency_max"))
 		return config_duration(c, v, k, &out->latency_max_ms);
 	if (!strcmp(k, "error_rate_query"))

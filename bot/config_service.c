@@ -40,7 +40,7 @@ static const char *const service_keys[] = { "method",	"timeout",     "affected",
 					    "eta",	"health_url",  "version_url",
 					    "approval", "db_rollback", "db_rollback_timeout",
 					    "verify",	"display_name", "environment",
-					    "owner",	NULL };
+					    "owner",	"watch",	NULL };
 
 /* ---- services ------------------------------------------------------- */
 
@@ -200,7 +200,7 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			 const struct config *cfg, struct config_service *svc)
 {
 	const struct plan_method_info *mi;
-	const struct node *v, *db_timeout = NULL;
+	const struct node *v, *db_timeout = NULL, *watch = NULL;
 	char b[64], list[512], where[128];
 	const char *s;
 	int rc;
@@ -283,6 +283,8 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			db_timeout = n->kids[i];
 		} else if (!strcmp(k, "verify")) {
 			rc = config_parse_verify(c, v, svc, &svc->verify);
+		} else if (!strcmp(k, "watch")) {
+			watch = n->kids[i]; /* read last: it needs verify and health_url */
 		} else if (rb_str_in_list(mi->required, k) || rb_str_in_list(mi->optional, k)) {
 			/* Only the YAML shape here; the value is check_plan's. A
 			 * JSON patch may span lines. */
@@ -304,6 +306,11 @@ static int parse_service(struct ctx *c, const struct node *key, const struct nod
 			c, db_timeout,
 			"`db_rollback_timeout` is set but service %s has no `db_rollback`",
 			svc->name);
+	if (watch) {
+		rc = config_parse_watch(c, watch, config_lookup(n, "watch"), svc);
+		if (rc < 0)
+			return rc;
+	}
 	if (svc->method == PLAN_BLUEGREEN) {
 		if (!config_param(svc, "selector_key"))
 			param_add(svc, "selector_key", "version");

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 
 #define REQ_MAX 8192
+#define BODY_MAX (256 * 1024) /* a POST's body (the Alertmanager webhook) */
 #define CLIENT_TIMEOUT_MS 5000
 #define CLIENTS_MAX 32
 
@@ -22,6 +24,8 @@ struct httpd {
 	uv_tcp_t server;
 	httpd_handler handler;
 	void *arg;
+	httpd_post_handler post; /* NULL: GET only */
+	void *post_arg;
 	int refs; /* the server + each client */
 	int clients;
 	bool closing;
@@ -35,7 +39,8 @@ struct client {
 	uv_timer_t timer;
 	uv_write_t wr;
 	int handles; /* tcp and timer still open */
-	char req[REQ_MAX + 1];
+	char *req;  /* the request so far, NUL-terminated */
+	size_t cap; /* bytes req can hold, NUL included */
 	size_t len;
 	char *out;
 };
@@ -54,6 +59,7 @@ static void client_closed_cb(uv_handle_t *hd)
 	if (--c->handles)
 		return;
 	free(c->out);
+	free(c->req);
 	free(c);
 	release(h);
 }
@@ -93,8 +99,12 @@ static const char *reason(int status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 404:
 		return "Not Found";
+	case 413:
+		return "Payload Too Large";
 	case 405:
 		return "Method Not Allowed";
 	case 503:
@@ -102,6 +112,63 @@ static const char *reason(int status)
 	default:
 		return "Error";
 	}
+}
+
+/* The value of header `name` in the request head (case-insensitive), cut
+ * at the line's end, into out; "" when absent. */
+static void header(const struct client *c, const char *name, char *out, size_t len)
+{
+	size_t n = strlen(name);
+	const char *p = strstr(c->req, "\n");
+
+	out[0] = '\0';
+	for (; p && p[1] && p[1] != '\r' && p[1] != '\n'; p = strstr(p + 1, "\n")) {
+		size_t v;
+
+		if (strncasecmp(p + 1, name, n) || p[1 + n] != ':')
+			continue;
+		p += 2 + n;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		v = strcspn(p, "\r\n");
+		snprintf(out, len, "%.*s", (int)v, p);
+		return;
+	}
+}
+
+/* Where the body starts, or NULL while the head is incomplete. */
+static const char *body_start(const struct client *c)
+{
+	const char *e = strstr(c->req, "\r\n\r\n");
+
+	if (e)
+		return e + 4;
+	e = strstr(c->req, "\n\n");
+	return e ? e + 2 : NULL;
+}
+
+static long content_length(const struct client *c)
+{
+	char v[32], *end;
+	long n;
+
+	header(c, "Content-Length", v, sizeof v);
+	n = strtol(v, &end, 10);
+	return v[0] && !*end && n >= 0 ? n : -1;
+}
+
+static int post(struct client *c, const char *path, struct rb_buf *out)
+{
+	const char *b = body_start(c);
+	long n = content_length(c);
+	char auth[512];
+
+	if (!b || n < 0)
+		return rb_buf_puts(out, "Content-Length needed\n") ? 500 : 400;
+	if (n > BODY_MAX)
+		return rb_buf_puts(out, "body too large\n") ? 500 : 413;
+	header(c, "Authorization", auth, sizeof auth);
+	return c->h->post(c->h->post_arg, path, auth, b, (size_t)n, out);
 }
 
 static void answer(struct client *c)
@@ -116,6 +183,9 @@ static void answer(struct client *c)
 	if (sscanf(c->req, "%7s %255s", method, path) != 2) {
 		status = 400;
 		rc = rb_buf_puts(&body, "bad request\n");
+	} else if (!strcmp(method, "POST") && c->h->post) {
+		status = post(c, path, &body);
+		rc = 0;
 	} else if (strcmp(method, "GET")) {
 		status = 405;
 		rc = rb_buf_puts(&body, "GET only\n");
@@ -143,7 +213,7 @@ static void alloc_cb(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
 
 	(void)suggested;
 	buf->base = c->req + c->len;
-	buf->len = REQ_MAX - c->len;
+	buf->len = c->cap - 1 - c->len;
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -157,8 +227,26 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 	c->len += (size_t)n;
 	c->req[c->len] = '\0';
-	if (strstr(c->req, "\r\n\r\n") || strstr(c->req, "\n\n") || c->len == REQ_MAX)
-		answer(c);
+	if (!body_start(c)) {
+		if (c->len >= REQ_MAX)
+			answer(c);
+		return;
+	}
+	if (c->h->post && !strncmp(c->req, "POST ", 5)) {
+		long cl = content_length(c);
+		size_t need = (size_t)(body_start(c) - c->req) + (size_t)(cl > 0 ? cl : 0);
+
+		/* Wait for the whole body when it is one we take. */
+		if (cl > 0 && cl <= BODY_MAX && c->len < need) {
+			if (c->cap < need + 1) {
+				c->req = realloc(c->req, need + 1);
+				RB_ASSERT(c->req);
+				c->cap = need + 1;
+			}
+			return;
+		}
+	}
+	answer(c);
 }
 
 static void connection_cb(uv_stream_t *server, int status)
@@ -169,6 +257,9 @@ static void connection_cb(uv_stream_t *server, int status)
 	if (status < 0 || h->closing)
 		return;
 	c = rb_calloc(1, sizeof *c);
+	c->req = rb_malloc(REQ_MAX + 1);
+	c->req[0] = '\0';
+	c->cap = REQ_MAX + 1;
 	c->h = h;
 	uv_tcp_init(server->loop, &c->tcp);
 	uv_timer_init(server->loop, &c->timer);
@@ -235,6 +326,12 @@ struct httpd *httpd_new(uv_loop_t *loop, const char *listen, httpd_handler handl
 	}
 	log_info("httpd: serving /health /ready /metrics on %s", listen);
 	return h;
+}
+
+void httpd_set_post(struct httpd *h, httpd_post_handler fn, void *arg)
+{
+	h->post = fn;
+	h->post_arg = arg;
 }
 
 void httpd_free(struct httpd *h)

@@ -19,6 +19,17 @@ struct httpd; /* opaque */
  * Returns the status (200, 503, 404). */
 typedef int (*httpd_handler)(void *arg, const char *path, struct rb_buf *body);
 
+/* A POST (issue 12: the Alertmanager webhook): `authorization` is the
+ * Authorization header ("" when absent), `body` the whole body (`len`
+ * bytes, at most 256 KiB; larger ones are answered 413 without a call).
+ * Returns the status. */
+typedef int (*httpd_post_handler)(void *arg, const char *path, const char *authorization,
+				  const char *body, size_t len, struct rb_buf *out);
+
+/* Takes POSTs to the handler; without one, POST is 405. */
+struct httpd;
+void httpd_set_post(struct httpd *h, httpd_post_handler post, void *arg);
+
 /* Listens on `listen` ("127.0.0.1:8080"; an IPv4 address, or "localhost").
  * Returns a new server (free with httpd_free), or NULL with the reason in
  * err. */

@@ -33,6 +33,7 @@
 #include "../commands/report.h"
 #include "db.h"
 #include "log.h"
+#include "proposal.h"
 #include "store.h"
 #include "tmpl.h"
 #include "tools.h"
@@ -1092,6 +1093,9 @@ static void dispatch_reaction(struct app *app, json_t *event, const char *event_
 	}
 	/* The base name: a skin tone is the same reaction. */
 	snprintf(emoji, sizeof emoji, "%.*s", (int)strcspn(reaction, ":"), reaction);
+	/* Issue 12: a ✅ on a watcher's proposal starts it (proposal.c). */
+	if (added && !strcmp(emoji, POL_EMOJI_APPROVE))
+		proposal_reaction(app, channel, ts, user);
 	if (!event_ts[0] || strspn(event_ts, "0123456789.") != strlen(event_ts)) {
 		struct timespec t;
 		clock_gettime(CLOCK_REALTIME, &t);

@@ -27,6 +27,8 @@
 #include "store.h"
 #include "tmpl.h"
 #include "tools.h"
+#include "watcher.h"
+#include "alertmanager.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
 #define DEDUPE_MAX 100000
@@ -276,6 +278,7 @@ static void close_cb(uv_handle_t *h)
 
 static void finish_stop(struct app *app)
 {
+	watcher_stop(app);
 	httpd_free(app->httpd);
 	app->httpd = NULL;
 	api_free(app->api);
@@ -415,6 +418,7 @@ int app_run(const struct app_options *opt)
 	app->api = api_new(&app->loop, &ao);
 	app->store = store_new(&app->loop, opt->database_url);
 	owner_init(app);
+	watcher_start(app);
 	so.ca_file = opt->ca_file;
 	so.ping_s = opt->sm_ping_s;
 	so.dead_s = opt->sm_dead_s;
@@ -437,6 +441,7 @@ int app_run(const struct app_options *opt)
 				       sizeof err);
 		if (!app->httpd)
 			log_error("%s", err);
+		alertmanager_attach(app);
 	}
 	if (!app->sm || (app->cfg->http_listen && !app->httpd)) {
 		begin_stop(app, 1);
@@ -459,6 +464,7 @@ int app_run(const struct app_options *opt)
 		log_error("event loop closed with live handles (%s): a bug", uv_strerror(rc));
 	rc = app->exit_code;
 	shell_incidents_free(app);
+	watcher_free(app);
 	free(app->open);
 	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */
 	dd_free(app->dd);

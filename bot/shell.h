@@ -188,6 +188,7 @@ struct app {
 	 * (with audit_seq), so that a row applied again adds none. */
 	const char *audit_key;
 	int audit_seq;
+	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */

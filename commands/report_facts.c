@@ -30,6 +30,10 @@ struct facts {
 	json_t *plan;		/* the last plan_ready detail, or NULL */
 	int64_t trigger_ms;	/* the first command_received, -1 if none */
 	const char *trigger_by; /* its actor (an ID) */
+	/* The first `detected` row (a watcher's or Alertmanager's proposal
+	 * that someone started), or NULL; when, as its detail says. */
+	json_t *detected;
+	int64_t detected_ms;
 	json_t *version;	/* the last passing version check's detail string, or NULL */
 	int64_t version_ms;
 	json_t *sent[RB_ARRAY_LEN(drafts)]; /* the first draft_sent row of each, or NULL */
@@ -52,6 +56,8 @@ static int draft_index(const char *name)
 	return -1;
 }
 
+static int parse_rfc3339(const char *t, int64_t *ms);
+
 /* One row: keeps what the sections need. d is the row's detail (owned). */
 static void take(struct facts *f, const struct report_row *r, json_t *d, int64_t ms)
 {
@@ -64,6 +70,10 @@ static void take(struct facts *f, const struct report_row *r, json_t *d, int64_t
 	} else if (!strcmp(kind, "command_received") && f->trigger_ms < 0) {
 		f->trigger_ms = ms;
 		f->trigger_by = r->actor;
+	} else if (!strcmp(kind, "detected") && !f->detected) {
+		f->detected = json_incref(d);
+		if (parse_rfc3339(str(d, "at"), &f->detected_ms))
+			f->detected_ms = ms;
 	} else if (!strcmp(kind, "probe_results")) {
 		json_t *v = json_object_get(d, "version");
 		if (json_is_true(json_object_get(v, "passed")) &&
@@ -108,6 +118,7 @@ static void facts_free(struct facts *f)
 {
 	json_decref(f->plan);
 	json_decref(f->version);
+	json_decref(f->detected);
 	for (size_t i = 0; i < RB_ARRAY_LEN(drafts); i++)
 		json_decref(f->sent[i]);
 }
@@ -192,6 +203,27 @@ static void timeline_insert(json_t *o, int64_t ms, char *text)
 	free(text);
 }
 
+/* The detection that started the incident: when the watcher (or an
+ * Alertmanager alert) saw the problem, with the figures, and who started
+ * the rollback from its proposal. Earlier than any command, so it is the
+ * timeline's first word on the problem. */
+static void put_detected(json_t *o, const struct report_incident *inc, const struct facts *f)
+{
+	const char *src = str(f->detected, "source");
+	char *what = report_clean(str(f->detected, "summary"), FACT_MAX);
+	char at[32];
+
+	report_stamp(f->detected_ms, at);
+	timeline_insert(o, f->detected_ms,
+			rb_asprintf("problem detected by %s at %s UTC%s%s (proposal started by %s's "
+				    "✅)",
+				    !strcmp(src, "alertmanager") ? "an Alertmanager alert" :
+								   "the watcher",
+				    at, what[0] ? ": " : "", what,
+				    report_name(inc, f->trigger_by)));
+	free(what);
+}
+
 /* Where, from what, to what; and the deploy and detection events. */
 static void put_versions(json_t *o, const struct report_incident *inc, const struct facts *f)
 {
@@ -243,7 +275,9 @@ static void put_versions(json_t *o, const struct report_incident *inc, const str
 		timeline_insert(o, dep_ms,
 				rb_asprintf("deploy of %s (from the tool's history)",
 					    rev ? rev : "the release rolled back"));
-	if (f->trigger_ms >= 0) {
+	if (f->detected) {
+		put_detected(o, inc, f);
+	} else if (f->trigger_ms >= 0) {
 		reason = report_clean(inc->reason, FACT_MAX);
 		timeline_insert(o, f->trigger_ms,
 				rb_asprintf("problem detected%s%s%s (first recorded by the "

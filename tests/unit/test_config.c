@@ -549,7 +549,7 @@ static void test_unknown_top_level_key(void **state)
 	INVALID(MINIMAL "update_intervall: 5m\n",
 		"t.yaml:9:1: unknown key `update_intervall` at the top level (known: "
 		"incidents_channels, default_severity, update_interval, templates_dir, "
-		"display_timezone, http_listen, approval, verify, services)");
+		"display_timezone, http_listen, alertmanager, approval, verify, services)");
 }
 
 static void test_duplicate_top_level_key(void **state)
@@ -901,7 +901,7 @@ static void test_service_key_not_valid_for_method(void **state)
 		"t.yaml:8:5: key `release` is not valid for method kubectl in service svc (valid: "
 		"namespace, deployment, container, context, method, timeout, affected, eta, "
 		"health_url, version_url, approval, db_rollback, db_rollback_timeout, verify, "
-		"display_name, environment, owner)");
+		"display_name, environment, owner, watch)");
 }
 
 static void test_service_duplicate_key(void **state)

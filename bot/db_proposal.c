@@ -1,0 +1,153 @@
+/* rollbot — what the store says about proposals (MIT licence, see LICENSE).
+ *
+ * See db_proposal.h. Times go in as Unix seconds and come back as UTC
+ * ISO 8601 with milliseconds, the audit log's shape.
+ */
+#include "db_proposal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+struct pcall {
+	db_propose_cb propose;
+	db_take_cb take;
+	void *arg;
+};
+
+static void propose_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct pcall *c = arg;
+	enum db_propose_word w = DB_OPEN_EPISODE;
+	int64_t id = 0;
+
+	if (!err && PQntuples(res) == 1) {
+		const char *v = PQgetvalue(res, 0, 0);
+
+		if (!strncmp(v, "proposed:", 9)) {
+			w = DB_PROPOSED;
+			id = strtoll(v + 9, NULL, 10);
+		} else if (!strcmp(v, "open_incident")) {
+			w = DB_OPEN_INCIDENT;
+		}
+	}
+	c->propose(c->arg, err, errmsg, w, id);
+	free(c);
+}
+
+int db_propose(struct store *st, const struct db_proposal *p, db_propose_cb cb, void *arg)
+{
+	struct pcall *c = rb_calloc(1, sizeof *c);
+	char det[32], exp[32];
+	const char *params[12] = { p->service, p->source, p->trigger, p->summary,
+				   p->figures_json, p->severity, p->command, det,
+				   exp, p->replica, p->channel, p->args_json };
+	int rc;
+
+	snprintf(det, sizeof det, "%" PRId64, p->detected_s);
+	snprintf(exp, sizeof exp, "%" PRId64, p->expires_s);
+	c->propose = cb;
+	c->arg = arg;
+	rc = store_query(st,
+			 "SELECT rollbot_propose($1, $2, $3, $4, $5::jsonb, $6, $7, "
+			 "to_timestamp($8::bigint), $9::int, $10, $11, $12::jsonb)",
+			 12, params, propose_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+static void logged_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	(void)res;
+	if (err)
+		log_error("store: %s not recorded: %s", (const char *)arg, errmsg ? errmsg : "?");
+}
+
+static void fire(struct store *st, const char *what, const char *sql, int n,
+		 const char *const *params)
+{
+	if (store_query(st, sql, n, params, logged_cb, (void *)what))
+		log_error("store: cannot queue: %s", what);
+}
+
+void db_proposal_posted(struct store *st, int64_t id, const char *ts, const char *error)
+{
+	char idb[32];
+	const char *params[3] = { idb, ts, error };
+
+	snprintf(idb, sizeof idb, "%" PRId64, id);
+	fire(st, "the proposal's post",
+	     "UPDATE proposals SET ts = $2, post_error = $3 WHERE id = $1::bigint", 3, params);
+}
+
+void db_proposal_incident(struct store *st, int64_t id, const char *incident)
+{
+	char idb[32];
+	const char *params[2] = { idb, incident };
+
+	snprintf(idb, sizeof idb, "%" PRId64, id);
+	fire(st, "the proposal's incident",
+	     "UPDATE proposals SET incident_id = $2 WHERE id = $1::bigint", 2, params);
+}
+
+void db_proposal_rearm(struct store *st, const char *service)
+{
+	const char *params[1] = { service };
+
+	fire(st, "the end of a proposal's episode",
+	     "UPDATE proposals SET rearmed_at = clock_timestamp() "
+	     "WHERE service = $1 AND rearmed_at IS NULL",
+	     1, params);
+}
+
+static void take_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct pcall *c = arg;
+	struct db_taken t = { .word = DB_TAKE_NONE };
+
+	if (!err && PQntuples(res) >= 1) {
+		const char *w = PQgetvalue(res, 0, 0);
+
+		t.word = !strcmp(w, "taken")   ? DB_TAKE_TAKEN :
+			 !strcmp(w, "already") ? DB_TAKE_ALREADY :
+						 DB_TAKE_EXPIRED;
+		t.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		t.service = PQgetvalue(res, 0, 2);
+		t.source = PQgetvalue(res, 0, 3);
+		t.trigger = PQgetvalue(res, 0, 4);
+		t.summary = PQgetvalue(res, 0, 5);
+		t.figures_json = PQgetvalue(res, 0, 6);
+		t.severity = PQgetvalue(res, 0, 7);
+		t.command = PQgetvalue(res, 0, 8);
+		t.detected_at = PQgetvalue(res, 0, 9);
+		t.expires_at = PQgetvalue(res, 0, 10);
+		t.taken_by = PQgetvalue(res, 0, 11);
+	}
+	c->take(c->arg, err, errmsg, err ? NULL : &t);
+	free(c);
+}
+
+int db_take_proposal(struct store *st, const char *channel, const char *ts, const char *user,
+		     db_take_cb cb, void *arg)
+{
+	struct pcall *c = rb_calloc(1, sizeof *c);
+	const char *params[3] = { channel, ts, user };
+	int rc;
+
+	c->take = cb;
+	c->arg = arg;
+	rc = store_query(st,
+			 "SELECT word, id, service, source, trigger, summary, figures::text, "
+			 "severity, command, " ISO_UTC("detected_at") ", " ISO_UTC("expires_at") ", "
+			 "coalesce(taken_by, '') FROM rollbot_take_proposal($1, $2, $3)",
+			 3, params, take_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}

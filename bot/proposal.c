@@ -1,0 +1,352 @@
+/* rollbot — proposals: a rollback offered in the incidents channel, started
+ * by one ✅ (MIT licence, see LICENSE).
+ *
+ * Recorded, then said: rollbot_propose() records the proposal with its
+ * rendered post (and an audit row) in one statement; only then is it
+ * posted, and its ts recorded, which is what a ✅ finds it by. A replica
+ * whose insert finds the episode open says nothing: one proposal per
+ * episode, whichever replica saw it first.
+ *
+ * A ✅ takes it with one conditional UPDATE (rollbot_take_proposal): the
+ * first reaction declares the incident as its author, through
+ * rollbot_declare_by() like a typed /rollback, with the command the
+ * proposal showed, parsed by the same parser; later ones, and any after
+ * the expiry, get a private note.
+ */
+#include "proposal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../commands/parse.h"
+#include "api.h"
+#include "db.h"
+#include "db_proposal.h"
+#include "log.h"
+#include "tmpl.h"
+
+#define DECLARE_DEADLINE_S 30
+
+void proposal_clock(int64_t wall_ms, char *out, size_t len)
+{
+	time_t t = (time_t)(wall_ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(out, len, "%02d:%02d:%02d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* ---- offering ---- */
+
+struct posting {
+	struct app *app;
+	json_t *args; /* chat.postMessage's, as recorded */
+	char service[CMD_SERVICE_MAX];
+	int64_t id;
+};
+
+static void posted_cb(void *arg, const struct api_result *res)
+{
+	struct posting *p = arg;
+	const char *ts = json_string_value(json_object_get(res->body, "ts"));
+
+	if (res->ok && ts) {
+		log_info("proposal %lld for %s posted", (long long)p->id, p->service);
+		db_proposal_posted(p->app->store, p->id, ts, NULL);
+	} else {
+		log_error("proposal %lld for %s could not be posted: %s", (long long)p->id,
+			  p->service, res->error ? res->error : "?");
+		db_proposal_posted(p->app->store, p->id, NULL, res->error ? res->error : "?");
+	}
+	free(p);
+}
+
+static void proposed_cb(void *arg, int err, const char *errmsg, enum db_propose_word w,
+			int64_t id)
+{
+	struct posting *p = arg;
+
+	if (err) {
+		log_error("store: the proposal for %s was not recorded, so it is not posted: %s",
+			  p->service, errmsg ? errmsg : "?");
+	} else if (w == DB_OPEN_EPISODE) {
+		log_info("watcher: %s already has a proposal in this episode; nothing posted",
+			 p->service);
+	} else if (w == DB_OPEN_INCIDENT) {
+		log_info("watcher: %s has an incident in progress; no proposal", p->service);
+	} else {
+		p->id = id;
+		if (api_call_until_answered(p->app->api, "chat.postMessage", p->args, posted_cb, p,
+					    NULL) == 0)
+			return;
+		log_error("cannot queue the proposal for %s", p->service);
+		db_proposal_posted(p->app->store, id, NULL, "not queued");
+		free(p);
+		return;
+	}
+	json_decref(p->args);
+	free(p);
+}
+
+/* "payments-api --severity P1 --reason \"watcher: …\"": what a ✅ runs. */
+static char *command_text(const struct proposal_offer *o)
+{
+	return rb_asprintf("%s --severity %s --reason \"%s: %s\"", o->service, o->severity,
+			   !strcmp(o->source, "alertmanager") ? "Alertmanager" : "watcher",
+			   o->summary);
+}
+
+void proposal_offer(struct app *app, const struct proposal_offer *o)
+{
+	struct posting *p;
+	struct db_proposal dp;
+	char expires[32], *command, *text, *args_s, *fig_s;
+	json_t *data;
+
+	if (app->cfg->n_channels == 0)
+		return;
+	command = command_text(o);
+	proposal_clock((int64_t)time(NULL) * 1000 + o->expiry_ms, expires, sizeof expires);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service, "seen_by",
+			 !strcmp(o->source, "alertmanager") ? "an Alertmanager alert" :
+							      "the watcher",
+			 "summary", o->summary, "figures", o->figures, "severity", o->severity,
+			 "command", command, "expires", expires);
+	text = tmpl_render(app->tmpl, "proposal", data);
+	json_decref(data);
+	if (!text) {
+		free(command);
+		return;
+	}
+	p = rb_calloc(1, sizeof *p);
+	p->app = app;
+	(void)rb_strlcpy(p->service, o->service, sizeof p->service);
+	p->args = json_pack("{s:s, s:s, s:b}", "channel", app->cfg->channels[0], "text", text,
+			    "unfurl_links", 0);
+	args_s = json_dumps(p->args, JSON_COMPACT | JSON_SORT_KEYS);
+	fig_s = o->figures_json ? json_dumps(o->figures_json, JSON_COMPACT | JSON_SORT_KEYS) :
+				  rb_strdup("{}");
+	dp = (struct db_proposal){
+		.service = o->service,
+		.source = o->source,
+		.trigger = o->trigger,
+		.summary = o->summary,
+		.figures_json = fig_s,
+		.severity = o->severity,
+		.command = command,
+		.detected_s = o->detected_wall_ms / 1000,
+		.expires_s = (o->expiry_ms + 999) / 1000,
+		.replica = app->owner,
+		.channel = app->cfg->channels[0],
+		.args_json = args_s,
+	};
+	if (db_propose(app->store, &dp, proposed_cb, p)) {
+		log_error("store: cannot queue the proposal for %s", o->service);
+		json_decref(p->args);
+		free(p);
+	}
+	free(args_s);
+	free(fig_s);
+	free(text);
+	free(command);
+}
+
+/* ---- taking ---- */
+
+struct taking {
+	struct app *app;
+	char channel[INC_SLACK_ID_MAX];
+	char user[INC_SLACK_ID_MAX];
+	int64_t id;
+	json_t *detected; /* the `detected` row's detail */
+	struct incident inc;
+	char reason[CMD_REASON_MAX];
+};
+
+static void note_sent_cb(void *arg, const struct api_result *res)
+{
+	(void)arg;
+	if (!res->ok)
+		log_warn("chat.postEphemeral (a proposal's note) failed: %s",
+			 res->error ? res->error : "?");
+}
+
+static void note(struct app *app, const char *channel, const char *user, json_t *data)
+{
+	char *text = tmpl_render(app->tmpl, "proposal_note", data);
+
+	if (text && api_call(app->api, "chat.postEphemeral",
+			     json_pack("{s:s, s:s, s:s}", "channel", channel, "user", user, "text",
+				       text),
+			     note_sent_cb, NULL))
+		log_warn("cannot queue chat.postEphemeral");
+	free(text);
+}
+
+static void refused(struct taking *tk, const char *why)
+{
+	json_t *d = json_pack("{s:s, s:s, s:b}", "service", tk->inc.service, "why", why,
+			      "refused", 1);
+
+	note(tk->app, tk->channel, tk->user, d);
+	json_decref(d);
+}
+
+static void taking_free(struct taking *tk)
+{
+	json_decref(tk->detected);
+	free(tk);
+}
+
+/* As declare_done_cb (ingress.c) for a typed command, plus the detection:
+ * its audit row goes first, so the incident's timeline starts with it. */
+static void declared_cb(void *arg, int err, const char *errmsg, const struct db_declared *d)
+{
+	struct taking *tk = arg;
+	struct app *app = tk->app;
+	struct inc_event ev = { .kind = INC_EV_DECLARED };
+	struct app_inc *ai;
+	char *key;
+
+	if (err || d->kind == DB_DECLARED_LATE) {
+		log_error("store: the incident from proposal %lld was not declared: %s",
+			  (long long)tk->id, err ? (errmsg ? errmsg : "?") : "late");
+		refused(tk, "rollbot could not record it in its database. Type the command "
+			    "yourself, or roll back by hand with the runbook.");
+		taking_free(tk);
+		return;
+	}
+	if (d->kind == DB_DECLARED_DUPLICATE) {
+		taking_free(tk);
+		return;
+	}
+	if (d->kind == DB_DECLARED_OPEN) {
+		char *why = rb_asprintf("the service has an incident in progress, %s.", d->id);
+
+		refused(tk, why);
+		free(why);
+		taking_free(tk);
+		return;
+	}
+	(void)rb_strlcpy(tk->inc.id, d->id, sizeof tk->inc.id);
+	key = rb_asprintf("detected:%lld", (long long)tk->id);
+	db_audit(app->store, d->id, "rollbot", "detected", json_incref(tk->detected), key);
+	free(key);
+	db_proposal_incident(app->store, tk->id, d->id);
+	ai = shell_inc_new(app, &tk->inc);
+	ai->fence = 1; /* rollbot_declare_by: a new incident is its declarer's */
+	app->declared++;
+	ilog_info(&ai->inc, "declared by %s from proposal %lld", ai->inc.requested_by,
+		  (long long)tk->id);
+	shell_step(ai, &ev);
+	shell_inc_release(ai);
+	taking_free(tk);
+}
+
+/* The proposal's command, parsed as if `user` had typed it. */
+static void declare(struct taking *tk, const struct db_taken *t)
+{
+	struct app *app = tk->app;
+	const struct config_service *svc = config_service(app->cfg, t->service);
+	char err[CMD_ERR_LEN], *cmdjson, *dkey;
+	struct cmd cmd;
+	json_t *detail;
+
+	if (!svc || cmd_parse(t->command, app->services, app->cfg->n_services, &cmd, err,
+			      sizeof err)) {
+		log_error("proposal %lld: its command no longer parses: %s", (long long)tk->id,
+			  svc ? err : "service gone");
+		refused(tk, "its command is no longer valid (the configuration changed). Type "
+			    "`/rollback` yourself.");
+		taking_free(tk);
+		return;
+	}
+	memset(&tk->inc, 0, sizeof tk->inc);
+	tk->inc.state = INC_DECLARED;
+	(void)rb_strlcpy(tk->inc.service, cmd.service, sizeof tk->inc.service);
+	tk->inc.method = svc->method;
+	tk->inc.severity = cmd.severity == CMD_SEV_UNSET ?
+				   (enum cmd_severity)app->cfg->default_severity :
+				   cmd.severity;
+	(void)rb_strlcpy(tk->inc.target, cmd.target, sizeof tk->inc.target);
+	(void)rb_strlcpy(tk->reason, cmd.reason, sizeof tk->reason);
+	tk->inc.reason = tk->reason;
+	(void)rb_strlcpy(tk->inc.requested_by, tk->user, sizeof tk->inc.requested_by);
+	(void)rb_strlcpy(tk->inc.channel, tk->channel, sizeof tk->inc.channel);
+	tk->inc.response_url = "";
+	tk->inc.declared_ms = now_ms(app);
+	tk->detected = json_pack("{s:s, s:s, s:s, s:s, s:I}", "source", t->source, "at",
+				 t->detected_at, "summary", t->summary, "trigger", t->trigger,
+				 "proposal", (json_int_t)t->id);
+	json_object_set_new(tk->detected, "figures",
+			    json_loads(t->figures_json, JSON_DECODE_ANY, NULL));
+	detail = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "command", "/rollback", "text",
+			   t->command, "channel", tk->channel, "source", "proposal", "service",
+			   cmd.service, "severity", cmd_severity_name(tk->inc.severity), "proposal",
+			   (json_int_t)t->id);
+	json_object_set_new(detail, "reason", json_string(cmd.reason));
+	cmdjson = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(detail);
+	dkey = rb_asprintf("proposal:%lld", (long long)t->id);
+	if (db_declare(app->store, dkey, &tk->inc, cmdjson,
+		       (int64_t)time(NULL) + DECLARE_DEADLINE_S, app->owner, declared_cb, tk)) {
+		log_error("store: cannot queue the declaration from proposal %lld",
+			  (long long)t->id);
+		taking_free(tk);
+	}
+	free(dkey);
+	free(cmdjson);
+}
+
+static void taken_cb(void *arg, int err, const char *errmsg, const struct db_taken *t)
+{
+	struct taking *tk = arg;
+	char expires[32];
+	int64_t ms;
+	json_t *d;
+
+	if (err) {
+		log_error("store: a ✅ on a possible proposal was not looked up: %s",
+			  errmsg ? errmsg : "?");
+	} else if (t->word == DB_TAKE_TAKEN) {
+		tk->id = t->id;
+		log_info("proposal %lld for %s started by %s", (long long)t->id, t->service,
+			 tk->user);
+		declare(tk, t);
+		return;
+	} else if (t->word == DB_TAKE_EXPIRED || t->word == DB_TAKE_ALREADY) {
+		if (t->word == DB_TAKE_ALREADY && !strcmp(t->taken_by, tk->user)) {
+			taking_free(tk); /* their own ✅ again (a redelivery): nothing to say */
+			return;
+		}
+		ms = 0;
+		if (strlen(t->expires_at) >= 19) {
+			struct tm tm = { 0 };
+
+			if (strptime(t->expires_at, "%Y-%m-%dT%H:%M:%S", &tm))
+				ms = (int64_t)timegm(&tm) * 1000;
+		}
+		proposal_clock(ms, expires, sizeof expires);
+		d = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b}", "service", t->service, "expires",
+			      expires, "command", t->command, "taken_by", t->taken_by, "expired",
+			      t->word == DB_TAKE_EXPIRED, "already", t->word == DB_TAKE_ALREADY);
+		note(tk->app, tk->channel, tk->user, d);
+		json_decref(d);
+	}
+	taking_free(tk);
+}
+
+void proposal_reaction(struct app *app, const char *channel, const char *ts, const char *user)
+{
+	struct taking *tk = rb_calloc(1, sizeof *tk);
+
+	tk->app = app;
+	(void)rb_strlcpy(tk->channel, channel, sizeof tk->channel);
+	(void)rb_strlcpy(tk->user, user, sizeof tk->user);
+	if (db_take_proposal(app->store, channel, ts, user, taken_cb, tk)) {
+		log_error("store: cannot queue the look-up of a ✅");
+		taking_free(tk);
+	}
+}
