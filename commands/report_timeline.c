@@ -553,6 +553,8 @@ char *report_row_text(struct scan *s, const struct row *r)
 		return on_draft_sent(r);
 	if (is(k, "draft_posted"))
 		return NULL; /* drafts for people to edit: not an event of the incident */
+	if (is(k, "detected"))
+		return NULL; /* report_facts.c puts the detection at its own time */
 	if (is(k, "step_progress") || is(k, "step_progress_posted"))
 		return NULL; /* the live view of a step: its command_run row says what ran */
 	return on_unknown(r);

@@ -62,6 +62,7 @@ static void detection_leads_the_timeline(void **state)
 			       "started by U02JD0E4512's ✅)");
 	assert_string_equal(at, "2026-12-05 23:38:00");
 	assert_null(entry(d, "first recorded by the /rollback", &at));
+	assert_null(entry(d, "detected (", &at)); /* the row is not listed a second time */
 	json_decref(d);
 }
 
