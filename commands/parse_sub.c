@@ -212,14 +212,28 @@ static int extra_word(const struct subcommand *sc, struct msg *m)
 	return CMD_ESYNTAX;
 }
 
+/* A configured service's name into out->service, or the lookup's error
+ * (unknown, with the nearest names) in m. */
+static int take_known_service(const char *name, const struct cmd_service *services,
+			      size_t n_services, struct cmd *out, struct msg *m)
+{
+	const struct cmd_service *svc;
+	int rc;
+
+	svc = cmd_find_service(name, services, n_services, m, &rc);
+	if (!svc)
+		return rc;
+	rc = rb_strlcpy(out->service, svc->name, sizeof out->service);
+	RB_ASSERT(rc == 0);
+	return 0;
+}
+
 /* The service of `history`. An incident ID there (unless a service is
  * really called that) means the person wants one incident's story. */
 static int take_history_service(const char *name, const struct cmd_service *services,
 				size_t n_services, struct cmd *out, struct msg *m)
 {
-	const struct cmd_service *svc;
 	char id[CMD_INCIDENT_MAX];
-	int rc;
 
 	if (!*name) {
 		cmd_put(m, "The service name is empty: `/rollback history SERVICE`, or `/rollback "
@@ -234,31 +248,18 @@ static int take_history_service(const char *name, const struct cmd_service *serv
 			id);
 		return CMD_EVALUE;
 	}
-	svc = cmd_find_service(name, services, n_services, m, &rc);
-	if (!svc)
-		return rc;
-	rc = rb_strlcpy(out->service, svc->name, sizeof out->service);
-	RB_ASSERT(rc == 0);
-	return 0;
+	return take_known_service(name, services, n_services, out, m);
 }
 
 /* The service of `assess`: one configured service. */
 static int take_assess_service(const char *name, const struct cmd_service *services,
 			       size_t n_services, struct cmd *out, struct msg *m)
 {
-	const struct cmd_service *svc;
-	int rc;
-
 	if (!*name) {
 		cmd_put(m, "The service name is empty: `/rollback assess SERVICE`.");
 		return CMD_EVALUE;
 	}
-	svc = cmd_find_service(name, services, n_services, m, &rc);
-	if (!svc)
-		return rc;
-	rc = rb_strlcpy(out->service, svc->name, sizeof out->service);
-	RB_ASSERT(rc == 0);
-	return 0;
+	return take_known_service(name, services, n_services, out, m);
 }
 
 /* status [INC-ID] [--post], report INC-ID, history [SERVICE]: a few words
