@@ -367,8 +367,8 @@ static void hold_back(struct api_req *req, long delay_ms)
 			(!req->channel || (w->channel && !strcmp(w->channel, req->channel)));
 	pace_pause(api->pace, req->label, req->channel, now, now + (uint64_t)delay_ms);
 	log_warn("%s%s%s%s: it and %d call(s) behind it wait %ld ms (Retry-After)",
-		 req->raw ? "Rate-limited by " : "Slack rate-limited ", req->label, req->channel ? " in " : "", req->channel ? req->channel : "", held,
-		 delay_ms);
+		 req->raw ? "Rate-limited by " : "Slack rate-limited ", req->label,
+		 req->channel ? " in " : "", req->channel ? req->channel : "", held, delay_ms);
 }
 
 static void retry_cb(uv_timer_t *t)
