@@ -112,8 +112,9 @@ jq -n '[{tool:"kubectl", match:"rollout history", stdout:
 
 seen=0
 # Prints the messages rollbot posted since the last call, as Slack shows
-# them, up to the first one that matches the regex $1 (or all of them after
-# 15 s); later ones wait for the next call. With $2 = quiet, prints none.
+# them, up to the first one that matches the regex $1; later ones wait for
+# the next call. With $2 = quiet, prints none. Nothing matching within 15 s
+# ends the demo with an error (and the end of rollbot's log).
 show_until() {
 	local calls upto=""
 	for _ in $(seq 150); do
@@ -123,7 +124,11 @@ show_until() {
 		[ -n "$upto" ] && break
 		sleep 0.1
 	done
-	[ -n "$upto" ] || upto=$(jq '[.calls[].seq] | max // '"$seen" <<<"$calls")
+	if [ -z "$upto" ]; then
+		say "demo: rollbot posted nothing matching /$1/ within 15 s; the end of its log:" >&2
+		tail -n 20 "$work/bot.log" >&2
+		exit 1
+	fi
 	[ "${2:-}" = quiet ] || jq -r --arg b "$bold" --arg o "$off" --argjson upto "$upto" '.calls[]
 		| select(.method=="chat.postMessage" and .seq <= $upto)
 		| "\($b)rollbot\($o) in #incidents\(if .args.thread_ts then " (thread)" else "" end):\n"
