@@ -2,7 +2,7 @@
 #   make            build the bot, the fake Slack, the test programs
 #   make test       install what is missing, build, run every test (also under ASan+UBSan)
 #   make asan       build everything with AddressSanitizer + UBSan into build-asan/
-#   make demo       a scripted incident against the fake Slack and a throwaway PostgreSQL
+#   make demo       a scripted incident, then one the watcher proposes, against the fake Slack
 #   make bench      ack latency, throughput and memory under load, and the failover
 #                   time of two replicas (not part of `make test`)
 #   make install    install the bot to $(PREFIX)/bin

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # rollbot — `make demo`: a scripted incident against the local fake Slack and
 # a throwaway PostgreSQL, printed as the conversation a person would see in
-# Slack. No Slack account, no network: everything listens on 127.0.0.1 or a
+# Slack; then a second one nobody types, proposed by the watcher when the
+# fake Prometheus says search's error rate stays above 5 %. No Slack account, no network: everything listens on 127.0.0.1 or a
 # Unix socket. The demo's database is kept (PostgreSQL stopped) in
 # ROLLBOT_DEMO_PG (default /var/tmp/rollbot-demo-pg: it survives a reboot,
 # and as root the `postgres` user can reach it, which a clone under /root
@@ -58,6 +59,21 @@ port=$(cat "$work/port")
 CONFIG="$work/rollbot.yaml"
 sed "s/\${port}/$port/g" tests/demo.yaml.in >"$CONFIG"
 
+# The query KEY (error_rate_query, latency_query) of SERVICE in $CONFIG.
+query_of() {
+	awk -v svc="  $1:" -v key="$2:" '$0 == svc { on = 1; next } /^  [^ ]/ { on = 0 }
+		on && $1 == key { sub(/^ *[a-z_]+: \047/, ""); sub(/\047$/, ""); print }' "$CONFIG"
+}
+# Prometheus as the fake plays it: scripts the instant query $1's answers.
+prom_says() {
+	api /_fake/prom -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg q "$1" --arg v "$2" '{query:$q, values:[$v]}')" >/dev/null
+}
+# search is watched from the start: healthy (0.2 % of errors) until the
+# second act.
+q_search=$(query_of search error_rate_query)
+prom_says "$q_search" 0.002
+
 # kubectl, helm, … are the test stubs (tests/stubs): they record what they
 # were asked to run and answer like the real tools. Nothing touches a cluster.
 SLACK_APP_TOKEN=xapp-1-demo SLACK_BOT_TOKEN=xoxb-demo DATABASE_URL="$DATABASE_URL" \
@@ -81,30 +97,55 @@ for u in 'U02JD0E4512 jane.doe Jane Doe' 'U03ASM1TH7Q alex.smith Alex Smith' \
 			'{id:$id, name:$h, display_name:$h, real_name:$r}')" >/dev/null
 done
 # The cluster as the stub kubectl plays it: revision 42 (the 03:05 deploy
-# of 2.1.0) is running, 41 before it.
+# of 2.1.0) is running, 41 before it. The stub helm's search is on revision
+# 3, and after its rollback to 2 on revision 4 (a Helm rollback is a new
+# revision).
 jq -n '[{tool:"kubectl", match:"rollout history", stdout:
 	("deployment.apps/payments-api \nREVISION  CHANGE-CAUSE\n" +
 	 "40        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:1.9.4 --namespace=payments\n" +
 	 "41        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:2.0.3 --namespace=payments\n" +
-	 "42        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:2.1.0 --namespace=payments\n\n")}]' \
+	 "42        kubectl set image deployment/payments-api payments-api=registry.example.com/payments-api:2.1.0 --namespace=payments\n\n")},
+	{tool:"helm", match:"status search", stdout:
+	("NAME: search\nLAST DEPLOYED: " + (now | strftime("%a %b %e %H:%M:%S %Y")) +
+	 "\nNAMESPACE: search\nSTATUS: deployed\nREVISION: 4\nTEST SUITE: None\n")}]' \
 	>"$work/stub-rules.json"
 
 seen=0
 # Prints the messages rollbot posted since the last call, as Slack shows
-# them, once one of them matches the regex $1 (or after 15 s).
+# them, up to the first one that matches the regex $1; later ones wait for
+# the next call. With $2 = quiet, prints none. Nothing matching within 15 s
+# ends the demo with an error (and the end of rollbot's log).
 show_until() {
-	local calls
+	local calls upto=""
 	for _ in $(seq 150); do
 		calls=$(api "/_fake/calls?since=$seen")
-		jq -e --arg re "$1" '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test($re)))] | length > 0' \
-			<<<"$calls" >/dev/null && break
+		upto=$(jq --arg re "$1" '[.calls[] | select(.method=="chat.postMessage" and (.args.text | test($re))) | .seq] | first // empty' \
+			<<<"$calls")
+		[ -n "$upto" ] && break
 		sleep 0.1
 	done
-	jq -r --arg b "$bold" --arg o "$off" '.calls[]
-		| select(.method=="chat.postMessage")
+	if [ -z "$upto" ]; then
+		say "demo: rollbot posted nothing matching /$1/ within 15 s; the end of its log:" >&2
+		tail -n 20 "$work/bot.log" >&2
+		exit 1
+	fi
+	[ "${2:-}" = quiet ] || jq -r --arg b "$bold" --arg o "$off" --argjson upto "$upto" '.calls[]
+		| select(.method=="chat.postMessage" and .seq <= $upto)
 		| "\($b)rollbot\($o) in #incidents\(if .args.thread_ts then " (thread)" else "" end):\n"
 		  + (.args.text | split("\n") | map("  │ " + .) | join("\n")) + "\n"' <<<"$calls"
-	seen=$(jq '[.calls[].seq] | max // '"$seen" <<<"$calls")
+	seen=$upto
+}
+
+# The ts of the last message rollbot posted whose text matches the regex $1.
+ts_of() {
+	api "/_fake/calls?method=chat.postMessage" |
+		jq -r --arg re "$1" '[.calls[] | select(.args.text | test($re))] | last | .response.ts'
+}
+
+# Sends user $1's reaction $2 to the message of ts $3.
+react() {
+	api /_fake/envelope -H 'Content-Type: application/json' \
+		-d "$(jq -n --arg u "$1" --arg r "$2" --arg ts "$3" --arg c "$CHANNEL" '{reaction:$r,user:$u,channel:$c,ts:$ts}')" >/dev/null
 }
 
 # Types a slash command as jane.doe and prints rollbot's private answer.
@@ -151,10 +192,8 @@ api /_fake/svc -H 'Content-Type: application/json' \
 	-d '{"name":"payments-api","endpoint":"health","responses":[{"status":503,"body":"down"},{"status":200,"body":"ok"}]}' >/dev/null
 api /_fake/svc -H 'Content-Type: application/json' \
 	-d '{"name":"payments-api","endpoint":"version","responses":[{"status":200,"body":"{\"version\":\"41\"}"}]}' >/dev/null
-q_err=$(sed -n "s/^ *error_rate_query: '\(.*\)'$/\1/p" "$CONFIG")
-q_p99=$(sed -n "s/^ *latency_query: '\(.*\)'$/\1/p" "$CONFIG")
-api /_fake/prom -H 'Content-Type: application/json' -d "$(jq -n --arg q "$q_err" '{query:$q, values:["0.0012"]}')" >/dev/null
-api /_fake/prom -H 'Content-Type: application/json' -d "$(jq -n --arg q "$q_p99" '{query:$q, values:["0.44"]}')" >/dev/null
+prom_says "$(query_of payments-api error_rate_query)" 0.0012
+prom_says "$(query_of payments-api latency_query)" 0.44
 
 type_cmd 'payments-api --to 41 --severity P1 --reason "checkout 5xx at 6% since the 03:05 deploy"'
 show_until 'Approval needed'
@@ -185,17 +224,40 @@ say ""
 say "${dim}── what the (stub) kubectl was asked to run, argv as recorded ──${off}"
 jq -r '"  " + .tool + " " + (.argv | map(@json) | join(" "))' "$work/stub-calls.jsonl" 2>/dev/null || true
 say ""
+inc=$(psql "$DATABASE_URL" -X -A -t -c "SELECT id FROM incidents ORDER BY id DESC LIMIT 1")
+
+# The second act: nobody types anything. search has a watch: block; the
+# watcher reads its error rate every 500 ms and proposes the rollback once
+# it has stayed above 5 % for 2 s (2 minutes in production).
+say "${dim}── 03:40 — nobody is typing: a deploy of search goes wrong, and the watcher, reading its error rate every 500 ms, notices ──${off}"
+prom_says "$q_search" 0.083
+show_until 'looks unhealthy'
+say "${dim}── sam.lee reacts ✅ to the proposal: the incident is declared as sam.lee ──${off}"
+react U05SAMLEE01 white_check_mark "$(ts_of 'looks unhealthy')"
+say "  ${dim}✅ 1${off}"
+say ""
+show_until 'Approval needed'
+say "${dim}── alex.smith approves (sam.lee, who started it, could not) ──${off}"
+# The rollback will work: the error rate is back to normal from now on.
+prom_says "$q_search" 0.004
+react U03ASM1TH7Q white_check_mark "$(ts_of 'Approval needed: roll back search')"
+show_until 'Rollback complete'
+show_until 'Service Issue Resolved' quiet
+say "${dim}(then, as for $inc, the report is uploaded to the thread and the three drafts follow)${off}"
+say ""
+inc2=$(psql "$DATABASE_URL" -X -A -t -c "SELECT id FROM incidents ORDER BY id DESC LIMIT 1")
+
 say "${dim}── later, someone asks where things stand ──${off}"
 type_cmd "status"
-inc=$(psql "$DATABASE_URL" -X -A -t -c "SELECT id FROM incidents ORDER BY id DESC LIMIT 1")
-type_cmd "status $inc"
+type_cmd "status $inc2"
 
 say "${dim}── what PostgreSQL recorded ──${off}"
 psql "$DATABASE_URL" -X -q -P pager=off -c \
 	"SELECT id, service, state, severity, target, requested_by, created_at, ended_at FROM incidents ORDER BY id" \
 	-c "SELECT id, coalesce(incident_id, '-') AS incident, actor, kind,
 	           left(coalesce(detail->>'error', detail->>'to', detail->>'decision', detail->>'command',
-	                         detail->>'message', detail->>'failures', detail->>'number'), 70) AS detail
+	                         detail->>'message', detail->>'failures', detail->>'number',
+	                         detail->>'summary', detail->>'trigger'), 70) AS detail
 	    FROM audit_log ORDER BY id"
 
 kill -TERM "$bot_pid"
@@ -218,6 +280,7 @@ say "  tests/pg.sh resume $rel      # starts it again and prints its DATABASE_UR
 say "  export DATABASE_URL='$DATABASE_URL'"
 say "  $BUILD/rollbot report --list"
 say "  $BUILD/rollbot report $inc"
+say "  $BUILD/rollbot report $inc2     # the watcher's: detected by the watcher, then the ✅"
 say "  $BUILD/rollbot report $inc --format json"
 say "  psql \"\$DATABASE_URL\" -c 'SELECT id, kind, actor, at FROM audit_log ORDER BY id'"
 say "  tests/pg.sh stop $rel        # stops it and removes the folder"

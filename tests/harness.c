@@ -60,6 +60,7 @@ extern char **environ;
 #define DEFAULT_CONFIG	  "tests/scenarios/rollbot.yaml"
 #define DEFAULT_PG_SCRIPT "tests/pg.sh"
 #define PROM_SCRIPT	  "tests/prometheus.sh"
+#define AM_SCRIPT	  "tests/alertmanager.sh"
 #define SCENARIO_DIR	  "tests/scenarios"
 #define STUB_DIR	  "tests/stubs"
 #define STUB_CALLS	  "stub-calls.jsonl" /* in the scenario's folder (tests/stubs/stub) */
@@ -204,6 +205,10 @@ struct scenario {
 	char prom_dir[96];  /* its folder in tmp; empty until set up */
 	char prom_url[64];  /* ${prometheus_url} */
 	bool prom_started; /* its folder exists (started at least once) */
+	/* "alertmanager": a real one, run by tests/alertmanager.sh */
+	char am_dir[96];
+	char am_url[64]; /* ${alertmanager_url} */
+	bool am_started;
 };
 
 /* What a sanitizer report in a child's stderr contains. */
@@ -783,6 +788,8 @@ static json_t *var_value(struct scenario *s, const char *expr)
 			v = s->base;
 		else if (!strcmp(copy, "prometheus_url") && s->prom_url[0])
 			v = s->prom_url;
+		else if (!strcmp(copy, "alertmanager_url") && s->am_url[0])
+			v = s->am_url;
 		else if (!strcmp(copy, "tmp"))
 			v = s->tmp;
 		else if (!strcmp(copy, "build"))
@@ -3026,6 +3033,7 @@ static int step_database(struct scenario *s, const json_t *arg, const json_t *st
 static int step_prometheus(struct scenario *s, const json_t *arg, const json_t *step,
 			   json_t **res);
 static int prom_validate(struct scenario *s, const json_t *p);
+static int am_validate(struct scenario *s, const json_t *a);
 
 struct action {
 	const char *name;
@@ -3066,7 +3074,7 @@ static const char *const replica_actions[] = { "bot", "expect_exit", "send", "ex
 static const char *const scenario_keys[] = {
 	"name",	     "note",  "config",	  "env",	  "fake_args",
 	"autostart", "steps", "replicas", "allow_errors", "timeout_s",
-	"prometheus",
+	"prometheus", "alertmanager",
 };
 
 static const struct action *find_action(const char *k)
@@ -3122,6 +3130,9 @@ static int validate(struct scenario *s)
 	s->n_bots = v ? (int)json_integer_value(v) : 1;
 	v = json_object_get(s->doc, "prometheus");
 	if (v && prom_validate(s, v))
+		return -1;
+	v = json_object_get(s->doc, "alertmanager");
+	if (v && am_validate(s, v))
 		return -1;
 	json_array_foreach (steps, i, v) {
 		const char *sk, *act = NULL;
@@ -3183,7 +3194,8 @@ static int free_port(void)
 	return port;
 }
 
-/* "prometheus": {"services":[NAME,…],"scrape_interval":"1s","autostart":true}. */
+/* "prometheus": {"services":[NAME,…],"scrape_interval":"1s","autostart":true,
+ * "rules":FILE}. */
 static int prom_validate(struct scenario *s, const json_t *p)
 {
 	const json_t *v, *x;
@@ -3193,7 +3205,8 @@ static int prom_validate(struct scenario *s, const json_t *p)
 	if (!json_is_object(p))
 		return failf(s, "\"prometheus\" must be an object");
 	json_object_foreach ((json_t *)p, k, x)
-		if (strcmp(k, "services") && strcmp(k, "scrape_interval") && strcmp(k, "autostart"))
+		if (strcmp(k, "services") && strcmp(k, "scrape_interval") && strcmp(k, "autostart") &&
+		    strcmp(k, "rules"))
 			return failf(s, "\"prometheus\": unknown key \"%s\"", k);
 	v = json_object_get(p, "services");
 	if (!json_array_size(v))
@@ -3207,6 +3220,9 @@ static int prom_validate(struct scenario *s, const json_t *p)
 	x = json_object_get(p, "autostart");
 	if (x && !json_is_boolean(x))
 		return failf(s, "\"prometheus\": \"autostart\" must be true or false");
+	x = json_object_get(p, "rules");
+	if (x && (!json_is_string(x) || access(json_string_value(x), R_OK)))
+		return failf(s, "\"prometheus\": \"rules\" must name a readable rule file");
 	return 0;
 }
 
@@ -3217,22 +3233,31 @@ static int prom_start(struct scenario *s)
 	const json_t *p = json_object_get(s->doc, "prometheus"), *names, *x;
 	const char **argv;
 	char port[16], err[512], *out = NULL;
-	size_t n, i;
+	size_t n, i, k;
 	int rc = 0;
 
 	names = json_object_get(p, "services");
 	n = json_array_size(names);
-	argv = rb_calloc(n + 8, sizeof *argv);
+	argv = rb_calloc(n + 12, sizeof *argv);
 	snprintf(port, sizeof port, "%s", s->prom_url + strlen("http://127.0.0.1:"));
-	argv[0] = "bash";
-	argv[1] = PROM_SCRIPT;
-	argv[2] = "start";
-	argv[3] = s->prom_dir;
-	argv[4] = port;
-	argv[5] = s->base;
-	argv[6] = jstr(p, "scrape_interval", "1s");
+	k = 0;
+	argv[k++] = "bash";
+	argv[k++] = PROM_SCRIPT;
+	argv[k++] = "start";
+	if (json_object_get(p, "rules")) {
+		argv[k++] = "--rules";
+		argv[k++] = jstr(p, "rules", "");
+	}
+	if (s->am_url[0]) { /* its alerts go to the scenario's Alertmanager */
+		argv[k++] = "--alertmanager";
+		argv[k++] = s->am_url + strlen("http://");
+	}
+	argv[k++] = s->prom_dir;
+	argv[k++] = port;
+	argv[k++] = s->base;
+	argv[k++] = jstr(p, "scrape_interval", "1s");
 	json_array_foreach (names, i, x)
-		argv[7 + i] = json_string_value(x);
+		argv[k++] = json_string_value(x);
 	/* It runs as an unprivileged user, who must reach its folder. */
 	if (chmod(s->tmp, 0711))
 		rc = failf(s, "chmod %s: %s", s->tmp, strerror(errno));
@@ -3297,6 +3322,80 @@ static int step_prometheus(struct scenario *s, const json_t *arg, const json_t *
 	if (what && !strcmp(what, "stop"))
 		return prom_stop(s, true);
 	return failf(s, "prometheus: \"start\" or \"stop\"");
+}
+
+/* ---- a real Alertmanager (README, "A real Alertmanager") ---------------- */
+
+/* "alertmanager": {"webhook":"http://127.0.0.1:PORT/PATH","token":T}; the
+ * token defaults to the scenario's env ROLLBOT_ALERTMANAGER_TOKEN, the one
+ * the bot checks. */
+static int am_validate(struct scenario *s, const json_t *a)
+{
+	const json_t *env = json_object_get(s->doc, "env");
+	const char *k;
+	json_t *x;
+
+	if (!json_is_object(a))
+		return failf(s, "\"alertmanager\" must be an object");
+	json_object_foreach ((json_t *)a, k, x)
+		if (strcmp(k, "webhook") && strcmp(k, "token"))
+			return failf(s, "\"alertmanager\": unknown key \"%s\"", k);
+	if (strncmp(jstr(a, "webhook", ""), "http://127.0.0.1:", 17))
+		return failf(s, "\"alertmanager\": \"webhook\" must be http://127.0.0.1:PORT/PATH");
+	if (!jstr(a, "token", jstr(env, "ROLLBOT_ALERTMANAGER_TOKEN", ""))[0])
+		return failf(s, "\"alertmanager\": no \"token\" and no env "
+			     "ROLLBOT_ALERTMANAGER_TOKEN");
+	return 0;
+}
+
+/* Started before Prometheus, which is told where it is. The token goes to
+ * the script in its environment, never on a command line. */
+static int am_setup(struct scenario *s)
+{
+	const json_t *a = json_object_get(s->doc, "alertmanager");
+	const json_t *env = json_object_get(s->doc, "env");
+	const char *argv[] = { "bash", AM_SCRIPT, "start", s->am_dir, NULL, NULL, NULL };
+	char port[16], err[512], *out = NULL;
+	int rc = 0, p;
+
+	if (!a)
+		return 0;
+	p = free_port();
+	if (!p)
+		return failf(s, "no free port for Alertmanager: %s", strerror(errno));
+	snprintf(port, sizeof port, "%d", p);
+	snprintf(s->am_url, sizeof s->am_url, "http://127.0.0.1:%d", p);
+	snprintf(s->am_dir, sizeof s->am_dir, "%s/alertmanager", s->tmp);
+	argv[4] = port;
+	argv[5] = jstr(a, "webhook", "");
+	setenv("ROLLBOT_ALERTMANAGER_TOKEN",
+	       jstr(a, "token", jstr(env, "ROLLBOT_ALERTMANAGER_TOKEN", "")), 1);
+	if (chmod(s->tmp, 0711)) /* it runs as an unprivileged user */
+		rc = failf(s, "chmod %s: %s", s->tmp, strerror(errno));
+	else if (run_script(argv, false, &out, err, sizeof err))
+		rc = failf(s, "cannot start Alertmanager: %s (Debian's prometheus-alertmanager "
+			      "package is needed: make deps; its log: %s/alertmanager.log)",
+			   err, s->am_dir);
+	unsetenv("ROLLBOT_ALERTMANAGER_TOKEN");
+	s->am_started = true;
+	free(out);
+	return rc;
+}
+
+/* keep: a failed scenario keeps its folder (config, log) for a look. */
+static int am_stop(struct scenario *s, bool keep)
+{
+	const char *argv[] = { "bash", AM_SCRIPT, keep ? "halt" : "stop", s->am_dir, NULL };
+	char err[512], *out = NULL;
+	int rc = 0;
+
+	if (!s->am_started)
+		return 0;
+	if (run_script(argv, true, &out, err, sizeof err))
+		rc = failf(s, "cannot stop Alertmanager: %s", err);
+	free(out);
+	s->am_started = false;
+	return rc;
 }
 
 /* ---- one scenario ----------------------------------------------------- */
@@ -3742,7 +3841,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 			failf(&s, "%s createdb printed no URL", h->pg_script);
 		free(name);
 	}
-	if (!s.failed && !start_fake(&s) && !prom_setup(&s) &&
+	if (!s.failed && !start_fake(&s) && !am_setup(&s) && !prom_setup(&s) &&
 	    !json_is_false(json_object_get(s.doc, "autostart")))
 		for (int k = 0; k < s.n_bots && !s.failed; k++)
 			bot_start(&s, k, true);
@@ -3767,6 +3866,7 @@ static bool run_scenario(struct harness *h, const char *path, int index)
 		b->should_run = false;
 	}
 	(void)prom_stop(&s, s.failed); /* a failed scenario keeps its folder, log and data */
+	(void)am_stop(&s, s.failed);
 	for (int k = 0; k < s.n_bots; k++)
 		if (s.bots[k].log)
 			scan_bot_log(&s, &s.bots[k]);

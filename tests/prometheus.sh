@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # rollbot — a throwaway Prometheus for the scenarios and the demo (MIT licence).
 #
-#   tests/prometheus.sh start DIR PORT FAKE_URL INTERVAL NAME…
+#   tests/prometheus.sh start [--rules FILE] [--alertmanager HOST:PORT] DIR PORT FAKE_URL INTERVAL NAME…
 #        write DIR/prometheus.yml (one scrape job per NAME, FAKE_URL/svc/NAME/metrics
 #        every INTERVAL, e.g. 1s), start Debian's prometheus on 127.0.0.1:PORT with its
 #        data in DIR/data and its log in DIR/prometheus.log, wait until it is ready
 #        and has scraped every NAME once, print its URL (http://127.0.0.1:PORT).
 #        A DIR left by `halt` is started again with its data (same port, same jobs).
+#        --rules: a rule file (alerting rules), copied to DIR/rules.yml and
+#        evaluated every INTERVAL; --alertmanager: where firing alerts go (an
+#        Alertmanager such as tests/alertmanager.sh starts).
 #   tests/prometheus.sh halt DIR   stop it, keep DIR (a later start resumes)
 #   tests/prometheus.sh stop DIR   stop it and remove DIR
 # (halt and stop do nothing when DIR does not exist).
@@ -29,7 +32,7 @@ die() {
 }
 
 usage() {
-	echo "usage: tests/prometheus.sh start DIR PORT FAKE_URL INTERVAL NAME… | halt DIR | stop DIR" >&2
+	echo "usage: tests/prometheus.sh start [--rules FILE] [--alertmanager 127.0.0.1:PORT] DIR PORT FAKE_URL INTERVAL NAME… | halt DIR | stop DIR" >&2
 	exit 2
 }
 
@@ -72,9 +75,20 @@ query() {
 }
 
 cmd_start() {
-	local dir=$1 port=$2 fake=$3 interval=$4 url name n deadline t0 scraped
+	local rules="" am="" dir port fake interval url name n deadline t0 scraped
+	while [[ ${1:-} == --* ]]; do
+		case $1 in
+		--rules) rules=${2:-} ;;
+		--alertmanager) am=${2:-} ;;
+		*) usage ;;
+		esac
+		shift 2 || usage
+	done
+	[[ $# -ge 5 ]] || usage
+	dir=$1 port=$2 fake=$3 interval=$4
 	shift 4
-	[[ $# -ge 1 ]] || usage
+	[[ -z $rules || -r $rules ]] || die "cannot read the rule file '$rules'"
+	[[ -z $am || $am =~ ^127\.0\.0\.1:[0-9]+$ ]] || die "bad Alertmanager address '$am' (127.0.0.1:PORT)"
 	command -v prometheus >/dev/null 2>&1 ||
 		die "no prometheus binary: install Debian's prometheus package (make deps, as root)"
 	command -v jq >/dev/null 2>&1 || die "no jq (make deps, as root)"
@@ -102,7 +116,19 @@ cmd_start() {
 				echo "    static_configs:"
 				echo "      - targets: ['${fake#http://}']"
 			done
+			if [[ -n $rules ]]; then
+				echo "rule_files: ['$dir/rules.yml']"
+			fi
+			if [[ -n $am ]]; then
+				echo "alerting:"
+				echo "  alertmanagers:"
+				echo "    - static_configs:"
+				echo "        - targets: ['$am']"
+			fi
 		} >"$dir/prometheus.yml"
+		if [[ -n $rules ]]; then
+			cp -- "$rules" "$dir/rules.yml"
+		fi
 		echo "$port" >"$dir/port"
 	fi
 	port=$(cat "$dir/port")
@@ -116,7 +142,7 @@ cmd_start() {
 	t0=$(date +%s)
 	as_owner_bg prometheus --config.file="$dir/prometheus.yml" \
 		--storage.tsdb.path="$dir/data" --storage.tsdb.retention.time=1h \
-		--web.listen-address="127.0.0.1:$port" \
+		--web.listen-address="127.0.0.1:$port" --web.external-url="$url" \
 		--query.lookback-delta=30s --log.level=warn \
 		>>"$dir/prometheus.log" 2>&1
 	echo $! >"$dir/prometheus.pid"
@@ -167,9 +193,7 @@ cmd_stop() {
 
 [[ $# -ge 2 ]] || usage
 case $1 in
-start)
-	[[ $# -ge 6 ]] || usage
-	cmd_start "${@:2}"
+start) cmd_start "${@:2}"
 	;;
 halt) cmd_halt "$2" ;;
 stop) cmd_stop "$2" ;;

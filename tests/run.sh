@@ -6,9 +6,10 @@
 # `make test` calls it as `tests/run.sh build build-asan`, `make unit` with
 # --unit-only. For each build folder it runs every BUILD/test_* (cmocka) with
 # a fresh database in a throwaway PostgreSQL cluster as DATABASE_URL and a
-# 120 s timeout each, then the scenario harness BUILD/harness on the same
-# cluster. It counts tests from cmocka's summary lines and from the harness's
-# last line; a unit binary that crashes, times out or exits non-zero without
+# 120 s timeout each, tests/cli.sh, tests/demo-check.sh (`make demo` with
+# that build, its transcript checked), then the scenario harness
+# BUILD/harness on the same cluster. It counts tests from cmocka's summary
+# lines and from the scripts' and the harness's last line; a unit binary that crashes, times out or exits non-zero without
 # a summary counts as one failure, and so does one that exits non-zero after
 # a clean summary (a sanitizer report at exit). The very last line is
 # `N passed, M failed` over everything; the exit status is 0 only when
@@ -29,7 +30,7 @@ for arg in "$@"; do
 	case $arg in
 	--unit-only) unit_only=1 ;;
 	-h | --help)
-		sed -n '2,17s/^# \{0,1\}//p' "$0"
+		sed -n '2,19s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	-*)
@@ -193,6 +194,10 @@ for b in "${dirs[@]}"; do
 	echo
 	echo "=== $b: command line ==="
 	run_script cli 300 tests/cli.sh "$b"
+
+	echo
+	echo "=== $b: make demo's transcript ==="
+	run_script demo 300 tests/demo-check.sh "$b"
 
 	echo
 	echo "=== $b: scenarios ==="

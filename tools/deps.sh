@@ -9,7 +9,8 @@
 # service; that is harmless, the tests start their own throwaway cluster.
 # Likewise `prometheus` and `prometheus-alertmanager` may start Debian's own
 # services on their default ports; the scenarios start their own Prometheus
-# (tests/prometheus.sh) on a free port of 127.0.0.1.
+# (tests/prometheus.sh) and Alertmanager (tests/alertmanager.sh, clustering
+# off) on free ports of 127.0.0.1.
 set -euo pipefail
 
 # Packages, in the order apt-get is given them. Two entries are satisfied by

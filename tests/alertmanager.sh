@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# rollbot — a throwaway Alertmanager for the scenarios (MIT licence).
+#
+#   tests/alertmanager.sh start DIR PORT WEBHOOK_URL
+#        write DIR/alertmanager.yml (one route, short waits, one webhook
+#        receiver posting to WEBHOOK_URL with `Authorization: Bearer TOKEN`,
+#        TOKEN from the environment's ROLLBOT_ALERTMANAGER_TOKEN, as rollbot
+#        reads it, kept in DIR/token), start
+#        Debian's prometheus-alertmanager on 127.0.0.1:PORT with its data in
+#        DIR/data and its log in DIR/alertmanager.log, wait until it is
+#        ready, print its URL (http://127.0.0.1:PORT).
+#   tests/alertmanager.sh stop DIR   stop it and remove DIR
+#   tests/alertmanager.sh halt DIR   stop it, keep DIR (its log, for a failed scenario)
+# (halt and stop do nothing when DIR does not exist).
+#
+# The route groups by alertname and job, waits 1 s before the first
+# notification of a group (group_wait: the floor of how soon rollbot hears
+# of an alert) and 1 s between later ones, and repeats after an hour;
+# resolved alerts are sent too (rollbot ignores them). The token is in a
+# file (credentials_file), never on a command line. Like tests/prometheus.sh:
+# as root it runs as `prometheus` (the Debian packages' user) or `nobody`,
+# DIR handed to that user; as anyone else, as the caller. It listens on
+# 127.0.0.1 only, with clustering off (no gossip port), and reaches nothing
+# but WEBHOOK_URL. Waits are on conditions (/-/ready), bounded by 60 s
+# (ROLLBOT_ALERTMANAGER_WAIT_S).
+set -euo pipefail
+
+MARK=.rollbot-alertmanager # marks DIR as ours: `stop` removes only such a folder
+WAIT_S=${ROLLBOT_ALERTMANAGER_WAIT_S:-60}
+BIN=prometheus-alertmanager # Debian's name for the alertmanager binary
+
+die() {
+	echo "alertmanager.sh: $*" >&2
+	exit 1
+}
+
+usage() {
+	echo "usage: tests/alertmanager.sh start DIR PORT WEBHOOK_URL | halt DIR | stop DIR" >&2
+	exit 2
+}
+
+pick_owner() {
+	if [[ $(id -u) -ne 0 ]]; then
+		OWNER=$(id -un)
+	elif getent passwd prometheus >/dev/null; then
+		OWNER=prometheus
+	else
+		OWNER=nobody
+	fi
+}
+
+# In a session of its own, so that the caller's process group can be killed
+# without it.
+as_owner_bg() {
+	if [[ $(id -u) -eq 0 ]]; then
+		setsid setpriv --reuid="$OWNER" --regid="$(id -g "$OWNER")" --clear-groups -- "$@" &
+	else
+		setsid "$@" &
+	fi
+}
+
+# Whether PID runs (a zombie does not: see tests/prometheus.sh).
+running() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[[ -n $st && $st != Z ]]
+}
+
+alive() {
+	[[ -f $1/alertmanager.pid ]] && running "$(cat "$1/alertmanager.pid")"
+}
+
+cmd_start() {
+	local dir=$1 port=$2 hook=$3 url token deadline
+	command -v "$BIN" >/dev/null 2>&1 ||
+		die "no $BIN binary: install Debian's prometheus-alertmanager package (make deps, as root)"
+	[[ $port =~ ^[0-9]+$ ]] || die "bad port '$port'"
+	[[ $hook =~ ^http://127\.0\.0\.1:[0-9]+/[A-Za-z0-9/._-]*$ ]] ||
+		die "bad webhook URL '$hook' (http://127.0.0.1:PORT/PATH)"
+	token=${ROLLBOT_ALERTMANAGER_TOKEN:-}
+	[[ -n $token ]] || die "no token: set ROLLBOT_ALERTMANAGER_TOKEN"
+	mkdir -p -- "$dir"
+	dir=$(cd -- "$dir" && pwd -P)
+	[[ ! -e $dir/$MARK ]] || die "$dir is already in use"
+	pick_owner
+	touch "$dir/$MARK"
+	mkdir -p "$dir/data"
+	(
+		umask 077
+		printf '%s\n' "$token" >"$dir/token"
+	)
+	cat >"$dir/alertmanager.yml" <<-EOF
+		# tests/alertmanager.sh: every alert to rollbot's webhook, quickly
+		route:
+		  receiver: rollbot
+		  group_by: ['alertname', 'job']
+		  group_wait: 1s
+		  group_interval: 1s
+		  repeat_interval: 1h
+		receivers:
+		  - name: rollbot
+		    webhook_configs:
+		      - url: '$hook'
+		        send_resolved: true
+		        http_config:
+		          authorization:
+		            type: Bearer
+		            credentials_file: '$dir/token'
+	EOF
+	url="http://127.0.0.1:$port"
+	if [[ $(id -u) -eq 0 ]]; then
+		chown -R "$OWNER" "$dir"
+		runuser -u "$OWNER" -- test -w "$dir/data" ||
+			die "$OWNER cannot reach $dir: make its parent folders traversable (chmod o+x)"
+	fi
+	cd "$dir"
+	as_owner_bg "$BIN" --config.file="$dir/alertmanager.yml" \
+		--storage.path="$dir/data" --data.retention=1h \
+		--web.listen-address="127.0.0.1:$port" --web.external-url="$url" \
+		--cluster.listen-address= \
+		>>"$dir/alertmanager.log" 2>&1
+	echo $! >"$dir/alertmanager.pid"
+	deadline=$((SECONDS + WAIT_S))
+	until curl -fsS --noproxy '*' --max-time 2 -o /dev/null "$url/-/ready" 2>/dev/null; do
+		alive "$dir" || {
+			tail -n 20 "$dir/alertmanager.log" >&2
+			die "alertmanager exited before it was ready"
+		}
+		((SECONDS < deadline)) || die "alertmanager not ready within ${WAIT_S}s (log: $dir/alertmanager.log)"
+		sleep 0.1
+	done
+	echo "$url"
+}
+
+cmd_halt() {
+	local dir=$1 pid i
+	[[ -e $dir ]] || return 0 # a start that failed before making it
+	[[ -d $dir && -e $dir/$MARK ]] || die "$dir was not set up by tests/alertmanager.sh start"
+	alive "$dir" || return 0
+	pid=$(cat "$dir/alertmanager.pid")
+	kill "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		running "$pid" || break
+		sleep 0.1
+	done
+	if running "$pid"; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$dir/alertmanager.pid"
+}
+
+cmd_stop() {
+	[[ -e $1 ]] || return 0
+	[[ -e $1/$MARK ]] || die "$1 was not set up by tests/alertmanager.sh start; not removing it"
+	cmd_halt "$1"
+	rm -rf -- "$1"
+}
+
+[[ $# -ge 2 ]] || usage
+case $1 in
+start)
+	[[ $# -eq 4 ]] || usage
+	cmd_start "${@:2}"
+	;;
+halt) cmd_halt "$2" ;;
+stop) cmd_stop "$2" ;;
+*) usage ;;
+esac
