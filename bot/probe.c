@@ -77,14 +77,47 @@ static void first_line(const char *s, char *out, size_t len)
 	snprintf(out, len, "%.*s%s", (int)n, s, strlen(s) > n && n == 60 ? "…" : "");
 }
 
+/* The value of the line "KEY: value" at the start of a line of out, or
+ * "" (cut to len). */
+static void field_line(const char *out, const char *key, char *val, size_t len)
+{
+	size_t klen = strlen(key);
+
+	val[0] = '\0';
+	while (*out) {
+		if (!strncmp(out, key, klen)) {
+			first_line(out + klen, val, len);
+			return;
+		}
+		out += strcspn(out, "\n");
+		out += *out == '\n';
+	}
+}
+
+/* What the status command's output says, in one line: helm status's
+ * STATUS and REVISION lines ("deployed, revision 4"), which its last line
+ * ("TEST SUITE: None") does not; else the last line (kubectl rollout
+ * status: "deployment "x" successfully rolled out"). */
+static void status_line(const struct run_result *res, char *line, size_t len)
+{
+	char status[48], rev[24];
+	size_t tail_len;
+
+	field_line(res->output, "STATUS: ", status, sizeof status);
+	field_line(res->output, "REVISION: ", rev, sizeof rev);
+	if (status[0]) {
+		snprintf(line, len, "%s%s%s", status, rev[0] ? ", revision " : "", rev);
+		return;
+	}
+	first_line(run_tail(res->output, res->output_len, 1, &tail_len), line, len);
+}
+
 static void status_exec_cb(void *arg, const struct run_result *res)
 {
 	struct check *ck = arg;
-	size_t tail_len;
-	const char *tail = run_tail(res->output, res->output_len, 1, &tail_len);
 	char line[96];
 
-	first_line(tail, line, sizeof line);
+	status_line(res, line, sizeof line);
 	if (!res->spawned)
 		settle(ck, false, 0, "could not run: %s", res->spawn_error);
 	else if (res->timed_out)
