@@ -21,6 +21,8 @@
  *   history.c    /rollback history
  *   assess.c     /rollback assess: figures read after the ack, classified
  *   resume.c     carrying on after a restart
+ *   escalation.c an unanswered request's escalation message, and the
+ *                PagerDuty pages (pagerduty.c) about it and about proposals
  *   outbox.c     every post recorded before it is made, and the posts a
  *                crash left open, carried on
  *   lookback.c   the marker in every post's metadata, and the look for it
@@ -189,6 +191,7 @@ struct app {
 	const char *audit_key;
 	int audit_seq;
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
+	struct pagerduty *pd; /* PagerDuty (pagerduty.c), or NULL without a routing key */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */
@@ -319,6 +322,17 @@ bool publish_is_reporting(const struct app *app, const char *id);
 bool publish_slot_take(struct app *app, const char *id);
 void publish_slot_drop(struct app *app, const char *id);
 void publish_incident_report(struct app_inc *ai, bool drafts);
+
+/* ---- escalation.c ---- */
+
+void escalation_data(struct app_inc *ai, json_t *data);
+void escalation_page(struct app_inc *ai);
+void escalation_unpage(struct app_inc *ai);
+/* A proposal (proposal.c) posted: page about it; taken or expired: resolve.
+ * `severity` is "P0".."P3"; strings are borrowed for the call. */
+void escalation_page_proposal(struct app *app, int64_t id, const char *service,
+			      const char *severity, const char *summary);
+void escalation_unpage_proposal(struct app *app, int64_t id);
 
 /* ---- pins.c, history.c, resume.c ---- */
 
