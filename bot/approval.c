@@ -536,6 +536,7 @@ void approval_sweep_cb(uv_timer_t *t)
 		}
 	loop_retry_auth(app);
 	ingress_declare_sweep(app);
+	escalation_sweep(app);
 	owner_tick(app);
 	if (app->released)
 		return; /* a clean stop handed the incidents over: they are not ours */

@@ -21,6 +21,7 @@
 #include "shell.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -89,37 +90,119 @@ void escalation_unpage(struct app_inc *ai)
 	pd_resolve(ai->app->pd, key);
 }
 
-/* A proposal's dedup key: "rollbot-proposal-17". */
+/* ---- proposals ---- */
+
+/* A proposal offered (not known to be recorded yet) or paged, and when it
+ * expires on this loop's clock: the sweep resolves its page then. Kept in
+ * memory only: a restart forgets it (see DESIGN.md). */
+struct esc_proposal {
+	struct esc_proposal *next;
+	char service[CMD_SERVICE_MAX];
+	char severity[8];
+	char summary[400];
+	int64_t id;         /* 0 until recorded */
+	int64_t expires_ms; /* on the loop's clock */
+};
+
+/* A proposal's dedup key: "rollbot-proposal-17" (its ID in the database,
+ * which every replica knows). */
 static void proposal_key(int64_t id, char *out, size_t len)
 {
 	snprintf(out, len, "rollbot-proposal-%lld", (long long)id);
 }
 
-void escalation_page_proposal(struct app *app, int64_t id, const char *service,
-			      const char *severity, const char *summary)
+static struct esc_proposal *find_offer(struct app *app, const char *service)
 {
-	enum cmd_severity sev = CMD_SEV_P1;
-	char key[64], text[512];
+	for (struct esc_proposal *e = app->pd_proposals; e; e = e->next)
+		if (!e->id && !strcmp(e->service, service))
+			return e;
+	return NULL;
+}
+
+static void drop(struct app *app, struct esc_proposal *gone)
+{
+	for (struct esc_proposal **e = &app->pd_proposals; *e; e = &(*e)->next)
+		if (*e == gone) {
+			*e = gone->next;
+			free(gone);
+			return;
+		}
+}
+
+void escalation_proposal_offered(struct app *app, const char *service, const char *severity,
+				 const char *summary, int64_t expiry_ms)
+{
+	struct esc_proposal *e;
 
 	if (!app->pd)
 		return;
-	if (cmd_severity_from_name(severity ? severity : "", &sev))
+	e = find_offer(app, service);
+	if (!e) {
+		e = rb_calloc(1, sizeof *e);
+		e->next = app->pd_proposals;
+		app->pd_proposals = e;
+	}
+	(void)rb_strlcpy(e->service, service, sizeof e->service);
+	(void)rb_strlcpy(e->severity, severity ? severity : "", sizeof e->severity);
+	(void)rb_strlcpy(e->summary, summary ? summary : "", sizeof e->summary);
+	e->expires_ms = now_ms(app) + expiry_ms;
+}
+
+void escalation_proposal_recorded(struct app *app, const char *service, int64_t id)
+{
+	struct esc_proposal *e = app->pd ? find_offer(app, service) : NULL;
+	enum cmd_severity sev = CMD_SEV_P1;
+	char key[64], text[512];
+
+	if (!e)
+		return;
+	e->id = id;
+	if (cmd_severity_from_name(e->severity, &sev))
 		sev = CMD_SEV_P1;
 	proposal_key(id, key, sizeof key);
-	snprintf(text, sizeof text, "rollbot proposes a rollback of %s (%s): %s", service,
-		 cmd_severity_name(sev), summary ? summary : "");
+	snprintf(text, sizeof text, "rollbot proposes a rollback of %s (%s): %s", e->service,
+		 cmd_severity_name(sev), e->summary);
 	log_info("paging about proposal %lld (PagerDuty trigger %s)", (long long)id, key);
 	pd_trigger(app->pd, key, text, pd_severity((int)sev), "rollbot");
 }
 
-void escalation_unpage_proposal(struct app *app, int64_t id)
+void escalation_proposal_done(struct app *app, int64_t id)
 {
 	char key[64];
 
 	if (!app->pd)
 		return;
+	for (struct esc_proposal *e = app->pd_proposals; e; e = e->next)
+		if (e->id == id) {
+			drop(app, e);
+			break;
+		}
 	proposal_key(id, key, sizeof key);
 	log_info("resolving the page about proposal %lld (PagerDuty resolve %s)", (long long)id,
 		 key);
 	pd_resolve(app->pd, key);
+}
+
+void escalation_sweep(struct app *app)
+{
+	int64_t now = now_ms(app);
+
+	for (struct esc_proposal *e = app->pd_proposals, *next; e; e = next) {
+		next = e->next;
+		if (now < e->expires_ms)
+			continue;
+		if (e->id)
+			escalation_proposal_done(app, e->id); /* expired: nobody took it */
+		else
+			drop(app, e); /* never recorded: an open episode's, or refused */
+	}
+}
+
+void escalation_free(struct app *app)
+{
+	while (app->pd_proposals) {
+		struct esc_proposal *e = app->pd_proposals;
+		app->pd_proposals = e->next;
+		free(e);
+	}
 }

@@ -469,6 +469,7 @@ int app_run(const struct app_options *opt)
 	rc = app->exit_code;
 	shell_incidents_free(app);
 	watcher_free(app);
+	escalation_free(app);
 	pd_free(app->pd);
 	free(app->open);
 	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */

@@ -192,6 +192,7 @@ struct app {
 	int audit_seq;
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
 	struct pagerduty *pd; /* PagerDuty (pagerduty.c), or NULL without a routing key */
+	struct esc_proposal *pd_proposals; /* escalation.c: proposals paged, until resolved */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */
@@ -328,11 +329,16 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 void escalation_data(struct app_inc *ai, json_t *data);
 void escalation_page(struct app_inc *ai);
 void escalation_unpage(struct app_inc *ai);
-/* A proposal (proposal.c) posted: page about it; taken or expired: resolve.
- * `severity` is "P0".."P3"; strings are borrowed for the call. */
-void escalation_page_proposal(struct app *app, int64_t id, const char *service,
-			      const char *severity, const char *summary);
-void escalation_unpage_proposal(struct app *app, int64_t id);
+/* A watcher's proposal (proposal.c): offered (`severity` "P0".."P3",
+ * expiring in expiry_ms; strings copied), recorded as `id` (paged now,
+ * after its record), taken (resolved). The sweep resolves the page of one
+ * that expired untaken. */
+void escalation_proposal_offered(struct app *app, const char *service, const char *severity,
+				 const char *summary, int64_t expiry_ms);
+void escalation_proposal_recorded(struct app *app, const char *service, int64_t id);
+void escalation_proposal_done(struct app *app, int64_t id);
+void escalation_sweep(struct app *app);
+void escalation_free(struct app *app);
 
 /* ---- pins.c, history.c, resume.c ---- */
 

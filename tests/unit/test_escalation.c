@@ -7,11 +7,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "commands/incident.h"
+#include "commands/report_int.h"
 
 #define JANE "U02JD0E4512"  /* the requester */
 #define ALICE "U03ASM1TH7Q" /* the release manager */
@@ -322,6 +324,23 @@ static void a_new_request_gets_its_own_escalation(void **state)
 	assert_int_equal(inc.escalate_at_ms, 20000 + 2 * ESC_MS);
 }
 
+/* The report's timeline tells the escalation, not an unknown row. */
+static void the_report_tells_the_escalation(void **state)
+{
+	struct scan sc;
+	struct row r = { .actor = "rollbot", .kind = "approval_escalated" };
+	char *t;
+
+	(void)state;
+	memset(&sc, 0, sizeof sc);
+	r.d = json_pack("{s:s, s:s}", "added", "U07ONCALL1,S05ONCALL1", "after_s", "300");
+	t = report_row_text(&sc, &r);
+	assert_string_equal(t, "no decision after 5 min 00 s: approval request escalated to the "
+			       "fallback approvers (U07ONCALL1,S05ONCALL1)");
+	free(t);
+	json_decref(r.d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +356,7 @@ int main(void)
 		cmocka_unit_test(an_expiry_or_cancel_after_the_escalation_resolves_the_page),
 		cmocka_unit_test(a_resume_pages_again_or_resolves_again),
 		cmocka_unit_test(a_new_request_gets_its_own_escalation),
+		cmocka_unit_test(the_report_tells_the_escalation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
