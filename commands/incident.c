@@ -365,7 +365,7 @@ static void explain(const struct incident *cur, const struct inc_event *ev,
 		(void)rb_strlcpy(a->user, ev->user, sizeof a->user);
 		duration_text(ev->policy->escalate_after_ms, after, sizeof after);
 		snprintf(a->text, sizeof a->text,
-			 "%s: you are a fallback approver: your ✅ counts only once the request "
+			 "%s: you are a fallback approver: your ✅ or ❌ counts only once the request "
 			 "is escalated to you, after %s without a decision (one given before "
 			 "then counts from then on).",
 			 cur->id, after);

@@ -241,8 +241,8 @@ static void after_the_escalation_a_fallback_approves_and_the_page_resolves(void 
 	assert_int_equal(next.pol.n_approved, 0);
 	assert_int_equal(out.a[1].kind, INC_ACT_NOTIFY_USER);
 	assert_string_equal(out.a[1].text,
-			    "INC-2026-0001: you are a fallback approver: your ✅ counts only once "
-			    "the request is escalated to you, after 5 minutes without a decision "
+			    "INC-2026-0001: you are a fallback approver: your ✅ or ❌ counts only "
+			    "once the request is escalated to you, after 5 minutes without a decision "
 			    "(one given before then counts from then on).");
 	assert_int_equal(inc_step(&inc, &esc, 1000 + ESC_MS, &inc, &out), 0);
 	/* The requester, listed as a fallback too, still does not count. */
