@@ -50,6 +50,17 @@ void approval_policy(const struct app *app, const struct incident *inc, struct p
 	p->allow_self_approval = a->allow_self_approval;
 	memcpy(p->skip, a->skip, sizeof p->skip);
 	p->timeout_ms = a->timeout_ms;
+	/* The fallback approvers, their group read like the approvers'. */
+	p->escalate_after_ms = a->escalate_after_ms;
+	p->fallback = (const char *const *)a->fallback;
+	p->n_fallback = a->n_fallback;
+	p->fallback_group_id = a->fallback_group;
+	for (size_t i = 0; a->fallback_group && i < app->n_groups; i++) {
+		if (strcmp(app->groups[i].id, a->fallback_group))
+			continue;
+		p->fallback_members = (const char *const *)app->groups[i].member_ptrs;
+		p->n_fallback_members = app->groups[i].n_members;
+	}
 }
 
 /* Who could approve, as Slack markup: "<@U1>", "<@U1> and <@U2>",
@@ -361,6 +372,10 @@ static void recount_done_cb(void *arg, const struct api_result *res)
  * waits for the answer (ai->recounting). */
 void approval_recount(struct app_inc *ai)
 {
+	/* Escalated: a fallback approver's ✅ given before the escalation was
+	 * recorded as not counting, and counts now. */
+	if (ai->inc.escalated)
+		ai->recount_again = true;
 	json_t *args = json_pack("{s:s, s:s, s:b}", "channel", ai->inc.channel, "timestamp",
 				 ai->inc.approval_ts, "full", 1);
 
@@ -470,16 +485,18 @@ size_t approval_groups_unknown(const struct app *app)
 	return n;
 }
 
-/* Every approver group named in the configuration, once. */
+/* Every approver and fallback group named in the configuration, once. */
 void approval_groups_init(struct app *app)
 {
 	const struct config *cfg = app->cfg;
 
-	app->groups = rb_calloc(cfg->n_services + 1, sizeof *app->groups);
-	for (size_t i = 0; i <= cfg->n_services; i++) {
-		const char *id = i < cfg->n_services ? (cfg->services[i].has_approval
-				 ? cfg->services[i].approval.approver_group : NULL)
-						     : cfg->approval.approver_group;
+	app->groups = rb_calloc(2 * (cfg->n_services + 1), sizeof *app->groups);
+	for (size_t j = 0; j < 2 * (cfg->n_services + 1); j++) {
+		size_t i = j / 2;
+		const struct config_approval *a = i < cfg->n_services
+			? (cfg->services[i].has_approval ? &cfg->services[i].approval : NULL)
+			: &cfg->approval;
+		const char *id = !a ? NULL : j % 2 ? a->fallback_group : a->approver_group;
 		bool seen = !id;
 		for (size_t k = 0; k < app->n_groups && !seen; k++)
 			seen = !strcmp(app->groups[k].id, id);
@@ -519,6 +536,7 @@ void approval_sweep_cb(uv_timer_t *t)
 		}
 	loop_retry_auth(app);
 	ingress_declare_sweep(app);
+	escalation_sweep(app);
 	owner_tick(app);
 	if (app->released)
 		return; /* a clean stop handed the incidents over: they are not ours */
@@ -531,6 +549,10 @@ void approval_sweep_cb(uv_timer_t *t)
 		if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
 		    !ai->recounting && now >= ai->inc.approval_deadline_ms)
 			ev.kind = INC_EV_APPROVAL_TIMEOUT;
+		else if (ai->inc.state == INC_AWAITING_APPROVAL && ai->inc.approval_ts[0] &&
+			 !ai->recounting && ai->inc.escalate_at_ms && !ai->inc.escalated &&
+			 now >= ai->inc.escalate_at_ms)
+			ev.kind = INC_EV_ESCALATE_DUE;
 		else if (ai->inc.next_update_ms && now >= ai->inc.next_update_ms)
 			ev.kind = INC_EV_UPDATE_DUE;
 		else if (ai->inc.state == INC_VERIFYING && ai->inc.next_verify_ms &&

@@ -19,6 +19,8 @@
  *     allow_self_approval: false
  *     timeout: 15m
  *     skip_for: [P0]                       # severities that need no approval
+ *     escalate_after: 5m                   # optional: then also ask the fallback
+ *     fallback: [U07ONCALL1, S05ONCALL1]   # users and/or one user group
  *   verify:                                # checks after the rollback's commands (all optional)
  *     window: 5m                           # how long they may take to pass; 0s = one round
  *     interval: 15s                        # between rounds
@@ -94,6 +96,13 @@ struct config_approval {
 	bool allow_self_approval;
 	int64_t timeout_ms;   /* default 15 minutes */
 	bool skip[4];         /* skip[P0..P3]: severities that need no approval */
+	/* Escalation (issue 12): after escalate_after_ms without a decision the
+	 * request is extended to the fallback approvers (the on-call lead).
+	 * 0 = never; otherwise shorter than timeout_ms. */
+	int64_t escalate_after_ms;
+	char **fallback;      /* user IDs (U…/W…), n_fallback of them */
+	size_t n_fallback;
+	char *fallback_group; /* user group ID (S…) or NULL */
 };
 
 /* Verification after the rollback's commands (issue 4). */

@@ -74,6 +74,13 @@ static int warn_block(FILE *out, const char *path, const char *label,
 	if (with_db && !n)
 		n = warn_one(out, path, label, a, a->required < 2 ? 2 : a->required, true,
 			     "a database rollback (--with-db)");
+	/* Escalating to nobody would say "escalated" and change nothing. */
+	if (a->escalate_after_ms > 0 && a->n_fallback == 0 && !a->fallback_group) {
+		fprintf(out, "%s: warning: %s: `escalate_after` is set but `fallback` lists "
+			     "nobody: an unanswered request will not be escalated\n",
+			path, label);
+		n++;
+	}
 	return n;
 }
 

@@ -22,6 +22,7 @@
 static const char *const approval_keys[] = { "approvers", "approver_group",
 					     "required",  "allow_self_approval",
 					     "timeout",	  "skip_for",
+					     "escalate_after", "fallback",
 					     NULL };
 /* The global verify block takes fewer keys than a service's: a query is
  * about one service's metrics, and `status` about its method. */
@@ -41,6 +42,10 @@ void config_approval_clear(struct config_approval *a)
 		free(a->approvers[i]);
 	free(a->approvers);
 	free(a->approver_group);
+	for (size_t i = 0; i < a->n_fallback; i++)
+		free(a->fallback[i]);
+	free(a->fallback);
+	free(a->fallback_group);
 	memset(a, 0, sizeof *a);
 }
 
@@ -51,6 +56,81 @@ void config_approval_copy(struct config_approval *dst, const struct config_appro
 	for (size_t i = 0; i < src->n_approvers; i++)
 		dst->approvers[i] = rb_strdup(src->approvers[i]);
 	dst->approver_group = src->approver_group ? rb_strdup(src->approver_group) : NULL;
+	dst->fallback = rb_calloc(src->n_fallback, sizeof *dst->fallback);
+	for (size_t i = 0; i < src->n_fallback; i++)
+		dst->fallback[i] = rb_strdup(src->fallback[i]);
+	dst->fallback_group = src->fallback_group ? rb_strdup(src->fallback_group) : NULL;
+}
+
+/* A duration as the configuration writes it: 5m, 90s, 1500ms. */
+static const char *fmt_dur(int64_t ms, char *b, size_t len)
+{
+	if (ms % 60000 == 0)
+		snprintf(b, len, "%lldm", (long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(b, len, "%llds", (long long)(ms / 1000));
+	else
+		snprintf(b, len, "%lldms", (long long)ms);
+	return b;
+}
+
+/* `fallback`: a list (or one scalar) of user IDs and at most one user group
+ * (S…), the on-call lead(s) asked when nobody answers. Replaces the
+ * inherited list as a whole. */
+static int parse_fallback(struct ctx *c, const struct node *v, struct config_approval *a)
+{
+	const struct node *const *items = (const struct node *const *)&v;
+	size_t n_items = 1;
+	char **users;
+	size_t n_users = 0;
+	char *group = NULL;
+	int rc = 0;
+
+	if (v->kind == NODE_MAP)
+		return config_fail(c, v, "`fallback` must be a list of user IDs and/or a user "
+					 "group ID, e.g. [U07ONCALL1, S05ONCALL1]");
+	if (v->kind == NODE_SEQ) {
+		items = (const struct node *const *)v->kids;
+		n_items = v->n_kids;
+	}
+	users = rb_calloc(n_items ? n_items : 1, sizeof *users);
+	for (size_t i = 0; i < n_items && rc == 0; i++) {
+		const char *s;
+
+		rc = config_scalar(c, items[i], "fallback", false, &s);
+		if (rc < 0)
+			break;
+		if (s[0] == 'S') {
+			rc = config_slack_id_check(c, items[i], s, ID_GROUP);
+			if (rc == 0 && group)
+				rc = config_fail(c, items[i], "`fallback` names more than one user "
+							      "group; list one (and users)");
+			if (rc == 0)
+				group = rb_strdup(s);
+		} else {
+			rc = config_slack_id_check(c, items[i], s, ID_USER);
+			if (rc == 0)
+				users[n_users++] = rb_strdup(s);
+		}
+	}
+	if (rc == 0 && n_users == 0 && !group)
+		rc = config_fail(c, v, "`fallback` is empty: list the on-call lead's user ID or "
+				       "group ID");
+	if (rc < 0) {
+		for (size_t i = 0; i < n_users; i++)
+			free(users[i]);
+		free(users);
+		free(group);
+		return rc;
+	}
+	for (size_t i = 0; i < a->n_fallback; i++)
+		free(a->fallback[i]);
+	free(a->fallback);
+	free(a->fallback_group);
+	a->fallback = users;
+	a->n_fallback = n_users;
+	a->fallback_group = group;
+	return 0;
 }
 
 /* Reads an approval block over *a, which holds the defaults (the built-in
@@ -60,7 +140,7 @@ void config_approval_copy(struct config_approval *dst, const struct config_appro
 int config_parse_approval(struct ctx *c, const struct node *n, const char *label,
 			  struct config_approval *a)
 {
-	const struct node *v, *req_node = n;
+	const struct node *v, *req_node = n, *esc_node = NULL, *timeout_node = NULL;
 	const char *s;
 	char b[64], where[160];
 	int rc;
@@ -116,6 +196,20 @@ int config_parse_approval(struct ctx *c, const struct node *n, const char *label
 		rc = config_duration(c, v, "timeout", &a->timeout_ms);
 		if (rc < 0)
 			return rc;
+		timeout_node = v;
+	}
+	v = config_lookup(n, "escalate_after");
+	if (v) {
+		rc = config_duration(c, v, "escalate_after", &a->escalate_after_ms);
+		if (rc < 0)
+			return rc;
+		esc_node = v;
+	}
+	v = config_lookup(n, "fallback");
+	if (v) {
+		rc = parse_fallback(c, v, a);
+		if (rc < 0)
+			return rc;
 	}
 	v = config_lookup(n, "skip_for");
 	if (v) {
@@ -152,6 +246,13 @@ int config_parse_approval(struct ctx *c, const struct node *n, const char *label
 				   "approver_group)",
 				   label, a->required, a->n_approvers,
 				   a->n_approvers == 1 ? " is" : "s are");
+	/* Escalating at or after the deadline would ask the on-call lead about
+	 * a request that has already expired. */
+	if (a->escalate_after_ms > 0 && a->escalate_after_ms >= a->timeout_ms)
+		return config_fail(c, esc_node ? esc_node : timeout_node ? timeout_node : n,
+				   "%s: `escalate_after` (%s) must be shorter than `timeout` (%s)",
+				   label, fmt_dur(a->escalate_after_ms, b, sizeof b),
+				   fmt_dur(a->timeout_ms, where, sizeof where));
 	return 0;
 }
 

@@ -311,9 +311,9 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		     void *arg)
 {
 	char digest[20], approval_left[24], update_left[24], verify_left[24], next_step[16],
-		updates[16], fence_s[24], *r[3];
+		updates[16], fence_s[24], escalate_left[24], *r[3];
 	struct rb_buf approvers;
-	const char *params[22] = {
+	const char *params[24] = {
 		inc->id, inc_state_name(inc->state),
 		inc->announcement_ts[0] ? inc->announcement_ts : NULL,
 		inc->approval_ts[0] ? inc->approval_ts : NULL, inc->target, NULL,
@@ -327,7 +327,11 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		ms_left(now_ms, inc->verify_deadline_ms, inc->state == INC_VERIFYING, verify_left,
 			sizeof verify_left),
 		inc->closed_by[0] ? inc->closed_by : NULL, last_step ? last_step : "",
-		last_checks ? last_checks : "", fence_s, report_pending, NULL, NULL, NULL
+		last_checks ? last_checks : "", fence_s, report_pending, NULL, NULL, NULL,
+		ms_left(now_ms, inc->escalate_at_ms,
+			inc->escalate_at_ms != 0 && inc->state == INC_AWAITING_APPROVAL,
+			escalate_left, sizeof escalate_left),
+		inc->escalated ? "true" : "false"
 	};
 	struct call *c = call_new(arg);
 	int rc = 0;
@@ -365,12 +369,14 @@ int db_save_incident(struct store *st, const struct incident *inc, int64_t fence
 		    "last_step = $16, last_checks = $17, ended_at = CASE WHEN "
 		    "rollbot_is_final($2) THEN CASE "
 		    "WHEN state = $2 THEN coalesce(ended_at, clock_timestamp()) ELSE "
-		    "clock_timestamp() END END, report_pending = coalesce($19, report_pending) "
+		    "clock_timestamp() END END, report_pending = coalesce($19, report_pending), "
+		    "escalate_at = clock_timestamp() + make_interval(secs => $23::bigint / "
+		    "1000.0), escalated = $24::boolean "
 		    "WHERE id = $1 AND fence = $18::bigint RETURNING id), "
 		    "a AS (" AUDIT_ROWS_SQL("s.id", "s", "$20") "), "
 		    "p AS (" OUTBOX_ROWS_SQL("s.id", "s", "$21") "), "
 		    "c AS (" CLOSE_ROWS_SQL("s", "$22") ") SELECT id FROM s",
-		    22, params, fenced_cb, c);
+		    24, params, fenced_cb, c);
 	rb_buf_free(&approvers);
 	for (int k = 0; k < 3; k++)
 		free(r[k]);
@@ -427,7 +433,8 @@ int db_mark_step(struct store *st, const char *id, int64_t fence, int index, db_
 	"coalesce(closed_by, ''), last_step, last_checks, coalesce(owner, ''), fence, "    \
 	"coalesce(report_pending, ''), (SELECT coalesce(jsonb_agg(jsonb_build_object("      \
 	"'key', o.key, 'message', o.message, 'args', o.args) ORDER BY o.id), '[]') FROM "    \
-	"post_outbox o WHERE o.incident_id = i.id AND o.done_at IS NULL)"
+	"post_outbox o WHERE o.incident_id = i.id AND o.done_at IS NULL), "                 \
+	"(extract(epoch FROM escalate_at - clock_timestamp()) * 1000)::bigint, escalated"
 
 /* One incident row (INCIDENT_COLUMNS) as a struct db_incident. */
 static void incident_row(const PGresult *res, int r, struct db_incident *out)
@@ -473,6 +480,9 @@ static void incident_row(const PGresult *res, int r, struct db_incident *out)
 	out->owner = PQgetvalue(res, r, 23);
 	out->fence = int_col(res, r, 24);
 	out->report_pending = PQgetvalue(res, r, 25);
+	out->has_escalate_at = !PQgetisnull(res, r, 27);
+	out->escalate_in_ms = int_col(res, r, 27);
+	inc->escalated = bool_col(res, r, 28);
 	out->pending_posts = json_loads(PQgetvalue(res, r, 26), 0, NULL);
 	if (!json_is_array(out->pending_posts)) {
 		json_decref(out->pending_posts);

@@ -150,6 +150,8 @@ struct db_incident {
 	int64_t next_update_in_ms; /* to next_update_at, when has_next_update */
 	bool has_verify_deadline;
 	int64_t verify_left_ms; /* to verify_deadline, when has_verify_deadline */
+	bool has_escalate_at;   /* an escalation is to come (sql/015) */
+	int64_t escalate_in_ms; /* to escalate_at (negative: overdue), when has_escalate_at */
 	const char *last_step;  /* "" when none */
 	const char *last_checks;
 	const char *owner;      /* the replica that carries it ("" when none) */

@@ -23,6 +23,7 @@
 #include "httpd.h"
 #include "names.h"
 #include "log.h"
+#include "pagerduty.h"
 #include "sm.h"
 #include "store.h"
 #include "tmpl.h"
@@ -416,6 +417,9 @@ int app_run(const struct app_options *opt)
 	ao.ca_file = opt->ca_file;
 	ao.pace.off = opt->pacing_off;
 	app->api = api_new(&app->loop, &ao);
+	app->pd = pd_from_env(app->api); /* the routing key is never logged */
+	if (app->pd)
+		log_info("PagerDuty: escalated approval requests and proposals are paged");
 	app->store = store_new(&app->loop, opt->database_url);
 	owner_init(app);
 	watcher_start(app);
@@ -465,6 +469,8 @@ int app_run(const struct app_options *opt)
 	rc = app->exit_code;
 	shell_incidents_free(app);
 	watcher_free(app);
+	escalation_free(app);
+	pd_free(app->pd);
 	free(app->open);
 	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */
 	dd_free(app->dd);

@@ -78,6 +78,7 @@ static void proposed_cb(void *arg, int err, const char *errmsg, enum db_propose_
 		log_info("watcher: %s has an incident in progress; no proposal", p->service);
 	} else {
 		p->id = id;
+		escalation_proposal_recorded(p->app, p->service, id); /* PagerDuty */
 		if (api_call_until_answered(p->app->api, "chat.postMessage", p->args, posted_cb, p,
 					    NULL) == 0)
 			return;
@@ -142,6 +143,7 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 		.channel = app->cfg->channels[0],
 		.args_json = args_s,
 	};
+	escalation_proposal_offered(app, o->service, o->severity, o->summary, o->expiry_ms);
 	if (db_propose(app->store, &dp, proposed_cb, p)) {
 		log_error("store: cannot queue the proposal for %s", o->service);
 		json_decref(p->args);
@@ -314,6 +316,7 @@ static void taken_cb(void *arg, int err, const char *errmsg, const struct db_tak
 		tk->id = t->id;
 		log_info("proposal %lld for %s started by %s", (long long)t->id, t->service,
 			 tk->user);
+		escalation_proposal_done(tk->app, t->id); /* PagerDuty */
 		declare(tk, t);
 		return;
 	} else if (t->word == DB_TAKE_EXPIRED || t->word == DB_TAKE_ALREADY) {

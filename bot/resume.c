@@ -45,6 +45,9 @@ struct app_inc *resume_incident(struct app *app, const struct db_incident *row)
 		inc.next_update_ms = now + row->next_update_in_ms;
 	if (row->has_verify_deadline)
 		inc.verify_deadline_ms = now + row->verify_left_ms;
+	/* An escalation due while the bot was down is due at once. */
+	if (row->has_escalate_at && inc.state == INC_AWAITING_APPROVAL)
+		inc.escalate_at_ms = now + row->escalate_in_ms > 0 ? now + row->escalate_in_ms : 1;
 	ai = shell_inc_new(app, &inc);
 	ai->fence = row->fence;
 	if (row->last_step[0])

@@ -604,6 +604,8 @@ json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread
 	}
 	if (msg == INC_MSG_PLAN_CHANGED)
 		plan_change_data(ai, data);
+	if (msg == INC_MSG_ESCALATED)
+		escalation_data(ai, data);
 	if (msg == INC_MSG_NO_APPROVERS) {
 		char *why = approval_unreachable_text(ai->app, &ai->inc);
 		json_object_set_new(data, "unreachable",
@@ -913,6 +915,12 @@ static bool run_actions(struct app_inc *ai, struct held *h)
 			break;
 		case INC_ACT_REPORT:
 			publish_incident_report(ai, a->drafts);
+			break;
+		case INC_ACT_PAGE:
+			escalation_page(ai);
+			break;
+		case INC_ACT_UNPAGE:
+			escalation_unpage(ai);
 			break;
 		}
 	}

@@ -21,6 +21,8 @@
  *   history.c    /rollback history
  *   assess.c     /rollback assess: figures read after the ack, classified
  *   resume.c     carrying on after a restart
+ *   escalation.c an unanswered request's escalation message, and the
+ *                PagerDuty pages (pagerduty.c) about it and about proposals
  *   outbox.c     every post recorded before it is made, and the posts a
  *                crash left open, carried on
  *   lookback.c   the marker in every post's metadata, and the look for it
@@ -189,6 +191,8 @@ struct app {
 	const char *audit_key;
 	int audit_seq;
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
+	struct pagerduty *pd; /* PagerDuty (pagerduty.c), or NULL without a routing key */
+	struct esc_proposal *pd_proposals; /* escalation.c: proposals paged, until resolved */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */
@@ -319,6 +323,22 @@ bool publish_is_reporting(const struct app *app, const char *id);
 bool publish_slot_take(struct app *app, const char *id);
 void publish_slot_drop(struct app *app, const char *id);
 void publish_incident_report(struct app_inc *ai, bool drafts);
+
+/* ---- escalation.c ---- */
+
+void escalation_data(struct app_inc *ai, json_t *data);
+void escalation_page(struct app_inc *ai);
+void escalation_unpage(struct app_inc *ai);
+/* A watcher's proposal (proposal.c): offered (`severity` "P0".."P3",
+ * expiring in expiry_ms; strings copied), recorded as `id` (paged now,
+ * after its record), taken (resolved). The sweep resolves the page of one
+ * that expired untaken. */
+void escalation_proposal_offered(struct app *app, const char *service, const char *severity,
+				 const char *summary, int64_t expiry_ms);
+void escalation_proposal_recorded(struct app *app, const char *service, int64_t id);
+void escalation_proposal_done(struct app *app, int64_t id);
+void escalation_sweep(struct app *app);
+void escalation_free(struct app *app);
 
 /* ---- pins.c, history.c, resume.c ---- */
 

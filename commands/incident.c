@@ -43,6 +43,7 @@ static const char *const message_names[INC_MSG_COUNT] = {
 	[INC_MSG_CANCELLED] = "cancelled",
 	[INC_MSG_PLAN_CHANGED] = "plan_changed",
 	[INC_MSG_NO_APPROVERS] = "no_approvers",
+	[INC_MSG_ESCALATED] = "escalated",
 };
 
 const char *inc_state_name(enum inc_state s)
@@ -141,6 +142,12 @@ static void transition(struct incident *next, enum inc_state to, struct inc_acti
 	audit(out, "state_change", "rollbot", "from", inc_state_name(from), "to",
 	      inc_state_name(to), (const char *)NULL);
 	add(out, INC_ACT_SAVE);
+	/* An escalated request decided, or closed: whoever was paged about it
+	 * is told that it no longer waits (after the save above). */
+	if (from == INC_AWAITING_APPROVAL && to != INC_AWAITING_APPROVAL && next->escalated) {
+		next->escalate_at_ms = 0;
+		add(out, INC_ACT_UNPAGE);
+	}
 }
 
 static void post(struct inc_actions *out, enum inc_message msg)
@@ -196,6 +203,11 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev, int
 		struct inc_action *a;
 
 		(void)rb_strlcpy(next->approval_ts, ev->ts, sizeof next->approval_ts);
+		/* Each request has its own escalation, counted from its post. */
+		next->escalated = false;
+		next->escalate_at_ms = ev->policy && pol_escalates(ev->policy)
+					       ? now_ms + ev->policy->escalate_after_ms
+					       : 0;
 		add(out, INC_ACT_SAVE);
 		/* The bot's own ✅ and ❌ make approving one click; pol_react
 		 * never counts them. */
@@ -316,6 +328,18 @@ static int on_plan_failed(const struct incident *cur, const struct inc_event *ev
 	return 0;
 }
 
+/* "5 minutes", "90 seconds": a duration as the messages say it (as the
+ * shell's human durations do). */
+static void duration_text(int64_t ms, char *out, size_t len)
+{
+	long long sec = (long long)(ms / 1000);
+
+	if (sec >= 60 && sec % 60 == 0)
+		snprintf(out, len, "%lld minute%s", sec / 60, sec == 60 ? "" : "s");
+	else
+		snprintf(out, len, "%lld second%s", sec, sec == 1 ? "" : "s");
+}
+
 /* What a person who reacted is told privately, when their reaction did not
  * count and they may not know why. */
 static void explain(const struct incident *cur, const struct inc_event *ev,
@@ -323,6 +347,7 @@ static void explain(const struct incident *cur, const struct inc_event *ev,
 {
 	struct inc_action *a;
 	const char *text;
+	char after[40];
 
 	switch (why) {
 	case POL_IGN_NOT_APPROVER:
@@ -335,6 +360,16 @@ static void explain(const struct incident *cur, const struct inc_event *ev,
 	case POL_IGN_LOOKALIKE:
 		text = "only ✅ approves and ❌ rejects; other emoji do not count.";
 		break;
+	case POL_IGN_NOT_ESCALATED:
+		a = add(out, INC_ACT_NOTIFY_USER);
+		(void)rb_strlcpy(a->user, ev->user, sizeof a->user);
+		duration_text(ev->policy->escalate_after_ms, after, sizeof after);
+		snprintf(a->text, sizeof a->text,
+			 "%s: you are a fallback approver: your ✅ or ❌ counts only once the request "
+			 "is escalated to you, after %s without a decision (one given before "
+			 "then counts from then on).",
+			 cur->id, after);
+		return;
 	default:
 		return;
 	}
@@ -348,7 +383,8 @@ static int on_reaction(const struct incident *cur, const struct inc_event *ev,
 {
 	struct pol_request req = { .channel = cur->channel, .ts = cur->approval_ts,
 				   .requester = cur->requested_by, .bot_user = ev->bot_user,
-				   .severity = cur->severity, .with_db = cur->with_db };
+				   .severity = cur->severity, .with_db = cur->with_db,
+				   .escalated = cur->escalated };
 	struct pol_reaction r = { .user = ev->user, .reaction = ev->reaction,
 				  .channel = ev->channel, .ts = ev->ts, .added = ev->added,
 				  .plan_digest = cur->plan_digest };
@@ -407,6 +443,46 @@ static int on_timeout(const struct incident *cur, const struct inc_event *ev, in
 	return 0;
 }
 
+/* Nobody decided escalate_after after the request was posted: the fallback
+ * approvers (the on-call lead) are asked too, once per request. Said in the
+ * thread and recorded together (the audit row names who was added); then
+ * the request's reactions are read again, so that a fallback approver's ✅
+ * given before now counts, and whoever is paged is paged. The deadline
+ * stays as it was. */
+static int on_escalate(const struct incident *cur, const struct inc_event *ev, int64_t now_ms,
+		       struct incident *next, struct inc_actions *out)
+{
+	const struct pol_policy *p = ev->policy;
+	char added[INC_TEXT_MAX], after[24];
+	size_t len = 0;
+
+	*next = *cur;
+	if (cur->state != INC_AWAITING_APPROVAL || !cur->approval_ts[0] || cur->escalated ||
+	    !cur->escalate_at_ms || now_ms < cur->escalate_at_ms ||
+	    now_ms >= cur->approval_deadline_ms || cur->pol.verdict != POL_PENDING)
+		return 0; /* decided, done, early or late: nothing to do */
+	next->escalate_at_ms = 0;
+	if (!p || !pol_escalates(p))
+		return 0; /* the configuration changed since: no escalation any more */
+	next->escalated = true;
+	added[0] = '\0';
+	for (size_t i = 0; i <= p->n_fallback && len < sizeof added; i++) {
+		const char *id = i < p->n_fallback ? p->fallback[i] : p->fallback_group_id;
+
+		if (id && id[0])
+			len += (size_t)snprintf(added + len, sizeof added - len, "%s%s",
+						len ? "," : "", id);
+	}
+	snprintf(after, sizeof after, "%lld", (long long)(p->escalate_after_ms / 1000));
+	audit(out, "approval_escalated", "rollbot", "added", added, "after_s", after,
+	      (const char *)NULL);
+	post(out, INC_MSG_ESCALATED);
+	add(out, INC_ACT_SAVE);
+	add(out, INC_ACT_RECOUNT);
+	add(out, INC_ACT_PAGE);
+	return 0;
+}
+
 static int on_plan_checked(const struct incident *cur, const struct inc_event *ev,
 			   int64_t now_ms, struct incident *next, struct inc_actions *out)
 {
@@ -431,6 +507,9 @@ static int on_plan_checked(const struct incident *cur, const struct inc_event *e
 		next->n_steps = ev->n_steps;
 	(void)pol_rebind(&next->pol, ev->digest);
 	next->approval_ts[0] = '\0';
+	/* A new request: its own escalation, from its own post. */
+	next->escalated = false;
+	next->escalate_at_ms = 0;
 	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
 	/* Said in the thread first: the approval above was for another plan,
 	 * what differs, and that a new one is needed (the request follows). */
@@ -525,6 +604,10 @@ static int on_resumed(const struct incident *cur, struct incident *next,
 	*next = *cur;
 	audit(out, "resumed", "rollbot", "state", inc_state_name(cur->state),
 	      (const char *)NULL);
+	/* Decided after an escalation: its resolve may have been lost the
+	 * same way (resolving twice is harmless). */
+	if (cur->escalated && cur->state != INC_AWAITING_APPROVAL)
+		add(out, INC_ACT_UNPAGE);
 	switch (cur->state) {
 	case INC_DECLARED:
 		if (!cur->announcement_ts[0])
@@ -541,6 +624,10 @@ static int on_resumed(const struct incident *cur, struct incident *next,
 		/* Reactions given while the bot was down arrived as events
 		 * nobody received: read them from the message itself. */
 		add(out, INC_ACT_RECOUNT);
+		/* Escalated before the restart: the page may not have gone out
+		 * (recorded, then killed). PagerDuty dedups by key: again. */
+		if (cur->escalated)
+			add(out, INC_ACT_PAGE);
 		break;
 	case INC_APPROVED:
 		/* The store saw no step start (the shell starts a step only once
@@ -581,6 +668,8 @@ static int on_status_checked(const struct incident *cur, const struct inc_event 
 	      ev->error ? ev->error : "", (const char *)NULL);
 	pol_state_init(&next->pol, cur->plan_digest);
 	next->approval_ts[0] = '\0';
+	next->escalated = false;
+	next->escalate_at_ms = 0;
 	next->approval_deadline_ms = pol_deadline(ev->policy, now_ms);
 	ask_for_approval(next, ev->policy, out);
 	return 0;
@@ -796,6 +885,9 @@ int inc_step(const struct incident *cur, const struct inc_event *ev, int64_t now
 		break;
 	case INC_EV_CANCEL:
 		rc = on_cancel(cur, ev, &tmp, out);
+		break;
+	case INC_EV_ESCALATE_DUE:
+		rc = on_escalate(cur, ev, now_ms, &tmp, out);
 		break;
 	default:
 		rc = INC_EBADEVENT;

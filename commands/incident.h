@@ -66,6 +66,14 @@ struct incident {
 	char approval_ts[INC_SLACK_ID_MAX]; /* the request whose reactions count */
 	int64_t approval_deadline_ms;
 	struct pol_state pol;
+	/* Escalation (policy.h): when the request posted is extended to the
+	 * fallback approvers (0 = never: no escalation in the policy, or done),
+	 * and whether it was. Both saved with the incident, so that a restart
+	 * or a takeover neither loses nor repeats it. `escalated` stays set
+	 * after the decision (a PagerDuty event was triggered and is resolved
+	 * then, again at a resume) until a new request is asked for. */
+	int64_t escalate_at_ms;
+	bool escalated;
 
 	/* A restart found a step running (rolling_back): it may or may not
 	 * have finished, so the approval asked for now is to run the steps
@@ -114,6 +122,7 @@ enum inc_message {
 	INC_MSG_CANCELLED,
 	INC_MSG_PLAN_CHANGED,  /* approved, but the plan is no longer the one approved */
 	INC_MSG_NO_APPROVERS,  /* nobody could approve the request: not asked, failed */
+	INC_MSG_ESCALATED,     /* no decision yet: the fallback approvers are asked too */
 	INC_MSG_COUNT
 };
 
@@ -134,6 +143,7 @@ enum inc_event_kind {
 	INC_EV_STATUS_CHECKED, /* after an interruption: the status command said `error` (ok or not) */
 	INC_EV_RESOLVE,     /* /rollback resolve by `user`, note in `error` */
 	INC_EV_CANCEL,      /* /rollback cancel by `user`, note in `error` */
+	INC_EV_ESCALATE_DUE, /* escalate_at_ms has come */
 };
 
 struct inc_event {
@@ -196,6 +206,8 @@ enum inc_action_kind {
 	INC_ACT_REPLY,   /* answer the person who typed a command (ephemeral): user, text */
 	INC_ACT_REPORT,  /* upload the incident report into the thread; with `drafts`,
 			  * also post the stakeholder drafts */
+	INC_ACT_PAGE,    /* trigger the incident's PagerDuty event (its approval waits) */
+	INC_ACT_UNPAGE,  /* resolve it (decided, or ended) */
 };
 
 #define INC_ACTIONS_MAX 12

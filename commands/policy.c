@@ -27,6 +27,7 @@ static const char *const reason_names[POL_REASON_COUNT] = {
 	[POL_IGN_OTHER_EMOJI] = "ignored_other_emoji",
 	[POL_IGN_LOOKALIKE] = "ignored_lookalike_emoji",
 	[POL_IGN_NOT_APPROVER] = "ignored_not_approver",
+	[POL_IGN_NOT_ESCALATED] = "ignored_fallback_before_escalation",
 	[POL_IGN_REQUESTER] = "ignored_requester",
 	[POL_IGN_DUPLICATE] = "ignored_duplicate",
 	[POL_IGN_FINAL] = "ignored_final",
@@ -130,6 +131,29 @@ static bool is_approver(const struct pol_policy *p, const char *user)
 bool pol_is_approver(const struct pol_policy *p, const char *user)
 {
 	return is_approver(p, user ? user : "");
+}
+
+bool pol_is_fallback(const struct pol_policy *p, const char *user)
+{
+	size_t len = strlen(str(user));
+
+	if (len == 0 || len >= POL_USER_MAX)
+		return false;
+	return in_list(p->fallback, p->n_fallback, user) ||
+	       in_list(p->fallback_members, p->n_fallback_members, user);
+}
+
+bool pol_escalates(const struct pol_policy *p)
+{
+	return p->escalate_after_ms > 0 &&
+	       ((p->fallback && p->n_fallback) || str(p->fallback_group_id)[0]);
+}
+
+/* Whose ✅ and ❌ count on this request: the approvers, and the fallback
+ * approvers once it was escalated to them. */
+static bool decides(const struct pol_policy *p, const struct pol_request *req, const char *user)
+{
+	return is_approver(p, user) || (req && req->escalated && pol_is_fallback(p, user));
 }
 
 static bool requester_excluded(const struct pol_policy *p, const struct pol_request *req)
@@ -317,7 +341,7 @@ int pol_counted(const struct pol_policy *p, const struct pol_request *req,
 	for (int i = 0; i < st->n_approved; i++) {
 		const char *u = st->approved_by[i];
 
-		if (!is_approver(p, u))
+		if (!decides(p, req, u))
 			continue;
 		if (is_requester(req, u) && requester_excluded(p, req))
 			continue;
@@ -386,7 +410,7 @@ static enum pol_reason decide(const struct pol_policy *p, const struct pol_reque
 	if (kind == EMOJI_OTHER)
 		return POL_IGN_OTHER_EMOJI;
 	if (kind == EMOJI_LOOKALIKE) {
-		if (ev->added && n->verdict == POL_PENDING && is_approver(p, user))
+		if (ev->added && n->verdict == POL_PENDING && decides(p, req, user))
 			return POL_IGN_LOOKALIKE;
 		return POL_IGN_OTHER_EMOJI;
 	}
@@ -406,8 +430,9 @@ static enum pol_reason decide(const struct pol_policy *p, const struct pol_reque
 		return POL_APPROVAL_WITHDRAWN;
 	}
 
-	if (!is_approver(p, user))
-		return POL_IGN_NOT_APPROVER;
+	if (!decides(p, req, user))
+		return pol_escalates(p) && pol_is_fallback(p, user) ? POL_IGN_NOT_ESCALATED
+								     : POL_IGN_NOT_APPROVER;
 	if (kind == EMOJI_REJECT) {
 		n->verdict = POL_REJECTED;
 		/* Fits: is_approver() refuses IDs longer than the field. */
@@ -443,7 +468,8 @@ static enum pol_reason decide(const struct pol_policy *p, const struct pol_reque
  *  6. a final verdict;
  *  7. a removed ✅: withdraws the approval if it was recorded (the verdict
  *     is pending here, and stays so);
- *  8. an added ✅ or ❌ from someone who is not an approver;
+ *  8. an added ✅ or ❌ from someone who is not an approver (a fallback
+ *     approver is one once the request was escalated: req->escalated);
  *  9. ❌ from an approver rejects, the requester's included: calling off
  *     one's own rollback needs nobody's permission;
  * 10. ✅ from the requester, unless self-approval is allowed and this is not
@@ -539,6 +565,20 @@ int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char
 			return RB_ETOOBIG;
 	}
 	return 0;
+}
+
+int pol_fallback_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf,
+			  size_t size)
+{
+	struct pol_policy f;
+
+	/* The same markup as the approvers', from the fallback lists. */
+	memset(&f, 0, sizeof f);
+	f.approvers = p->fallback;
+	f.n_approvers = p->n_fallback;
+	f.group_id = p->fallback_group_id;
+	f.allow_self_approval = p->allow_self_approval;
+	return pol_mentions(&f, req, buf, size);
 }
 
 const char *pol_verdict_name(enum pol_verdict v)

@@ -68,6 +68,19 @@ struct pol_policy {
 	bool skip[4];
 	/* How long a request waits for a decision; > 0. */
 	int64_t timeout_ms;
+	/* Escalation (runbook 000: "Release Manager (or On-call Lead if
+	 * unavailable)"): a request with no decision escalate_after_ms after it
+	 * was posted is extended to the fallback approvers, whose ✅ and ❌
+	 * count from then on (pol_request.escalated), under the same four-eyes
+	 * rules; before then they count as anyone else's. 0 = never. The
+	 * fallback users, and the fallback group's members as last resolved
+	 * (the group ID for mentions), like the approvers' above. */
+	int64_t escalate_after_ms;
+	const char *const *fallback;
+	size_t n_fallback;
+	const char *const *fallback_members;
+	size_t n_fallback_members;
+	const char *fallback_group_id;
 };
 
 /* The request being decided. Borrowed for the call only. */
@@ -83,6 +96,8 @@ struct pol_request {
 	enum cmd_severity severity;
 	/* --with-db: at least 2 distinct approvers, never the requester. */
 	bool with_db;
+	/* The request was escalated: the policy's fallback approvers decide too. */
+	bool escalated;
 };
 
 /* One reaction_added or reaction_removed event (slack-protocol.md §2.3).
@@ -127,6 +142,9 @@ enum pol_reason {
 	POL_IGN_LOOKALIKE,
 	/* Approve or reject from someone who may not decide: tell them, ephemerally. */
 	POL_IGN_NOT_APPROVER,
+	/* The same from a fallback approver before the request was escalated:
+	 * tell them when it will count. */
+	POL_IGN_NOT_ESCALATED,
 	/* The requester's approval of their own rollback: tell them, ephemerally. */
 	POL_IGN_REQUESTER,
 	/* An approval from someone already counted. */
@@ -224,6 +242,17 @@ bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req)
 /* True when `user` is a listed approver or a member of the approver group
  * as last resolved (who may also close or cancel an incident by hand). */
 bool pol_is_approver(const struct pol_policy *p, const char *user);
+/* True when `user` is a fallback user or a member of the fallback group as
+ * last resolved. */
+bool pol_is_fallback(const struct pol_policy *p, const char *user);
+/* True when the policy escalates: escalate_after_ms > 0 and a fallback
+ * user or group to escalate to. */
+bool pol_escalates(const struct pol_policy *p);
+/* The fallback approvers as Slack markup, as pol_mentions writes the
+ * approvers ("<@U7> or <!subteam^S5>"), less the requester when their
+ * approval would not count. Same returns as pol_mentions. */
+int pol_fallback_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf,
+			  size_t size) RB_MUSTCHECK;
 
 /* True when Slack's reaction name is `name`, whatever its skin-tone suffix
  * ("white_check_mark", "pushpin::skin-tone-2"). NULL is read as "". */

@@ -477,6 +477,16 @@ static char *on_unknown(const struct row *r)
 	return t;
 }
 
+/* An unanswered approval request extended to the fallback approvers. */
+static char *on_escalated(const struct row *r)
+{
+	char after[64];
+
+	report_span(strtoll(dstr(r->d, "after_s"), NULL, 10) * 1000, after, sizeof after);
+	return rb_asprintf("no decision after %s: approval request escalated to the fallback "
+			   "approvers (%s)", after, dstr(r->d, "added"));
+}
+
 /* `/rollback sent`: someone says a draft went out (report_facts.c lists them). */
 static char *on_draft_sent(const struct row *r)
 {
@@ -515,6 +525,8 @@ char *report_row_text(struct scan *s, const struct row *r)
 	}
 	if (is(k, "approval_skipped"))
 		return on_skipped(s, r);
+	if (is(k, "approval_escalated"))
+		return on_escalated(r);
 	if (is(k, "reaction_added") || is(k, "reaction_removed"))
 		return on_reaction(s, r);
 	if (is(k, "command_run"))

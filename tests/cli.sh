@@ -86,6 +86,11 @@ approvers_yaml '  approvers: [U03ASM1TH7Q, U04BOBBY111]\n  required: 1\n  allow_
 check "check-config warns that --with-db needs two approvers besides the requester" 0 \
 	"db.yaml: warning: approval: a database rollback (--with-db) needs 2 approvals from people other than the requester, and 2 approvers are listed: anyone who is an approver cannot get their own rollback approved (list at least 3)" -- \
 	"$bot" check-config "$tmp/db.yaml"
+# Escalation to nobody: a warning (the request would never be extended).
+approvers_yaml '  approvers: [U03ASM1TH7Q, U04BOBBY111]\n  escalate_after: 5m' '' >"$tmp/esc.yaml"
+check "check-config warns when escalate_after has no fallback" 0 \
+	"esc.yaml: warning: approval: \`escalate_after\` is set but \`fallback\` lists nobody: an unanswered request will not be escalated" -- \
+	"$bot" check-config "$tmp/esc.yaml"
 approvers_yaml '  approvers: [U03ASM1TH7Q]\n  approver_group: S05RLMGRS1\n  required: 2' '' >"$tmp/group.yaml"
 check "check-config says it cannot read a group" 0 \
 	"group.yaml: warning: approval: a rollback needs 2 approvals but only 1 approver is listed (unless approver group S05RLMGRS1 has more members: check-config cannot read a group, it does not ask Slack): nobody can get it approved" -- \

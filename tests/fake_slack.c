@@ -238,6 +238,7 @@ enum rq_kind {
 	RK_UPLOAD,
 	RK_RESPONSE_URL,
 	RK_FLAGS,
+	RK_PAGERDUTY,
 	RK_SVC,
 	RK_PROM,
 	RK_METRICS,
@@ -3243,6 +3244,96 @@ static int flags_call(struct fake *fk, struct http_req *rq)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Fake PagerDuty (Events API v2)                                         */
+
+/* POST /pagerduty/v2/enqueue plays https://events.pagerduty.com/v2/enqueue.
+ * Recorded as method "pagerduty.enqueue" with the event as args (or
+ * {"body_raw":…} when it is not JSON); /_fake/fail rules for
+ * "pagerduty.enqueue" apply. Answers as PagerDuty documents: 202
+ * {"status":"success","message":"Event processed","dedup_key":…}, or 400
+ * {"status":"invalid event","message":"Event object is invalid","errors":[…]}. */
+
+/* Why PagerDuty would refuse the event, or NULL. */
+static const char *pd_invalid(json_t *ev)
+{
+	const char *action = json_string_value(json_object_get(ev, "event_action"));
+	json_t *payload = json_object_get(ev, "payload");
+	const char *sev;
+
+	if (!json_is_object(ev))
+		return "Event object is not a JSON object";
+	if (!json_string_length(json_object_get(ev, "routing_key")))
+		return "'routing_key' is missing or blank";
+	if (!action)
+		return "'event_action' is missing or blank";
+	if (strcmp(action, "trigger") && strcmp(action, "acknowledge") && strcmp(action, "resolve"))
+		return "'event_action' is invalid (must be one of: trigger, acknowledge, resolve)";
+	if (strcmp(action, "trigger"))
+		return json_string_length(json_object_get(ev, "dedup_key")) ?
+			       NULL :
+			       "'dedup_key' is missing or blank";
+	if (!json_is_object(payload))
+		return "'payload' is missing or not an object";
+	if (!json_string_length(json_object_get(payload, "summary")))
+		return "'payload.summary' is missing or blank";
+	if (!json_string_length(json_object_get(payload, "source")))
+		return "'payload.source' is missing or blank";
+	sev = json_string_value(json_object_get(payload, "severity"));
+	if (!sev || (strcmp(sev, "critical") && strcmp(sev, "error") && strcmp(sev, "warning") &&
+		     strcmp(sev, "info")))
+		return "'payload.severity' is invalid (must be one of: critical, error, warning, info)";
+	return NULL;
+}
+
+/* Returns the delay in ms before the answer may be written. */
+static int pagerduty_call(struct fake *fk, struct http_req *rq)
+{
+	json_t *ev = NULL, *args, *resp = NULL;
+	struct fail_rule hit;
+	int delay = 0, status = 202, ra = -1;
+
+	if (rq->body.len)
+		ev = json_loadb(rq->body.data, rq->body.len, JSON_DECODE_ANY, NULL);
+	if (ev) {
+		args = json_incref(ev);
+	} else {
+		json_t *raw = json_stringn(rq->body.data, rq->body.len);
+
+		args = json_pack("{s:o}", "body_raw", raw ? raw : json_null());
+	}
+	if (fail_take(fk, "pagerduty.enqueue", &hit)) {
+		delay = hit.delay_ms;
+		resp = fail_answer(&hit, &status, &ra);
+	}
+	if (!resp) {
+		const char *why = pd_invalid(ev);
+
+		if (why) {
+			status = 400;
+			resp = json_pack("{s:s, s:s, s:[s]}", "status", "invalid event", "message",
+					 "Event object is invalid", "errors", why);
+		} else {
+			json_t *dk = json_object_get(ev, "dedup_key");
+			char gen[40];
+
+			snprintf(gen, sizeof gen, "fakepd%010lld", (long long)fk->call_seq);
+			resp = json_pack("{s:s, s:s, s:s}", "status", "success", "message",
+					 "Event processed", "dedup_key",
+					 json_string_length(dk) ? json_string_value(dk) : gen);
+		}
+	}
+	json_decref(ev);
+	record_call(fk, rq, "pagerduty.enqueue", rq->auth, args, status, resp, rq->path);
+	rq->status = status;
+	rq->retry_after = ra;
+	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
+	rq->resp_len = strlen(rq->resp);
+	rq->resp_ctype = FS_JSON_CT;
+	json_decref(resp);
+	return delay;
+}
+
+/* ---------------------------------------------------------------------- */
 /* The probe service (what the verification steps ask)                    */
 
 /* GET /svc/NAME/health and /svc/NAME/version play a service; GET or POST
@@ -4260,6 +4351,8 @@ static int http_run(struct fake *fk, struct http_req *rq)
 		delay = response_url_call(fk, rq);
 	} else if (rq->kind == RK_FLAGS) {
 		delay = flags_call(fk, rq);
+	} else if (rq->kind == RK_PAGERDUTY) {
+		delay = pagerduty_call(fk, rq);
 	} else if (rq->kind == RK_SVC) {
 		delay = svc_call(fk, rq);
 	} else if (rq->kind == RK_PROM) {
@@ -4325,6 +4418,8 @@ static int http_begin(struct fake *fk, struct pss *pss, struct lws *wsi, const c
 		rq->kind = RK_RESPONSE_URL;
 	} else if (!strcmp(rq->path, "/flags") || !strncmp(rq->path, "/flags/", 7)) {
 		rq->kind = RK_FLAGS;
+	} else if (!strcmp(rq->path, "/pagerduty/v2/enqueue") && rq->is_post) {
+		rq->kind = RK_PAGERDUTY;
 	} else if (svc_path(rq->path)) {
 		rq->kind = RK_SVC;
 	} else if (!strcmp(rq->path, "/prom/api/v1/query")) {

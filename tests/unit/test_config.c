@@ -657,7 +657,7 @@ static void test_unknown_approval_key(void **state)
 		"  approvers: [U03ASM1TH7Q]\n"
 		"  aprovers: [U04BJ0NES2R]\n" SERVICES,
 		"t.yaml:4:3: unknown key `aprovers` in approval (known: approvers, approver_group, "
-		"required, allow_self_approval, timeout, skip_for)");
+		"required, allow_self_approval, timeout, skip_for, escalate_after, fallback)");
 }
 
 static void test_missing_approval(void **state)
@@ -753,6 +753,75 @@ static void test_approval_timeout_in_words(void **state)
 		"t.yaml:4:12: `timeout` must be a duration such as 90s, 10m or 1h, not `15 minutes`");
 }
 
+static void test_escalation_settings(void **state)
+{
+	struct config *cfg = load_ok(HEAD "  timeout: 15m\n"
+					  "  escalate_after: 5m\n"
+					  "  fallback: [U07ONCALL1, S05ONCALL1, W08LEAD22]\n" SERVICES);
+	(void)state;
+	assert_int_equal(cfg->approval.escalate_after_ms, 300000);
+	assert_int_equal(cfg->approval.n_fallback, 2);
+	assert_string_equal(cfg->approval.fallback[0], "U07ONCALL1");
+	assert_string_equal(cfg->approval.fallback[1], "W08LEAD22");
+	assert_string_equal(cfg->approval.fallback_group, "S05ONCALL1");
+	config_free(cfg);
+}
+
+static void test_escalation_absent_by_default(void **state)
+{
+	struct config *cfg = load_ok(HEAD SERVICES);
+	(void)state;
+	assert_int_equal(cfg->approval.escalate_after_ms, 0);
+	assert_int_equal(cfg->approval.n_fallback, 0);
+	assert_null(cfg->approval.fallback_group);
+	config_free(cfg);
+}
+
+static void test_escalate_after_not_shorter_than_timeout(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  timeout: 5m\n"
+		     "  escalate_after: 5m\n" SERVICES,
+		"t.yaml:5:19: approval: `escalate_after` (5m) must be shorter than `timeout` (5m)");
+}
+
+/* A service that shortens the timeout below the inherited escalation is
+ * told at its own `timeout`. */
+static void test_service_timeout_below_inherited_escalation(void **state)
+{
+	(void)state;
+	INVALID("incidents_channels: [C05K8Q2V7XM]\n"
+		"approval:\n"
+		"  approvers: [U03ASM1TH7Q]\n"
+		"  escalate_after: 5m\n"
+		"  fallback: U07ONCALL1\n"
+		"services:\n"
+		"  svc:\n"
+		"    method: kubectl\n"
+		"    namespace: payments\n"
+		"    deployment: api\n"
+		"    approval:\n"
+		"      timeout: 90s\n",
+		"t.yaml:12:16: approval of service svc: `escalate_after` (5m) must be shorter than "
+		"`timeout` (90s)");
+}
+
+static void test_fallback_bad_id(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  escalate_after: 5m\n"
+		     "  fallback: [U07ONCALL1, C05K8Q2V7XM]\n" SERVICES,
+		"t.yaml:5:26: `C05K8Q2V7XM` is not a Slack user ID (U… or W…, upper-case letters "
+		"and digits, e.g. U03ASM1TH7Q)");
+}
+
+static void test_fallback_two_groups(void **state)
+{
+	(void)state;
+	INVALID(HEAD "  fallback: [S05ONCALL1, S05ONCALL2]\n" SERVICES,
+		"t.yaml:4:26: `fallback` names more than one user group; list one (and users)");
+}
+
 static void test_skip_for_bad_severity(void **state)
 {
 	(void)state;
@@ -768,7 +837,8 @@ static void test_service_approval_unknown_key(void **state)
 			"    deployment: api\n"
 			"    approval: { requires: 2 }\n"),
 		"t.yaml:9:17: unknown key `requires` in approval of service svc (known: approvers, "
-		"approver_group, required, allow_self_approval, timeout, skip_for)");
+		"approver_group, required, allow_self_approval, timeout, skip_for, escalate_after, "
+		"fallback)");
 }
 
 static void test_service_approval_required_more_than_inherited_approvers(void **state)
@@ -2188,6 +2258,12 @@ int main(void)
 		cmocka_unit_test(test_allow_self_approval_not_boolean),
 		cmocka_unit_test(test_approval_timeout_in_words),
 		cmocka_unit_test(test_skip_for_bad_severity),
+		cmocka_unit_test(test_escalation_settings),
+		cmocka_unit_test(test_escalation_absent_by_default),
+		cmocka_unit_test(test_escalate_after_not_shorter_than_timeout),
+		cmocka_unit_test(test_service_timeout_below_inherited_escalation),
+		cmocka_unit_test(test_fallback_bad_id),
+		cmocka_unit_test(test_fallback_two_groups),
 		cmocka_unit_test(test_service_approval_unknown_key),
 		cmocka_unit_test(test_service_approval_required_more_than_inherited_approvers),
 		cmocka_unit_test(test_missing_services),
