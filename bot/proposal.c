@@ -22,6 +22,7 @@
 
 #include "../commands/parse.h"
 #include "api.h"
+#include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
 #include "log.h"
@@ -52,14 +53,13 @@ static void posted_cb(void *arg, const struct api_result *res)
 	struct posting *p = arg;
 	const char *ts = json_string_value(json_object_get(res->body, "ts"));
 
-	if (res->ok && ts) {
+	/* chanpost.c has recorded the ts, or why it could not be posted. */
+	if (res->ok && ts)
 		log_info("proposal %lld for %s posted", (long long)p->id, p->service);
-		db_proposal_posted(p->app->store, p->id, ts, NULL);
-	} else {
+	else
 		log_error("proposal %lld for %s could not be posted: %s", (long long)p->id,
 			  p->service, res->error ? res->error : "?");
-		db_proposal_posted(p->app->store, p->id, NULL, res->error ? res->error : "?");
-	}
+	json_decref(p->args);
 	free(p);
 }
 
@@ -78,12 +78,7 @@ static void proposed_cb(void *arg, int err, const char *errmsg, enum db_propose_
 		log_info("watcher: %s has an incident in progress; no proposal", p->service);
 	} else {
 		p->id = id;
-		if (api_call_until_answered(p->app->api, "chat.postMessage", p->args, posted_cb, p,
-					    NULL) == 0)
-			return;
-		log_error("cannot queue the proposal for %s", p->service);
-		db_proposal_posted(p->app->store, id, NULL, "not queued");
-		free(p);
+		chanpost_send(p->app, DB_CHANPOST_PROPOSAL, id, p->args, NULL, posted_cb, p);
 		return;
 	}
 	json_decref(p->args);
@@ -123,8 +118,7 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	p = rb_calloc(1, sizeof *p);
 	p->app = app;
 	(void)rb_strlcpy(p->service, o->service, sizeof p->service);
-	p->args = json_pack("{s:s, s:s, s:b}", "channel", app->cfg->channels[0], "text", text,
-			    "unfurl_links", 0);
+	p->args = chanpost_args(app, app->cfg->channels[0], text, "proposal", o->service);
 	args_s = json_dumps(p->args, JSON_COMPACT | JSON_SORT_KEYS);
 	fig_s = o->figures_json ? json_dumps(o->figures_json, JSON_COMPACT | JSON_SORT_KEYS) :
 				  rb_strdup("{}");
@@ -151,6 +145,19 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	free(fig_s);
 	free(text);
 	free(command);
+}
+
+/* Carries on the post of a proposal recorded before a restart (chanpost.c
+ * claimed it): found_ts when it went out then, else posted now. */
+void proposal_repost(struct app *app, int64_t id, const char *service, const json_t *args,
+		     const char *found_ts)
+{
+	struct posting *p = rb_calloc(1, sizeof *p);
+
+	p->app = app;
+	p->id = id;
+	(void)rb_strlcpy(p->service, service, sizeof p->service);
+	chanpost_send(app, DB_CHANPOST_PROPOSAL, id, args, found_ts, posted_cb, p);
 }
 
 /* ---- taking ---- */

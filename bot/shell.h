@@ -189,6 +189,7 @@ struct app {
 	const char *audit_key;
 	int audit_seq;
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
+	struct chanpost *chanpost; /* chanpost.c: the sweep of open channel posts */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */

@@ -21,11 +21,13 @@
 #include <time.h>
 
 #include "../commands/watch.h"
+#include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
 #include "log.h"
 #include "probe.h"
 #include "proposal.h"
+#include "tmpl.h"
 
 #define PROBE_TIMEOUT_MAX_MS 10000
 
@@ -166,6 +168,119 @@ static void audit(struct watched *w, const char *kind, json_t *detail)
 	db_audit(w->app->store, NULL, "rollbot", kind, detail, NULL);
 }
 
+/* ---- the notices: figures lost, figures back ---- */
+
+/* Copies `in` without the credentials a URL may carry (user:password@). */
+static void scrub(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	while (*in && o + 1 < len) {
+		const char *sep = strstr(in, "://");
+		size_t host, at;
+
+		if (!sep) {
+			out[o++] = *in++;
+			continue;
+		}
+		while (in < sep + 3 && o + 1 < len)
+			out[o++] = *in++;
+		host = strcspn(in, "/ )\"\n");
+		at = strcspn(in, "@");
+		if (at < host) {
+			in += at + 1;
+			for (const char *r = "…@"; *r && o + 1 < len; r++)
+				out[o++] = *r;
+		}
+	}
+	out[o] = '\0';
+}
+
+struct noticing {
+	struct app *app;
+	char service[CMD_SERVICE_MAX];
+	json_t *args;
+};
+
+static void notice_posted_cb(void *arg, const struct api_result *res)
+{
+	struct noticing *n = arg;
+
+	if (!res->ok)
+		log_error("watcher: the notice about %s could not be posted: %s", n->service,
+			  res->error ? res->error : "?");
+	json_decref(n->args);
+	free(n);
+}
+
+static void notice_recorded_cb(void *arg, int err, const char *errmsg, int64_t id)
+{
+	struct noticing *n = arg;
+
+	if (err)
+		log_error("store: the watcher's notice about %s was not recorded, so it is not "
+			  "posted: %s",
+			  n->service, errmsg ? errmsg : "?");
+	if (!err && id) {
+		chanpost_send(n->app, DB_CHANPOST_NOTICE, id, n->args, NULL, notice_posted_cb, n);
+		return;
+	}
+	json_decref(n->args);
+	free(n);
+}
+
+/* Says in the incidents channel, once across replicas and restarts (the
+ * database decides), that the figures of the service were lost ("blind")
+ * or can be read again ("sighted"): recorded with its audit row, then
+ * posted. */
+static void notice(struct watched *w, const char *kind, const char *why)
+{
+	struct app *app = w->app;
+	struct noticing *n;
+	char *text, *args_s, name[32];
+	json_t *data;
+
+	if (app->cfg->n_channels == 0)
+		return;
+	snprintf(name, sizeof name, "watch_%s", kind);
+	data = json_pack("{s:s, s:s}", "service", w->svc->name, "why", why);
+	text = tmpl_render(app->tmpl, name, data);
+	json_decref(data);
+	if (!text)
+		return;
+	n = rb_calloc(1, sizeof *n);
+	n->app = app;
+	(void)rb_strlcpy(n->service, w->svc->name, sizeof n->service);
+	n->args = chanpost_args(app, app->cfg->channels[0], text, name, w->svc->name);
+	args_s = json_dumps(n->args, JSON_COMPACT | JSON_SORT_KEYS);
+	if (db_watch_notice(app->store, w->svc->name, kind, why, app->owner,
+			    app->cfg->channels[0], args_s, notice_recorded_cb, n)) {
+		log_error("store: cannot queue the watcher's notice about %s", w->svc->name);
+		json_decref(n->args);
+		free(n);
+	}
+	free(args_s);
+	free(text);
+}
+
+/* What could be read, for the notice that the figures are back. */
+static void sighted_why(const struct verify_round *r, const struct watch_figures *f, char *out,
+			size_t len)
+{
+	char v[32];
+
+	if (f->err_known) {
+		verify_format_ratio(f->error_rate, v, sizeof v);
+		snprintf(out, len, "error rate %s", v);
+	} else if (f->lat_known) {
+		verify_format_seconds(f->latency_s, v, sizeof v);
+		snprintf(out, len, "p99 latency %s", v);
+	} else {
+		snprintf(out, len, "health check: %s",
+			 f->health == WATCH_OK ? "passing" : r->detail[VERIFY_HEALTH]);
+	}
+}
+
 static void propose(struct watched *w, const struct verify_round *r,
 		    const struct watch_figures *f, const struct watch_out *out, int64_t now)
 {
@@ -207,17 +322,24 @@ static void round_cb(void *arg, const struct verify_round *r, bool any)
 	figures_of(r, &f);
 	watch_step(&w->lim, &w->st, &f, incident_open(app, w->svc->name), now, &out);
 	if (out.what & WATCH_BLIND) {
-		char sum[512];
+		char sum[512], why[512];
 
 		(void)verify_round_summary(r, sum, sizeof sum);
+		scrub(sum, why, sizeof why);
 		log_warn("watcher: cannot read the figures of %s (%s); said once, until they can "
-			 "be read again", w->svc->name, sum);
-		audit(w, "watch_blind", json_pack("{s:s}", "why", sum));
+			 "be read again", w->svc->name, why);
+		notice(w, "blind", why);
 	}
-	if (out.what & WATCH_SIGHTED) {
-		log_info("watcher: the figures of %s can be read again", w->svc->name);
-		if (w->read_once)
-			audit(w, "watch_sighted", json_object());
+	/* The first reading after a start counts as "back" too: the process
+	 * before this one may have said they were lost (the database knows,
+	 * and says nothing when they were not). */
+	if ((out.what & WATCH_SIGHTED) || (!w->st.blind && !w->read_once)) {
+		char why[256];
+
+		if (out.what & WATCH_SIGHTED)
+			log_info("watcher: the figures of %s can be read again", w->svc->name);
+		sighted_why(r, &f, why, sizeof why);
+		notice(w, "sighted", why);
 	}
 	if (!w->st.blind)
 		w->read_once = true;
