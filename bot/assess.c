@@ -20,6 +20,7 @@
 #include "log.h"
 #include "probe.h"
 #include "runner.h"
+#include "watcher.h"
 
 #define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
 
@@ -41,35 +42,6 @@ static void job_free(struct assess_job *j)
 	json_decref(j->payload);
 	free(j->reply_url);
 	free(j);
-}
-
-static struct as_figure figure(const struct verify_round *r, enum verify_check c)
-{
-	struct as_figure f = { false, 0 };
-
-	/* probe.c settles an unread metric at -1 (no answer, no data, junk). */
-	if (r->outcome[c] != VERIFY_NOT_RUN && r->value[c] >= 0) {
-		f.known = true;
-		f.value = r->value[c];
-	}
-	return f;
-}
-
-/* The figures as the classifier takes them. A health URL that does not
- * answer 200 is a failing health check: that is what an outage looks like. */
-static void figures(const struct assess_job *j, const struct verify_round *r,
-		    struct as_input *in)
-{
-	memset(in, 0, sizeof *in);
-	in->error_rate = figure(r, VERIFY_ERROR_RATE);
-	in->p99_s = figure(r, VERIFY_LATENCY);
-	in->p99_threshold_s = j->p99_max_s;
-	if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS)
-		in->health = AS_HEALTH_OK;
-	else if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL)
-		in->health = AS_HEALTH_FAILING;
-	else
-		in->health = AS_HEALTH_UNKNOWN;
 }
 
 /* Why a figure is missing: not configured, or what the probe saw. */
@@ -154,7 +126,7 @@ static void finish(struct assess_job *j)
 
 	if (--j->outstanding > 0)
 		return;
-	figures(j, r, &in);
+	assess_input_of_round(r, j->p99_max_s, &in);
 	assess_classify(&in, &res);
 	text = answer_text(j, &res, r);
 	log_info("assess %s: %s", j->cmd.service, assess_verdict_text(res.verdict));
@@ -325,7 +297,7 @@ void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const
 	j->cmd = *cmd;
 	j->payload = json_deep_copy(payload);
 	j->reply_url = rb_strdup(reply_to ? reply_to : "");
-	j->p99_max_s = (double)svc->verify.latency_max_ms / 1000.0;
+	j->p99_max_s = watch_p99_threshold_s(svc);
 	memset(&spec, 0, sizeof spec);
 	spec.timeout_ms = ASSESS_TIMEOUT_MS;
 	spec.health_url = svc->health_url;

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../commands/assess.h"
 #include "../commands/watch.h"
 #include "chanpost.h"
 #include "db.h"
@@ -285,6 +286,11 @@ static void propose(struct watched *w, const struct verify_round *r,
 		    const struct watch_figures *f, const struct watch_out *out, int64_t now)
 {
 	int64_t since_wall = wall_ms() - (now - out->since);
+	/* Runbook 003's row for these figures, from the classifier that
+	 * /rollback assess uses: the two never disagree on the same reading.
+	 * A trigger held means a figure is known and bad, so there is one; P1
+	 * (errors or latency) is only a guard. */
+	const char *severity = assess_round_severity(r, w->lim.latency_max_s);
 	json_t *fj = json_object();
 	char *figs = figures_text(w, r, f, fj);
 	char *sum = summary_text(w, f, r, out->trigger, since_wall);
@@ -295,13 +301,14 @@ static void propose(struct watched *w, const struct verify_round *r,
 		.summary = sum,
 		.figures = figs,
 		.figures_json = fj,
-		/* Runbook 003: a service down is P0; errors or latency P1. */
-		.severity = out->trigger == WATCH_T_HEALTH ? "P0" : "P1",
+		.severity = severity,
 		.detected_wall_ms = since_wall,
 		.expiry_ms = w->lim.expiry_ms,
 	};
 
-	log_warn("watcher: %s: %s; proposing a rollback", w->svc->name, sum);
+	if (!severity[0])
+		o.severity = "P1";
+	log_warn("watcher: %s: %s; proposing a rollback (%s)", w->svc->name, sum, o.severity);
 	proposal_offer(w->app, &o);
 	json_decref(fj);
 	free(figs);
@@ -386,6 +393,12 @@ static void tick_cb(uv_timer_t *t)
 		log_error("watcher: cannot start a reading of %s", w->svc->name);
 }
 
+double watch_p99_threshold_s(const struct config_service *svc)
+{
+	return (double)(svc->watch.on ? svc->watch.latency_max_ms : svc->verify.latency_max_ms) /
+	       1000.0;
+}
+
 void watcher_start(struct app *app)
 {
 	struct watcher *wr;
@@ -409,7 +422,7 @@ void watcher_start(struct app *app)
 		watch_init(&w->st);
 		w->lim.error_rate_max = svc->watch.error_rate_max;
 		w->lim.error_for_ms = svc->watch.error_for_ms;
-		w->lim.latency_max_s = (double)svc->watch.latency_max_ms / 1000.0;
+		w->lim.latency_max_s = watch_p99_threshold_s(svc);
 		w->lim.latency_for_ms = svc->watch.latency_for_ms;
 		w->lim.health_for_ms = svc->watch.health_for_ms;
 		w->lim.rearm_ms = svc->watch.rearm_ms;

@@ -1,6 +1,8 @@
 /* rollbot — the runbooks' verdict on a service's figures (MIT licence). */
 #include "assess.h"
+#include "verify.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -130,4 +132,41 @@ const char *assess_people_note(void)
 {
 	return "Data corruption and security breaches are not measured: people judge them "
 	       "(runbook 000: either means roll back now).";
+}
+
+static struct as_figure round_figure(const struct verify_round *r, enum verify_check c)
+{
+	struct as_figure f = { false, 0 };
+
+	/* probe.c settles an unread metric at -1 (no answer, no data, junk). */
+	if (r->outcome[c] != VERIFY_NOT_RUN && r->value[c] >= 0 && isfinite(r->value[c])) {
+		f.known = true;
+		f.value = r->value[c];
+	}
+	return f;
+}
+
+void assess_input_of_round(const struct verify_round *r, double p99_threshold_s,
+			   struct as_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->error_rate = round_figure(r, VERIFY_ERROR_RATE);
+	in->p99_s = round_figure(r, VERIFY_LATENCY);
+	in->p99_threshold_s = p99_threshold_s;
+	if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS)
+		in->health = AS_HEALTH_OK;
+	else if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL)
+		in->health = AS_HEALTH_FAILING;
+	else
+		in->health = AS_HEALTH_UNKNOWN;
+}
+
+const char *assess_round_severity(const struct verify_round *r, double p99_threshold_s)
+{
+	struct as_input in;
+	struct as_result res;
+
+	assess_input_of_round(r, p99_threshold_s, &in);
+	assess_classify(&in, &res);
+	return assess_severity_name(res.severity);
 }
