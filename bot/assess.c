@@ -19,7 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "probe.h"
-#include "runner.h"
+#include "lastdeploy.h"
 #include "watcher.h"
 
 #define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
@@ -218,33 +218,14 @@ static void probed_cb(void *arg, const struct verify_round *r, bool any)
 	finish(j);
 }
 
-static void history_cb(void *arg, const struct run_result *res)
+static void history_cb(void *arg, const struct lastdeploy *d)
 {
 	struct assess_job *j = arg;
-	const struct config_service *svc = config_service(j->app->cfg, j->cmd.service);
-	char prev[CMD_TARGET_MAX] = "", from[CMD_TARGET_MAX] = "", at[64] = "", err[RB_ERR_LEN];
 
-	if (!svc)
-		snprintf(j->history, sizeof j->history, "the service is no longer configured");
-	else if (!res->spawned)
-		snprintf(j->history, sizeof j->history, "could not be read — %s",
-			 res->spawn_error ? res->spawn_error : "not started");
-	else if (res->timed_out || res->exit_status)
-		snprintf(j->history, sizeof j->history, "could not be read — %s",
-			 res->timed_out ? "the history command timed out"
-					: "the history command failed");
-	else {
-		(void)plan_parse_current(svc->method, res->output, from, sizeof from, at, sizeof at);
-		if (plan_parse_resolve(svc->method, res->output, prev, sizeof prev, err, sizeof err))
-			prev[0] = '\0';
-		snprintf(j->history, sizeof j->history, "%s%s%s%s%s%s%s",
-			 from[0] ? "revision " : "", from[0] ? from : "running revision unknown",
-			 from[0] ? " is running" : "", at[0] ? " (deployed " : "", at,
-			 at[0] ? ")" : "", prev[0] ? "; the previous one is " : "; no previous one");
-		if (prev[0])
-			(void)rb_strlcpy(j->history + strlen(j->history), prev,
-					 sizeof j->history - strlen(j->history));
-	}
+	if (d->known)
+		lastdeploy_text(d, j->history, sizeof j->history);
+	else
+		snprintf(j->history, sizeof j->history, "could not be read — %s", d->why);
 	finish(j);
 }
 
@@ -252,34 +233,15 @@ static void history_cb(void *arg, const struct run_result *res)
  * rollback itself would to pick its target. Returns true when started. */
 static bool start_history(struct app *app, struct assess_job *j)
 {
-	struct plan_param params[PARAMS_MAX];
-	struct plan_input in;
-	struct incident inc;
-	struct plan_step *rs = NULL;
-	struct run_spec spec = { 0 };
-	char err[RB_ERR_LEN];
-	const struct config_service *svc;
-	int rc;
+	struct lastdeploy d;
 
-	memset(&inc, 0, sizeof inc);
-	(void)rb_strlcpy(inc.service, j->cmd.service, sizeof inc.service);
-	inc.severity = (enum cmd_severity)CMD_SEV_UNSET;
-	svc = steps_plan_input(app, &inc, params, &in);
-	in.incident_id = "INC-DRY-RUN";
-	snprintf(j->history, sizeof j->history, "not kept by this method");
-	if (!svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
-	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
-		plan_step_free(rs);
-		return false;
-	}
-	spec.argv = (const char *const *)rs->exec.argv;
-	spec.timeout_ms = rs->timeout_ms;
-	rc = run_start(&app->loop, &spec, history_cb, j, NULL);
-	plan_step_free(rs);
-	if (rc)
-		snprintf(j->history, sizeof j->history, "could not be read — the history command "
-							"did not start");
-	return rc == 0;
+	if (lastdeploy_read(app, j->cmd.service, 0, &d, history_cb, j) == 0)
+		return true;
+	if (!strcmp(d.why, "not kept by this method"))
+		snprintf(j->history, sizeof j->history, "%s", d.why);
+	else
+		snprintf(j->history, sizeof j->history, "could not be read — %s", d.why);
+	return false;
 }
 
 void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to)

@@ -21,22 +21,30 @@
 #include <time.h>
 
 #include "../commands/parse.h"
+#include "../commands/report.h"
 #include "api.h"
 #include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
+#include "lastdeploy.h"
 #include "log.h"
 #include "tmpl.h"
 
 #define DECLARE_DEADLINE_S 30
+#define LAST_DEPLOY_MAX_MS 5000 /* the history command, for the proposal */
 
+static int64_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* As every clock time in messages: in display_timezone, with its zone. */
 void proposal_clock(int64_t wall_ms, char *out, size_t len)
 {
-	time_t t = (time_t)(wall_ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, len, "%02d:%02d:%02d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec);
+	report_local_clock(wall_ms, out, len);
 }
 
 /* ---- offering ---- */
@@ -93,8 +101,14 @@ static char *command_text(const struct proposal_offer *o)
 			   o->summary);
 }
 
-void proposal_offer(struct app *app, const struct proposal_offer *o)
+/* Records the offer, with the last deploy read (or why not), then posts it. */
+static void record_offer(struct app *app, const struct proposal_offer *o, const char *last_deploy,
+			 int64_t offered_ms)
 {
+	/* The watcher counts the expiry from its decision (offered_ms): the
+	 * record's, in whole seconds, ends no later, so that a ✅ the watcher
+	 * would call late is refused by the database too. */
+	int64_t left_ms = offered_ms + o->expiry_ms - wall_ms();
 	struct posting *p;
 	struct db_proposal dp;
 	char expires[32], *command, *text, *args_s, *fig_s;
@@ -103,12 +117,13 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	if (app->cfg->n_channels == 0)
 		return;
 	command = command_text(o);
-	proposal_clock((int64_t)time(NULL) * 1000 + o->expiry_ms, expires, sizeof expires);
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service, "seen_by",
+	proposal_clock(offered_ms + o->expiry_ms, expires, sizeof expires);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service,
+			 "seen_by",
 			 !strcmp(o->source, "alertmanager") ? "an Alertmanager alert" :
 							      "the watcher",
 			 "summary", o->summary, "figures", o->figures, "severity", o->severity,
-			 "command", command, "expires", expires);
+			 "command", command, "expires", expires, "last_deploy", last_deploy);
 	text = tmpl_render(app->tmpl, "proposal", data);
 	json_decref(data);
 	if (!text) {
@@ -131,7 +146,7 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 		.severity = o->severity,
 		.command = command,
 		.detected_s = o->detected_wall_ms / 1000,
-		.expires_s = (o->expiry_ms + 999) / 1000,
+		.expires_s = left_ms >= 2000 ? left_ms / 1000 : 1,
 		.replica = app->owner,
 		.channel = app->cfg->channels[0],
 		.args_json = args_s,
@@ -145,6 +160,66 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	free(fig_s);
 	free(text);
 	free(command);
+}
+
+/* An offer waiting for its last deploy: its strings, owned. */
+struct offering {
+	struct app *app;
+	int64_t offered_ms; /* wall clock */
+	struct proposal_offer o;
+	char *service, *source, *trigger, *summary, *figures, *severity;
+};
+
+static void offering_free(struct offering *of)
+{
+	json_decref(of->o.figures_json);
+	free(of->service);
+	free(of->source);
+	free(of->trigger);
+	free(of->summary);
+	free(of->figures);
+	free(of->severity);
+	free(of);
+}
+
+static void last_deploy_cb(void *arg, const struct lastdeploy *d)
+{
+	struct offering *of = arg;
+	char text[384];
+
+	if (d->known) {
+		lastdeploy_text(d, text, sizeof text);
+	} else {
+		snprintf(text, sizeof text, "not known (%s)", d->why);
+		log_warn("proposal for %s: the last deploy is not known: %s", of->service, d->why);
+	}
+	if (!of->app->stopping)
+		record_offer(of->app, &of->o, text, of->offered_ms);
+	offering_free(of);
+}
+
+/* The last deploy first (best effort, LAST_DEPLOY_MAX_MS at most: the
+ * proposal goes out without it rather than late), then the record. */
+void proposal_offer(struct app *app, const struct proposal_offer *o)
+{
+	struct offering *of;
+	struct lastdeploy d;
+
+	if (app->cfg->n_channels == 0)
+		return;
+	of = rb_calloc(1, sizeof *of);
+	of->app = app;
+	of->offered_ms = wall_ms();
+	of->o = *o;
+	of->o.service = of->service = rb_strdup(o->service);
+	of->o.source = of->source = rb_strdup(o->source);
+	of->o.trigger = of->trigger = rb_strdup(o->trigger);
+	of->o.summary = of->summary = rb_strdup(o->summary);
+	of->o.figures = of->figures = rb_strdup(o->figures);
+	of->o.severity = of->severity = rb_strdup(o->severity);
+	of->o.figures_json = o->figures_json ? json_incref(o->figures_json) : NULL;
+	if (lastdeploy_read(app, o->service, LAST_DEPLOY_MAX_MS, &d, last_deploy_cb, of))
+		last_deploy_cb(of, &d);
 }
 
 /* Carries on the post of a proposal recorded before a restart (chanpost.c

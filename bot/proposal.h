@@ -42,7 +42,7 @@ void proposal_repost(struct app *app, int64_t id, const char *service, const jso
  * when it is a proposal's, takes it. */
 void proposal_reaction(struct app *app, const char *channel, const char *ts, const char *user);
 
-/* "HH:MM:SS UTC" of a Unix ms time. */
+/* "HH:MM:SS UTC" of a Unix ms time, in display_timezone ("… CET") when set. */
 void proposal_clock(int64_t wall_ms, char *out, size_t len);
 
 #endif

@@ -57,6 +57,13 @@ struct as_result {
 
 void assess_classify(const struct as_input *in, struct as_result *out);
 
+/* A deploy time as the tools write it (RFC 3339: helm's
+ * "2026-12-04T10:15:02.123456789Z", or with an offset, "+00:00"), for
+ * people: "2026-12-04 10:15 UTC", in the zone report_set_zone installed
+ * (display_timezone), as /rollback history shows times. Returns 0, or -1
+ * (out untouched) when `at` is not such a time. */
+int assess_deploy_time(const char *at, char *out, size_t len);
+
 struct verify_round;
 
 /* The classifier's input from one reading of the figures (bot/probe.c's

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "commands/assess.h"
+#include "commands/report.h"
 #include "commands/verify.h"
 
 static struct as_input figures(double err, double p99, enum as_health h)
@@ -168,6 +169,34 @@ static void watcher_and_assess_agree(void **state)
 	assert_string_equal(assess_round_severity(&r, 2.0), "P0");
 }
 
+/* Helm's deploy time (RFC 3339, nanoseconds, Z or an offset) is shown as
+ * /rollback history shows times: to the minute, in display_timezone. */
+static void deploy_time_for_people(void **state)
+{
+	char out[64] = "untouched";
+
+	(void)state;
+	report_set_zone(NULL);
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02.123456789Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-12-04 10:15 UTC");
+	assert_int_equal(assess_deploy_time("2026-03-02T09:14:07.125630211+00:00", out, sizeof out),
+			 0);
+	assert_string_equal(out, "2026-03-02 09:14 UTC");
+	assert_int_equal(assess_deploy_time("2026-03-02T11:14:07+02:00", out, sizeof out), 0);
+	assert_string_equal(out, "2026-03-02 09:14 UTC");
+	report_set_zone("Europe/Berlin");
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02.123456789Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-12-04 11:15 CET");
+	assert_int_equal(assess_deploy_time("2026-07-04T10:15:02Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-07-04 12:15 CEST");
+	report_set_zone(NULL);
+	/* Not a time: left to the caller, who shows what the tool said. */
+	assert_int_equal(assess_deploy_time("yesterday", out, sizeof out), -1);
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02", out, sizeof out), -1);
+	assert_int_equal(assess_deploy_time("2026-13-04T10:15:02Z", out, sizeof out), -1);
+	assert_string_equal(out, "2026-07-04 12:15 CEST"); /* untouched */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +205,7 @@ int main(void)
 		cmocka_unit_test(health_failing_is_an_outage),
 		cmocka_unit_test(unknown_figures_are_said_and_never_healthy),
 		cmocka_unit_test(watcher_and_assess_agree),
+		cmocka_unit_test(deploy_time_for_people),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
