@@ -17,6 +17,7 @@
 
 #include "../commands/assess.h"
 #include "db.h"
+#include "db_proposal.h"
 #include "log.h"
 #include "probe.h"
 #include "lastdeploy.h"
@@ -164,11 +165,19 @@ static void posted_cb(void *arg, const struct api_result *res)
 }
 
 /* The row is written: only now is it said in the channel. */
-static void recorded_cb(void *arg, int err, const char *errmsg)
+static void recorded_cb(void *arg, int err, const char *errmsg, bool fresh)
 {
 	struct assess_post *p = arg;
 	json_t *args;
 
+	if (!err && !fresh) {
+		/* The same command delivered again (another replica, a restart):
+		 * its assessment was recorded, and posted, the first time. */
+		log_info("assess: this command's post is on record already (a redelivery); not "
+			 "posted again");
+		post_free(p);
+		return;
+	}
 	if (err) {
 		log_error("assess: not recorded, not posted: %s", errmsg ? errmsg : "?");
 		shell_reply_url(p->app, p->reply_url,
@@ -199,7 +208,7 @@ static void post_in_channel(struct assess_job *j, const struct as_result *res, c
 	p->reply_url = rb_strdup(j->reply_url);
 	detail = json_pack("{s:s, s:s, s:s, s:s}", "service", j->cmd.service, "verdict",
 			   assess_verdict_text(res->verdict), "channel", p->channel, "text", text);
-	if (db_audit_then(j->app->store, NULL, user ? user : "", "assess_posted", detail,
+	if (db_audit_once(j->app->store, user ? user : "", "assess_posted", detail,
 			  trigger && *trigger ? key : NULL, recorded_cb, p)) {
 		shell_reply_url(j->app, j->reply_url,
 				"rollbot could not record the assessment, so it did not post it in "

@@ -237,3 +237,36 @@ int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t min
 		free(c);
 	return rc;
 }
+
+struct ocall {
+	db_once_cb cb;
+	void *arg;
+};
+
+static void once_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct ocall *c = arg;
+	bool fresh = !err && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+
+	c->cb(c->arg, err, errmsg, fresh);
+	free(c);
+}
+
+int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
+		  const char *key, db_once_cb cb, void *arg)
+{
+	struct ocall *c = rb_calloc(1, sizeof *c);
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[4] = { actor, kind, d, key };
+	int rc;
+
+	c->cb = cb;
+	c->arg = arg;
+	rc = store_query(st, "SELECT rollbot_audit_once(NULL, $1, $2, $3::jsonb, $4)", 4, params,
+			 once_cb, c);
+	free(d);
+	json_decref(detail);
+	if (rc)
+		free(c);
+	return rc;
+}

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "store.h"
 
 struct db_proposal {
@@ -97,5 +99,11 @@ typedef void (*db_claim_posts_cb)(void *arg, int err, const char *errmsg,
  * start, so those of the one it replaces), for lease_s seconds. */
 int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
 		   db_claim_posts_cb cb, void *arg) RB_MUSTCHECK;
+
+/* An audit row keyed by `key` (a delivery), and whether it was written:
+ * fresh is false when that key was recorded before (a redelivery). */
+typedef void (*db_once_cb)(void *arg, int err, const char *errmsg, bool fresh);
+int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
+		  const char *key, db_once_cb cb, void *arg) RB_MUSTCHECK;
 
 #endif

@@ -98,3 +98,19 @@ BEGIN
 		floor(extract(epoch FROM n.recorded_at))::bigint;
 END
 $$;
+
+-- rollbot_audit (sql/001) that says whether it wrote the row: false when a
+-- row with p_key exists already. What a post keyed by its delivery checks
+-- before it is made (/rollback assess --post): a redelivered command, on
+-- another replica or after a restart, posts nothing more.
+CREATE FUNCTION rollbot_audit_once(p_incident text, p_actor text, p_kind text, p_detail jsonb,
+	p_key text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO audit_log (incident_id, actor, kind, detail, dedupe_key)
+	VALUES (p_incident, p_actor, p_kind, coalesce(p_detail, '{}'), p_key)
+		ON CONFLICT (dedupe_key) DO NOTHING;
+	RETURN FOUND;
+END
+$$;
