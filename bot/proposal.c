@@ -1,9 +1,11 @@
 /* rollbot — proposals: a rollback offered in the incidents channel, started
  * by one ✅ (MIT licence, see LICENSE).
  *
- * Recorded, then said: rollbot_propose() records the proposal with its
+ * Recorded, then said: the last deploy is read first (bot/lastdeploy.c,
+ * best effort), then rollbot_propose() records the proposal with its
  * rendered post (and an audit row) in one statement; only then is it
- * posted, and its ts recorded, which is what a ✅ finds it by. A replica
+ * posted (bot/chanpost.c, which also carries on a post a crash left
+ * unmade), and its ts recorded, which is what a ✅ finds it by. A replica
  * whose insert finds the episode open says nothing: one proposal per
  * episode, whichever replica saw it first.
  *

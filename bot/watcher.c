@@ -5,9 +5,11 @@
  * with its timeout) unless the last is still out, so a slow Prometheus
  * delays only the watcher's next reading, never an ack or an incident.
  * The round's figures go to watch_step() (commands/watch.c), which decides;
- * this file performs: a proposal (bot/proposal.c), an audit row for every
- * evaluation that changed anything, and a log line when the figures cannot
- * be read, once, not every interval.
+ * this file performs: a proposal (bot/proposal.c, with its severity from
+ * the classifier /rollback assess uses), an audit row for every evaluation
+ * that changed anything, and a notice in the incidents channel when the
+ * figures cannot be read, and when they can again: once, not every interval
+ * (the database decides, across replicas and restarts: sql/017).
  *
  * Every replica watches; the database lets one proposal per episode
  * through (sql/016_proposals.sql).
