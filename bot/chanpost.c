@@ -24,13 +24,50 @@
 #define MARKER_TYPE "rollbot_message"
 #define SWEEP_MS 2000
 
+#define FLIGHT_MAX 64
+
 struct chanpost {
 	uv_timer_t timer;
 	int64_t started_ms; /* wall clock: rows older than this are a restart's */
 	bool mine_done;     /* the restart's own rows were claimed */
 	bool claiming;
 	unsigned seq;
+	/* The posts this process has out (kind, id): a claim that returns one
+	 * of them (the database's clock ahead of ours at the first sweep)
+	 * leaves it to the post in flight. */
+	struct {
+		enum db_chanpost_kind kind;
+		int64_t id;
+	} flight[FLIGHT_MAX];
+	size_t n_flight;
 };
+
+static void flight_add(struct chanpost *cp, enum db_chanpost_kind kind, int64_t id)
+{
+	if (!cp || cp->n_flight >= FLIGHT_MAX)
+		return;
+	cp->flight[cp->n_flight].kind = kind;
+	cp->flight[cp->n_flight].id = id;
+	cp->n_flight++;
+}
+
+static bool flight_del(struct chanpost *cp, enum db_chanpost_kind kind, int64_t id)
+{
+	for (size_t i = 0; cp && i < cp->n_flight; i++)
+		if (cp->flight[i].kind == kind && cp->flight[i].id == id) {
+			cp->flight[i] = cp->flight[--cp->n_flight];
+			return true;
+		}
+	return false;
+}
+
+static bool in_flight(const struct chanpost *cp, enum db_chanpost_kind kind, int64_t id)
+{
+	for (size_t i = 0; cp && i < cp->n_flight; i++)
+		if (cp->flight[i].kind == kind && cp->flight[i].id == id)
+			return true;
+	return false;
+}
 
 struct sending {
 	struct app *app;
@@ -77,6 +114,7 @@ static void sent_cb(void *arg, const struct api_result *res)
 	const char *ts = json_string_value(json_object_get(res->body, "ts"));
 	const char *err = res->error ? res->error : "?";
 
+	(void)flight_del(s->app->chanpost, s->kind, s->id);
 	if (res->ok && ts)
 		db_chanpost_done(s->app->store, s->kind, s->id, ts, NULL);
 	else if (strcmp(err, "not_wanted") && strcmp(err, "shutdown"))
@@ -107,6 +145,7 @@ void chanpost_send(struct app *app, enum db_chanpost_kind kind, int64_t id, cons
 		json_decref(body);
 		return;
 	}
+	flight_add(app->chanpost, kind, id);
 	if (api_call_until_answered(app->api, "chat.postMessage", json_deep_copy(args), sent_cb,
 				    s, wanted)) {
 		struct api_result r = { .ok = false, .error = "not queued" };
@@ -210,7 +249,8 @@ static void claimed_cb(void *arg, int err, const char *errmsg, const struct db_c
 	}
 	cp->mine_done = true;
 	for (int i = 0; i < n; i++)
-		reclaim(app, &rows[i]);
+		if (!in_flight(cp, rows[i].kind, rows[i].id))
+			reclaim(app, &rows[i]);
 }
 
 static void sweep_cb(uv_timer_t *t)
