@@ -133,7 +133,9 @@ void chanpost_send(struct app *app, enum db_chanpost_kind kind, int64_t id, cons
 	s->app = app;
 	s->kind = kind;
 	s->id = id;
-	/* A little short of the lease, so that the last try ends within it. */
+	/* Short of the lease, so that the last try ends within it; a post
+	 * given up is claimed again once the lease has run out (a lookback,
+	 * then a new try), by this replica or another. */
 	s->until_ms = now_ms(app) + (CHANPOST_LEASE_S - 10) * 1000;
 	s->cb = cb;
 	s->arg = arg;
@@ -170,7 +172,8 @@ static void notice_sent_cb(void *arg, const struct api_result *res)
 	const char *service = arg;
 
 	if (res->ok)
-		log_info("watcher: the notice about %s is posted (after a restart)", service);
+		log_info("watcher: the notice about %s is posted (carried on from the replica "
+			 "that recorded it)", service);
 	free(arg);
 }
 
@@ -183,7 +186,7 @@ static void looked_cb(void *arg, const struct api_result *res)
 	size_t i;
 
 	if (!res->ok)
-		log_warn("could not look for a post made before the restart (%s): posting it",
+		log_warn("could not look for a post recorded before (%s): posting it",
 			 res->error ? res->error : "?");
 	json_array_foreach(msgs, i, m) {
 		json_t *md = json_object_get(m, "metadata");
@@ -195,8 +198,10 @@ static void looked_cb(void *arg, const struct api_result *res)
 	}
 	log_info("%s %lld for %s: %s", rc->kind == DB_CHANPOST_PROPOSAL ? "proposal" : "notice",
 		 (long long)rc->id, rc->service,
-		 found ? "posted before the restart; not posted again" :
-			 "recorded but not posted before the restart; posting it");
+		 found ? "found in the channel, posted before the replica that recorded it "
+			 "stopped; not posted again" :
+			 "recorded but not posted (the replica that recorded it stopped, or "
+			 "gave up); posting it");
 	if (rc->kind == DB_CHANPOST_PROPOSAL)
 		proposal_repost(rc->app, rc->id, rc->service, rc->args, found);
 	else

@@ -20,7 +20,7 @@
 
 /* The lease a replica holds on a post it recorded (the column default of
  * sql/017) or claimed. */
-#define CHANPOST_LEASE_S 60
+#define CHANPOST_LEASE_S 30
 
 /* chat.postMessage's arguments for `text` in `channel`, with the marker
  * that names it: `message` ("proposal", "watch_blind", "watch_sighted")

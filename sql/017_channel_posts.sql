@@ -11,7 +11,7 @@
 -- history, and posts the message only when it is not there: said once.
 
 ALTER TABLE proposals ADD COLUMN post_until timestamptz
-	DEFAULT clock_timestamp() + interval '60 seconds';
+	DEFAULT clock_timestamp() + interval '30 seconds';
 UPDATE proposals SET post_until = NULL;
 
 -- One row per service: what the watchers last said about reading its
@@ -32,7 +32,7 @@ CREATE TABLE watch_notices (
 	recorded_by text NOT NULL,  -- the replica
 	channel text NOT NULL,
 	args jsonb NOT NULL,        -- chat.postMessage's arguments, as rendered
-	post_until timestamptz DEFAULT clock_timestamp() + interval '60 seconds',
+	post_until timestamptz DEFAULT clock_timestamp() + interval '30 seconds',
 	ts text,                    -- Slack's ts, once posted
 	post_error text             -- why it could not be posted
 );
