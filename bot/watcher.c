@@ -173,32 +173,6 @@ static void audit(struct watched *w, const char *kind, json_t *detail)
 
 /* ---- the notices: figures lost, figures back ---- */
 
-/* Copies `in` without the credentials a URL may carry (user:password@). */
-static void scrub(const char *in, char *out, size_t len)
-{
-	size_t o = 0;
-
-	while (*in && o + 1 < len) {
-		const char *sep = strstr(in, "://");
-		size_t host, at;
-
-		if (!sep) {
-			out[o++] = *in++;
-			continue;
-		}
-		while (in < sep + 3 && o + 1 < len)
-			out[o++] = *in++;
-		host = strcspn(in, "/ )\"\n");
-		at = strcspn(in, "@");
-		if (at < host) {
-			in += at + 1;
-			for (const char *r = "…@"; *r && o + 1 < len; r++)
-				out[o++] = *r;
-		}
-	}
-	out[o] = '\0';
-}
-
 struct noticing {
 	struct app *app;
 	char service[CMD_SERVICE_MAX];
@@ -334,7 +308,7 @@ static void round_cb(void *arg, const struct verify_round *r, bool any)
 		char sum[512], why[512];
 
 		(void)verify_round_summary(r, sum, sizeof sum);
-		scrub(sum, why, sizeof why);
+		watch_scrub(sum, why, sizeof why);
 		log_warn("watcher: cannot read the figures of %s (%s); said once, until they can "
 			 "be read again", w->svc->name, why);
 		notice(w, "blind", why);
