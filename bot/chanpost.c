@@ -108,6 +108,12 @@ static bool wanted(void *arg)
 	return !s->app->stopping && now_ms(s->app) < s->until_ms;
 }
 
+bool chanpost_left_open(const struct api_result *res)
+{
+	return !res->ok && res->error &&
+	       (!strcmp(res->error, "not_wanted") || !strcmp(res->error, "shutdown"));
+}
+
 static void sent_cb(void *arg, const struct api_result *res)
 {
 	struct sending *s = arg;
@@ -117,7 +123,7 @@ static void sent_cb(void *arg, const struct api_result *res)
 	(void)flight_del(s->app->chanpost, s->kind, s->id);
 	if (res->ok && ts)
 		db_chanpost_done(s->app->store, s->kind, s->id, ts, NULL);
-	else if (strcmp(err, "not_wanted") && strcmp(err, "shutdown"))
+	else if (!chanpost_left_open(res))
 		db_chanpost_done(s->app->store, s->kind, s->id, NULL, err);
 	/* else: left open, for whoever claims it */
 	if (s->cb)

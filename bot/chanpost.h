@@ -12,6 +12,7 @@
 #ifndef CHANPOST_H
 #define CHANPOST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "api.h"
@@ -34,6 +35,10 @@ json_t *chanpost_args(struct app *app, const char *channel, const char *text,
  * for whoever claims it), then calls cb (may be NULL) with Slack's answer. */
 void chanpost_send(struct app *app, enum db_chanpost_kind kind, int64_t id, const json_t *args,
 		   const char *found_ts, api_cb cb, void *arg);
+
+/* True for an answer chanpost_send left open for whoever claims the post
+ * next (given up at shutdown, or past its lease): not a failure. */
+bool chanpost_left_open(const struct api_result *res);
 
 /* The sweep: claims open posts and carries them on. */
 void chanpost_start(struct app *app);

@@ -66,6 +66,10 @@ static void posted_cb(void *arg, const struct api_result *res)
 	/* chanpost.c has recorded the ts, or why it could not be posted. */
 	if (res->ok && ts)
 		log_info("proposal %lld for %s posted", (long long)p->id, p->service);
+	else if (chanpost_left_open(res))
+		log_warn("proposal %lld for %s not posted yet (%s): left for the replica that "
+			 "claims it next",
+			 (long long)p->id, p->service, res->error);
 	else
 		log_error("proposal %lld for %s could not be posted: %s", (long long)p->id,
 			  p->service, res->error ? res->error : "?");

@@ -183,7 +183,11 @@ static void notice_posted_cb(void *arg, const struct api_result *res)
 {
 	struct noticing *n = arg;
 
-	if (!res->ok)
+	if (chanpost_left_open(res))
+		log_warn("watcher: the notice about %s is not posted yet (%s): left for the "
+			 "replica that claims it next",
+			 n->service, res->error);
+	else if (!res->ok)
 		log_error("watcher: the notice about %s could not be posted: %s", n->service,
 			  res->error ? res->error : "?");
 	json_decref(n->args);
