@@ -17,9 +17,11 @@
 
 #include "../commands/assess.h"
 #include "db.h"
+#include "db_proposal.h"
 #include "log.h"
 #include "probe.h"
-#include "runner.h"
+#include "lastdeploy.h"
+#include "watcher.h"
 
 #define ASSESS_TIMEOUT_MS 5000 /* per probe; the person is waiting */
 
@@ -41,35 +43,6 @@ static void job_free(struct assess_job *j)
 	json_decref(j->payload);
 	free(j->reply_url);
 	free(j);
-}
-
-static struct as_figure figure(const struct verify_round *r, enum verify_check c)
-{
-	struct as_figure f = { false, 0 };
-
-	/* probe.c settles an unread metric at -1 (no answer, no data, junk). */
-	if (r->outcome[c] != VERIFY_NOT_RUN && r->value[c] >= 0) {
-		f.known = true;
-		f.value = r->value[c];
-	}
-	return f;
-}
-
-/* The figures as the classifier takes them. A health URL that does not
- * answer 200 is a failing health check: that is what an outage looks like. */
-static void figures(const struct assess_job *j, const struct verify_round *r,
-		    struct as_input *in)
-{
-	memset(in, 0, sizeof *in);
-	in->error_rate = figure(r, VERIFY_ERROR_RATE);
-	in->p99_s = figure(r, VERIFY_LATENCY);
-	in->p99_threshold_s = j->p99_max_s;
-	if (r->outcome[VERIFY_HEALTH] == VERIFY_PASS)
-		in->health = AS_HEALTH_OK;
-	else if (r->outcome[VERIFY_HEALTH] == VERIFY_FAIL)
-		in->health = AS_HEALTH_FAILING;
-	else
-		in->health = AS_HEALTH_UNKNOWN;
 }
 
 /* Why a figure is missing: not configured, or what the probe saw. */
@@ -154,7 +127,7 @@ static void finish(struct assess_job *j)
 
 	if (--j->outstanding > 0)
 		return;
-	figures(j, r, &in);
+	assess_input_of_round(r, j->p99_max_s, &in);
 	assess_classify(&in, &res);
 	text = answer_text(j, &res, r);
 	log_info("assess %s: %s", j->cmd.service, assess_verdict_text(res.verdict));
@@ -192,11 +165,19 @@ static void posted_cb(void *arg, const struct api_result *res)
 }
 
 /* The row is written: only now is it said in the channel. */
-static void recorded_cb(void *arg, int err, const char *errmsg)
+static void recorded_cb(void *arg, int err, const char *errmsg, bool fresh)
 {
 	struct assess_post *p = arg;
 	json_t *args;
 
+	if (!err && !fresh) {
+		/* The same command delivered again (another replica, a restart):
+		 * its assessment was recorded, and posted, the first time. */
+		log_info("assess: this command's post is on record already (a redelivery); not "
+			 "posted again");
+		post_free(p);
+		return;
+	}
 	if (err) {
 		log_error("assess: not recorded, not posted: %s", errmsg ? errmsg : "?");
 		shell_reply_url(p->app, p->reply_url,
@@ -227,7 +208,7 @@ static void post_in_channel(struct assess_job *j, const struct as_result *res, c
 	p->reply_url = rb_strdup(j->reply_url);
 	detail = json_pack("{s:s, s:s, s:s, s:s}", "service", j->cmd.service, "verdict",
 			   assess_verdict_text(res->verdict), "channel", p->channel, "text", text);
-	if (db_audit_then(j->app->store, NULL, user ? user : "", "assess_posted", detail,
+	if (db_audit_once(j->app->store, user ? user : "", "assess_posted", detail,
 			  trigger && *trigger ? key : NULL, recorded_cb, p)) {
 		shell_reply_url(j->app, j->reply_url,
 				"rollbot could not record the assessment, so it did not post it in "
@@ -246,33 +227,14 @@ static void probed_cb(void *arg, const struct verify_round *r, bool any)
 	finish(j);
 }
 
-static void history_cb(void *arg, const struct run_result *res)
+static void history_cb(void *arg, const struct lastdeploy *d)
 {
 	struct assess_job *j = arg;
-	const struct config_service *svc = config_service(j->app->cfg, j->cmd.service);
-	char prev[CMD_TARGET_MAX] = "", from[CMD_TARGET_MAX] = "", at[64] = "", err[RB_ERR_LEN];
 
-	if (!svc)
-		snprintf(j->history, sizeof j->history, "the service is no longer configured");
-	else if (!res->spawned)
-		snprintf(j->history, sizeof j->history, "could not be read — %s",
-			 res->spawn_error ? res->spawn_error : "not started");
-	else if (res->timed_out || res->exit_status)
-		snprintf(j->history, sizeof j->history, "could not be read — %s",
-			 res->timed_out ? "the history command timed out"
-					: "the history command failed");
-	else {
-		(void)plan_parse_current(svc->method, res->output, from, sizeof from, at, sizeof at);
-		if (plan_parse_resolve(svc->method, res->output, prev, sizeof prev, err, sizeof err))
-			prev[0] = '\0';
-		snprintf(j->history, sizeof j->history, "%s%s%s%s%s%s%s",
-			 from[0] ? "revision " : "", from[0] ? from : "running revision unknown",
-			 from[0] ? " is running" : "", at[0] ? " (deployed " : "", at,
-			 at[0] ? ")" : "", prev[0] ? "; the previous one is " : "; no previous one");
-		if (prev[0])
-			(void)rb_strlcpy(j->history + strlen(j->history), prev,
-					 sizeof j->history - strlen(j->history));
-	}
+	if (d->known)
+		lastdeploy_text(d, j->history, sizeof j->history);
+	else
+		snprintf(j->history, sizeof j->history, "could not be read — %s", d->why);
 	finish(j);
 }
 
@@ -280,34 +242,15 @@ static void history_cb(void *arg, const struct run_result *res)
  * rollback itself would to pick its target. Returns true when started. */
 static bool start_history(struct app *app, struct assess_job *j)
 {
-	struct plan_param params[PARAMS_MAX];
-	struct plan_input in;
-	struct incident inc;
-	struct plan_step *rs = NULL;
-	struct run_spec spec = { 0 };
-	char err[RB_ERR_LEN];
-	const struct config_service *svc;
-	int rc;
+	struct lastdeploy d;
 
-	memset(&inc, 0, sizeof inc);
-	(void)rb_strlcpy(inc.service, j->cmd.service, sizeof inc.service);
-	inc.severity = (enum cmd_severity)CMD_SEV_UNSET;
-	svc = steps_plan_input(app, &inc, params, &in);
-	in.incident_id = "INC-DRY-RUN";
-	snprintf(j->history, sizeof j->history, "not kept by this method");
-	if (!svc || plan_method_info(svc->method)->target == PLAN_TARGET_NONE ||
-	    plan_resolve_step(&in, &rs, err, sizeof err) || !rs) {
-		plan_step_free(rs);
-		return false;
-	}
-	spec.argv = (const char *const *)rs->exec.argv;
-	spec.timeout_ms = rs->timeout_ms;
-	rc = run_start(&app->loop, &spec, history_cb, j, NULL);
-	plan_step_free(rs);
-	if (rc)
-		snprintf(j->history, sizeof j->history, "could not be read — the history command "
-							"did not start");
-	return rc == 0;
+	if (lastdeploy_read(app, j->cmd.service, 0, &d, history_cb, j) == 0)
+		return true;
+	if (!strcmp(d.why, "not kept by this method"))
+		snprintf(j->history, sizeof j->history, "%s", d.why);
+	else
+		snprintf(j->history, sizeof j->history, "could not be read — %s", d.why);
+	return false;
 }
 
 void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const char *reply_to)
@@ -325,7 +268,7 @@ void assess_start(struct app *app, const struct cmd *cmd, json_t *payload, const
 	j->cmd = *cmd;
 	j->payload = json_deep_copy(payload);
 	j->reply_url = rb_strdup(reply_to ? reply_to : "");
-	j->p99_max_s = (double)svc->verify.latency_max_ms / 1000.0;
+	j->p99_max_s = watch_p99_threshold_s(svc);
 	memset(&spec, 0, sizeof spec);
 	spec.timeout_ms = ASSESS_TIMEOUT_MS;
 	spec.health_url = svc->health_url;

@@ -76,16 +76,6 @@ static void fire(struct store *st, const char *what, const char *sql, int n,
 		log_error("store: cannot queue: %s", what);
 }
 
-void db_proposal_posted(struct store *st, int64_t id, const char *ts, const char *error)
-{
-	char idb[32];
-	const char *params[3] = { idb, ts, error };
-
-	snprintf(idb, sizeof idb, "%" PRId64, id);
-	fire(st, "the proposal's post",
-	     "UPDATE proposals SET ts = $2, post_error = $3 WHERE id = $1::bigint", 3, params);
-}
-
 void db_proposal_incident(struct store *st, int64_t id, const char *incident)
 {
 	char idb[32];
@@ -147,6 +137,135 @@ int db_take_proposal(struct store *st, const char *channel, const char *ts, cons
 			 "severity, command, " ISO_UTC("detected_at") ", " ISO_UTC("expires_at") ", "
 			 "coalesce(taken_by, '') FROM rollbot_take_proposal($1, $2, $3)",
 			 3, params, take_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+/* ---- posts in the channel about no incident ---- */
+
+struct ncall {
+	db_notice_cb notice;
+	db_claim_posts_cb claim;
+	void *arg;
+};
+
+static void notice_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct ncall *c = arg;
+	int64_t id = 0;
+
+	if (!err && PQntuples(res) == 1 && !strncmp(PQgetvalue(res, 0, 0), "recorded:", 9))
+		id = strtoll(PQgetvalue(res, 0, 0) + 9, NULL, 10);
+	c->notice(c->arg, err, errmsg, id);
+	free(c);
+}
+
+int db_watch_notice(struct store *st, const char *service, const char *kind, const char *why,
+		    const char *replica, const char *channel, const char *args_json,
+		    db_notice_cb cb, void *arg)
+{
+	struct ncall *c = rb_calloc(1, sizeof *c);
+	const char *params[6] = { service, kind, why, replica, channel, args_json };
+	int rc;
+
+	c->notice = cb;
+	c->arg = arg;
+	rc = store_query(st, "SELECT rollbot_watch_notice($1, $2, $3, $4, $5, $6::jsonb)", 6,
+			 params, notice_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, const char *ts,
+		      const char *error)
+{
+	char idb[32];
+	const char *params[3] = { idb, ts, error };
+
+	snprintf(idb, sizeof idb, "%" PRId64, id);
+	if (kind == DB_CHANPOST_PROPOSAL)
+		fire(st, "the proposal's post",
+		     "UPDATE proposals SET ts = $2, post_error = $3, post_until = NULL "
+		     "WHERE id = $1::bigint",
+		     3, params);
+	else
+		fire(st, "the watcher's notice's post",
+		     "UPDATE watch_notices SET ts = $2, post_error = $3, post_until = NULL "
+		     "WHERE id = $1::bigint",
+		     3, params);
+}
+
+static void claim_posts_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct ncall *c = arg;
+	int n = err ? 0 : PQntuples(res);
+	struct db_chanpost *rows = n ? rb_calloc((size_t)n, sizeof *rows) : NULL;
+
+	for (int r = 0; r < n; r++) {
+		rows[r].kind = !strcmp(PQgetvalue(res, r, 0), "proposal") ? DB_CHANPOST_PROPOSAL :
+									     DB_CHANPOST_NOTICE;
+		rows[r].id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		rows[r].service = PQgetvalue(res, r, 2);
+		rows[r].channel = PQgetvalue(res, r, 3);
+		rows[r].args_json = PQgetvalue(res, r, 4);
+		rows[r].recorded_s = strtoll(PQgetvalue(res, r, 5), NULL, 10);
+	}
+	c->claim(c->arg, err, errmsg, rows, n);
+	free(rows);
+	free(c);
+}
+
+int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_posts_cb cb, void *arg)
+{
+	struct ncall *c = rb_calloc(1, sizeof *c);
+	char lease[16], before[32];
+	const char *params[3] = { owner, lease, mine_before_ms ? before : NULL };
+	int rc;
+
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	snprintf(before, sizeof before, "%" PRId64, mine_before_ms);
+	c->claim = cb;
+	c->arg = arg;
+	rc = store_query(st,
+			 "SELECT kind, id, service, channel, args::text, recorded_s "
+			 "FROM rollbot_claim_posts($1, $2::int, to_timestamp($3::bigint / 1000.0))",
+			 3, params, claim_posts_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+struct ocall {
+	db_once_cb cb;
+	void *arg;
+};
+
+static void once_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct ocall *c = arg;
+	bool fresh = !err && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+
+	c->cb(c->arg, err, errmsg, fresh);
+	free(c);
+}
+
+int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
+		  const char *key, db_once_cb cb, void *arg)
+{
+	struct ocall *c = rb_calloc(1, sizeof *c);
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[4] = { actor, kind, d, key };
+	int rc;
+
+	c->cb = cb;
+	c->arg = arg;
+	rc = store_query(st, "SELECT rollbot_audit_once(NULL, $1, $2, $3::jsonb, $4)", 4, params,
+			 once_cb, c);
+	free(d);
+	json_decref(detail);
 	if (rc)
 		free(c);
 	return rc;

@@ -7,7 +7,10 @@
 #ifndef DB_PROPOSAL_H
 #define DB_PROPOSAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "store.h"
 
@@ -32,9 +35,6 @@ typedef void (*db_propose_cb)(void *arg, int err, const char *errmsg, enum db_pr
 
 int db_propose(struct store *st, const struct db_proposal *p, db_propose_cb cb,
 	       void *arg) RB_MUSTCHECK;
-
-/* Fire and forget: the proposal's ts once posted, or why it was not. */
-void db_proposal_posted(struct store *st, int64_t id, const char *ts, const char *error);
 
 /* Fire and forget: the incident a proposal started. */
 void db_proposal_incident(struct store *st, int64_t id, const char *incident);
@@ -65,5 +65,45 @@ typedef void (*db_take_cb)(void *arg, int err, const char *errmsg, const struct 
 
 int db_take_proposal(struct store *st, const char *channel, const char *ts, const char *user,
 		     db_take_cb cb, void *arg) RB_MUSTCHECK;
+
+/* ---- posts in the channel about no incident (sql/017_channel_posts.sql) ---- */
+
+enum db_chanpost_kind { DB_CHANPOST_PROPOSAL, DB_CHANPOST_NOTICE };
+
+/* The watcher lost ("blind") or regained ("sighted") a service's figures:
+ * records the notice with its post and its audit row. cb gets the notice's
+ * id, or 0 when that was said already (nothing recorded). */
+typedef void (*db_notice_cb)(void *arg, int err, const char *errmsg, int64_t id);
+int db_watch_notice(struct store *st, const char *service, const char *kind, const char *why,
+		    const char *replica, const char *channel, const char *args_json,
+		    db_notice_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Fire and forget: a channel post's ts once posted, or why it was not. */
+void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, const char *ts,
+		      const char *error);
+
+/* One post still to make, claimed (borrowed for the callback). */
+struct db_chanpost {
+	enum db_chanpost_kind kind;
+	int64_t id;
+	const char *service, *channel;
+	const char *args_json;
+	int64_t recorded_s; /* Unix seconds */
+};
+
+typedef void (*db_claim_posts_cb)(void *arg, int err, const char *errmsg,
+				  const struct db_chanpost *rows, int n);
+
+/* Claims the open posts whose lease ran out, and, when mine_before_ms is
+ * not 0, those `owner` recorded before that time (Unix ms: this process's
+ * start, so those of the one it replaces), for lease_s seconds. */
+int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_posts_cb cb, void *arg) RB_MUSTCHECK;
+
+/* An audit row keyed by `key` (a delivery), and whether it was written:
+ * fresh is false when that key was recorded before (a redelivery). */
+typedef void (*db_once_cb)(void *arg, int err, const char *errmsg, bool fresh);
+int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
+		  const char *key, db_once_cb cb, void *arg) RB_MUSTCHECK;
 
 #endif

@@ -29,6 +29,7 @@
 #include "tmpl.h"
 #include "tools.h"
 #include "watcher.h"
+#include "chanpost.h"
 #include "alertmanager.h"
 
 #define DEDUPE_TTL_MS (10 * 60 * 1000)
@@ -280,6 +281,7 @@ static void close_cb(uv_handle_t *h)
 static void finish_stop(struct app *app)
 {
 	watcher_stop(app);
+	chanpost_stop(app);
 	httpd_free(app->httpd);
 	app->httpd = NULL;
 	api_free(app->api);
@@ -423,6 +425,7 @@ int app_run(const struct app_options *opt)
 	app->store = store_new(&app->loop, opt->database_url);
 	owner_init(app);
 	watcher_start(app);
+	chanpost_start(app);
 	so.ca_file = opt->ca_file;
 	so.ping_s = opt->sm_ping_s;
 	so.dead_s = opt->sm_dead_s;
@@ -471,6 +474,7 @@ int app_run(const struct app_options *opt)
 	watcher_free(app);
 	escalation_free(app);
 	pd_free(app->pd);
+	chanpost_free(app);
 	free(app->open);
 	RB_ASSERT(!app->declaring); /* the store's end answered every declaration */
 	dd_free(app->dd);

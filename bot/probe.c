@@ -183,6 +183,17 @@ static void metric_cb(void *arg, const struct api_result *res)
 		settle(ck, false, -1, "Prometheus did not answer (%s)", res->error ? res->error : "?");
 		return;
 	}
+	if (res->http_status < 200 || res->http_status > 299) {
+		/* What failed, for people (the watcher's notice says it): the
+		 * status, and Prometheus's own "error" when the body has one. */
+		json_t *j = json_loads(body, 0, NULL);
+		const char *why = json_string_value(json_object_get(j, "error"));
+
+		settle(ck, false, -1, "Prometheus answered HTTP %ld%s%.80s", res->http_status,
+		       why ? ": " : "", why ? why : "");
+		json_decref(j);
+		return;
+	}
 	if (verify_prom_value(body, strlen(body), &v, err, sizeof err)) {
 		settle(ck, false, -1, "Prometheus: %s", err);
 		return;

@@ -1,9 +1,11 @@
 /* rollbot — proposals: a rollback offered in the incidents channel, started
  * by one ✅ (MIT licence, see LICENSE).
  *
- * Recorded, then said: rollbot_propose() records the proposal with its
+ * Recorded, then said: the last deploy is read first (bot/lastdeploy.c,
+ * best effort), then rollbot_propose() records the proposal with its
  * rendered post (and an audit row) in one statement; only then is it
- * posted, and its ts recorded, which is what a ✅ finds it by. A replica
+ * posted (bot/chanpost.c, which also carries on a post a crash left
+ * unmade), and its ts recorded, which is what a ✅ finds it by. A replica
  * whose insert finds the episode open says nothing: one proposal per
  * episode, whichever replica saw it first.
  *
@@ -21,21 +23,30 @@
 #include <time.h>
 
 #include "../commands/parse.h"
+#include "../commands/report.h"
 #include "api.h"
+#include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
+#include "lastdeploy.h"
 #include "log.h"
 #include "tmpl.h"
 
 #define DECLARE_DEADLINE_S 30
+#define LAST_DEPLOY_MAX_MS 5000 /* the history command, for the proposal */
 
+static int64_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* As every clock time in messages: in display_timezone, with its zone. */
 void proposal_clock(int64_t wall_ms, char *out, size_t len)
 {
-	time_t t = (time_t)(wall_ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	snprintf(out, len, "%02d:%02d:%02d UTC", tm.tm_hour, tm.tm_min, tm.tm_sec);
+	report_local_clock(wall_ms, out, len);
 }
 
 /* ---- offering ---- */
@@ -52,14 +63,17 @@ static void posted_cb(void *arg, const struct api_result *res)
 	struct posting *p = arg;
 	const char *ts = json_string_value(json_object_get(res->body, "ts"));
 
-	if (res->ok && ts) {
+	/* chanpost.c has recorded the ts, or why it could not be posted. */
+	if (res->ok && ts)
 		log_info("proposal %lld for %s posted", (long long)p->id, p->service);
-		db_proposal_posted(p->app->store, p->id, ts, NULL);
-	} else {
+	else if (chanpost_left_open(res))
+		log_warn("proposal %lld for %s not posted yet (%s): left for the replica that "
+			 "claims it next",
+			 (long long)p->id, p->service, res->error);
+	else
 		log_error("proposal %lld for %s could not be posted: %s", (long long)p->id,
 			  p->service, res->error ? res->error : "?");
-		db_proposal_posted(p->app->store, p->id, NULL, res->error ? res->error : "?");
-	}
+	json_decref(p->args);
 	free(p);
 }
 
@@ -79,12 +93,7 @@ static void proposed_cb(void *arg, int err, const char *errmsg, enum db_propose_
 	} else {
 		p->id = id;
 		escalation_proposal_recorded(p->app, p->service, id); /* PagerDuty */
-		if (api_call_until_answered(p->app->api, "chat.postMessage", p->args, posted_cb, p,
-					    NULL) == 0)
-			return;
-		log_error("cannot queue the proposal for %s", p->service);
-		db_proposal_posted(p->app->store, id, NULL, "not queued");
-		free(p);
+		chanpost_send(p->app, DB_CHANPOST_PROPOSAL, id, p->args, NULL, posted_cb, p);
 		return;
 	}
 	json_decref(p->args);
@@ -99,8 +108,14 @@ static char *command_text(const struct proposal_offer *o)
 			   o->summary);
 }
 
-void proposal_offer(struct app *app, const struct proposal_offer *o)
+/* Records the offer, with the last deploy read (or why not), then posts it. */
+static void record_offer(struct app *app, const struct proposal_offer *o, const char *last_deploy,
+			 int64_t offered_ms)
 {
+	/* The watcher counts the expiry from its decision (offered_ms): the
+	 * record's, in whole seconds, ends no later, so that a ✅ the watcher
+	 * would call late is refused by the database too. */
+	int64_t left_ms = offered_ms + o->expiry_ms - wall_ms();
 	struct posting *p;
 	struct db_proposal dp;
 	char expires[32], *command, *text, *args_s, *fig_s;
@@ -109,12 +124,13 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	if (app->cfg->n_channels == 0)
 		return;
 	command = command_text(o);
-	proposal_clock((int64_t)time(NULL) * 1000 + o->expiry_ms, expires, sizeof expires);
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service, "seen_by",
+	proposal_clock(offered_ms + o->expiry_ms, expires, sizeof expires);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "service", o->service,
+			 "seen_by",
 			 !strcmp(o->source, "alertmanager") ? "an Alertmanager alert" :
 							      "the watcher",
 			 "summary", o->summary, "figures", o->figures, "severity", o->severity,
-			 "command", command, "expires", expires);
+			 "command", command, "expires", expires, "last_deploy", last_deploy);
 	text = tmpl_render(app->tmpl, "proposal", data);
 	json_decref(data);
 	if (!text) {
@@ -124,8 +140,7 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	p = rb_calloc(1, sizeof *p);
 	p->app = app;
 	(void)rb_strlcpy(p->service, o->service, sizeof p->service);
-	p->args = json_pack("{s:s, s:s, s:b}", "channel", app->cfg->channels[0], "text", text,
-			    "unfurl_links", 0);
+	p->args = chanpost_args(app, app->cfg->channels[0], text, "proposal", o->service);
 	args_s = json_dumps(p->args, JSON_COMPACT | JSON_SORT_KEYS);
 	fig_s = o->figures_json ? json_dumps(o->figures_json, JSON_COMPACT | JSON_SORT_KEYS) :
 				  rb_strdup("{}");
@@ -138,7 +153,7 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 		.severity = o->severity,
 		.command = command,
 		.detected_s = o->detected_wall_ms / 1000,
-		.expires_s = (o->expiry_ms + 999) / 1000,
+		.expires_s = left_ms >= 2000 ? left_ms / 1000 : 1,
 		.replica = app->owner,
 		.channel = app->cfg->channels[0],
 		.args_json = args_s,
@@ -153,6 +168,79 @@ void proposal_offer(struct app *app, const struct proposal_offer *o)
 	free(fig_s);
 	free(text);
 	free(command);
+}
+
+/* An offer waiting for its last deploy: its strings, owned. */
+struct offering {
+	struct app *app;
+	int64_t offered_ms; /* wall clock */
+	struct proposal_offer o;
+	char *service, *source, *trigger, *summary, *figures, *severity;
+};
+
+static void offering_free(struct offering *of)
+{
+	json_decref(of->o.figures_json);
+	free(of->service);
+	free(of->source);
+	free(of->trigger);
+	free(of->summary);
+	free(of->figures);
+	free(of->severity);
+	free(of);
+}
+
+static void last_deploy_cb(void *arg, const struct lastdeploy *d)
+{
+	struct offering *of = arg;
+	char text[384];
+
+	if (d->known) {
+		lastdeploy_text(d, text, sizeof text);
+	} else {
+		snprintf(text, sizeof text, "not known (%s)", d->why);
+		log_warn("proposal for %s: the last deploy is not known: %s", of->service, d->why);
+	}
+	if (!of->app->stopping)
+		record_offer(of->app, &of->o, text, of->offered_ms);
+	offering_free(of);
+}
+
+/* The last deploy first (best effort, LAST_DEPLOY_MAX_MS at most: the
+ * proposal goes out without it rather than late), then the record. */
+void proposal_offer(struct app *app, const struct proposal_offer *o)
+{
+	struct offering *of;
+	struct lastdeploy d;
+
+	if (app->cfg->n_channels == 0)
+		return;
+	of = rb_calloc(1, sizeof *of);
+	of->app = app;
+	of->offered_ms = wall_ms();
+	of->o = *o;
+	of->o.service = of->service = rb_strdup(o->service);
+	of->o.source = of->source = rb_strdup(o->source);
+	of->o.trigger = of->trigger = rb_strdup(o->trigger);
+	of->o.summary = of->summary = rb_strdup(o->summary);
+	of->o.figures = of->figures = rb_strdup(o->figures);
+	of->o.severity = of->severity = rb_strdup(o->severity);
+	of->o.figures_json = o->figures_json ? json_incref(o->figures_json) : NULL;
+	if (lastdeploy_read(app, o->service, LAST_DEPLOY_MAX_MS, &d, last_deploy_cb, of))
+		last_deploy_cb(of, &d);
+}
+
+/* Carries on the post of a proposal recorded before a restart (chanpost.c
+ * claimed it): found_ts when it went out then, else posted now. */
+void proposal_repost(struct app *app, int64_t id, const char *service, const json_t *args,
+		     const char *found_ts)
+{
+	struct posting *p = rb_calloc(1, sizeof *p);
+
+	p->app = app;
+	p->id = id;
+	(void)rb_strlcpy(p->service, service, sizeof p->service);
+	chanpost_send(app, DB_CHANPOST_PROPOSAL, id, args, found_ts, posted_cb, p);
 }
 
 /* ---- taking ---- */

@@ -33,11 +33,16 @@ struct proposal_offer {
  * first, posts it. Fire and forget; logged. */
 void proposal_offer(struct app *app, const struct proposal_offer *o);
 
+/* The post of proposal `id`, recorded before a restart, claimed by
+ * chanpost.c: found_ts when it went out then, else it is posted now. */
+void proposal_repost(struct app *app, int64_t id, const char *service, const json_t *args,
+		     const char *found_ts);
+
 /* A ✅ added by `user` (not the bot) on a message in an incidents channel:
  * when it is a proposal's, takes it. */
 void proposal_reaction(struct app *app, const char *channel, const char *ts, const char *user);
 
-/* "HH:MM:SS UTC" of a Unix ms time. */
+/* "HH:MM:SS UTC" of a Unix ms time, in display_timezone ("… CET") when set. */
 void proposal_clock(int64_t wall_ms, char *out, size_t len);
 
 #endif

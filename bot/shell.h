@@ -193,6 +193,7 @@ struct app {
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
 	struct pagerduty *pd; /* PagerDuty (pagerduty.c), or NULL without a routing key */
 	struct esc_proposal *pd_proposals; /* escalation.c: proposals paged, until resolved */
+	struct chanpost *chanpost; /* chanpost.c: the sweep of open channel posts */
 };
 
 /* An incident with work on any replica, from the last heartbeat. */

@@ -5,9 +5,11 @@
  * with its timeout) unless the last is still out, so a slow Prometheus
  * delays only the watcher's next reading, never an ack or an incident.
  * The round's figures go to watch_step() (commands/watch.c), which decides;
- * this file performs: a proposal (bot/proposal.c), an audit row for every
- * evaluation that changed anything, and a log line when the figures cannot
- * be read, once, not every interval.
+ * this file performs: a proposal (bot/proposal.c, with its severity from
+ * the classifier /rollback assess uses), an audit row for every evaluation
+ * that changed anything, and a notice in the incidents channel when the
+ * figures cannot be read, and when they can again: once, not every interval
+ * (the database decides, across replicas and restarts: sql/017).
  *
  * Every replica watches; the database lets one proposal per episode
  * through (sql/016_proposals.sql).
@@ -20,12 +22,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "../commands/assess.h"
 #include "../commands/watch.h"
+#include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
 #include "log.h"
 #include "probe.h"
 #include "proposal.h"
+#include "tmpl.h"
 
 #define PROBE_TIMEOUT_MAX_MS 10000
 
@@ -166,10 +171,106 @@ static void audit(struct watched *w, const char *kind, json_t *detail)
 	db_audit(w->app->store, NULL, "rollbot", kind, detail, NULL);
 }
 
+/* ---- the notices: figures lost, figures back ---- */
+
+struct noticing {
+	struct app *app;
+	char service[CMD_SERVICE_MAX];
+	json_t *args;
+};
+
+static void notice_posted_cb(void *arg, const struct api_result *res)
+{
+	struct noticing *n = arg;
+
+	if (chanpost_left_open(res))
+		log_warn("watcher: the notice about %s is not posted yet (%s): left for the "
+			 "replica that claims it next",
+			 n->service, res->error);
+	else if (!res->ok)
+		log_error("watcher: the notice about %s could not be posted: %s", n->service,
+			  res->error ? res->error : "?");
+	json_decref(n->args);
+	free(n);
+}
+
+static void notice_recorded_cb(void *arg, int err, const char *errmsg, int64_t id)
+{
+	struct noticing *n = arg;
+
+	if (err)
+		log_error("store: the watcher's notice about %s was not recorded, so it is not "
+			  "posted: %s",
+			  n->service, errmsg ? errmsg : "?");
+	if (!err && id) {
+		chanpost_send(n->app, DB_CHANPOST_NOTICE, id, n->args, NULL, notice_posted_cb, n);
+		return;
+	}
+	json_decref(n->args);
+	free(n);
+}
+
+/* Says in the incidents channel, once across replicas and restarts (the
+ * database decides), that the figures of the service were lost ("blind")
+ * or can be read again ("sighted"): recorded with its audit row, then
+ * posted. */
+static void notice(struct watched *w, const char *kind, const char *why)
+{
+	struct app *app = w->app;
+	struct noticing *n;
+	char *text, *args_s, name[32];
+	json_t *data;
+
+	if (app->cfg->n_channels == 0)
+		return;
+	snprintf(name, sizeof name, "watch_%s", kind);
+	data = json_pack("{s:s, s:s}", "service", w->svc->name, "why", why);
+	text = tmpl_render(app->tmpl, name, data);
+	json_decref(data);
+	if (!text)
+		return;
+	n = rb_calloc(1, sizeof *n);
+	n->app = app;
+	(void)rb_strlcpy(n->service, w->svc->name, sizeof n->service);
+	n->args = chanpost_args(app, app->cfg->channels[0], text, name, w->svc->name);
+	args_s = json_dumps(n->args, JSON_COMPACT | JSON_SORT_KEYS);
+	if (db_watch_notice(app->store, w->svc->name, kind, why, app->owner,
+			    app->cfg->channels[0], args_s, notice_recorded_cb, n)) {
+		log_error("store: cannot queue the watcher's notice about %s", w->svc->name);
+		json_decref(n->args);
+		free(n);
+	}
+	free(args_s);
+	free(text);
+}
+
+/* What could be read, for the notice that the figures are back. */
+static void sighted_why(const struct verify_round *r, const struct watch_figures *f, char *out,
+			size_t len)
+{
+	char v[32];
+
+	if (f->err_known) {
+		verify_format_ratio(f->error_rate, v, sizeof v);
+		snprintf(out, len, "error rate %s", v);
+	} else if (f->lat_known) {
+		verify_format_seconds(f->latency_s, v, sizeof v);
+		snprintf(out, len, "p99 latency %s", v);
+	} else {
+		snprintf(out, len, "health check: %s",
+			 f->health == WATCH_OK ? "passing" : r->detail[VERIFY_HEALTH]);
+	}
+}
+
 static void propose(struct watched *w, const struct verify_round *r,
 		    const struct watch_figures *f, const struct watch_out *out, int64_t now)
 {
 	int64_t since_wall = wall_ms() - (now - out->since);
+	/* Runbook 003's row for these figures, from the classifier that
+	 * /rollback assess uses: the two never disagree on the same reading.
+	 * A trigger held means a figure is known and bad, so there is one; P1
+	 * (errors or latency) is only a guard. */
+	const char *severity = assess_round_severity(r, w->lim.latency_max_s);
 	json_t *fj = json_object();
 	char *figs = figures_text(w, r, f, fj);
 	char *sum = summary_text(w, f, r, out->trigger, since_wall);
@@ -180,13 +281,14 @@ static void propose(struct watched *w, const struct verify_round *r,
 		.summary = sum,
 		.figures = figs,
 		.figures_json = fj,
-		/* Runbook 003: a service down is P0; errors or latency P1. */
-		.severity = out->trigger == WATCH_T_HEALTH ? "P0" : "P1",
+		.severity = severity,
 		.detected_wall_ms = since_wall,
 		.expiry_ms = w->lim.expiry_ms,
 	};
 
-	log_warn("watcher: %s: %s; proposing a rollback", w->svc->name, sum);
+	if (!severity[0])
+		o.severity = "P1";
+	log_warn("watcher: %s: %s; proposing a rollback (%s)", w->svc->name, sum, o.severity);
 	proposal_offer(w->app, &o);
 	json_decref(fj);
 	free(figs);
@@ -207,17 +309,24 @@ static void round_cb(void *arg, const struct verify_round *r, bool any)
 	figures_of(r, &f);
 	watch_step(&w->lim, &w->st, &f, incident_open(app, w->svc->name), now, &out);
 	if (out.what & WATCH_BLIND) {
-		char sum[512];
+		char sum[512], why[512];
 
 		(void)verify_round_summary(r, sum, sizeof sum);
+		watch_scrub(sum, why, sizeof why);
 		log_warn("watcher: cannot read the figures of %s (%s); said once, until they can "
-			 "be read again", w->svc->name, sum);
-		audit(w, "watch_blind", json_pack("{s:s}", "why", sum));
+			 "be read again", w->svc->name, why);
+		notice(w, "blind", why);
 	}
-	if (out.what & WATCH_SIGHTED) {
-		log_info("watcher: the figures of %s can be read again", w->svc->name);
-		if (w->read_once)
-			audit(w, "watch_sighted", json_object());
+	/* The first reading after a start counts as "back" too: the process
+	 * before this one may have said they were lost (the database knows,
+	 * and says nothing when they were not). */
+	if ((out.what & WATCH_SIGHTED) || (!w->st.blind && !w->read_once)) {
+		char why[256];
+
+		if (out.what & WATCH_SIGHTED)
+			log_info("watcher: the figures of %s can be read again", w->svc->name);
+		sighted_why(r, &f, why, sizeof why);
+		notice(w, "sighted", why);
 	}
 	if (!w->st.blind)
 		w->read_once = true;
@@ -264,6 +373,12 @@ static void tick_cb(uv_timer_t *t)
 		log_error("watcher: cannot start a reading of %s", w->svc->name);
 }
 
+double watch_p99_threshold_s(const struct config_service *svc)
+{
+	return (double)(svc->watch.on ? svc->watch.latency_max_ms : svc->verify.latency_max_ms) /
+	       1000.0;
+}
+
 void watcher_start(struct app *app)
 {
 	struct watcher *wr;
@@ -287,7 +402,7 @@ void watcher_start(struct app *app)
 		watch_init(&w->st);
 		w->lim.error_rate_max = svc->watch.error_rate_max;
 		w->lim.error_for_ms = svc->watch.error_for_ms;
-		w->lim.latency_max_s = (double)svc->watch.latency_max_ms / 1000.0;
+		w->lim.latency_max_s = watch_p99_threshold_s(svc);
 		w->lim.latency_for_ms = svc->watch.latency_for_ms;
 		w->lim.health_for_ms = svc->watch.health_for_ms;
 		w->lim.rearm_ms = svc->watch.rearm_ms;

@@ -57,6 +57,29 @@ struct as_result {
 
 void assess_classify(const struct as_input *in, struct as_result *out);
 
+/* A deploy time as the tools write it (RFC 3339: helm's
+ * "2026-12-04T10:15:02.123456789Z", or with an offset, "+00:00"), for
+ * people: "2026-12-04 10:15 UTC", in the zone report_set_zone installed
+ * (display_timezone), as /rollback history shows times. Returns 0, or -1
+ * (out untouched) when `at` is not such a time. */
+int assess_deploy_time(const char *at, char *out, size_t len);
+
+struct verify_round;
+
+/* The classifier's input from one reading of the figures (bot/probe.c's
+ * round: health, error rate, p99), with p99 above p99_threshold_s counting
+ * as degraded. /rollback assess and the watcher both go through this, so
+ * that on the same figures they never suggest different severities. An
+ * error rate or p99 the probe could not read (settled at -1, or not a
+ * number) is unknown; a health URL that does not answer 200 is failing. */
+void assess_input_of_round(const struct verify_round *r, double p99_threshold_s,
+			   struct as_input *in);
+
+/* assess_input_of_round, then assess_classify: the severity suggested for
+ * that reading ("P0".."P2", "" for none). What the watcher's proposal
+ * carries. */
+const char *assess_round_severity(const struct verify_round *r, double p99_threshold_s);
+
 /* "roll back now", "discuss", "monitor", "no verdict". */
 const char *assess_verdict_text(enum as_verdict v);
 /* "P0" ... "P2", "" for none. */

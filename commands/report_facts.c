@@ -15,6 +15,7 @@
 
 #include "plan.h"
 #include "rb.h"
+#include "verify.h"
 #include "report_int.h"
 
 #define FACT_MAX 200
@@ -224,6 +225,69 @@ static void put_detected(json_t *o, const struct report_incident *inc, const str
 	free(what);
 }
 
+/* One figure of the detection ({"value": "0.08", "max": "0.05"}, as the
+ * watcher recorded them), for people: "error rate 8.0% (threshold 5.0%)";
+ * NULL when it was not read. */
+static char *detected_figure(const json_t *fig, const char *name, bool ratio)
+{
+	const char *v = str(fig, "value"), *m = str(fig, "max");
+	char a[32], b[32];
+
+	if (!v[0])
+		return NULL;
+	if (ratio) {
+		verify_format_ratio(strtod(v, NULL), a, sizeof a);
+		verify_format_ratio(strtod(m, NULL), b, sizeof b);
+	} else {
+		verify_format_seconds(strtod(v, NULL), a, sizeof a);
+		verify_format_seconds(strtod(m, NULL), b, sizeof b);
+	}
+	return m[0] ? rb_asprintf("%s %s (threshold %s)", name, a, b) : rb_asprintf("%s %s", name, a);
+}
+
+/* Impact's first line: what the watcher read when it saw the problem (the
+ * figures its proposal showed), before any rollback; the lines after it
+ * are what verification read afterwards. */
+static void put_detected_figures(json_t *o, const struct facts *f)
+{
+	const json_t *figs = json_object_get(f->detected, "figures");
+	json_t *metrics = json_object_get(json_object_get(o, "impact"), "metrics");
+	char *parts[3] = { detected_figure(json_object_get(figs, "error_rate"), "error rate", true),
+			   detected_figure(json_object_get(figs, "latency_s"), "p99 latency", false),
+			   NULL };
+	const char *health = str(figs, "health");
+	char at[32], *h, *line;
+
+	if (health[0]) {
+		h = report_clean(health, FACT_MAX);
+		parts[2] = rb_asprintf("health check %s", h);
+		free(h);
+	}
+	if (!json_is_array(metrics) || (!parts[0] && !parts[1] && !parts[2]))
+		goto out;
+	report_stamp(f->detected_ms, at);
+	line = rb_asprintf("At detection (%s UTC, by %s): %s%s%s%s%s", at,
+			   !strcmp(str(f->detected, "source"), "alertmanager") ?
+				   "an Alertmanager alert" :
+				   "the watcher",
+			   parts[0] ? parts[0] : "", parts[0] && (parts[1] || parts[2]) ? ", " : "",
+			   parts[1] ? parts[1] : "", parts[1] && parts[2] ? ", " : "",
+			   parts[2] ? parts[2] : "");
+	/* Without verification figures, "not measured" is about after the
+	 * rollback: the detection line above measured something. */
+	if (json_array_size(metrics) == 1 &&
+	    !strncmp(str(json_array_get(metrics, 0), "text"), "Metrics: not measured", 21))
+		json_array_set_new(metrics, 0,
+				   json_pack("{s:s}", "text",
+					     "After the rollback: not measured (no error rate or "
+					     "latency check ran)"));
+	json_array_insert_new(metrics, 0, json_pack("{s:s}", "text", line));
+	free(line);
+out:
+	for (size_t i = 0; i < 3; i++)
+		free(parts[i]);
+}
+
 /* Where, from what, to what; and the deploy and detection events. */
 static void put_versions(json_t *o, const struct report_incident *inc, const struct facts *f)
 {
@@ -277,6 +341,7 @@ static void put_versions(json_t *o, const struct report_incident *inc, const str
 					    rev ? rev : "the release rolled back"));
 	if (f->detected) {
 		put_detected(o, inc, f);
+		put_detected_figures(o, f);
 	} else if (f->trigger_ms >= 0) {
 		reason = report_clean(inc->reason, FACT_MAX);
 		timeline_insert(o, f->trigger_ms,

@@ -185,3 +185,30 @@ const char *watch_episode_name(enum watch_episode e)
 	}
 	return "?";
 }
+
+void watch_scrub(const char *in, char *out, size_t len)
+{
+	static const char mark[] = "…@";
+	size_t o = 0;
+
+	if (!len)
+		return;
+	while (*in && o + 1 < len) {
+		const char *sep = strstr(in, "://");
+		/* Up to and with the "://", or the rest when there is none. */
+		size_t upto = sep ? (size_t)(sep - in) + 3 : strlen(in), host, at;
+
+		while (upto-- && o + 1 < len)
+			out[o++] = *in++;
+		host = strcspn(in, "/ )\"\n");
+		at = strcspn(in, "@");
+		if (*in && at < host) {
+			in += at + 1;
+			if (o + sizeof mark <= len) {
+				memcpy(out + o, mark, sizeof mark - 1);
+				o += sizeof mark - 1;
+			}
+		}
+	}
+	out[o] = '\0';
+}

@@ -101,4 +101,9 @@ void watch_taken(struct watch_state *st);
 const char *watch_trigger_name(enum watch_trigger t);
 const char *watch_episode_name(enum watch_episode e);
 
+/* Copies `in` (what failed, for the notice in the channel) to out, at
+ * most len bytes with the NUL, with the credentials a URL in it may carry
+ * ("https://user:secret@host/…" → "https://…@host/…") left out. */
+void watch_scrub(const char *in, char *out, size_t len);
+
 #endif

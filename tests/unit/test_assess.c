@@ -4,10 +4,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "commands/assess.h"
+#include "commands/report.h"
+#include "commands/verify.h"
 
 static struct as_input figures(double err, double p99, enum as_health h)
 {
@@ -114,6 +117,86 @@ static void unknown_figures_are_said_and_never_healthy(void **state)
 	assert_string_equal(r.reasons[2], "health check: could not be read");
 }
 
+/* A reading as bot/probe.c settles it: -1 for a metric it could not read,
+ * health_ok -1 for a health check that did not run. */
+static void reading(struct verify_round *r, double err, double p99, int health_ok)
+{
+	memset(r, 0, sizeof(*r));
+	r->outcome[VERIFY_ERROR_RATE] = err >= 0 && err < 0.05 ? VERIFY_PASS : VERIFY_FAIL;
+	r->value[VERIFY_ERROR_RATE] = err;
+	r->outcome[VERIFY_LATENCY] = p99 >= 0 && p99 < 2 ? VERIFY_PASS : VERIFY_FAIL;
+	r->value[VERIFY_LATENCY] = p99;
+	r->outcome[VERIFY_HEALTH] = health_ok < 0 ? VERIFY_NOT_RUN :
+				    health_ok ? VERIFY_PASS : VERIFY_FAIL;
+}
+
+/* The severity /rollback assess shows (its input from the round, then the
+ * classifier) is the one the watcher's proposal carries
+ * (assess_round_severity), on the same figures, at and around every
+ * boundary; and the cases the watcher proposes on are runbook 003's. */
+static void watcher_and_assess_agree(void **state)
+{
+	static const double errs[] = { -1, 0, 0.0099, 0.01, 0.05, 0.0501, 0.08, 1 };
+	static const double p99s[] = { -1, 0.2, 2.0, 2.001, 7 };
+	static const int healths[] = { -1, 0, 1 };
+	struct verify_round r;
+	struct as_input in;
+	struct as_result res;
+
+	(void)state;
+	for (size_t e = 0; e < sizeof(errs) / sizeof(errs[0]); e++)
+		for (size_t p = 0; p < sizeof(p99s) / sizeof(p99s[0]); p++)
+			for (size_t h = 0; h < sizeof(healths) / sizeof(healths[0]); h++) {
+				reading(&r, errs[e], p99s[p], healths[h]);
+				assess_input_of_round(&r, 2.0, &in);
+				assess_classify(&in, &res);
+				assert_string_equal(assess_round_severity(&r, 2.0),
+						    assess_severity_name(res.severity));
+			}
+	/* Errors at 8 % with the health check failing too: an outage, P0, even
+	 * though the watcher's errors trigger is the one that held first. */
+	reading(&r, 0.08, 0.3, 0);
+	assert_string_equal(assess_round_severity(&r, 2.0), "P0");
+	reading(&r, 0.08, 0.3, 1);
+	assert_string_equal(assess_round_severity(&r, 2.0), "P1");
+	/* p99 over the threshold with few errors: degraded performance, P1. */
+	reading(&r, 0.004, 3.0, 1);
+	assert_string_equal(assess_round_severity(&r, 2.0), "P1");
+	/* The same p99 under a service's own higher threshold: P2 (monitor). */
+	assert_string_equal(assess_round_severity(&r, 5.0), "P2");
+	/* Prometheus unreadable, health failing: P0. */
+	reading(&r, -1, -1, 0);
+	assert_string_equal(assess_round_severity(&r, 2.0), "P0");
+}
+
+/* Helm's deploy time (RFC 3339, nanoseconds, Z or an offset) is shown as
+ * /rollback history shows times: to the minute, in display_timezone. */
+static void deploy_time_for_people(void **state)
+{
+	char out[64] = "untouched";
+
+	(void)state;
+	report_set_zone(NULL);
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02.123456789Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-12-04 10:15 UTC");
+	assert_int_equal(assess_deploy_time("2026-03-02T09:14:07.125630211+00:00", out, sizeof out),
+			 0);
+	assert_string_equal(out, "2026-03-02 09:14 UTC");
+	assert_int_equal(assess_deploy_time("2026-03-02T11:14:07+02:00", out, sizeof out), 0);
+	assert_string_equal(out, "2026-03-02 09:14 UTC");
+	report_set_zone("Europe/Berlin");
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02.123456789Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-12-04 11:15 CET");
+	assert_int_equal(assess_deploy_time("2026-07-04T10:15:02Z", out, sizeof out), 0);
+	assert_string_equal(out, "2026-07-04 12:15 CEST");
+	report_set_zone(NULL);
+	/* Not a time: left to the caller, who shows what the tool said. */
+	assert_int_equal(assess_deploy_time("yesterday", out, sizeof out), -1);
+	assert_int_equal(assess_deploy_time("2026-12-04T10:15:02", out, sizeof out), -1);
+	assert_int_equal(assess_deploy_time("2026-13-04T10:15:02Z", out, sizeof out), -1);
+	assert_string_equal(out, "2026-07-04 12:15 CEST"); /* untouched */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -121,6 +204,8 @@ int main(void)
 		cmocka_unit_test(p99_boundaries),
 		cmocka_unit_test(health_failing_is_an_outage),
 		cmocka_unit_test(unknown_figures_are_said_and_never_healthy),
+		cmocka_unit_test(watcher_and_assess_agree),
+		cmocka_unit_test(deploy_time_for_people),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,6 +66,41 @@ static void detection_leads_the_timeline(void **state)
 	json_decref(d);
 }
 
+/* The text of impact's metrics line i, or NULL. */
+static const char *metric(const json_t *data, size_t i)
+{
+	return json_string_value(json_object_get(
+		json_array_get(json_object_get(json_object_get(data, "impact"), "metrics"), i),
+		"text"));
+}
+
+/* The figures the watcher read when it saw the problem go into Impact,
+ * before what verification read after the rollback. */
+static void detection_figures_in_impact(void **state)
+{
+	const struct report_row rows[] = {
+		{ "2026-12-05T23:40:10.000Z", "U02JD0E4512", "command_received",
+		  "{\"text\":\"payments-api\",\"source\":\"watcher\"}" },
+		{ "2026-12-05T23:40:10.100Z", "U02JD0E4512", "detected",
+		  "{\"source\":\"watcher\",\"at\":\"2026-12-05T23:38:00.000Z\","
+		  "\"summary\":\"error rate 8.0% above 5.0% since 23:38:00 UTC\","
+		  "\"figures\":{\"error_rate\":{\"value\":\"0.08\",\"max\":\"0.05\"},"
+		  "\"latency_s\":{\"value\":\"0.44\",\"max\":\"2\"},"
+		  "\"health\":\"passing\"}}" },
+	};
+	json_t *d = report_data(&inc, rows, 2);
+
+	(void)state;
+	assert_string_equal(metric(d, 0),
+			    "At detection (2026-12-05 23:38:00 UTC, by the watcher): error rate "
+			    "8.0% (threshold 5.0%), p99 latency 440 ms (threshold 2.0 s), health "
+			    "check passing");
+	assert_string_equal(metric(d, 1), "After the rollback: not measured (no error rate or "
+					  "latency check ran)");
+	assert_null(metric(d, 2));
+	json_decref(d);
+}
+
 static void without_detection_the_command_is_the_detection(void **state)
 {
 	const struct report_row rows[] = {
@@ -85,6 +120,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(detection_leads_the_timeline),
+		cmocka_unit_test(detection_figures_in_impact),
 		cmocka_unit_test(without_detection_the_command_is_the_detection),
 	};
 

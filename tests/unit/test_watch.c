@@ -290,6 +290,31 @@ static void names(void **state)
 	assert_string_equal(watch_episode_name(WATCH_COOLING), "cooling");
 }
 
+/* What failed goes into the channel: never a URL's user or password. */
+static void scrub_drops_credentials(void **state)
+{
+	char out[128];
+
+	(void)state;
+	watch_scrub("error rate: Prometheus did not answer (Could not resolve host: "
+		    "https://admin:s3cret@prom.internal:9090/api/v1/query)",
+		    out, sizeof out);
+	assert_string_equal(out, "error rate: Prometheus did not answer (Could not resolve host: "
+				 "https://…@prom.internal:9090/api/v1/query)");
+	watch_scrub("http://a:b@h/ and http://c@d:1 x", out, sizeof out);
+	assert_string_equal(out, "http://…@h/ and http://…@d:1 x");
+	/* No URL, an @ outside one, a bare scheme: unchanged. */
+	watch_scrub("error rate: Prometheus answered HTTP 500: internal_error", out, sizeof out);
+	assert_string_equal(out, "error rate: Prometheus answered HTTP 500: internal_error");
+	watch_scrub("mail me@host; ://", out, sizeof out);
+	assert_string_equal(out, "mail me@host; ://");
+	watch_scrub("http://host/path?u=x@y", out, sizeof out);
+	assert_string_equal(out, "http://host/path?u=x@y");
+	/* Cut to the room, never past it. */
+	watch_scrub("https://user:pw@host", out, 9);
+	assert_string_equal(out, "https://");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +331,7 @@ int main(void)
 		cmocka_unit_test(unknown_neither_breaks_nor_fires_a_hold),
 		cmocka_unit_test(blind_time_does_not_rearm),
 		cmocka_unit_test(names),
+		cmocka_unit_test(scrub_drops_credentials),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
