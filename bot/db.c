@@ -684,7 +684,8 @@ int db_mark_sent(struct store *st, const char *id, const char *user, const char 
 /* One row per incident: the incident's columns, its audit rows as a JSON
  * array (13), times as "2026-11-23T15:17:02.123Z" (UTC), the
  * announcement's ts, the thread (14), and the names known of the people in
- * it (15, {"U…": "name"}, from user_names: the bot's names.c keeps them). $1 = the incident ID. The report is
+ * it (15, {"U…": "name"}, from user_names: the bot's names.c keeps them; the
+ * fallback approvers an escalation added count as named). $1 = the incident ID. The report is
  * built from the audit log alone (commands/report.c): this is the one query
  * that reads it. */
 static const char REPORT_SQL[] =
@@ -697,6 +698,8 @@ static const char REPORT_SQL[] =
 	"(SELECT coalesce(json_object_agg(u.user_id, u.name), '{}'::json) FROM user_names u "
 	"WHERE u.user_id IN (SELECT a.actor FROM audit_log a WHERE a.incident_id = i.id "
 	"UNION SELECT a.detail->>'author' FROM audit_log a WHERE a.incident_id = i.id "
+	"UNION SELECT unnest(string_to_array(a.detail->>'added', ',')) FROM audit_log a "
+	"WHERE a.incident_id = i.id AND a.kind = 'approval_escalated' "
 	"UNION SELECT i.requested_by UNION SELECT i.closed_by))::text "
 	"FROM incidents i WHERE i.id = $1";
 

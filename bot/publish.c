@@ -253,8 +253,26 @@ static bool already_done(struct report_job *j, const struct db_report *rep)
 
 static void job_start(struct report_job *j);
 
+/* The users (not groups: users.info knows only people) an escalation
+ * added, from its detail's "added" ("U1,U2,S3"), into ids. */
+static void add_people(json_t *ids, const char *detail)
+{
+	json_t *d = json_loads(detail, 0, NULL);
+	const char *s = json_string_value(json_object_get(d, "added"));
+
+	while (s && *s) {
+		size_t n = strcspn(s, ",");
+
+		if (*s == 'U' || *s == 'W')
+			json_array_append_new(ids, json_stringn(s, n));
+		s += n + (s[n] == ',');
+	}
+	json_decref(d);
+}
+
 /* Every user ID the record names: the requester, who closed it, each
- * row's actor and each pinned message's author. A new array. */
+ * row's actor, each pinned message's author and the fallback approvers an
+ * escalation added. A new array. */
 static json_t *people_of(const struct db_report *rep)
 {
 	json_t *ids = json_array();
@@ -270,6 +288,8 @@ static json_t *people_of(const struct db_report *rep)
 			if (a)
 				json_array_append_new(ids, json_string(a));
 			json_decref(d);
+		} else if (!strcmp(r->kind, "approval_escalated")) {
+			add_people(ids, r->detail);
 		}
 	}
 	return ids;

@@ -478,13 +478,32 @@ static char *on_unknown(const struct row *r)
 }
 
 /* An unanswered approval request extended to the fallback approvers. */
-static char *on_escalated(const struct row *r)
+/* The escalation row: who was added ("U1,S2"), people by name, a group
+ * as "the group S2" (its members are not in the record). */
+static char *on_escalated(const struct scan *s, const struct row *r)
 {
-	char after[64];
+	char after[64], *who, *out;
+	const char *added = dstr(r->d, "added");
+	struct rb_buf b;
+	int rc = 0;
 
 	report_span(strtoll(dstr(r->d, "after_s"), NULL, 10) * 1000, after, sizeof after);
-	return rb_asprintf("no decision after %s: approval request escalated to the fallback "
-			   "approvers (%s)", after, dstr(r->d, "added"));
+	rb_buf_init(&b, 512);
+	while (*added && !rc) {
+		size_t n = strcspn(added, ",");
+		char *id = rb_strndup(added, n);
+
+		rc = rb_buf_printf(&b, "%s%s%s", b.len ? ", " : "", id[0] == 'S' ? "the group " : "",
+				   id[0] == 'S' ? id : report_name(s->inc, id));
+		free(id);
+		added += n + (added[n] == ',');
+	}
+	who = report_clean(rb_buf_str(&b), 300);
+	rb_buf_free(&b);
+	out = rb_asprintf("no decision after %s: approval request escalated to the fallback "
+			  "approvers (%s)", after, who);
+	free(who);
+	return out;
 }
 
 /* `/rollback sent`: someone says a draft went out (report_facts.c lists them). */
@@ -526,7 +545,7 @@ char *report_row_text(struct scan *s, const struct row *r)
 	if (is(k, "approval_skipped"))
 		return on_skipped(s, r);
 	if (is(k, "approval_escalated"))
-		return on_escalated(r);
+		return on_escalated(s, r);
 	if (is(k, "reaction_added") || is(k, "reaction_removed"))
 		return on_reaction(s, r);
 	if (is(k, "command_run"))

@@ -328,15 +328,18 @@ static void a_new_request_gets_its_own_escalation(void **state)
 static void the_report_tells_the_escalation(void **state)
 {
 	struct scan sc;
+	struct report_incident inc;
 	struct row r = { .actor = "rollbot", .kind = "approval_escalated" };
 	char *t;
 
 	(void)state;
 	memset(&sc, 0, sizeof sc);
+	memset(&inc, 0, sizeof inc);
+	sc.inc = &inc; /* no names known: IDs as given (test_report has names) */
 	r.d = json_pack("{s:s, s:s}", "added", "U07ONCALL1,S05ONCALL1", "after_s", "300");
 	t = report_row_text(&sc, &r);
 	assert_string_equal(t, "no decision after 5 min 00 s: approval request escalated to the "
-			       "fallback approvers (U07ONCALL1,S05ONCALL1)");
+			       "fallback approvers (U07ONCALL1, the group S05ONCALL1)");
 	free(t);
 	json_decref(r.d);
 }

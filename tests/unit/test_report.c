@@ -822,6 +822,31 @@ static const char *timeline_find(const json_t *data, const char *prefix, const c
 	return NULL;
 }
 
+/* An escalation's row names the fallback people by name and a group as a
+ * group (issue 12: the report shows people, never raw user IDs). */
+static const struct fx_row escalated_rows[] = {
+	{ "2026-11-23T15:17:02.123Z", "rollbot", "state_change", "{'from':null,'to':'declared'}" },
+	{ "2026-11-23T15:22:03.950Z", "rollbot", "approval_escalated",
+	  "{'added':'U04SRE9K2,U0NONAME01,S05ONCALL1','after_s':'300'}" },
+};
+
+static void test_escalation_row_names(void **state)
+{
+	struct fixture f = *fixture("p1_resolved");
+	json_t *d;
+	const char *t;
+
+	(void)state;
+	f.rows = escalated_rows;
+	f.n = RB_ARRAY_LEN(escalated_rows);
+	d = fixture_data(&f);
+	t = timeline_find(d, "no decision", NULL);
+	assert_non_null(t);
+	assert_string_equal(t, "no decision after 5 min 00 s: approval request escalated to the "
+			       "fallback approvers (Sam Okafor, U0NONAME01, the group S05ONCALL1)");
+	json_decref(d);
+}
+
 static void test_data_fields(void **state)
 {
 	json_t *d = fixture_data(fixture("p1_resolved"));
@@ -1258,6 +1283,7 @@ int main(void)
 		cmocka_unit_test(test_parse_time_boundaries),
 		cmocka_unit_test(test_parse_time_refuses),
 		cmocka_unit_test(test_data_fields),
+		cmocka_unit_test(test_escalation_row_names),
 		cmocka_unit_test(test_data_facts),
 		cmocka_unit_test(test_data_midnight),
 		cmocka_unit_test(test_data_ongoing),
