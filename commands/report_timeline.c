@@ -477,10 +477,26 @@ static char *on_unknown(const struct row *r)
 	return t;
 }
 
-/* An unanswered approval request extended to the fallback approvers. */
+/* An unanswered approval request extended to the fallback approvers, or
+ * one sent to them at once because the approvers alone were too few. */
 static char *on_escalated(const struct row *r)
 {
 	char after[64];
+
+	if (is(dstr(r->d, "reason"), "short_handed")) {
+		const char *n = dstr(r->d, "needed"), *e = dstr(r->d, "eligible");
+
+		if (is(e, "0") || !e[0])
+			return rb_asprintf("approval request sent to the fallback approvers at "
+					   "once (%s): %s approval%s needed and no approver could "
+					   "give %s",
+					   dstr(r->d, "added"), n, is(n, "1") ? "" : "s",
+					   is(n, "1") ? "it" : "them");
+		return rb_asprintf("approval request sent to the fallback approvers at once (%s): "
+				   "%s approval%s needed and only %s approver%s could give them",
+				   dstr(r->d, "added"), n, is(n, "1") ? "" : "s", e,
+				   is(e, "1") ? "" : "s");
+	}
 
 	report_span(strtoll(dstr(r->d, "after_s"), NULL, 10) * 1000, after, sizeof after);
 	return rb_asprintf("no decision after %s: approval request escalated to the fallback "
