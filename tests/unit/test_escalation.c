@@ -535,6 +535,19 @@ static void a_short_handed_request_is_escalated_from_the_start(void **state)
 	assert_int_equal(next.state, INC_APPROVED);
 	assert_true(find(&out, INC_ACT_UNPAGE) > find(&out, INC_ACT_SAVE));
 
+	/* Killed before the request went out: the resume posts it, still
+	 * escalated, and its post pages. */
+	inc.approval_ts[0] = '\0';
+	assert_int_equal(inc_step(&inc, &(struct inc_event){ .kind = INC_EV_RESUMED, .policy = &p },
+				  4000, &next, &out),
+			 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST)].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_int_equal(find(&out, INC_ACT_PAGE), -1);
+	assert_int_equal(inc_step(&next, &posted, 5000, &inc, &out), 0);
+	assert_true(inc.escalated);
+	assert_int_equal(inc.escalate_at_ms, 0);
+	assert_true(find(&out, INC_ACT_PAGE) >= 0);
+
 	/* Someone else's request is not escalated from the start. */
 	(void)rb_strlcpy(cur.requested_by, JANE, sizeof cur.requested_by);
 	assert_int_equal(inc_step(&cur, &ready, 1000, &inc, &out), 0);
