@@ -172,8 +172,8 @@ char *approval_short_handed_text(const struct app *app, const struct incident *i
 				   "rollback",
 				   inc->requested_by);
 	if (self_excluded)
-		return rb_asprintf("<@%s> cannot approve their own rollback, and %d other "
-				   "approver%s cannot give the %d approvals needed",
+		return rb_asprintf("<@%s> cannot approve their own rollback, and only %d other "
+				   "approver%s could, for %d approvals needed",
 				   inc->requested_by, n, n == 1 ? "" : "s", needed);
 	if (n == 0)
 		return rb_strdup("no approver could approve this rollback");

@@ -50,47 +50,48 @@ static size_t fallback_extra(const struct config_approval *a)
 /* One warning for block `a` (named `label`) needing `needed` approvals,
  * the requester's own not counting when `others`; `what` names the kind
  * of rollback ("a rollback", "a database rollback (--with-db)"). Returns 1
- * when it warned. */
+ * when it warned (a note about the fallback is no warning). */
 static int warn_one(FILE *out, const char *path, const char *label,
 		    const struct config_approval *a, int needed, bool others, const char *what)
 {
 	size_t n = distinct(a);
 	const char *g = a->approver_group;
 	char group[160] = "";
+	size_t fb = fallback_extra(a);
+	bool noted = false;
 
 	if (g)
 		snprintf(group, sizeof group, " (unless approver group %s has more members: "
 					      "check-config cannot read a group, it does not ask "
 					      "Slack)",
 			 g);
-	size_t fb = fallback_extra(a);
 
-	/* Too few approvers, but the fallback approvers make up the number:
-	 * such a request is asked of them at once (pol_short_handed), which
-	 * works, so it is a note and not a warning. */
+	/* Someone who is no approver asks: the approvers and the fallback
+	 * count. Too few approvers, but the fallback approvers make up the
+	 * number: such a request is asked of them at once (pol_short_handed),
+	 * which works, so it is a note and not a warning. */
 	if (n < (size_t)needed && n + fb >= (size_t)needed) {
 		fprintf(out, "%s: note: %s: %s needs %d approval%s but only %zu approver%s "
 			     "listed%s: such a request goes to the fallback approvers at once\n",
 			path, label, what, needed, needed == 1 ? "" : "s", n,
 			n == 1 ? " is" : "s are", group);
-		return 0;
-	}
-	if (n < (size_t)needed) {
+		noted = true;
+	} else if (n < (size_t)needed) {
 		fprintf(out, "%s: warning: %s: %s needs %d approval%s but only %zu approver%s "
 			     "listed%s: nobody can get it approved\n",
 			path, label, what, needed, needed == 1 ? "" : "s", n,
 			n == 1 ? " is" : "s are", group);
 		return 1;
 	}
+	/* An approver asks: one approver fewer. */
 	if (others && n < (size_t)needed + 1 && n + fb >= (size_t)needed + 1) {
-		fprintf(out, "%s: note: %s: %s needs %d approval%s from people other than the "
-			     "requester, and %zu approver%s listed%s: an approver's own rollback "
-			     "goes to the fallback approvers at once\n",
-			path, label, what, needed, needed == 1 ? "" : "s", n,
-			n == 1 ? " is" : "s are", group);
-		return 0;
-	}
-	if (others && n < (size_t)needed + 1) {
+		if (!noted)
+			fprintf(out, "%s: note: %s: %s needs %d approval%s from people other than "
+				     "the requester, and %zu approver%s listed%s: an approver's own "
+				     "rollback goes to the fallback approvers at once\n",
+				path, label, what, needed, needed == 1 ? "" : "s", n,
+				n == 1 ? " is" : "s are", group);
+	} else if (others && n < (size_t)needed + 1) {
 		fprintf(out, "%s: warning: %s: %s needs %d approval%s from people other than the "
 			     "requester, and %zu approver%s listed%s: anyone who is an approver "
 			     "cannot get their own rollback approved (list at least %d)\n",

@@ -106,6 +106,21 @@ else
 	echo "ok   check-config does not warn when the fallback makes up the number"
 	passed=$((passed + 1))
 fi
+# --with-db: a non-approver's goes to the release manager and the lead at
+# once (a note); the release manager's own would have only the lead: warned.
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  fallback: [U07ONCALL1]' \
+	'    db_rollback: [/usr/local/bin/migrate, down]\n' >"$tmp/dbfb.yaml"
+out=$("$bot" check-config "$tmp/dbfb.yaml" 2>&1)
+want_note="dbfb.yaml: note: approval: a database rollback (--with-db) needs 2 approvals but only 1 approver is listed: such a request goes to the fallback approvers at once"
+want_warn="dbfb.yaml: warning: approval: a database rollback (--with-db) needs 2 approvals from people other than the requester, and 1 approver is listed: anyone who is an approver cannot get their own rollback approved (list at least 3)"
+if [[ $out == *"$want_note"* && $out == *"$want_warn"* ]]; then
+	echo "ok   check-config notes the fallback for --with-db and still warns about an approver's own"
+	passed=$((passed + 1))
+else
+	echo "FAIL check-config with a fallback and --with-db:"
+	echo "$out"
+	failed=$((failed + 1))
+fi
 # A fallback that is the requester only adds nobody: still a warning.
 approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  fallback: [U03ASM1TH7Q]' '' >"$tmp/selffb.yaml"
 check "check-config still warns when the fallback is only the approver" 0 \
