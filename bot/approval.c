@@ -55,9 +55,11 @@ void approval_policy(const struct app *app, const struct incident *inc, struct p
 	p->fallback = (const char *const *)a->fallback;
 	p->n_fallback = a->n_fallback;
 	p->fallback_group_id = a->fallback_group;
+	p->fallback_group_unknown = a->fallback_group != NULL;
 	for (size_t i = 0; a->fallback_group && i < app->n_groups; i++) {
 		if (strcmp(app->groups[i].id, a->fallback_group))
 			continue;
+		p->fallback_group_unknown = !app->groups[i].known;
 		p->fallback_members = (const char *const *)app->groups[i].member_ptrs;
 		p->n_fallback_members = app->groups[i].n_members;
 	}
@@ -87,13 +89,16 @@ char *approval_unreachable_text(const struct app *app, const struct incident *in
 	struct pol_policy p;
 	struct pol_request req = { .requester = inc->requested_by, .with_db = inc->with_db };
 	const char *who[8];
-	bool self_listed, self_excluded;
+	bool self_listed, self_excluded, fb;
 	int n, needed, others, rc;
 	struct rb_buf b;
 
 	approval_policy(app, inc, &p);
 	if (pol_skip_approval(&p, inc->severity, inc->with_db) || !pol_unapprovable(&p, &req))
 		return NULL;
+	/* Everyone counted, the fallback approvers included: they were. */
+	fb = pol_has_fallback(&p);
+	req.escalated = fb;
 	n = pol_eligible(&p, &req, who, (int)RB_ARRAY_LEN(who));
 	needed = pol_needed(&p, inc->with_db);
 	self_listed = pol_is_approver(&p, inc->requested_by);
@@ -105,16 +110,19 @@ char *approval_unreachable_text(const struct app *app, const struct incident *in
 			   needed == 1 ? "" : "s",
 			   inc->with_db ? " from two different people for a database rollback" : "");
 	if (!rc && n == 0)
-		rc = rb_buf_puts(&b, self_excluded ? "and you are its only approver (your own ✅ "
-						    "does not count)."
-						  : "and it has no approver.");
+		rc = rb_buf_printf(&b, "%s%s.",
+				   self_excluded ? "and you are its only approver (your own ✅ "
+						   "does not count)"
+						 : "and it has no approver",
+				   fb ? ", and its fallback approvers add nobody else" : "");
 	else if (!rc) {
 		rc = rb_buf_puts(&b, "and only ");
 		if (!rc)
 			rc = eligible_phrase(&b, who, n,
 					     n < (int)RB_ARRAY_LEN(who) ? n : (int)RB_ARRAY_LEN(who));
 		if (!rc)
-			rc = rb_buf_printf(&b, " could approve it%s.",
+			rc = rb_buf_printf(&b, " could approve it%s%s.",
+					   fb ? ", its fallback approvers included" : "",
 					   self_excluded ? " (your own ✅ does not count)" : "");
 	}
 	if (!rc)
@@ -131,9 +139,9 @@ char *approval_unreachable_text(const struct app *app, const struct incident *in
 					   cmd_severity_name((enum cmd_severity)s),
 					   cmd_severity_name((enum cmd_severity)s));
 	if (!rc)
-		rc = rb_buf_printf(&b, "\n• have `approval.approvers`%s%s fixed in rollbot's "
+		rc = rb_buf_printf(&b, "\n• have `approval.approvers`%s%s%s fixed in rollbot's "
 				       "configuration: it needs at least %d approver%s%s.",
-				   svc && svc->has_approval ? " of " : "",
+				   fb ? " (or `fallback`)" : "", svc && svc->has_approval ? " of " : "",
 				   svc && svc->has_approval ? inc->service : "", needed + others,
 				   needed + others == 1 ? "" : "s",
 				   others ? " so that anyone's rollback can be approved" : "");
@@ -142,6 +150,36 @@ char *approval_unreachable_text(const struct app *app, const struct incident *in
 		return rb_strdup("nobody could approve it: see `approval` in rollbot's configuration.");
 	}
 	return rb_buf_steal(&b);
+}
+
+/* Why a request escalated from the start asks the fallback approvers at
+ * once, in one line for the request (without its end): "<@U1> is the only
+ * approver and cannot approve their own rollback". A new string. */
+char *approval_short_handed_text(const struct app *app, const struct incident *inc)
+{
+	struct pol_policy p;
+	struct pol_request req = { .requester = inc->requested_by, .with_db = inc->with_db };
+	int n, needed;
+	bool self_excluded;
+
+	approval_policy(app, inc, &p);
+	n = pol_eligible(&p, &req, NULL, 0);
+	needed = pol_needed(&p, inc->with_db);
+	self_excluded = pol_is_approver(&p, inc->requested_by) &&
+			(!p.allow_self_approval || inc->with_db);
+	if (self_excluded && n == 0)
+		return rb_asprintf("<@%s> is the only approver and cannot approve their own "
+				   "rollback",
+				   inc->requested_by);
+	if (self_excluded)
+		return rb_asprintf("<@%s> cannot approve their own rollback, and only %d other "
+				   "approver%s could, for %d approvals needed",
+				   inc->requested_by, n, n == 1 ? "" : "s", needed);
+	if (n == 0)
+		return rb_strdup("no approver could approve this rollback");
+	return rb_asprintf("only %d approver%s could approve this rollback, and %d approvals "
+			   "are needed",
+			   n, n == 1 ? "" : "s", needed);
 }
 
 /* The update interval and the verification window and interval for `inc`. */

@@ -6,7 +6,9 @@
  * refuses such a /rollback when it is typed (approval.c); this says so
  * earlier, when the configuration is checked. Only the listed approvers are
  * counted: an approver group's members are in Slack, which check-config
- * does not ask, so a warning names the group it could not read.
+ * does not ask, so a warning names the group it could not read. Fallback
+ * approvers who make up the number turn the warning into a note: such a
+ * request is escalated from the start (policy.h pol_short_handed).
  */
 #include "config.h"
 
@@ -27,30 +29,69 @@ static size_t distinct(const struct config_approval *a)
 	return n;
 }
 
+/* Distinct fallback users not listed as approvers, and 1 more for a
+ * fallback group (it has at least one member, or it would be no group):
+ * the people who can make up the number (policy.c pol_short_handed). */
+static size_t fallback_extra(const struct config_approval *a)
+{
+	size_t n = a->fallback_group != NULL;
+
+	for (size_t i = 0; i < a->n_fallback; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = !strcmp(a->fallback[k], a->fallback[i]);
+		for (size_t k = 0; k < a->n_approvers && !seen; k++)
+			seen = !strcmp(a->approvers[k], a->fallback[i]);
+		n += !seen;
+	}
+	return n;
+}
+
 /* One warning for block `a` (named `label`) needing `needed` approvals,
  * the requester's own not counting when `others`; `what` names the kind
  * of rollback ("a rollback", "a database rollback (--with-db)"). Returns 1
- * when it warned. */
+ * when it warned (a note about the fallback is no warning). */
 static int warn_one(FILE *out, const char *path, const char *label,
 		    const struct config_approval *a, int needed, bool others, const char *what)
 {
 	size_t n = distinct(a);
 	const char *g = a->approver_group;
 	char group[160] = "";
+	size_t fb = fallback_extra(a);
+	bool noted = false;
 
 	if (g)
 		snprintf(group, sizeof group, " (unless approver group %s has more members: "
 					      "check-config cannot read a group, it does not ask "
 					      "Slack)",
 			 g);
-	if (n < (size_t)needed) {
+
+	/* Someone who is no approver asks: the approvers and the fallback
+	 * count. Too few approvers, but the fallback approvers make up the
+	 * number: such a request is asked of them at once (pol_short_handed),
+	 * which works, so it is a note and not a warning. */
+	if (n < (size_t)needed && n + fb >= (size_t)needed) {
+		fprintf(out, "%s: note: %s: %s needs %d approval%s but only %zu approver%s "
+			     "listed%s: such a request goes to the fallback approvers at once\n",
+			path, label, what, needed, needed == 1 ? "" : "s", n,
+			n == 1 ? " is" : "s are", group);
+		noted = true;
+	} else if (n < (size_t)needed) {
 		fprintf(out, "%s: warning: %s: %s needs %d approval%s but only %zu approver%s "
 			     "listed%s: nobody can get it approved\n",
 			path, label, what, needed, needed == 1 ? "" : "s", n,
 			n == 1 ? " is" : "s are", group);
 		return 1;
 	}
-	if (others && n < (size_t)needed + 1) {
+	/* An approver asks: one approver fewer. */
+	if (others && n < (size_t)needed + 1 && n + fb >= (size_t)needed + 1) {
+		if (!noted)
+			fprintf(out, "%s: note: %s: %s needs %d approval%s from people other than "
+				     "the requester, and %zu approver%s listed%s: an approver's own "
+				     "rollback goes to the fallback approvers at once\n",
+				path, label, what, needed, needed == 1 ? "" : "s", n,
+				n == 1 ? " is" : "s are", group);
+	} else if (others && n < (size_t)needed + 1) {
 		fprintf(out, "%s: warning: %s: %s needs %d approval%s from people other than the "
 			     "requester, and %zu approver%s listed%s: anyone who is an approver "
 			     "cannot get their own rollback approved (list at least %d)\n",

@@ -136,6 +136,27 @@ static bool tool_refused(const struct app *app, const struct cmd *cmd, char **te
 	return true;
 }
 
+/* A request only the fallback approvers can make up goes to them at once
+ * (policy.h pol_short_handed): the dry run says so, with who and why. */
+static void short_handed_data(const struct app *app, const struct incident *inc, json_t *data)
+{
+	struct pol_policy p;
+	struct pol_request req = { .requester = inc->requested_by, .with_db = inc->with_db };
+	char fb[1024];
+	char *why;
+
+	approval_policy(app, inc, &p);
+	if (pol_skip_approval(&p, inc->severity, inc->with_db) || !pol_short_handed(&p, &req))
+		return;
+	if (pol_fallback_mentions(&p, &req, fb, sizeof fb) || !fb[0])
+		(void)rb_strlcpy(fb, "the on-call lead", sizeof fb);
+	why = approval_short_handed_text(app, inc);
+	json_object_set_new(data, "short_handed", json_true());
+	json_object_set_new(data, "fallback", json_string(fb));
+	json_object_set_new(data, "short_handed_why", json_string(why));
+	free(why);
+}
+
 static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payload)
 {
 	struct incident inc;
@@ -170,6 +191,7 @@ static char *dry_run_text(struct app *app, const struct cmd *cmd, json_t *payloa
 			    json_integer(inc.with_db && pol->required < 2 ? 2 : pol->required));
 	json_object_set_new(data, "approval_timeout", json_string(tmo));
 	json_object_set_new(data, "approval_skipped", json_boolean(pol->skip[inc.severity]));
+	short_handed_data(app, &inc, data);
 	dry_run_plan(app, &inc, data);
 	tool_missing_data(app, cmd, data);
 	text = tmpl_render(app->tmpl, "dry_run", data);

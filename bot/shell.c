@@ -401,7 +401,8 @@ static void message_data(struct app_inc *ai, json_t *data)
 	struct pol_request req = { .channel = ai->inc.channel, .ts = ai->inc.approval_ts,
 				   .requester = ai->inc.requested_by,
 				   .bot_user = ai->app->bot_user_id,
-				   .severity = ai->inc.severity, .with_db = ai->inc.with_db };
+				   .severity = ai->inc.severity, .with_db = ai->inc.with_db,
+				   .escalated = ai->inc.escalated };
 	char who[1024], tmo[64];
 	int needed;
 
@@ -606,6 +607,14 @@ json_t *shell_post_args(struct app_inc *ai, enum inc_message msg, bool in_thread
 		plan_change_data(ai, data);
 	if (msg == INC_MSG_ESCALATED)
 		escalation_data(ai, data);
+	if (msg == INC_MSG_APPROVAL_REQUEST && ai->inc.escalated) {
+		/* Escalated from the start: the request says why, and names
+		 * the fallback approvers (message_data). */
+		char *why = approval_short_handed_text(app, &ai->inc);
+		json_object_set_new(data, "short_handed", json_true());
+		json_object_set_new(data, "short_handed_why", json_string(why));
+		free(why);
+	}
 	if (msg == INC_MSG_NO_APPROVERS) {
 		char *why = approval_unreachable_text(ai->app, &ai->inc);
 		json_object_set_new(data, "unreachable",

@@ -284,6 +284,9 @@ void approval_timing(const struct app *app, const struct incident *inc, struct i
 /* Why nobody could approve a rollback of inc and what to do (a new string),
  * or NULL when somebody could (see approval.c). */
 char *approval_unreachable_text(const struct app *app, const struct incident *inc);
+/* Why a request escalated from the start (pol_short_handed) goes to the
+ * fallback approvers at once, for the request message: a new string. */
+char *approval_short_handed_text(const struct app *app, const struct incident *inc);
 void approval_react(struct app_inc *ai, const char *name);
 void approval_notify_user(struct app_inc *ai, const struct inc_action *a);
 void approval_recount(struct app_inc *ai);

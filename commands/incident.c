@@ -203,9 +203,10 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev, int
 		struct inc_action *a;
 
 		(void)rb_strlcpy(next->approval_ts, ev->ts, sizeof next->approval_ts);
-		/* Each request has its own escalation, counted from its post. */
-		next->escalated = false;
-		next->escalate_at_ms = ev->policy && pol_escalates(ev->policy)
+		/* Each request has its own escalation, counted from its post
+		 * (every path to a new request clears `escalated` first), unless
+		 * it was escalated from the start (ask_for_approval). */
+		next->escalate_at_ms = !cur->escalated && ev->policy && pol_escalates(ev->policy)
 					       ? now_ms + ev->policy->escalate_after_ms
 					       : 0;
 		add(out, INC_ACT_SAVE);
@@ -217,6 +218,10 @@ static int on_posted(const struct incident *cur, const struct inc_event *ev, int
 		a->reaction = POL_EMOJI_REJECT;
 		a = add(out, INC_ACT_ARM_TIMER);
 		a->at_ms = next->approval_deadline_ms;
+		/* Escalated from the start: paged once the request is out, as
+		 * on_escalate pages once its message is recorded. */
+		if (cur->escalated)
+			add(out, INC_ACT_PAGE);
 	}
 	return 0;
 }
@@ -235,25 +240,55 @@ static void start_steps(struct incident *next, struct inc_actions *out)
 	a->step = next->next_step;
 }
 
+/* The fallback approvers as the audit row names them: "U7,U8,S5". */
+static void fallback_ids(const struct pol_policy *p, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i <= p->n_fallback && len < size; i++) {
+		const char *id = i < p->n_fallback ? p->fallback[i] : p->fallback_group_id;
+
+		if (id && id[0])
+			len += (size_t)snprintf(out + len, size - len, "%s%s", len ? "," : "", id);
+	}
+}
+
 /* Asks for approval (next is awaiting it), unless nobody could ever give
- * it: the requester is the only approver, say, or fewer people than
- * `required` may approve. A request that can only expire is never posted:
- * the incident fails with a message that says who is missing and what to
- * do. The shell refuses such a /rollback before declaring it; this is for
- * a configuration or a group that changed since. */
+ * it: the requester is the only approver and there is no fallback, say, or
+ * fewer people than `required` may approve even with the fallback. A
+ * request that can only expire is never posted: the incident fails with a
+ * message that says who is missing and what to do. The shell refuses such
+ * a /rollback before declaring it; this is for a configuration or a group
+ * that changed since.
+ *
+ * When only the fallback approvers can make up the number (the release
+ * manager typed the /rollback at 3 a.m.), waiting escalate_after for them
+ * would only lose minutes: the request is escalated from the start,
+ * recorded with it (one write), and names them at once. */
 static void ask_for_approval(struct incident *next, const struct pol_policy *policy,
 			     struct inc_actions *out)
 {
 	struct pol_request req = { .requester = next->requested_by, .with_db = next->with_db };
-	char eligible[16], needed[16];
+	char eligible[16], needed[16], added[INC_TEXT_MAX];
 
+	snprintf(eligible, sizeof eligible, "%d", pol_eligible(policy, &req, NULL, 0));
+	snprintf(needed, sizeof needed, "%d", pol_needed(policy, next->with_db));
 	if (!pol_unapprovable(policy, &req)) {
 		transition(next, INC_AWAITING_APPROVAL, out);
+		if (pol_short_handed(policy, &req)) {
+			next->escalated = true;
+			next->escalate_at_ms = 0;
+			fallback_ids(policy, added, sizeof added);
+			audit(out, "approval_escalated", "rollbot", "added", added, "reason",
+			      "short_handed", "needed", needed, "eligible", eligible,
+			      (const char *)NULL);
+		}
 		post(out, INC_MSG_APPROVAL_REQUEST);
 		return;
 	}
+	req.escalated = true; /* who was counted, the fallback included */
 	snprintf(eligible, sizeof eligible, "%d", pol_eligible(policy, &req, NULL, 0));
-	snprintf(needed, sizeof needed, "%d", pol_needed(policy, next->with_db));
 	audit(out, "approval_impossible", "rollbot", "needed", needed, "eligible", eligible,
 	      (const char *)NULL);
 	transition(next, INC_FAILED, out);
@@ -454,7 +489,6 @@ static int on_escalate(const struct incident *cur, const struct inc_event *ev, i
 {
 	const struct pol_policy *p = ev->policy;
 	char added[INC_TEXT_MAX], after[24];
-	size_t len = 0;
 
 	*next = *cur;
 	if (cur->state != INC_AWAITING_APPROVAL || !cur->approval_ts[0] || cur->escalated ||
@@ -465,14 +499,7 @@ static int on_escalate(const struct incident *cur, const struct inc_event *ev, i
 	if (!p || !pol_escalates(p))
 		return 0; /* the configuration changed since: no escalation any more */
 	next->escalated = true;
-	added[0] = '\0';
-	for (size_t i = 0; i <= p->n_fallback && len < sizeof added; i++) {
-		const char *id = i < p->n_fallback ? p->fallback[i] : p->fallback_group_id;
-
-		if (id && id[0])
-			len += (size_t)snprintf(added + len, sizeof added - len, "%s%s",
-						len ? "," : "", id);
-	}
+	fallback_ids(p, added, sizeof added);
 	snprintf(after, sizeof after, "%lld", (long long)(p->escalate_after_ms / 1000));
 	audit(out, "approval_escalated", "rollbot", "added", added, "after_s", after,
 	      (const char *)NULL);

@@ -361,34 +361,93 @@ static bool eligible(const struct pol_policy *p, const struct pol_request *req, 
 	return !(req && is_requester(req, u) && requester_excluded(p, req));
 }
 
+/* The lists pol_eligible counts people from, in order: the approvers,
+ * the group's members, then (escalated) the fallback users and the
+ * fallback group's members. Returns how many lists there are. */
+static int people_lists(const struct pol_policy *p, const struct pol_request *req,
+			const char *const *list[4], size_t n[4])
+{
+	list[0] = p->approvers;
+	n[0] = p->approvers ? p->n_approvers : 0;
+	list[1] = p->group_members;
+	n[1] = p->group_members ? p->n_group_members : 0;
+	if (!req || !req->escalated)
+		return 2;
+	list[2] = p->fallback;
+	n[2] = p->fallback ? p->n_fallback : 0;
+	list[3] = p->fallback_members;
+	n[3] = p->fallback_members ? p->n_fallback_members : 0;
+	return 4;
+}
+
 /* Returns how many people could approve the request (see policy.h). Each
- * is counted at their first place in the approvers, then the group, so
- * that nobody counts twice; the lists are short enough to scan. */
+ * is counted at their first place in the lists, so that nobody counts
+ * twice; the lists are short enough to scan. */
 int pol_eligible(const struct pol_policy *p, const struct pol_request *req, const char **who,
 		 int max)
 {
-	size_t na = p->approvers ? p->n_approvers : 0;
-	size_t ng = p->group_members ? p->n_group_members : 0;
-	int n = 0;
+	const char *const *list[4];
+	size_t len[4];
+	int nl = people_lists(p, req, list, len), n = 0;
 
-	for (size_t i = 0; i < na + ng; i++) {
-		const char *u = i < na ? p->approvers[i] : p->group_members[i - na];
+	for (int l = 0; l < nl; l++) {
+		for (size_t i = 0; i < len[l]; i++) {
+			const char *u = list[l][i];
+			bool seen = in_list(list[l], i, u);
 
-		if (!eligible(p, req, u) || in_list(p->approvers, i < na ? i : na, u) ||
-		    (i >= na && in_list(p->group_members, i - na, u)))
-			continue;
-		if (n < max)
-			who[n] = u;
-		n++;
+			for (int k = 0; k < l && !seen; k++)
+				seen = in_list(list[k], len[k], u);
+			if (seen || !eligible(p, req, u))
+				continue;
+			if (n < max)
+				who[n] = u;
+			n++;
+		}
 	}
 	return n;
 }
 
-bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req)
+bool pol_has_fallback(const struct pol_policy *p)
 {
+	return (p->fallback && p->n_fallback) || str(p->fallback_group_id)[0];
+}
+
+/* The request as pol_eligible reads it, escalated or not. */
+static struct pol_request as_escalated(const struct pol_request *req, bool escalated)
+{
+	struct pol_request r = { .escalated = escalated };
+
+	if (req) {
+		r.requester = req->requester;
+		r.with_db = req->with_db;
+	}
+	return r;
+}
+
+/* The approvers alone are known to be too few. */
+static bool approvers_short(const struct pol_policy *p, const struct pol_request *req)
+{
+	struct pol_request r = as_escalated(req, false);
+
 	if (p->group_unknown)
 		return false;
-	return pol_eligible(p, req, NULL, 0) < pol_needed(p, req && req->with_db);
+	return pol_eligible(p, &r, NULL, 0) < pol_needed(p, r.with_db);
+}
+
+bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req)
+{
+	struct pol_request r = as_escalated(req, true);
+
+	if (!approvers_short(p, req))
+		return false;
+	if (p->fallback_group_unknown && str(p->fallback_group_id)[0])
+		return false;
+	return pol_eligible(p, &r, NULL, 0) < pol_needed(p, r.with_db);
+}
+
+bool pol_short_handed(const struct pol_policy *p, const struct pol_request *req)
+{
+	return pol_has_fallback(p) && approvers_short(p, req) && !pol_unapprovable(p, req);
 }
 
 /* The checks of pol_react, in order, on n (a copy of the current state). */
@@ -527,42 +586,74 @@ static const char *separator(size_t done, size_t total)
 	return done + 1 == total ? " or " : ", ";
 }
 
+/* Whether fallback[i] goes in the mentions of an escalated request: as
+ * listed() would have it, and not named among the approvers already. */
+static bool fallback_listed(const struct pol_policy *p, const struct pol_request *req, size_t i)
+{
+	const char *u = str(p->fallback[i]);
+	size_t len = strlen(u);
+
+	if (len == 0 || len >= POL_USER_MAX || in_list(p->fallback, i, u) ||
+	    in_list(p->approvers, p->approvers ? p->n_approvers : 0, u))
+		return false;
+	return !(req && is_requester(req, u) && requester_excluded(p, req));
+}
+
+/* A group ID that fits the markup (a longer one would be cut). */
+static bool group_ok(const char *id)
+{
+	size_t len = strlen(str(id));
+
+	return len > 0 && len < POL_USER_MAX;
+}
+
 /* Writes who may approve the request into buf as Slack markup: each listed
  * approver as <@U…> (once, and without the requester when the requester's
- * approval would not count), then the group as <!subteam^S…>, joined as
- * "A", "A or B", "A, B or C". req may be NULL to list everyone. Returns 0;
- * RB_ETOOBIG when buf (size bytes) was too small, with as much as fitted,
- * NUL-terminated; RB_EINVAL when size is 0. Nobody to list gives "". */
+ * approval would not count), then, escalated, each fallback user not named
+ * yet, then the group and the fallback group as <!subteam^S…>, joined as
+ * "A", "A or B", "A, B or C". req may be NULL to list the approvers.
+ * Returns 0; RB_ETOOBIG when buf (size bytes) was too small, with as much
+ * as fitted, NUL-terminated; RB_EINVAL when size is 0. Nobody to list
+ * gives "". */
 int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf, size_t size)
 {
-	size_t glen = strlen(str(p->group_id));
-	bool has_group = glen > 0 && glen < POL_USER_MAX; /* a longer one would be cut */
-	size_t total = has_group, done = 0, len = 0;
+	bool esc = req && req->escalated;
 	size_t na = p->approvers ? p->n_approvers : 0;
+	size_t nf = esc && p->fallback ? p->n_fallback : 0;
+	const char *groups[2] = { NULL, NULL };
+	size_t total = 0, done = 0, len = 0;
 
 	if (size == 0)
 		return RB_EINVAL;
 	buf[0] = '\0';
+	if (group_ok(p->group_id))
+		groups[0] = p->group_id;
+	if (esc && group_ok(p->fallback_group_id) && !same_id(p->fallback_group_id, groups[0]))
+		groups[1] = p->fallback_group_id;
 	/* Count first, so that the last separator can be " or ". */
-	for (size_t i = 0; i < na; i++)
-		total += listed(p, req, i);
+	for (size_t i = 0; i < na + nf; i++)
+		total += i < na ? listed(p, req, i) : fallback_listed(p, req, i - na);
+	total += (groups[0] != NULL) + (groups[1] != NULL);
 
-	for (size_t i = 0; i < na; i++) {
+	for (size_t i = 0; i < na + nf; i++) {
 		char one[POL_USER_MAX + 8];
 
-		if (!listed(p, req, i))
+		if (i < na ? !listed(p, req, i) : !fallback_listed(p, req, i - na))
 			continue;
-		snprintf(one, sizeof one, "<@%s>", p->approvers[i]);
+		snprintf(one, sizeof one, "<@%s>", i < na ? p->approvers[i] : p->fallback[i - na]);
 		if (!put(buf, size, &len, separator(done, total)) || !put(buf, size, &len, one))
 			return RB_ETOOBIG;
 		done++;
 	}
-	if (has_group) {
+	for (int g = 0; g < 2; g++) {
 		char one[POL_USER_MAX + 16];
 
-		snprintf(one, sizeof one, "<!subteam^%s>", p->group_id);
+		if (!groups[g])
+			continue;
+		snprintf(one, sizeof one, "<!subteam^%s>", groups[g]);
 		if (!put(buf, size, &len, separator(done, total)) || !put(buf, size, &len, one))
 			return RB_ETOOBIG;
+		done++;
 	}
 	return 0;
 }

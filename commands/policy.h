@@ -81,6 +81,9 @@ struct pol_policy {
 	const char *const *fallback_members;
 	size_t n_fallback_members;
 	const char *fallback_group_id;
+	/* The fallback group's members have never been read: like
+	 * group_unknown, for the fallback group. */
+	bool fallback_group_unknown;
 };
 
 /* The request being decided. Borrowed for the call only. */
@@ -96,7 +99,8 @@ struct pol_request {
 	enum cmd_severity severity;
 	/* --with-db: at least 2 distinct approvers, never the requester. */
 	bool with_db;
-	/* The request was escalated: the policy's fallback approvers decide too. */
+	/* The request was escalated: the policy's fallback approvers decide too
+	 * (and pol_eligible and pol_mentions count and name them). */
 	bool escalated;
 };
 
@@ -221,24 +225,38 @@ int pol_counted(const struct pol_policy *p, const struct pol_request *req,
 /* Writes who may approve into buf (size bytes) as Slack markup, for the
  * request message: "<@U1>, <@U2> or <!subteam^S1>" (listed approvers once
  * each, less the requester when their approval would not count, then the
- * group). Only req->requester and req->with_db are read; req may be NULL.
+ * group; when req->escalated, the fallback users not listed yet and the
+ * fallback group follow). Only req->requester, req->with_db and
+ * req->escalated are read; req may be NULL.
  * Returns 0 ("" when nobody is listed), RB_ETOOBIG when cut (buf still
  * NUL-terminated) or RB_EINVAL when size is 0. */
 int pol_mentions(const struct pol_policy *p, const struct pol_request *req, char *buf,
 		 size_t size) RB_MUSTCHECK;
 
 /* The people who could approve this request: each listed approver and
- * known group member once, less the requester when their approval would
- * not count. Writes the first `max` of them (borrowed from p) into who
- * (NULL with max 0 to count only) and returns how many there are. */
+ * known group member once, then, when req->escalated, each fallback user
+ * and known fallback group member not counted yet, less the requester when
+ * their approval would not count. Writes the first `max` of them (borrowed
+ * from p) into who (NULL with max 0 to count only) and returns how many
+ * there are. */
 int pol_eligible(const struct pol_policy *p, const struct pol_request *req, const char **who,
 		 int max);
-/* True when the request could never be approved: fewer eligible people
- * (pol_eligible) than pol_needed. Never while the group's members are
- * unknown (p->group_unknown): they may be enough, and a rollback is not
- * refused on knowledge rollbot lacks. Only req->requester and
- * req->with_db are read. */
+/* True when the request could never be approved, even by the fallback
+ * approvers: fewer eligible people (pol_eligible, fallback included) than
+ * pol_needed. Never while a group's members are unknown (p->group_unknown,
+ * or p->fallback_group_unknown when the approvers alone are too few): they
+ * may be enough, and a rollback is not refused on knowledge rollbot lacks.
+ * Only req->requester and req->with_db are read. */
 bool pol_unapprovable(const struct pol_policy *p, const struct pol_request *req);
+/* True when the approvers alone are known to be too few for this request
+ * (the requester is the only release manager, say) but the fallback
+ * approvers make up the number, or may (their group unknown): the request
+ * is then escalated from the start, asked of the fallback at once rather
+ * than after escalate_after. A fallback is enough; escalate_after need not
+ * be set. Only req->requester and req->with_db are read. */
+bool pol_short_handed(const struct pol_policy *p, const struct pol_request *req);
+/* True when the policy names a fallback user or group. */
+bool pol_has_fallback(const struct pol_policy *p);
 /* True when `user` is a listed approver or a member of the approver group
  * as last resolved (who may also close or cancel an incident by hand). */
 bool pol_is_approver(const struct pol_policy *p, const char *user);

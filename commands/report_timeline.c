@@ -477,17 +477,14 @@ static char *on_unknown(const struct row *r)
 	return t;
 }
 
-/* An unanswered approval request extended to the fallback approvers. */
-/* The escalation row: who was added ("U1,S2"), people by name, a group
- * as "the group S2" (its members are not in the record). */
-static char *on_escalated(const struct scan *s, const struct row *r)
+/* Who an escalation added ("U1,S2"): people by name, a group as "the
+ * group S2" (its members are not in the record). New string. */
+static char *escalated_who(const struct scan *s, const char *added)
 {
-	char after[64], *who, *out;
-	const char *added = dstr(r->d, "added");
 	struct rb_buf b;
+	char *who;
 	int rc = 0;
 
-	report_span(strtoll(dstr(r->d, "after_s"), NULL, 10) * 1000, after, sizeof after);
 	rb_buf_init(&b, 512);
 	while (*added && !rc) {
 		size_t n = strcspn(added, ",");
@@ -500,6 +497,32 @@ static char *on_escalated(const struct scan *s, const struct row *r)
 	}
 	who = report_clean(rb_buf_str(&b), 300);
 	rb_buf_free(&b);
+	return who;
+}
+
+/* An unanswered approval request extended to the fallback approvers, or
+ * one sent to them at once because the approvers alone were too few. */
+static char *on_escalated(const struct scan *s, const struct row *r)
+{
+	char after[64], *out;
+	char *who = escalated_who(s, dstr(r->d, "added"));
+
+	if (is(dstr(r->d, "reason"), "short_handed")) {
+		const char *n = dstr(r->d, "needed"), *e = dstr(r->d, "eligible");
+
+		if (is(e, "0") || !e[0])
+			out = rb_asprintf("approval request sent to the fallback approvers at once "
+					  "(%s): %s approval%s needed and no approver could give %s",
+					  who, n, is(n, "1") ? "" : "s", is(n, "1") ? "it" : "them");
+		else
+			out = rb_asprintf("approval request sent to the fallback approvers at once "
+					  "(%s): %s approval%s needed and only %s approver%s could "
+					  "give them",
+					  who, n, is(n, "1") ? "" : "s", e, is(e, "1") ? "" : "s");
+		free(who);
+		return out;
+	}
+	report_span(strtoll(dstr(r->d, "after_s"), NULL, 10) * 1000, after, sizeof after);
 	out = rb_asprintf("no decision after %s: approval request escalated to the fallback "
 			  "approvers (%s)", after, who);
 	free(who);

@@ -91,6 +91,41 @@ approvers_yaml '  approvers: [U03ASM1TH7Q, U04BOBBY111]\n  escalate_after: 5m' '
 check "check-config warns when escalate_after has no fallback" 0 \
 	"esc.yaml: warning: approval: \`escalate_after\` is set but \`fallback\` lists nobody: an unanswered request will not be escalated" -- \
 	"$bot" check-config "$tmp/esc.yaml"
+# The sole release manager with an on-call lead as fallback: their own
+# rollback goes to the fallback at once, so a note and not a warning.
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  fallback: [U07ONCALL1]' '' >"$tmp/alonefb.yaml"
+check "check-config notes that an approver's own rollback goes to the fallback" 0 \
+	"alonefb.yaml: note: approval: a rollback needs 1 approval from people other than the requester, and 1 approver is listed: an approver's own rollback goes to the fallback approvers at once" -- \
+	"$bot" check-config "$tmp/alonefb.yaml"
+out=$("$bot" check-config "$tmp/alonefb.yaml" 2>&1)
+if [[ $out == *warning* ]]; then
+	echo "FAIL check-config warns although the fallback makes up the number:"
+	echo "$out"
+	failed=$((failed + 1))
+else
+	echo "ok   check-config does not warn when the fallback makes up the number"
+	passed=$((passed + 1))
+fi
+# --with-db: a non-approver's goes to the release manager and the lead at
+# once (a note); the release manager's own would have only the lead: warned.
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  fallback: [U07ONCALL1]' \
+	'    db_rollback: [/usr/local/bin/migrate, down]\n' >"$tmp/dbfb.yaml"
+out=$("$bot" check-config "$tmp/dbfb.yaml" 2>&1)
+want_note="dbfb.yaml: note: approval: a database rollback (--with-db) needs 2 approvals but only 1 approver is listed: such a request goes to the fallback approvers at once"
+want_warn="dbfb.yaml: warning: approval: a database rollback (--with-db) needs 2 approvals from people other than the requester, and 1 approver is listed: anyone who is an approver cannot get their own rollback approved (list at least 3)"
+if [[ $out == *"$want_note"* && $out == *"$want_warn"* ]]; then
+	echo "ok   check-config notes the fallback for --with-db and still warns about an approver's own"
+	passed=$((passed + 1))
+else
+	echo "FAIL check-config with a fallback and --with-db:"
+	echo "$out"
+	failed=$((failed + 1))
+fi
+# A fallback that is the requester only adds nobody: still a warning.
+approvers_yaml '  approvers: [U03ASM1TH7Q]\n  required: 1\n  fallback: [U03ASM1TH7Q]' '' >"$tmp/selffb.yaml"
+check "check-config still warns when the fallback is only the approver" 0 \
+	"selffb.yaml: warning: approval: a rollback needs 1 approval from people other than the requester" -- \
+	"$bot" check-config "$tmp/selffb.yaml"
 approvers_yaml '  approvers: [U03ASM1TH7Q]\n  approver_group: S05RLMGRS1\n  required: 2' '' >"$tmp/group.yaml"
 check "check-config says it cannot read a group" 0 \
 	"group.yaml: warning: approval: a rollback needs 2 approvals but only 1 approver is listed (unless approver group S05RLMGRS1 has more members: check-config cannot read a group, it does not ask Slack): nobody can get it approved" -- \

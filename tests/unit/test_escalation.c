@@ -2,7 +2,9 @@
  * approvers in commands/policy.c (they count only once the request was
  * escalated, and never the requester) and INC_EV_ESCALATE_DUE in
  * commands/incident.c (once per request, the deadline unchanged, paged
- * after the record, resolved at the decision, again at a resume). */
+ * after the record, resolved at the decision, again at a resume); and a
+ * request only the fallback can approve, escalated from the start
+ * (pol_short_handed, ask_for_approval). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -344,6 +346,271 @@ static void the_report_tells_the_escalation(void **state)
 	json_decref(r.d);
 }
 
+/* ---- short-handed: only the fallback can make up the number ---- */
+
+static void short_handed_with_a_fallback_is_approvable_and_asks_it_at_once(void **state)
+{
+	struct pol_policy p = policy(ESC_MS);
+	struct pol_request by_alice = { .requester = ALICE };
+	struct pol_request esc = { .requester = ALICE, .escalated = true };
+	const char *who[4];
+	char buf[160];
+
+	(void)state;
+	/* Alice, the only release manager, asks: nobody but the fallback. */
+	assert_int_equal(pol_eligible(&p, &by_alice, NULL, 0), 0);
+	assert_false(pol_unapprovable(&p, &by_alice));
+	assert_true(pol_short_handed(&p, &by_alice));
+	assert_int_equal(pol_eligible(&p, &esc, who, 4), 3);
+	assert_string_equal(who[0], LEAD);
+	assert_string_equal(who[1], JANE);
+	assert_string_equal(who[2], DAVE);
+	assert_int_equal(pol_mentions(&p, &esc, buf, sizeof buf), 0);
+	assert_string_equal(buf, "<@U07ONCALL1>, <@U02JD0E4512> or <!subteam^S05ONCALL1>");
+	/* Not escalated, the request names the approvers only (as before). */
+	assert_int_equal(pol_mentions(&p, &by_alice, buf, sizeof buf), 0);
+	assert_string_equal(buf, "");
+	/* A fallback is enough: escalate_after need not be set. */
+	p.escalate_after_ms = 0;
+	assert_true(pol_short_handed(&p, &by_alice));
+	/* Someone else's request: Alice can approve it, nobody is short. */
+	assert_false(pol_short_handed(&p, &(struct pol_request){ .requester = JANE }));
+	/* Members of the fallback group not read yet: maybe enough, asked. */
+	p.n_fallback = 0;
+	p.fallback_members = NULL;
+	p.n_fallback_members = 0;
+	p.fallback_group_unknown = true;
+	assert_false(pol_unapprovable(&p, &by_alice));
+	assert_true(pol_short_handed(&p, &by_alice));
+	/* Read and empty: nobody. */
+	p.fallback_group_unknown = false;
+	assert_true(pol_unapprovable(&p, &by_alice));
+	assert_false(pol_short_handed(&p, &by_alice));
+}
+
+static void short_handed_without_a_fallback_is_unapprovable(void **state)
+{
+	struct pol_policy p = policy(0);
+	struct pol_request by_alice = { .requester = ALICE };
+
+	(void)state;
+	p.fallback = NULL;
+	p.n_fallback = 0;
+	p.fallback_members = NULL;
+	p.n_fallback_members = 0;
+	p.fallback_group_id = NULL;
+	assert_false(pol_has_fallback(&p));
+	assert_true(pol_unapprovable(&p, &by_alice));
+	assert_false(pol_short_handed(&p, &by_alice));
+}
+
+static void a_requester_in_the_fallback_list_is_still_counted_out(void **state)
+{
+	static const char *const jane_only[] = { JANE };
+	static const char *const jane_and_lead[] = { JANE, LEAD };
+	struct pol_policy p = policy(ESC_MS);
+	struct pol_request by_jane = { .requester = JANE };
+	struct pol_request esc = { .requester = JANE, .escalated = true };
+	const char *who[4];
+	char buf[160];
+
+	(void)state;
+	/* Jane is the only approver and the only fallback: nobody. */
+	p.approvers = jane_only;
+	p.fallback = jane_only;
+	p.n_fallback = 1;
+	p.fallback_members = NULL;
+	p.n_fallback_members = 0;
+	p.fallback_group_id = NULL;
+	assert_true(pol_unapprovable(&p, &by_jane));
+	assert_false(pol_short_handed(&p, &by_jane));
+	assert_int_equal(pol_eligible(&p, &esc, NULL, 0), 0);
+	/* With the on-call lead too: asked at once, Jane left out. */
+	p.fallback = jane_and_lead;
+	p.n_fallback = 2;
+	assert_true(pol_short_handed(&p, &by_jane));
+	assert_int_equal(pol_eligible(&p, &esc, who, 4), 1);
+	assert_string_equal(who[0], LEAD);
+	assert_int_equal(pol_mentions(&p, &esc, buf, sizeof buf), 0);
+	assert_string_equal(buf, "<@U07ONCALL1>");
+}
+
+static void short_handed_with_db_still_needs_two_other_people(void **state)
+{
+	struct pol_policy p = policy(ESC_MS);
+	struct pol_request by_alice = { .requester = ALICE, .with_db = true };
+	struct pol_request req = { .channel = CHAN, .ts = TS, .requester = ALICE, .bot_user = BOT,
+				   .with_db = true, .escalated = true };
+	struct pol_reaction ev = { .reaction = POL_EMOJI_APPROVE, .channel = CHAN, .ts = TS,
+				   .added = true, .plan_digest = DIGEST };
+	struct pol_state st;
+
+	(void)state;
+	assert_true(pol_short_handed(&p, &by_alice));
+	pol_state_init(&st, DIGEST);
+	ev.user = LEAD;
+	assert_int_equal(pol_react(&p, &req, &st, &ev, &st), POL_APPROVAL_COUNTED);
+	assert_int_equal(st.verdict, POL_PENDING);
+	ev.user = ALICE;
+	assert_int_equal(pol_react(&p, &req, &st, &ev, &st), POL_IGN_REQUESTER);
+	ev.user = DAVE;
+	assert_int_equal(pol_react(&p, &req, &st, &ev, &st), POL_APPROVAL_COUNTED);
+	assert_int_equal(st.verdict, POL_APPROVED);
+	/* Only the lead in the fallback: one person, two needed. */
+	p.n_fallback = 1;
+	p.fallback_members = NULL;
+	p.n_fallback_members = 0;
+	p.fallback_group_id = NULL;
+	assert_true(pol_unapprovable(&p, &by_alice));
+	assert_false(pol_short_handed(&p, &by_alice));
+}
+
+static int find_audit(const struct inc_actions *out, const char *kind)
+{
+	for (int i = 0; i < out->n; i++)
+		if (out->a[i].kind == INC_ACT_AUDIT && !strcmp(out->a[i].audit_kind, kind))
+			return i;
+	return -1;
+}
+
+static void a_short_handed_request_is_escalated_from_the_start(void **state)
+{
+	struct pol_policy p = policy(ESC_MS);
+	struct incident cur, inc, next;
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .policy = &p, .n_steps = 1,
+				   .target = "revision 41", .digest = DIGEST };
+	struct inc_event posted = { .kind = INC_EV_POSTED, .msg = INC_MSG_APPROVAL_REQUEST,
+				    .ts = TS, .policy = &p };
+	struct inc_event esc = { .kind = INC_EV_ESCALATE_DUE, .policy = &p };
+	struct inc_event r = { .kind = INC_EV_REACTION, .policy = &p, .user = ALICE,
+			       .reaction = POL_EMOJI_APPROVE, .channel = CHAN, .ts = TS,
+			       .added = true, .bot_user = BOT };
+	struct inc_actions out;
+	int at;
+
+	(void)state;
+	memset(&cur, 0, sizeof cur);
+	cur.reason = "";
+	cur.response_url = "";
+	(void)rb_strlcpy(cur.id, "INC-2026-0001", sizeof cur.id);
+	cur.state = INC_DECLARED;
+	(void)rb_strlcpy(cur.service, "payments-api", sizeof cur.service);
+	cur.severity = CMD_SEV_P1;
+	(void)rb_strlcpy(cur.requested_by, ALICE, sizeof cur.requested_by);
+	(void)rb_strlcpy(cur.channel, CHAN, sizeof cur.channel);
+	(void)rb_strlcpy(cur.announcement_ts, "1781061100.000100", sizeof cur.announcement_ts);
+
+	/* The plan is ready: asked for, escalated in the same step, the row
+	 * before the request (so that they are written together). */
+	assert_int_equal(inc_step(&cur, &ready, 1000, &inc, &out), 0);
+	assert_int_equal(inc.state, INC_AWAITING_APPROVAL);
+	assert_true(inc.escalated);
+	assert_int_equal(inc.escalate_at_ms, 0);
+	at = find_audit(&out, "approval_escalated");
+	assert_true(at >= 0);
+	assert_string_equal(out.a[at].keys[0], "added");
+	assert_string_equal(out.a[at].values[0], "U07ONCALL1,U02JD0E4512,S05ONCALL1");
+	assert_string_equal(out.a[at].keys[1], "reason");
+	assert_string_equal(out.a[at].values[1], "short_handed");
+	assert_string_equal(out.a[at].values[2], "1"); /* needed */
+	assert_string_equal(out.a[at].values[3], "0"); /* eligible without the fallback */
+	assert_true(find(&out, INC_ACT_POST) > at);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST)].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_int_equal(find_audit(&out, "approval_impossible"), -1);
+
+	/* Posted: no escalation to come, and paged once the request is out. */
+	assert_int_equal(inc_step(&inc, &posted, 2000, &next, &out), 0);
+	assert_true(next.escalated);
+	assert_int_equal(next.escalate_at_ms, 0);
+	assert_true(find(&out, INC_ACT_PAGE) > find(&out, INC_ACT_SAVE));
+	inc = next;
+	/* No second escalation, however late. */
+	assert_int_equal(inc_step(&inc, &esc, 2000 + ESC_MS, &next, &out), 0);
+	assert_int_equal(out.n, 0);
+
+	/* Alice's own ✅ does not count; the lead's does, and the page
+	 * is resolved. */
+	assert_int_equal(inc_step(&inc, &r, 3000, &next, &out), 0);
+	assert_int_equal(next.state, INC_AWAITING_APPROVAL);
+	assert_string_equal(out.a[0].values[1], "ignored_requester");
+	r.user = LEAD;
+	assert_int_equal(inc_step(&inc, &r, 3000, &next, &out), 0);
+	assert_int_equal(next.state, INC_APPROVED);
+	assert_true(find(&out, INC_ACT_UNPAGE) > find(&out, INC_ACT_SAVE));
+
+	/* Killed before the request went out: the resume posts it, still
+	 * escalated, and its post pages. */
+	inc.approval_ts[0] = '\0';
+	assert_int_equal(inc_step(&inc, &(struct inc_event){ .kind = INC_EV_RESUMED, .policy = &p },
+				  4000, &next, &out),
+			 0);
+	assert_int_equal(out.a[find(&out, INC_ACT_POST)].msg, INC_MSG_APPROVAL_REQUEST);
+	assert_int_equal(find(&out, INC_ACT_PAGE), -1);
+	assert_int_equal(inc_step(&next, &posted, 5000, &inc, &out), 0);
+	assert_true(inc.escalated);
+	assert_int_equal(inc.escalate_at_ms, 0);
+	assert_true(find(&out, INC_ACT_PAGE) >= 0);
+
+	/* Someone else's request is not escalated from the start. */
+	(void)rb_strlcpy(cur.requested_by, JANE, sizeof cur.requested_by);
+	assert_int_equal(inc_step(&cur, &ready, 1000, &inc, &out), 0);
+	assert_false(inc.escalated);
+	assert_int_equal(find_audit(&out, "approval_escalated"), -1);
+	assert_int_equal(inc_step(&inc, &posted, 2000, &next, &out), 0);
+	assert_int_equal(next.escalate_at_ms, 2000 + ESC_MS);
+	assert_int_equal(find(&out, INC_ACT_PAGE), -1);
+}
+
+static void without_a_fallback_the_incident_fails_as_before(void **state)
+{
+	struct pol_policy p = policy(0);
+	struct incident cur, inc;
+	struct inc_event ready = { .kind = INC_EV_PLAN_READY, .policy = &p, .n_steps = 1,
+				   .target = "revision 41", .digest = DIGEST };
+	struct inc_actions out;
+	int at;
+
+	(void)state;
+	p.n_fallback = 1; /* the lead only, and Alice asks with --with-db: 1 of 2 */
+	p.fallback_members = NULL;
+	p.n_fallback_members = 0;
+	p.fallback_group_id = NULL;
+	memset(&cur, 0, sizeof cur);
+	cur.reason = "";
+	cur.response_url = "";
+	cur.state = INC_DECLARED;
+	cur.with_db = true;
+	(void)rb_strlcpy(cur.requested_by, ALICE, sizeof cur.requested_by);
+	assert_int_equal(inc_step(&cur, &ready, 1000, &inc, &out), 0);
+	assert_int_equal(inc.state, INC_FAILED);
+	assert_false(inc.escalated);
+	at = find_audit(&out, "approval_impossible");
+	assert_true(at >= 0);
+	assert_string_equal(out.a[at].values[0], "2");
+	assert_string_equal(out.a[at].values[1], "1"); /* the lead, counted */
+	assert_int_equal(find_audit(&out, "approval_escalated"), -1);
+}
+
+static void the_report_tells_a_request_escalated_from_the_start(void **state)
+{
+	struct scan sc;
+	struct report_incident inc;
+	struct row r = { .actor = "rollbot", .kind = "approval_escalated" };
+	char *t;
+
+	(void)state;
+	memset(&sc, 0, sizeof sc);
+	memset(&inc, 0, sizeof inc);
+	sc.inc = &inc;
+	r.d = json_pack("{s:s, s:s, s:s, s:s}", "added", "U07ONCALL1", "reason", "short_handed",
+			"needed", "1", "eligible", "0");
+	t = report_row_text(&sc, &r);
+	assert_string_equal(t, "approval request sent to the fallback approvers at once "
+			       "(U07ONCALL1): 1 approval needed and no approver could give it");
+	free(t);
+	json_decref(r.d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -360,6 +627,13 @@ int main(void)
 		cmocka_unit_test(a_resume_pages_again_or_resolves_again),
 		cmocka_unit_test(a_new_request_gets_its_own_escalation),
 		cmocka_unit_test(the_report_tells_the_escalation),
+		cmocka_unit_test(short_handed_with_a_fallback_is_approvable_and_asks_it_at_once),
+		cmocka_unit_test(short_handed_without_a_fallback_is_unapprovable),
+		cmocka_unit_test(a_requester_in_the_fallback_list_is_still_counted_out),
+		cmocka_unit_test(short_handed_with_db_still_needs_two_other_people),
+		cmocka_unit_test(a_short_handed_request_is_escalated_from_the_start),
+		cmocka_unit_test(without_a_fallback_the_incident_fails_as_before),
+		cmocka_unit_test(the_report_tells_a_request_escalated_from_the_start),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
