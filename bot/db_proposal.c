@@ -238,6 +238,62 @@ int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t min
 	return rc;
 }
 
+/* ---- the PagerDuty page about a proposal ---- */
+
+struct gcall {
+	db_claim_pages_cb cb;
+	void *arg;
+};
+
+static void claim_pages_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct gcall *c = arg;
+	int n = err ? 0 : PQntuples(res);
+	struct db_page *rows = n ? rb_calloc((size_t)n, sizeof *rows) : NULL;
+
+	for (int r = 0; r < n; r++) {
+		rows[r].action = !strcmp(PQgetvalue(res, r, 0), "trigger") ? DB_PAGE_TRIGGER :
+									     DB_PAGE_RESOLVE;
+		rows[r].id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		rows[r].service = PQgetvalue(res, r, 2);
+		rows[r].severity = PQgetvalue(res, r, 3);
+		rows[r].summary = PQgetvalue(res, r, 4);
+	}
+	c->cb(c->arg, err, errmsg, rows, n);
+	free(rows);
+	free(c);
+}
+
+int db_claim_pages(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_pages_cb cb, void *arg)
+{
+	struct gcall *c = rb_calloc(1, sizeof *c);
+	char lease[16], before[32];
+	const char *params[3] = { owner, lease, mine_before_ms ? before : NULL };
+	int rc;
+
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	snprintf(before, sizeof before, "%" PRId64, mine_before_ms);
+	c->cb = cb;
+	c->arg = arg;
+	rc = store_query(st,
+			 "SELECT action, id, service, severity, summary "
+			 "FROM rollbot_claim_pages($1, $2::int, to_timestamp($3::bigint / 1000.0))",
+			 3, params, claim_pages_cb, c);
+	if (rc)
+		free(c);
+	return rc;
+}
+
+void db_page_done(struct store *st, int64_t id, enum db_page_action action, const char *owner)
+{
+	char idb[32];
+	const char *params[3] = { idb, action == DB_PAGE_TRIGGER ? "trigger" : "resolve", owner };
+
+	snprintf(idb, sizeof idb, "%" PRId64, id);
+	fire(st, "the proposal's page", "SELECT rollbot_page_done($1::bigint, $2, $3)", 3, params);
+}
+
 struct ocall {
 	db_once_cb cb;
 	void *arg;

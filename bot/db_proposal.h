@@ -100,6 +100,31 @@ typedef void (*db_claim_posts_cb)(void *arg, int err, const char *errmsg,
 int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
 		   db_claim_posts_cb cb, void *arg) RB_MUSTCHECK;
 
+/* ---- the PagerDuty page about a proposal (sql/018_proposal_pages.sql) ---- */
+
+enum db_page_action { DB_PAGE_TRIGGER, DB_PAGE_RESOLVE };
+
+/* One page to send, claimed (borrowed for the callback). */
+struct db_page {
+	enum db_page_action action;
+	int64_t id;
+	const char *service, *severity, *summary;
+};
+
+typedef void (*db_claim_pages_cb)(void *arg, int err, const char *errmsg,
+				  const struct db_page *rows, int n);
+
+/* Claims the proposals' pages still to send (a trigger for one still
+ * offered, a resolve for one taken or expired) whose lease is free, and,
+ * when mine_before_ms is not 0, those `owner` claimed before that time
+ * (Unix ms: this process's start), for lease_s seconds. */
+int db_claim_pages(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_pages_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Fire and forget: PagerDuty accepted the page's action (and its audit
+ * row, proposal_paged or proposal_page_resolved). */
+void db_page_done(struct store *st, int64_t id, enum db_page_action action, const char *owner);
+
 /* An audit row keyed by `key` (a delivery), and whether it was written:
  * fresh is false when that key was recorded before (a redelivery). */
 typedef void (*db_once_cb)(void *arg, int err, const char *errmsg, bool fresh);
