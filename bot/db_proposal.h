@@ -68,7 +68,11 @@ int db_take_proposal(struct store *st, const char *channel, const char *ts, cons
 
 /* ---- posts in the channel about no incident (sql/017_channel_posts.sql) ---- */
 
-enum db_chanpost_kind { DB_CHANPOST_PROPOSAL, DB_CHANPOST_NOTICE };
+enum db_chanpost_kind {
+	DB_CHANPOST_PROPOSAL,
+	DB_CHANPOST_NOTICE,
+	DB_CHANPOST_ASSESS, /* /rollback assess --post (sql/018) */
+};
 
 /* The watcher lost ("blind") or regained ("sighted") a service's figures:
  * records the notice with its post and its audit row. cb gets the notice's
@@ -77,6 +81,14 @@ typedef void (*db_notice_cb)(void *arg, int err, const char *errmsg, int64_t id)
 int db_watch_notice(struct store *st, const char *service, const char *kind, const char *why,
 		    const char *replica, const char *channel, const char *args_json,
 		    db_notice_cb cb, void *arg) RB_MUSTCHECK;
+
+/* `/rollback assess --post`: records the post (args_json) with its audit
+ * row assess_posted (`detail`, consumed) keyed by `key` (the command's
+ * delivery; NULL = none). cb gets the post's id, or 0 when that key was
+ * recorded before (a redelivery: nothing recorded). */
+int db_assess_post(struct store *st, const char *actor, json_t *detail, const char *key,
+		   const char *service, const char *replica, const char *channel,
+		   const char *args_json, db_notice_cb cb, void *arg) RB_MUSTCHECK;
 
 /* Fire and forget: a channel post's ts once posted, or why it was not. */
 void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, const char *ts,
@@ -124,11 +136,5 @@ int db_claim_pages(struct store *st, const char *owner, int lease_s, int64_t min
 /* Fire and forget: PagerDuty accepted the page's action (and its audit
  * row, proposal_paged or proposal_page_resolved). */
 void db_page_done(struct store *st, int64_t id, enum db_page_action action, const char *owner);
-
-/* An audit row keyed by `key` (a delivery), and whether it was written:
- * fresh is false when that key was recorded before (a redelivery). */
-typedef void (*db_once_cb)(void *arg, int err, const char *errmsg, bool fresh);
-int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
-		  const char *key, db_once_cb cb, void *arg) RB_MUSTCHECK;
 
 #endif

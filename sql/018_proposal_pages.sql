@@ -74,3 +74,76 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- `/rollback assess SERVICE --post`: the assessment posted in the channel
+-- the command came from, recorded (with its audit row assess_posted, keyed
+-- by the command's delivery) before it is posted, and posted through the
+-- same sweep as the watcher's posts (sql/017): a crash between the record
+-- and Slack's answer posts it once after the restart, or on another
+-- replica once the lease has run out.
+CREATE TABLE assess_posts (
+	id bigserial PRIMARY KEY,
+	service text NOT NULL,
+	recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+	recorded_by text NOT NULL,  -- the replica
+	channel text NOT NULL,
+	args jsonb NOT NULL,        -- chat.postMessage's arguments, as rendered
+	post_until timestamptz DEFAULT clock_timestamp() + interval '30 seconds',
+	ts text,                    -- Slack's ts, once posted
+	post_error text             -- why it could not be posted
+);
+
+-- Records the assessment's post and its audit row in one transaction.
+-- Returns its id, or NULL when p_key was recorded before (the same command
+-- delivered again: posted, or to be posted, the first time).
+CREATE FUNCTION rollbot_assess_post(p_actor text, p_detail jsonb, p_key text, p_service text,
+	p_replica text, p_channel text, p_args jsonb)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+	v_id bigint;
+BEGIN
+	IF NOT rollbot_audit_once(NULL, p_actor, 'assess_posted', p_detail, p_key) THEN
+		RETURN NULL;
+	END IF;
+	INSERT INTO assess_posts (service, recorded_by, channel, args)
+	VALUES (p_service, p_replica, p_channel, p_args)
+	RETURNING id INTO v_id;
+	RETURN v_id;
+END
+$$;
+
+-- As in sql/017, and the assessments still to post (ten minutes at most:
+-- an assessment is not posted late).
+CREATE OR REPLACE FUNCTION rollbot_claim_posts(p_owner text, p_lease_s int,
+	p_mine_before timestamptz)
+RETURNS TABLE (kind text, id bigint, service text, channel text, args jsonb,
+	recorded_s bigint)
+LANGUAGE plpgsql AS $$
+BEGIN
+	RETURN QUERY
+	UPDATE proposals p SET proposed_by = p_owner,
+		post_until = clock_timestamp() + make_interval(secs => p_lease_s)
+	WHERE p.ts IS NULL AND p.post_error IS NULL AND p.taken_by IS NULL
+		AND p.expires_at > clock_timestamp() AND p.args IS NOT NULL
+		AND (p.post_until < clock_timestamp() OR (p.proposed_by = p_owner AND p.proposed_at < p_mine_before))
+	RETURNING 'proposal'::text, p.id, p.service, p.channel, p.args,
+		floor(extract(epoch FROM p.proposed_at))::bigint;
+	RETURN QUERY
+	UPDATE watch_notices n SET recorded_by = p_owner,
+		post_until = clock_timestamp() + make_interval(secs => p_lease_s)
+	WHERE n.ts IS NULL AND n.post_error IS NULL
+		AND n.recorded_at > clock_timestamp() - interval '10 minutes'
+		AND (n.post_until < clock_timestamp() OR (n.recorded_by = p_owner AND n.recorded_at < p_mine_before))
+	RETURNING 'notice'::text, n.id, n.service, n.channel, n.args,
+		floor(extract(epoch FROM n.recorded_at))::bigint;
+	RETURN QUERY
+	UPDATE assess_posts a SET recorded_by = p_owner,
+		post_until = clock_timestamp() + make_interval(secs => p_lease_s)
+	WHERE a.ts IS NULL AND a.post_error IS NULL
+		AND a.recorded_at > clock_timestamp() - interval '10 minutes'
+		AND (a.post_until < clock_timestamp() OR (a.recorded_by = p_owner AND a.recorded_at < p_mine_before))
+	RETURNING 'assess'::text, a.id, a.service, a.channel, a.args,
+		floor(extract(epoch FROM a.recorded_at))::bigint;
+END
+$$;
