@@ -105,7 +105,10 @@ void escalation_unpage(struct app_inc *ai)
  * the one that paged it leaves nothing open. A restart under the same name
  * claims at once what the process it replaces had claimed. */
 
-#define PAGE_LEASE_S 30 /* longer than pagerduty.c's retries */
+/* Longer than pagerduty.c's retries take with PagerDuty answering; one
+ * that times out at every try can outlast it, and the page is then sent
+ * again by whoever claims it next: harmless, PagerDuty dedups by key. */
+#define PAGE_LEASE_S 30
 
 struct esc_pages {
 	int64_t started_ms; /* wall clock: claims older than this are a restart's */
