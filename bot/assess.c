@@ -8,6 +8,8 @@
  * threshold, and the /rollback it would run, shown as the dry run shows it.
  * The ack has already gone out when this starts: a slow or dead Prometheus
  * only delays this answer, and a figure it cannot read is said plainly.
+ * With --post the answer is also recorded and then posted in the channel,
+ * through chanpost.c: once, across redeliveries and crashes.
  */
 #include "shell.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "../commands/assess.h"
+#include "chanpost.h"
 #include "db.h"
 #include "db_proposal.h"
 #include "log.h"
@@ -140,15 +143,14 @@ static void finish(struct assess_job *j)
 
 struct assess_post {
 	struct app *app;
-	char *channel;
-	char *text;
 	char *reply_url;
+	json_t *args; /* chat.postMessage's, as recorded */
+	char service[CMD_SERVICE_MAX];
 };
 
 static void post_free(struct assess_post *p)
 {
-	free(p->channel);
-	free(p->text);
+	json_decref(p->args);
 	free(p->reply_url);
 	free(p);
 }
@@ -157,20 +159,25 @@ static void posted_cb(void *arg, const struct api_result *res)
 {
 	struct assess_post *p = arg;
 
-	if (!res->ok)
+	/* chanpost.c has recorded the ts, or why it could not be posted. */
+	if (chanpost_left_open(res))
+		log_warn("assess: the assessment of %s is not posted yet (%s): left for the replica "
+			 "that claims it next",
+			 p->service, res->error);
+	else if (!res->ok)
 		shell_reply_url(p->app, p->reply_url,
 				"The assessment was recorded but Slack did not take the post in the "
 				"channel.");
 	post_free(p);
 }
 
-/* The row is written: only now is it said in the channel. */
-static void recorded_cb(void *arg, int err, const char *errmsg, bool fresh)
+/* The row is written: only now is it said in the channel (chanpost.c,
+ * which also carries it on after a crash). */
+static void recorded_cb(void *arg, int err, const char *errmsg, int64_t id)
 {
 	struct assess_post *p = arg;
-	json_t *args;
 
-	if (!err && !fresh) {
+	if (!err && !id) {
 		/* The same command delivered again (another replica, a restart):
 		 * its assessment was recorded, and posted, the first time. */
 		log_info("assess: this command's post is on record already (a redelivery); not "
@@ -186,35 +193,38 @@ static void recorded_cb(void *arg, int err, const char *errmsg, bool fresh)
 		post_free(p);
 		return;
 	}
-	args = json_pack("{s:s, s:s}", "channel", p->channel, "text", p->text);
-	if (api_call(p->app->api, "chat.postMessage", args, posted_cb, p))
-		post_free(p);
+	chanpost_send(p->app, DB_CHANPOST_ASSESS, id, p->args, NULL, posted_cb, p);
 }
 
-/* --post: recorded first (an audit row with the exact text), then posted. */
+/* --post: recorded first (the post, and an audit row with the exact text),
+ * then posted. */
 static void post_in_channel(struct assess_job *j, const struct as_result *res, const char *text)
 {
 	struct assess_post *p = rb_calloc(1, sizeof *p);
 	const char *trigger = json_string_value(json_object_get(j->payload, "trigger_id"));
 	const char *user = json_string_value(json_object_get(j->payload, "user_id"));
+	const char *channel = json_string_value(json_object_get(j->payload, "channel_id"));
 	char *key = rb_asprintf("assess_posted:%s", trigger ? trigger : "");
+	char *args_s;
 	json_t *detail;
 
+	if (!channel)
+		channel = "";
 	p->app = j->app;
-	p->channel = rb_strdup(json_string_value(json_object_get(j->payload, "channel_id")) ?
-				       json_string_value(json_object_get(j->payload, "channel_id")) :
-				       "");
-	p->text = rb_strdup(text);
 	p->reply_url = rb_strdup(j->reply_url);
+	(void)rb_strlcpy(p->service, j->cmd.service, sizeof p->service);
+	p->args = chanpost_args(j->app, channel, text, "assess", j->cmd.service);
+	args_s = json_dumps(p->args, JSON_COMPACT | JSON_SORT_KEYS);
 	detail = json_pack("{s:s, s:s, s:s, s:s}", "service", j->cmd.service, "verdict",
-			   assess_verdict_text(res->verdict), "channel", p->channel, "text", text);
-	if (db_audit_once(j->app->store, user ? user : "", "assess_posted", detail,
-			  trigger && *trigger ? key : NULL, recorded_cb, p)) {
+			   assess_verdict_text(res->verdict), "channel", channel, "text", text);
+	if (db_assess_post(j->app->store, user ? user : "", detail, trigger && *trigger ? key : NULL,
+			   j->cmd.service, j->app->owner, channel, args_s, recorded_cb, p)) {
 		shell_reply_url(j->app, j->reply_url,
 				"rollbot could not record the assessment, so it did not post it in "
 				"the channel.");
 		post_free(p);
 	}
+	free(args_s);
 	free(key);
 }
 

@@ -2,7 +2,7 @@
  * first and said once (MIT licence, see LICENSE).
  *
  * See chanpost.h. The window this closes: a replica records a proposal (or
- * a notice), then dies before Slack's answer is recorded. Its row stays
+ * a notice, or an assessment), then dies before Slack's answer is recorded. Its row stays
  * open, with the lease it was recorded with. A restart under the same name
  * claims it at once (rows recorded before this process started: not its
  * own posts in flight); another replica claims it once the lease has run
@@ -183,6 +183,23 @@ static void notice_sent_cb(void *arg, const struct api_result *res)
 	free(arg);
 }
 
+static void assess_sent_cb(void *arg, const struct api_result *res)
+{
+	const char *service = arg;
+
+	if (res->ok)
+		log_info("assess: the assessment of %s is posted (carried on from the replica "
+			 "that recorded it)", service);
+	free(arg);
+}
+
+static const char *kind_name(enum db_chanpost_kind kind)
+{
+	return kind == DB_CHANPOST_PROPOSAL ? "proposal" :
+	       kind == DB_CHANPOST_ASSESS   ? "assessment" :
+					      "notice";
+}
+
 /* The history around the post's record: is its key there? */
 static void looked_cb(void *arg, const struct api_result *res)
 {
@@ -202,8 +219,7 @@ static void looked_cb(void *arg, const struct api_result *res)
 		    jstr(m, "ts")[0])
 			found = jstr(m, "ts");
 	}
-	log_info("%s %lld for %s: %s", rc->kind == DB_CHANPOST_PROPOSAL ? "proposal" : "notice",
-		 (long long)rc->id, rc->service,
+	log_info("%s %lld for %s: %s", kind_name(rc->kind), (long long)rc->id, rc->service,
 		 found ? "found in the channel, posted before the replica that recorded it "
 			 "stopped; not posted again" :
 			 "recorded but not posted (the replica that recorded it stopped, or "
@@ -211,7 +227,8 @@ static void looked_cb(void *arg, const struct api_result *res)
 	if (rc->kind == DB_CHANPOST_PROPOSAL)
 		proposal_repost(rc->app, rc->id, rc->service, rc->args, found);
 	else
-		chanpost_send(rc->app, rc->kind, rc->id, rc->args, found, notice_sent_cb,
+		chanpost_send(rc->app, rc->kind, rc->id, rc->args, found,
+			      rc->kind == DB_CHANPOST_ASSESS ? assess_sent_cb : notice_sent_cb,
 			      rb_strdup(rc->service));
 	json_decref(rc->args);
 	free(rc);

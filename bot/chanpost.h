@@ -1,9 +1,10 @@
 /* rollbot — posts in the incidents channel about no incident, recorded
  * first and said once (MIT licence, see LICENSE).
  *
- * The watcher's proposals and its notices (figures lost, figures back) are
- * recorded with their chat.postMessage arguments before they are posted
- * (sql/016, sql/017). The arguments carry a key in the post's metadata.
+ * The watcher's proposals and its notices (figures lost, figures back), and
+ * the assessments of `/rollback assess --post`, are recorded with their
+ * chat.postMessage arguments before they are posted (sql/016, sql/017,
+ * sql/018). The arguments carry a key in the post's metadata.
  * This file posts them and records Slack's answer, and, once a second
  * or so, claims the rows a dead replica (or this one before a restart) left
  * open: a key found in the channel's history is a post that went out (its
@@ -24,8 +25,8 @@
 #define CHANPOST_LEASE_S 30
 
 /* chat.postMessage's arguments for `text` in `channel`, with the marker
- * that names it: `message` ("proposal", "watch_blind", "watch_sighted")
- * and a key of its own. A new reference. */
+ * that names it: `message` ("proposal", "watch_blind", "watch_sighted",
+ * "assess") and a key of its own. A new reference. */
 json_t *chanpost_args(struct app *app, const char *channel, const char *text,
 		      const char *message, const char *service);
 

@@ -178,6 +178,38 @@ int db_watch_notice(struct store *st, const char *service, const char *kind, con
 	return rc;
 }
 
+static void assess_post_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+{
+	struct ncall *c = arg;
+	int64_t id = 0;
+
+	if (!err && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	c->notice(c->arg, err, errmsg, id);
+	free(c);
+}
+
+int db_assess_post(struct store *st, const char *actor, json_t *detail, const char *key,
+		   const char *service, const char *replica, const char *channel,
+		   const char *args_json, db_notice_cb cb, void *arg)
+{
+	struct ncall *c = rb_calloc(1, sizeof *c);
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	const char *params[7] = { actor, d, key, service, replica, channel, args_json };
+	int rc;
+
+	c->notice = cb;
+	c->arg = arg;
+	rc = store_query(st,
+			 "SELECT rollbot_assess_post($1, $2::jsonb, $3, $4, $5, $6, $7::jsonb)", 7,
+			 params, assess_post_cb, c);
+	free(d);
+	json_decref(detail);
+	if (rc)
+		free(c);
+	return rc;
+}
+
 void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, const char *ts,
 		      const char *error)
 {
@@ -188,6 +220,11 @@ void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, 
 	if (kind == DB_CHANPOST_PROPOSAL)
 		fire(st, "the proposal's post",
 		     "UPDATE proposals SET ts = $2, post_error = $3, post_until = NULL "
+		     "WHERE id = $1::bigint",
+		     3, params);
+	else if (kind == DB_CHANPOST_ASSESS)
+		fire(st, "the assessment's post",
+		     "UPDATE assess_posts SET ts = $2, post_error = $3, post_until = NULL "
 		     "WHERE id = $1::bigint",
 		     3, params);
 	else
@@ -204,8 +241,11 @@ static void claim_posts_cb(void *arg, int err, const PGresult *res, const char *
 	struct db_chanpost *rows = n ? rb_calloc((size_t)n, sizeof *rows) : NULL;
 
 	for (int r = 0; r < n; r++) {
-		rows[r].kind = !strcmp(PQgetvalue(res, r, 0), "proposal") ? DB_CHANPOST_PROPOSAL :
-									     DB_CHANPOST_NOTICE;
+		const char *kind = PQgetvalue(res, r, 0);
+
+		rows[r].kind = !strcmp(kind, "proposal") ? DB_CHANPOST_PROPOSAL :
+			       !strcmp(kind, "assess")   ? DB_CHANPOST_ASSESS :
+							   DB_CHANPOST_NOTICE;
 		rows[r].id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
 		rows[r].service = PQgetvalue(res, r, 2);
 		rows[r].channel = PQgetvalue(res, r, 3);
@@ -238,35 +278,58 @@ int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t min
 	return rc;
 }
 
-struct ocall {
-	db_once_cb cb;
+/* ---- the PagerDuty page about a proposal ---- */
+
+struct gcall {
+	db_claim_pages_cb cb;
 	void *arg;
 };
 
-static void once_cb(void *arg, int err, const PGresult *res, const char *errmsg)
+static void claim_pages_cb(void *arg, int err, const PGresult *res, const char *errmsg)
 {
-	struct ocall *c = arg;
-	bool fresh = !err && PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+	struct gcall *c = arg;
+	int n = err ? 0 : PQntuples(res);
+	struct db_page *rows = n ? rb_calloc((size_t)n, sizeof *rows) : NULL;
 
-	c->cb(c->arg, err, errmsg, fresh);
+	for (int r = 0; r < n; r++) {
+		rows[r].action = !strcmp(PQgetvalue(res, r, 0), "trigger") ? DB_PAGE_TRIGGER :
+									     DB_PAGE_RESOLVE;
+		rows[r].id = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+		rows[r].service = PQgetvalue(res, r, 2);
+		rows[r].severity = PQgetvalue(res, r, 3);
+		rows[r].summary = PQgetvalue(res, r, 4);
+	}
+	c->cb(c->arg, err, errmsg, rows, n);
+	free(rows);
 	free(c);
 }
 
-int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
-		  const char *key, db_once_cb cb, void *arg)
+int db_claim_pages(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_pages_cb cb, void *arg)
 {
-	struct ocall *c = rb_calloc(1, sizeof *c);
-	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-	const char *params[4] = { actor, kind, d, key };
+	struct gcall *c = rb_calloc(1, sizeof *c);
+	char lease[16], before[32];
+	const char *params[3] = { owner, lease, mine_before_ms ? before : NULL };
 	int rc;
 
+	snprintf(lease, sizeof lease, "%d", lease_s);
+	snprintf(before, sizeof before, "%" PRId64, mine_before_ms);
 	c->cb = cb;
 	c->arg = arg;
-	rc = store_query(st, "SELECT rollbot_audit_once(NULL, $1, $2, $3::jsonb, $4)", 4, params,
-			 once_cb, c);
-	free(d);
-	json_decref(detail);
+	rc = store_query(st,
+			 "SELECT action, id, service, severity, summary "
+			 "FROM rollbot_claim_pages($1, $2::int, to_timestamp($3::bigint / 1000.0))",
+			 3, params, claim_pages_cb, c);
 	if (rc)
 		free(c);
 	return rc;
+}
+
+void db_page_done(struct store *st, int64_t id, enum db_page_action action, const char *owner)
+{
+	char idb[32];
+	const char *params[3] = { idb, action == DB_PAGE_TRIGGER ? "trigger" : "resolve", owner };
+
+	snprintf(idb, sizeof idb, "%" PRId64, id);
+	fire(st, "the proposal's page", "SELECT rollbot_page_done($1::bigint, $2, $3)", 3, params);
 }

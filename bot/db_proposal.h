@@ -68,7 +68,11 @@ int db_take_proposal(struct store *st, const char *channel, const char *ts, cons
 
 /* ---- posts in the channel about no incident (sql/017_channel_posts.sql) ---- */
 
-enum db_chanpost_kind { DB_CHANPOST_PROPOSAL, DB_CHANPOST_NOTICE };
+enum db_chanpost_kind {
+	DB_CHANPOST_PROPOSAL,
+	DB_CHANPOST_NOTICE,
+	DB_CHANPOST_ASSESS, /* /rollback assess --post (sql/018) */
+};
 
 /* The watcher lost ("blind") or regained ("sighted") a service's figures:
  * records the notice with its post and its audit row. cb gets the notice's
@@ -77,6 +81,14 @@ typedef void (*db_notice_cb)(void *arg, int err, const char *errmsg, int64_t id)
 int db_watch_notice(struct store *st, const char *service, const char *kind, const char *why,
 		    const char *replica, const char *channel, const char *args_json,
 		    db_notice_cb cb, void *arg) RB_MUSTCHECK;
+
+/* `/rollback assess --post`: records the post (args_json) with its audit
+ * row assess_posted (`detail`, consumed) keyed by `key` (the command's
+ * delivery; NULL = none). cb gets the post's id, or 0 when that key was
+ * recorded before (a redelivery: nothing recorded). */
+int db_assess_post(struct store *st, const char *actor, json_t *detail, const char *key,
+		   const char *service, const char *replica, const char *channel,
+		   const char *args_json, db_notice_cb cb, void *arg) RB_MUSTCHECK;
 
 /* Fire and forget: a channel post's ts once posted, or why it was not. */
 void db_chanpost_done(struct store *st, enum db_chanpost_kind kind, int64_t id, const char *ts,
@@ -100,10 +112,29 @@ typedef void (*db_claim_posts_cb)(void *arg, int err, const char *errmsg,
 int db_claim_posts(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
 		   db_claim_posts_cb cb, void *arg) RB_MUSTCHECK;
 
-/* An audit row keyed by `key` (a delivery), and whether it was written:
- * fresh is false when that key was recorded before (a redelivery). */
-typedef void (*db_once_cb)(void *arg, int err, const char *errmsg, bool fresh);
-int db_audit_once(struct store *st, const char *actor, const char *kind, json_t *detail,
-		  const char *key, db_once_cb cb, void *arg) RB_MUSTCHECK;
+/* ---- the PagerDuty page about a proposal (sql/018_proposal_pages.sql) ---- */
+
+enum db_page_action { DB_PAGE_TRIGGER, DB_PAGE_RESOLVE };
+
+/* One page to send, claimed (borrowed for the callback). */
+struct db_page {
+	enum db_page_action action;
+	int64_t id;
+	const char *service, *severity, *summary;
+};
+
+typedef void (*db_claim_pages_cb)(void *arg, int err, const char *errmsg,
+				  const struct db_page *rows, int n);
+
+/* Claims the proposals' pages still to send (a trigger for one still
+ * offered, a resolve for one taken or expired) whose lease is free, and,
+ * when mine_before_ms is not 0, those `owner` claimed before that time
+ * (Unix ms: this process's start), for lease_s seconds. */
+int db_claim_pages(struct store *st, const char *owner, int lease_s, int64_t mine_before_ms,
+		   db_claim_pages_cb cb, void *arg) RB_MUSTCHECK;
+
+/* Fire and forget: PagerDuty accepted the page's action (and its audit
+ * row, proposal_paged or proposal_page_resolved). */
+void db_page_done(struct store *st, int64_t id, enum db_page_action action, const char *owner);
 
 #endif

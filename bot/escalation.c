@@ -7,7 +7,9 @@
  * its message; this file gives that message its data and carries out the
  * pages: an Events API v2 trigger when a request is escalated, its
  * resolve when the request is decided or closed (INC_ACT_PAGE,
- * INC_ACT_UNPAGE), and the same for a watcher's proposal (proposal.c).
+ * INC_ACT_UNPAGE), and the same for a watcher's proposal (proposal.c):
+ * those are kept in the database with the proposal (sql/018), claimed by
+ * whichever replica sweeps first, and sent from here.
  *
  * A page goes out only after what it is about is recorded: the actions run
  * once the step's write is committed (shell.c). A crash between the two
@@ -27,6 +29,7 @@
 
 #include "../commands/policy.h"
 #include "log.h"
+#include "db_proposal.h"
 #include "pagerduty.h"
 
 /* One dedup key per incident (and per proposal): "rollbot-INC-2026-0001". */
@@ -75,7 +78,8 @@ void escalation_page(struct app_inc *ai)
 		 "%s: the rollback of %s (%s) waits for approval: no decision after %s", ai->inc.id,
 		 ai->inc.service, cmd_severity_name(ai->inc.severity), waited);
 	ilog_info(&ai->inc, "paging (PagerDuty trigger %s)", key);
-	pd_trigger(ai->app->pd, key, summary, pd_severity((int)ai->inc.severity), "rollbot");
+	pd_trigger(ai->app->pd, key, summary, pd_severity((int)ai->inc.severity), "rollbot", NULL,
+		   NULL);
 }
 
 /* INC_ACT_UNPAGE: it no longer waits (decided, expired, cancelled). */
@@ -87,21 +91,30 @@ void escalation_unpage(struct app_inc *ai)
 		return;
 	incident_key(&ai->inc, key, sizeof key);
 	ilog_info(&ai->inc, "resolving the page (PagerDuty resolve %s)", key);
-	pd_resolve(ai->app->pd, key);
+	pd_resolve(ai->app->pd, key, NULL, NULL);
 }
 
-/* ---- proposals ---- */
+/* ---- proposals ----
+ *
+ * The page about a proposal lives with it in the database: triggered once
+ * it is recorded (while it is offered), resolved once it is taken or has
+ * expired, each recorded once PagerDuty accepted it. Every replica with a
+ * routing key claims the pages still to send each second (and at once
+ * when it recorded or took a proposal), under a lease: a crash before the
+ * send, a restart before the expiry, or an expiry on another replica than
+ * the one that paged it leaves nothing open. A restart under the same name
+ * claims at once what the process it replaces had claimed. */
 
-/* A proposal offered (not known to be recorded yet) or paged, and when it
- * expires on this loop's clock: the sweep resolves its page then. Kept in
- * memory only: a restart forgets it (see DESIGN.md). */
-struct esc_proposal {
-	struct esc_proposal *next;
-	char service[CMD_SERVICE_MAX];
-	char severity[8];
-	char summary[400];
-	int64_t id;         /* 0 until recorded */
-	int64_t expires_ms; /* on the loop's clock */
+/* Longer than pagerduty.c's retries take with PagerDuty answering; one
+ * that times out at every try can outlast it, and the page is then sent
+ * again by whoever claims it next: harmless, PagerDuty dedups by key. */
+#define PAGE_LEASE_S 30
+
+struct esc_pages {
+	int64_t started_ms; /* wall clock: claims older than this are a restart's */
+	bool mine_done;     /* the restart's claims were taken over */
+	bool claiming;
+	bool again; /* asked for while a claim was out: once more after it */
 };
 
 /* A proposal's dedup key: "rollbot-proposal-17" (its ID in the database,
@@ -111,98 +124,101 @@ static void proposal_key(int64_t id, char *out, size_t len)
 	snprintf(out, len, "rollbot-proposal-%lld", (long long)id);
 }
 
-static struct esc_proposal *find_offer(struct app *app, const char *service)
+struct page_send {
+	struct app *app;
+	int64_t id;
+	enum db_page_action action;
+};
+
+static void page_sent_cb(void *arg, const struct api_result *res)
 {
-	for (struct esc_proposal *e = app->pd_proposals; e; e = e->next)
-		if (!e->id && !strcmp(e->service, service))
-			return e;
-	return NULL;
+	struct page_send *ps = arg;
+
+	/* Not accepted: the lease runs out and a sweep sends it again. */
+	if (res->ok && !ps->app->stopping)
+		db_page_done(ps->app->store, ps->id, ps->action, ps->app->owner);
+	free(ps);
 }
 
-static void drop(struct app *app, struct esc_proposal *gone)
+static void send_page(struct app *app, const struct db_page *pg)
 {
-	for (struct esc_proposal **e = &app->pd_proposals; *e; e = &(*e)->next)
-		if (*e == gone) {
-			*e = gone->next;
-			free(gone);
-			return;
-		}
-}
-
-void escalation_proposal_offered(struct app *app, const char *service, const char *severity,
-				 const char *summary, int64_t expiry_ms)
-{
-	struct esc_proposal *e;
-
-	if (!app->pd)
-		return;
-	e = find_offer(app, service);
-	if (!e) {
-		e = rb_calloc(1, sizeof *e);
-		e->next = app->pd_proposals;
-		app->pd_proposals = e;
-	}
-	(void)rb_strlcpy(e->service, service, sizeof e->service);
-	(void)rb_strlcpy(e->severity, severity ? severity : "", sizeof e->severity);
-	(void)rb_strlcpy(e->summary, summary ? summary : "", sizeof e->summary);
-	e->expires_ms = now_ms(app) + expiry_ms;
-}
-
-void escalation_proposal_recorded(struct app *app, const char *service, int64_t id)
-{
-	struct esc_proposal *e = app->pd ? find_offer(app, service) : NULL;
+	struct page_send *ps = rb_calloc(1, sizeof *ps);
 	enum cmd_severity sev = CMD_SEV_P1;
 	char key[64], text[512];
 
-	if (!e)
+	ps->app = app;
+	ps->id = pg->id;
+	ps->action = pg->action;
+	proposal_key(pg->id, key, sizeof key);
+	if (pg->action == DB_PAGE_RESOLVE) {
+		log_info("resolving the page about proposal %lld (PagerDuty resolve %s)",
+			 (long long)pg->id, key);
+		pd_resolve(app->pd, key, page_sent_cb, ps);
 		return;
-	e->id = id;
-	if (cmd_severity_from_name(e->severity, &sev))
+	}
+	if (cmd_severity_from_name(pg->severity, &sev))
 		sev = CMD_SEV_P1;
-	proposal_key(id, key, sizeof key);
-	snprintf(text, sizeof text, "rollbot proposes a rollback of %s (%s): %s", e->service,
-		 cmd_severity_name(sev), e->summary);
-	log_info("paging about proposal %lld (PagerDuty trigger %s)", (long long)id, key);
-	pd_trigger(app->pd, key, text, pd_severity((int)sev), "rollbot");
+	snprintf(text, sizeof text, "rollbot proposes a rollback of %s (%s): %s", pg->service,
+		 cmd_severity_name(sev), pg->summary);
+	log_info("paging about proposal %lld (PagerDuty trigger %s)", (long long)pg->id, key);
+	pd_trigger(app->pd, key, text, pd_severity((int)sev), "rollbot", page_sent_cb, ps);
 }
 
-void escalation_proposal_done(struct app *app, int64_t id)
-{
-	char key[64];
+static void claim_pages(struct app *app);
 
-	if (!app->pd)
+static void claimed_cb(void *arg, int err, const char *errmsg, const struct db_page *rows, int n)
+{
+	struct app *app = arg;
+	struct esc_pages *ep = app->esc_pages;
+
+	ep->claiming = false;
+	if (err) {
+		log_warn("store: could not claim the proposals' pages: %s", errmsg ? errmsg : "?");
 		return;
-	for (struct esc_proposal *e = app->pd_proposals; e; e = e->next)
-		if (e->id == id) {
-			drop(app, e);
-			break;
-		}
-	proposal_key(id, key, sizeof key);
-	log_info("resolving the page about proposal %lld (PagerDuty resolve %s)", (long long)id,
-		 key);
-	pd_resolve(app->pd, key);
+	}
+	ep->mine_done = true;
+	for (int i = 0; i < n && !app->stopping; i++)
+		send_page(app, &rows[i]);
+	if (ep->again) {
+		ep->again = false;
+		claim_pages(app);
+	}
+}
+
+static void claim_pages(struct app *app)
+{
+	struct esc_pages *ep;
+
+	if (!app->pd || app->stopping || !app->store)
+		return;
+	if (!app->esc_pages) {
+		app->esc_pages = rb_calloc(1, sizeof *app->esc_pages);
+		app->esc_pages->started_ms = (int64_t)time(NULL) * 1000;
+	}
+	ep = app->esc_pages;
+	if (ep->claiming) {
+		ep->again = true;
+		return;
+	}
+	if (db_claim_pages(app->store, app->owner, PAGE_LEASE_S,
+			   ep->mine_done ? 0 : ep->started_ms, claimed_cb, app))
+		log_warn("store: cannot queue the claim of the proposals' pages");
+	else
+		ep->claiming = true;
+}
+
+void escalation_proposal_changed(struct app *app)
+{
+	claim_pages(app);
 }
 
 void escalation_sweep(struct app *app)
 {
-	int64_t now = now_ms(app);
-
-	for (struct esc_proposal *e = app->pd_proposals, *next; e; e = next) {
-		next = e->next;
-		if (now < e->expires_ms)
-			continue;
-		if (e->id)
-			escalation_proposal_done(app, e->id); /* expired: nobody took it */
-		else
-			drop(app, e); /* never recorded: an open episode's, or refused */
-	}
+	claim_pages(app);
 }
 
 void escalation_free(struct app *app)
 {
-	while (app->pd_proposals) {
-		struct esc_proposal *e = app->pd_proposals;
-		app->pd_proposals = e->next;
-		free(e);
-	}
+	free(app->esc_pages);
+	app->esc_pages = NULL;
 }

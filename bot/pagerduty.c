@@ -16,6 +16,8 @@ struct pagerduty {
 struct pd_send {
 	char *action;
 	char *dedup_key;
+	api_cb cb; /* the caller's, or NULL */
+	void *arg;
 };
 
 struct pagerduty *pd_from_env(struct api *api)
@@ -70,21 +72,30 @@ static void sent(void *arg, const struct api_result *res)
 	else
 		log_warn("PagerDuty %s %s failed after %d attempt(s): %s", s->action,
 			 s->dedup_key, res->attempts, res->error ? res->error : "?");
+	if (s->cb)
+		s->cb(s->arg, res);
 	free(s->action);
 	free(s->dedup_key);
 	free(s);
 }
 
-static void send_event(struct pagerduty *pd, json_t *ev, const char *action, const char *dedup_key)
+static void send_event(struct pagerduty *pd, json_t *ev, const char *action, const char *dedup_key,
+		       api_cb cb, void *arg)
 {
 	char *body = json_dumps(ev, JSON_COMPACT);
 	struct pd_send *s = rb_calloc(1, sizeof *s);
 
 	json_decref(ev);
 	s->action = rb_strdup(action);
+	s->cb = cb;
+	s->arg = arg;
 	s->dedup_key = rb_strdup(dedup_key);
 	if (api_post_url(pd->api, pd->url, "application/json", body, strlen(body), sent, s) < 0) {
+		struct api_result r = { .ok = false, .error = "not queued" };
+
 		log_warn("PagerDuty %s %s not sent: too many calls in flight", action, dedup_key);
+		if (cb)
+			cb(arg, &r);
 		free(s->action);
 		free(s->dedup_key);
 		free(s);
@@ -93,19 +104,19 @@ static void send_event(struct pagerduty *pd, json_t *ev, const char *action, con
 }
 
 void pd_trigger(struct pagerduty *pd, const char *dedup_key, const char *summary,
-		const char *severity, const char *source)
+		const char *severity, const char *source, api_cb cb, void *arg)
 {
 	if (!pd)
 		return;
 	send_event(pd,
 		   pd_event_json(pd->routing_key, "trigger", dedup_key, summary, severity, source),
-		   "trigger", dedup_key);
+		   "trigger", dedup_key, cb, arg);
 }
 
-void pd_resolve(struct pagerduty *pd, const char *dedup_key)
+void pd_resolve(struct pagerduty *pd, const char *dedup_key, api_cb cb, void *arg)
 {
 	if (!pd)
 		return;
 	send_event(pd, pd_event_json(pd->routing_key, "resolve", dedup_key, NULL, NULL, NULL),
-		   "resolve", dedup_key);
+		   "resolve", dedup_key, cb, arg);
 }

@@ -33,9 +33,11 @@ json_t *pd_event_json(const char *routing_key, const char *action, const char *d
  * P0/P1, error for P2, warning for P3. */
 const char *pd_severity(int sev);
 
-/* Sends; returns at once. No-ops when pd is NULL. */
+/* Sends; returns at once. No-ops when pd is NULL (cb is then not
+ * called). cb (may be NULL) gets PagerDuty's last answer, once, after the
+ * retries: ok when it accepted the event. */
 void pd_trigger(struct pagerduty *pd, const char *dedup_key, const char *summary,
-		const char *severity, const char *source);
-void pd_resolve(struct pagerduty *pd, const char *dedup_key);
+		const char *severity, const char *source, api_cb cb, void *arg);
+void pd_resolve(struct pagerduty *pd, const char *dedup_key, api_cb cb, void *arg);
 
 #endif

@@ -92,7 +92,7 @@ static void proposed_cb(void *arg, int err, const char *errmsg, enum db_propose_
 		log_info("watcher: %s has an incident in progress; no proposal", p->service);
 	} else {
 		p->id = id;
-		escalation_proposal_recorded(p->app, p->service, id); /* PagerDuty */
+		escalation_proposal_changed(p->app); /* PagerDuty, after the record */
 		chanpost_send(p->app, DB_CHANPOST_PROPOSAL, id, p->args, NULL, posted_cb, p);
 		return;
 	}
@@ -158,7 +158,6 @@ static void record_offer(struct app *app, const struct proposal_offer *o, const 
 		.channel = app->cfg->channels[0],
 		.args_json = args_s,
 	};
-	escalation_proposal_offered(app, o->service, o->severity, o->summary, o->expiry_ms);
 	if (db_propose(app->store, &dp, proposed_cb, p)) {
 		log_error("store: cannot queue the proposal for %s", o->service);
 		json_decref(p->args);
@@ -404,7 +403,7 @@ static void taken_cb(void *arg, int err, const char *errmsg, const struct db_tak
 		tk->id = t->id;
 		log_info("proposal %lld for %s started by %s", (long long)t->id, t->service,
 			 tk->user);
-		escalation_proposal_done(tk->app, t->id); /* PagerDuty */
+		escalation_proposal_changed(tk->app); /* PagerDuty: resolved */
 		declare(tk, t);
 		return;
 	} else if (t->word == DB_TAKE_EXPIRED || t->word == DB_TAKE_ALREADY) {

@@ -192,7 +192,7 @@ struct app {
 	int audit_seq;
 	struct watcher *watcher; /* watcher.c: the watched services, or NULL */
 	struct pagerduty *pd; /* PagerDuty (pagerduty.c), or NULL without a routing key */
-	struct esc_proposal *pd_proposals; /* escalation.c: proposals paged, until resolved */
+	struct esc_pages *esc_pages; /* escalation.c: the claim of the proposals' pages */
 	struct chanpost *chanpost; /* chanpost.c: the sweep of open channel posts */
 };
 
@@ -333,14 +333,11 @@ void publish_incident_report(struct app_inc *ai, bool drafts);
 void escalation_data(struct app_inc *ai, json_t *data);
 void escalation_page(struct app_inc *ai);
 void escalation_unpage(struct app_inc *ai);
-/* A watcher's proposal (proposal.c): offered (`severity` "P0".."P3",
- * expiring in expiry_ms; strings copied), recorded as `id` (paged now,
- * after its record), taken (resolved). The sweep resolves the page of one
- * that expired untaken. */
-void escalation_proposal_offered(struct app *app, const char *service, const char *severity,
-				 const char *summary, int64_t expiry_ms);
-void escalation_proposal_recorded(struct app *app, const char *service, int64_t id);
-void escalation_proposal_done(struct app *app, int64_t id);
+/* A watcher's proposal (proposal.c) was recorded, or taken: its page
+ * (sql/018) is to be sent now rather than at the next sweep. The sweep
+ * (each second) sends the pages still to send, on any replica: triggers
+ * for proposals offered, resolves for those taken or expired. */
+void escalation_proposal_changed(struct app *app);
 void escalation_sweep(struct app *app);
 void escalation_free(struct app *app);
 

@@ -58,8 +58,8 @@ static void test_off_without_key(void **state)
 	assert_null(pd_from_env(NULL));
 	setenv("PAGERDUTY_ROUTING_KEY", "", 1);
 	assert_null(pd_from_env(NULL));
-	pd_trigger(NULL, "rollbot-INC-2026-0001", "s", "critical", "rollbot");
-	pd_resolve(NULL, "rollbot-INC-2026-0001");
+	pd_trigger(NULL, "rollbot-INC-2026-0001", "s", "critical", "rollbot", NULL, NULL);
+	pd_resolve(NULL, "rollbot-INC-2026-0001", NULL, NULL);
 	setenv("PAGERDUTY_ROUTING_KEY", "R0UTE", 1);
 	pd_free(pd_from_env(NULL));
 	unsetenv("PAGERDUTY_ROUTING_KEY");
