@@ -67,6 +67,8 @@ void escalation_data(struct app_inc *ai, json_t *data)
 void escalation_page(struct app_inc *ai)
 {
 	struct pol_policy pol;
+	/* Not escalated: whether the approvers alone fall short. */
+	struct pol_request req = { .requester = ai->inc.requested_by, .with_db = ai->inc.with_db };
 	char key[64], waited[64], summary[512];
 
 	if (!ai->app->pd)
@@ -74,9 +76,15 @@ void escalation_page(struct app_inc *ai)
 	approval_policy(ai->app, &ai->inc, &pol);
 	shell_human_duration(pol.escalate_after_ms, waited, sizeof waited);
 	incident_key(&ai->inc, key, sizeof key);
-	snprintf(summary, sizeof summary,
-		 "%s: the rollback of %s (%s) waits for approval: no decision after %s", ai->inc.id,
-		 ai->inc.service, cmd_severity_name(ai->inc.severity), waited);
+	if (pol_short_handed(&pol, &req))
+		snprintf(summary, sizeof summary,
+			 "%s: the rollback of %s (%s) waits for approval: only the fallback "
+			 "approvers can give it",
+			 ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity));
+	else
+		snprintf(summary, sizeof summary,
+			 "%s: the rollback of %s (%s) waits for approval: no decision after %s",
+			 ai->inc.id, ai->inc.service, cmd_severity_name(ai->inc.severity), waited);
 	ilog_info(&ai->inc, "paging (PagerDuty trigger %s)", key);
 	pd_trigger(ai->app->pd, key, summary, pd_severity((int)ai->inc.severity), "rollbot", NULL,
 		   NULL);
