@@ -176,6 +176,7 @@ struct scenario {
 	PGconn *pg;
 	CURL *curl;
 	int port;
+	int http_port; /* ${http_port}: picked at its first use, then kept */
 	char base[64]; /* "http://127.0.0.1:PORT" */
 	struct proc fake;
 	struct bot bots[MAX_REPLICAS];
@@ -743,6 +744,19 @@ static int calls_refresh(struct scenario *s)
 
 /* ---- variables: ${NAME.path} ------------------------------------------ */
 
+static int free_port(void);
+
+/* ${http_port}: a free port of 127.0.0.1 for the bot's http_listen,
+ * picked at its first use and kept for the scenario (so that its config
+ * and its steps agree), instead of a fixed one that a second run of the
+ * same scenario elsewhere on the machine would find taken. 0 if none. */
+static int scenario_http_port(struct scenario *s)
+{
+	if (!s->http_port)
+		s->http_port = free_port();
+	return s->http_port;
+}
+
 /* The value of one ${…} expression, or NULL when it names nothing. New
  * reference. */
 static json_t *var_value(struct scenario *s, const char *expr)
@@ -784,6 +798,10 @@ static json_t *var_value(struct scenario *s, const char *expr)
 			v = CHANNEL;
 		else if (!strcmp(copy, "port"))
 			v = port;
+		else if (!strcmp(copy, "http_port") && scenario_http_port(s)) {
+			snprintf(num, sizeof num, "%d", s->http_port);
+			v = num;
+		}
 		else if (!strcmp(copy, "fake_url"))
 			v = s->base;
 		else if (!strcmp(copy, "prometheus_url") && s->prom_url[0])
@@ -3356,6 +3374,7 @@ static int am_setup(struct scenario *s)
 	const json_t *env = json_object_get(s->doc, "env");
 	const char *argv[] = { "bash", AM_SCRIPT, "start", s->am_dir, NULL, NULL, NULL };
 	char port[16], err[512], *out = NULL;
+	json_t *hook;
 	int rc = 0, p;
 
 	if (!a)
@@ -3367,7 +3386,10 @@ static int am_setup(struct scenario *s)
 	snprintf(s->am_url, sizeof s->am_url, "http://127.0.0.1:%d", p);
 	snprintf(s->am_dir, sizeof s->am_dir, "%s/alertmanager", s->tmp);
 	argv[4] = port;
-	argv[5] = jstr(a, "webhook", "");
+	hook = expand_string(s, jstr(a, "webhook", ""));
+	if (!hook)
+		return -1;
+	argv[5] = json_string_value(hook);
 	setenv("ROLLBOT_ALERTMANAGER_TOKEN",
 	       jstr(a, "token", jstr(env, "ROLLBOT_ALERTMANAGER_TOKEN", "")), 1);
 	if (chmod(s->tmp, 0711)) /* it runs as an unprivileged user */
@@ -3378,6 +3400,7 @@ static int am_setup(struct scenario *s)
 			   err, s->am_dir);
 	unsetenv("ROLLBOT_ALERTMANAGER_TOKEN");
 	s->am_started = true;
+	json_decref(hook);
 	free(out);
 	return rc;
 }
