@@ -24,48 +24,14 @@
 set -euo pipefail
 
 MARK=.rollbot-prometheus # marks DIR as ours: `stop` removes only such a folder
+DAEMON=prometheus
+# shellcheck source=tests/daemon.sh
+. "$(dirname "$0")/daemon.sh"
 WAIT_S=${ROLLBOT_PROMETHEUS_WAIT_S:-60}
-
-die() {
-	echo "prometheus.sh: $*" >&2
-	exit 1
-}
 
 usage() {
 	echo "usage: tests/prometheus.sh start [--rules FILE] [--alertmanager 127.0.0.1:PORT] DIR PORT FAKE_URL INTERVAL NAME… | halt DIR | stop DIR" >&2
 	exit 2
-}
-
-pick_owner() {
-	if [[ $(id -u) -ne 0 ]]; then
-		OWNER=$(id -un)
-	elif getent passwd prometheus >/dev/null; then
-		OWNER=prometheus
-	else
-		OWNER=nobody
-	fi
-}
-
-# Runs a command as the owner, in a session of its own (so that the caller's
-# process group can be killed without it).
-as_owner_bg() {
-	if [[ $(id -u) -eq 0 ]]; then
-		setsid setpriv --reuid="$OWNER" --regid="$(id -g "$OWNER")" --clear-groups -- "$@" &
-	else
-		setsid "$@" &
-	fi
-}
-
-# Whether PID runs. A zombie does not: the harness (a child subreaper)
-# inherits Prometheus once `start` has exited, and reaps it only later.
-running() {
-	local st
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-	[[ -n $st && $st != Z ]]
-}
-
-alive() {
-	[[ -f $1/prometheus.pid ]] && running "$(cat "$1/prometheus.pid")"
 }
 
 # The value of an instant query, or nothing.
@@ -165,30 +131,6 @@ cmd_start() {
 		sleep 0.1
 	done
 	echo "$url"
-}
-
-cmd_halt() {
-	local dir=$1 pid i
-	[[ -e $dir ]] || return 0 # a start that failed before making it
-	[[ -d $dir && -e $dir/$MARK ]] || die "$dir was not set up by tests/prometheus.sh start"
-	alive "$dir" || return 0
-	pid=$(cat "$dir/prometheus.pid")
-	kill "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		running "$pid" || break
-		sleep 0.1
-	done
-	if running "$pid"; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$dir/prometheus.pid"
-}
-
-cmd_stop() {
-	[[ -e $1 ]] || return 0 # a start that failed before making it
-	[[ -e $1/$MARK ]] || die "$1 was not set up by tests/prometheus.sh start; not removing it"
-	cmd_halt "$1"
-	rm -rf -- "$1"
 }
 
 [[ $# -ge 2 ]] || usage
