@@ -59,8 +59,10 @@ tools_want="warning: these services cannot be rolled back from this machine:
 kubectl is not on PATH ($tmp/nobin): needed by payments-api, billing
 /nonexistent/rollbot/migrate is missing or not an executable file: needed by billing --with-db
 /nonexistent/rollbot/ledger-rollback is missing or not an executable file: needed by ledger"
+# shellcheck disable=SC2016 # ${http_port} is the template's, not the shell's
+sed 's/${http_port}/18065/' tests/scenarios/rollbot-tools.yaml.in >"$tmp/rollbot-tools.yaml"
 check "check-config names the missing programs and who needs them" 0 "$tools_want" -- \
-	env PATH="$tmp/nobin" "$bot" check-config tests/scenarios/rollbot-tools.yaml
+	env PATH="$tmp/nobin" "$bot" check-config "$tmp/rollbot-tools.yaml"
 printf 'incidents_channels: [C05K8Q2V7XM]\napproval:\n  aprovers: [U03ASM1TH7Q]\n' >"$tmp/typo.yaml"
 check "check-config names the line of a typo" 1 "typo.yaml:3:3: unknown key \`aprovers\`" -- \
 	"$bot" check-config "$tmp/typo.yaml"
