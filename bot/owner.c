@@ -222,6 +222,7 @@ static void keep_open(struct app *app, const struct db_open *o, size_t n)
 		(void)rb_strlcpy(a->state, o[i].state, sizeof a->state);
 		(void)rb_strlcpy(a->severity, o[i].severity, sizeof a->severity);
 		a->declared_ms = now_ms(app) - o[i].age_ms;
+		a->mine = !strcmp(o[i].owner, app->owner);
 	}
 }
 
@@ -301,12 +302,15 @@ void owner_tick(struct app *app)
 }
 
 /* The incident of `service` in progress on another replica, as the last
- * heartbeat saw it, or NULL. */
+ * heartbeat saw it, or NULL. This replica's own incidents are left to
+ * app->incidents, which is exact: the heartbeat's picture of one resolved
+ * since would refuse a /rollback for a service that is free (the database's
+ * lock stays the last word either way). */
 const struct app_open *owner_open_for_service(const struct app *app, const char *service)
 {
 	for (size_t i = 0; i < app->n_open; i++) {
 		enum inc_state st;
-		if (strcmp(app->open[i].service, service) ||
+		if (app->open[i].mine || strcmp(app->open[i].service, service) ||
 		    inc_state_from_name(app->open[i].state, &st) || !inc_state_holds_service(st))
 			continue;
 		if (!shell_find_incident((struct app *)app, app->open[i].id))

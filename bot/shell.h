@@ -203,6 +203,7 @@ struct app_open {
 	char state[32];
 	char severity[8];
 	int64_t declared_ms; /* on this loop's clock */
+	bool mine;	     /* this replica's: its own state is in app->incidents */
 };
 
 /* A declaration sent to the database and not answered yet: after
