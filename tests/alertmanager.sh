@@ -38,7 +38,7 @@ usage() {
 }
 
 cmd_start() {
-	local dir=$1 port=$2 hook=$3 url token deadline
+	local dir=$1 port=$2 hook=$3 url token
 	command -v "$BIN" >/dev/null 2>&1 ||
 		die "no $BIN binary: install Debian's prometheus-alertmanager package (make deps, as root)"
 	[[ $port =~ ^[0-9]+$ ]] || die "bad port '$port'"
@@ -87,15 +87,7 @@ cmd_start() {
 		--cluster.listen-address= \
 		>>"$dir/alertmanager.log" 2>&1
 	echo $! >"$dir/alertmanager.pid"
-	deadline=$((SECONDS + WAIT_S))
-	until curl -fsS --noproxy '*' --max-time 2 -o /dev/null "$url/-/ready" 2>/dev/null; do
-		alive "$dir" || {
-			tail -n 20 "$dir/alertmanager.log" >&2
-			die "alertmanager exited before it was ready"
-		}
-		((SECONDS < deadline)) || die "alertmanager not ready within ${WAIT_S}s (log: $dir/alertmanager.log)"
-		sleep 0.1
-	done
+	wait_ready "$dir" "$url"
 	echo "$url"
 }
 

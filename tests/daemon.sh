@@ -48,6 +48,20 @@ alive() {
 	[[ -f $1/$DAEMON.pid ]] && running "$(cat "$1/$DAEMON.pid")"
 }
 
+# Waits (WAIT_S at most) until URL/-/ready answers, failing with the end of
+# DIR/$DAEMON.log when the server exits first.
+wait_ready() {
+	local dir=$1 url=$2 deadline=$((SECONDS + WAIT_S))
+	until curl -fsS --noproxy '*' --max-time 2 -o /dev/null "$url/-/ready" 2>/dev/null; do
+		alive "$dir" || {
+			tail -n 20 "$dir/$DAEMON.log" >&2
+			die "$DAEMON exited before it was ready"
+		}
+		((SECONDS < deadline)) || die "$DAEMON not ready within ${WAIT_S}s (log: $dir/$DAEMON.log)"
+		sleep 0.1
+	done
+}
+
 # Stops the server (TERM, then KILL after 10 s) and keeps DIR.
 cmd_halt() {
 	local dir=$1 pid i

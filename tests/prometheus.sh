@@ -113,15 +113,8 @@ cmd_start() {
 		>>"$dir/prometheus.log" 2>&1
 	echo $! >"$dir/prometheus.pid"
 	n=$#
-	deadline=$((SECONDS + WAIT_S))
-	until curl -fsS --noproxy '*' --max-time 2 -o /dev/null "$url/-/ready" 2>/dev/null; do
-		alive "$dir" || {
-			tail -n 20 "$dir/prometheus.log" >&2
-			die "prometheus exited before it was ready"
-		}
-		((SECONDS < deadline)) || die "prometheus not ready within ${WAIT_S}s (log: $dir/prometheus.log)"
-		sleep 0.1
-	done
+	deadline=$((SECONDS + WAIT_S)) # ready and scraped, both within WAIT_S
+	wait_ready "$dir" "$url"
 	# Scraped since this start: after a halt, the samples of the earlier
 	# run are still there.
 	scraped="count(up == 1 and timestamp(up) >= $t0)"
