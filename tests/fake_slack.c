@@ -630,6 +630,18 @@ static int close_mode_parse(const char *s, enum close_mode *out)
 /* Records                                                                */
 
 /* Appends one call to the record. args is stolen, response borrowed. */
+/* rq's answer: resp (taken) as JSON, with its status and Retry-After
+ * (< 0: none). */
+static void answer_json(struct http_req *rq, int status, int retry_after, json_t *resp)
+{
+	rq->status = status;
+	rq->retry_after = retry_after;
+	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
+	rq->resp_len = strlen(rq->resp);
+	rq->resp_ctype = FS_JSON_CT;
+	json_decref(resp);
+}
+
 static void record_call(struct fake *fk, const struct http_req *rq, const char *method,
 			const char *auth, json_t *args, int status, json_t *response,
 			const char *url)
@@ -2914,12 +2926,7 @@ static int api_call(struct fake *fk, struct http_req *rq, const char *method)
 					    json_pack("{s:[s]}", "warnings", warning));
 	}
 	record_call(fk, rq, method, auth, args, o.status, resp, NULL);
-	rq->status = o.status;
-	rq->retry_after = o.retry_after;
-	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
-	rq->resp_len = strlen(rq->resp);
-	rq->resp_ctype = FS_JSON_CT;
-	json_decref(resp);
+	answer_json(rq, o.status, o.retry_after, resp);
 	return delay;
 }
 
@@ -3121,12 +3128,7 @@ static int response_url_call(struct fake *fk, struct http_req *rq)
 						   json_pack("{s:b}", "ok", 1);
 	}
 	record_call(fk, rq, "response_url", rq->auth, args, status, resp, rq->path);
-	rq->status = status;
-	rq->retry_after = ra;
-	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
-	rq->resp_len = strlen(rq->resp);
-	rq->resp_ctype = FS_JSON_CT;
-	json_decref(resp);
+	answer_json(rq, status, ra, resp);
 	return delay;
 }
 
@@ -3234,12 +3236,7 @@ static int flags_call(struct fake *fk, struct http_req *rq)
 				     flag_get(fk, name, &status);
 	json_decref(body);
 	record_call(fk, rq, "flags", rq->auth, args, status, resp, rq->path);
-	rq->status = status;
-	rq->retry_after = ra;
-	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
-	rq->resp_len = strlen(rq->resp);
-	rq->resp_ctype = FS_JSON_CT;
-	json_decref(resp);
+	answer_json(rq, status, ra, resp);
 	return delay;
 }
 
@@ -3324,12 +3321,7 @@ static int pagerduty_call(struct fake *fk, struct http_req *rq)
 	}
 	json_decref(ev);
 	record_call(fk, rq, "pagerduty.enqueue", rq->auth, args, status, resp, rq->path);
-	rq->status = status;
-	rq->retry_after = ra;
-	rq->resp = json_dumps(resp, FS_JSON_FLAGS);
-	rq->resp_len = strlen(rq->resp);
-	rq->resp_ctype = FS_JSON_CT;
-	json_decref(resp);
+	answer_json(rq, status, ra, resp);
 	return delay;
 }
 
