@@ -27,6 +27,7 @@ wanted=(
 	libyaml-dev
 	libpq-dev
 	libcmocka-dev
+	uthash-dev
 	postgresql
 	curl
 	jq
