@@ -260,10 +260,14 @@ static int http_cb(void *arg, const char *path, struct rb_buf *body)
 			"# HELP rollbot_web_api_pending Web API calls in flight or waiting to retry.\n"
 			"# TYPE rollbot_web_api_pending gauge\nrollbot_web_api_pending %d\n"
 			"# HELP rollbot_database_pending Database commands queued or in flight.\n"
-			"# TYPE rollbot_database_pending gauge\nrollbot_database_pending %d\n",
+			"# TYPE rollbot_database_pending gauge\nrollbot_database_pending %d\n"
+			"# HELP rollbot_db_round_trips_total Round trips to PostgreSQL: work sent, "
+			"then its answer awaited.\n"
+			"# TYPE rollbot_db_round_trips_total counter\n"
+			"rollbot_db_round_trips_total %lu\n",
 			slack, db, st.envelopes, st.acks, st.connects, st.disconnects, app->declared,
 			app->api ? api_pending(app->api) : 0,
-			app->store ? store_pending(app->store) : 0);
+			app->store ? store_pending(app->store) : 0, store_round_trips(app->store));
 		if (!rc)
 			rc = ack_histogram(body, &st);
 		return rc ? 500 : 200;

@@ -108,6 +108,9 @@ struct store {
 	unsigned attempts; /* failed attempts in a row, for the log */
 	struct store_cmd *head, *tail;
 	int pending;
+	/* Round trips to the server: a command (or, later, a batch) sent whose
+	 * answer the store then waits for. For /metrics and `make bench`. */
+	unsigned long round_trips;
 	bool inflight; /* head has been sent */
 	PGresult *res; /* the in-flight command's result so far */
 	int refs;      /* open handles and requests */
@@ -642,6 +645,7 @@ static void send_next(struct store *st)
 		if (PQsendQueryParams(st->conn, cmd->sql, cmd->nparams, NULL,
 				      (const char *const *)cmd->params, NULL, NULL, 0)) {
 			st->inflight = true;
+			st->round_trips++;
 			flush_out(st);
 			return;
 		}
@@ -923,6 +927,11 @@ int store_listen(struct store *st, const char *channel, store_notify_cb cb, void
 int store_pending(const struct store *st)
 {
 	return st ? st->pending : 0;
+}
+
+unsigned long store_round_trips(const struct store *st)
+{
+	return st ? st->round_trips : 0;
 }
 
 /* Returns true while connected and able to send (false for NULL). */

@@ -87,6 +87,10 @@ int store_listen(struct store *st, const char *channel, store_notify_cb cb,
 /* Commands queued or in flight. */
 int store_pending(const struct store *st);
 
+/* Round trips made to the server since start: each time the store sent
+ * work and waited for its answer (rollbot_db_round_trips_total). */
+unsigned long store_round_trips(const struct store *st);
+
 /* True once connected (for /ready). */
 bool store_connected(const struct store *st);
 
